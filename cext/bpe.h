@@ -1,0 +1,63 @@
+/* Byte-pair encoding of one pre-tokenized piece.
+ * Both reference semantics reduce to one table of pair merges:
+ *  - tiktoken: any adjacent pair whose concatenation is a token merges, lowest
+ *    rank first; the pair table is derived from the vocabulary;
+ *  - HF: only listed merges, rank = position in `merges` (the last listing wins).
+ * Ties go to the leftmost pair in both. */
+#ifndef WT_BPE_H
+#define WT_BPE_H
+
+#include "wt_common.h"
+
+typedef struct {
+    uint64_t *keys;          /* (left << 32) | right; UINT64_MAX = empty */
+    uint32_t *rank, *merged;
+    size_t mask;
+} wt_pair_map;
+
+typedef struct {
+    uint32_t *slots;         /* token id + 1; 0 = empty */
+    size_t mask;
+} wt_bytes_map;
+
+typedef struct {
+    uint32_t n_ids;          /* ids are 0..n_ids-1 */
+    uint32_t *tok_off;       /* n_ids + 1 offsets into tok_bytes: the bytes an id decodes to */
+    uint8_t *tok_bytes;
+    uint8_t *tok_flags;      /* WT_TOK_* */
+    wt_bytes_map vocab;      /* bytes -> id, for ids flagged WT_TOK_BPE */
+    wt_pair_map pairs;
+    uint32_t byte_id[256];
+} wt_bpe;
+
+enum {
+    WT_TOK_BPE = 1,          /* reachable by merging bytes: in the vocabulary lookup */
+    WT_TOK_SPECIAL = 2,      /* an added special token: dropped by skip_special_tokens */
+    WT_TOK_WHOLE = 4,        /* a piece equal to these bytes encodes to this id alone */
+    WT_TOK_PRESENT = 8,      /* the id exists */
+};
+
+typedef struct {
+    uint32_t *ids;           /* part token ids */
+    uint32_t *ranks;         /* rank of (part i, part i+1) */
+    uint32_t *starts;        /* byte start of part i (heap path) */
+    int32_t *prev, *next;    /* linked parts (heap path) */
+    uint64_t *heap;          /* (rank << 32) | start (heap path) */
+    size_t cap;
+} wt_bpe_scratch;
+
+/* Build from the token table. mode_tiktoken != 0: derive pairs from the
+ * vocabulary, rank = id. Otherwise merges holds n_merges rows (left, right, rank).
+ * ignore_merges: a piece that is a token is that token (HF's flag; tiktoken does it always). */
+int wt_bpe_init(wt_bpe *b, uint32_t n_ids, const uint32_t *tok_off, const uint8_t *tok_bytes,
+                const uint8_t *tok_flags, int mode_tiktoken, const uint32_t *merges,
+                size_t n_merges, int ignore_merges);
+void wt_bpe_free(wt_bpe *b);
+
+/* Append the ids of one piece (n >= 1) to out (room for n ids is required). Returns the count or WT_E*. */
+int64_t wt_bpe_encode_piece(const wt_bpe *b, const uint8_t *p, size_t n, uint32_t *out, wt_bpe_scratch *sc);
+
+uint32_t wt_bpe_lookup(const wt_bpe *b, const uint8_t *p, size_t n);
+void wt_bpe_scratch_free(wt_bpe_scratch *sc);
+
+#endif

@@ -1,0 +1,151 @@
+/* Locking discipline: one mutex guards the job list and the worker count.
+ * A caller takes it once to publish its job and once to wait for the end;
+ * a worker takes it only between jobs. Tasks are claimed with an atomic
+ * counter, so no lock is taken per task, let alone per piece of text. */
+#ifndef _GNU_SOURCE
+#define _GNU_SOURCE
+#endif
+#include "pool.h"
+
+#include <pthread.h>
+#include <sched.h>
+#include <stdatomic.h>
+#include <unistd.h>
+
+#define WT_POOL_MAX_THREADS 256
+
+typedef struct wt_job {
+    wt_task_fn fn;
+    void *ctx;
+    size_t n_tasks;
+    atomic_size_t next_task;
+    atomic_size_t done_tasks;
+    int helpers_wanted;      /* workers that may join besides the caller */
+    int helpers_in;          /* workers inside the job now (under the mutex) */
+    struct wt_job *next;
+} wt_job;
+
+static pthread_mutex_t pool_mu = PTHREAD_MUTEX_INITIALIZER;
+static pthread_cond_t work_cv = PTHREAD_COND_INITIALIZER;   /* a job was published */
+static pthread_cond_t done_cv = PTHREAD_COND_INITIALIZER;   /* a worker left a job */
+static wt_job *jobs;
+static int n_workers;
+static int atfork_registered;
+
+int wt_cpu_count(void)
+{
+#ifdef __linux__
+    cpu_set_t set;
+    if (sched_getaffinity(0, sizeof set, &set) == 0) {
+        int n = CPU_COUNT(&set);
+        if (n > 0) return n;
+    }
+#endif
+    long n = sysconf(_SC_NPROCESSORS_ONLN);
+    return n > 0 ? (int)n : 1;
+}
+
+static void run_tasks(wt_job *job)
+{
+    size_t i;
+    while ((i = atomic_fetch_add(&job->next_task, 1)) < job->n_tasks) {
+        job->fn(job->ctx, i);
+        atomic_fetch_add(&job->done_tasks, 1);
+    }
+}
+
+static wt_job *claimable_job(void)
+{
+    for (wt_job *j = jobs; j; j = j->next)
+        if (j->helpers_in < j->helpers_wanted && atomic_load(&j->next_task) < j->n_tasks) return j;
+    return NULL;
+}
+
+static void *worker_main(void *arg)
+{
+    (void)arg;
+    pthread_mutex_lock(&pool_mu);
+    for (;;) {
+        wt_job *job = claimable_job();
+        if (!job) {
+            pthread_cond_wait(&work_cv, &pool_mu);
+            continue;
+        }
+        job->helpers_in++;
+        pthread_mutex_unlock(&pool_mu);
+        run_tasks(job);
+        pthread_mutex_lock(&pool_mu);
+        job->helpers_in--;
+        pthread_cond_broadcast(&done_cv);
+    }
+    return NULL;
+}
+
+/* Fork: the parent holds the mutex across fork() so the child copies a
+ * consistent state; the child then forgets the threads it did not inherit. */
+static void atfork_prepare(void) { pthread_mutex_lock(&pool_mu); }
+static void atfork_parent(void) { pthread_mutex_unlock(&pool_mu); }
+static void atfork_child(void)
+{
+    pthread_mutex_init(&pool_mu, NULL);
+    pthread_cond_init(&work_cv, NULL);
+    pthread_cond_init(&done_cv, NULL);
+    jobs = NULL;
+    n_workers = 0;
+}
+
+/* Called with pool_mu held. */
+static int grow_workers(int want)
+{
+    if (!atfork_registered) {
+        if (pthread_atfork(atfork_prepare, atfork_parent, atfork_child) != 0) return WT_ETHREAD;
+        atfork_registered = 1;
+    }
+    if (want > WT_POOL_MAX_THREADS) want = WT_POOL_MAX_THREADS;
+    while (n_workers < want) {
+        pthread_t th;
+        pthread_attr_t attr;
+        pthread_attr_init(&attr);
+        pthread_attr_setdetachstate(&attr, PTHREAD_CREATE_DETACHED);
+        int rc = pthread_create(&th, &attr, worker_main, NULL);
+        pthread_attr_destroy(&attr);
+        if (rc != 0) return n_workers > 0 ? 0 : WT_ETHREAD;  /* run with what we have */
+        n_workers++;
+    }
+    return 0;
+}
+
+int wt_pool_run(wt_task_fn fn, void *ctx, size_t n_tasks, int n_threads)
+{
+    if (n_threads <= 0) n_threads = wt_cpu_count();
+    if ((size_t)n_threads > n_tasks) n_threads = (int)n_tasks;
+    wt_job job = {.fn = fn, .ctx = ctx, .n_tasks = n_tasks, .helpers_wanted = n_threads - 1};
+    atomic_init(&job.next_task, 0);
+    atomic_init(&job.done_tasks, 0);
+    if (job.helpers_wanted <= 0) {
+        run_tasks(&job);
+        return 0;
+    }
+
+    pthread_mutex_lock(&pool_mu);
+    int rc = grow_workers(job.helpers_wanted);
+    if (rc) {
+        pthread_mutex_unlock(&pool_mu);
+        run_tasks(&job);
+        return 0;
+    }
+    job.next = jobs;
+    jobs = &job;
+    pthread_cond_broadcast(&work_cv);
+    pthread_mutex_unlock(&pool_mu);
+
+    run_tasks(&job);
+
+    pthread_mutex_lock(&pool_mu);
+    while (atomic_load(&job.done_tasks) < n_tasks || job.helpers_in > 0)
+        pthread_cond_wait(&done_cv, &pool_mu);
+    for (wt_job **p = &jobs; *p; p = &(*p)->next)
+        if (*p == &job) { *p = job.next; break; }
+    pthread_mutex_unlock(&pool_mu);
+    return 0;
+}

@@ -1,0 +1,17 @@
+/* A persistent pthread pool shared by all tokenizers in the process.
+ * Threads start lazily, and a forked child starts with an empty pool. */
+#ifndef WT_POOL_H
+#define WT_POOL_H
+
+#include "wt_common.h"
+
+typedef void (*wt_task_fn)(void *ctx, size_t task);
+
+/* Run fn(ctx, i) for i in [0, n_tasks) on up to n_threads threads, the caller
+ * included, and return when all are done. Several callers may run at once. */
+int wt_pool_run(wt_task_fn fn, void *ctx, size_t n_tasks, int n_threads);
+
+/* CPUs this process may run on (affinity mask where the OS has one). */
+int wt_cpu_count(void);
+
+#endif

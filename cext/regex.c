@@ -1,0 +1,240 @@
+#include "regex.h"
+#include "alloc.h"
+#include "utf8.h"
+#include "unicode_data.h"
+
+/* The stack holds at most one entry per alternative still open; a single class
+ * loop needs one entry however long it runs. The cap stops runaway patterns. */
+#define WT_RESTACK_MAX ((size_t)1 << 24)
+
+enum { BT_PC = 0, BT_REP = 1, BT_BARRIER = 2 };
+
+static int class_has_slow(int dialect, const wt_class *c, uint32_t cp)
+{
+    unsigned props = wt_uc_props(dialect, cp);
+    int hit = 0;
+    for (int32_t i = 0; i < c->n_items && !hit; i++) {
+        const wt_class_item *it = &c->items[i];
+        int m;
+        switch (it->kind) {
+        case WT_ITEM_RANGE: m = cp >= it->a && cp <= it->b; break;
+        case WT_ITEM_GC: m = (it->a >> (props & WT_UC_GC_MASK)) & 1; break;
+        default: m = (props & it->a) != 0; break;
+        }
+        hit = m ^ it->negate;
+    }
+    return hit ^ c->negate;
+}
+
+WT_INLINE int class_has(const wt_regex *re, const wt_class *c, uint32_t cp)
+{
+    if (WT_LIKELY(cp < 128)) return (c->ascii[cp >> 5] >> (cp & 31)) & 1;
+    return class_has_slow(re->dialect, c, cp);
+}
+
+int wt_regex_class_has(const wt_regex *re, size_t k, uint32_t cp)
+{
+    return k < re->n_classes && class_has(re, &re->classes[k], cp);
+}
+
+wt_regex *wt_regex_new(const int32_t *prog, size_t n_prog, const int32_t *classes,
+                       size_t n_words, int dialect, int *err)
+{
+    *err = WT_EINVAL;
+    wt_regex *re = wt_calloc(1, sizeof *re);
+    if (!re) { *err = WT_ENOMEM; return NULL; }
+    re->dialect = dialect;
+    re->prog = wt_malloc((n_prog + 1) * sizeof(int32_t));
+    if (!re->prog) { *err = WT_ENOMEM; goto fail; }
+    memcpy(re->prog, prog, n_prog * sizeof(int32_t));
+    re->prog[n_prog] = WT_OP_MATCH;
+    re->n_prog = n_prog;
+
+    /* Two passes over the class table: count, then fill. */
+    size_t n_classes = 0, n_items = 0;
+    for (size_t w = 0; w < n_words;) {
+        if (w + 2 > n_words || classes[w + 1] < 0) goto fail;
+        size_t k = (size_t)classes[w + 1];
+        if (w + 2 + 4 * k > n_words) goto fail;
+        n_classes++; n_items += k; w += 2 + 4 * k;
+    }
+    re->classes = wt_calloc(n_classes + 1, sizeof(wt_class));
+    re->items = wt_calloc(n_items + 1, sizeof(wt_class_item));
+    if (!re->classes || !re->items) { *err = WT_ENOMEM; goto fail; }
+    re->n_classes = n_classes;
+    size_t ci = 0, ii = 0;
+    for (size_t w = 0; w < n_words; ci++) {
+        wt_class *c = &re->classes[ci];
+        c->negate = classes[w] != 0;
+        c->n_items = classes[w + 1];
+        c->items = &re->items[ii];
+        w += 2;
+        for (int32_t j = 0; j < c->n_items; j++, ii++, w += 4) {
+            wt_class_item *it = &re->items[ii];
+            it->kind = classes[w]; it->negate = classes[w + 1] != 0;
+            it->a = (uint32_t)classes[w + 2]; it->b = (uint32_t)classes[w + 3];
+            if (it->kind < WT_ITEM_RANGE || it->kind > WT_ITEM_PROP) goto fail;
+        }
+        for (uint32_t cp = 0; cp < 128; cp++)
+            if (class_has_slow(dialect, c, cp)) c->ascii[cp >> 5] |= 1u << (cp & 31);
+    }
+
+    /* Validate the program so the matcher never reads past it. */
+    for (size_t pc = 0; pc < n_prog;) {
+        int32_t op = prog[pc];
+        size_t width;
+        switch (op) {
+        case WT_OP_MATCH: case WT_OP_ATOMIC_BEGIN: case WT_OP_ATOMIC_END: width = 1; break;
+        case WT_OP_CHAR: case WT_OP_JMP: case WT_OP_ASSERT: width = 2; break;
+        case WT_OP_CLASS: width = 2; break;
+        case WT_OP_SPLIT: case WT_OP_LOOK: width = 3; break;
+        case WT_OP_REP: width = 5; break;
+        default: goto fail;
+        }
+        if (pc + width > n_prog) goto fail;
+        if ((op == WT_OP_CLASS || op == WT_OP_REP) && (prog[pc + 1] < 0 || (size_t)prog[pc + 1] >= n_classes)) goto fail;
+        if (op == WT_OP_JMP && (prog[pc + 1] < 0 || (size_t)prog[pc + 1] > n_prog)) goto fail;
+        if (op == WT_OP_SPLIT && (prog[pc + 1] < 0 || (size_t)prog[pc + 1] > n_prog ||
+                                  prog[pc + 2] < 0 || (size_t)prog[pc + 2] > n_prog)) goto fail;
+        if (op == WT_OP_LOOK && (prog[pc + 2] < 0 || (size_t)prog[pc + 2] > n_prog)) goto fail;
+        pc += width;
+    }
+    *err = WT_OK;
+    return re;
+fail:
+    wt_regex_free(re);
+    return NULL;
+}
+
+void wt_regex_free(wt_regex *re)
+{
+    if (!re) return;
+    wt_free(re->prog);
+    wt_free(re->classes);
+    wt_free(re->items);
+    wt_free(re);
+}
+
+void wt_restack_free(wt_restack *st)
+{
+    wt_free(st->items);
+    st->items = NULL;
+    st->len = st->cap = 0;
+}
+
+WT_INLINE int push(wt_restack *st, int32_t kind, int32_t pc, size_t pos, size_t aux)
+{
+    if (WT_UNLIKELY(st->len == st->cap)) {
+        size_t cap = st->cap ? st->cap * 2 : 256;
+        if (cap > WT_RESTACK_MAX) return WT_EREGEX_STACK;
+        wt_bt_entry *p = wt_realloc(st->items, cap * sizeof *p);
+        if (!p) return WT_ENOMEM;
+        st->items = p; st->cap = cap;
+    }
+    wt_bt_entry *e = &st->items[st->len++];
+    e->kind = kind; e->pc = pc; e->pos = pos; e->aux = aux;
+    return 0;
+}
+
+static int run(const wt_regex *re, const uint8_t *s, size_t n, size_t pos, int32_t pc,
+               size_t *end, wt_restack *st)
+{
+    const int32_t *prog = re->prog;
+    const size_t base = st->len;
+    int rc;
+    size_t len;
+    uint32_t cp;
+    for (;;) {
+        switch (prog[pc]) {
+        case WT_OP_MATCH:
+            *end = pos;
+            st->len = base;
+            return 1;
+        case WT_OP_CHAR:
+            if (pos < n) {
+                cp = wt_utf8_decode(s, n, pos, &len);
+                if (cp == (uint32_t)prog[pc + 1]) { pos += len; pc += 2; continue; }
+            }
+            goto fail;
+        case WT_OP_CLASS:
+            if (pos < n) {
+                cp = wt_utf8_decode(s, n, pos, &len);
+                if (class_has(re, &re->classes[prog[pc + 1]], cp)) { pos += len; pc += 2; continue; }
+            }
+            goto fail;
+        case WT_OP_REP: {
+            const wt_class *c = &re->classes[prog[pc + 1]];
+            const int32_t min = prog[pc + 2], max = prog[pc + 3];
+            size_t p = pos, min_pos = pos;
+            int32_t count = 0;
+            while ((max < 0 || count < max) && p < n) {
+                cp = wt_utf8_decode(s, n, p, &len);
+                if (!class_has(re, c, cp)) break;
+                p += len;
+                if (++count == min) min_pos = p;
+            }
+            if (count < min) goto fail;
+            if (!prog[pc + 4] && p > min_pos && (rc = push(st, BT_REP, pc + 5, p, min_pos))) return rc;
+            pos = p;
+            pc += 5;
+            continue;
+        }
+        case WT_OP_SPLIT:
+            if ((rc = push(st, BT_PC, prog[pc + 2], pos, 0))) return rc;
+            pc = prog[pc + 1];
+            continue;
+        case WT_OP_JMP:
+            pc = prog[pc + 1];
+            continue;
+        case WT_OP_ATOMIC_BEGIN:
+            if ((rc = push(st, BT_BARRIER, 0, 0, 0))) return rc;
+            pc++;
+            continue;
+        case WT_OP_ATOMIC_END:
+            while (st->len > base && st->items[--st->len].kind != BT_BARRIER) {}
+            pc++;
+            continue;
+        case WT_OP_LOOK: {
+            size_t sub_end;
+            rc = run(re, s, n, pos, pc + 3, &sub_end, st);
+            if (rc < 0) return rc;
+            if (rc ^ prog[pc + 1]) { pc = prog[pc + 2]; continue; }
+            goto fail;
+        }
+        case WT_OP_ASSERT: {
+            int ok;
+            switch (prog[pc + 1]) {
+            case WT_ASSERT_BOT: ok = pos == 0; break;
+            case WT_ASSERT_EOT: ok = pos == n; break;
+            case WT_ASSERT_BOL: ok = pos == 0 || s[pos - 1] == '\n'; break;
+            case WT_ASSERT_EOL: ok = pos == n || s[pos] == '\n'; break;
+            default: ok = pos == n || (pos + 1 == n && s[pos] == '\n'); break;
+            }
+            if (ok) { pc += 2; continue; }
+            goto fail;
+        }
+        default:
+            return WT_EINVAL;
+        }
+    fail:
+        for (;;) {
+            if (st->len == base) return 0;
+            wt_bt_entry *e = &st->items[--st->len];
+            if (e->kind == BT_PC) { pc = e->pc; pos = e->pos; break; }
+            if (e->kind == BT_REP) {
+                /* Give back one more character of the loop. */
+                size_t p = wt_utf8_prev(s, e->aux, e->pos);
+                if (p > e->aux) { e->pos = p; st->len++; }
+                pc = e->pc; pos = p;
+                break;
+            }
+        }
+    }
+}
+
+int wt_regex_match_at(const wt_regex *re, const uint8_t *s, size_t n, size_t pos,
+                      size_t *end, wt_restack *st)
+{
+    st->len = 0;
+    return run(re, s, n, pos, 0, end, st);
+}

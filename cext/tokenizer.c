@@ -1,0 +1,346 @@
+#include "tokenizer.h"
+
+#include <pthread.h>
+#include <stdatomic.h>
+
+#include "alloc.h"
+#include "pool.h"
+#include "utf8.h"
+
+/* ---- per-thread scratch ---- */
+
+typedef struct {
+    wt_restack stack;
+    wt_bpe_scratch bpe;
+} wt_scratch;
+
+static pthread_key_t scratch_key;
+static pthread_once_t scratch_once = PTHREAD_ONCE_INIT;
+
+static void scratch_destroy(void *p)
+{
+    wt_scratch *sc = p;
+    wt_restack_free(&sc->stack);
+    wt_bpe_scratch_free(&sc->bpe);
+    wt_free(sc);
+}
+
+static void scratch_key_init(void) { pthread_key_create(&scratch_key, scratch_destroy); }
+
+static wt_scratch *scratch_get(void)
+{
+    pthread_once(&scratch_once, scratch_key_init);
+    wt_scratch *sc = pthread_getspecific(scratch_key);
+    if (!sc) {
+        sc = wt_calloc(1, sizeof *sc);
+        if (sc && pthread_setspecific(scratch_key, sc) != 0) { wt_free(sc); sc = NULL; }
+    }
+    return sc;
+}
+
+/* ---- id buffers ---- */
+
+int wt_ids_reserve(wt_ids *b, size_t extra)
+{
+    if (b->len + extra <= b->cap) return 0;
+    size_t cap = b->cap ? b->cap : 64;
+    while (cap < b->len + extra) cap *= 2;
+    uint32_t *p = wt_realloc(b->ids, cap * sizeof(uint32_t));
+    if (!p) return WT_ENOMEM;
+    b->ids = p;
+    b->cap = cap;
+    return 0;
+}
+
+void wt_ids_free(wt_ids *b)
+{
+    wt_free(b->ids);
+    b->ids = NULL;
+    b->len = b->cap = 0;
+}
+
+/* ---- added tokens ---- */
+
+int wt_added_init(wt_added *a, uint32_t n_nodes, const uint32_t *first_edge, const uint8_t *edge_byte,
+                  const uint32_t *edge_target, const int32_t *node_added, uint32_t n_added,
+                  const uint32_t *added_id)
+{
+    memset(a, 0, sizeof *a);
+    if (n_nodes == 0) return 0;
+    uint32_t n_edges = first_edge[n_nodes];
+    a->first_edge = wt_malloc((n_nodes + 1) * sizeof(uint32_t));
+    a->edge_byte = wt_malloc(n_edges + 1);
+    a->edge_target = wt_malloc((n_edges + 1) * sizeof(uint32_t));
+    a->node_added = wt_malloc(n_nodes * sizeof(int32_t));
+    a->added_id = wt_malloc((n_added + 1) * sizeof(uint32_t));
+    if (!a->first_edge || !a->edge_byte || !a->edge_target || !a->node_added || !a->added_id)
+        return WT_ENOMEM;
+    memcpy(a->first_edge, first_edge, (n_nodes + 1) * sizeof(uint32_t));
+    memcpy(a->edge_byte, edge_byte, n_edges);
+    memcpy(a->edge_target, edge_target, n_edges * sizeof(uint32_t));
+    memcpy(a->node_added, node_added, n_nodes * sizeof(int32_t));
+    memcpy(a->added_id, added_id, n_added * sizeof(uint32_t));
+    a->n_nodes = n_nodes;
+    a->n_added = n_added;
+    for (uint32_t k = 0; k < n_nodes; k++) {
+        if (first_edge[k] > first_edge[k + 1] || first_edge[k + 1] > n_edges) return WT_EINVAL;
+        if (node_added[k] >= (int32_t)n_added) return WT_EINVAL;
+    }
+    for (uint32_t e = 0; e < n_edges; e++)
+        if (edge_target[e] >= n_nodes) return WT_EINVAL;
+    for (uint32_t e = first_edge[0]; e < first_edge[1]; e++) a->root_bytes[edge_byte[e]] = 1;
+    return 0;
+}
+
+static void added_free(wt_added *a)
+{
+    wt_free(a->first_edge); wt_free(a->edge_byte); wt_free(a->edge_target);
+    wt_free(a->node_added); wt_free(a->added_id);
+    memset(a, 0, sizeof *a);
+}
+
+/* Longest active token starting exactly at pos. */
+static int added_at(const wt_added *a, const uint8_t *s, size_t n, size_t pos, const uint8_t *active,
+                    size_t *end, uint32_t *index)
+{
+    uint32_t node = 0;
+    int found = 0;
+    for (size_t p = pos; p < n; p++) {
+        uint32_t e = a->first_edge[node], stop = a->first_edge[node + 1];
+        while (e < stop && a->edge_byte[e] != s[p]) e++;
+        if (e == stop) break;
+        node = a->edge_target[e];
+        int32_t k = a->node_added[node];
+        if (k >= 0 && active[k]) { found = 1; *end = p + 1; *index = (uint32_t)k; }
+    }
+    return found;
+}
+
+int wt_find_added(const wt_added *a, const uint8_t *s, size_t n, size_t pos, const uint8_t *active,
+                  size_t *start, size_t *end, uint32_t *index)
+{
+    if (!active || a->n_nodes == 0) return 0;
+    for (size_t p = pos; p < n; p++) {
+        if (a->root_bytes[s[p]] && added_at(a, s, n, p, active, end, index)) {
+            *start = p;
+            return 1;
+        }
+    }
+    return 0;
+}
+
+/* ---- pre-tokenize and merge ---- */
+
+typedef struct {
+    const wt_tokenizer *t;
+    wt_ids *out;
+    size_t limit;            /* stop once out->len reaches it */
+    wt_scratch *sc;
+} wt_run;
+
+/* 1 when the limit is reached, 0 to go on, <0 on error. */
+static int emit_piece(wt_run *r, const uint8_t *p, size_t n)
+{
+    int rc = wt_ids_reserve(r->out, n);
+    if (rc) return rc;
+    int64_t k = wt_bpe_encode_piece(&r->t->bpe, p, n, r->out->ids + r->out->len, &r->sc->bpe);
+    if (k < 0) return (int)k;
+    r->out->len += (size_t)k;
+    if (r->out->len >= r->limit) {
+        r->out->len = r->limit;
+        return 1;
+    }
+    return 0;
+}
+
+static int encode_segment(wt_run *r, const uint8_t *s, size_t n)
+{
+    const wt_tokenizer *t = r->t;
+    if (n == 0) return 0;
+    if (!t->re) return emit_piece(r, s, n);
+    size_t pos = 0, gap = 0, end, len;
+    int rc;
+    while (pos < n) {
+        rc = wt_regex_match_at(t->re, s, n, pos, &end, &r->sc->stack);
+        if (rc < 0) return rc;
+        if (rc == 1 && end > pos) {
+            if (t->keep_unmatched && gap < pos && (rc = emit_piece(r, s + gap, pos - gap))) return rc;
+            if ((rc = emit_piece(r, s + pos, end - pos))) return rc;
+            pos = gap = end;
+        } else {
+            wt_utf8_decode(s, n, pos, &len);
+            pos += len;
+            if (!t->keep_unmatched) gap = pos;
+        }
+    }
+    if (t->keep_unmatched && gap < n) return emit_piece(r, s + gap, n - gap);
+    return 0;
+}
+
+static int push_ids(wt_ids *out, const uint32_t *ids, size_t n)
+{
+    int rc = wt_ids_reserve(out, n);
+    if (rc) return rc;
+    memcpy(out->ids + out->len, ids, n * sizeof(uint32_t));
+    out->len += n;
+    return 0;
+}
+
+int wt_encode(const wt_tokenizer *t, const uint8_t *s, size_t n, const wt_encode_opts *o, wt_ids *out)
+{
+    wt_scratch *sc = scratch_get();
+    if (!sc) return WT_ENOMEM;
+    int rc;
+    if (o->add_special && (rc = push_ids(out, t->prefix, t->n_prefix))) return rc;
+    wt_run r = {.t = t, .out = out, .sc = sc};
+    r.limit = o->max_body > SIZE_MAX - out->len ? SIZE_MAX : out->len + o->max_body;
+    if (r.limit == out->len) goto done;
+    size_t pos = 0, start, end;
+    uint32_t k;
+    while (wt_find_added(&t->added, s, n, pos, o->active, &start, &end, &k)) {
+        if ((rc = encode_segment(&r, s + pos, start - pos))) goto stop;
+        if ((rc = push_ids(out, &t->added.added_id[k], 1))) return rc;
+        if (out->len >= r.limit) goto done;
+        pos = end;
+    }
+    rc = encode_segment(&r, s + pos, n - pos);
+stop:
+    if (rc < 0) return rc;
+done:
+    if (o->add_special && (rc = push_ids(out, t->suffix, t->n_suffix))) return rc;
+    return 0;
+}
+
+/* ---- batches ---- */
+
+typedef struct {
+    const wt_tokenizer *t;
+    const wt_text *texts;
+    const wt_encode_opts *o;
+    size_t *chunk_first;     /* chunk c encodes texts [chunk_first[c], chunk_first[c+1]) */
+    wt_ids *chunk_out;
+    int64_t *doc_len;
+    atomic_int err;
+} wt_batch;
+
+static void batch_task(void *ctx, size_t c)
+{
+    wt_batch *b = ctx;
+    if (atomic_load(&b->err)) return;
+    wt_ids *out = &b->chunk_out[c];
+    for (size_t i = b->chunk_first[c]; i < b->chunk_first[c + 1]; i++) {
+        size_t before = out->len;
+        int rc = wt_encode(b->t, b->texts[i].s, b->texts[i].n, b->o, out);
+        if (rc) {
+            int zero = 0;
+            atomic_compare_exchange_strong(&b->err, &zero, rc);
+            return;
+        }
+        b->doc_len[i] = (int64_t)(out->len - before);
+    }
+}
+
+int wt_encode_batch(const wt_tokenizer *t, const wt_text *texts, size_t n_texts,
+                    const wt_encode_opts *o, int n_threads, wt_flat *res)
+{
+    memset(res, 0, sizeof *res);
+    if (n_threads <= 0) n_threads = wt_cpu_count();
+    size_t total = 0;
+    for (size_t i = 0; i < n_texts; i++) total += texts[i].n;
+    /* Split by bytes, not by count: several chunks per thread balance uneven documents. */
+    size_t target = total / ((size_t)n_threads * 8) + 1;
+    if (target < 16384) target = 16384;
+    size_t max_chunks = n_texts ? n_texts : 1;
+
+    int rc = WT_ENOMEM;
+    wt_batch b = {.t = t, .texts = texts, .o = o};
+    atomic_init(&b.err, 0);
+    b.chunk_first = wt_malloc((max_chunks + 1) * sizeof(size_t));
+    b.chunk_out = wt_calloc(max_chunks, sizeof(wt_ids));
+    b.doc_len = wt_calloc(n_texts + 1, sizeof(int64_t));
+    res->offsets = wt_malloc((n_texts + 1) * sizeof(int64_t));
+    if (!b.chunk_first || !b.chunk_out || !b.doc_len || !res->offsets) goto out;
+
+    size_t n_chunks = 0, acc = 0;
+    b.chunk_first[0] = 0;
+    for (size_t i = 0; i < n_texts; i++) {
+        acc += texts[i].n;
+        if (acc >= target || i + 1 == n_texts) {
+            b.chunk_first[++n_chunks] = i + 1;
+            acc = 0;
+        }
+    }
+    if (n_chunks) {
+        if ((rc = wt_pool_run(batch_task, &b, n_chunks, n_threads))) goto out;
+        if ((rc = atomic_load(&b.err))) goto out;
+    }
+    res->offsets[0] = 0;
+    for (size_t i = 0; i < n_texts; i++) res->offsets[i + 1] = res->offsets[i] + b.doc_len[i];
+    size_t n_ids = (size_t)res->offsets[n_texts];
+    rc = WT_ENOMEM;
+    if (!(res->ids = wt_malloc((n_ids + 1) * sizeof(uint32_t)))) goto out;
+    size_t at = 0;
+    for (size_t c = 0; c < n_chunks; c++) {
+        memcpy(res->ids + at, b.chunk_out[c].ids, b.chunk_out[c].len * sizeof(uint32_t));
+        at += b.chunk_out[c].len;
+    }
+    res->n_docs = n_texts;
+    rc = 0;
+out:
+    if (b.chunk_out)
+        for (size_t c = 0; c < max_chunks; c++) wt_ids_free(&b.chunk_out[c]);
+    wt_free(b.chunk_out);
+    wt_free(b.chunk_first);
+    wt_free(b.doc_len);
+    if (rc) wt_flat_free(res);
+    return rc;
+}
+
+void wt_flat_free(wt_flat *f)
+{
+    wt_free(f->ids);
+    wt_free(f->offsets);
+    memset(f, 0, sizeof *f);
+}
+
+/* ---- decode ---- */
+
+int wt_decode(const wt_tokenizer *t, const uint32_t *ids, size_t n, int skip_special,
+              int skip_unknown, uint8_t **out, size_t *out_len, size_t *bad_index)
+{
+    const wt_bpe *b = &t->bpe;
+    size_t total = 0;
+    for (size_t i = 0; i < n; i++) {
+        uint32_t id = ids[i];
+        if (id >= b->n_ids || !(b->tok_flags[id] & WT_TOK_PRESENT)) {
+            if (skip_unknown) continue;
+            *bad_index = i;
+            return WT_EINVAL;
+        }
+        total += b->tok_off[id + 1] - b->tok_off[id];
+    }
+    uint8_t *buf = wt_malloc(total + 1);
+    if (!buf) return WT_ENOMEM;
+    size_t at = 0;
+    for (size_t i = 0; i < n; i++) {
+        uint32_t id = ids[i];
+        if (id >= b->n_ids || !(b->tok_flags[id] & WT_TOK_PRESENT)) continue;
+        if (skip_special && (b->tok_flags[id] & WT_TOK_SPECIAL)) continue;
+        size_t len = b->tok_off[id + 1] - b->tok_off[id];
+        memcpy(buf + at, b->tok_bytes + b->tok_off[id], len);
+        at += len;
+    }
+    *out = buf;
+    *out_len = at;
+    return 0;
+}
+
+void wt_tokenizer_free(wt_tokenizer *t)
+{
+    wt_bpe_free(&t->bpe);
+    wt_regex_free(t->re);
+    added_free(&t->added);
+    wt_free(t->prefix);
+    wt_free(t->suffix);
+    memset(t, 0, sizeof *t);
+}

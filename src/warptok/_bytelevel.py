@@ -1,0 +1,30 @@
+"""GPT-2's byte-level alphabet: each byte is shown as one printable character.
+tokenizer.json vocabularies are written in it; warptok works on raw bytes."""
+
+from functools import lru_cache
+
+
+@lru_cache(maxsize=None)
+def byte_to_char() -> dict:
+    printable = list(range(0x21, 0x7F)) + list(range(0xA1, 0xAD)) + list(range(0xAE, 0x100))
+    mapping = {b: chr(b) for b in printable}
+    extra = 0
+    for b in range(256):
+        if b not in mapping:
+            mapping[b] = chr(0x100 + extra)
+            extra += 1
+    return mapping
+
+
+@lru_cache(maxsize=None)
+def char_to_byte() -> dict:
+    return {c: b for b, c in byte_to_char().items()}
+
+
+def to_bytes(token: str):
+    """The bytes a byte-level token string stands for, or None if it is not one."""
+    table = char_to_byte()
+    try:
+        return bytes(table[c] for c in token)
+    except KeyError:
+        return None

@@ -1,0 +1,405 @@
+# cython: language_level=3, boundscheck=False, wraparound=False, cdivision=True
+# cython: freethreading_compatible=True
+"""Thin bindings over the C core in cext/. Everything here converts between
+Python objects and C tables; the work happens in C with the GIL released.
+Error codes from C become exceptions in one place: ``_check``."""
+
+from cpython.bytes cimport PyBytes_FromStringAndSize
+from cpython.list cimport PyList_New, PyList_SET_ITEM
+from cpython.ref cimport Py_INCREF
+from cpython.tuple cimport PyTuple_GET_ITEM
+from cpython.unicode cimport PyUnicode_AsUTF8AndSize
+from libc.stdint cimport int32_t, int64_t, uint8_t, uint32_t, uint64_t, SIZE_MAX
+from libc.string cimport memset
+
+cdef extern from "wt_common.h":
+    enum:
+        WT_OK
+        WT_ENOMEM
+        WT_EINVAL
+        WT_ETHREAD
+        WT_EREGEX_STACK
+
+cdef extern from "alloc.h":
+    void *wt_malloc(size_t n) nogil
+    void *wt_calloc(size_t n, size_t sz) nogil
+    void wt_free(void *p) nogil
+    void wt_alloc_collect() nogil
+    const char *WT_ALLOCATOR_NAME
+
+cdef extern from "pool.h":
+    int wt_cpu_count() nogil
+
+cdef extern from "unicode_data.h":
+    const char *WT_UNICODE_VERSION
+    unsigned wt_uc_props(int dialect, uint32_t cp) nogil
+
+cdef extern from "regex.h":
+    ctypedef struct wt_regex:
+        pass
+    ctypedef struct wt_restack:
+        void *items
+        size_t len, cap
+    wt_regex *wt_regex_new(const int32_t *prog, size_t n_prog, const int32_t *classes,
+                           size_t n_words, int dialect, int *err) nogil
+    int wt_regex_match_at(const wt_regex *re, const uint8_t *s, size_t n, size_t pos,
+                          size_t *end, wt_restack *st) nogil
+    void wt_restack_free(wt_restack *st) nogil
+
+cdef extern from "bpe.h":
+    ctypedef struct wt_bpe:
+        uint32_t n_ids
+    int wt_bpe_init(wt_bpe *b, uint32_t n_ids, const uint32_t *tok_off, const uint8_t *tok_bytes,
+                    const uint8_t *tok_flags, int mode_tiktoken, const uint32_t *merges,
+                    size_t n_merges, int ignore_merges) nogil
+
+cdef extern from "tokenizer.h":
+    ctypedef struct wt_added:
+        pass
+    ctypedef struct wt_tokenizer:
+        wt_bpe bpe
+        wt_regex *re
+        int keep_unmatched
+        wt_added added
+        uint32_t *prefix
+        uint32_t *suffix
+        uint32_t n_prefix, n_suffix
+    ctypedef struct wt_encode_opts:
+        const uint8_t *active
+        size_t max_body
+        int add_special
+    ctypedef struct wt_ids:
+        uint32_t *ids
+        size_t len, cap
+    ctypedef struct wt_text:
+        const uint8_t *s
+        size_t n
+    ctypedef struct wt_flat:
+        uint32_t *ids
+        int64_t *offsets
+        size_t n_docs
+    int wt_added_init(wt_added *a, uint32_t n_nodes, const uint32_t *first_edge, const uint8_t *edge_byte,
+                      const uint32_t *edge_target, const int32_t *node_added, uint32_t n_added,
+                      const uint32_t *added_id) nogil
+    void wt_tokenizer_free(wt_tokenizer *t) nogil
+    void wt_ids_free(wt_ids *b) nogil
+    int wt_encode(const wt_tokenizer *t, const uint8_t *s, size_t n, const wt_encode_opts *o, wt_ids *out) nogil
+    int wt_find_added(const wt_added *a, const uint8_t *s, size_t n, size_t pos, const uint8_t *active,
+                      size_t *start, size_t *end, uint32_t *index) nogil
+    int wt_encode_batch(const wt_tokenizer *t, const wt_text *texts, size_t n_texts,
+                        const wt_encode_opts *o, int n_threads, wt_flat *res) nogil
+    void wt_flat_free(wt_flat *f) nogil
+    int wt_decode(const wt_tokenizer *t, const uint32_t *ids, size_t n, int skip_special,
+                  int skip_unknown, uint8_t **out, size_t *out_len, size_t *bad_index) nogil
+
+# Opcodes and constants shared with the pattern compiler (_pattern.py).
+cdef extern from "regex.h":
+    enum:
+        WT_OP_MATCH, WT_OP_CHAR, WT_OP_CLASS, WT_OP_REP, WT_OP_SPLIT, WT_OP_JMP
+        WT_OP_ATOMIC_BEGIN, WT_OP_ATOMIC_END, WT_OP_LOOK, WT_OP_ASSERT
+        WT_ASSERT_BOT, WT_ASSERT_EOT, WT_ASSERT_BOL, WT_ASSERT_EOL, WT_ASSERT_EOT_NL
+        WT_ITEM_RANGE, WT_ITEM_GC, WT_ITEM_PROP
+cdef extern from "bpe.h":
+    enum:
+        WT_TOK_BPE, WT_TOK_SPECIAL, WT_TOK_WHOLE, WT_TOK_PRESENT
+
+OPCODES = dict(MATCH=WT_OP_MATCH, CHAR=WT_OP_CHAR, CLASS=WT_OP_CLASS, REP=WT_OP_REP,
+               SPLIT=WT_OP_SPLIT, JMP=WT_OP_JMP, ATOMIC_BEGIN=WT_OP_ATOMIC_BEGIN,
+               ATOMIC_END=WT_OP_ATOMIC_END, LOOK=WT_OP_LOOK, ASSERT=WT_OP_ASSERT,
+               BOT=WT_ASSERT_BOT, EOT=WT_ASSERT_EOT, BOL=WT_ASSERT_BOL, EOL=WT_ASSERT_EOL,
+               EOT_NL=WT_ASSERT_EOT_NL, RANGE=WT_ITEM_RANGE, GC=WT_ITEM_GC, PROP=WT_ITEM_PROP)
+TOK_BPE = WT_TOK_BPE
+TOK_SPECIAL = WT_TOK_SPECIAL
+TOK_PRESENT = WT_TOK_PRESENT
+UNICODE_VERSION = WT_UNICODE_VERSION.decode()
+
+
+cdef int _check(int rc) except -1:
+    """The one place where a C error code becomes a Python exception."""
+    if rc >= 0:
+        return 0
+    if rc == WT_ENOMEM:
+        raise MemoryError("warptok: out of memory")
+    if rc == WT_ETHREAD:
+        raise RuntimeError("warptok: could not start a worker thread")
+    if rc == WT_EREGEX_STACK:
+        raise RuntimeError("warptok: the pre-tokenizer pattern backtracked too deeply on this input")
+    raise ValueError(f"warptok: invalid table or input (code {rc})")
+
+
+def allocator():
+    """'mimalloc' when mimalloc is compiled into this extension, else 'system'."""
+    return WT_ALLOCATOR_NAME.decode()
+
+
+def cpu_count():
+    """CPUs this process may run on; the default size of the worker pool."""
+    return wt_cpu_count()
+
+
+def release_memory():
+    """Hand memory cached by the allocator back to the OS."""
+    with nogil:
+        wt_alloc_collect()
+
+
+def unicode_props(int dialect, uint32_t cp):
+    """General category | flags of cp in the reference engine's tables (for tests)."""
+    return wt_uc_props(dialect, cp)
+
+
+cdef class _Buffer:
+    """Owns memory from wt_malloc and exposes it through the buffer protocol,
+    so numpy arrays can view it without a copy; freed with wt_free."""
+    cdef void *ptr
+    cdef Py_ssize_t nbytes
+    cdef Py_ssize_t itemsize
+    cdef Py_ssize_t shape[1]
+    cdef Py_ssize_t strides[1]
+    cdef bytes fmt
+
+    def __getbuffer__(self, Py_buffer *view, int flags):
+        self.shape[0] = self.nbytes // self.itemsize
+        self.strides[0] = self.itemsize
+        view.buf = self.ptr
+        view.obj = self
+        view.len = self.nbytes
+        view.readonly = 0
+        view.itemsize = self.itemsize
+        view.format = self.fmt
+        view.ndim = 1
+        view.shape = self.shape
+        view.strides = self.strides
+        view.suboffsets = NULL
+        view.internal = NULL
+
+    def __releasebuffer__(self, Py_buffer *view):
+        pass
+
+    def __dealloc__(self):
+        wt_free(self.ptr)
+
+
+cdef _Buffer _own(void *ptr, Py_ssize_t n, Py_ssize_t itemsize, bytes fmt):
+    cdef _Buffer b = _Buffer.__new__(_Buffer)
+    b.ptr = ptr
+    b.nbytes = n * itemsize
+    b.itemsize = itemsize
+    b.fmt = fmt
+    return b
+
+
+cdef inline const uint8_t *_utf8(str text, Py_ssize_t *n) except NULL:
+    # Raises UnicodeEncodeError on lone surrogates; the Python layer decides
+    # beforehand what each reference does with them.
+    return <const uint8_t *>PyUnicode_AsUTF8AndSize(text, n)
+
+
+cdef class Core:
+    """One immutable tokenizer: vocabulary, merges, pattern, added tokens and
+    the post-processor's ids. Safe to use from any number of threads."""
+    cdef wt_tokenizer t
+    cdef readonly uint32_t n_ids
+    cdef readonly Py_ssize_t n_added
+    cdef tuple _ints       # Python ints for every id, so building lists only increfs
+
+    def __cinit__(self):
+        memset(&self.t, 0, sizeof(self.t))
+
+    def __init__(self, *, const uint32_t[::1] tok_off, const uint8_t[::1] tok_bytes,
+                 const uint8_t[::1] tok_flags, bint mode_tiktoken, const uint32_t[::1] merges,
+                 bint ignore_merges, const int32_t[::1] prog, const int32_t[::1] classes,
+                 int dialect, bint keep_unmatched, const uint32_t[::1] trie_first,
+                 const uint8_t[::1] trie_byte, const uint32_t[::1] trie_target,
+                 const int32_t[::1] trie_added, const uint32_t[::1] added_ids,
+                 const uint32_t[::1] prefix, const uint32_t[::1] suffix):
+        cdef uint32_t n_ids = <uint32_t>(tok_off.shape[0] - 1)
+        cdef int rc, err = 0
+        if tok_flags.shape[0] != n_ids or merges.shape[0] % 3:
+            raise ValueError("warptok: inconsistent token tables")
+        with nogil:
+            rc = wt_bpe_init(&self.t.bpe, n_ids, &tok_off[0], &tok_bytes[0] if tok_bytes.shape[0] else NULL,
+                             &tok_flags[0], mode_tiktoken,
+                             &merges[0] if merges.shape[0] else NULL, merges.shape[0] // 3, ignore_merges)
+        _check(rc)
+        if prog.shape[0]:
+            self.t.re = wt_regex_new(&prog[0], prog.shape[0],
+                                     &classes[0] if classes.shape[0] else NULL, classes.shape[0],
+                                     dialect, &err)
+            _check(err)
+        self.t.keep_unmatched = keep_unmatched
+        if trie_first.shape[0] > 1:
+            rc = wt_added_init(&self.t.added, <uint32_t>(trie_first.shape[0] - 1), &trie_first[0],
+                               &trie_byte[0] if trie_byte.shape[0] else NULL,
+                               &trie_target[0] if trie_target.shape[0] else NULL,
+                               &trie_added[0], <uint32_t>added_ids.shape[0],
+                               &added_ids[0] if added_ids.shape[0] else NULL)
+            _check(rc)
+        self.n_added = added_ids.shape[0]
+        self.t.prefix = <uint32_t *>wt_malloc((prefix.shape[0] + 1) * sizeof(uint32_t))
+        self.t.suffix = <uint32_t *>wt_malloc((suffix.shape[0] + 1) * sizeof(uint32_t))
+        if self.t.prefix == NULL or self.t.suffix == NULL:
+            raise MemoryError()
+        for i in range(prefix.shape[0]):
+            self.t.prefix[i] = prefix[i]
+        for i in range(suffix.shape[0]):
+            self.t.suffix[i] = suffix[i]
+        self.t.n_prefix = prefix.shape[0]
+        self.t.n_suffix = suffix.shape[0]
+        self.n_ids = n_ids
+        self._ints = tuple(range(n_ids))
+
+    def __dealloc__(self):
+        wt_tokenizer_free(&self.t)
+
+    cdef list _as_list(self, const uint32_t *ids, size_t n):
+        cdef list out = PyList_New(n)
+        cdef object v
+        cdef size_t i
+        for i in range(n):
+            v = <object>PyTuple_GET_ITEM(self._ints, ids[i])
+            Py_INCREF(v)
+            PyList_SET_ITEM(out, i, v)
+        return out
+
+    cdef const uint8_t *_active_ptr(self, active) except? NULL:
+        cdef const uint8_t[::1] mv
+        if active is None:
+            return NULL
+        mv = active
+        if mv.shape[0] != self.n_added:
+            raise ValueError("warptok: active mask has the wrong length")
+        return &mv[0] if mv.shape[0] else <const uint8_t *>b""
+
+    def encode(self, str text, active, Py_ssize_t max_body, bint add_special):
+        """Ids of one text. active: bytes mask of added tokens to split out, or None.
+        max_body < 0: no truncation."""
+        cdef Py_ssize_t n
+        cdef const uint8_t *s = _utf8(text, &n)
+        cdef wt_encode_opts o
+        cdef wt_ids out
+        cdef int rc
+        o.active = self._active_ptr(active)
+        o.max_body = SIZE_MAX if max_body < 0 else <size_t>max_body
+        o.add_special = add_special
+        memset(&out, 0, sizeof(out))
+        with nogil:
+            rc = wt_encode(&self.t, s, n, &o, &out)
+        try:
+            _check(rc)
+            return self._as_list(out.ids, out.len)
+        finally:
+            wt_ids_free(&out)
+
+    def encode_batch(self, texts, active, Py_ssize_t max_body, bint add_special,
+                     int num_threads, bint flat):
+        """Many texts on the worker pool. flat: (ids uint32, offsets int64) numpy arrays;
+        otherwise a list of lists."""
+        cdef tuple keep = tuple(texts)   # holds every str alive while C reads it
+        cdef Py_ssize_t n_texts = len(keep), i, n
+        cdef wt_text *arr = <wt_text *>wt_calloc(n_texts + 1, sizeof(wt_text))
+        cdef wt_encode_opts o
+        cdef wt_flat res
+        cdef int rc
+        if arr == NULL:
+            raise MemoryError()
+        try:
+            for i in range(n_texts):
+                t = keep[i]
+                if not isinstance(t, str):
+                    raise TypeError(f"warptok: texts[{i}] is {type(t).__name__}, not str")
+                arr[i].s = _utf8(t, &n)
+                arr[i].n = n
+            o.active = self._active_ptr(active)
+            o.max_body = SIZE_MAX if max_body < 0 else <size_t>max_body
+            o.add_special = add_special
+            with nogil:
+                rc = wt_encode_batch(&self.t, arr, n_texts, &o, num_threads, &res)
+            _check(rc)
+        finally:
+            wt_free(arr)
+        if not flat:
+            try:
+                return [self._as_list(res.ids + res.offsets[i], <size_t>(res.offsets[i + 1] - res.offsets[i]))
+                        for i in range(n_texts)]
+            finally:
+                wt_flat_free(&res)
+        import numpy as np
+        ids_buf = _own(res.ids, res.offsets[n_texts], 4, b"I")
+        off_buf = _own(res.offsets, n_texts + 1, 8, b"q")
+        return np.frombuffer(ids_buf, dtype=np.uint32), np.frombuffer(off_buf, dtype=np.int64)
+
+    def find_added(self, bytes data, active):
+        """Spans (start, end, token id) of added tokens in UTF-8 data, leftmost-longest."""
+        cdef const uint8_t *s = data
+        cdef size_t n = len(data), pos = 0, start, end
+        cdef uint32_t k
+        cdef const uint8_t *act = self._active_ptr(active)
+        spans = []
+        while wt_find_added(&self.t.added, s, n, pos, act, &start, &end, &k):
+            spans.append((start, end, k))
+            pos = end
+        return spans
+
+    def pieces(self, str text):
+        """The pre-tokenizer's pieces of text (no added-token split): for tests and debugging."""
+        cdef Py_ssize_t n
+        cdef const uint8_t *s = _utf8(text, &n)
+        cdef wt_restack st
+        cdef size_t pos = 0, gap = 0, end
+        cdef int rc
+        data = (<char *>s)[:n]
+        if self.t.re == NULL:
+            return [text] if n else []
+        memset(&st, 0, sizeof(st))
+        out = []
+        try:
+            while pos < <size_t>n:
+                rc = wt_regex_match_at(self.t.re, s, n, pos, &end, &st)
+                _check(rc)
+                if rc == 1 and end > pos:
+                    if self.t.keep_unmatched and gap < pos:
+                        out.append(data[gap:pos].decode())
+                    out.append(data[pos:end].decode())
+                    pos = gap = end
+                else:
+                    pos += 1
+                    while pos < <size_t>n and (s[pos] & 0xC0) == 0x80:
+                        pos += 1
+                    if not self.t.keep_unmatched:
+                        gap = pos
+            if self.t.keep_unmatched and gap < <size_t>n:
+                out.append(data[gap:].decode())
+        finally:
+            wt_restack_free(&st)
+        return out
+
+    def decode_bytes(self, ids, bint skip_special, bint skip_unknown):
+        """The bytes ids stand for. Unknown ids are skipped or raise KeyError."""
+        cdef Py_ssize_t n = len(ids), i
+        cdef uint32_t *arr = <uint32_t *>wt_malloc((n + 1) * sizeof(uint32_t))
+        cdef uint8_t *out = NULL
+        cdef size_t out_len = 0, bad = 0
+        cdef int rc
+        if arr == NULL:
+            raise MemoryError()
+        try:
+            for i in range(n):
+                v = ids[i]
+                if v < 0 or v > 0xFFFFFFFF:
+                    if skip_unknown:
+                        arr[i] = 0xFFFFFFFF
+                        continue
+                    raise KeyError(v)
+                arr[i] = <uint32_t>v
+            with nogil:
+                rc = wt_decode(&self.t, arr, n, skip_special, skip_unknown, &out, &out_len, &bad)
+            if rc == WT_EINVAL:
+                raise KeyError(ids[bad])
+            _check(rc)
+            try:
+                return PyBytes_FromStringAndSize(<char *>out, out_len)
+            finally:
+                wt_free(out)
+        finally:
+            wt_free(arr)

@@ -1,0 +1,341 @@
+"""Readers for tokenizer.json and tiktoken rank files.
+
+Each reader produces a ``Spec``: plain tables that ``_core.Core`` takes, plus what
+the Python layer needs (normalizer, added tokens, post-processor ids). A
+configuration warptok cannot reproduce exactly raises ``UnsupportedTokenizer``
+naming the part, never a silently different tokenizer.
+"""
+
+from __future__ import annotations
+
+import base64
+import json
+from dataclasses import dataclass, field
+from pathlib import Path
+
+from . import _bytelevel
+from ._core import TOK_BPE, TOK_PRESENT, TOK_SPECIAL
+
+# The pattern HF's ByteLevel pre-tokenizer uses when use_regex is true.
+GPT2_PATTERN = r"""'s|'t|'re|'ve|'m|'ll|'d| ?\p{L}+| ?\p{N}+| ?[^\s\p{L}\p{N}]+|\s+(?!\S)|\s+"""
+
+
+class UnsupportedTokenizer(ValueError):
+    """The file configures something warptok does not reproduce exactly."""
+
+
+@dataclass
+class AddedToken:
+    content: str
+    id: int
+    special: bool
+
+
+@dataclass
+class Spec:
+    source: str                          # "huggingface" or "tiktoken"
+    token_bytes: dict                    # id -> bytes it decodes to
+    bpe_ids: set                         # ids reachable by merging bytes
+    mode_tiktoken: bool
+    merges: list = field(default_factory=list)   # (left, right, rank)
+    ignore_merges: bool = False
+    pattern: str | None = None
+    dialect: str = "onig"
+    keep_unmatched: bool = True
+    added: list = field(default_factory=list)    # AddedToken, in file order
+    normalizer: str | None = None        # a unicodedata form, or None
+    prefix: list = field(default_factory=list)   # post-processor ids before the text
+    suffix: list = field(default_factory=list)
+    decode_unsupported: str | None = None
+
+
+def _fail(part: str, value) -> UnsupportedTokenizer:
+    text = json.dumps(value, ensure_ascii=False) if not isinstance(value, str) else value
+    if len(text) > 200:
+        text = text[:200] + "..."
+    return UnsupportedTokenizer(f"unsupported {part}: {text}")
+
+
+# ---------------------------------------------------------------- tokenizer.json
+
+def load_tokenizer_json(path) -> Spec:
+    with open(path, "rb") as f:
+        return parse_tokenizer_json(f.read())
+
+
+def parse_tokenizer_json(data) -> Spec:
+    try:
+        j = json.loads(data)
+    except (ValueError, UnicodeDecodeError) as e:
+        raise ValueError(f"not a tokenizer.json file: {e}") from None
+    if not isinstance(j, dict) or not isinstance(j.get("model"), dict):
+        raise ValueError("not a tokenizer.json file: no 'model' object")
+    model = j["model"]
+    if model.get("type", "BPE") != "BPE" or "merges" not in model:
+        raise _fail("model type (only byte-level BPE is supported)", model.get("type"))
+    if model.get("dropout") not in (None, 0, 0.0):
+        raise _fail("model.dropout", model.get("dropout"))
+    for key in ("continuing_subword_prefix", "end_of_word_suffix"):
+        if model.get(key):
+            raise _fail(f"model.{key}", model[key])
+    if model.get("byte_fallback"):
+        raise _fail("model.byte_fallback", True)
+
+    vocab = model["vocab"]
+    token_bytes, bpe_ids = {}, set()
+    for tok, i in vocab.items():
+        b = _bytelevel.to_bytes(tok)
+        if b is None:
+            token_bytes[i] = tok.encode()   # HF's ByteLevel decoder falls back to the UTF-8
+        else:
+            token_bytes[i] = b
+            bpe_ids.add(i)
+    missing = [hex(b) for b in range(256) if _bytelevel.byte_to_char()[b] not in vocab]
+    if missing:
+        raise _fail("vocabulary without every byte-level character (missing bytes)", ", ".join(missing[:8]))
+
+    merge_rank = {}
+    for rank, m in enumerate(model["merges"]):
+        a, b = m.split(" ", 1) if isinstance(m, str) else m
+        try:
+            left, right = vocab[a], vocab[b]
+        except KeyError as e:
+            raise ValueError(f"merge {m!r} uses a token that is not in the vocabulary: {e}") from None
+        if a + b not in vocab:
+            raise ValueError(f"merge {m!r} makes {a + b!r}, which is not in the vocabulary")
+        if left not in bpe_ids or right not in bpe_ids:
+            raise _fail("merge of tokens that are not byte-level", m)
+        merge_rank[(left, right)] = rank          # a repeated merge keeps its last rank, as in HF
+    merges = [(l, r, rank) for (l, r), rank in merge_rank.items()]
+
+    spec = Spec("huggingface", token_bytes, bpe_ids, mode_tiktoken=False, merges=merges,
+                ignore_merges=bool(model.get("ignore_merges")))
+    _read_added(j.get("added_tokens") or [], spec, has_normalizer=j.get("normalizer") is not None)
+    spec.normalizer = _read_normalizer(j.get("normalizer"))
+    _read_pre_tokenizer(j.get("pre_tokenizer"), spec)
+    _read_post_processor(j.get("post_processor"), spec)
+    spec.decode_unsupported = _check_decoder(j.get("decoder"))
+    return spec
+
+
+def _read_added(entries, spec: Spec, has_normalizer: bool):
+    ca = _bytelevel.char_to_byte()
+    for e in entries:
+        for flag in ("lstrip", "rstrip", "single_word"):
+            if e.get(flag):
+                raise _fail(f"added token flag {flag}", e)
+        if e.get("normalized") and has_normalizer and not e.get("special"):
+            raise _fail("added token matched after normalization (normalized: true)", e)
+        content, i = e["content"], e["id"]
+        if not content:
+            raise _fail("empty added token", e)
+        spec.added.append(AddedToken(content, i, bool(e.get("special"))))
+        # HF decodes added tokens through the ByteLevel decoder too.
+        if all(c in ca for c in content):
+            spec.token_bytes[i] = bytes(ca[c] for c in content)
+        else:
+            spec.token_bytes[i] = content.encode()
+
+
+def _read_normalizer(n):
+    if n is None:
+        return None
+    if n.get("type") == "Sequence":
+        inner = [_read_normalizer(x) for x in n.get("normalizers", [])]
+        inner = [x for x in inner if x]
+        if len(inner) > 1:
+            raise _fail("normalizer sequence", n)
+        return inner[0] if inner else None
+    if n.get("type") == "NFC":
+        return "NFC"
+    raise _fail("normalizer", n)
+
+
+def _flatten(p):
+    if p is None:
+        return []
+    if p.get("type") == "Sequence":
+        return [x for q in p.get("pretokenizers", []) for x in _flatten(q)]
+    return [p]
+
+
+def _read_pre_tokenizer(p, spec: Spec):
+    steps = _flatten(p)
+    pattern = None
+    for step in steps:
+        kind = step.get("type")
+        if kind == "Split":
+            if pattern is not None:
+                raise _fail("pre-tokenizer with more than one regex split", p)
+            if step.get("behavior") != "Isolated" or step.get("invert"):
+                raise _fail("Split behavior/invert", step)
+            pat = step.get("pattern", {})
+            if "Regex" in pat:
+                pattern = pat["Regex"]
+            elif "String" in pat:
+                pattern = "".join("\\" + c if not c.isalnum() else c for c in pat["String"])
+            else:
+                raise _fail("Split pattern", step)
+        elif kind == "ByteLevel":
+            if step.get("add_prefix_space"):
+                raise _fail("ByteLevel add_prefix_space", step)
+            if step.get("use_regex", True):
+                if pattern is not None:
+                    raise _fail("pre-tokenizer with more than one regex split", p)
+                pattern = GPT2_PATTERN
+            if step is not steps[-1]:
+                raise _fail("pre-tokenizer step after ByteLevel", p)
+        else:
+            raise _fail("pre-tokenizer", step)
+    if not steps or steps[-1].get("type") != "ByteLevel":
+        raise _fail("pre-tokenizer without ByteLevel (not byte-level BPE)", p)
+    spec.pattern, spec.dialect, spec.keep_unmatched = pattern, "onig", True
+
+
+def _read_post_processor(p, spec: Spec):
+    if p is None:
+        return
+    kind = p.get("type")
+    if kind == "Sequence":
+        for q in p.get("processors", []):
+            _read_post_processor(q, spec)
+    elif kind == "ByteLevel":
+        pass                             # changes offsets only
+    elif kind == "TemplateProcessing":
+        if spec.prefix or spec.suffix:
+            raise _fail("more than one template post-processor", p)
+        specials = p.get("special_tokens", {})
+        seen_a = False
+        for item in p.get("single", []):
+            if "Sequence" in item:
+                if item["Sequence"].get("id") != "A" or seen_a:
+                    raise _fail("template item", item)
+                seen_a = True
+            elif "SpecialToken" in item:
+                name = item["SpecialToken"]["id"]
+                if name not in specials:
+                    raise ValueError(f"template names special token {name!r} it does not define")
+                (spec.suffix if seen_a else spec.prefix).extend(specials[name]["ids"])
+            else:
+                raise _fail("template item", item)
+        if not seen_a:
+            raise _fail("template without the sequence $A", p)
+    elif kind == "RobertaProcessing":
+        spec.prefix.append(p["cls"][1])
+        spec.suffix.append(p["sep"][1])
+    else:
+        raise _fail("post-processor", p)
+
+
+def _check_decoder(d):
+    if d is None:
+        return "no decoder (HF joins tokens with spaces)"
+    if d.get("type") == "ByteLevel":
+        return None
+    if d.get("type") == "Sequence" and all(x.get("type") == "ByteLevel" for x in d.get("decoders", [])):
+        return None
+    return f"decoder {json.dumps(d)[:200]}"
+
+
+# ---------------------------------------------------------------- tiktoken
+
+def load_tiktoken_ranks(path) -> dict:
+    """A tiktoken rank file (plain or .gz): {token bytes: rank}."""
+    path = Path(path)
+    raw = path.read_bytes()
+    if raw[:2] == b"\x1f\x8b":
+        import gzip
+        raw = gzip.decompress(raw)
+    ranks = {}
+    for n, line in enumerate(raw.splitlines(), 1):
+        if not line:
+            continue
+        try:
+            tok, rank = line.split()
+            ranks[base64.b64decode(tok, validate=True)] = int(rank)
+        except ValueError:
+            raise ValueError(f"{path}:{n}: not a tiktoken rank line: {line[:60]!r}") from None
+    return ranks
+
+
+def tiktoken_spec(ranks: dict, pattern: str, special_tokens: dict | None) -> Spec:
+    token_bytes = {}
+    for b, r in ranks.items():
+        if r in token_bytes:
+            raise ValueError(f"rank {r} appears twice in the rank file")
+        token_bytes[r] = b
+    spec = Spec("tiktoken", token_bytes, set(token_bytes), mode_tiktoken=True, pattern=pattern,
+                dialect="fancy", keep_unmatched=False)
+    for content, i in (special_tokens or {}).items():
+        if i in token_bytes:
+            raise ValueError(f"special token {content!r} reuses rank {i}")
+        token_bytes[i] = content.encode()
+        spec.added.append(AddedToken(content, i, True))
+    return spec
+
+
+def tables(spec: Spec) -> dict:
+    """Keyword arguments for _core.Core built from a Spec."""
+    from array import array
+
+    ids = set(spec.token_bytes) | {a.id for a in spec.added} | set(spec.prefix) | set(spec.suffix)
+    n_ids = max(ids) + 1
+    if n_ids > 1 << 31:
+        raise ValueError("token ids beyond 2**31")
+    offsets, flags, blob = array("I", [0]), bytearray(n_ids), bytearray()
+    specials = {a.id for a in spec.added if a.special}
+    for i in range(n_ids):
+        b = spec.token_bytes.get(i)
+        if b is not None:
+            blob += b
+            flags[i] = TOK_PRESENT | (TOK_BPE if i in spec.bpe_ids else 0) | (TOK_SPECIAL if i in specials else 0)
+        offsets.append(len(blob))
+    if not all(i in spec.token_bytes for i in spec.prefix + spec.suffix):
+        raise ValueError("post-processor names an id with no token")
+
+    trie_first, trie_byte, trie_target, trie_added = _added_trie([a.content.encode() for a in spec.added])
+    prog, classes, dialect = array("i"), array("i"), 0
+    if spec.pattern is not None:
+        from ._pattern import compile_pattern
+        c = compile_pattern(spec.pattern, spec.dialect)
+        prog, classes, dialect = array("i", c.prog), array("i", c.classes), c.dialect
+    return dict(
+        tok_off=offsets, tok_bytes=bytes(blob), tok_flags=bytes(flags), mode_tiktoken=spec.mode_tiktoken,
+        merges=array("I", [x for m in spec.merges for x in m]), ignore_merges=spec.ignore_merges,
+        prog=prog, classes=classes, dialect=dialect, keep_unmatched=spec.keep_unmatched,
+        trie_first=trie_first, trie_byte=trie_byte, trie_target=trie_target, trie_added=trie_added,
+        added_ids=array("I", [a.id for a in spec.added]),
+        prefix=array("I", spec.prefix), suffix=array("I", spec.suffix))
+
+
+def _added_trie(words):
+    """Byte trie in breadth-first layout: children of node k at edges first[k]..first[k+1]."""
+    from array import array
+
+    children = [{}]
+    ends = [-1]
+    for k, w in enumerate(words):
+        node = 0
+        for byte in w:
+            nxt = children[node].get(byte)
+            if nxt is None:
+                nxt = children[node][byte] = len(children)
+                children.append({})
+                ends.append(-1)
+            node = nxt
+        if ends[node] == -1:              # the first of duplicate contents wins
+            ends[node] = k
+    if not words:
+        return array("I"), b"", array("I"), array("i")
+    order = [0]                          # renumber breadth-first so edges are contiguous
+    for node in order:
+        order.extend(children[node][b] for b in sorted(children[node]))
+    new = {old: i for i, old in enumerate(order)}
+    first, byte_, target, added = array("I", [0]), bytearray(), array("I"), array("i")
+    for old in order:
+        for b in sorted(children[old]):
+            byte_.append(b)
+            target.append(new[children[old][b]])
+        first.append(len(byte_))
+        added.append(ends[old])
+    return first, bytes(byte_), target, added

@@ -1,0 +1,251 @@
+"""The Tokenizer: one immutable object, options per call, safe to share across threads."""
+
+from __future__ import annotations
+
+import unicodedata
+from typing import Iterable, Sequence
+
+from . import _load
+from ._core import Core
+
+
+class Tokenizer:
+    """A byte-level BPE tokenizer with ids identical to its reference:
+    HF ``tokenizers`` for a tokenizer.json, ``tiktoken`` for a rank file.
+
+    Build one with :meth:`from_file`, :meth:`from_tiktoken` or
+    :func:`warptok.get_encoding`. Nothing about it changes after construction:
+    every option is an argument of the call.
+    """
+
+    def __init__(self, spec: _load.Spec, name: str | None = None):
+        self._spec = spec
+        self._core = Core(**_load.tables(spec))
+        self.name = name
+        self.source = spec.source
+        self.special_tokens = {a.content: a.id for a in spec.added if a.special}
+        self.added_tokens = {a.content: a.id for a in spec.added}
+        n_added = len(spec.added)
+        self._all_active = b"\x01" * n_added
+        self._n_post = len(spec.prefix) + len(spec.suffix)
+        self._nfc_form = spec.normalizer
+        self._special_regex = None
+
+    # ------------------------------------------------------------ construction
+
+    @classmethod
+    def from_file(cls, path) -> "Tokenizer":
+        """Load a Hugging Face ``tokenizer.json`` of the byte-level BPE family."""
+        return cls(_load.load_tokenizer_json(path), name=str(path))
+
+    @classmethod
+    def from_str(cls, json_text: str | bytes) -> "Tokenizer":
+        """Load the text of a ``tokenizer.json``."""
+        return cls(_load.parse_tokenizer_json(json_text))
+
+    @classmethod
+    def from_tiktoken(cls, path, pattern: str, special_tokens: dict | None = None,
+                      name: str | None = None) -> "Tokenizer":
+        """Load a tiktoken rank file (``.tiktoken``, optionally gzipped) with its
+        pre-tokenizer pattern, interpreted as tiktoken (fancy-regex) does."""
+        ranks = _load.load_tiktoken_ranks(path)
+        return cls(_load.tiktoken_spec(ranks, pattern, special_tokens), name=name or str(path))
+
+    # ------------------------------------------------------------ properties
+
+    @property
+    def n_vocab(self) -> int:
+        """One more than the largest id."""
+        return self._core.n_ids
+
+    def __repr__(self):
+        return f"<warptok.Tokenizer {self.name or ''} source={self.source} n_vocab={self.n_vocab}>"
+
+    # ------------------------------------------------------------ encoding
+
+    def encode(self, text: str, *, add_special_tokens: bool = True, max_length: int | None = None,
+               allowed_special: "Iterable[str] | str" = (), disallowed_special: "Iterable[str] | str" = "all",
+               ) -> list[int]:
+        """Token ids of ``text``.
+
+        tokenizer.json: HF's ``Tokenizer.encode(text).ids`` — added tokens are split
+        out, ``add_special_tokens`` runs the post-processor, and ``max_length``
+        truncates from the right keeping room for the special tokens.
+
+        tiktoken: ``Encoding.encode`` — special tokens in ``allowed_special`` are
+        encoded as such; one in ``disallowed_special`` raises ValueError.
+        """
+        active, max_body, add = self._call_options(add_special_tokens, max_length, allowed_special, disallowed_special)
+        text = self._text(text)
+        self._check_disallowed(text, disallowed_special, allowed_special)
+        if self._needs_normalizing(text):
+            return self._encode_normalizing(text, active, max_body, add)
+        return self._core.encode(text, active, max_body, add)
+
+    def encode_ordinary(self, text: str) -> list[int]:
+        """Ids of ``text`` with no special-token recognition and no post-processor
+        (tiktoken's ``encode_ordinary``)."""
+        text = self._text(text)
+        if self._needs_normalizing(text):
+            return self._encode_normalizing(text, None, -1, False)
+        return self._core.encode(text, None, -1, False)
+
+    def count(self, text: str, **options) -> int:
+        """``len(self.encode(text, **options))``."""
+        return len(self.encode(text, **options))
+
+    def encode_batch(self, texts: Sequence[str], *, add_special_tokens: bool = True,
+                     max_length: int | None = None, num_threads: int | None = None,
+                     allowed_special: "Iterable[str] | str" = (),
+                     disallowed_special: "Iterable[str] | str" = "all") -> list[list[int]]:
+        """``[self.encode(t, ...) for t in texts]`` on the native worker pool, the GIL
+        released for the whole batch, order preserved."""
+        return self._batch(texts, False, num_threads, add_special_tokens, max_length, allowed_special,
+                           disallowed_special)
+
+    def encode_ordinary_batch(self, texts: Sequence[str], *, num_threads: int | None = None) -> list[list[int]]:
+        """``[self.encode_ordinary(t) for t in texts]`` on the worker pool."""
+        return self._batch(texts, False, num_threads, None, None, None, None)
+
+    def encode_batch_flat(self, texts: Sequence[str], *, add_special_tokens: bool = True,
+                          max_length: int | None = None, num_threads: int | None = None,
+                          allowed_special: "Iterable[str] | str" = (),
+                          disallowed_special: "Iterable[str] | str" = "all"):
+        """Like :meth:`encode_batch`, returned as ``(ids, offsets)`` numpy arrays
+        (uint32, int64): document i is ``ids[offsets[i]:offsets[i+1]]``."""
+        return self._batch(texts, True, num_threads, add_special_tokens, max_length, allowed_special,
+                           disallowed_special)
+
+    def encode_ordinary_batch_flat(self, texts: Sequence[str], *, num_threads: int | None = None):
+        """Like :meth:`encode_ordinary_batch`, as flat ``(ids, offsets)`` arrays."""
+        return self._batch(texts, True, num_threads, None, None, None, None)
+
+    # ------------------------------------------------------------ decoding
+
+    def decode_bytes(self, ids: Sequence[int], *, skip_special_tokens: bool = False) -> bytes:
+        """The bytes ``ids`` stand for."""
+        if self._spec.decode_unsupported:
+            raise _load.UnsupportedTokenizer(f"decoding is not supported for {self._spec.decode_unsupported}")
+        # HF drops ids it does not know; tiktoken raises KeyError.
+        return self._core.decode_bytes(ids, skip_special_tokens, self.source == "huggingface")
+
+    def decode(self, ids: Sequence[int], *, skip_special_tokens: bool = False) -> str:
+        """Text of ``ids``; invalid UTF-8 becomes U+FFFD, as in both references."""
+        return self.decode_bytes(ids, skip_special_tokens=skip_special_tokens).decode("utf-8", "replace")
+
+    def pre_tokenize(self, text: str) -> list[str]:
+        """The pre-tokenizer's pieces of ``text`` (before BPE, no added-token split)."""
+        return self._core.pieces(self._text(text))
+
+    # ------------------------------------------------------------ internals
+
+    def _text(self, text):
+        if not isinstance(text, str):
+            raise TypeError(f"text must be str, not {type(text).__name__}")
+        if self.source == "tiktoken":
+            try:
+                text.encode("utf-8")
+            except UnicodeEncodeError:
+                # tiktoken's own fix-up for lone surrogates: they become U+FFFD.
+                text = text.encode("utf-16", "surrogatepass").decode("utf-16", "replace")
+        return text
+
+    def _call_options(self, add_special_tokens, max_length, allowed_special, disallowed_special):
+        """(active mask, max body ids, add post-processor ids) for one call."""
+        if self.source == "tiktoken":
+            if allowed_special == "all":
+                allowed = set(self.special_tokens)
+            else:
+                allowed = set(allowed_special or ())
+                unknown = allowed - set(self.added_tokens)
+                if unknown:
+                    raise ValueError(f"allowed_special names tokens this encoding does not have: {sorted(unknown)}")
+            active = bytes(a.content in allowed for a in self._spec.added) if allowed else None
+            add = False
+        else:
+            active = self._all_active
+            add = bool(add_special_tokens)
+        max_body = -1
+        if max_length is not None:
+            if isinstance(max_length, bool) or not isinstance(max_length, int) or max_length < 0:
+                raise ValueError(f"max_length must be a non-negative int or None, not {max_length!r}")
+            max_body = max_length - (self._n_post if add else 0)
+            if max_body < 0:
+                raise ValueError(f"max_length={max_length} leaves no room for the {self._n_post} special tokens "
+                                 "the post-processor adds")
+        return active, max_body, add
+
+    def _check_disallowed(self, text, disallowed_special, allowed_special):
+        if self.source != "tiktoken" or not disallowed_special or not self.special_tokens:
+            return
+        if disallowed_special == "all":
+            allowed = set(self.special_tokens) if allowed_special == "all" else set(allowed_special or ())
+            disallowed = set(self.special_tokens) - allowed
+        else:
+            disallowed = set(disallowed_special)
+        for token in disallowed:
+            if token in text:
+                raise ValueError(
+                    f"Encountered text corresponding to disallowed special token {token!r}.\n"
+                    f"Pass it in allowed_special to encode it as a special token, or "
+                    f"disallowed_special=() to encode it as normal text.")
+
+    def _needs_normalizing(self, text: str) -> bool:
+        # A normalized text's every substring is normalized, so the C path, which
+        # never normalizes, is exact whenever the whole text already is.
+        return self._nfc_form is not None and not text.isascii() and not unicodedata.is_normalized(self._nfc_form, text)
+
+    def _encode_normalizing(self, text, active, max_body, add):
+        """HF order: split out added tokens on the raw text, normalize what is between."""
+        spec = self._spec
+        data = text.encode("utf-8")
+        spans = self._core.find_added(data, active) if active is not None else []
+        body, pos, left = [], 0, max_body
+        for start, end, k in spans + [(len(data), len(data), None)]:
+            segment = unicodedata.normalize(self._nfc_form, data[pos:start].decode("utf-8"))
+            if segment:
+                body += self._core.encode(segment, None, -1 if left < 0 else left - len(body), False)
+            if k is not None:
+                body.append(spec.added[k].id)
+            pos = end
+            if 0 <= max_body <= len(body):
+                body = body[:max_body]
+                break
+        return (spec.prefix + body + spec.suffix) if add else body
+
+    def _batch(self, texts, flat, num_threads, add_special_tokens, max_length, allowed_special, disallowed_special):
+        if isinstance(texts, str):
+            raise TypeError("texts must be a sequence of str, not a single str")
+        texts = [self._text(t) for t in texts]
+        if add_special_tokens is None:           # the *_ordinary variants
+            active, max_body, add = None, -1, False
+        else:
+            active, max_body, add = self._call_options(add_special_tokens, max_length, allowed_special,
+                                                       disallowed_special)
+            for t in texts:
+                self._check_disallowed(t, disallowed_special, allowed_special)
+        threads = _threads(num_threads)
+        slow = [i for i, t in enumerate(texts) if self._needs_normalizing(t)]
+        if not slow:
+            return self._core.encode_batch(texts, active, max_body, add, threads, flat)
+        # Texts that need normalizing take the Python path; the rest stay parallel.
+        slow_ids = {i: self._encode_normalizing(texts[i], active, max_body, add) for i in slow}
+        fast = [t if i not in slow_ids else "" for i, t in enumerate(texts)]
+        out = self._core.encode_batch(fast, active, max_body, add, threads, False)
+        for i, ids in slow_ids.items():
+            out[i] = ids
+        if not flat:
+            return out
+        import numpy as np
+        offsets = np.zeros(len(out) + 1, dtype=np.int64)
+        np.cumsum([len(x) for x in out], out=offsets[1:])
+        ids = np.fromiter((i for doc in out for i in doc), dtype=np.uint32, count=int(offsets[-1]))
+        return ids, offsets
+
+
+def _threads(num_threads) -> int:
+    if num_threads is None:
+        return 0                                  # every CPU this process may use
+    if isinstance(num_threads, bool) or not isinstance(num_threads, int) or num_threads < 1:
+        raise ValueError(f"num_threads must be a positive int or None, not {num_threads!r}")
+    return num_threads
