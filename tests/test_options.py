@@ -1,0 +1,131 @@
+"""Per-call options against the references: post-processor, truncation, added and
+special tokens, tiktoken's allowed/disallowed specials, decode options."""
+
+import json
+
+import pytest
+
+import warptok
+from conftest import TIKTOKEN_NAMES, corpus, hf_json, ours, reference
+
+TEXTS = ["hello world how are you", "", " ", "Hello <|begin_of_text|>there<|eot_id|>\n\n  x",
+         "<|im_start|>user\nhi<|im_end|>\n<|im_start|>assistant", "a<|endoftext|>b<|fim_prefix|>c",
+         "<|im_start|><|im_start|>", "<|im_start", "ünïcödé <tool_call>{\"a\": 1}</tool_call>"]
+
+
+def llama3_with_bos():
+    """Meta's Llama-3 tokenizer.json: ByteLevel then a template that prepends <|begin_of_text|>."""
+    j = json.loads(hf_json("llama3"))
+    j["post_processor"] = {"type": "Sequence", "processors": [
+        {"type": "ByteLevel", "add_prefix_space": True, "trim_offsets": False, "use_regex": True},
+        {"type": "TemplateProcessing",
+         "single": [{"SpecialToken": {"id": "<|begin_of_text|>", "type_id": 0}}, {"Sequence": {"id": "A", "type_id": 0}}],
+         "pair": [{"SpecialToken": {"id": "<|begin_of_text|>", "type_id": 0}}, {"Sequence": {"id": "A", "type_id": 0}},
+                  {"SpecialToken": {"id": "<|begin_of_text|>", "type_id": 1}}, {"Sequence": {"id": "B", "type_id": 1}}],
+         "special_tokens": {"<|begin_of_text|>": {"id": "<|begin_of_text|>", "ids": [128000],
+                                                  "tokens": ["<|begin_of_text|>"]}}}]}
+    return json.dumps(j)
+
+
+@pytest.fixture(scope="module")
+def bos_pair():
+    from tokenizers import Tokenizer as HFTokenizer
+
+    text = llama3_with_bos()
+    return warptok.Tokenizer.from_str(text), HFTokenizer.from_str(text)
+
+
+def test_post_processor_and_truncation_match_hf(bos_pair):
+    tok, ref = bos_pair
+    docs = TEXTS + corpus("english")[:50]
+    for max_length in [None, 1, 2, 3, 16, 200]:
+        if max_length is None:
+            ref.no_truncation()
+        else:
+            ref.enable_truncation(max_length)
+        for add in (True, False):
+            for d in docs:
+                assert tok.encode(d, add_special_tokens=add, max_length=max_length) == \
+                    ref.encode(d, add_special_tokens=add).ids, (max_length, add, d[:60])
+            got = tok.encode_batch(docs, add_special_tokens=add, max_length=max_length)
+            assert got == [ref.encode(d, add_special_tokens=add).ids for d in docs]
+    ref.no_truncation()
+
+
+def test_max_length_too_small_for_specials_is_a_clear_error(bos_pair):
+    tok, _ = bos_pair
+    with pytest.raises(ValueError, match="no room"):
+        tok.encode("hello", max_length=0)
+    assert tok.encode("hello", max_length=0, add_special_tokens=False) == []
+    with pytest.raises(ValueError, match="max_length"):
+        tok.encode("hello", max_length=-1)
+
+
+@pytest.mark.parametrize("name", ["llama3", "qwen2.5"])
+def test_added_tokens_glued_to_text_match_hf(name):
+    tok, ref = ours(name), reference(name)
+    added = list(tok.added_tokens)[:40]
+    docs = TEXTS + [f"x{a}y{b}z" for a, b in zip(added, reversed(added))] + ["".join(added)]
+    for d in docs:
+        assert tok.encode(d) == ref.encode(d).ids, d
+        assert tok.decode(ref.encode(d).ids, skip_special_tokens=True) == \
+            ref.decode(ref.encode(d).ids, skip_special_tokens=True), d
+
+
+@pytest.mark.parametrize("name", TIKTOKEN_NAMES)
+def test_tiktoken_special_token_options(name):
+    tok, ref = ours(name), reference(name)
+    specials = sorted(ref.special_tokens_set)
+    text = "hi " + " ".join(specials) + " there" + specials[0]
+    assert tok.encode(text, allowed_special="all") == ref.encode(text, allowed_special="all")
+    assert tok.encode(text, disallowed_special=()) == ref.encode(text, disallowed_special=())
+    one = {specials[-1]}
+    assert tok.encode(text, allowed_special=one, disallowed_special=()) == \
+        ref.encode(text, allowed_special=one, disallowed_special=())
+    with pytest.raises(ValueError, match="disallowed special token"):
+        tok.encode(text)
+    with pytest.raises(ValueError):
+        ref.encode(text)
+    assert tok.encode_ordinary(text) == ref.encode_ordinary(text)
+    assert tok.encode_batch([text, "x"], allowed_special="all") == [ref.encode(t, allowed_special="all")
+                                                                      for t in [text, "x"]]
+    with pytest.raises(ValueError, match="does not have"):
+        tok.encode(text, allowed_special={"<|nope|>"})
+
+
+@pytest.mark.parametrize("name", TIKTOKEN_NAMES)
+def test_tiktoken_surrogates_become_replacement_chars(name):
+    tok, ref = ours(name), reference(name)
+    text = "ab\ud800cd\udfff"
+    assert tok.encode(text) == ref.encode(text)
+    assert tok.encode_ordinary_batch([text]) == [ref.encode_ordinary(text)]
+
+
+def test_hf_surrogates_raise_like_hf():
+    with pytest.raises(UnicodeEncodeError):
+        ours("llama3").encode("ab\ud800")
+
+
+def test_decode_unknown_ids_follow_each_reference():
+    with pytest.raises(KeyError):
+        ours("gpt2").decode([1, 10**6])
+    hf, ref = ours("llama3"), reference("llama3")
+    assert hf.decode([9906, 10**6, 1917]) == ref.decode([9906, 10**6, 1917])
+
+
+def test_wrong_argument_types_are_clear():
+    tok = ours("gpt2")
+    with pytest.raises(TypeError):
+        tok.encode(b"bytes")
+    with pytest.raises(TypeError):
+        tok.encode_ordinary_batch("a single string")
+    with pytest.raises(TypeError):
+        tok.encode_ordinary_batch(["ok", 3])
+    with pytest.raises(ValueError):
+        tok.encode_ordinary_batch(["ok"], num_threads=0)
+
+
+def test_count_equals_len_encode():
+    tok = ours("cl100k_base")
+    for d in corpus("english")[:100]:
+        assert tok.count(d) == len(tok.encode(d))
