@@ -1,0 +1,44 @@
+"""The built extension: the allocator chosen for this platform, nothing of mimalloc exported."""
+
+import os
+import platform
+import shutil
+import subprocess
+import sys
+import sysconfig
+
+import pytest
+
+import warptok
+import warptok._core
+
+
+def expected_allocator():
+    if "WARPTOK_EXPECT_ALLOCATOR" in os.environ:      # set by the wheel builds per target
+        return os.environ["WARPTOK_EXPECT_ALLOCATOR"]
+    plat = sysconfig.get_platform()
+    tested = (plat.startswith("linux-") and plat.endswith(("x86_64", "aarch64")) and platform.libc_ver()[0] == "glibc") \
+        or (plat.startswith("macosx-") and plat.endswith("arm64"))
+    return "mimalloc" if tested else "system"
+
+
+def test_allocator_is_the_platforms():
+    assert warptok.allocator() == expected_allocator()
+
+
+@pytest.mark.skipif(not sys.platform.startswith("linux") or not shutil.which("nm"), reason="nm -D on Linux")
+def test_no_mimalloc_symbol_is_exported():
+    out = subprocess.run(["nm", "-D", "--defined-only", warptok._core.__file__],
+                         capture_output=True, text=True, check=True).stdout
+    exported = [line.split()[-1] for line in out.splitlines() if line.strip()]
+    assert exported, "nm listed nothing"
+    # mimalloc stays private: no mi_* symbol, and no malloc of ours replacing the process's.
+    leaked = [s for s in exported if s.startswith(("mi_", "_mi_", "wt_"))
+              or s in ("malloc", "free", "calloc", "realloc", "posix_memalign", "aligned_alloc")]
+    assert not leaked, leaked
+    assert any(s.startswith("PyInit__core") for s in exported)
+
+
+def test_release_memory_and_cpu_count():
+    warptok.release_memory()
+    assert warptok.cpu_count() >= 1

@@ -1,0 +1,78 @@
+"""A tokenizer.json warptok cannot reproduce exactly is refused, naming the part."""
+
+import json
+
+import pytest
+
+import warptok
+from conftest import hf_json
+
+
+def variant(**changes):
+    j = json.loads(hf_json("llama3"))
+    for path, value in changes.items():
+        node = j
+        keys = path.split("__")
+        for k in keys[:-1]:
+            node = node[int(k)] if k.isdigit() else node[k]
+        node[keys[-1]] = value
+    return json.dumps(j)
+
+
+@pytest.mark.parametrize("change, named", [
+    (dict(model__type="WordPiece"), "model type"),
+    (dict(model__byte_fallback=True), "byte_fallback"),
+    (dict(model__dropout=0.1), "dropout"),
+    (dict(normalizer={"type": "Lowercase"}), "normalizer"),
+    (dict(pre_tokenizer__pretokenizers__0__behavior="Removed"), "Split behavior"),
+    (dict(pre_tokenizer__pretokenizers__1__add_prefix_space=True), "add_prefix_space"),
+    (dict(pre_tokenizer={"type": "Whitespace"}), "pre-tokenizer"),
+    (dict(post_processor={"type": "BertProcessing", "sep": ["x", 1], "cls": ["y", 2]}), "post-processor"),
+    (dict(added_tokens__0__lstrip=True), "lstrip"),
+    (dict(pre_tokenizer__pretokenizers__0__pattern={"Regex": r"(a)\1"}), r"\\1"),
+])
+def test_unsupported_configuration_is_named(change, named):
+    with pytest.raises((warptok.UnsupportedTokenizer, warptok.UnsupportedPattern), match=named):
+        warptok.Tokenizer.from_str(variant(**change))
+
+
+def test_not_a_tokenizer_file():
+    with pytest.raises(ValueError, match="not a tokenizer.json"):
+        warptok.Tokenizer.from_str("{}")
+    with pytest.raises(ValueError, match="not a tokenizer.json"):
+        warptok.Tokenizer.from_str("not json")
+
+
+def test_merge_outside_vocabulary_is_refused():
+    j = json.loads(hf_json("llama3"))
+    j["model"]["merges"].append("Ġ zzzz_not_a_token")
+    with pytest.raises(ValueError, match="not in the vocabulary"):
+        warptok.Tokenizer.from_str(json.dumps(j))
+
+
+def test_unsupported_decoder_only_blocks_decoding():
+    tok = warptok.Tokenizer.from_str(variant(decoder={"type": "WordPiece", "prefix": "##", "cleanup": True}))
+    assert tok.encode("hello") == [15339]
+    with pytest.raises(warptok.UnsupportedTokenizer, match="WordPiece"):
+        tok.decode([15339])
+
+
+def test_unknown_encoding_and_missing_rank_file(monkeypatch, tmp_path):
+    with pytest.raises(ValueError, match="unknown encoding"):
+        warptok.get_encoding("p99k")
+    bad = tmp_path / "ranks.tiktoken"
+    bad.write_bytes(b"not base64 !!\n")
+    with pytest.raises(ValueError, match="not a tiktoken rank line"):
+        warptok.Tokenizer.from_tiktoken(bad, r"\S+|\s+")
+
+
+def test_rank_file_with_wrong_hash_is_refused(monkeypatch, tmp_path):
+    import warptok.encodings as enc
+
+    fake = tmp_path / "cl100k_base.tiktoken"
+    fake.write_bytes(enc.BUNDLED_GPT2.read_bytes())
+    monkeypatch.setenv("WARPTOK_DATA_DIR", str(tmp_path))
+    path = enc.find_rank_file("cl100k_base")
+    assert path == fake
+    with pytest.raises(ValueError, match="not the published"):
+        enc.check_hash("cl100k_base", path)

@@ -1,0 +1,71 @@
+"""One tokenizer shared by real threads, and the worker pool across fork."""
+
+import os
+import random
+import subprocess
+import sys
+import threading
+
+import pytest
+
+from conftest import corpus, ours
+
+
+def test_threads_share_one_tokenizer_with_mixed_calls():
+    tok = ours("llama3")
+    docs = corpus("english")[:400] + corpus("multilingual")[:40]
+    serial = {(i, add, m): tok.encode(d, add_special_tokens=add, max_length=m)
+              for i, d in enumerate(docs) for add in (True, False) for m in (None, 16)}
+    errors, mismatches = [], []
+
+    def worker(seed):
+        rnd = random.Random(seed)
+        try:
+            for _ in range(60):
+                add, m = rnd.choice((True, False)), rnd.choice((None, 16))
+                if rnd.random() < 0.5:
+                    i = rnd.randrange(len(docs))
+                    if tok.encode(docs[i], add_special_tokens=add, max_length=m) != serial[(i, add, m)]:
+                        mismatches.append(i)
+                else:
+                    idx = rnd.sample(range(len(docs)), 20)
+                    got = tok.encode_batch([docs[i] for i in idx], add_special_tokens=add, max_length=m,
+                                           num_threads=rnd.choice((None, 1, 2, 4)))
+                    mismatches.extend(i for i, g in zip(idx, got) if g != serial[(i, add, m)])
+        except Exception as e:  # noqa: BLE001 - reported below
+            errors.append(e)
+
+    threads = [threading.Thread(target=worker, args=(s,)) for s in range(8)]
+    for t in threads:
+        t.start()
+    for t in threads:
+        t.join()
+    assert not errors and not mismatches
+
+
+def test_batch_order_is_preserved_with_uneven_documents():
+    tok = ours("cl100k_base")
+    docs = [("x" * (i * 997 % 5000)) + str(i) for i in range(500)]
+    assert tok.encode_ordinary_batch(docs, num_threads=4) == [tok.encode_ordinary(d) for d in docs]
+    assert tok.encode_ordinary_batch([]) == []
+    ids, offsets = tok.encode_ordinary_batch_flat([])
+    assert len(ids) == 0 and offsets.tolist() == [0]
+
+
+@pytest.mark.skipif(not hasattr(os, "fork"), reason="needs fork")
+def test_pool_works_in_a_forked_child():
+    # The pool has threads in the parent; the child must start its own.
+    code = r"""
+import os, sys, warptok
+enc = warptok.get_encoding("gpt2")
+docs = ["hello world %d " % i * 50 for i in range(2000)]
+want = enc.encode_ordinary_batch(docs, num_threads=2)
+pid = os.fork()
+if pid == 0:
+    ok = enc.encode_ordinary_batch(docs, num_threads=2) == want
+    os._exit(0 if ok else 3)
+_, status = os.waitpid(pid, 0)
+sys.exit(os.waitstatus_to_exitcode(status))
+"""
+    r = subprocess.run([sys.executable, "-W", "error", "-c", code], timeout=120, capture_output=True, text=True)
+    assert r.returncode == 0, r.stderr
