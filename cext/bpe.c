@@ -1,6 +1,8 @@
 #include "bpe.h"
 #include "alloc.h"
 
+#include <stdatomic.h>
+
 /* Pieces up to this length merge with a quadratic scan over a small array,
  * which beats a heap on the short pieces that dominate text; longer ones use
  * the heap and stay O(n log n). */
@@ -8,8 +10,15 @@
 
 WT_INLINE uint64_t hash_bytes(const uint8_t *p, size_t n)
 {
-    uint64_t h = 0xcbf29ce484222325ull ^ n;
-    for (size_t i = 0; i < n; i++) h = (h ^ p[i]) * 0x100000001b3ull;
+    uint64_t h = 0x9E3779B97F4A7C15ull ^ n, w;
+    for (; n >= 8; p += 8, n -= 8) {
+        memcpy(&w, p, 8);
+        h = (h ^ w) * 0xff51afd7ed558ccdull;
+        h ^= h >> 32;
+    }
+    w = 0;
+    memcpy(&w, p, n);
+    h = (h ^ w) * 0xc4ceb9fe1a85ec53ull;
     return h ^ (h >> 29);
 }
 
@@ -28,28 +37,68 @@ static size_t pow2_at_least(size_t n)
 
 /* ---- bytes -> id ---- */
 
+#define WT_SHORT_MAX 7
+
+WT_INLINE uint64_t short_key(const uint8_t *p, size_t n)
+{
+    uint64_t k = 0;
+    memcpy(&k, p, n);
+    return k | ((uint64_t)n << 56);
+}
+
+WT_INLINE uint64_t hash_u64(uint64_t k)
+{
+    k *= 0x9E3779B97F4A7C15ull;
+    return k ^ (k >> 29);
+}
+
 uint32_t wt_bpe_lookup(const wt_bpe *b, const uint8_t *p, size_t n)
 {
-    size_t i = hash_bytes(p, n) & b->vocab.mask;
+    const wt_bytes_map *m = &b->vocab;
+    if (n <= WT_SHORT_MAX) {
+        uint64_t k = short_key(p, n);
+        size_t i = hash_u64(k) & m->short_mask;
+        for (;;) {
+            uint64_t s = m->short_keys[i];
+            if (s == k) return m->short_ids[i];
+            if (!s) return WT_NO_ID;
+            i = (i + 1) & m->short_mask;
+        }
+    }
+    uint64_t h = hash_bytes(p, n);
+    uint64_t tag = h >> 32 << 32;
+    size_t i = h & m->long_mask;
     for (;;) {
-        uint32_t s = b->vocab.slots[i];
+        uint64_t s = m->long_slots[i];
         if (!s) return WT_NO_ID;
-        uint32_t id = s - 1;
-        uint32_t off = b->tok_off[id], len = b->tok_off[id + 1] - off;
-        if (len == n && memcmp(b->tok_bytes + off, p, n) == 0) return id;
-        i = (i + 1) & b->vocab.mask;
+        if ((s & 0xFFFFFFFF00000000ull) == tag) {
+            uint32_t id = (uint32_t)s - 1;
+            uint32_t off = b->tok_off[id], len = b->tok_off[id + 1] - off;
+            if (len == n && memcmp(b->tok_bytes + off, p, n) == 0) return id;
+        }
+        i = (i + 1) & m->long_mask;
     }
 }
 
 static int vocab_insert(wt_bpe *b, uint32_t id)
 {
+    wt_bytes_map *m = &b->vocab;
     const uint8_t *p = b->tok_bytes + b->tok_off[id];
     size_t n = b->tok_off[id + 1] - b->tok_off[id];
     if (n == 0) return WT_EINVAL;
     if (wt_bpe_lookup(b, p, n) != WT_NO_ID) return WT_EINVAL;  /* two ids, same bytes */
-    size_t i = hash_bytes(p, n) & b->vocab.mask;
-    while (b->vocab.slots[i]) i = (i + 1) & b->vocab.mask;
-    b->vocab.slots[i] = id + 1;
+    if (n <= WT_SHORT_MAX) {
+        uint64_t k = short_key(p, n);
+        size_t i = hash_u64(k) & m->short_mask;
+        while (m->short_keys[i]) i = (i + 1) & m->short_mask;
+        m->short_keys[i] = k;
+        m->short_ids[i] = id;
+    } else {
+        uint64_t h = hash_bytes(p, n);
+        size_t i = h & m->long_mask;
+        while (m->long_slots[i]) i = (i + 1) & m->long_mask;
+        m->long_slots[i] = (h >> 32 << 32) | ((uint64_t)id + 1);
+    }
     return 0;
 }
 
@@ -96,7 +145,10 @@ static int scratch_reserve(wt_bpe_scratch *sc, size_t n)
 {
     if (n <= sc->cap) return 0;
     size_t cap = pow2_at_least(n);
+    wt_piece_entry *cache = sc->cache;
+    sc->cache = NULL;
     wt_bpe_scratch_free(sc);
+    sc->cache = cache;
     sc->ids = wt_malloc(cap * sizeof(uint32_t));
     sc->ranks = wt_malloc(cap * sizeof(uint32_t));
     sc->starts = wt_malloc(cap * sizeof(uint32_t));
@@ -104,7 +156,7 @@ static int scratch_reserve(wt_bpe_scratch *sc, size_t n)
     sc->next = wt_malloc(cap * sizeof(int32_t));
     sc->heap = wt_malloc(cap * 2 * sizeof(uint64_t));
     if (!sc->ids || !sc->ranks || !sc->starts || !sc->prev || !sc->next || !sc->heap) {
-        wt_bpe_scratch_free(sc);
+        wt_bpe_scratch_free(sc);     /* the cache goes too; it is rebuilt on demand */
         return WT_ENOMEM;
     }
     sc->cap = cap;
@@ -113,6 +165,7 @@ static int scratch_reserve(wt_bpe_scratch *sc, size_t n)
 
 void wt_bpe_scratch_free(wt_bpe_scratch *sc)
 {
+    wt_free(sc->cache);
     wt_free(sc->ids); wt_free(sc->ranks); wt_free(sc->starts);
     wt_free(sc->prev); wt_free(sc->next); wt_free(sc->heap);
     memset(sc, 0, sizeof *sc);
@@ -221,12 +274,38 @@ static int64_t merge_piece(const wt_bpe *b, const uint8_t *p, size_t n, uint32_t
     return (int64_t)merge_heap(b, p, n, out, sc);
 }
 
+/* The per-thread piece cache: pieces that are not one token repeat a lot in
+ * text, so their merge result is kept, keyed by the exact bytes and the
+ * tokenizer's serial. Direct-mapped and fixed-size: memory stays bounded. */
+WT_INLINE wt_piece_entry *cache_slot(wt_bpe_scratch *sc, const uint8_t *p, size_t n)
+{
+    if (!sc->cache) {
+        sc->cache = wt_calloc(WT_PIECE_CACHE_SLOTS, sizeof(wt_piece_entry));
+        if (!sc->cache) return NULL;
+    }
+    return &sc->cache[hash_bytes(p, n) & (WT_PIECE_CACHE_SLOTS - 1)];
+}
+
 int64_t wt_bpe_encode_piece(const wt_bpe *b, const uint8_t *p, size_t n, uint32_t *out, wt_bpe_scratch *sc)
 {
     if (n == 1) { out[0] = b->byte_id[p[0]]; return 1; }
     uint32_t id = wt_bpe_lookup(b, p, n);
     if (id != WT_NO_ID && (b->tok_flags[id] & WT_TOK_WHOLE)) { out[0] = id; return 1; }
-    return merge_piece(b, p, n, out, sc);
+    if (n > WT_PIECE_CACHE_KEY) return merge_piece(b, p, n, out, sc);
+    wt_piece_entry *e = cache_slot(sc, p, n);
+    if (e && e->serial == b->serial && e->len == n && memcmp(e->key, p, n) == 0) {
+        memcpy(out, e->ids, e->n_ids * sizeof(uint32_t));
+        return e->n_ids;
+    }
+    int64_t k = merge_piece(b, p, n, out, sc);
+    if (e && k > 0 && k <= WT_PIECE_CACHE_IDS) {
+        e->serial = b->serial;
+        e->len = (uint8_t)n;
+        e->n_ids = (uint8_t)k;
+        memcpy(e->key, p, n);
+        memcpy(e->ids, out, (size_t)k * sizeof(uint32_t));
+    }
+    return k;
 }
 
 int wt_bpe_init(wt_bpe *b, uint32_t n_ids, const uint32_t *tok_off, const uint8_t *tok_bytes,
@@ -234,7 +313,9 @@ int wt_bpe_init(wt_bpe *b, uint32_t n_ids, const uint32_t *tok_off, const uint8_
                 size_t n_merges, int ignore_merges)
 {
     int rc = WT_ENOMEM;
+    static atomic_uint next_serial = 1;
     memset(b, 0, sizeof *b);
+    b->serial = atomic_fetch_add(&next_serial, 1);
     b->n_ids = n_ids;
     size_t nbytes = tok_off[n_ids];
     b->tok_off = wt_malloc((n_ids + 1) * sizeof(uint32_t));
@@ -252,9 +333,11 @@ int wt_bpe_init(wt_bpe *b, uint32_t n_ids, const uint32_t *tok_off, const uint8_
         if (b->tok_flags[id] & WT_TOK_BPE) n_bpe++;
     }
     size_t cap = pow2_at_least(n_bpe * 2 + 1);
-    b->vocab.slots = wt_calloc(cap, sizeof(uint32_t));
-    if (!b->vocab.slots) goto fail;
-    b->vocab.mask = cap - 1;
+    b->vocab.short_keys = wt_calloc(cap, sizeof(uint64_t));
+    b->vocab.short_ids = wt_calloc(cap, sizeof(uint32_t));
+    b->vocab.long_slots = wt_calloc(cap, sizeof(uint64_t));
+    if (!b->vocab.short_keys || !b->vocab.short_ids || !b->vocab.long_slots) goto fail;
+    b->vocab.short_mask = b->vocab.long_mask = cap - 1;
     for (uint32_t id = 0; id < n_ids; id++)
         if ((b->tok_flags[id] & WT_TOK_BPE) && (rc = vocab_insert(b, id))) goto fail;
 
@@ -336,7 +419,7 @@ fail:
 void wt_bpe_free(wt_bpe *b)
 {
     wt_free(b->tok_off); wt_free(b->tok_bytes); wt_free(b->tok_flags);
-    wt_free(b->vocab.slots);
+    wt_free(b->vocab.short_keys); wt_free(b->vocab.short_ids); wt_free(b->vocab.long_slots);
     wt_free(b->pairs.keys); wt_free(b->pairs.rank); wt_free(b->pairs.merged);
     memset(b, 0, sizeof *b);
 }

@@ -15,12 +15,19 @@ typedef struct {
     size_t mask;
 } wt_pair_map;
 
+/* bytes -> id in two tables: tokens of up to 7 bytes are keyed by one integer
+ * (the bytes and the length packed), so the common lookup is a single compare;
+ * longer ones by a hash whose high half is kept beside the id to skip most memcmps. */
 typedef struct {
-    uint32_t *slots;         /* token id + 1; 0 = empty */
-    size_t mask;
+    uint64_t *short_keys;    /* packed key; 0 = empty */
+    uint32_t *short_ids;
+    size_t short_mask;
+    uint64_t *long_slots;    /* (hash >> 32) << 32 | (id + 1); 0 = empty */
+    size_t long_mask;
 } wt_bytes_map;
 
 typedef struct {
+    uint32_t serial;         /* unique per tokenizer: the key of its piece-cache entries */
     uint32_t n_ids;          /* ids are 0..n_ids-1 */
     uint32_t *tok_off;       /* n_ids + 1 offsets into tok_bytes: the bytes an id decodes to */
     uint8_t *tok_bytes;
@@ -37,7 +44,19 @@ enum {
     WT_TOK_PRESENT = 8,      /* the id exists */
 };
 
+#define WT_PIECE_CACHE_SLOTS 8192   /* 512 KiB per thread */
+#define WT_PIECE_CACHE_KEY 24
+#define WT_PIECE_CACHE_IDS 8
+
 typedef struct {
+    uint32_t serial;         /* 0: empty */
+    uint8_t len, n_ids;
+    uint8_t key[WT_PIECE_CACHE_KEY];
+    uint32_t ids[WT_PIECE_CACHE_IDS];
+} wt_piece_entry;
+
+typedef struct {
+    wt_piece_entry *cache;   /* per-thread piece cache, allocated on first use */
     uint32_t *ids;           /* part token ids */
     uint32_t *ranks;         /* rank of (part i, part i+1) */
     uint32_t *starts;        /* byte start of part i (heap path) */

@@ -12,6 +12,7 @@
 typedef struct {
     wt_restack stack;
     wt_bpe_scratch bpe;
+    wt_ids out;              /* the result buffer of single-text calls */
 } wt_scratch;
 
 static pthread_key_t scratch_key;
@@ -22,6 +23,7 @@ static void scratch_destroy(void *p)
     wt_scratch *sc = p;
     wt_restack_free(&sc->stack);
     wt_bpe_scratch_free(&sc->bpe);
+    wt_ids_free(&sc->out);
     wt_free(sc);
 }
 
@@ -36,6 +38,16 @@ static wt_scratch *scratch_get(void)
         if (sc && pthread_setspecific(scratch_key, sc) != 0) { wt_free(sc); sc = NULL; }
     }
     return sc;
+}
+
+wt_ids *wt_thread_ids(void)
+{
+    wt_scratch *sc = scratch_get();
+    if (!sc) return NULL;
+    /* Keep the buffer between calls, but not a huge one from a rare huge text. */
+    if (sc->out.cap > ((size_t)1 << 20)) wt_ids_free(&sc->out);
+    sc->out.len = 0;
+    return &sc->out;
 }
 
 /* ---- id buffers ---- */

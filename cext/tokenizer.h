@@ -52,6 +52,8 @@ typedef struct {
 } wt_flat;
 
 int wt_ids_reserve(wt_ids *b, size_t extra);
+/* This thread's reusable result buffer, emptied; NULL if out of memory. */
+wt_ids *wt_thread_ids(void);
 void wt_ids_free(wt_ids *b);
 
 /* Build: takes copies of every table. See _core.pyx for the table layouts. */

@@ -83,6 +83,7 @@ cdef extern from "tokenizer.h":
                       const uint32_t *added_id) nogil
     void wt_tokenizer_free(wt_tokenizer *t) nogil
     void wt_ids_free(wt_ids *b) nogil
+    wt_ids *wt_thread_ids() nogil
     int wt_encode(const wt_tokenizer *t, const uint8_t *s, size_t n, const wt_encode_opts *o, wt_ids *out) nogil
     int wt_find_added(const wt_added *a, const uint8_t *s, size_t n, size_t pos, const uint8_t *active,
                       size_t *start, size_t *end, uint32_t *index) nogil
@@ -277,19 +278,16 @@ cdef class Core:
         cdef Py_ssize_t n
         cdef const uint8_t *s = _utf8(text, &n)
         cdef wt_encode_opts o
-        cdef wt_ids out
+        cdef wt_ids *out
         cdef int rc
         o.active = self._active_ptr(active)
         o.max_body = SIZE_MAX if max_body < 0 else <size_t>max_body
         o.add_special = add_special
-        memset(&out, 0, sizeof(out))
         with nogil:
-            rc = wt_encode(&self.t, s, n, &o, &out)
-        try:
-            _check(rc)
-            return self._as_list(out.ids, out.len)
-        finally:
-            wt_ids_free(&out)
+            out = wt_thread_ids()          # reused by this thread's next call
+            rc = wt_encode(&self.t, s, n, &o, out) if out != NULL else WT_ENOMEM
+        _check(rc)
+        return self._as_list(out.ids, out.len)
 
     def encode_batch(self, texts, active, Py_ssize_t max_body, bint add_special,
                      int num_threads, bint flat):
