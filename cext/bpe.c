@@ -59,8 +59,8 @@ uint32_t wt_bpe_lookup(const wt_bpe *b, const uint8_t *p, size_t n)
         uint64_t k = short_key(p, n);
         size_t i = hash_u64(k) & m->short_mask;
         for (;;) {
-            uint64_t s = m->short_keys[i];
-            if (s == k) return m->short_ids[i];
+            uint64_t s = m->short_slots[i].key;
+            if (s == k) return (uint32_t)m->short_slots[i].id;
             if (!s) return WT_NO_ID;
             i = (i + 1) & m->short_mask;
         }
@@ -90,9 +90,9 @@ static int vocab_insert(wt_bpe *b, uint32_t id)
     if (n <= WT_SHORT_MAX) {
         uint64_t k = short_key(p, n);
         size_t i = hash_u64(k) & m->short_mask;
-        while (m->short_keys[i]) i = (i + 1) & m->short_mask;
-        m->short_keys[i] = k;
-        m->short_ids[i] = id;
+        while (m->short_slots[i].key) i = (i + 1) & m->short_mask;
+        m->short_slots[i].key = k;
+        m->short_slots[i].id = id;
     } else {
         uint64_t h = hash_bytes(p, n);
         size_t i = h & m->long_mask;
@@ -107,7 +107,7 @@ static int vocab_insert(wt_bpe *b, uint32_t id)
 WT_INLINE size_t pair_find(const wt_pair_map *m, uint64_t key)
 {
     size_t i = hash_pair(key) & m->mask;
-    while (m->keys[i] != key && m->keys[i] != UINT64_MAX) i = (i + 1) & m->mask;
+    while (m->slots[i].key != key && m->slots[i].key != UINT64_MAX) i = (i + 1) & m->mask;
     return i;
 }
 
@@ -115,26 +115,24 @@ WT_INLINE uint32_t pair_rank(const wt_bpe *b, uint32_t l, uint32_t r, uint32_t *
 {
     const wt_pair_map *m = &b->pairs;
     size_t i = pair_find(m, ((uint64_t)l << 32) | r);
-    if (m->keys[i] == UINT64_MAX) return UINT32_MAX;
-    *merged = m->merged[i];
-    return m->rank[i];
+    if (m->slots[i].key == UINT64_MAX) return UINT32_MAX;
+    *merged = m->slots[i].merged;
+    return m->slots[i].rank;
 }
 
 static void pair_put(wt_pair_map *m, uint32_t l, uint32_t r, uint32_t rank, uint32_t merged)
 {
     uint64_t key = ((uint64_t)l << 32) | r;
     size_t i = pair_find(m, key);
-    m->keys[i] = key; m->rank[i] = rank; m->merged[i] = merged;
+    m->slots[i].key = key; m->slots[i].rank = rank; m->slots[i].merged = merged;
 }
 
 static int pairs_alloc(wt_pair_map *m, size_t n)
 {
     size_t cap = pow2_at_least(n * 2 + 1);
-    m->keys = wt_malloc(cap * sizeof(uint64_t));
-    m->rank = wt_malloc(cap * sizeof(uint32_t));
-    m->merged = wt_malloc(cap * sizeof(uint32_t));
-    if (!m->keys || !m->rank || !m->merged) return WT_ENOMEM;
-    memset(m->keys, 0xff, cap * sizeof(uint64_t));
+    m->slots = wt_malloc(cap * sizeof(wt_pair_slot));
+    if (!m->slots) return WT_ENOMEM;
+    memset(m->slots, 0xff, cap * sizeof(wt_pair_slot));
     m->mask = cap - 1;
     return 0;
 }
@@ -146,9 +144,12 @@ static int scratch_reserve(wt_bpe_scratch *sc, size_t n)
     if (n <= sc->cap) return 0;
     size_t cap = pow2_at_least(n);
     wt_piece_entry *cache = sc->cache;
+    wt_front_entry *front = sc->front;
     sc->cache = NULL;
+    sc->front = NULL;
     wt_bpe_scratch_free(sc);
     sc->cache = cache;
+    sc->front = front;
     sc->ids = wt_malloc(cap * sizeof(uint32_t));
     sc->ranks = wt_malloc(cap * sizeof(uint32_t));
     sc->starts = wt_malloc(cap * sizeof(uint32_t));
@@ -156,7 +157,7 @@ static int scratch_reserve(wt_bpe_scratch *sc, size_t n)
     sc->next = wt_malloc(cap * sizeof(int32_t));
     sc->heap = wt_malloc(cap * 2 * sizeof(uint64_t));
     if (!sc->ids || !sc->ranks || !sc->starts || !sc->prev || !sc->next || !sc->heap) {
-        wt_bpe_scratch_free(sc);     /* the cache goes too; it is rebuilt on demand */
+        wt_bpe_scratch_free(sc);     /* the caches go too; they are rebuilt on demand */
         return WT_ENOMEM;
     }
     sc->cap = cap;
@@ -165,6 +166,7 @@ static int scratch_reserve(wt_bpe_scratch *sc, size_t n)
 
 void wt_bpe_scratch_free(wt_bpe_scratch *sc)
 {
+    wt_free(sc->front);
     wt_free(sc->cache);
     wt_free(sc->ids); wt_free(sc->ranks); wt_free(sc->starts);
     wt_free(sc->prev); wt_free(sc->next); wt_free(sc->heap);
@@ -289,8 +291,21 @@ WT_INLINE wt_piece_entry *cache_slot(wt_bpe_scratch *sc, const uint8_t *p, size_
 int64_t wt_bpe_encode_piece(const wt_bpe *b, const uint8_t *p, size_t n, uint32_t *out, wt_bpe_scratch *sc)
 {
     if (n == 1) { out[0] = b->byte_id[p[0]]; return 1; }
+    wt_front_entry *f = NULL;
+    uint64_t key = 0;
+    if (n <= WT_SHORT_MAX) {
+        if (WT_UNLIKELY(!sc->front) && !(sc->front = wt_calloc(WT_FRONT_SLOTS, sizeof(wt_front_entry))))
+            return WT_ENOMEM;
+        key = short_key(p, n);
+        f = &sc->front[hash_u64(key) & (WT_FRONT_SLOTS - 1)];
+        if (f->key == key && f->serial == b->serial) { out[0] = f->id; return 1; }
+    }
     uint32_t id = wt_bpe_lookup(b, p, n);
-    if (id != WT_NO_ID && (b->tok_flags[id] & WT_TOK_WHOLE)) { out[0] = id; return 1; }
+    if (id != WT_NO_ID && (b->tok_flags[id] & WT_TOK_WHOLE)) {
+        if (f) { f->key = key; f->serial = b->serial; f->id = id; }
+        out[0] = id;
+        return 1;
+    }
     if (n > WT_PIECE_CACHE_KEY) return merge_piece(b, p, n, out, sc);
     wt_piece_entry *e = cache_slot(sc, p, n);
     if (e && e->serial == b->serial && e->len == n && memcmp(e->key, p, n) == 0) {
@@ -333,10 +348,9 @@ int wt_bpe_init(wt_bpe *b, uint32_t n_ids, const uint32_t *tok_off, const uint8_
         if (b->tok_flags[id] & WT_TOK_BPE) n_bpe++;
     }
     size_t cap = pow2_at_least(n_bpe * 2 + 1);
-    b->vocab.short_keys = wt_calloc(cap, sizeof(uint64_t));
-    b->vocab.short_ids = wt_calloc(cap, sizeof(uint32_t));
+    b->vocab.short_slots = wt_calloc(cap, sizeof(wt_short_slot));
     b->vocab.long_slots = wt_calloc(cap, sizeof(uint64_t));
-    if (!b->vocab.short_keys || !b->vocab.short_ids || !b->vocab.long_slots) goto fail;
+    if (!b->vocab.short_slots || !b->vocab.long_slots) goto fail;
     b->vocab.short_mask = b->vocab.long_mask = cap - 1;
     for (uint32_t id = 0; id < n_ids; id++)
         if ((b->tok_flags[id] & WT_TOK_BPE) && (rc = vocab_insert(b, id))) goto fail;
@@ -419,7 +433,7 @@ fail:
 void wt_bpe_free(wt_bpe *b)
 {
     wt_free(b->tok_off); wt_free(b->tok_bytes); wt_free(b->tok_flags);
-    wt_free(b->vocab.short_keys); wt_free(b->vocab.short_ids); wt_free(b->vocab.long_slots);
-    wt_free(b->pairs.keys); wt_free(b->pairs.rank); wt_free(b->pairs.merged);
+    wt_free(b->vocab.short_slots); wt_free(b->vocab.long_slots);
+    wt_free(b->pairs.slots);
     memset(b, 0, sizeof *b);
 }

@@ -9,18 +9,27 @@
 
 #include "wt_common.h"
 
+/* Key, rank and result side by side: one cache line per probe. */
 typedef struct {
-    uint64_t *keys;          /* (left << 32) | right; UINT64_MAX = empty */
-    uint32_t *rank, *merged;
+    uint64_t key;            /* (left << 32) | right; UINT64_MAX = empty */
+    uint32_t rank, merged;
+} wt_pair_slot;
+
+typedef struct {
+    wt_pair_slot *slots;
     size_t mask;
 } wt_pair_map;
+
+typedef struct {
+    uint64_t key;            /* packed bytes and length; 0 = empty */
+    uint64_t id;
+} wt_short_slot;
 
 /* bytes -> id in two tables: tokens of up to 7 bytes are keyed by one integer
  * (the bytes and the length packed), so the common lookup is a single compare;
  * longer ones by a hash whose high half is kept beside the id to skip most memcmps. */
 typedef struct {
-    uint64_t *short_keys;    /* packed key; 0 = empty */
-    uint32_t *short_ids;
+    wt_short_slot *short_slots;
     size_t short_mask;
     uint64_t *long_slots;    /* (hash >> 32) << 32 | (id + 1); 0 = empty */
     size_t long_mask;
@@ -55,8 +64,18 @@ typedef struct {
     uint32_t ids[WT_PIECE_CACHE_IDS];
 } wt_piece_entry;
 
+/* Front cache for pieces of up to 7 bytes that are one token: small enough
+ * to stay in the core's L2, where the vocabulary table is not. */
+#define WT_FRONT_SLOTS 16384     /* 256 KiB per thread */
+
 typedef struct {
-    wt_piece_entry *cache;   /* per-thread piece cache, allocated on first use */
+    uint64_t key;            /* packed bytes and length, as in wt_bytes_map */
+    uint32_t serial, id;
+} wt_front_entry;
+
+typedef struct {
+    wt_front_entry *front;   /* per-thread caches, allocated on first use */
+    wt_piece_entry *cache;
     uint32_t *ids;           /* part token ids */
     uint32_t *ranks;         /* rank of (part i, part i+1) */
     uint32_t *starts;        /* byte start of part i (heap path) */
