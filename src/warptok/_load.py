@@ -43,7 +43,7 @@ class Spec:
     dialect: str = "onig"
     keep_unmatched: bool = True
     added: list = field(default_factory=list)    # AddedToken, in file order
-    normalizer: str | None = None        # a unicodedata form, or None
+    normalizer: str | None = None        # "NFC", "NFD", "NFKC", "NFKD" (HF's Unicode data), or None
     prefix: list = field(default_factory=list)   # post-processor ids before the text
     suffix: list = field(default_factory=list)
     decode_unsupported: str | None = None
@@ -148,8 +148,8 @@ def _read_normalizer(n):
         if len(inner) > 1:
             raise _fail("normalizer sequence", n)
         return inner[0] if inner else None
-    if n.get("type") == "NFC":
-        return "NFC"
+    if n.get("type") in ("NFC", "NFD", "NFKC", "NFKD"):
+        return n["type"]
     raise _fail("normalizer", n)
 
 

@@ -5,7 +5,7 @@ from __future__ import annotations
 import unicodedata
 from typing import Iterable, Sequence
 
-from . import _load
+from . import _load, _normalize
 from ._core import Core
 
 
@@ -28,7 +28,7 @@ class Tokenizer:
         n_added = len(spec.added)
         self._all_active = b"\x01" * n_added
         self._n_post = len(spec.prefix) + len(spec.suffix)
-        self._nfc_form = spec.normalizer
+        self._norm_form = spec.normalizer
         self._special_regex = None
 
     # ------------------------------------------------------------ construction
@@ -192,8 +192,9 @@ class Tokenizer:
 
     def _needs_normalizing(self, text: str) -> bool:
         # A normalized text's every substring is normalized, so the C path, which
-        # never normalizes, is exact whenever the whole text already is.
-        return self._nfc_form is not None and not text.isascii() and not unicodedata.is_normalized(self._nfc_form, text)
+        # never normalizes, is exact whenever the whole text already is. Python's
+        # "normalized" implies HF's (HF has older Unicode data, see _normalize).
+        return self._norm_form is not None and not text.isascii() and not unicodedata.is_normalized(self._norm_form, text)
 
     def _encode_normalizing(self, text, active, max_body, add):
         """HF order: split out added tokens on the raw text, normalize what is between."""
@@ -202,7 +203,7 @@ class Tokenizer:
         spans = self._core.find_added(data, active) if active is not None else []
         body, pos, left = [], 0, max_body
         for start, end, k in spans + [(len(data), len(data), None)]:
-            segment = unicodedata.normalize(self._nfc_form, data[pos:start].decode("utf-8"))
+            segment = _normalize.normalize(self._norm_form, data[pos:start].decode("utf-8"))
             if segment:
                 body += self._core.encode(segment, None, -1 if left < 0 else left - len(body), False)
             if k is not None:
