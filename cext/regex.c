@@ -32,6 +32,11 @@ WT_INLINE int class_has(const wt_regex *re, const wt_class *c, uint32_t cp)
     return class_has_slow(re->dialect, c, cp);
 }
 
+int wt_is_space(uint32_t cp)
+{
+    return cp <= 0x10FFFF && (wt_uc_props(WT_DIALECT_ONIG, cp) & WT_UC_SPACE) != 0;
+}
+
 int wt_regex_class_has(const wt_regex *re, size_t k, uint32_t cp)
 {
     return k < re->n_classes && class_has(re, &re->classes[k], cp);

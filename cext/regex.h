@@ -73,4 +73,7 @@ int wt_regex_class_has(const wt_regex *re, size_t k, uint32_t cp);
 
 void wt_restack_free(wt_restack *st);
 
+/* Whitespace as HF's char::is_whitespace (Unicode White_Space; Oniguruma's \s agrees). */
+int wt_is_space(uint32_t cp);
+
 #endif

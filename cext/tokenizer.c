@@ -13,6 +13,7 @@ typedef struct {
     wt_restack stack;
     wt_bpe_scratch bpe;
     wt_ids out;              /* the result buffer of single-text calls */
+    wt_bytes prefixed[WT_MAX_STAGES];  /* a piece with the space a stage put before it */
 } wt_scratch;
 
 static pthread_key_t scratch_key;
@@ -24,6 +25,7 @@ static void scratch_destroy(void *p)
     wt_restack_free(&sc->stack);
     wt_bpe_scratch_free(&sc->bpe);
     wt_ids_free(&sc->out);
+    for (int k = 0; k < WT_MAX_STAGES; k++) wt_bytes_free(&sc->prefixed[k]);
     wt_free(sc);
 }
 
@@ -71,11 +73,29 @@ void wt_ids_free(wt_ids *b)
     b->len = b->cap = 0;
 }
 
+int wt_bytes_reserve(wt_bytes *b, size_t extra)
+{
+    if (b->len + extra <= b->cap) return 0;
+    size_t cap = b->cap ? b->cap : 256;
+    while (cap < b->len + extra) cap *= 2;
+    uint8_t *p = wt_realloc(b->p, cap);
+    if (!p) return WT_ENOMEM;
+    b->p = p;
+    b->cap = cap;
+    return 0;
+}
+
+void wt_bytes_free(wt_bytes *b)
+{
+    wt_free(b->p);
+    memset(b, 0, sizeof *b);
+}
+
 /* ---- added tokens ---- */
 
 int wt_added_init(wt_added *a, uint32_t n_nodes, const uint32_t *first_edge, const uint8_t *edge_byte,
                   const uint32_t *edge_target, const int32_t *node_added, uint32_t n_added,
-                  const uint32_t *added_id)
+                  const uint32_t *added_id, const uint8_t *added_flags)
 {
     memset(a, 0, sizeof *a);
     if (n_nodes == 0) return 0;
@@ -85,13 +105,15 @@ int wt_added_init(wt_added *a, uint32_t n_nodes, const uint32_t *first_edge, con
     a->edge_target = wt_malloc((n_edges + 1) * sizeof(uint32_t));
     a->node_added = wt_malloc(n_nodes * sizeof(int32_t));
     a->added_id = wt_malloc((n_added + 1) * sizeof(uint32_t));
-    if (!a->first_edge || !a->edge_byte || !a->edge_target || !a->node_added || !a->added_id)
+    a->added_flags = wt_malloc(n_added + 1);
+    if (!a->first_edge || !a->edge_byte || !a->edge_target || !a->node_added || !a->added_id || !a->added_flags)
         return WT_ENOMEM;
     memcpy(a->first_edge, first_edge, (n_nodes + 1) * sizeof(uint32_t));
     memcpy(a->edge_byte, edge_byte, n_edges);
     memcpy(a->edge_target, edge_target, n_edges * sizeof(uint32_t));
     memcpy(a->node_added, node_added, n_nodes * sizeof(int32_t));
     memcpy(a->added_id, added_id, n_added * sizeof(uint32_t));
+    memcpy(a->added_flags, added_flags, n_added);
     a->n_nodes = n_nodes;
     a->n_added = n_added;
     for (uint32_t k = 0; k < n_nodes; k++) {
@@ -107,13 +129,13 @@ int wt_added_init(wt_added *a, uint32_t n_nodes, const uint32_t *first_edge, con
 static void added_free(wt_added *a)
 {
     wt_free(a->first_edge); wt_free(a->edge_byte); wt_free(a->edge_target);
-    wt_free(a->node_added); wt_free(a->added_id);
+    wt_free(a->node_added); wt_free(a->added_id); wt_free(a->added_flags);
     memset(a, 0, sizeof *a);
 }
 
-/* Longest active token starting exactly at pos. */
+/* Longest token starting exactly at pos; with only_active, only active ones count. */
 static int added_at(const wt_added *a, const uint8_t *s, size_t n, size_t pos, const uint8_t *active,
-                    size_t *end, uint32_t *index)
+                    int only_active, size_t *end, uint32_t *index)
 {
     uint32_t node = 0;
     int found = 0;
@@ -123,35 +145,59 @@ static int added_at(const wt_added *a, const uint8_t *s, size_t n, size_t pos, c
         if (e == stop) break;
         node = a->edge_target[e];
         int32_t k = a->node_added[node];
-        if (k >= 0 && active[k]) { found = 1; *end = p + 1; *index = (uint32_t)k; }
+        if (k >= 0 && (!only_active || active[k])) { found = 1; *end = p + 1; *index = (uint32_t)k; }
     }
     return found;
 }
 
-int wt_find_added(const wt_added *a, const uint8_t *s, size_t n, size_t pos, const uint8_t *active,
-                  size_t *start, size_t *end, uint32_t *index)
+static int is_space_at(const uint8_t *s, size_t n, size_t pos, size_t *len)
 {
+    return wt_is_space(wt_utf8_decode(s, n, pos, len));
+}
+
+int wt_find_added(const wt_tokenizer *t, int pass, const uint8_t *s, size_t n, size_t pos,
+                  const uint8_t *active, size_t *start, size_t *end, uint32_t *index)
+{
+    const wt_added *a = &t->added[pass];
     if (!active || a->n_nodes == 0) return 0;
+    const size_t floor = pos;   /* lstrip never reaches into the previous split */
     for (size_t p = pos; p < n; p++) {
-        if (a->root_bytes[s[p]] && added_at(a, s, n, p, active, end, index)) {
-            *start = p;
-            return 1;
+        if (!a->root_bytes[s[p]] || !added_at(a, s, n, p, active, t->filter_inactive, end, index)) continue;
+        if (!active[*index]) {           /* HF: matched, then ignored as text */
+            p = *end - 1;
+            continue;
         }
+        *start = p;
+        uint8_t flags = a->added_flags[*index];
+        size_t len;
+        if (flags & WT_ADDED_LSTRIP)
+            while (*start > floor) {
+                size_t q = wt_utf8_prev(s, floor, *start);
+                if (!is_space_at(s, n, q, &len)) break;
+                *start = q;
+            }
+        if (flags & WT_ADDED_RSTRIP)
+            while (*end < n && is_space_at(s, n, *end, &len)) *end += len;
+        return 1;
     }
     return 0;
 }
 
 /* ---- pre-tokenize and merge ---- */
 
-typedef struct {
+typedef struct wt_run wt_run;
+struct wt_run {
     const wt_tokenizer *t;
     wt_ids *out;
     size_t limit;            /* stop once out->len reaches it */
     wt_scratch *sc;
-} wt_run;
+    int (*piece)(wt_run *r, const uint8_t *p, size_t n);
+    wt_bytes *piece_bytes;   /* wt_pre_tokenize only */
+    wt_ids *piece_lens;
+};
 
 /* 1 when the limit is reached, 0 to go on, <0 on error. */
-static int emit_piece(wt_run *r, const uint8_t *p, size_t n)
+static int bpe_piece(wt_run *r, const uint8_t *p, size_t n)
 {
     int rc = wt_ids_reserve(r->out, n);
     if (rc) return rc;
@@ -165,27 +211,82 @@ static int emit_piece(wt_run *r, const uint8_t *p, size_t n)
     return 0;
 }
 
-static int encode_segment(wt_run *r, const uint8_t *s, size_t n)
+static int stage_run(wt_run *r, uint32_t k, const uint8_t *s, size_t n);
+
+/* A split's behavior, streamed: ranges arrive in order, matches and gaps. */
+typedef struct {
+    size_t start, end;       /* the pending piece */
+    int has, prev_match;
+} wt_behavior;
+
+static int emit(wt_run *r, uint32_t k, const uint8_t *s, size_t start, size_t end)
 {
-    const wt_tokenizer *t = r->t;
+    return stage_run(r, k + 1, s + start, end - start);
+}
+
+static int feed(wt_run *r, uint32_t k, wt_behavior *b, const uint8_t *s, size_t start, size_t end, int is_match)
+{
+    int rc = 0;
+    switch (r->t->stages[k].behavior) {
+    case WT_SPLIT_ISOLATED:
+        return emit(r, k, s, start, end);
+    case WT_SPLIT_REMOVED:
+        return is_match ? 0 : emit(r, k, s, start, end);
+    case WT_SPLIT_CONTIGUOUS:           /* runs of matches (or of gaps) become one piece */
+    case WT_SPLIT_MERGED_PREV:          /* a match joins the gap before it */
+        if (b->has && (r->t->stages[k].behavior == WT_SPLIT_CONTIGUOUS ? is_match == b->prev_match
+                                                                       : is_match && !b->prev_match)) {
+            b->end = end;
+        } else {
+            if (b->has && (rc = emit(r, k, s, b->start, b->end))) return rc;
+            b->start = start; b->end = end; b->has = 1;
+        }
+        b->prev_match = is_match;
+        return 0;
+    default:                            /* WT_SPLIT_MERGED_NEXT: a match joins the gap after it */
+        if (b->has) {                   /* a match is held */
+            b->has = 0;
+            if (!is_match) return emit(r, k, s, b->start, end);
+            if ((rc = emit(r, k, s, b->start, b->end))) return rc;
+        }
+        if (is_match) { b->start = start; b->end = end; b->has = 1; return 0; }
+        return emit(r, k, s, start, end);
+    }
+}
+
+static int stage_run(wt_run *r, uint32_t k, const uint8_t *s, size_t n)
+{
     if (n == 0) return 0;
-    if (!t->re) return emit_piece(r, s, n);
+    const wt_tokenizer *t = r->t;
+    if (k == t->n_stages) return r->piece(r, s, n);
+    const wt_stage *st = &t->stages[k];
+    if (st->prefix_space && s[0] != ' ') {
+        wt_bytes *buf = &r->sc->prefixed[k];
+        buf->len = 0;
+        int rc = wt_bytes_reserve(buf, n + 1);
+        if (rc) return rc;
+        buf->p[0] = ' ';
+        memcpy(buf->p + 1, s, n);
+        s = buf->p; n++;
+    }
+    if (!st->re) return stage_run(r, k + 1, s, n);
+    wt_behavior b = {0};
     size_t pos = 0, gap = 0, end, len;
     int rc;
     while (pos < n) {
-        rc = wt_regex_match_at(t->re, s, n, pos, &end, &r->sc->stack);
+        rc = wt_regex_match_at(st->re, s, n, pos, &end, &r->sc->stack);
         if (rc < 0) return rc;
         if (rc == 1 && end > pos) {
-            if (t->keep_unmatched && gap < pos && (rc = emit_piece(r, s + gap, pos - gap))) return rc;
-            if ((rc = emit_piece(r, s + pos, end - pos))) return rc;
+            if (gap < pos && (rc = feed(r, k, &b, s, gap, pos, st->invert))) return rc;
+            if ((rc = feed(r, k, &b, s, pos, end, !st->invert))) return rc;
             pos = gap = end;
         } else {
             wt_utf8_decode(s, n, pos, &len);
             pos += len;
-            if (!t->keep_unmatched) gap = pos;
         }
     }
-    if (t->keep_unmatched && gap < n) return emit_piece(r, s + gap, n - gap);
+    if (gap < n && (rc = feed(r, k, &b, s, gap, n, st->invert))) return rc;
+    if (b.has) return emit(r, k, s, b.start, b.end);
     return 0;
 }
 
@@ -198,29 +299,54 @@ static int push_ids(wt_ids *out, const uint32_t *ids, size_t n)
     return 0;
 }
 
+/* Split s by the added tokens of a pass, then the next pass, then the stages. */
+static int encode_pass(wt_run *r, const wt_encode_opts *o, int pass, const uint8_t *s, size_t n)
+{
+    if (pass == 2) return stage_run(r, 0, s, n);
+    size_t pos = 0, start, end;
+    uint32_t k;
+    int rc;
+    while (wt_find_added(r->t, pass, s, n, pos, o->active[pass], &start, &end, &k)) {
+        if ((rc = encode_pass(r, o, pass + 1, s + pos, start - pos))) return rc;
+        if ((rc = push_ids(r->out, &r->t->added[pass].added_id[k], 1))) return rc;
+        if (r->out->len >= r->limit) return 1;
+        pos = end;
+    }
+    return encode_pass(r, o, pass + 1, s + pos, n - pos);
+}
+
 int wt_encode(const wt_tokenizer *t, const uint8_t *s, size_t n, const wt_encode_opts *o, wt_ids *out)
 {
     wt_scratch *sc = scratch_get();
     if (!sc) return WT_ENOMEM;
     int rc;
     if (o->add_special && (rc = push_ids(out, t->prefix, t->n_prefix))) return rc;
-    wt_run r = {.t = t, .out = out, .sc = sc};
+    wt_run r = {.t = t, .out = out, .sc = sc, .piece = bpe_piece};
     r.limit = o->max_body > SIZE_MAX - out->len ? SIZE_MAX : out->len + o->max_body;
-    if (r.limit == out->len) goto done;
-    size_t pos = 0, start, end;
-    uint32_t k;
-    while (wt_find_added(&t->added, s, n, pos, o->active, &start, &end, &k)) {
-        if ((rc = encode_segment(&r, s + pos, start - pos))) goto stop;
-        if ((rc = push_ids(out, &t->added.added_id[k], 1))) return rc;
-        if (out->len >= r.limit) goto done;
-        pos = end;
-    }
-    rc = encode_segment(&r, s + pos, n - pos);
-stop:
-    if (rc < 0) return rc;
-done:
+    if (r.limit > out->len && (rc = encode_pass(&r, o, o->first_pass ? 1 : 0, s, n)) < 0) return rc;
     if (o->add_special && (rc = push_ids(out, t->suffix, t->n_suffix))) return rc;
     return 0;
+}
+
+static int collect_piece(wt_run *r, const uint8_t *p, size_t n)
+{
+    int rc = wt_bytes_reserve(r->piece_bytes, n);
+    if (rc || (rc = wt_ids_reserve(r->piece_lens, 1))) return rc;
+    memcpy(r->piece_bytes->p + r->piece_bytes->len, p, n);
+    r->piece_bytes->len += n;
+    r->piece_lens->ids[r->piece_lens->len++] = (uint32_t)n;
+    return 0;
+}
+
+int wt_pre_tokenize(const wt_tokenizer *t, const uint8_t *s, size_t n, wt_bytes *out, wt_ids *lens)
+{
+    wt_scratch *sc = scratch_get();
+    if (!sc) return WT_ENOMEM;
+    if (n > UINT32_MAX / 2) return WT_EINVAL;
+    wt_run r = {.t = t, .sc = sc, .piece = collect_piece, .piece_bytes = out, .piece_lens = lens,
+                .limit = SIZE_MAX};
+    int rc = stage_run(&r, 0, s, n);
+    return rc < 0 ? rc : 0;
 }
 
 /* ---- batches ---- */
@@ -350,8 +476,9 @@ int wt_decode(const wt_tokenizer *t, const uint32_t *ids, size_t n, int skip_spe
 void wt_tokenizer_free(wt_tokenizer *t)
 {
     wt_bpe_free(&t->bpe);
-    wt_regex_free(t->re);
-    added_free(&t->added);
+    for (uint32_t k = 0; k < t->n_stages; k++) wt_regex_free(t->stages[k].re);
+    added_free(&t->added[0]);
+    added_free(&t->added[1]);
     wt_free(t->prefix);
     wt_free(t->suffix);
     memset(t, 0, sizeof *t);

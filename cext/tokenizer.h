@@ -8,28 +8,55 @@
 #include "bpe.h"
 #include "regex.h"
 
+/* Added tokens of one pass, as a byte trie: children of node k at edges
+ * [first_edge[k], first_edge[k+1]). */
 typedef struct {
-    /* Byte trie of added tokens, children of node k at edges [first[k], first[k+1]). */
     uint32_t n_nodes, n_added;
     uint32_t *first_edge;    /* n_nodes + 1 */
     uint8_t *edge_byte;
     uint32_t *edge_target;
     int32_t *node_added;     /* added-token index ending at the node, or -1 */
     uint32_t *added_id;      /* n_added token ids */
+    uint8_t *added_flags;    /* n_added WT_ADDED_* */
     uint8_t root_bytes[256]; /* bytes that can start an added token */
 } wt_added;
 
+enum { WT_ADDED_LSTRIP = 1, WT_ADDED_RSTRIP = 2 };
+
+/* How a pre-tokenizer split turns matches and the gaps between them into
+ * pieces: HF's SplitDelimiterBehavior. */
+enum {
+    WT_SPLIT_ISOLATED = 0,
+    WT_SPLIT_REMOVED = 1,
+    WT_SPLIT_MERGED_PREV = 2,
+    WT_SPLIT_MERGED_NEXT = 3,
+    WT_SPLIT_CONTIGUOUS = 4,
+};
+
+#define WT_MAX_STAGES 16
+
+typedef struct {
+    wt_regex *re;            /* NULL: the stage does not split */
+    int behavior, invert;
+    int prefix_space;        /* ByteLevel add_prefix_space: ' ' before a piece that lacks one */
+} wt_stage;
+
 typedef struct {
     wt_bpe bpe;
-    wt_regex *re;            /* NULL: the whole segment is one piece */
-    int keep_unmatched;      /* HF Split keeps text between matches; tiktoken drops it */
-    wt_added added;
+    wt_stage stages[WT_MAX_STAGES];  /* applied in order, each to every piece of the one before */
+    uint32_t n_stages;
+    /* Pass 0 runs on the raw text; pass 1 on what pass 0 leaves (HF's tokens
+     * matched after normalization). HF matches every token of a pass and then
+     * ignores inactive ones; tiktoken (filter_inactive) only looks for active ones. */
+    wt_added added[2];
+    int filter_inactive;
     uint32_t *prefix, *suffix;
     uint32_t n_prefix, n_suffix;
 } wt_tokenizer;
 
 typedef struct {
-    const uint8_t *active;   /* per added token: split it out (1) or not; NULL: no split */
+    const uint8_t *active[2];/* per added token of each pass: split out or not; NULL: pass off */
+    int first_pass;          /* 1: the text is a segment pass 0 already produced */
     size_t max_body;         /* ids kept from the text itself (truncation); SIZE_MAX: all */
     int add_special;         /* surround with the post-processor's prefix and suffix */
 } wt_encode_opts;
@@ -38,6 +65,11 @@ typedef struct {
     uint32_t *ids;
     size_t len, cap;
 } wt_ids;
+
+typedef struct {
+    uint8_t *p;
+    size_t len, cap;
+} wt_bytes;
 
 typedef struct {
     const uint8_t *s;
@@ -59,15 +91,22 @@ void wt_ids_free(wt_ids *b);
 /* Build: takes copies of every table. See _core.pyx for the table layouts. */
 int wt_added_init(wt_added *a, uint32_t n_nodes, const uint32_t *first_edge, const uint8_t *edge_byte,
                   const uint32_t *edge_target, const int32_t *node_added, uint32_t n_added,
-                  const uint32_t *added_id);
+                  const uint32_t *added_id, const uint8_t *added_flags);
 void wt_tokenizer_free(wt_tokenizer *t);
 
 /* Encode one text, appending to out. */
 int wt_encode(const wt_tokenizer *t, const uint8_t *s, size_t n, const wt_encode_opts *o, wt_ids *out);
 
-/* Leftmost-longest active added token in s[pos..n): 1 with its span and index, or 0. */
-int wt_find_added(const wt_added *a, const uint8_t *s, size_t n, size_t pos, const uint8_t *active,
-                  size_t *start, size_t *end, uint32_t *index);
+/* The next added token of a pass in s[pos..n), leftmost-longest, with HF's
+ * lstrip/rstrip applied: 1 with its span and index, 0 if none. */
+int wt_find_added(const wt_tokenizer *t, int pass, const uint8_t *s, size_t n, size_t pos,
+                  const uint8_t *active, size_t *start, size_t *end, uint32_t *index);
+
+/* The pre-tokenizer's pieces of s (no added-token split): bytes into out,
+ * piece lengths into lens. For tests and debugging. */
+int wt_pre_tokenize(const wt_tokenizer *t, const uint8_t *s, size_t n, wt_bytes *out, wt_ids *lens);
+int wt_bytes_reserve(wt_bytes *b, size_t extra);
+void wt_bytes_free(wt_bytes *b);
 
 /* Encode many texts on the worker pool into one flat result (free with wt_flat_free). */
 int wt_encode_batch(const wt_tokenizer *t, const wt_text *texts, size_t n_texts,

@@ -46,7 +46,28 @@ def offline_tokenizer_json(model: str) -> bytes:
 
 
 @lru_cache(maxsize=None)
+def gpt2_tokenizer_json() -> bytes:
+    """GPT-2 as a tokenizer.json (HF's layout), built from the MIT-licensed encoder.json
+    and vocab.bpe: small enough to load many variants of in tests."""
+    import json
+
+    encoder = json.loads(data("vocab", "gpt2_encoder.json").read_text(encoding="utf-8"))
+    merges = [line for line in data("vocab", "gpt2_vocab.bpe").read_text(encoding="utf-8").splitlines()[1:] if line]
+    byte_level = {"type": "ByteLevel", "add_prefix_space": False, "trim_offsets": True, "use_regex": True}
+    return json.dumps({
+        "version": "1.0", "truncation": None, "padding": None,
+        "added_tokens": [{"id": 50256, "content": "<|endoftext|>", "single_word": False, "lstrip": False,
+                          "rstrip": False, "normalized": False, "special": True}],
+        "normalizer": None, "pre_tokenizer": byte_level, "post_processor": byte_level, "decoder": byte_level,
+        "model": {"type": "BPE", "dropout": None, "unk_token": None, "continuing_subword_prefix": "",
+                  "end_of_word_suffix": "", "fuse_unk": False, "byte_fallback": False, "vocab": encoder,
+                  "merges": merges}}).encode()
+
+
+@lru_cache(maxsize=None)
 def hf_json(name: str) -> bytes:
+    if name == "gpt2-hf":
+        return gpt2_tokenizer_json()
     if name == "llama3":
         return data("vocab", "llama3", "tokenizer.json").read_bytes()
     if name == "qwen2.5":

@@ -21,14 +21,12 @@ def variant(**changes):
 
 @pytest.mark.parametrize("change, named", [
     (dict(model__type="WordPiece"), "model type"),
-    (dict(model__byte_fallback=True), "byte_fallback"),
     (dict(model__dropout=0.1), "dropout"),
-    (dict(normalizer={"type": "Lowercase"}), "normalizer"),
-    (dict(pre_tokenizer__pretokenizers__0__behavior="Removed"), "Split behavior"),
-    (dict(pre_tokenizer__pretokenizers__1__add_prefix_space=True), "add_prefix_space"),
-    (dict(pre_tokenizer={"type": "Whitespace"}), "pre-tokenizer"),
+    (dict(normalizer={"type": "Precompiled", "precompiled_charsmap": "AA=="}), "normalizer"),
+    (dict(pre_tokenizer__pretokenizers__0__behavior="Bogus"), "Split behavior"),
+    (dict(pre_tokenizer={"type": "Metaspace", "replacement": "_"}), "pre-tokenizer"),
     (dict(post_processor={"type": "BertProcessing", "sep": ["x", 1], "cls": ["y", 2]}), "post-processor"),
-    (dict(added_tokens__0__lstrip=True), "lstrip"),
+    (dict(added_tokens__0__single_word=True), "single_word"),
     (dict(pre_tokenizer__pretokenizers__0__pattern={"Regex": r"(a)\1"}), r"\\1"),
 ])
 def test_unsupported_configuration_is_named(change, named):

@@ -32,8 +32,8 @@ def hf_pieces(pattern, text):
 def pattern_tokenizer(pattern, dialect):
     """GPT-2's vocabulary with the pattern in the dialect (and gap handling) of HF or tiktoken."""
     spec = _load.tiktoken_spec(_load.load_tiktoken_ranks(BUNDLED_GPT2), pattern, None)
-    if dialect == "onig":
-        spec.dialect, spec.keep_unmatched = "onig", True
+    if dialect == "onig":                 # HF's Split: Isolated, gaps kept
+        spec.stages = [_load.Stage(pattern, "onig", "Isolated")]
     return warptok.Tokenizer(spec)
 
 

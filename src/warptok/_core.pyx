@@ -37,14 +37,8 @@ cdef extern from "unicode_data.h":
 cdef extern from "regex.h":
     ctypedef struct wt_regex:
         pass
-    ctypedef struct wt_restack:
-        void *items
-        size_t len, cap
     wt_regex *wt_regex_new(const int32_t *prog, size_t n_prog, const int32_t *classes,
                            size_t n_words, int dialect, int *err) nogil
-    int wt_regex_match_at(const wt_regex *re, const uint8_t *s, size_t n, size_t pos,
-                          size_t *end, wt_restack *st) nogil
-    void wt_restack_free(wt_restack *st) nogil
 
 cdef extern from "bpe.h":
     ctypedef struct wt_bpe:
@@ -54,22 +48,32 @@ cdef extern from "bpe.h":
                     size_t n_merges, int ignore_merges) nogil
 
 cdef extern from "tokenizer.h":
+    enum:
+        WT_MAX_STAGES
     ctypedef struct wt_added:
         pass
+    ctypedef struct wt_stage:
+        wt_regex *re
+        int behavior, invert, prefix_space
     ctypedef struct wt_tokenizer:
         wt_bpe bpe
-        wt_regex *re
-        int keep_unmatched
-        wt_added added
+        wt_stage stages[16]
+        uint32_t n_stages
+        wt_added added[2]
+        int filter_inactive
         uint32_t *prefix
         uint32_t *suffix
         uint32_t n_prefix, n_suffix
     ctypedef struct wt_encode_opts:
-        const uint8_t *active
+        const uint8_t *active[2]
+        int first_pass
         size_t max_body
         int add_special
     ctypedef struct wt_ids:
         uint32_t *ids
+        size_t len, cap
+    ctypedef struct wt_bytes:
+        uint8_t *p
         size_t len, cap
     ctypedef struct wt_text:
         const uint8_t *s
@@ -80,13 +84,15 @@ cdef extern from "tokenizer.h":
         size_t n_docs
     int wt_added_init(wt_added *a, uint32_t n_nodes, const uint32_t *first_edge, const uint8_t *edge_byte,
                       const uint32_t *edge_target, const int32_t *node_added, uint32_t n_added,
-                      const uint32_t *added_id) nogil
+                      const uint32_t *added_id, const uint8_t *added_flags) nogil
     void wt_tokenizer_free(wt_tokenizer *t) nogil
     void wt_ids_free(wt_ids *b) nogil
+    void wt_bytes_free(wt_bytes *b) nogil
     wt_ids *wt_thread_ids() nogil
     int wt_encode(const wt_tokenizer *t, const uint8_t *s, size_t n, const wt_encode_opts *o, wt_ids *out) nogil
-    int wt_find_added(const wt_added *a, const uint8_t *s, size_t n, size_t pos, const uint8_t *active,
-                      size_t *start, size_t *end, uint32_t *index) nogil
+    int wt_find_added(const wt_tokenizer *t, int pass_, const uint8_t *s, size_t n, size_t pos,
+                      const uint8_t *active, size_t *start, size_t *end, uint32_t *index) nogil
+    int wt_pre_tokenize(const wt_tokenizer *t, const uint8_t *s, size_t n, wt_bytes *out, wt_ids *lens) nogil
     int wt_encode_batch(const wt_tokenizer *t, const wt_text *texts, size_t n_texts,
                         const wt_encode_opts *o, int n_threads, wt_flat *res) nogil
     void wt_flat_free(wt_flat *f) nogil
@@ -103,12 +109,22 @@ cdef extern from "regex.h":
 cdef extern from "bpe.h":
     enum:
         WT_TOK_BPE, WT_TOK_SPECIAL, WT_TOK_WHOLE, WT_TOK_PRESENT
+cdef extern from "tokenizer.h":
+    enum:
+        WT_SPLIT_ISOLATED, WT_SPLIT_REMOVED, WT_SPLIT_MERGED_PREV, WT_SPLIT_MERGED_NEXT, WT_SPLIT_CONTIGUOUS
+        WT_ADDED_LSTRIP, WT_ADDED_RSTRIP
 
 OPCODES = dict(MATCH=WT_OP_MATCH, CHAR=WT_OP_CHAR, CLASS=WT_OP_CLASS, REP=WT_OP_REP,
                SPLIT=WT_OP_SPLIT, JMP=WT_OP_JMP, ATOMIC_BEGIN=WT_OP_ATOMIC_BEGIN,
                ATOMIC_END=WT_OP_ATOMIC_END, LOOK=WT_OP_LOOK, ASSERT=WT_OP_ASSERT,
                BOT=WT_ASSERT_BOT, EOT=WT_ASSERT_EOT, BOL=WT_ASSERT_BOL, EOL=WT_ASSERT_EOL,
                EOT_NL=WT_ASSERT_EOT_NL, RANGE=WT_ITEM_RANGE, GC=WT_ITEM_GC, PROP=WT_ITEM_PROP)
+SPLIT_BEHAVIORS = {"Isolated": WT_SPLIT_ISOLATED, "Removed": WT_SPLIT_REMOVED,
+                   "MergedWithPrevious": WT_SPLIT_MERGED_PREV, "MergedWithNext": WT_SPLIT_MERGED_NEXT,
+                   "Contiguous": WT_SPLIT_CONTIGUOUS}
+ADDED_LSTRIP = WT_ADDED_LSTRIP
+ADDED_RSTRIP = WT_ADDED_RSTRIP
+MAX_STAGES = WT_MAX_STAGES
 TOK_BPE = WT_TOK_BPE
 TOK_SPECIAL = WT_TOK_SPECIAL
 TOK_PRESENT = WT_TOK_PRESENT
@@ -201,7 +217,7 @@ cdef class Core:
     the post-processor's ids. Safe to use from any number of threads."""
     cdef wt_tokenizer t
     cdef readonly uint32_t n_ids
-    cdef readonly Py_ssize_t n_added
+    cdef readonly tuple n_added    # added tokens in pass 0 and pass 1
     cdef tuple _ints       # Python ints for every id, so building lists only increfs
 
     def __cinit__(self):
@@ -209,34 +225,28 @@ cdef class Core:
 
     def __init__(self, *, const uint32_t[::1] tok_off, const uint8_t[::1] tok_bytes,
                  const uint8_t[::1] tok_flags, bint mode_tiktoken, const uint32_t[::1] merges,
-                 bint ignore_merges, const int32_t[::1] prog, const int32_t[::1] classes,
-                 int dialect, bint keep_unmatched, const uint32_t[::1] trie_first,
-                 const uint8_t[::1] trie_byte, const uint32_t[::1] trie_target,
-                 const int32_t[::1] trie_added, const uint32_t[::1] added_ids,
-                 const uint32_t[::1] prefix, const uint32_t[::1] suffix):
+                 bint ignore_merges, list stages, list passes, const uint32_t[::1] prefix,
+                 const uint32_t[::1] suffix):
+        """stages: (prog, classes, dialect, behavior, invert, prefix_space) per split;
+        passes: two (trie_first, trie_byte, trie_target, trie_added, ids, flags) tuples."""
         cdef uint32_t n_ids = <uint32_t>(tok_off.shape[0] - 1)
-        cdef int rc, err = 0
+        cdef int rc
         if tok_flags.shape[0] != n_ids or merges.shape[0] % 3:
             raise ValueError("warptok: inconsistent token tables")
+        if len(stages) > WT_MAX_STAGES or len(passes) != 2:
+            raise ValueError(f"warptok: at most {WT_MAX_STAGES} pre-tokenizer splits")
         with nogil:
             rc = wt_bpe_init(&self.t.bpe, n_ids, &tok_off[0], &tok_bytes[0] if tok_bytes.shape[0] else NULL,
                              &tok_flags[0], mode_tiktoken,
                              &merges[0] if merges.shape[0] else NULL, merges.shape[0] // 3, ignore_merges)
         _check(rc)
-        if prog.shape[0]:
-            self.t.re = wt_regex_new(&prog[0], prog.shape[0],
-                                     &classes[0] if classes.shape[0] else NULL, classes.shape[0],
-                                     dialect, &err)
-            _check(err)
-        self.t.keep_unmatched = keep_unmatched
-        if trie_first.shape[0] > 1:
-            rc = wt_added_init(&self.t.added, <uint32_t>(trie_first.shape[0] - 1), &trie_first[0],
-                               &trie_byte[0] if trie_byte.shape[0] else NULL,
-                               &trie_target[0] if trie_target.shape[0] else NULL,
-                               &trie_added[0], <uint32_t>added_ids.shape[0],
-                               &added_ids[0] if added_ids.shape[0] else NULL)
-            _check(rc)
-        self.n_added = added_ids.shape[0]
+        for k, (prog, classes, dialect, behavior, invert, prefix_space) in enumerate(stages):
+            self._set_stage(k, prog, classes, dialect, behavior, invert, prefix_space)
+            self.t.n_stages = k + 1
+        for k, (first, byte_, target, added, ids, flags) in enumerate(passes):
+            self._set_pass(k, first, byte_, target, added, ids, flags)
+        self.n_added = (len(passes[0][4]), len(passes[1][4]))
+        self.t.filter_inactive = mode_tiktoken
         self.t.prefix = <uint32_t *>wt_malloc((prefix.shape[0] + 1) * sizeof(uint32_t))
         self.t.suffix = <uint32_t *>wt_malloc((suffix.shape[0] + 1) * sizeof(uint32_t))
         if self.t.prefix == NULL or self.t.suffix == NULL:
@@ -249,6 +259,29 @@ cdef class Core:
         self.t.n_suffix = suffix.shape[0]
         self.n_ids = n_ids
         self._ints = tuple(range(n_ids))
+
+    cdef _set_stage(self, int k, const int32_t[::1] prog, const int32_t[::1] classes, int dialect,
+                    int behavior, bint invert, bint prefix_space):
+        cdef int err = 0
+        if prog.shape[0]:
+            self.t.stages[k].re = wt_regex_new(&prog[0], prog.shape[0],
+                                               &classes[0] if classes.shape[0] else NULL, classes.shape[0],
+                                               dialect, &err)
+            _check(err)
+        self.t.stages[k].behavior = behavior
+        self.t.stages[k].invert = invert
+        self.t.stages[k].prefix_space = prefix_space
+
+    cdef _set_pass(self, int k, const uint32_t[::1] first, const uint8_t[::1] byte_, const uint32_t[::1] target,
+                   const int32_t[::1] added, const uint32_t[::1] ids, const uint8_t[::1] flags):
+        if first.shape[0] <= 1:
+            return
+        if flags.shape[0] != ids.shape[0] or added.shape[0] != first.shape[0] - 1:
+            raise ValueError("warptok: inconsistent added-token tables")
+        _check(wt_added_init(&self.t.added[k], <uint32_t>(first.shape[0] - 1), &first[0],
+                             &byte_[0] if byte_.shape[0] else NULL, &target[0] if target.shape[0] else NULL,
+                             &added[0], <uint32_t>ids.shape[0], &ids[0] if ids.shape[0] else NULL,
+                             &flags[0] if flags.shape[0] else NULL))
 
     def __dealloc__(self):
         wt_tokenizer_free(&self.t)
@@ -263,33 +296,41 @@ cdef class Core:
             PyList_SET_ITEM(out, i, v)
         return out
 
-    cdef const uint8_t *_active_ptr(self, active) except? NULL:
+    cdef const uint8_t *_active_ptr(self, int k, active) except? NULL:
         cdef const uint8_t[::1] mv
         if active is None:
             return NULL
         mv = active
-        if mv.shape[0] != self.n_added:
+        if mv.shape[0] != self.n_added[k]:
             raise ValueError("warptok: active mask has the wrong length")
         return &mv[0] if mv.shape[0] else <const uint8_t *>b""
 
-    def encode(self, str text, active, Py_ssize_t max_body, bint add_special):
-        """Ids of one text. active: bytes mask of added tokens to split out, or None.
-        max_body < 0: no truncation."""
+    cdef int _opts(self, wt_encode_opts *o, tuple active, bint first_pass, Py_ssize_t max_body,
+                   bint add_special) except -1:
+        o.active[0] = self._active_ptr(0, active[0])
+        o.active[1] = self._active_ptr(1, active[1])
+        o.first_pass = first_pass
+        o.max_body = SIZE_MAX if max_body < 0 else <size_t>max_body
+        o.add_special = add_special
+        return 0
+
+    def encode(self, str text, tuple active, bint first_pass, Py_ssize_t max_body, bint add_special):
+        """Ids of one text. active: per pass, a bytes mask of the added tokens to split
+        out, or None to skip the pass; first_pass: start at pass 1 (a segment pass 0
+        produced); max_body < 0: no truncation."""
         cdef Py_ssize_t n
         cdef const uint8_t *s = _utf8(text, &n)
         cdef wt_encode_opts o
         cdef wt_ids *out
         cdef int rc
-        o.active = self._active_ptr(active)
-        o.max_body = SIZE_MAX if max_body < 0 else <size_t>max_body
-        o.add_special = add_special
+        self._opts(&o, active, first_pass, max_body, add_special)
         with nogil:
             out = wt_thread_ids()          # reused by this thread's next call
             rc = wt_encode(&self.t, s, n, &o, out) if out != NULL else WT_ENOMEM
         _check(rc)
         return self._as_list(out.ids, out.len)
 
-    def encode_batch(self, texts, active, Py_ssize_t max_body, bint add_special,
+    def encode_batch(self, texts, tuple active, Py_ssize_t max_body, bint add_special,
                      int num_threads, bint flat):
         """Many texts on the worker pool. flat: (ids uint32, offsets int64) numpy arrays;
         otherwise a list of lists."""
@@ -308,9 +349,7 @@ cdef class Core:
                     raise TypeError(f"warptok: texts[{i}] is {type(t).__name__}, not str")
                 arr[i].s = _utf8(t, &n)
                 arr[i].n = n
-            o.active = self._active_ptr(active)
-            o.max_body = SIZE_MAX if max_body < 0 else <size_t>max_body
-            o.add_special = add_special
+            self._opts(&o, active, False, max_body, add_special)
             with nogil:
                 rc = wt_encode_batch(&self.t, arr, n_texts, &o, num_threads, &res)
             _check(rc)
@@ -327,14 +366,14 @@ cdef class Core:
         off_buf = _own(res.offsets, n_texts + 1, 8, b"q")
         return np.frombuffer(ids_buf, dtype=np.uint32), np.frombuffer(off_buf, dtype=np.int64)
 
-    def find_added(self, bytes data, active):
-        """Spans (start, end, token id) of added tokens in UTF-8 data, leftmost-longest."""
+    def find_added(self, bytes data, int pass_, active):
+        """Spans (start, end, index) of a pass's added tokens in UTF-8 data."""
         cdef const uint8_t *s = data
         cdef size_t n = len(data), pos = 0, start, end
         cdef uint32_t k
-        cdef const uint8_t *act = self._active_ptr(active)
+        cdef const uint8_t *act = self._active_ptr(pass_, active)
         spans = []
-        while wt_find_added(&self.t.added, s, n, pos, act, &start, &end, &k):
+        while wt_find_added(&self.t, pass_, s, n, pos, act, &start, &end, &k):
             spans.append((start, end, k))
             pos = end
         return spans
@@ -343,34 +382,24 @@ cdef class Core:
         """The pre-tokenizer's pieces of text (no added-token split): for tests and debugging."""
         cdef Py_ssize_t n
         cdef const uint8_t *s = _utf8(text, &n)
-        cdef wt_restack st
-        cdef size_t pos = 0, gap = 0, end
+        cdef wt_bytes out
+        cdef wt_ids lens
         cdef int rc
-        data = (<char *>s)[:n]
-        if self.t.re == NULL:
-            return [text] if n else []
-        memset(&st, 0, sizeof(st))
-        out = []
+        memset(&out, 0, sizeof(out))
+        memset(&lens, 0, sizeof(lens))
         try:
-            while pos < <size_t>n:
-                rc = wt_regex_match_at(self.t.re, s, n, pos, &end, &st)
-                _check(rc)
-                if rc == 1 and end > pos:
-                    if self.t.keep_unmatched and gap < pos:
-                        out.append(data[gap:pos].decode())
-                    out.append(data[pos:end].decode())
-                    pos = gap = end
-                else:
-                    pos += 1
-                    while pos < <size_t>n and (s[pos] & 0xC0) == 0x80:
-                        pos += 1
-                    if not self.t.keep_unmatched:
-                        gap = pos
-            if self.t.keep_unmatched and gap < <size_t>n:
-                out.append(data[gap:].decode())
+            with nogil:
+                rc = wt_pre_tokenize(&self.t, s, n, &out, &lens)
+            _check(rc)
+            data = (<char *>out.p)[:out.len] if out.len else b""
+            pieces, at = [], 0
+            for i in range(lens.len):
+                pieces.append(data[at:at + lens.ids[i]].decode("utf-8", "replace"))
+                at += lens.ids[i]
+            return pieces
         finally:
-            wt_restack_free(&st)
-        return out
+            wt_bytes_free(&out)
+            wt_ids_free(&lens)
 
     def decode_bytes(self, ids, bint skip_special, bint skip_unknown):
         """The bytes ids stand for. Unknown ids are skipped or raise KeyError."""

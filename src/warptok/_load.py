@@ -14,7 +14,7 @@ from dataclasses import dataclass, field
 from pathlib import Path
 
 from . import _bytelevel
-from ._core import TOK_BPE, TOK_PRESENT, TOK_SPECIAL
+from ._core import ADDED_LSTRIP, ADDED_RSTRIP, MAX_STAGES, SPLIT_BEHAVIORS, TOK_BPE, TOK_PRESENT, TOK_SPECIAL
 
 # The pattern HF's ByteLevel pre-tokenizer uses when use_regex is true.
 GPT2_PATTERN = r"""'s|'t|'re|'ve|'m|'ll|'d| ?\p{L}+| ?\p{N}+| ?[^\s\p{L}\p{N}]+|\s+(?!\S)|\s+"""
@@ -29,6 +29,19 @@ class AddedToken:
     content: str
     id: int
     special: bool
+    normalized: bool = False      # matched after normalization (HF's second pass)
+    lstrip: bool = False
+    rstrip: bool = False
+
+
+@dataclass
+class Stage:
+    """One pre-tokenizer split: a pattern (None: no split) and HF's behavior."""
+    pattern: str | None
+    dialect: str = "onig"
+    behavior: str = "Isolated"
+    invert: bool = False
+    prefix_space: bool = False
 
 
 @dataclass
@@ -39,9 +52,7 @@ class Spec:
     mode_tiktoken: bool
     merges: list = field(default_factory=list)   # (left, right, rank)
     ignore_merges: bool = False
-    pattern: str | None = None
-    dialect: str = "onig"
-    keep_unmatched: bool = True
+    stages: list = field(default_factory=list)   # Stage, applied in order
     added: list = field(default_factory=list)    # AddedToken, in file order
     normalizer: str | None = None        # "NFC", "NFD", "NFKC", "NFKD" (HF's Unicode data), or None
     prefix: list = field(default_factory=list)   # post-processor ids before the text
@@ -112,7 +123,7 @@ def parse_tokenizer_json(data) -> Spec:
 
     spec = Spec("huggingface", token_bytes, bpe_ids, mode_tiktoken=False, merges=merges,
                 ignore_merges=bool(model.get("ignore_merges")))
-    _read_added(j.get("added_tokens") or [], spec, has_normalizer=j.get("normalizer") is not None)
+    _read_added(j.get("added_tokens") or [], spec, vocab)
     spec.normalizer = _read_normalizer(j.get("normalizer"))
     _read_pre_tokenizer(j.get("pre_tokenizer"), spec)
     _read_post_processor(j.get("post_processor"), spec)
@@ -120,18 +131,18 @@ def parse_tokenizer_json(data) -> Spec:
     return spec
 
 
-def _read_added(entries, spec: Spec, has_normalizer: bool):
+def _read_added(entries, spec: Spec, vocab: dict):
     ca = _bytelevel.char_to_byte()
     for e in entries:
-        for flag in ("lstrip", "rstrip", "single_word"):
-            if e.get(flag):
-                raise _fail(f"added token flag {flag}", e)
-        if e.get("normalized") and has_normalizer and not e.get("special"):
-            raise _fail("added token matched after normalization (normalized: true)", e)
-        content, i = e["content"], e["id"]
+        if e.get("single_word"):
+            raise _fail("added token flag single_word", e)
+        # As HF: content that is already a vocabulary token keeps that token's id.
+        content = e["content"]
+        i = vocab.get(content, e["id"])
         if not content:
             raise _fail("empty added token", e)
-        spec.added.append(AddedToken(content, i, bool(e.get("special"))))
+        spec.added.append(AddedToken(content, i, bool(e.get("special")), normalized=bool(e.get("normalized")),
+                                     lstrip=bool(e.get("lstrip")), rstrip=bool(e.get("rstrip"))))
         # HF decodes added tokens through the ByteLevel decoder too.
         if all(c in ca for c in content):
             spec.token_bytes[i] = bytes(ca[c] for c in content)
@@ -161,16 +172,20 @@ def _flatten(p):
     return [p]
 
 
+# HF pre-tokenizers that are splits on a character predicate or a fixed regex.
+_PUNCT = r"[\p{P}!-/:-@\[-`{-~]"      # char::is_ascii_punctuation || Unicode P*
+
+
 def _read_pre_tokenizer(p, spec: Spec):
     steps = _flatten(p)
-    pattern = None
+    if not steps or steps[-1].get("type") != "ByteLevel":
+        raise _fail("pre-tokenizer without a final ByteLevel (not byte-level BPE)", p)
     for step in steps:
         kind = step.get("type")
         if kind == "Split":
-            if pattern is not None:
-                raise _fail("pre-tokenizer with more than one regex split", p)
-            if step.get("behavior") != "Isolated" or step.get("invert"):
-                raise _fail("Split behavior/invert", step)
+            behavior = step.get("behavior")
+            if behavior not in SPLIT_BEHAVIORS:
+                raise _fail("Split behavior", step)
             pat = step.get("pattern", {})
             if "Regex" in pat:
                 pattern = pat["Regex"]
@@ -178,20 +193,28 @@ def _read_pre_tokenizer(p, spec: Spec):
                 pattern = "".join("\\" + c if not c.isalnum() else c for c in pat["String"])
             else:
                 raise _fail("Split pattern", step)
+            spec.stages.append(Stage(pattern, "onig", behavior, bool(step.get("invert"))))
+        elif kind == "Digits":
+            spec.stages.append(Stage(r"\p{N}", "onig", "Isolated" if step.get("individual_digits") else "Contiguous"))
+        elif kind == "Punctuation":
+            behavior = step.get("behavior", "Isolated")
+            if behavior not in SPLIT_BEHAVIORS:
+                raise _fail("Punctuation behavior", step)
+            spec.stages.append(Stage(_PUNCT, "onig", behavior))
+        elif kind == "Whitespace":
+            spec.stages.append(Stage(r"\w+|[^\w\s]+", "onig", "Removed", invert=True))
+        elif kind == "WhitespaceSplit":
+            spec.stages.append(Stage(r"\s", "onig", "Removed"))
         elif kind == "ByteLevel":
-            if step.get("add_prefix_space"):
-                raise _fail("ByteLevel add_prefix_space", step)
-            if step.get("use_regex", True):
-                if pattern is not None:
-                    raise _fail("pre-tokenizer with more than one regex split", p)
-                pattern = GPT2_PATTERN
             if step is not steps[-1]:
                 raise _fail("pre-tokenizer step after ByteLevel", p)
+            regex = GPT2_PATTERN if step.get("use_regex", True) else None
+            if regex or step.get("add_prefix_space"):
+                spec.stages.append(Stage(regex, "onig", "Isolated", prefix_space=bool(step.get("add_prefix_space"))))
         else:
             raise _fail("pre-tokenizer", step)
-    if not steps or steps[-1].get("type") != "ByteLevel":
-        raise _fail("pre-tokenizer without ByteLevel (not byte-level BPE)", p)
-    spec.pattern, spec.dialect, spec.keep_unmatched = pattern, "onig", True
+    if len(spec.stages) > MAX_STAGES:
+        raise _fail(f"pre-tokenizer with more than {MAX_STAGES} splits", p)
 
 
 def _read_post_processor(p, spec: Spec):
@@ -266,8 +289,9 @@ def tiktoken_spec(ranks: dict, pattern: str, special_tokens: dict | None) -> Spe
         if r in token_bytes:
             raise ValueError(f"rank {r} appears twice in the rank file")
         token_bytes[r] = b
-    spec = Spec("tiktoken", token_bytes, set(token_bytes), mode_tiktoken=True, pattern=pattern,
-                dialect="fancy", keep_unmatched=False)
+    # tiktoken keeps only what the pattern matches: HF's Removed split, inverted.
+    spec = Spec("tiktoken", token_bytes, set(token_bytes), mode_tiktoken=True,
+                stages=[Stage(pattern, "fancy", "Removed", invert=True)])
     for content, i in (special_tokens or {}).items():
         if i in token_bytes:
             raise ValueError(f"special token {content!r} reuses rank {i}")
@@ -295,19 +319,41 @@ def tables(spec: Spec) -> dict:
     if not all(i in spec.token_bytes for i in spec.prefix + spec.suffix):
         raise ValueError("post-processor names an id with no token")
 
-    trie_first, trie_byte, trie_target, trie_added = _added_trie([a.content.encode() for a in spec.added])
-    prog, classes, dialect = array("i"), array("i"), 0
-    if spec.pattern is not None:
+    stages = []
+    if spec.stages:
         from ._pattern import compile_pattern
-        c = compile_pattern(spec.pattern, spec.dialect)
-        prog, classes, dialect = array("i", c.prog), array("i", c.classes), c.dialect
+    for st in spec.stages:
+        prog, classes, dialect = array("i"), array("i"), 0
+        if st.pattern is not None:
+            c = compile_pattern(st.pattern, st.dialect)
+            prog, classes, dialect = array("i", c.prog), array("i", c.classes), c.dialect
+        stages.append((prog, classes, dialect, SPLIT_BEHAVIORS[st.behavior], st.invert, st.prefix_space))
+    passes = [_pass_tables(tokens, contents) for tokens, contents in added_passes(spec)]
     return dict(
         tok_off=offsets, tok_bytes=bytes(blob), tok_flags=bytes(flags), mode_tiktoken=spec.mode_tiktoken,
         merges=array("I", [x for m in spec.merges for x in m]), ignore_merges=spec.ignore_merges,
-        prog=prog, classes=classes, dialect=dialect, keep_unmatched=spec.keep_unmatched,
-        trie_first=trie_first, trie_byte=trie_byte, trie_target=trie_target, trie_added=trie_added,
-        added_ids=array("I", [a.id for a in spec.added]),
-        prefix=array("I", spec.prefix), suffix=array("I", spec.suffix))
+        stages=stages, passes=passes, prefix=array("I", spec.prefix), suffix=array("I", spec.suffix))
+
+
+def added_passes(spec: Spec):
+    """The added tokens of each pass, with the text each is matched as: pass 0 on the
+    raw text, pass 1 (HF's normalized: true tokens, content normalized) after normalization."""
+    raw = [a for a in spec.added if not a.normalized or spec.source == "tiktoken"]
+    norm = [a for a in spec.added if a.normalized and spec.source != "tiktoken"]
+    if spec.normalizer:
+        from ._normalize import normalize
+        norm_contents = [normalize(spec.normalizer, a.content) for a in norm]
+    else:
+        norm_contents = [a.content for a in norm]
+    return [(raw, [a.content for a in raw]), (norm, norm_contents)]
+
+
+def _pass_tables(tokens, contents):
+    from array import array
+
+    first, byte_, target, added = _added_trie([c.encode() for c in contents])
+    flags = bytes((ADDED_LSTRIP if a.lstrip else 0) | (ADDED_RSTRIP if a.rstrip else 0) for a in tokens)
+    return first, byte_, target, added, array("I", [a.id for a in tokens]), flags
 
 
 def _added_trie(words):

@@ -25,8 +25,7 @@ class Tokenizer:
         self.source = spec.source
         self.special_tokens = {a.content: a.id for a in spec.added if a.special}
         self.added_tokens = {a.content: a.id for a in spec.added}
-        n_added = len(spec.added)
-        self._all_active = b"\x01" * n_added
+        self._passes = [tokens for tokens, _ in _load.added_passes(spec)]   # added tokens per pass
         self._n_post = len(spec.prefix) + len(spec.suffix)
         self._norm_form = spec.normalizer
         self._special_regex = None
@@ -64,31 +63,34 @@ class Tokenizer:
     # ------------------------------------------------------------ encoding
 
     def encode(self, text: str, *, add_special_tokens: bool = True, max_length: int | None = None,
+               split_special_tokens: bool = False,
                allowed_special: "Iterable[str] | str" = (), disallowed_special: "Iterable[str] | str" = "all",
                ) -> list[int]:
         """Token ids of ``text``.
 
         tokenizer.json: HF's ``Tokenizer.encode(text).ids`` — added tokens are split
-        out, ``add_special_tokens`` runs the post-processor, and ``max_length``
-        truncates from the right keeping room for the special tokens.
+        out (special ones too, unless ``split_special_tokens``), ``add_special_tokens``
+        runs the post-processor, and ``max_length`` truncates from the right keeping
+        room for the special tokens.
 
         tiktoken: ``Encoding.encode`` — special tokens in ``allowed_special`` are
         encoded as such; one in ``disallowed_special`` raises ValueError.
         """
-        active, max_body, add = self._call_options(add_special_tokens, max_length, allowed_special, disallowed_special)
+        active, max_body, add = self._call_options(add_special_tokens, max_length, allowed_special,
+                                                   disallowed_special, split_special_tokens)
         text = self._text(text)
         self._check_disallowed(text, disallowed_special, allowed_special)
         if self._needs_normalizing(text):
             return self._encode_normalizing(text, active, max_body, add)
-        return self._core.encode(text, active, max_body, add)
+        return self._core.encode(text, active, False, max_body, add)
 
     def encode_ordinary(self, text: str) -> list[int]:
         """Ids of ``text`` with no special-token recognition and no post-processor
         (tiktoken's ``encode_ordinary``)."""
         text = self._text(text)
         if self._needs_normalizing(text):
-            return self._encode_normalizing(text, None, -1, False)
-        return self._core.encode(text, None, -1, False)
+            return self._encode_normalizing(text, _NO_SPLIT, -1, False)
+        return self._core.encode(text, _NO_SPLIT, False, -1, False)
 
     def count(self, text: str, **options) -> int:
         """``len(self.encode(text, **options))``."""
@@ -96,29 +98,29 @@ class Tokenizer:
 
     def encode_batch(self, texts: Sequence[str], *, add_special_tokens: bool = True,
                      max_length: int | None = None, num_threads: int | None = None,
-                     allowed_special: "Iterable[str] | str" = (),
+                     split_special_tokens: bool = False, allowed_special: "Iterable[str] | str" = (),
                      disallowed_special: "Iterable[str] | str" = "all") -> list[list[int]]:
         """``[self.encode(t, ...) for t in texts]`` on the native worker pool, the GIL
         released for the whole batch, order preserved."""
         return self._batch(texts, False, num_threads, add_special_tokens, max_length, allowed_special,
-                           disallowed_special)
+                           disallowed_special, split_special_tokens)
 
     def encode_ordinary_batch(self, texts: Sequence[str], *, num_threads: int | None = None) -> list[list[int]]:
         """``[self.encode_ordinary(t) for t in texts]`` on the worker pool."""
-        return self._batch(texts, False, num_threads, None, None, None, None)
+        return self._batch(texts, False, num_threads, None, None, None, None, False)
 
     def encode_batch_flat(self, texts: Sequence[str], *, add_special_tokens: bool = True,
                           max_length: int | None = None, num_threads: int | None = None,
-                          allowed_special: "Iterable[str] | str" = (),
+                          split_special_tokens: bool = False, allowed_special: "Iterable[str] | str" = (),
                           disallowed_special: "Iterable[str] | str" = "all"):
         """Like :meth:`encode_batch`, returned as ``(ids, offsets)`` numpy arrays
         (uint32, int64): document i is ``ids[offsets[i]:offsets[i+1]]``."""
         return self._batch(texts, True, num_threads, add_special_tokens, max_length, allowed_special,
-                           disallowed_special)
+                           disallowed_special, split_special_tokens)
 
     def encode_ordinary_batch_flat(self, texts: Sequence[str], *, num_threads: int | None = None):
         """Like :meth:`encode_ordinary_batch`, as flat ``(ids, offsets)`` arrays."""
-        return self._batch(texts, True, num_threads, None, None, None, None)
+        return self._batch(texts, True, num_threads, None, None, None, None, False)
 
     # ------------------------------------------------------------ decoding
 
@@ -150,8 +152,9 @@ class Tokenizer:
                 text = text.encode("utf-16", "surrogatepass").decode("utf-16", "replace")
         return text
 
-    def _call_options(self, add_special_tokens, max_length, allowed_special, disallowed_special):
-        """(active mask, max body ids, add post-processor ids) for one call."""
+    def _call_options(self, add_special_tokens, max_length, allowed_special, disallowed_special,
+                      split_special_tokens=False):
+        """(active masks per pass, max body ids, add post-processor ids) for one call."""
         if self.source == "tiktoken":
             if allowed_special == "all":
                 allowed = set(self.special_tokens)
@@ -160,10 +163,11 @@ class Tokenizer:
                 unknown = allowed - set(self.added_tokens)
                 if unknown:
                     raise ValueError(f"allowed_special names tokens this encoding does not have: {sorted(unknown)}")
-            active = bytes(a.content in allowed for a in self._spec.added) if allowed else None
+            active = (bytes(a.content in allowed for a in self._passes[0]) if allowed else None, None)
             add = False
         else:
-            active = self._all_active
+            active = tuple(bytes(not (split_special_tokens and a.special) for a in tokens) if tokens else None
+                           for tokens in self._passes)
             add = bool(add_special_tokens)
         max_body = -1
         if max_length is not None:
@@ -197,32 +201,35 @@ class Tokenizer:
         return self._norm_form is not None and not text.isascii() and not unicodedata.is_normalized(self._norm_form, text)
 
     def _encode_normalizing(self, text, active, max_body, add):
-        """HF order: split out added tokens on the raw text, normalize what is between."""
+        """HF's order: pass-0 added tokens on the raw text, then normalize what lies
+        between them, and encode each normalized segment from pass 1 on."""
         spec = self._spec
         data = text.encode("utf-8")
-        spans = self._core.find_added(data, active) if active is not None else []
-        body, pos, left = [], 0, max_body
+        spans = self._core.find_added(data, 0, active[0]) if active[0] is not None else []
+        body, pos = [], 0
         for start, end, k in spans + [(len(data), len(data), None)]:
             segment = _normalize.normalize(self._norm_form, data[pos:start].decode("utf-8"))
             if segment:
-                body += self._core.encode(segment, None, -1 if left < 0 else left - len(body), False)
+                left = -1 if max_body < 0 else max_body - len(body)
+                body += self._core.encode(segment, active, True, left, False)
             if k is not None:
-                body.append(spec.added[k].id)
+                body.append(self._passes[0][k].id)
             pos = end
             if 0 <= max_body <= len(body):
                 body = body[:max_body]
                 break
         return (spec.prefix + body + spec.suffix) if add else body
 
-    def _batch(self, texts, flat, num_threads, add_special_tokens, max_length, allowed_special, disallowed_special):
+    def _batch(self, texts, flat, num_threads, add_special_tokens, max_length, allowed_special, disallowed_special,
+               split_special_tokens):
         if isinstance(texts, str):
             raise TypeError("texts must be a sequence of str, not a single str")
         texts = [self._text(t) for t in texts]
         if add_special_tokens is None:           # the *_ordinary variants
-            active, max_body, add = None, -1, False
+            active, max_body, add = _NO_SPLIT, -1, False
         else:
             active, max_body, add = self._call_options(add_special_tokens, max_length, allowed_special,
-                                                       disallowed_special)
+                                                       disallowed_special, split_special_tokens)
             for t in texts:
                 self._check_disallowed(t, disallowed_special, allowed_special)
         threads = _threads(num_threads)
@@ -242,6 +249,9 @@ class Tokenizer:
         np.cumsum([len(x) for x in out], out=offsets[1:])
         ids = np.fromiter((i for doc in out for i in doc), dtype=np.uint32, count=int(offsets[-1]))
         return ids, offsets
+
+
+_NO_SPLIT = (None, None)      # no added-token pass: encode_ordinary
 
 
 def _threads(num_threads) -> int:

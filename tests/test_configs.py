@@ -1,0 +1,123 @@
+"""tokenizer.json configurations beyond the common ones, each against HF on the same file
+(GPT-2's vocabulary with one part replaced, or a real file that uses the configuration):
+split behaviors, chained splits, Digits/Punctuation/Whitespace splits, ByteLevel's prefix
+space, added-token flags and passes, split_special_tokens."""
+
+import json
+
+import pytest
+from tokenizers import Tokenizer as HFTokenizer
+
+import warptok
+from conftest import corpus, hf_json
+
+TEXTS = ["Hello, world! It's 2024-05-01 and 12345 items cost $3.50...", "  leading and trailing  ",
+         "the-final--countdown", "a\tb\nc\r\nd  e", "ÜBER straße ΣΊΣΥΦΟΣ ǅ 中文 한국어 😀👍🏽",
+         "<|begin_of_text|>hi<|eot_id|> <|eot_id|>x", "x <tok>  y<tok>z", "١٢٣ ٤٥ Ⅻ ½", "",
+         "don't  STOP   ", "==> <!-- comment --> {\"k\": [1, 2]}"]
+LLAMA3_PATTERN = (r"(?i:'s|'t|'re|'ve|'m|'ll|'d)|[^\r\n\p{L}\p{N}]?\p{L}+|\p{N}{1,3}| ?[^\s\p{L}\p{N}]+[\r\n]*"
+                  r"|\s*[\r\n]+|\s+(?!\S)|\s+")
+
+
+def variant(pre_tokenizer=None, added=None, normalizer=None):
+    """GPT-2's tokenizer.json with one part replaced."""
+    j = json.loads(hf_json("gpt2-hf"))
+    if pre_tokenizer is not None:
+        j["pre_tokenizer"] = pre_tokenizer
+    if normalizer is not None:
+        j["normalizer"] = normalizer
+    for tok in added or []:
+        j["added_tokens"].append(tok)
+    return json.dumps(j)
+
+
+def split(pattern, behavior="Isolated", invert=False):
+    return {"type": "Split", "pattern": {"Regex": pattern}, "behavior": behavior, "invert": invert}
+
+
+def byte_level(add_prefix_space=False, use_regex=False):
+    return {"type": "ByteLevel", "add_prefix_space": add_prefix_space, "trim_offsets": True, "use_regex": use_regex}
+
+
+def seq(*steps):
+    return {"type": "Sequence", "pretokenizers": list(steps)}
+
+
+def check_same(text_json, texts=TEXTS, **kwargs):
+    ours, ref = warptok.Tokenizer.from_str(text_json), HFTokenizer.from_str(text_json)
+    docs = list(texts) + corpus("english")[:20] + corpus("multilingual")[:5]
+    for d in docs:
+        assert ours.encode(d, **kwargs) == ref.encode(d, **kwargs).ids, d[:80]
+    assert ours.encode_batch(docs, **kwargs) == [e.ids for e in ref.encode_batch(docs, **kwargs)]
+    return ours, ref
+
+
+@pytest.mark.parametrize("behavior", ["Isolated", "Removed", "MergedWithPrevious", "MergedWithNext", "Contiguous"])
+@pytest.mark.parametrize("invert", [False, True])
+@pytest.mark.parametrize("pattern", [r"-", r"\s+", r"\p{N}", LLAMA3_PATTERN])
+def test_split_behaviors(pattern, behavior, invert):
+    check_same(variant(seq(split(pattern, behavior, invert), byte_level())))
+
+
+@pytest.mark.parametrize("model", ["deepseek-coder-33b-base", "deepseek-v2", "deepseek-v3", "minimax"])
+def test_chained_splits_of_real_files(model):
+    # DeepSeek: three to five chained Isolated splits (raw CJK ranges) and Digits;
+    # MiniMax: Removed + invert after NFC.
+    check_same(hf_json(model).decode())
+
+
+@pytest.mark.parametrize("step", [
+    {"type": "Digits", "individual_digits": False}, {"type": "Digits", "individual_digits": True},
+    {"type": "Punctuation", "behavior": "Isolated"}, {"type": "Punctuation", "behavior": "MergedWithNext"},
+    {"type": "Whitespace"}, {"type": "WhitespaceSplit"},
+])
+def test_predicate_splits(step):
+    check_same(variant(seq(step, byte_level())))
+
+
+@pytest.mark.parametrize("add_prefix_space", [False, True])
+@pytest.mark.parametrize("use_regex", [False, True])
+def test_byte_level_options(add_prefix_space, use_regex):
+    check_same(variant(seq(split(r"\n"), byte_level(add_prefix_space, use_regex))))
+    check_same(variant(byte_level(add_prefix_space, use_regex)))
+
+
+@pytest.mark.parametrize("flags", [dict(lstrip=True), dict(rstrip=True), dict(lstrip=True, rstrip=True),
+                                   dict(normalized=True), dict(special=True), dict(normalized=True, special=True)])
+def test_added_token_flags(flags):
+    tok = {"id": 50257, "content": "<tok>", "single_word": False, "lstrip": False, "rstrip": False,
+           "normalized": False, "special": False, **flags}
+    check_same(variant(added=[tok]))
+    check_same(variant(added=[tok], normalizer={"type": "NFC"}))
+
+
+def test_normalized_pass_runs_after_raw_pass():
+    # HF splits normalized=False tokens first; "ab" (normalized) cannot take "b" from "bc".
+    toks = [{"id": 50257, "content": "<bc>", "single_word": False, "lstrip": False, "rstrip": False,
+             "normalized": False, "special": False},
+            {"id": 50258, "content": "<ab", "single_word": False, "lstrip": False, "rstrip": False,
+             "normalized": True, "special": False}]
+    check_same(variant(added=toks), texts=["<abc>", "x<abc>x", "<ab <bc> <abc>"])
+
+
+def test_added_token_already_in_vocabulary_keeps_its_id():
+    toks = [{"id": 50257, "content": "bc", "single_word": False, "lstrip": False, "rstrip": False,
+             "normalized": False, "special": False}]
+    ours, _ = check_same(variant(added=toks), texts=["abc", "bc bcd"])
+    assert ours.added_tokens["bc"] != 50257
+
+
+def test_split_special_tokens():
+    text = hf_json("qwen2.5").decode()
+    ours, ref = warptok.Tokenizer.from_str(text), HFTokenizer.from_str(text)
+    docs = ["<|im_start|>user\nhi<|im_end|>", "a<|endoftext|>b <tool_call>x</tool_call>"] + TEXTS
+    ref.encode_special_tokens = True
+    assert [ours.encode(d, split_special_tokens=True) for d in docs] == [ref.encode(d).ids for d in docs]
+    assert ours.encode_batch(docs, split_special_tokens=True) == [ref.encode(d).ids for d in docs]
+    ref.encode_special_tokens = False
+    assert [ours.encode(d) for d in docs] == [ref.encode(d).ids for d in docs]
+
+
+@pytest.mark.parametrize("form", ["NFC", "NFD", "NFKC", "NFKD"])
+def test_unicode_normalizers(form):
+    check_same(variant(normalizer={"type": form}), texts=TEXTS + ["ﬁ ① ｶ ẛ̣ e\u0301 \u1100\u1161"])
