@@ -121,3 +121,22 @@ def test_split_special_tokens():
 @pytest.mark.parametrize("form", ["NFC", "NFD", "NFKC", "NFKD"])
 def test_unicode_normalizers(form):
     check_same(variant(normalizer={"type": form}), texts=TEXTS + ["ﬁ ① ｶ ẛ̣ e\u0301 \u1100\u1161"])
+
+
+@pytest.mark.parametrize("normalizer", [
+    {"type": "Lowercase"},
+    {"type": "Replace", "pattern": {"String": " "}, "content": "\u2581"},
+    {"type": "Replace", "pattern": {"Regex": r"\s+"}, "content": " "},
+    {"type": "Replace", "pattern": {"Regex": r"^\p{Lu}"}, "content": "X"},
+    {"type": "Prepend", "prepend": "\u2581"},
+    {"type": "Strip", "strip_left": True, "strip_right": True},
+    {"type": "Strip", "strip_left": False, "strip_right": True},
+    {"type": "Sequence", "normalizers": [{"type": "NFKC"}, {"type": "Lowercase"},
+                                         {"type": "Prepend", "prepend": " "}]},
+    {"type": "Sequence", "normalizers": []},
+])
+def test_text_normalizers(normalizer):
+    tok = {"id": 50257, "content": "<tok>", "single_word": False, "lstrip": False, "rstrip": False,
+           "normalized": True, "special": False}
+    texts = TEXTS + ["ΣΑΣ İstanbul ǅ Ɤ 𐵐 ß", " \u3000x\u00a0 ", "A<tok>B <TOK> <|endoftext|> C"]
+    check_same(variant(normalizer=normalizer, added=[tok]), texts=texts)

@@ -48,7 +48,7 @@ def test_decode_matches_reference_and_round_trips(name):
     for d in corpus("multilingual")[:40] + corpus("adversarial")[:300]:
         ids = reference_encode(name, d)
         text = tok.decode(ids)
-        assert text == ref.decode(ids)
+        assert text == (ref.decode(ids) if name in TIKTOKEN_NAMES else ref.decode(ids, skip_special_tokens=False))
         if ref.decode(ids) == d:          # where the reference round-trips, so do we
             assert text == d
 

@@ -21,10 +21,18 @@ def char_to_byte() -> dict:
     return {c: b for b, c in byte_to_char().items()}
 
 
+@lru_cache(maxsize=None)
+def _translation() -> dict:
+    # Byte-level characters become the byte's Latin-1 character; any other character
+    # at or below U+00FF becomes U+FFFF, so that encoding to Latin-1 fails for it too.
+    table = {c: 0xFFFF for c in range(0x100)}
+    table.update({ord(c): b for c, b in char_to_byte().items()})
+    return table
+
+
 def to_bytes(token: str):
     """The bytes a byte-level token string stands for, or None if it is not one."""
-    table = char_to_byte()
     try:
-        return bytes(table[c] for c in token)
-    except KeyError:
+        return token.translate(_translation()).encode("latin-1")
+    except UnicodeEncodeError:
         return None

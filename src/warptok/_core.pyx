@@ -37,8 +37,15 @@ cdef extern from "unicode_data.h":
 cdef extern from "regex.h":
     ctypedef struct wt_regex:
         pass
+    ctypedef struct wt_restack:
+        void *items
+        size_t len, cap
     wt_regex *wt_regex_new(const int32_t *prog, size_t n_prog, const int32_t *classes,
                            size_t n_words, int dialect, int *err) nogil
+    void wt_regex_free(wt_regex *re) nogil
+    int wt_regex_match_at(const wt_regex *re, const uint8_t *s, size_t n, size_t pos,
+                          size_t *end, wt_restack *st) nogil
+    void wt_restack_free(wt_restack *st) nogil
 
 cdef extern from "bpe.h":
     ctypedef struct wt_bpe:
@@ -430,3 +437,43 @@ cdef class Core:
                 wt_free(out)
         finally:
             wt_free(arr)
+
+
+cdef class Pattern:
+    """A compiled pre-tokenizer pattern on its own: leftmost, non-overlapping match
+    spans, as HF's Regex finds them (used by the Replace normalizer)."""
+    cdef wt_regex *re
+
+    def __init__(self, const int32_t[::1] prog, const int32_t[::1] classes, int dialect):
+        cdef int err = 0
+        if not prog.shape[0]:
+            raise ValueError("warptok: empty pattern program")
+        self.re = wt_regex_new(&prog[0], prog.shape[0], &classes[0] if classes.shape[0] else NULL,
+                               classes.shape[0], dialect, &err)
+        _check(err)
+
+    def __dealloc__(self):
+        wt_regex_free(self.re)
+
+    def spans(self, bytes data):
+        """(start, end) byte spans of the matches in UTF-8 data."""
+        cdef const uint8_t *s = data
+        cdef size_t n = len(data), pos = 0, end
+        cdef wt_restack st
+        cdef int rc
+        memset(&st, 0, sizeof(st))
+        out = []
+        try:
+            while pos < n:
+                rc = wt_regex_match_at(self.re, s, n, pos, &end, &st)
+                _check(rc)
+                if rc == 1 and end > pos:
+                    out.append((pos, end))
+                    pos = end
+                else:
+                    pos += 1
+                    while pos < n and (s[pos] & 0xC0) == 0x80:
+                        pos += 1
+        finally:
+            wt_restack_free(&st)
+        return out

@@ -54,7 +54,7 @@ class Spec:
     ignore_merges: bool = False
     stages: list = field(default_factory=list)   # Stage, applied in order
     added: list = field(default_factory=list)    # AddedToken, in file order
-    normalizer: str | None = None        # "NFC", "NFD", "NFKC", "NFKD" (HF's Unicode data), or None
+    normalizer: object = None            # a _normalizers.Normalizer, or None
     prefix: list = field(default_factory=list)   # post-processor ids before the text
     suffix: list = field(default_factory=list)
     decode_unsupported: str | None = None
@@ -151,17 +151,12 @@ def _read_added(entries, spec: Spec, vocab: dict):
 
 
 def _read_normalizer(n):
-    if n is None:
-        return None
-    if n.get("type") == "Sequence":
-        inner = [_read_normalizer(x) for x in n.get("normalizers", [])]
-        inner = [x for x in inner if x]
-        if len(inner) > 1:
-            raise _fail("normalizer sequence", n)
-        return inner[0] if inner else None
-    if n.get("type") in ("NFC", "NFD", "NFKC", "NFKD"):
-        return n["type"]
-    raise _fail("normalizer", n)
+    from ._normalizers import UnsupportedNormalizer, build
+
+    try:
+        return build(n)
+    except UnsupportedNormalizer as e:
+        raise _fail("normalizer", str(e)) from None
 
 
 def _flatten(p):
@@ -340,11 +335,7 @@ def added_passes(spec: Spec):
     raw text, pass 1 (HF's normalized: true tokens, content normalized) after normalization."""
     raw = [a for a in spec.added if not a.normalized or spec.source == "tiktoken"]
     norm = [a for a in spec.added if a.normalized and spec.source != "tiktoken"]
-    if spec.normalizer:
-        from ._normalize import normalize
-        norm_contents = [normalize(spec.normalizer, a.content) for a in norm]
-    else:
-        norm_contents = [a.content for a in norm]
+    norm_contents = [spec.normalizer.apply(a.content) if spec.normalizer else a.content for a in norm]
     return [(raw, [a.content for a in raw]), (norm, norm_contents)]
 
 

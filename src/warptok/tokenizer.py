@@ -5,7 +5,7 @@ from __future__ import annotations
 import unicodedata
 from typing import Iterable, Sequence
 
-from . import _load, _normalize
+from . import _load
 from ._core import Core
 
 
@@ -27,7 +27,7 @@ class Tokenizer:
         self.added_tokens = {a.content: a.id for a in spec.added}
         self._passes = [tokens for tokens, _ in _load.added_passes(spec)]   # added tokens per pass
         self._n_post = len(spec.prefix) + len(spec.suffix)
-        self._norm_form = spec.normalizer
+        self._normalizer = spec.normalizer
         self._special_regex = None
 
     # ------------------------------------------------------------ construction
@@ -195,10 +195,15 @@ class Tokenizer:
                     f"disallowed_special=() to encode it as normal text.")
 
     def _needs_normalizing(self, text: str) -> bool:
-        # A normalized text's every substring is normalized, so the C path, which
-        # never normalizes, is exact whenever the whole text already is. Python's
-        # "normalized" implies HF's (HF has older Unicode data, see _normalize).
-        return self._norm_form is not None and not text.isascii() and not unicodedata.is_normalized(self._norm_form, text)
+        """Whether text must take the Python path that normalizes between added tokens.
+        The C path never normalizes; it is exact when normalizing would change no
+        segment, which a substring-closed normalizer shows on the whole text."""
+        norm = self._normalizer
+        if norm is None:
+            return False
+        if norm.form:      # Python's "normalized" implies HF's (HF's data is older, see _normalize)
+            return not text.isascii() and not unicodedata.is_normalized(norm.form, text)
+        return not norm.substring_closed or norm.apply(text) != text
 
     def _encode_normalizing(self, text, active, max_body, add):
         """HF's order: pass-0 added tokens on the raw text, then normalize what lies
@@ -208,7 +213,7 @@ class Tokenizer:
         spans = self._core.find_added(data, 0, active[0]) if active[0] is not None else []
         body, pos = [], 0
         for start, end, k in spans + [(len(data), len(data), None)]:
-            segment = _normalize.normalize(self._norm_form, data[pos:start].decode("utf-8"))
+            segment = self._normalizer.apply(data[pos:start].decode("utf-8"))
             if segment:
                 left = -1 if max_body < 0 else max_body - len(body)
                 body += self._core.encode(segment, active, True, left, False)

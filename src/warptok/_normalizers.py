@@ -1,0 +1,122 @@
+"""HF's normalizers for the byte-level family, with HF's exact results.
+
+``build(config)`` turns a tokenizer.json ``normalizer`` object into a Normalizer:
+a function str -> str plus what the fast path needs to know. Unicode forms use
+HF's Unicode 9.0 data (_normalize), Lowercase HF's per-character table
+(_lowercase_data); Replace with a regex uses warptok's own matcher in the
+Oniguruma dialect, as HF does.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+from typing import Callable
+
+from . import _normalize
+
+# Rust's char::is_whitespace (Unicode White_Space), which Strip uses.
+_WHITE_SPACE = "\t\n\x0b\x0c\r \x85\xa0\u1680\u2000\u2001\u2002\u2003\u2004\u2005\u2006\u2007\u2008\u2009" \
+               "\u200a\u2028\u2029\u202f\u205f\u3000"
+
+
+class UnsupportedNormalizer(ValueError):
+    pass
+
+
+@dataclass
+class Normalizer:
+    apply: Callable[[str], str]
+    form: str | None             # the Unicode form when that is all it does (unicodedata quick check)
+    substring_closed: bool       # text unchanged => every substring unchanged (the C fast path is exact)
+
+
+def build(config) -> Normalizer | None:
+    steps = _flatten(config)
+    if not steps:
+        return None
+    fns, closed, forms = [], True, []
+    for step in steps:
+        fn, step_closed = _step(step)
+        fns.append(fn)
+        closed = closed and step_closed
+        forms.append(step["type"] if step["type"] in _normalize.FORMS else None)
+
+    def apply(text: str) -> str:
+        for fn in fns:
+            text = fn(text)
+        return text
+
+    form = forms[0] if len(forms) == 1 else None
+    return Normalizer(apply, form, closed)
+
+
+def _flatten(n):
+    if n is None:
+        return []
+    if n.get("type") == "Sequence":
+        return [x for m in n.get("normalizers", []) for x in _flatten(m)]
+    return [n]
+
+
+def _step(n):
+    kind = n.get("type")
+    if kind in _normalize.FORMS:
+        return (lambda text, form=kind: _normalize.normalize(form, text)), True
+    if kind == "Lowercase":
+        return _lowercase, True
+    if kind == "Replace":
+        pattern, content = n.get("pattern", {}), n.get("content", "")
+        if "String" in pattern:
+            needle = pattern["String"]
+            if not needle:
+                raise UnsupportedNormalizer("Replace with an empty pattern")
+            return (lambda text: text.replace(needle, content)), True
+        if "Regex" in pattern:
+            return _regex_replace(pattern["Regex"], content), False
+        raise UnsupportedNormalizer(f"Replace pattern {pattern!r}")
+    if kind == "Prepend":
+        prefix = n.get("prepend", "")
+        return (lambda text: prefix + text if text else text), False
+    if kind == "Strip":
+        left, right = n.get("strip_left", True), n.get("strip_right", True)
+
+        def strip(text):
+            if left:
+                text = text.lstrip(_WHITE_SPACE)
+            if right:
+                text = text.rstrip(_WHITE_SPACE)
+            return text
+        return strip, False
+    raise UnsupportedNormalizer(f"normalizer {kind}")
+
+
+def _lowercase(text: str) -> str:
+    from ._lowercase_data import LOWER
+
+    if text.isascii():
+        return text.lower()
+    return "".join(LOWER.get(ord(c), c) for c in text)
+
+
+def _regex_replace(regex: str, content: str):
+    from array import array
+
+    from ._core import Pattern
+    from ._pattern import compile_pattern
+
+    c = compile_pattern(regex, "onig")
+    pattern = Pattern(array("i", c.prog), array("i", c.classes), c.dialect)
+    replacement = content.encode("utf-8")
+
+    def replace(text: str) -> str:
+        data = text.encode("utf-8")
+        spans = pattern.spans(data)
+        if not spans:
+            return text
+        out, pos = [], 0
+        for start, end in spans:
+            out += [data[pos:start], replacement]
+            pos = end
+        out.append(data[pos:])
+        return b"".join(out).decode("utf-8")
+    return replace
