@@ -1,0 +1,39 @@
+"""Type stubs for the compiled bindings (_core.pyx)."""
+
+from typing import Sequence
+
+import numpy as np
+
+OPCODES: dict[str, int]
+SPLIT_BEHAVIORS: dict[str, int]
+ADDED_LSTRIP: int
+ADDED_RSTRIP: int
+MAX_STAGES: int
+TOK_BPE: int
+TOK_SPECIAL: int
+TOK_PRESENT: int
+UNICODE_VERSION: str
+
+def allocator() -> str: ...
+def cpu_count() -> int: ...
+def release_memory() -> None: ...
+def unicode_props(dialect: int, cp: int) -> int: ...
+
+_Mask = bytes | None
+
+class Core:
+    n_ids: int
+    n_added: tuple[int, int]
+    def __init__(self, *, tok_off, tok_bytes, tok_flags, mode_tiktoken: bool, merges, ignore_merges: bool,
+                 stages: list, passes: list, prefix, suffix) -> None: ...
+    def encode(self, text: str, active: tuple[_Mask, _Mask], first_pass: bool, max_body: int,
+               add_special: bool) -> list[int]: ...
+    def encode_batch(self, texts: Sequence[str], active: tuple[_Mask, _Mask], max_body: int, add_special: bool,
+                     num_threads: int, flat: bool) -> list[list[int]] | tuple[np.ndarray, np.ndarray]: ...
+    def find_added(self, data: bytes, pass_: int, active: _Mask) -> list[tuple[int, int, int]]: ...
+    def pieces(self, text: str) -> list[str]: ...
+    def decode_bytes(self, ids: Sequence[int], skip_special: bool, skip_unknown: bool) -> bytes: ...
+
+class Pattern:
+    def __init__(self, prog, classes, dialect: int) -> None: ...
+    def spans(self, data: bytes) -> list[tuple[int, int]]: ...
