@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import re
 import unicodedata
 from typing import Iterable, Sequence
 
@@ -26,6 +27,11 @@ class Tokenizer:
         self.special_tokens = {a.content: a.id for a in spec.added if a.special}
         self.added_tokens = {a.content: a.id for a in spec.added}
         self._passes = [tokens for tokens, _ in _load.added_passes(spec)]   # added tokens per pass
+        # Per-call options resolve to these precomputed masks (HF: by split_special_tokens).
+        self._hf_masks = {split: tuple(bytes(not (split and a.special) for a in tokens) if tokens else None
+                                       for tokens in self._passes) for split in (False, True)}
+        self._mask_cache = {}
+        self._special_re = re.compile("|".join(map(re.escape, sorted(self.special_tokens, key=len, reverse=True))))
         self._n_post = len(spec.prefix) + len(spec.suffix)
         self._normalizer = spec.normalizer
         self._special_regex = None
@@ -41,6 +47,13 @@ class Tokenizer:
     def from_str(cls, json_text: str | bytes) -> "Tokenizer":
         """Load the text of a ``tokenizer.json``."""
         return cls(_load.parse_tokenizer_json(json_text))
+
+    @classmethod
+    def from_pretrained(cls, path, **kwargs) -> "Tokenizer":
+        """Load a local model directory (tokenizer.json, tokenizer_config.json, chat
+        template) or a repo id already in the Hugging Face cache; never downloads."""
+        from .pretrained import from_pretrained
+        return from_pretrained(path, cls=cls, **kwargs)
 
     @classmethod
     def from_tiktoken(cls, path, pattern: str, special_tokens: dict | None = None,
@@ -78,19 +91,15 @@ class Tokenizer:
         """
         active, max_body, add = self._call_options(add_special_tokens, max_length, allowed_special,
                                                    disallowed_special, split_special_tokens)
-        text = self._text(text)
+        _check_str(text)
         self._check_disallowed(text, disallowed_special, allowed_special)
-        if self._needs_normalizing(text):
-            return self._encode_normalizing(text, active, max_body, add)
-        return self._core.encode(text, active, False, max_body, add)
+        return self._encode_one(text, active, max_body, add)
 
     def encode_ordinary(self, text: str) -> list[int]:
         """Ids of ``text`` with no special-token recognition and no post-processor
         (tiktoken's ``encode_ordinary``)."""
-        text = self._text(text)
-        if self._needs_normalizing(text):
-            return self._encode_normalizing(text, _NO_SPLIT, -1, False)
-        return self._core.encode(text, _NO_SPLIT, False, -1, False)
+        _check_str(text)
+        return self._encode_one(text, _NO_SPLIT, -1, False)
 
     def count(self, text: str, **options) -> int:
         """``len(self.encode(text, **options))``."""
@@ -137,38 +146,37 @@ class Tokenizer:
 
     def pre_tokenize(self, text: str) -> list[str]:
         """The pre-tokenizer's pieces of ``text`` (before BPE, no added-token split)."""
-        return self._core.pieces(self._text(text))
+        _check_str(text)
+        return self._core.pieces(self._surrogates_fixed(text))
 
     # ------------------------------------------------------------ internals
 
-    def _text(self, text):
-        if not isinstance(text, str):
-            raise TypeError(f"text must be str, not {type(text).__name__}")
-        if self.source == "tiktoken":
-            try:
-                text.encode("utf-8")
-            except UnicodeEncodeError:
-                # tiktoken's own fix-up for lone surrogates: they become U+FFFD.
-                text = text.encode("utf-16", "surrogatepass").decode("utf-16", "replace")
-        return text
+    def _encode_one(self, text, active, max_body, add):
+        if self._needs_normalizing(text):
+            return self._encode_normalizing(text, active, max_body, add)
+        try:
+            return self._core.encode(text, active, False, max_body, add)
+        except UnicodeEncodeError:
+            fixed = self._surrogates_fixed(text)      # raises for HF, as HF does
+            return self._core.encode(fixed, active, False, max_body, add)
+
+    def _surrogates_fixed(self, text):
+        """tiktoken's own fix-up: lone surrogates become U+FFFD. HF refuses them."""
+        try:
+            text.encode("utf-8")
+            return text
+        except UnicodeEncodeError:
+            if self.source != "tiktoken":
+                raise
+            return text.encode("utf-16", "surrogatepass").decode("utf-16", "replace")
 
     def _call_options(self, add_special_tokens, max_length, allowed_special, disallowed_special,
                       split_special_tokens=False):
         """(active masks per pass, max body ids, add post-processor ids) for one call."""
         if self.source == "tiktoken":
-            if allowed_special == "all":
-                allowed = set(self.special_tokens)
-            else:
-                allowed = set(allowed_special or ())
-                unknown = allowed - set(self.added_tokens)
-                if unknown:
-                    raise ValueError(f"allowed_special names tokens this encoding does not have: {sorted(unknown)}")
-            active = (bytes(a.content in allowed for a in self._passes[0]) if allowed else None, None)
-            add = False
+            active, add = self._tiktoken_masks(allowed_special), False
         else:
-            active = tuple(bytes(not (split_special_tokens and a.special) for a in tokens) if tokens else None
-                           for tokens in self._passes)
-            add = bool(add_special_tokens)
+            active, add = self._hf_masks[bool(split_special_tokens)], bool(add_special_tokens)
         max_body = -1
         if max_length is not None:
             if isinstance(max_length, bool) or not isinstance(max_length, int) or max_length < 0:
@@ -179,12 +187,33 @@ class Tokenizer:
                                  "the post-processor adds")
         return active, max_body, add
 
+    def _tiktoken_masks(self, allowed_special):
+        if allowed_special == "all":
+            allowed = frozenset(self.special_tokens)
+        else:
+            allowed = frozenset(allowed_special or ())
+        masks = self._mask_cache.get(allowed)
+        if masks is None:
+            unknown = allowed - set(self.added_tokens)
+            if unknown:
+                raise ValueError(f"allowed_special names tokens this encoding does not have: {sorted(unknown)}")
+            masks = (bytes(a.content in allowed for a in self._passes[0]) if allowed else None, None)
+            if len(self._mask_cache) < 64:
+                self._mask_cache[allowed] = masks
+        return masks
+
     def _check_disallowed(self, text, disallowed_special, allowed_special):
         if self.source != "tiktoken" or not disallowed_special or not self.special_tokens:
             return
         if disallowed_special == "all":
-            allowed = set(self.special_tokens) if allowed_special == "all" else set(allowed_special or ())
-            disallowed = set(self.special_tokens) - allowed
+            if not allowed_special:
+                found = self._special_re.search(text)        # the common case: one scan
+                if found is None:
+                    return
+                disallowed = {found.group()}
+            else:
+                allowed = set(self.special_tokens) if allowed_special == "all" else set(allowed_special)
+                disallowed = set(self.special_tokens) - allowed
         else:
             disallowed = set(disallowed_special)
         for token in disallowed:
@@ -229,7 +258,9 @@ class Tokenizer:
                split_special_tokens):
         if isinstance(texts, str):
             raise TypeError("texts must be a sequence of str, not a single str")
-        texts = [self._text(t) for t in texts]
+        texts = list(texts)
+        for t in texts:
+            _check_str(t)
         if add_special_tokens is None:           # the *_ordinary variants
             active, max_body, add = _NO_SPLIT, -1, False
         else:
@@ -239,6 +270,8 @@ class Tokenizer:
                 self._check_disallowed(t, disallowed_special, allowed_special)
         threads = _threads(num_threads)
         slow = [i for i, t in enumerate(texts) if self._needs_normalizing(t)]
+        if any(not t.isascii() for t in texts) and self.source == "tiktoken":
+            texts = [t if t.isascii() else self._surrogates_fixed(t) for t in texts]
         if not slow:
             return self._core.encode_batch(texts, active, max_body, add, threads, flat)
         # Texts that need normalizing take the Python path; the rest stay parallel.
@@ -257,6 +290,11 @@ class Tokenizer:
 
 
 _NO_SPLIT = (None, None)      # no added-token pass: encode_ordinary
+
+
+def _check_str(text):
+    if not isinstance(text, str):
+        raise TypeError(f"text must be str, not {type(text).__name__}")
 
 
 def _threads(num_threads) -> int:
