@@ -1,0 +1,164 @@
+"""``Tokenizer.from_pretrained``: a model directory, or a repo id in the local Hugging Face cache.
+
+Reads what ``transformers`` reads to build a tokenizer and its chat template, from local
+files only (nothing is downloaded):
+
+* ``tokenizer.json`` — the tokenizer itself (``Tokenizer.from_file``);
+* ``tokenizer_config.json`` — ``chat_template`` (a string, or a list of named templates)
+  and the named special tokens (``bos_token``, ``eos_token``, ...) that chat templates use;
+* ``chat_template.jinja`` and ``additional_chat_templates/*.jinja`` — which take priority
+  over the config's template, as in transformers 4.5x/5.x;
+* ``special_tokens_map.json`` — legacy special tokens, read when the config has no
+  ``added_tokens_decoder`` (as transformers does).
+
+The result is an ordinary :class:`warptok.Tokenizer` with four more attributes:
+``chat_template`` (``str``, a ``dict`` name -> template, or ``None``), ``special_tokens_map``
+(named special token -> text, what transformers passes to the template),
+``split_special_tokens`` (the config's flag, which transformers applies when it encodes a
+rendered chat) and ``name_or_path``.
+"""
+
+from __future__ import annotations
+
+import json
+import os
+from pathlib import Path
+
+# transformers' SPECIAL_TOKENS_ATTRIBUTES, in its order.
+NAMED_SPECIAL_TOKENS = ("bos_token", "eos_token", "unk_token", "sep_token", "pad_token", "cls_token", "mask_token")
+
+
+def from_pretrained(path, *, revision: str | None = None, cache_dir=None, cls=None):
+    """Load a local model directory or a repo id (``"Qwen/Qwen3-8B"``) from the Hugging Face
+    cache. Raises ``FileNotFoundError`` naming where it looked when there is no ``tokenizer.json``."""
+    if cls is None:
+        from .tokenizer import Tokenizer as cls
+    directory = resolve_model_dir(path, revision=revision, cache_dir=cache_dir)
+    tok = cls.from_file(directory / "tokenizer.json")
+    info = read_chat_config(directory)
+    tok.chat_template = info["chat_template"]
+    tok.special_tokens_map = info["special_tokens_map"]
+    tok.split_special_tokens = info["split_special_tokens"]
+    tok.name_or_path = str(path)
+    tok.name = str(path)
+    return tok
+
+
+# ---------------------------------------------------------------- where the files are
+
+def hf_cache_dir() -> Path:
+    """The Hugging Face hub cache, resolved from the environment as huggingface_hub does."""
+    for var in ("HF_HUB_CACHE", "HUGGINGFACE_HUB_CACHE"):
+        if os.environ.get(var):
+            return Path(os.environ[var]).expanduser()
+    if os.environ.get("HF_HOME"):
+        return Path(os.environ["HF_HOME"]).expanduser() / "hub"
+    xdg = os.environ.get("XDG_CACHE_HOME") or os.path.join(os.path.expanduser("~"), ".cache")
+    return Path(xdg) / "huggingface" / "hub"
+
+
+def resolve_model_dir(path, *, revision: str | None = None, cache_dir=None) -> Path:
+    """A directory holding ``tokenizer.json``: ``path`` itself, the directory of a given
+    ``tokenizer.json``, or the cached snapshot of repo id ``path``."""
+    p = Path(path).expanduser()
+    if p.is_file() and p.name == "tokenizer.json":
+        return p.parent
+    if p.is_dir():
+        if (p / "tokenizer.json").is_file():
+            return p
+        raise FileNotFoundError(f"no tokenizer.json in {p}")
+    repo = str(path)
+    if repo.count("/") > 1 or not repo or repo.startswith(("/", ".")):
+        raise FileNotFoundError(f"{path!r} is neither a model directory nor a repo id")
+    cache = Path(cache_dir).expanduser() if cache_dir else hf_cache_dir()
+    root = cache / ("models--" + repo.replace("/", "--"))
+    snapshots = root / "snapshots"
+    if not snapshots.is_dir():
+        raise FileNotFoundError(f"{repo!r} is not a local directory and is not in the Hugging Face cache "
+                                f"({root}); warptok never downloads: fetch it first (huggingface-cli download)")
+    candidates = []
+    ref = root / "refs" / (revision or "main")
+    if ref.is_file():
+        candidates.append(snapshots / ref.read_text().strip())
+    elif revision:
+        candidates.append(snapshots / revision)           # a commit hash
+    else:
+        # No refs/main (a cache filled by revision): the most recently written snapshot.
+        candidates += sorted((d for d in snapshots.iterdir() if d.is_dir()),
+                             key=lambda d: d.stat().st_mtime, reverse=True)
+    for snap in candidates:
+        if (snap / "tokenizer.json").is_file():
+            return snap
+    raise FileNotFoundError(f"no tokenizer.json for {repo!r} in the Hugging Face cache ({snapshots})"
+                            + (f" at revision {revision!r}" if revision else ""))
+
+
+# ---------------------------------------------------------------- what the files say
+
+def _read_json(path: Path):
+    with open(path, encoding="utf-8") as f:
+        return json.load(f)
+
+
+def _token_text(value):
+    """A special token as a config stores it: a string or an AddedToken dict."""
+    if isinstance(value, str):
+        return value
+    if isinstance(value, dict) and isinstance(value.get("content"), str):
+        return value["content"]
+    return None
+
+
+def read_chat_config(directory) -> dict:
+    """``{"chat_template": ..., "special_tokens_map": {...}}`` from a model directory,
+    with transformers' rules of precedence."""
+    directory = Path(directory)
+    cfg_path = directory / "tokenizer_config.json"
+    config = _read_json(cfg_path) if cfg_path.is_file() else {}
+
+    # Templates: chat_template.jinja and additional_chat_templates/*.jinja win over the config.
+    templates = {}
+    jinja = directory / "chat_template.jinja"
+    if jinja.is_file():
+        templates["default"] = jinja.read_text(encoding="utf-8")
+    extra_dir = directory / "additional_chat_templates"
+    if extra_dir.is_dir():
+        for f in sorted(extra_dir.glob("*.jinja")):
+            templates[f.name[: -len(".jinja")]] = f.read_text(encoding="utf-8")
+    if len(templates) == 1 and "default" in templates:
+        chat_template = templates["default"]
+    elif templates:
+        chat_template = templates
+    else:
+        chat_template = config.get("chat_template")
+        if chat_template is None and (directory / "chat_template.json").is_file():
+            chat_template = _read_json(directory / "chat_template.json").get("chat_template")
+        if isinstance(chat_template, (list, tuple)):
+            chat_template = {t["name"]: t["template"] for t in chat_template}
+
+    # Special tokens the template sees (transformers 5: named tokens only, plus model-specific ones).
+    values = dict(config)
+    if "additional_special_tokens" in values and not values.get("extra_special_tokens"):
+        values["extra_special_tokens"] = values.pop("additional_special_tokens")
+    legacy = directory / "special_tokens_map.json"
+    if "added_tokens_decoder" not in config and legacy.is_file():
+        for key, value in _read_json(legacy).items():
+            if key not in ("extra_special_tokens", "additional_special_tokens"):
+                values[key] = value
+            elif isinstance(value, dict):
+                values["extra_special_tokens"] = value
+    special = {}
+    for key in NAMED_SPECIAL_TOKENS:
+        text = _token_text(values.get(key))
+        if text is not None:
+            special[key] = text
+    model_specific = {k: v for k, v in values.items()
+                      if k.endswith("_token") and k not in NAMED_SPECIAL_TOKENS and isinstance(v, str)}
+    if isinstance(values.get("extra_special_tokens"), dict):
+        model_specific.update(values["extra_special_tokens"])
+    for key, value in model_specific.items():
+        text = _token_text(value)
+        if text is not None:
+            special[key] = text
+    return {"chat_template": chat_template, "special_tokens_map": special,
+            "split_special_tokens": bool(config.get("split_special_tokens", False))}
