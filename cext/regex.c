@@ -94,6 +94,15 @@ wt_regex *wt_regex_new(const int32_t *prog, size_t n_prog, const int32_t *classe
         case WT_OP_CLASS: width = 2; break;
         case WT_OP_SPLIT: case WT_OP_LOOK: width = 3; break;
         case WT_OP_REP: width = 5; break;
+        case WT_OP_ALT:
+            if (pc + 2 > n_prog || prog[pc + 1] < 1) goto fail;
+            width = 2 + (size_t)prog[pc + 1] * WT_ALT_ENTRY;
+            if (pc + width > n_prog) goto fail;
+            for (int32_t k = 0; k < prog[pc + 1]; k++) {
+                int32_t target = prog[pc + 2 + k * WT_ALT_ENTRY + 5];
+                if (target < 0 || (size_t)target > n_prog) goto fail;
+            }
+            break;
         default: goto fail;
         }
         if (pc + width > n_prog) goto fail;
@@ -205,6 +214,24 @@ static int run(const wt_regex *re, const uint8_t *s, size_t n, size_t pos, int32
             if (rc < 0) return rc;
             if (rc ^ prog[pc + 1]) { pc = prog[pc + 2]; continue; }
             goto fail;
+        }
+        case WT_OP_ALT: {
+            /* Try, in order, only the alternatives that can start with this
+             * character: the others would fail at once. */
+            const int32_t n_alt = prog[pc + 1];
+            const int32_t *e = prog + pc + 2;
+            uint32_t c = pos < n ? s[pos] : 256;
+            int32_t first = -1;
+            for (int32_t k = n_alt - 1; k >= 0; k--) {
+                const int32_t *a = e + k * WT_ALT_ENTRY;
+                int ok = c < 128 ? ((uint32_t)a[c >> 5] >> (c & 31)) & 1 : a[4];
+                if (!ok) continue;
+                if (first >= 0 && (rc = push(st, BT_PC, first, pos, 0))) return rc;
+                first = a[5];
+            }
+            if (first < 0) goto fail;
+            pc = first;
+            continue;
         }
         case WT_OP_ASSERT: {
             int ok;

@@ -19,7 +19,13 @@ enum {
     WT_OP_ATOMIC_END = 7,   /* ATOMIC_END: forget the alternatives left inside the group */
     WT_OP_LOOK = 8,         /* LOOK negate next: sub-program follows, ends with MATCH */
     WT_OP_ASSERT = 9,       /* ASSERT kind */
+    WT_OP_ALT = 10,         /* ALT n, then n x (ascii0..3, other, pc): alternatives that can start here, in order */
 };
+
+/* An ALT entry: which ASCII characters may start the alternative (a 128-bit
+ * set), whether anything else may (a non-ASCII character, or nothing at all
+ * when the alternative can match empty), and where its code starts. */
+#define WT_ALT_ENTRY 6
 
 enum { WT_ASSERT_BOT = 0, WT_ASSERT_EOT = 1, WT_ASSERT_BOL = 2, WT_ASSERT_EOL = 3, WT_ASSERT_EOT_NL = 4 };
 

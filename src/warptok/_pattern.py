@@ -378,8 +378,72 @@ def _single(node):
     return None
 
 
+ALT_ENTRY = 6    # words per ALT entry: four for the ASCII set, one for "other", the start
+
+
+def _start_set(node, dialect):
+    """(ASCII characters that may start a match, whether anything else may), over-approximated:
+    'anything else' covers non-ASCII starts and an alternative that can match empty."""
+    mask, other, nullable = _first(node, dialect)
+    if nullable:
+        return (1 << 128) - 1, True
+    return mask, other
+
+
+def _first(node, dialect):
+    """(ASCII first-character mask, may start non-ASCII, can match empty) of a node."""
+    kind = node[0]
+    if kind == "char":
+        return (1 << node[1], False, False) if node[1] < 128 else (0, True, False)
+    if kind == "class":
+        return sum(1 << cp for cp in range(128) if _class_has(node[1], cp, dialect)), True, False
+    if kind == "cat":
+        mask, other = 0, False
+        for x in node[1]:
+            m, o, nullable = _first(x, dialect)
+            mask, other = mask | m, other or o
+            if not nullable:
+                return mask, other, False
+        return mask, other, True
+    if kind == "alt":
+        parts = [_first(x, dialect) for x in node[1]]
+        return (sum_or(p[0] for p in parts), any(p[1] for p in parts), any(p[2] for p in parts))
+    if kind == "rep":
+        m, o, nullable = _first(node[1], dialect)
+        return m, o, node[2] == 0 or nullable
+    if kind == "atomic":
+        return _first(node[1], dialect)
+    return 0, False, True           # look-around and assertions consume nothing
+
+
+def sum_or(values):
+    out = 0
+    for v in values:
+        out |= v
+    return out
+
+
+def _class_has(cls: Class, cp: int, dialect: str) -> bool:
+    from ._core import unicode_props
+
+    props = unicode_props(DIALECTS[dialect], cp)
+    hit = False
+    for kind, neg, a, b in cls.items:
+        if kind == OP["RANGE"]:
+            m = a <= cp <= b
+        elif kind == OP["GC"]:
+            m = bool((a >> (props & 0x1F)) & 1)
+        else:
+            m = bool(props & a)
+        if m != bool(neg):
+            hit = True
+            break
+    return hit != cls.negate
+
+
 class _Emitter:
-    def __init__(self):
+    def __init__(self, dialect):
+        self.dialect = dialect
         self.prog: list[int] = []
         self.classes: list[Class] = []
         self.class_index: dict = {}
@@ -415,6 +479,20 @@ class _Emitter:
         elif kind == "cat":
             for x in n[1]:
                 self.node(x)
+        elif kind == "alt" and len(n[1]) >= 3:
+            # ALT: only alternatives that can start with the next character are tried.
+            branches = n[1]
+            at = self.emit(OP["ALT"], len(branches), *([0] * (ALT_ENTRY * len(branches))))
+            jumps = []
+            for k, x in enumerate(branches):
+                mask, other = _start_set(x, self.dialect)
+                entry = at + 2 + k * ALT_ENTRY
+                self.prog[entry:entry + ALT_ENTRY] = [_i32((mask >> (32 * w)) & 0xFFFFFFFF) for w in range(4)] + \
+                    [int(other), len(self.prog)]
+                self.node(x)
+                jumps.append(self.emit(OP["JMP"], 0))
+            for j in jumps:
+                self.prog[j + 1] = len(self.prog)
         elif kind == "alt":
             jumps = []
             for x in n[1][:-1]:
@@ -485,7 +563,7 @@ def compile_pattern(pattern: str, dialect: str) -> Compiled:
     tree = _Parser(pattern, dialect).parse()
     if _nullable(tree):
         raise UnsupportedPattern(f"pattern {pattern!r} can match the empty string")
-    em = _Emitter()
+    em = _Emitter(dialect)
     em.node(tree)
     em.emit(OP["MATCH"])
     words = []
