@@ -144,12 +144,9 @@ static int scratch_reserve(wt_bpe_scratch *sc, size_t n)
     if (n <= sc->cap) return 0;
     size_t cap = pow2_at_least(n);
     wt_piece_entry *cache = sc->cache;
-    wt_front_entry *front = sc->front;
     sc->cache = NULL;
-    sc->front = NULL;
     wt_bpe_scratch_free(sc);
     sc->cache = cache;
-    sc->front = front;
     sc->ids = wt_malloc(cap * sizeof(uint32_t));
     sc->ranks = wt_malloc(cap * sizeof(uint32_t));
     sc->starts = wt_malloc(cap * sizeof(uint32_t));
@@ -157,7 +154,7 @@ static int scratch_reserve(wt_bpe_scratch *sc, size_t n)
     sc->next = wt_malloc(cap * sizeof(int32_t));
     sc->heap = wt_malloc(cap * 2 * sizeof(uint64_t));
     if (!sc->ids || !sc->ranks || !sc->starts || !sc->prev || !sc->next || !sc->heap) {
-        wt_bpe_scratch_free(sc);     /* the caches go too; they are rebuilt on demand */
+        wt_bpe_scratch_free(sc);     /* the cache goes too; it is rebuilt on demand */
         return WT_ENOMEM;
     }
     sc->cap = cap;
@@ -166,7 +163,6 @@ static int scratch_reserve(wt_bpe_scratch *sc, size_t n)
 
 void wt_bpe_scratch_free(wt_bpe_scratch *sc)
 {
-    wt_free(sc->front);
     wt_free(sc->cache);
     wt_free(sc->ids); wt_free(sc->ranks); wt_free(sc->starts);
     wt_free(sc->prev); wt_free(sc->next); wt_free(sc->heap);
@@ -276,43 +272,27 @@ static int64_t merge_piece(const wt_bpe *b, const uint8_t *p, size_t n, uint32_t
     return (int64_t)merge_heap(b, p, n, out, sc);
 }
 
-/* The per-thread piece cache: pieces that are not one token repeat a lot in
- * text, so their merge result is kept, keyed by the exact bytes and the
- * tokenizer's serial. Direct-mapped and fixed-size: memory stays bounded. */
-WT_INLINE wt_piece_entry *cache_slot(wt_bpe_scratch *sc, const uint8_t *p, size_t n)
-{
-    if (!sc->cache) {
-        sc->cache = wt_calloc(WT_PIECE_CACHE_SLOTS, sizeof(wt_piece_entry));
-        if (!sc->cache) return NULL;
-    }
-    return &sc->cache[hash_bytes(p, n) & (WT_PIECE_CACHE_SLOTS - 1)];
-}
-
 int64_t wt_bpe_encode_piece(const wt_bpe *b, const uint8_t *p, size_t n, uint32_t *out, wt_bpe_scratch *sc)
 {
     if (n == 1) { out[0] = b->byte_id[p[0]]; return 1; }
-    wt_front_entry *f = NULL;
-    uint64_t key = 0;
-    if (n <= WT_SHORT_MAX) {
-        if (WT_UNLIKELY(!sc->front) && !(sc->front = wt_calloc(WT_FRONT_SLOTS, sizeof(wt_front_entry))))
+    wt_piece_entry *e = NULL;
+    if (n <= WT_PIECE_CACHE_KEY) {
+        if (WT_UNLIKELY(!sc->cache) && !(sc->cache = wt_calloc(WT_PIECE_CACHE_SLOTS, sizeof(wt_piece_entry))))
             return WT_ENOMEM;
-        key = short_key(p, n);
-        f = &sc->front[hash_u64(key) & (WT_FRONT_SLOTS - 1)];
-        if (f->key == key && f->serial == b->serial) { out[0] = f->id; return 1; }
+        e = &sc->cache[hash_bytes(p, n) & (WT_PIECE_CACHE_SLOTS - 1)];
+        if (e->serial == b->serial && e->len == n && memcmp(e->key, p, n) == 0) {
+            memcpy(out, e->ids, e->n_ids * sizeof(uint32_t));
+            return e->n_ids;
+        }
     }
+    int64_t k;
     uint32_t id = wt_bpe_lookup(b, p, n);
     if (id != WT_NO_ID && (b->tok_flags[id] & WT_TOK_WHOLE)) {
-        if (f) { f->key = key; f->serial = b->serial; f->id = id; }
         out[0] = id;
-        return 1;
+        k = 1;
+    } else {
+        k = merge_piece(b, p, n, out, sc);
     }
-    if (n > WT_PIECE_CACHE_KEY) return merge_piece(b, p, n, out, sc);
-    wt_piece_entry *e = cache_slot(sc, p, n);
-    if (e && e->serial == b->serial && e->len == n && memcmp(e->key, p, n) == 0) {
-        memcpy(out, e->ids, e->n_ids * sizeof(uint32_t));
-        return e->n_ids;
-    }
-    int64_t k = merge_piece(b, p, n, out, sc);
     if (e && k > 0 && k <= WT_PIECE_CACHE_IDS) {
         e->serial = b->serial;
         e->len = (uint8_t)n;

@@ -53,7 +53,11 @@ enum {
     WT_TOK_PRESENT = 8,      /* the id exists */
 };
 
-#define WT_PIECE_CACHE_SLOTS 8192   /* 512 KiB per thread */
+/* The per-thread piece cache: text repeats its pieces (Zipf), so the ids of
+ * each piece of up to WT_PIECE_CACHE_KEY bytes are kept, keyed by the exact
+ * bytes and the tokenizer's serial. Direct-mapped and fixed-size (1 MiB per
+ * thread): memory stays bounded whatever the input. */
+#define WT_PIECE_CACHE_SLOTS 16384
 #define WT_PIECE_CACHE_KEY 24
 #define WT_PIECE_CACHE_IDS 8
 
@@ -64,18 +68,8 @@ typedef struct {
     uint32_t ids[WT_PIECE_CACHE_IDS];
 } wt_piece_entry;
 
-/* Front cache for pieces of up to 7 bytes that are one token: small enough
- * to stay in the core's L2, where the vocabulary table is not. */
-#define WT_FRONT_SLOTS 16384     /* 256 KiB per thread */
-
 typedef struct {
-    uint64_t key;            /* packed bytes and length, as in wt_bytes_map */
-    uint32_t serial, id;
-} wt_front_entry;
-
-typedef struct {
-    wt_front_entry *front;   /* per-thread caches, allocated on first use */
-    wt_piece_entry *cache;
+    wt_piece_entry *cache;   /* allocated on first use */
     uint32_t *ids;           /* part token ids */
     uint32_t *ranks;         /* rank of (part i, part i+1) */
     uint32_t *starts;        /* byte start of part i (heap path) */
