@@ -5,7 +5,6 @@ and `normalize_tables` (HF's tables only), plus `is_normalized`.
 """
 import os
 import pathlib
-import sys
 import unicodedata
 
 import pytest
