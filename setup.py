@@ -52,4 +52,17 @@ extension = Extension(
     extra_link_args=["-pthread"],
 )
 
-setup(ext_modules=cythonize([extension], language_level=3))
+# warptok.io's prefetch reader is a second extension with the same flags. Its
+# native memory is a few large, reused buffers (MiBs each), where mimalloc gains
+# nothing, so it goes through the same cext/alloc.h door in its system-allocator
+# mode rather than linking a second private copy of mimalloc into the process.
+io_extension = Extension(
+    "warptok._io",
+    sources=["src/warptok/_io.pyx", "cext/reader.c", "cext/reader_src.c"],
+    include_dirs=include_dirs,
+    define_macros=[m for m in define_macros if m[0] != "WT_USE_MIMALLOC"],
+    extra_compile_args=extra_compile_args,
+    extra_link_args=["-pthread"],
+)
+
+setup(ext_modules=cythonize([extension, io_extension], language_level=3))

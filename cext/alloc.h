@@ -26,4 +26,47 @@
 /* Return memory that freed blocks still hold to the OS (after a large batch). */
 void wt_alloc_collect(void);
 
+/* Large buffers (tensors, read-ahead slots) are page mappings, not heap blocks:
+ * n bytes of zeroed anonymous pages whose 2 MiB-aligned interior is advised for
+ * transparent huge pages (one fault per 2 MiB instead of 512 when first written).
+ * Released with wt_pages_free(p, n), never wt_free. */
+#include <stdint.h>
+#include <sys/mman.h>
+#include <unistd.h>
+
+#define WT_HUGE ((size_t)2 << 20)
+
+static inline void *wt_pages_alloc(size_t n)
+{
+    size_t page = (size_t)sysconf(_SC_PAGESIZE), len = (n + page - 1) / page * page;
+    if (len == 0)
+        len = page;
+    if (len < WT_HUGE) {
+        void *p = mmap(NULL, len, PROT_READ | PROT_WRITE, MAP_PRIVATE | MAP_ANONYMOUS, -1, 0);
+        return p == MAP_FAILED ? NULL : p;
+    }
+    size_t over = len + WT_HUGE;                  /* room to start at a 2 MiB boundary */
+    uint8_t *p = mmap(NULL, over, PROT_READ | PROT_WRITE, MAP_PRIVATE | MAP_ANONYMOUS, -1, 0);
+    if (p == MAP_FAILED)
+        return NULL;
+    uint8_t *a = (uint8_t *)(((uintptr_t)p + WT_HUGE - 1) & ~(uintptr_t)(WT_HUGE - 1));
+    if (a > p)
+        munmap(p, (size_t)(a - p));
+    if (p + over > a + len)
+        munmap(a + len, (size_t)(p + over - (a + len)));
+#ifdef MADV_HUGEPAGE
+    madvise(a, len, MADV_HUGEPAGE);
+#endif
+    return a;
+}
+
+static inline void wt_pages_free(void *p, size_t n)
+{
+    if (!p)
+        return;
+    size_t page = (size_t)sysconf(_SC_PAGESIZE), len = (n + page - 1) / page * page;
+    munmap(p, len ? len : page);
+}
+
+
 #endif

@@ -88,8 +88,8 @@ def main(argv=None) -> int:
 def _more_commands():
     """Subcommands that live beside the feature they drive: each module has
     ``register(subparsers)``, which adds its parser with ``set_defaults(run=...)``."""
-    from . import chat_cli
-    return [chat_cli.register]
+    from . import chat_cli, io_cli
+    return [chat_cli.register, io_cli.register]
 
 
 if __name__ == "__main__":

@@ -1,0 +1,594 @@
+#!/usr/bin/env python3
+"""warptok.io against direct range requests and the safetensors package.
+
+Serves generated files from a loopback HTTP server with added latency per
+request (20 ms by default), and measures, with every byte checked against the
+file:
+
+  random    8 threads x 30 random 4 MiB reads               (load-weights pattern)
+  scan      8 threads, each scanning its own region in 128 KiB reads (mmap / FUSE pattern)
+  load      a whole safetensors model into numpy arrays
+
+over HTTP (warptok.io.PrefetchReader vs one keep-alive http.client connection
+per thread doing a range request per read; load_safetensors vs one GET of the
+file + safetensors.numpy.load) and locally (vs os.pread and
+safetensors.numpy.load_file on a warm page cache). Prints MiB/s, p50/p99/max
+latency per read and warptok's ratio to the baseline.
+
+    python benchmarks/bench_io.py                      # the full run (about 2 minutes)
+    python benchmarks/bench_io.py --quick              # a short look
+    python benchmarks/bench_io.py --latency 20,50 --only random,scan
+
+The server (RangeServer) is also used by tests/test_io.py: Range support,
+keep-alive, injectable latency and faults.
+"""
+
+from __future__ import annotations
+
+import argparse
+import email.utils
+import http.client
+import os
+import random
+import socket
+import statistics
+import sys
+import tempfile
+import threading
+import time
+from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
+from pathlib import Path
+from typing import Callable, Dict, Optional
+
+MiB = 1 << 20
+
+# ----------------------------------------------------------------- the server
+
+
+class _Handler(BaseHTTPRequestHandler):
+    protocol_version = "HTTP/1.1"
+    server: "RangeServer"
+
+    def log_message(self, *args):        # quiet
+        pass
+
+    def do_GET(self):
+        try:
+            self.server._serve(self)
+        except (ConnectionError, BrokenPipeError, socket.timeout, OSError):
+            self.close_connection = True
+
+    def do_HEAD(self):
+        self.do_GET()
+
+
+class RangeServer(ThreadingHTTPServer):
+    """A loopback HTTP/1.1 file server with single byte-range support (206, 416,
+    ETag, Last-Modified), keep-alive, `latency` seconds added before every
+    response, and `fault(n, path, first, last) -> mode or None` to break request n:
+
+      drop        close the connection without answering
+      short       announce the full range, send half of it, close
+      stall       answer after `stall` seconds (longer than the client's timeout)
+      503         HTTP 503 (kept alive)
+      404         HTTP 404
+      norange     ignore Range: 200 with the whole file
+      wrongrange  206 for a range one byte later than asked
+      etag        answer with a different ETag (the file "changed")
+      close       answer correctly, then close the connection
+
+    Bodies go out with os.sendfile. `requests` logs (path, first, last, fault)."""
+
+    daemon_threads = True
+    allow_reuse_address = True
+    request_queue_size = 256
+
+    def __init__(self, files: Dict[str, str], latency: float = 0.0,
+                 fault: Optional[Callable[[int, str, int, int], Optional[str]]] = None, stall: float = 5.0):
+        super().__init__(("127.0.0.1", 0), _Handler)
+        self.files = {("/" + k.lstrip("/")): os.fspath(v) for k, v in files.items()}
+        self.latency = latency
+        self.fault = fault
+        self.stall = stall
+        self.requests = []
+        self._n = 0
+        self._lock = threading.Lock()
+        self._conns = set()
+        self._thread = None
+
+    # connections are tracked so that stop() can cut the kept-alive ones
+    def process_request(self, request, client_address):
+        with self._lock:
+            self._conns.add(request)
+        super().process_request(request, client_address)
+
+    def shutdown_request(self, request):
+        with self._lock:
+            self._conns.discard(request)
+        super().shutdown_request(request)
+
+    def url(self, name: str) -> str:
+        return f"http://127.0.0.1:{self.server_address[1]}/{name.lstrip('/')}"
+
+    def start(self) -> "RangeServer":
+        self._thread = threading.Thread(target=self.serve_forever, kwargs={"poll_interval": 0.05}, daemon=True)
+        self._thread.start()
+        return self
+
+    def stop(self) -> None:
+        self.shutdown()
+        self.server_close()
+        with self._lock:
+            conns = list(self._conns)
+        for c in conns:
+            try:
+                c.shutdown(socket.SHUT_RDWR)
+            except OSError:
+                pass
+        if self._thread:
+            self._thread.join(5)
+
+    def __enter__(self):
+        return self.start()
+
+    def __exit__(self, *exc):
+        self.stop()
+
+    def count(self, path: Optional[str] = None) -> int:
+        with self._lock:
+            return sum(1 for r in self.requests if path is None or r[0] == path)
+
+    def _serve(self, h: _Handler) -> None:
+        path = h.path.split("?", 1)[0]
+        fn = self.files.get(path)
+        with self._lock:
+            n = self._n
+            self._n += 1
+        if self.latency:
+            time.sleep(self.latency)
+        if fn is None:
+            return self._error(h, 404)
+        st = os.stat(fn)
+        size = st.st_size
+        etag = f'"{size:x}-{st.st_mtime_ns:x}"'
+        rng = h.headers.get("Range")
+        first, last, partial = 0, size - 1, False
+        if rng:
+            try:
+                unit, spec = rng.split("=", 1)
+                a, b = spec.strip().split("-", 1)
+                if unit.strip() != "bytes" or "," in spec:
+                    raise ValueError
+                if a == "":
+                    first, last = max(0, size - int(b)), size - 1
+                else:
+                    first, last = int(a), (int(b) if b else size - 1)
+                last = min(last, size - 1)
+                partial = True
+            except ValueError:
+                return self._error(h, 400)
+            if first >= size or first > last:
+                with self._lock:
+                    self.requests.append((path, first, last, "416"))
+                h.send_response(416)
+                h.send_header("Content-Range", f"bytes */{size}")
+                h.send_header("Content-Length", "0")
+                h.end_headers()
+                return
+        mode = self.fault(n, path, first, last) if self.fault else None
+        with self._lock:
+            self.requests.append((path, first, last, mode))
+        if mode == "drop":
+            h.close_connection = True
+            return
+        if mode == "stall":
+            time.sleep(self.stall)
+            h.close_connection = True
+            return
+        if mode in ("503", "404"):
+            return self._error(h, int(mode))
+        if mode == "norange":
+            partial, first, last = False, 0, size - 1
+        if mode == "wrongrange" and partial:
+            first, last = first + 1, min(last + 1, size - 1)
+        if mode == "etag":
+            etag = '"changed"'
+        length = last - first + 1 if size else 0
+        h.send_response(206 if partial else 200)
+        if partial:
+            h.send_header("Content-Range", f"bytes {first}-{last}/{size}")
+        h.send_header("Content-Length", str(length))
+        h.send_header("Accept-Ranges", "bytes")
+        h.send_header("ETag", etag)
+        h.send_header("Last-Modified", email.utils.formatdate(st.st_mtime, usegmt=True))
+        if mode in ("short", "close"):
+            h.send_header("Connection", "close")
+            h.close_connection = True
+        h.end_headers()
+        if h.command == "HEAD":
+            return
+        send = length // 2 if mode == "short" else length
+        with open(fn, "rb") as f:
+            off, left, sock = first, send, h.connection
+            while left > 0:
+                sent = os.sendfile(sock.fileno(), f.fileno(), off, min(left, 16 * MiB))
+                if sent == 0:
+                    break
+                off += sent
+                left -= sent
+
+    def _error(self, h: _Handler, code: int) -> None:
+        body = f"error {code}\n".encode()
+        h.send_response(code)
+        h.send_header("Content-Length", str(len(body)))
+        h.end_headers()
+        h.wfile.write(body)
+
+
+# ------------------------------------------------------------------ test data
+
+
+def make_data_file(path: Path, size: int) -> None:
+    """`size` pseudo-random bytes (every 4 KiB differs, so a misplaced byte shows)."""
+    import numpy as np
+
+    if path.exists() and path.stat().st_size == size:
+        return
+    rng = np.random.default_rng(1234)
+    with open(path, "wb") as f:
+        left = size
+        while left:
+            n = min(left, 64 * MiB)
+            f.write(rng.bytes(n))
+            left -= n
+
+
+def make_model(path: Path, size: int) -> None:
+    """A safetensors file shaped like a small LLM: embedding, then per layer 4
+    attention matrices, 3 MLP matrices and 2 norms (f16/f32), about `size` bytes."""
+    import numpy as np
+    from safetensors.numpy import save_file
+
+    if path.exists():
+        return
+    rng = np.random.default_rng(7)
+    d = 1024
+    tensors = {"embed.weight": rng.standard_normal((8192, d), dtype=np.float32).astype(np.float16)}
+    total, layer = tensors["embed.weight"].nbytes, 0
+    while total < size:
+        p = f"layers.{layer}."
+        for name in ("q", "k", "v", "o"):
+            tensors[p + f"attn.{name}.weight"] = rng.standard_normal((d, d), dtype=np.float32)
+        for name, shape in (("up", (2816, d)), ("gate", (2816, d)), ("down", (d, 2816))):
+            tensors[p + f"mlp.{name}.weight"] = rng.standard_normal(shape, dtype=np.float32).astype(np.float16)
+        tensors[p + "norm1.weight"] = np.ones(d, np.float32)
+        tensors[p + "norm2.weight"] = np.ones(d, np.float32)
+        total = sum(t.nbytes for t in tensors.values())
+        layer += 1
+    save_file(tensors, str(path), metadata={"format": "np", "layers": str(layer)})
+
+
+# ------------------------------------------------------------------- clients
+
+
+class DirectHTTP:
+    """The baseline: one keep-alive http.client connection per thread, one range
+    request per read."""
+
+    def __init__(self, url: str):
+        rest = url.split("://", 1)[1]
+        hostport, self.path = rest.split("/", 1)
+        self.host, port = hostport.rsplit(":", 1)
+        self.port = int(port)
+        self.path = "/" + self.path
+        self.local = threading.local()
+
+    def _conn(self) -> http.client.HTTPConnection:
+        c = getattr(self.local, "conn", None)
+        if c is None:
+            c = http.client.HTTPConnection(self.host, self.port, timeout=60)
+            c.connect()
+            c.sock.setsockopt(socket.IPPROTO_TCP, socket.TCP_NODELAY, 1)
+            self.local.conn = c
+        return c
+
+    def pread(self, off: int, n: int) -> bytes:
+        c = self._conn()
+        c.request("GET", self.path, headers={"Range": f"bytes={off}-{off + n - 1}"})
+        r = c.getresponse()
+        body = r.read()
+        if r.status != 206 or len(body) != n:
+            raise IOError(f"HTTP {r.status}, {len(body)} bytes")
+        return body
+
+    def get_all(self) -> bytes:
+        c = self._conn()
+        c.request("GET", self.path)
+        r = c.getresponse()
+        return r.read()
+
+
+class LocalPread:
+    def __init__(self, path):
+        self.fd = os.open(path, os.O_RDONLY)
+
+    def pread(self, off: int, n: int) -> bytes:
+        return os.pread(self.fd, n, off)
+
+    def close(self):
+        os.close(self.fd)
+
+
+# --------------------------------------------------------------- measurement
+
+
+class Result:
+    def __init__(self, name: str, nbytes: int, seconds: float, lat: list):
+        self.name, self.nbytes, self.seconds = name, nbytes, seconds
+        lat = sorted(lat) or [seconds]
+        self.p50 = lat[len(lat) // 2]
+        self.p99 = lat[min(len(lat) - 1, int(len(lat) * 0.99))]
+        self.max = lat[-1]
+        self.stalls = 0
+
+    @property
+    def mibs(self) -> float:
+        return self.nbytes / self.seconds / MiB
+
+
+def run_threads(name: str, n_threads: int, plans, read, truth: bytes, budget_s: float = 1e9) -> Result:
+    """Each thread i reads plans[i] = [(off, n), ...] in order through read(off, n),
+    checking every byte against truth; a thread stops early after budget_s."""
+    lat, done, errors = [], [0], []
+    lock = threading.Lock()
+    start = time.perf_counter()
+
+    def work(plan):
+        mine, got = [], 0
+        try:
+            for off, n in plan:
+                t = time.perf_counter()
+                b = read(off, n)
+                mine.append(time.perf_counter() - t)
+                if b != truth[off:off + n]:
+                    raise AssertionError(f"{name}: wrong bytes at {off}+{n}")
+                got += n
+                if time.perf_counter() - start > budget_s:
+                    break
+        except BaseException as e:      # reported after join
+            errors.append(e)
+        with lock:
+            lat.extend(mine)
+            done[0] += got
+
+    threads = [threading.Thread(target=work, args=(p,)) for p in plans]
+    for t in threads:
+        t.start()
+    for t in threads:
+        t.join()
+    seconds = time.perf_counter() - start
+    if errors:
+        raise errors[0]
+    return Result(name, done[0], seconds, lat)
+
+
+def random_plans(size: int, threads: int, reads: int, n: int, seed: int):
+    rng = random.Random(seed)
+    return [[(rng.randrange(0, size - n), n) for _ in range(reads)] for _ in range(threads)]
+
+
+def scan_plans(size: int, threads: int, region: int, n: int, seed: int):
+    """Disjoint regions: thread i scans `region` bytes from a random n-aligned start
+    inside the i-th of `threads` equal stripes of the file."""
+    rng = random.Random(seed)
+    stripe = size // threads
+    region = min(region, stripe) // n * n
+    starts = [i * stripe + rng.randrange(0, (stripe - region) // n + 1) * n for i in range(threads)]
+    return [[(s + k, n) for k in range(0, region, n)] for s in starts]
+
+
+def print_table(title: str, rows, baseline: Optional[str] = None):
+    print(f"\n{title}")
+    print(f"  {'':<34}{'MiB/s':>9}{'p50 ms':>9}{'p99 ms':>9}{'max ms':>9}{'ratio':>8}")
+    base = next((r for r in rows if r.name == baseline), None)
+    for r in rows:
+        ratio = f"{r.mibs / base.mibs:7.2f}x" if base and r is not base else ""
+        print(f"  {r.name:<34}{r.mibs:9.1f}{r.p50 * 1e3:9.1f}{r.p99 * 1e3:9.1f}{r.max * 1e3:9.1f}{ratio:>8}")
+    sys.stdout.flush()
+
+
+# ------------------------------------------------------------------- benches
+
+
+def bench_http(args, data_path: Path, model_path: Path, truth: bytes, latency: float):
+    import numpy as np
+
+    from warptok.io import PrefetchReader, load_safetensors
+
+    size = len(truth)
+    results = {}
+    with RangeServer({"data.bin": data_path, "model.safetensors": model_path}, latency=latency) as srv:
+        url = srv.url("data.bin")
+        tag = f"HTTP +{latency * 1e3:.0f} ms"
+        def ours(plans):
+            with PrefetchReader(url) as r:        # a new reader (and new connections) every run
+                return run_threads("warptok PrefetchReader", args.threads, plans, r.pread, truth)
+
+        if "random" in args.only:
+            rows = repeat(args.repeat, [
+                lambda k: run_threads("direct range request per read", args.threads,
+                                      random_plans(size, args.threads, args.reads, 4 * MiB, seed=10 + k),
+                                      DirectHTTP(url).pread, truth),
+                lambda k: ours(random_plans(size, args.threads, args.reads, 4 * MiB, seed=10 + k))])
+            print_table(f"{tag}: {args.threads} threads x {args.reads} random 4 MiB reads "
+                        f"(median of {args.repeat})", rows, "direct range request per read")
+            results["random"] = rows
+        if "scan" in args.only:
+            rows = repeat(args.repeat, [
+                lambda k: run_threads("direct range request per read", args.threads,
+                                      scan_plans(size, args.threads, args.region * MiB, 128 * 1024, seed=20 + k),
+                                      DirectHTTP(url).pread, truth, budget_s=args.direct_budget),
+                lambda k: ours(scan_plans(size, args.threads, args.region * MiB, 128 * 1024, seed=20 + k))])
+            print_table(f"{tag}: {args.threads} threads scanning {args.region} MiB each in 128 KiB reads "
+                        f"(median of {args.repeat})", rows, "direct range request per read")
+            results["scan"] = rows
+        if "load" in args.only:
+            from safetensors.numpy import load as st_load
+            from safetensors.numpy import load_file as st_load_file
+
+            murl = srv.url("model.safetensors")
+            ref = st_load_file(str(model_path))
+            msize = model_path.stat().st_size
+
+            def base(k):
+                t = time.perf_counter()
+                out = st_load(DirectHTTP(murl).get_all())
+                res = Result("one GET + safetensors.numpy.load", msize, time.perf_counter() - t, [])
+                check_equal(ref, out)
+                return res
+
+            def mine(k):
+                t = time.perf_counter()
+                out = load_safetensors(murl)
+                res = Result("warptok load_safetensors", msize, time.perf_counter() - t, [])
+                check_equal(ref, out)
+                return res
+
+            rows = repeat(args.repeat, [base, mine])
+            del ref
+            print_table(f"{tag}: load {msize / MiB:.0f} MiB safetensors model into numpy "
+                        f"(median of {args.repeat})", rows, "one GET + safetensors.numpy.load")
+            results["load"] = rows
+    return results
+
+
+def repeat(n: int, runs) -> list:
+    """Runs every run(k) n times, interleaved; for each, the run with the median
+    throughput (its latencies are that run's)."""
+    got = [[] for _ in runs]
+    for k in range(n):
+        for i, run in enumerate(runs):
+            got[i].append(run(k))
+    return [sorted(rs, key=lambda r: r.mibs)[len(rs) // 2] for rs in got]
+
+
+def check_equal(ref, got):
+    import numpy as np
+
+    assert sorted(ref) == sorted(got), "tensor names differ"
+    for k in ref:
+        a, b = ref[k], got[k]
+        assert a.dtype == b.dtype and a.shape == b.shape and np.array_equal(a, b), k
+
+
+def bench_local(args, data_path: Path, model_path: Path, truth: bytes):
+    from warptok.io import PrefetchReader, load_safetensors
+
+    size = len(truth)
+    results = {}
+
+    def pread_run(plans):
+        p = LocalPread(data_path)
+        try:
+            return run_threads("os.pread", args.threads, plans, p.pread, truth)
+        finally:
+            p.close()
+
+    def ours(plans):
+        with PrefetchReader(data_path) as r:
+            return run_threads("warptok PrefetchReader", args.threads, plans, r.pread, truth)
+
+    if "random" in args.only:
+        rows = repeat(args.repeat, [
+            lambda k: pread_run(random_plans(size, args.threads, args.reads, 4 * MiB, seed=30 + k)),
+            lambda k: ours(random_plans(size, args.threads, args.reads, 4 * MiB, seed=30 + k))])
+        print_table(f"local: {args.threads} threads x {args.reads} random 4 MiB reads (median of {args.repeat})",
+                    rows, "os.pread")
+        results["random"] = rows
+    if "scan" in args.only:
+        rows = repeat(args.repeat, [
+            lambda k: pread_run(scan_plans(size, args.threads, args.region * MiB, 128 * 1024, seed=40 + k)),
+            lambda k: ours(scan_plans(size, args.threads, args.region * MiB, 128 * 1024, seed=40 + k))])
+        print_table(f"local: {args.threads} threads scanning {args.region} MiB each in 128 KiB reads "
+                    f"(median of {args.repeat})", rows, "os.pread")
+        results["scan"] = rows
+    if "load" in args.only:
+        from safetensors.numpy import load_file as st_load_file
+
+        msize = model_path.stat().st_size
+        check_equal(st_load_file(str(model_path)), load_safetensors(model_path))
+        n = max(5, args.repeat)
+        times = {"safetensors.numpy.load_file": [], "warptok load_safetensors": []}
+        for _ in range(n):                  # interleaved, warm page cache
+            for name, fn in (("safetensors.numpy.load_file", lambda: st_load_file(str(model_path))),
+                             ("warptok load_safetensors", lambda: load_safetensors(model_path))):
+                t = time.perf_counter()
+                out = fn()
+                times[name].append(time.perf_counter() - t)
+                del out
+        rows = [Result(name, msize, statistics.median(ts), ts) for name, ts in times.items()]
+        print_table(f"local, warm cache: load {msize / MiB:.0f} MiB safetensors model into numpy "
+                    f"(median of {n}; p50/p99/max over the runs)", rows, "safetensors.numpy.load_file")
+        results["load"] = rows
+    return results
+
+
+def main(argv=None) -> int:
+    ap = argparse.ArgumentParser(description=__doc__.split("\n\n")[0],
+                                 formatter_class=argparse.RawDescriptionHelpFormatter)
+    ap.add_argument("--latency", default="20", help="ms added per HTTP request, comma-separated (default 20)")
+    ap.add_argument("--threads", type=int, default=8)
+    ap.add_argument("--reads", type=int, default=30, help="random reads per thread (default 30)")
+    ap.add_argument("--region", type=int, default=64, help="MiB each scanning thread reads (default 64)")
+    ap.add_argument("--size", type=int, default=1024, help="MiB of the data file (default 1024)")
+    ap.add_argument("--model-size", type=int, default=512, help="MiB of the safetensors model (default 512)")
+    ap.add_argument("--repeat", type=int, default=3, help="runs of every measurement; the median is shown")
+    ap.add_argument("--direct-budget", type=float, default=4.0,
+                    help="seconds the per-read baseline of a scan may run (its rate is what counts)")
+    ap.add_argument("--only", default="random,scan,load", help="which of random,scan,load")
+    ap.add_argument("--where", default="http,local", help="http, local or both")
+    ap.add_argument("--dir", default=None, help="where to keep the generated files (default: a temp dir)")
+    ap.add_argument("--quick", action="store_true", help="small files and few reads")
+    args = ap.parse_args(argv)
+    args.only = set(args.only.split(","))
+    if args.quick:
+        args.size, args.model_size, args.reads, args.region, args.repeat = 256, 128, 8, 16, 1
+        args.direct_budget = 1.0
+    import numpy as np  # noqa: F401  (fail early when missing)
+
+    import warptok
+    from warptok import io as wio
+
+    tmp = None
+    if args.dir:
+        d = Path(args.dir)
+        d.mkdir(parents=True, exist_ok=True)
+    else:
+        tmp = tempfile.TemporaryDirectory(prefix="warptok-bench-io-")
+        d = Path(tmp.name)
+    try:
+        data_path, model_path = d / f"data-{args.size}.bin", d / f"model-{args.model_size}.safetensors"
+        t = time.perf_counter()
+        make_data_file(data_path, args.size * MiB)
+        make_model(model_path, args.model_size * MiB)
+        print(f"warptok {warptok.__version__}  cpus {os.cpu_count()}  budget {wio.memory_budget() / MiB:.0f} MiB  "
+              f"data {args.size} MiB  model {model_path.stat().st_size / MiB:.0f} MiB  "
+              f"(files ready in {time.perf_counter() - t:.1f} s)")
+        with open(data_path, "rb") as f:
+            truth = f.read()       # bytes: slicing + == is a memcmp (a memoryview compares item by item)
+        with open(model_path, "rb") as f:     # warm the page cache
+            while f.read(64 * MiB):
+                pass
+        if "http" in args.where:
+            for ms in args.latency.split(","):
+                bench_http(args, data_path, model_path, truth, float(ms) / 1e3)
+        if "local" in args.where:
+            bench_local(args, data_path, model_path, truth)
+    finally:
+        if tmp:
+            tmp.cleanup()
+    return 0
+
+
+if __name__ == "__main__":
+    sys.exit(main())
