@@ -9,6 +9,7 @@ import pytest
 from tokenizers import Tokenizer as HFTokenizer
 
 import warptok
+import warptok.encodings
 from conftest import corpus, hf_json
 
 TEXTS = ["Hello, world! It's 2024-05-01 and 12345 items cost $3.50...", "  leading and trailing  ",
@@ -140,3 +141,36 @@ def test_text_normalizers(normalizer):
            "normalized": True, "special": False}
     texts = TEXTS + ["ΣΑΣ İstanbul ǅ Ɤ 𐵐 ß", " \u3000x\u00a0 ", "A<tok>B <TOK> <|endoftext|> C"]
     check_same(variant(normalizer=normalizer, added=[tok]), texts=texts)
+
+
+def test_byte_fallback_is_a_no_op_on_a_complete_byte_alphabet():
+    j = json.loads(hf_json("gpt2-hf"))
+    j["model"]["byte_fallback"] = True
+    check_same(json.dumps(j))
+
+
+def test_first_character_dispatch_equals_plain_alternation():
+    """The ALT fast path (alternatives filtered by their first character) against the
+    plain backtracking chain, on whole corpora."""
+    from warptok import _load, _pattern
+
+    for pattern in (LLAMA3_PATTERN, warptok.encodings.O200K_PATTERN, warptok.encodings.CL100K_PATTERN):
+        fast = _load.tiktoken_spec(_load.load_tiktoken_ranks(warptok.encodings.BUNDLED_GPT2), pattern, None)
+        tok_fast = warptok.Tokenizer(fast)
+        try:
+            _pattern.FIRST_CHARACTER_DISPATCH = False
+            tok_plain = warptok.Tokenizer(fast)
+        finally:
+            _pattern.FIRST_CHARACTER_DISPATCH = True
+        for doc in corpus("english")[:300] + corpus("multilingual") + corpus("adversarial")[:400]:
+            assert tok_fast.pre_tokenize(doc) == tok_plain.pre_tokenize(doc)
+
+
+def test_normalizing_path_equals_fast_path():
+    """Texts the C path takes (already normalized) give the same ids through the Python
+    path that normalizes between added tokens."""
+    tok = warptok.Tokenizer.from_str(hf_json("qwen2.5"))
+    docs = TEXTS + corpus("multilingual")[:40] + ["<|im_start|>user\nhé<|im_end|>"]
+    fast = [tok.encode(d) for d in docs]
+    slow = [tok._encode_normalizing(d, *tok._call_options(True, None, (), "all")) for d in docs]
+    assert fast == slow

@@ -89,8 +89,8 @@ def parse_tokenizer_json(data) -> Spec:
     for key in ("continuing_subword_prefix", "end_of_word_suffix"):
         if model.get(key):
             raise _fail(f"model.{key}", model[key])
-    if model.get("byte_fallback"):
-        raise _fail("model.byte_fallback", True)
+    # byte_fallback only acts on a character missing from the vocabulary; with every byte
+    # that UTF-8 text can contain present (checked below) it never does.
 
     vocab = model["vocab"]
     token_bytes, bpe_ids = {}, set()

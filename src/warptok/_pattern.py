@@ -379,6 +379,7 @@ def _single(node):
 
 
 ALT_ENTRY = 6    # words per ALT entry: four for the ASCII set, one for "other", the start
+FIRST_CHARACTER_DISPATCH = True   # tests turn it off to check ALT against the plain chain
 
 
 def _start_set(node, dialect):
@@ -479,7 +480,7 @@ class _Emitter:
         elif kind == "cat":
             for x in n[1]:
                 self.node(x)
-        elif kind == "alt" and len(n[1]) >= 3:
+        elif kind == "alt" and len(n[1]) >= 3 and FIRST_CHARACTER_DISPATCH:
             # ALT: only alternatives that can start with the next character are tried.
             branches = n[1]
             at = self.emit(OP["ALT"], len(branches), *([0] * (ALT_ENTRY * len(branches))))
