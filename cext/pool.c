@@ -31,6 +31,9 @@ static pthread_cond_t done_cv = PTHREAD_COND_INITIALIZER;   /* a worker left a j
 static wt_job *jobs;
 static int n_workers;
 static int atfork_registered;
+static int stopping;                       /* fork is coming: idle workers exit */
+static pthread_t worker_ids[WT_POOL_MAX_THREADS];
+static int n_started;                      /* entries of worker_ids to join */
 
 int wt_cpu_count(void)
 {
@@ -68,6 +71,12 @@ static void *worker_main(void *arg)
     for (;;) {
         wt_job *job = claimable_job();
         if (!job) {
+            if (stopping) {                 /* between jobs only: a caller finishes its own job */
+                n_workers--;
+                pthread_cond_broadcast(&done_cv);
+                pthread_mutex_unlock(&pool_mu);
+                return NULL;
+            }
             pthread_cond_wait(&work_cv, &pool_mu);
             continue;
         }
@@ -81,9 +90,21 @@ static void *worker_main(void *arg)
     return NULL;
 }
 
-/* Fork: the parent holds the mutex across fork() so the child copies a
- * consistent state; the child then forgets the threads it did not inherit. */
-static void atfork_prepare(void) { pthread_mutex_lock(&pool_mu); }
+/* Fork: the workers are stopped (after the jobs they are in) and joined, so
+ * the process forks with no thread of ours alive -- Python >= 3.12 warns when
+ * a process with several OS threads forks -- and the parent holds the mutex
+ * across fork() so the child copies a consistent state. Both sides start
+ * workers again lazily, on their next batch. */
+static void atfork_prepare(void)
+{
+    pthread_mutex_lock(&pool_mu);
+    stopping = 1;
+    pthread_cond_broadcast(&work_cv);
+    while (n_workers > 0) pthread_cond_wait(&done_cv, &pool_mu);
+    for (int i = 0; i < n_started; i++) pthread_join(worker_ids[i], NULL);
+    n_started = 0;
+    stopping = 0;
+}
 static void atfork_parent(void) { pthread_mutex_unlock(&pool_mu); }
 static void atfork_child(void)
 {
@@ -92,6 +113,8 @@ static void atfork_child(void)
     pthread_cond_init(&done_cv, NULL);
     jobs = NULL;
     n_workers = 0;
+    n_started = 0;
+    stopping = 0;
 }
 
 /* Called with pool_mu held. */
@@ -102,14 +125,10 @@ static int grow_workers(int want)
         atfork_registered = 1;
     }
     if (want > WT_POOL_MAX_THREADS) want = WT_POOL_MAX_THREADS;
-    while (n_workers < want) {
-        pthread_t th;
-        pthread_attr_t attr;
-        pthread_attr_init(&attr);
-        pthread_attr_setdetachstate(&attr, PTHREAD_CREATE_DETACHED);
-        int rc = pthread_create(&th, &attr, worker_main, NULL);
-        pthread_attr_destroy(&attr);
+    while (n_workers < want && n_started < WT_POOL_MAX_THREADS) {
+        int rc = pthread_create(&worker_ids[n_started], NULL, worker_main, NULL);   /* joinable: see fork */
         if (rc != 0) return n_workers > 0 ? 0 : WT_ETHREAD;  /* run with what we have */
+        n_started++;
         n_workers++;
     }
     return 0;
