@@ -1,0 +1,932 @@
+"""A transformers drop-in that is safe to share between threads: ``warptok.hf``.
+
+    tok = warptok.hf.from_transformers(AutoTokenizer.from_pretrained(path))   # wrap a loaded tokenizer
+    tok = warptok.hf.from_pretrained(path)                                    # or load a model directory
+    batch = tok(texts, padding=True, truncation=True, max_length=512, return_tensors="np")
+    ids = tok.apply_chat_template(messages, add_generation_prompt=True, tokenize=True, return_dict=False)
+
+The object answers the calls of transformers' ``PreTrainedTokenizerFast`` that serving and
+training code use — ``__call__`` on a string or a list of strings (``add_special_tokens``,
+``truncation``, ``max_length``, ``padding``, ``pad_to_multiple_of``, ``padding_side``,
+``return_attention_mask``, ``return_token_type_ids``, ``return_length``, ``return_tensors``
+``"np"``/``"pt"``), ``encode``, ``decode``, ``batch_decode``, ``apply_chat_template``,
+``tokenize``, ``convert_ids_to_tokens``/``convert_tokens_to_ids`` and the usual attributes —
+with the outputs transformers gives for the same model.
+
+Thread safety, by construction rather than by locking
+-----------------------------------------------------
+transformers' fast tokenizer keeps truncation and padding *on the shared Rust object*: every
+call first writes the call's settings into it (``set_truncation_and_padding``), then encodes.
+Two threads with different settings race on that state — "RuntimeError: Already borrowed"
+on older versions, silently wrong lengths on newer ones (see ``benchmarks/bench_threads.py``).
+
+Here nothing is written after construction. Every option is an argument of the call and
+lives in the call's local variables; the object holds only immutable data (str, int, tuple,
+frozenset, and dicts that are never modified after ``__init__``); assigning an attribute
+raises (:meth:`HFTokenizer.with_options` returns a configured copy that shares the compiled
+tokenizer). The encoding itself is ``warptok.Tokenizer``'s, which is immutable too: per-thread
+scratch in C, and the worker pool's one mutex taken once to publish a batch and once to
+collect it (``cext/pool.c``), never per text or per piece. So one ``HFTokenizer`` can serve
+any number of threads, with or without the GIL, with no lock in this module.
+
+Differences from transformers, on purpose
+-----------------------------------------
+* Immutable: ``tok.pad_token = ...`` / ``tok.padding_side = ...`` raise ``AttributeError``;
+  use ``tok.with_options(pad_token=..., padding_side=...)`` (or configure the transformers
+  tokenizer before :func:`from_transformers`).
+* Features not reproduced raise instead of being ignored: pairs of texts (``text_pair``),
+  ``is_split_into_words``, ``return_overflowing_tokens``, ``return_offsets_mapping``,
+  ``return_special_tokens_mask``, ``return_assistant_tokens_mask``,
+  ``sanitize_control_tokens``, and unknown keyword arguments.
+* The result of ``__call__`` is :class:`BatchEncoding`, a ``dict`` with attribute access
+  (not transformers' class, so that this module does not need transformers).
+"""
+
+from __future__ import annotations
+
+import inspect
+import json
+import os
+import sys
+import warnings
+from types import MappingProxyType
+from typing import Mapping, Sequence
+
+from .tokenizer import Tokenizer
+
+__all__ = ["HFTokenizer", "BatchEncoding", "from_transformers", "from_pretrained"]
+
+# transformers' VERY_LARGE_INTEGER / LARGE_INTEGER (tokenization_utils_base).
+VERY_LARGE_INTEGER = int(1e30)
+LARGE_INTEGER = int(1e20)
+
+_PADDING = {"longest": "longest", "max_length": "max_length", "do_not_pad": "do_not_pad"}
+_TRUNCATION = {"longest_first": "longest_first", "only_first": "only_first", "only_second": "only_second",
+               "do_not_truncate": "do_not_truncate"}
+
+# transformers 5 tokenizer classes that, on the byte-level BPE models tested (tests/test_hf.py),
+# encode exactly with the pipeline of the model's tokenizer.json. Other classes may rebuild the
+# pipeline from the vocabulary (GPT2Tokenizer replaces the pre-tokenizer and drops the
+# normalizer, for example), so from_pretrained(..., backend="files") refuses them.
+FILE_CLASSES = frozenset({None, "PreTrainedTokenizerFast", "PreTrainedTokenizer", "TokenizersBackend",
+                          "LlamaTokenizerFast", "LlamaTokenizer", "Qwen2Tokenizer", "Qwen2TokenizerFast"})
+
+_CLEANUP = ((" .", "."), (" ?", "?"), (" !", "!"), (" ,", ","), (" ' ", "'"), (" n't", "n't"), (" 'm", "'m"),
+            (" 's", "'s"), (" 've", "'ve"), (" 're", "'re"))
+
+
+class BatchEncoding(dict):
+    """The result of a tokenizer call: ``input_ids``, ``attention_mask``, ... as keys and
+    as attributes (``enc.input_ids``), like transformers' ``BatchEncoding``."""
+
+    def __getattr__(self, name):
+        try:
+            return self[name]
+        except KeyError:
+            raise AttributeError(name) from None
+
+    @property
+    def data(self) -> dict:
+        return dict(self)
+
+    def to(self, device):
+        """transformers moves torch tensors to ``device``; other values stay as they are."""
+        return BatchEncoding({k: (v.to(device) if hasattr(v, "to") and not isinstance(v, list) else v)
+                              for k, v in self.items()})
+
+
+class HFTokenizer:
+    """An immutable ``PreTrainedTokenizerFast`` look-alike over a :class:`warptok.Tokenizer`.
+
+    Build one with :func:`from_transformers` or :func:`from_pretrained`. All options are call
+    arguments; the object is safe to share between threads (see the module docstring)."""
+
+    def __init__(self, tokenizer: Tokenizer, *, special_tokens: Mapping[str, str] | None = None,
+                 special_ids: Mapping[str, int | None] | None = None, all_special_tokens: Sequence[str] = (),
+                 all_special_ids: Sequence[int] = (), padding_side: str = "right",
+                 truncation_side: str = "right", model_max_length: int = VERY_LARGE_INTEGER,
+                 model_input_names: Sequence[str] = ("input_ids", "attention_mask"), pad_token_type_id: int = 0,
+                 chat_template=None, split_special_tokens: bool = False,
+                 clean_up_tokenization_spaces: bool = False, clean_up_bpe: bool = False,
+                 name_or_path: str = "", vocab: Mapping[str, int] | None = None, vocab_path=None,
+                 n_tokens: int | None = None, vocab_size: int | None = None,
+                 chat_return_dict: bool = True, source: str | None = None):
+        if padding_side not in ("left", "right"):
+            raise ValueError(f"padding_side must be 'left' or 'right', not {padding_side!r}")
+        if truncation_side not in ("left", "right"):
+            raise ValueError(f"truncation_side must be 'left' or 'right', not {truncation_side!r}")
+        if tokenizer.source != "huggingface":
+            raise TypeError("warptok.hf wraps a tokenizer.json tokenizer; for a tiktoken encoding use "
+                            "warptok.tiktoken_compat")
+        s = object.__setattr__
+        s(self, "_tok", tokenizer)
+        special_tokens = {k: str(v) for k, v in (special_tokens or {}).items() if v is not None}
+        s(self, "_special", MappingProxyType(special_tokens))
+        ids = dict(special_ids or {})
+        for key, text in special_tokens.items():
+            if ids.get(key) is None and isinstance(text, str):
+                ids[key] = tokenizer.added_tokens.get(text)
+        s(self, "_special_ids", MappingProxyType(ids))
+        s(self, "_all_special_tokens", tuple(all_special_tokens))
+        s(self, "_all_special_ids", tuple(all_special_ids))
+        s(self, "padding_side", padding_side)
+        s(self, "truncation_side", truncation_side)
+        s(self, "model_max_length", int(model_max_length))
+        s(self, "_model_input_names", tuple(model_input_names))
+        s(self, "pad_token_type_id", int(pad_token_type_id))
+        s(self, "chat_template", MappingProxyType(dict(chat_template)) if isinstance(chat_template, dict)
+          else chat_template)
+        s(self, "split_special_tokens", bool(split_special_tokens))
+        s(self, "clean_up_tokenization_spaces", bool(clean_up_tokenization_spaces))
+        s(self, "_clean_up_bpe", bool(clean_up_bpe))
+        s(self, "name_or_path", str(name_or_path))
+        s(self, "_vocab", dict(vocab) if vocab is not None else None)
+        s(self, "_vocab_path", vocab_path)
+        s(self, "_n_tokens", n_tokens)
+        s(self, "_vocab_size", vocab_size)
+        s(self, "_chat_return_dict", bool(chat_return_dict))
+        spec = tokenizer._spec
+        s(self, "_prefix", list(spec.prefix))
+        s(self, "_suffix", list(spec.suffix))
+        s(self, "_id_to_token", None)
+        s(self, "_source", source)        # the tokenizer.json text, for pickling
+        s(self, "_options", dict(
+            special_tokens=special_tokens, special_ids=dict(ids), all_special_tokens=list(all_special_tokens),
+            all_special_ids=list(all_special_ids), padding_side=padding_side, truncation_side=truncation_side,
+            model_max_length=model_max_length, model_input_names=list(model_input_names),
+            pad_token_type_id=pad_token_type_id, chat_template=chat_template,
+            split_special_tokens=split_special_tokens, clean_up_tokenization_spaces=clean_up_tokenization_spaces,
+            clean_up_bpe=clean_up_bpe, name_or_path=name_or_path, vocab=vocab, vocab_path=vocab_path,
+            n_tokens=n_tokens, vocab_size=vocab_size, chat_return_dict=chat_return_dict))
+
+    # ------------------------------------------------------------ immutability
+
+    def __setattr__(self, name, value):
+        raise AttributeError(f"warptok.hf tokenizers are immutable (safe to share between threads): "
+                             f"use tok.with_options({name}=...) for a configured copy")
+
+    def __delattr__(self, name):
+        raise AttributeError("warptok.hf tokenizers are immutable")
+
+    def with_options(self, **changes) -> "HFTokenizer":
+        """A copy with other defaults (``pad_token``, ``padding_side``, ``truncation_side``,
+        ``model_max_length``, ``model_input_names``, ``chat_template``, ``split_special_tokens``,
+        ``clean_up_tokenization_spaces``, or any named special token such as ``eos_token``).
+        The compiled tokenizer is shared, so this is cheap."""
+        opts = dict(self._options)
+        opts["special_tokens"] = dict(opts["special_tokens"])
+        opts["special_ids"] = dict(opts["special_ids"])
+        for key, value in changes.items():
+            if key.endswith("_token") and key not in ("split_special_tokens",):
+                if value is None:
+                    opts["special_tokens"].pop(key, None)
+                    opts["special_ids"].pop(key, None)
+                else:
+                    value = str(value)
+                    opts["special_tokens"][key] = value
+                    opts["special_ids"][key] = self.convert_tokens_to_ids(value)
+            elif key in opts and key not in ("special_tokens", "special_ids", "vocab", "vocab_path"):
+                opts[key] = value
+            else:
+                raise TypeError(f"with_options() got an unexpected option {key!r}")
+        return HFTokenizer(self._tok, source=self._source, **opts)
+
+    def __reduce__(self):
+        """Pickled as its tokenizer.json text and settings (``datasets.map(num_proc=...)``
+        and ``multiprocessing`` spawn pickle the tokenizer); rebuilt on load."""
+        if self._source is None:
+            raise TypeError("this HFTokenizer was built without its tokenizer.json text and cannot be pickled")
+        return (_rebuild, (self._source, self._options))
+
+    # ------------------------------------------------------------ attributes
+
+    @property
+    def warptok(self) -> Tokenizer:
+        """The underlying :class:`warptok.Tokenizer`."""
+        return self._tok
+
+    @property
+    def is_fast(self) -> bool:
+        return True
+
+    @property
+    def special_tokens_map(self) -> dict:
+        return dict(self._special)
+
+    # Lists, as transformers returns them: fresh copies, so that changing one changes nothing here.
+    all_special_tokens = property(lambda self: list(self._all_special_tokens))
+    all_special_ids = property(lambda self: list(self._all_special_ids))
+    model_input_names = property(lambda self: list(self._model_input_names))
+
+    def _named(self, key):
+        return self._special.get(key)
+
+    def _named_id(self, key):
+        return self._special_ids.get(key)
+
+    bos_token = property(lambda self: self._named("bos_token"))
+    eos_token = property(lambda self: self._named("eos_token"))
+    unk_token = property(lambda self: self._named("unk_token"))
+    pad_token = property(lambda self: self._named("pad_token"))
+    sep_token = property(lambda self: self._named("sep_token"))
+    cls_token = property(lambda self: self._named("cls_token"))
+    mask_token = property(lambda self: self._named("mask_token"))
+    bos_token_id = property(lambda self: self._named_id("bos_token"))
+    eos_token_id = property(lambda self: self._named_id("eos_token"))
+    unk_token_id = property(lambda self: self._named_id("unk_token"))
+    pad_token_id = property(lambda self: self._named_id("pad_token"))
+    sep_token_id = property(lambda self: self._named_id("sep_token"))
+    cls_token_id = property(lambda self: self._named_id("cls_token"))
+    mask_token_id = property(lambda self: self._named_id("mask_token"))
+
+    @property
+    def vocab_size(self) -> int:
+        """Size of the base vocabulary (without added tokens), as transformers reports it."""
+        if self._vocab_size is None:
+            vocab, added = self._vocab_tables()
+            object.__setattr__(self, "_vocab_size", len(set(vocab.values()) - set(added.values())))
+        return self._vocab_size
+
+    def __len__(self) -> int:
+        if self._n_tokens is None:
+            vocab, added = self._vocab_tables()
+            object.__setattr__(self, "_n_tokens", len(set(vocab.values()) | set(added.values())))
+        return self._n_tokens
+
+    def __repr__(self):
+        return (f"<warptok.hf.HFTokenizer {self.name_or_path!r} padding_side={self.padding_side!r} "
+                f"truncation_side={self.truncation_side!r} pad_token={self.pad_token!r}>")
+
+    def num_special_tokens_to_add(self, pair: bool = False) -> int:
+        if pair:
+            raise NotImplementedError("warptok.hf encodes single sequences only (no text pairs)")
+        return len(self._prefix) + len(self._suffix)
+
+    # ------------------------------------------------------------ vocabulary
+
+    def _vocab_tables(self):
+        """(token -> id for every token, added token -> id). Built once on first use; a race
+        between two first uses builds two equal tables, one of which is kept (no lock needed)."""
+        vocab = self._vocab
+        if vocab is None:
+            with open(self._vocab_path, "rb") as f:
+                j = json.load(f)
+            vocab = dict(j["model"]["vocab"])
+            for a in j.get("added_tokens") or []:
+                vocab[a["content"]] = a["id"]
+            object.__setattr__(self, "_vocab", vocab)
+        return vocab, self._tok.added_tokens
+
+    def get_vocab(self) -> dict:
+        return dict(self._vocab_tables()[0])
+
+    @property
+    def vocab(self) -> dict:
+        return self.get_vocab()
+
+    def get_added_vocab(self) -> dict:
+        return dict(sorted(self._tok.added_tokens.items(), key=lambda kv: kv[1]))
+
+    def _inverse(self) -> dict:
+        inv = self._id_to_token
+        if inv is None:
+            vocab, added = self._vocab_tables()
+            inv = {i: t for t, i in vocab.items()}
+            inv.update({i: t for t, i in added.items()})
+            object.__setattr__(self, "_id_to_token", inv)
+        return inv
+
+    def convert_tokens_to_ids(self, tokens):
+        if tokens is None:
+            return None
+        vocab, added = self._vocab_tables()
+        unk = self.unk_token_id
+
+        def one(t):
+            i = added.get(t)
+            return i if i is not None else vocab.get(t, unk)
+
+        return one(tokens) if isinstance(tokens, str) else [one(t) for t in tokens]
+
+    def convert_ids_to_tokens(self, ids, skip_special_tokens: bool = False):
+        inv = self._inverse()
+        if isinstance(ids, int) or _is_np_integer(ids):
+            return inv.get(int(ids))
+        skip = set(self._all_special_ids) if skip_special_tokens else ()
+        return [inv.get(int(i)) for i in _to_py(ids) if int(i) not in skip]
+
+    def tokenize(self, text: str, add_special_tokens: bool = False, **kwargs) -> list[str]:
+        """The token strings of ``text`` (byte-level characters, as in the vocabulary)."""
+        return self.convert_ids_to_tokens(self.encode(text, add_special_tokens=add_special_tokens, **kwargs))
+
+    # ------------------------------------------------------------ encoding
+
+    def __call__(self, text=None, text_pair=None, text_target=None, text_pair_target=None, *,
+                 add_special_tokens: bool = True, padding=False, truncation=None, max_length: int | None = None,
+                 stride: int = 0, is_split_into_words: bool = False, pad_to_multiple_of: int | None = None,
+                 padding_side: str | None = None, return_tensors=None, return_token_type_ids: bool | None = None,
+                 return_attention_mask: bool | None = None, return_overflowing_tokens: bool = False,
+                 return_special_tokens_mask: bool = False, return_offsets_mapping: bool = False,
+                 return_length: bool = False, verbose: bool = True, split_special_tokens: bool | None = None,
+                 tokenizer_kwargs: dict | None = None, num_threads: int | None = None, **kwargs) -> BatchEncoding:
+        """transformers' ``tokenizer(text, ...)`` for a string or a list of strings.
+
+        ``num_threads`` (warptok's own) sizes the worker pool for a list (default: all CPUs)."""
+        options = dict(add_special_tokens=add_special_tokens, padding=padding, truncation=truncation,
+                       max_length=max_length, stride=stride, pad_to_multiple_of=pad_to_multiple_of,
+                       padding_side=padding_side, return_tensors=return_tensors,
+                       return_token_type_ids=return_token_type_ids, return_attention_mask=return_attention_mask,
+                       return_length=return_length, verbose=verbose, split_special_tokens=split_special_tokens,
+                       num_threads=num_threads)
+        if tokenizer_kwargs:
+            options.update(tokenizer_kwargs)
+        unsupported = dict(text_pair=text_pair, text_target=text_target, text_pair_target=text_pair_target,
+                           is_split_into_words=is_split_into_words,
+                           return_overflowing_tokens=return_overflowing_tokens,
+                           return_special_tokens_mask=return_special_tokens_mask,
+                           return_offsets_mapping=return_offsets_mapping)
+        for key in list(kwargs):
+            if key in unsupported or key in ("sanitize_control_tokens", "max_target_length"):
+                unsupported[key] = kwargs.pop(key)
+        if kwargs:
+            raise TypeError(f"warptok.hf: unexpected keyword argument(s) {sorted(kwargs)}")
+        for key, value in unsupported.items():
+            if value not in (None, False):
+                raise NotImplementedError(f"warptok.hf does not support {key}={value!r}")
+        for key in list(options):
+            if key not in _CALL_OPTIONS:
+                raise TypeError(f"warptok.hf: unexpected keyword argument {key!r}")
+        if text is None:
+            raise ValueError("You need to specify either `text` or `text_target`.")
+        return self._call(text, **options)
+
+    def _call(self, text, *, add_special_tokens=True, padding=False, truncation=None, max_length=None, stride=0,
+              pad_to_multiple_of=None, padding_side=None, return_tensors=None, return_token_type_ids=None,
+              return_attention_mask=None, return_length=False, verbose=True, split_special_tokens=None,
+              num_threads=None):
+        pad, trunc, max_length = self._strategies(padding, truncation, max_length, pad_to_multiple_of, verbose)
+        if isinstance(text, str):
+            batched, texts = False, [text]
+        elif isinstance(text, (list, tuple)):
+            batched, texts = True, list(text)
+            for i, t in enumerate(texts):
+                if not isinstance(t, str):
+                    raise ValueError("text input must be of type `str` (single example) or `list[str]` (batch); "
+                                     f"texts[{i}] is {type(t).__name__}")
+        else:
+            raise ValueError("text input must be of type `str` (single example) or `list[str]` (batch), "
+                             f"not {type(text).__name__}")
+        if split_special_tokens is None:
+            split_special_tokens = self.split_special_tokens
+        side = padding_side if padding_side is not None else self.padding_side
+        if side not in ("left", "right"):
+            raise ValueError(f"padding_side must be 'left' or 'right', not {side!r}")
+        tensors = _tensor_type(return_tensors)
+        if return_token_type_ids is None:
+            return_token_type_ids = "token_type_ids" in self._model_input_names
+        if return_attention_mask is None:
+            return_attention_mask = "attention_mask" in self._model_input_names
+
+        seqs = self._encode_many(texts, batched, bool(add_special_tokens), trunc, max_length,
+                                 bool(split_special_tokens), num_threads)
+        lengths = [len(s) for s in seqs]
+        target = None
+        if pad != "do_not_pad":
+            target = max(lengths, default=0) if pad == "longest" else max_length
+            if pad_to_multiple_of and target % pad_to_multiple_of:
+                target += pad_to_multiple_of - target % pad_to_multiple_of
+        if tensors is not None and (target is not None or len(set(lengths)) <= 1):
+            return self._as_arrays(seqs, lengths, target, side, tensors, return_token_type_ids,
+                                   return_attention_mask, return_length)
+        pad_id = self.pad_token_id
+        out = {"input_ids": []}
+        if return_token_type_ids:
+            out["token_type_ids"] = []
+        if return_attention_mask:
+            out["attention_mask"] = []
+        if return_length:
+            out["length"] = []
+        for ids, n in zip(seqs, lengths):
+            missing = target - n if target is not None and target > n else 0
+            mask = [1] * n
+            types = [0] * n
+            if missing:
+                fill = [pad_id] * missing
+                if side == "right":
+                    ids = ids + fill
+                    mask = mask + [0] * missing
+                    types = types + [self.pad_token_type_id] * missing
+                else:
+                    ids = fill + ids
+                    mask = [0] * missing + mask
+                    types = [self.pad_token_type_id] * missing + types
+            out["input_ids"].append(ids)
+            if return_token_type_ids:
+                out["token_type_ids"].append(types)
+            if return_attention_mask:
+                out["attention_mask"].append(mask)
+            if return_length:
+                out["length"].append(len(ids))
+        if tensors is not None:
+            return BatchEncoding({k: _convert(v, tensors) for k, v in out.items()})
+        if not batched:
+            out = {k: (v[0] if v and isinstance(v[0], list) else v) for k, v in out.items()}
+        return BatchEncoding(out)
+
+    def _strategies(self, padding, truncation, max_length, pad_to_multiple_of, verbose):
+        """transformers' _get_padding_truncation_strategies: (padding, truncation, max_length)."""
+        if max_length is not None and padding is False and truncation is None:
+            truncation = "longest_first"
+        if padding is not False:
+            if padding is True:
+                if verbose and max_length is not None and truncation in (None, False, "do_not_truncate"):
+                    warnings.warn("`max_length` is ignored when `padding`=`True` and there is no truncation "
+                                  "strategy. To pad to max length, use `padding='max_length'`.", stacklevel=4)
+                pad = "longest"
+            else:
+                pad = _PADDING.get(_enum_value(padding))
+                if pad is None:
+                    raise ValueError(f"{padding!r} is not a valid PaddingStrategy")
+        else:
+            pad = "do_not_pad"
+        if truncation is not False and truncation is not None:
+            if truncation is True:
+                trunc = "longest_first"
+            else:
+                trunc = _TRUNCATION.get(_enum_value(truncation))
+                if trunc is None:
+                    raise ValueError(f"{truncation!r} is not a valid TruncationStrategy")
+        else:
+            trunc = "do_not_truncate"
+        if max_length is None:
+            if pad == "max_length":
+                if self.model_max_length > LARGE_INTEGER:
+                    pad = "do_not_pad"
+                else:
+                    max_length = self.model_max_length
+            if trunc != "do_not_truncate":
+                if self.model_max_length > LARGE_INTEGER:
+                    trunc = "do_not_truncate"
+                else:
+                    max_length = self.model_max_length
+        if max_length is not None and (isinstance(max_length, bool) or not isinstance(max_length, int)
+                                       or max_length < 0):
+            raise ValueError(f"max_length must be a non-negative int or None, not {max_length!r}")
+        if pad != "do_not_pad" and (self.pad_token is None or self.pad_token_id is None or self.pad_token_id < 0):
+            raise ValueError(
+                "Asking to pad but the tokenizer does not have a padding token. Please select a token to use as "
+                "`pad_token` (warptok: tok = tok.with_options(pad_token=tok.eos_token)).")
+        if (trunc != "do_not_truncate" and pad != "do_not_pad" and pad_to_multiple_of is not None
+                and max_length is not None and max_length % pad_to_multiple_of != 0):
+            raise ValueError("Truncation and padding are both activated but truncation length "
+                             f"({max_length}) is not a multiple of pad_to_multiple_of ({pad_to_multiple_of}).")
+        return pad, trunc, max_length
+
+    def _encode_many(self, texts, batched, add, trunc, max_length, split, num_threads) -> list:
+        """Ids of each text, truncated as HF tokenizers does: the body is cut to
+        ``max_length`` minus the post-processor's special tokens, on ``truncation_side``; when
+        ``max_length`` is smaller than those special tokens HF does not truncate at all."""
+        limit = None
+        tok = self._tok
+        if trunc != "do_not_truncate" and max_length is not None:
+            n_post = len(self._prefix) + len(self._suffix) if add else 0
+            if max_length >= n_post:
+                limit = max_length
+            if trunc == "only_second" and limit is not None:
+                # HF fails only when a text is too long (a bare Exception, as HF raises it).
+                seqs = self._encode_many(texts, batched, add, "do_not_truncate", None, split, num_threads)
+                if any(len(s) > limit for s in seqs):
+                    raise Exception("Truncation error: Second sequence not provided")
+                return seqs
+        if limit is None or self.truncation_side == "right":
+            if not batched:
+                return [tok.encode(texts[0], add_special_tokens=add, max_length=limit, split_special_tokens=split)]
+            return tok.encode_batch(texts, add_special_tokens=add, max_length=limit, split_special_tokens=split,
+                                    num_threads=num_threads)
+        # Left truncation: the last tokens of the body, then the post-processor's tokens.
+        if not batched:
+            bodies = [tok.encode(texts[0], add_special_tokens=False, split_special_tokens=split)]
+        else:
+            bodies = tok.encode_batch(texts, add_special_tokens=False, split_special_tokens=split,
+                                      num_threads=num_threads)
+        keep = limit - (len(self._prefix) + len(self._suffix) if add else 0)
+        out = []
+        for body in bodies:
+            body = body[max(0, len(body) - keep):]
+            out.append(self._prefix + body + self._suffix if add else body)
+        return out
+
+    def _as_arrays(self, seqs, lengths, target, side, tensors, types, mask, return_length):
+        """Rectangular results straight into numpy (transformers' values, dtype int64)."""
+        import numpy as np
+
+        n = len(seqs)
+        width = max(max(lengths, default=0), target or 0)
+        lens = np.asarray(lengths, dtype=np.int64)
+        cols = np.arange(width, dtype=np.int64)
+        if side == "right":
+            real = cols[None, :] < lens[:, None]
+        else:
+            real = cols[None, :] >= (width - lens)[:, None]
+        ids = np.full((n, width), self.pad_token_id if width and target else 0, dtype=np.int64)
+        if n and width:
+            ids[real] = np.fromiter((i for s in seqs for i in s), dtype=np.int64, count=int(lens.sum()))
+        out = {"input_ids": ids}
+        if types:
+            t = np.zeros((n, width), dtype=np.int64)
+            if self.pad_token_type_id:
+                t[~real] = self.pad_token_type_id
+            out["token_type_ids"] = t
+        if mask:
+            out["attention_mask"] = real.astype(np.int64)
+        if return_length:
+            out["length"] = np.full(n, width, dtype=np.int64)
+        if tensors == "pt":
+            import torch
+
+            out = {k: torch.from_numpy(v) for k, v in out.items()}
+        return BatchEncoding(out)
+
+    def encode(self, text, text_pair=None, add_special_tokens: bool = True, padding=False, truncation=None,
+               max_length: int | None = None, stride: int = 0, padding_side: str | None = None,
+               return_tensors=None, **kwargs):
+        """transformers' ``encode``: the ``input_ids`` of ``__call__`` (a list for a string)."""
+        return self(text, text_pair=text_pair, add_special_tokens=add_special_tokens, padding=padding,
+                    truncation=truncation, max_length=max_length, stride=stride, padding_side=padding_side,
+                    return_tensors=return_tensors, **kwargs)["input_ids"]
+
+    # ------------------------------------------------------------ decoding
+
+    def decode(self, token_ids, skip_special_tokens: bool = False, clean_up_tokenization_spaces: bool | None = None,
+               **kwargs):
+        """transformers' ``decode``: a string for one sequence, a list of strings for a batch."""
+        kwargs.pop("use_source_tokenizer", None)
+        kwargs.pop("spaces_between_special_tokens", None)
+        if kwargs:
+            raise TypeError(f"warptok.hf decode: unexpected keyword argument(s) {sorted(kwargs)}")
+        token_ids = _to_py(token_ids)
+        if isinstance(token_ids, (list, tuple)) and token_ids and isinstance(token_ids[0], (list, tuple)):
+            return [self._decode(seq, skip_special_tokens, clean_up_tokenization_spaces) for seq in token_ids]
+        return self._decode(token_ids, skip_special_tokens, clean_up_tokenization_spaces)
+
+    def batch_decode(self, sequences, skip_special_tokens: bool = False,
+                     clean_up_tokenization_spaces: bool | None = None, **kwargs) -> list[str]:
+        sequences = _to_py(sequences)
+        return [self.decode(seq, skip_special_tokens=skip_special_tokens,
+                            clean_up_tokenization_spaces=clean_up_tokenization_spaces, **kwargs)
+                for seq in sequences]
+
+    def _decode(self, ids, skip_special_tokens, clean_up):
+        if isinstance(ids, int):
+            ids = [ids]
+        text = self._tok.decode(ids, skip_special_tokens=skip_special_tokens)
+        if clean_up is None:
+            clean_up = self.clean_up_tokenization_spaces
+        # transformers 5 skips this WordPiece-era clean-up for BPE models (every model here)
+        # unless clean_up_tokenization_spaces_for_bpe_even_though_it_will_corrupt_output is set.
+        if clean_up and self._clean_up_bpe:
+            for a, b in _CLEANUP:
+                text = text.replace(a, b)
+        return text
+
+    # ------------------------------------------------------------ chat
+
+    def get_chat_template(self, chat_template: str | None = None, tools=None) -> str:
+        from .chat import select_template
+
+        template = self.chat_template
+        if isinstance(template, MappingProxyType):
+            template = dict(template)
+        return select_template(template, chat_template, tools)
+
+    def apply_chat_template(self, conversation, tools=None, documents=None, chat_template: str | None = None,
+                            add_generation_prompt: bool = False, continue_final_message=False,
+                            tokenize: bool = True, padding=False, truncation: bool = False,
+                            max_length: int | None = None, return_tensors=None, return_dict: bool | None = None,
+                            return_assistant_tokens_mask: bool = False, tokenizer_kwargs: dict | None = None,
+                            sanitize_control_tokens: bool = False, **kwargs):
+        """transformers' ``apply_chat_template``, rendered by ``warptok.chat`` (the same Jinja
+        environment) and tokenized by ``__call__`` with ``add_special_tokens=False``.
+        ``return_dict`` defaults as in the transformers version the tokenizer came from (True in 5.x)."""
+        from . import chat
+
+        if return_dict is None:
+            return_dict = self._chat_return_dict
+        if not tokenize:
+            return_dict = False
+        if return_assistant_tokens_mask:
+            raise NotImplementedError("warptok.hf does not support return_assistant_tokens_mask")
+        if sanitize_control_tokens:
+            raise NotImplementedError("warptok.hf does not support sanitize_control_tokens")
+        source = self.get_chat_template(chat_template, tools)
+        if isinstance(conversation, (list, tuple)) and len(conversation) == 0:
+            raise ValueError("Cannot apply chat template to an empty conversation. Provide at least one message.")
+        if isinstance(conversation, (list, tuple)) and (isinstance(conversation[0], (list, tuple))
+                                                        or hasattr(conversation[0], "messages")):
+            conversations, batched = list(conversation), True
+        else:
+            conversations, batched = [conversation], False
+        if continue_final_message and add_generation_prompt:
+            raise ValueError("continue_final_message and add_generation_prompt are not compatible. Use "
+                             "continue_final_message when you want the model to continue the final message, and "
+                             "add_generation_prompt when you want to add a header that will prompt it to start a new "
+                             "assistant message instead.")
+        template = chat.compile_template(source)
+        tool_schemas = chat._plain_tools(tools)
+        if documents is not None:
+            for document in documents:
+                if not isinstance(document, dict):
+                    raise TypeError("Documents should be a list of dicts with 'title' and 'text' keys!")
+        docs = chat._plain(documents)
+        template_kwargs = chat._plain({**self.special_tokens_map, **kwargs})
+        rendered = []
+        for conv in conversations:
+            messages = chat.prepare_messages(conv)
+            tag, final = None, None
+            if continue_final_message:
+                messages, final, tag = _mark_final(messages, continue_final_message, source)
+            text = template.render(messages=messages, tools=tool_schemas, documents=docs,
+                                   add_generation_prompt=add_generation_prompt, **template_kwargs)
+            if continue_final_message:
+                text = _cut_final(text, final, tag)
+            rendered.append(text)
+        if not tokenize:
+            return rendered if batched else rendered[0]
+        out = self(rendered if batched else rendered[0], padding=padding, truncation=truncation,
+                   max_length=max_length, add_special_tokens=False, return_tensors=return_tensors,
+                   tokenizer_kwargs=tokenizer_kwargs)
+        return out if return_dict else out["input_ids"]
+
+
+def _rebuild(source, options):
+    return HFTokenizer(Tokenizer.from_str(source), source=source, **options)
+
+
+_CALL_OPTIONS = frozenset(inspect.signature(HFTokenizer._call).parameters) - {"self", "text"}
+_FINAL_TAG = "CONTINUE_FINAL_MESSAGE_TAG "
+_REASONING_FIELDS = ("reasoning_content", "thinking", "reasoning")
+
+
+def _mark_final(messages, field, source):
+    """transformers' continue_final_message: tag the end of the final message's text."""
+    field = field if isinstance(field, str) else "content"
+    last = dict(messages[-1])
+    final = last.get(field)
+    if final is None:
+        raise ValueError(f'continue_final_message is set but the final message has no "{field}" to continue!')
+    fields = [field]
+    if field in _REASONING_FIELDS:
+        fields = [f for f in _REASONING_FIELDS if last.get(f) == final]
+    if not any(f in source for f in fields):
+        raise ValueError(f'continue_final_message is set to "{field}" but this is not an accepted field in the '
+                         "chat_template")
+    if isinstance(final, (list, tuple)):
+        blocks = [dict(b) if isinstance(b, dict) else b for b in final]
+        for block in reversed(blocks):
+            if "text" in block:
+                final = block["text"]
+                block["text"] = block["text"] + _FINAL_TAG
+                break
+        else:
+            raise ValueError("continue_final_message is set but we could not find any text to continue in the "
+                             "final message!")
+        last[field] = blocks
+    else:
+        for f in fields:
+            last[f] = last[f] + _FINAL_TAG
+    return messages[:-1] + [last], final, _FINAL_TAG
+
+
+def _cut_final(text, final, tag):
+    if final.strip() not in text or tag.strip() not in text:
+        raise ValueError("continue_final_message is set but the final message does not appear in the chat after "
+                         "applying the chat template!")
+    at = text.rindex(tag.strip())
+    if text[at:at + len(tag)] == tag:
+        return text[:at]
+    return text[:at].rstrip()
+
+
+# ---------------------------------------------------------------- helpers
+
+def _enum_value(v):
+    return getattr(v, "value", v)
+
+
+def _tensor_type(return_tensors):
+    if return_tensors is None:
+        return None
+    kind = _enum_value(return_tensors)
+    if kind not in ("np", "pt"):
+        raise NotImplementedError(f"warptok.hf supports return_tensors='np' and 'pt', not {return_tensors!r}")
+    return kind
+
+
+def _convert(value, tensors):
+    """transformers' BatchEncoding.convert_to_tensors for one value (ragged lists become an
+    object array of arrays, as there)."""
+    import numpy as np
+
+    if isinstance(value, list) and value and isinstance(value[0], list) and len({len(v) for v in value}) > 1:
+        if tensors == "pt":
+            raise ValueError("Unable to create tensor, you should probably activate truncation and/or padding "
+                             "with 'padding=True' 'truncation=True' to have batched tensors with the same length.")
+        arr = np.empty(len(value), dtype=object)
+        arr[:] = [np.asarray(v) for v in value]
+        return arr
+    arr = np.asarray(value, dtype=np.int64)
+    if tensors == "pt":
+        import torch
+
+        return torch.from_numpy(arr)
+    return arr
+
+
+def _is_np_integer(x):
+    np = sys.modules.get("numpy")
+    return np is not None and isinstance(x, np.integer)
+
+
+def _to_py(obj):
+    """transformers' to_py_obj for ids: numpy arrays/scalars and tensors become lists/ints."""
+    if isinstance(obj, (list, tuple)):
+        if obj and not isinstance(obj[0], int):
+            return [_to_py(o) for o in obj]
+        return obj
+    if hasattr(obj, "tolist"):
+        return obj.tolist()
+    return obj
+
+
+# ---------------------------------------------------------------- construction
+
+def from_transformers(tokenizer) -> HFTokenizer:
+    """Wrap a loaded transformers fast tokenizer (``AutoTokenizer.from_pretrained(...)``).
+
+    The pipeline is taken from the tokenizer's own backend (``backend_tokenizer.to_str()``),
+    so what transformers changed at load time (a rebuilt pre-tokenizer or post-processor,
+    added special tokens) is what warptok reproduces; the settings (pad token, padding and
+    truncation side, model_max_length, chat template, ...) are copied once. Later changes
+    to ``tokenizer`` do not reach the result."""
+    backend = getattr(tokenizer, "backend_tokenizer", None)
+    if backend is None:
+        raise TypeError(f"from_transformers needs a fast tokenizer (one with backend_tokenizer), "
+                        f"not {type(tokenizer).__name__}")
+    source = backend.to_str()
+    core = Tokenizer.from_str(source)
+    core.name = getattr(tokenizer, "name_or_path", None)
+    special = {}
+    ids = {}
+    for key, value in dict(getattr(tokenizer, "special_tokens_map", {}) or {}).items():
+        if isinstance(value, (list, tuple)):
+            continue
+        special[key] = str(value)
+        ids[key] = tokenizer.convert_tokens_to_ids(str(value))
+    try:
+        chat_return_dict = inspect.signature(tokenizer.apply_chat_template).parameters["return_dict"].default
+        chat_return_dict = bool(chat_return_dict) if isinstance(chat_return_dict, bool) else True
+    except (KeyError, TypeError, ValueError):
+        chat_return_dict = True
+    template = getattr(tokenizer, "chat_template", None)
+    return HFTokenizer(
+        core, special_tokens=special, special_ids=ids,
+        all_special_tokens=[str(t) for t in tokenizer.all_special_tokens],
+        all_special_ids=list(tokenizer.all_special_ids),
+        padding_side=tokenizer.padding_side, truncation_side=tokenizer.truncation_side,
+        model_max_length=tokenizer.model_max_length, model_input_names=list(tokenizer.model_input_names),
+        pad_token_type_id=getattr(tokenizer, "pad_token_type_id", 0) or 0,
+        chat_template=dict(template) if isinstance(template, dict) else template,
+        split_special_tokens=bool(getattr(tokenizer, "split_special_tokens", False)),
+        clean_up_tokenization_spaces=bool(getattr(tokenizer, "clean_up_tokenization_spaces", False)),
+        clean_up_bpe=bool(getattr(tokenizer, "clean_up_tokenization_spaces_for_bpe_even_though_it_will_corrupt_output",
+                                  False)),
+        name_or_path=getattr(tokenizer, "name_or_path", ""), vocab=tokenizer.get_vocab(),
+        n_tokens=len(tokenizer), vocab_size=tokenizer.vocab_size, chat_return_dict=chat_return_dict, source=source)
+
+
+def from_pretrained(path, *, backend: str = "auto", revision: str | None = None, cache_dir=None,
+                    **transformers_kwargs) -> HFTokenizer:
+    """Load a local model directory (or a repo id already in the Hugging Face cache; nothing is
+    downloaded).
+
+    ``backend``: ``"transformers"`` loads it with ``AutoTokenizer.from_pretrained(path,
+    local_files_only=True)`` and wraps it (:func:`from_transformers`): exact by construction;
+    ``"files"`` reads tokenizer.json and tokenizer_config.json without importing transformers,
+    for the tokenizer classes whose transformers 5 pipeline is the file's (``FILE_CLASSES``),
+    raising :class:`warptok.UnsupportedTokenizer` for the others; ``"auto"`` (default):
+    transformers when it is installed, else the files."""
+    if backend not in ("auto", "transformers", "files"):
+        raise ValueError(f"backend must be 'auto', 'transformers' or 'files', not {backend!r}")
+    if backend == "auto":
+        import importlib.util
+
+        backend = "transformers" if importlib.util.find_spec("transformers") is not None else "files"
+    if backend == "transformers":
+        os.environ.setdefault("HF_HUB_OFFLINE", "1")
+        from transformers import AutoTokenizer
+
+        kwargs = dict(local_files_only=True, **transformers_kwargs)
+        if revision is not None:
+            kwargs["revision"] = revision
+        if cache_dir is not None:
+            kwargs["cache_dir"] = cache_dir
+        return from_transformers(AutoTokenizer.from_pretrained(str(path), **kwargs))
+    if transformers_kwargs:
+        raise TypeError(f"unexpected keyword argument(s) for backend='files': {sorted(transformers_kwargs)}")
+    return _from_files(path, revision=revision, cache_dir=cache_dir)
+
+
+def _token_text(value):
+    if isinstance(value, str):
+        return value
+    if isinstance(value, dict) and isinstance(value.get("content"), str):
+        return value["content"]
+    return None
+
+
+def _from_files(path, *, revision=None, cache_dir=None) -> HFTokenizer:
+    from . import pretrained
+    from ._load import UnsupportedTokenizer
+
+    directory = pretrained.resolve_model_dir(path, revision=revision, cache_dir=cache_dir)
+    cfg_path = directory / "tokenizer_config.json"
+    config = json.loads(cfg_path.read_text(encoding="utf-8")) if cfg_path.is_file() else {}
+    cls = config.get("tokenizer_class")
+    if cls not in FILE_CLASSES:
+        raise UnsupportedTokenizer(
+            f"tokenizer_class {cls!r}: transformers 5 may rebuild this class's pipeline instead of using "
+            "tokenizer.json as it is; load it with transformers and wrap it with warptok.hf.from_transformers, "
+            "or use from_pretrained(..., backend='transformers')")
+    with open(directory / "tokenizer.json", "rb") as f:
+        j = json.load(f)
+    info = pretrained.read_chat_config(directory)
+    special = dict(info["special_tokens_map"])
+    json_padding = j.get("padding") or {}
+    json_truncation = j.get("truncation") or {}
+    if "pad_token" not in special and json_padding.get("pad_token"):
+        special["pad_token"] = json_padding["pad_token"]
+    extra = config.get("extra_special_tokens")
+    if not isinstance(extra, list):
+        extra = config.get("additional_special_tokens")
+    extra = [t for t in (_token_text(x) for x in (extra if isinstance(extra, list) else [])) if t is not None]
+    all_tokens = list(dict.fromkeys(list(special.values()) + extra))
+    _add_config_tokens(j, config, all_tokens)
+    source = json.dumps(j, ensure_ascii=False)
+    core = Tokenizer.from_str(source)
+    core.name = str(path)
+    vocab = dict(j["model"]["vocab"])
+    vocab_size = len(vocab)
+    for a in j.get("added_tokens") or []:
+        vocab[a["content"]] = a["id"]
+    added = core.added_tokens
+    ids = {k: added.get(v, vocab.get(v)) for k, v in special.items()}
+    unk = ids.get("unk_token")
+    for k, v in list(ids.items()):
+        if v is None:
+            ids[k] = unk
+    padding_side = config.get("padding_side") or (json_padding.get("direction") or "right").lower()
+    truncation_side = config.get("truncation_side") or (json_truncation.get("direction") or "right").lower()
+    model_max_length = config.get("model_max_length") or json_truncation.get("max_length") or VERY_LARGE_INTEGER
+    return HFTokenizer(
+        core, special_tokens=special, special_ids=ids, all_special_tokens=all_tokens,
+        all_special_ids=[added.get(t, vocab.get(t, unk)) for t in all_tokens],
+        padding_side=padding_side, truncation_side=truncation_side, model_max_length=int(model_max_length),
+        model_input_names=config.get("model_input_names") or ("input_ids", "attention_mask"),
+        pad_token_type_id=json_padding.get("pad_type_id", 0) or 0,
+        chat_template=info["chat_template"], split_special_tokens=info["split_special_tokens"],
+        clean_up_tokenization_spaces=bool(config.get("clean_up_tokenization_spaces", False)),
+        clean_up_bpe=bool(config.get("clean_up_tokenization_spaces_for_bpe_even_though_it_will_corrupt_output",
+                                     False)),
+        name_or_path=str(path), vocab=vocab, n_tokens=len(set(vocab.values())), vocab_size=vocab_size,
+        chat_return_dict=True, source=source)
+
+
+def _add_config_tokens(j: dict, config: dict, special_texts: list):
+    """Add to the tokenizer.json what transformers adds when it loads the directory: the
+    config's ``added_tokens_decoder`` entries the file lacks (with their ids and flags), then
+    the named and extra special tokens that are not added tokens yet (special, no strip,
+    not normalized; the vocabulary's id when the text is a token, else the next free id)."""
+    entries = j.setdefault("added_tokens", [])
+    have = {a["content"] for a in entries}
+    for key, value in sorted((config.get("added_tokens_decoder") or {}).items(), key=lambda kv: int(kv[0])):
+        if not isinstance(value, dict) or value.get("content") in have:
+            continue
+        entries.append({"id": int(key), "content": value["content"], "single_word": bool(value.get("single_word")),
+                        "lstrip": bool(value.get("lstrip")), "rstrip": bool(value.get("rstrip")),
+                        "normalized": bool(value.get("normalized", not value.get("special"))),
+                        "special": bool(value.get("special"))})
+        have.add(value["content"])
+    vocab = j["model"].get("vocab")
+    if not isinstance(vocab, dict):
+        return                              # not BPE: Tokenizer.from_str says so
+    next_id = max([*vocab.values(), *(a["id"] for a in entries)], default=-1) + 1
+    for text in special_texts:
+        if text in have:
+            continue
+        if text in vocab:
+            i = vocab[text]
+        else:
+            i, next_id = next_id, next_id + 1
+        entries.append({"id": i, "content": text, "single_word": False, "lstrip": False, "rstrip": False,
+                        "normalized": False, "special": True})
+        have.add(text)

@@ -1,0 +1,266 @@
+"""A tiktoken-shaped facade: ``warptok.tiktoken_compat.get_encoding(name)``.
+
+    from warptok import tiktoken_compat as tiktoken
+    enc = tiktoken.get_encoding("cl100k_base")
+    enc.encode("hello <|endoftext|>", allowed_special="all")
+    enc.encode_batch(texts)                       # the native pool, GIL released
+    enc.decode(ids)
+
+:class:`Encoding` has tiktoken's methods and arguments — ``encode`` (``allowed_special``,
+``disallowed_special``), ``encode_ordinary``, ``encode_batch``, ``encode_ordinary_batch``,
+``encode_to_numpy``, ``encode_single_token``, ``decode``, ``decode_bytes``,
+``decode_single_token_bytes``, ``decode_tokens_bytes``, ``decode_with_offsets``,
+``decode_batch``, ``decode_bytes_batch``, ``token_byte_values``, ``special_tokens_set``,
+``eot_token``, ``n_vocab``, ``max_token_value``, ``is_special_token`` — with tiktoken's ids,
+results and error messages. ``encode_with_unstable`` is not provided.
+
+Differences: batches run on warptok's worker pool (one call, GIL released) rather than a
+``ThreadPoolExecutor`` per call; ``num_threads`` is capped at the CPUs this process may use.
+An ``Encoding`` is immutable and safe to share between threads: it holds the shared
+``warptok.Tokenizer`` and tables built once; the per-name cache of :func:`get_encoding` is
+guarded by one lock, taken once per ``get_encoding`` call.
+"""
+
+from __future__ import annotations
+
+import re
+import threading
+from typing import AbstractSet, Collection, Literal, Sequence
+
+from . import get_encoding as _warptok_encoding
+from ._core import cpu_count
+from .tokenizer import Tokenizer
+
+__all__ = ["Encoding", "get_encoding", "encoding_for_model", "encoding_name_for_model", "list_encoding_names"]
+
+# Model names -> encoding, for the encodings warptok has (tiktoken.model's table, abridged).
+MODEL_TO_ENCODING = {
+    "gpt-4o": "o200k_base", "gpt-4": "cl100k_base", "gpt-3.5-turbo": "cl100k_base", "gpt-3.5": "cl100k_base",
+    "gpt-35-turbo": "cl100k_base", "davinci-002": "cl100k_base", "babbage-002": "cl100k_base",
+    "text-embedding-ada-002": "cl100k_base", "text-embedding-3-small": "cl100k_base",
+    "text-embedding-3-large": "cl100k_base", "davinci": "r50k_base", "curie": "r50k_base",
+    "babbage": "r50k_base", "ada": "r50k_base", "gpt2": "gpt2", "gpt-2": "gpt2",
+}
+MODEL_PREFIX_TO_ENCODING = {
+    "o1-": "o200k_base", "o3-": "o200k_base", "o4-mini-": "o200k_base", "gpt-5-": "o200k_base",
+    "gpt-4.5-": "o200k_base", "gpt-4.1-": "o200k_base", "chatgpt-4o-": "o200k_base", "gpt-4o-": "o200k_base",
+    "gpt-4-": "cl100k_base", "gpt-3.5-turbo-": "cl100k_base", "gpt-35-turbo-": "cl100k_base",
+    "ft:gpt-4o": "o200k_base", "ft:gpt-4": "cl100k_base", "ft:gpt-3.5-turbo": "cl100k_base",
+    "ft:davinci-002": "cl100k_base", "ft:babbage-002": "cl100k_base",
+}
+for _m in ("o1", "o3", "o4-mini", "gpt-5", "gpt-4.1", "gpt-4.5"):
+    MODEL_TO_ENCODING[_m] = "o200k_base"
+
+_cache: dict = {}
+_cache_lock = threading.Lock()
+
+
+class Encoding:
+    """tiktoken's ``Encoding`` over a :class:`warptok.Tokenizer` (ids identical to tiktoken)."""
+
+    def __init__(self, tokenizer: Tokenizer, name: str | None = None):
+        if tokenizer.source != "tiktoken":
+            raise TypeError("tiktoken_compat.Encoding wraps a tiktoken encoding; for a tokenizer.json use "
+                            "warptok.hf")
+        self._tok = tokenizer
+        self.name = name or tokenizer.name
+        self._special_tokens = dict(tokenizer.special_tokens)
+        self._special_token_values = frozenset(self._special_tokens.values())
+        self.special_tokens_set = frozenset(self._special_tokens)
+        self.max_token_value = max(tokenizer._spec.token_bytes)
+        self._bytes_to_id = None          # built on first encode_single_token (an idempotent race)
+        self._regex_cache = {}
+
+    def __repr__(self) -> str:
+        return f"<Encoding {self.name!r}>"
+
+    def __reduce__(self):
+        """Pickled by name, as tiktoken pickles its registered encodings."""
+        from .encodings import ENCODINGS
+
+        if self.name not in ENCODINGS:
+            raise TypeError(f"only the named encodings ({sorted(ENCODINGS)}) can be pickled")
+        return (get_encoding, (self.name,))
+
+    @property
+    def warptok(self) -> Tokenizer:
+        """The underlying :class:`warptok.Tokenizer`."""
+        return self._tok
+
+    # ------------------------------------------------------------ encoding
+
+    def _check(self, text: str, allowed_special, disallowed_special):
+        """tiktoken's allowed/disallowed resolution and its error; returns the allowed set."""
+        if allowed_special == "all":
+            allowed_special = self.special_tokens_set
+        if disallowed_special == "all":
+            disallowed_special = self.special_tokens_set - allowed_special
+        if disallowed_special:
+            if not isinstance(disallowed_special, frozenset):
+                disallowed_special = frozenset(disallowed_special)
+            match = self._special_regex(disallowed_special).search(text)
+            if match:
+                raise_disallowed_special_token(match.group())
+        return allowed_special
+
+    def _special_regex(self, tokens: frozenset):
+        pattern = self._regex_cache.get(tokens)
+        if pattern is None:
+            pattern = re.compile("(" + "|".join(re.escape(t) for t in tokens) + ")")
+            if len(self._regex_cache) < 128:
+                self._regex_cache[tokens] = pattern
+        return pattern
+
+    def encode_ordinary(self, text: str) -> list[int]:
+        return self._tok.encode_ordinary(text)
+
+    def encode(self, text: str, *, allowed_special: Literal["all"] | AbstractSet[str] = frozenset(),
+               disallowed_special: Literal["all"] | Collection[str] = "all") -> list[int]:
+        allowed = self._check(text, allowed_special, disallowed_special)
+        return self._tok.encode(text, allowed_special=allowed, disallowed_special=())
+
+    def encode_to_numpy(self, text: str, *, allowed_special: Literal["all"] | AbstractSet[str] = frozenset(),
+                        disallowed_special: Literal["all"] | Collection[str] = "all"):
+        allowed = self._check(text, allowed_special, disallowed_special)
+        ids, _ = self._tok.encode_batch_flat([text], allowed_special=allowed, disallowed_special=(), num_threads=1)
+        return ids
+
+    def encode_ordinary_batch(self, text: list[str], *, num_threads: int = 8) -> list[list[int]]:
+        return self._tok.encode_ordinary_batch(text, num_threads=_threads(num_threads))
+
+    def encode_batch(self, text: list[str], *, num_threads: int = 8,
+                     allowed_special: Literal["all"] | AbstractSet[str] = frozenset(),
+                     disallowed_special: Literal["all"] | Collection[str] = "all") -> list[list[int]]:
+        if allowed_special == "all":
+            allowed_special = self.special_tokens_set
+        if disallowed_special == "all":
+            disallowed_special = self.special_tokens_set - allowed_special
+        if not isinstance(disallowed_special, frozenset):
+            disallowed_special = frozenset(disallowed_special)
+        if disallowed_special:
+            pattern = self._special_regex(disallowed_special)
+            for t in text:
+                match = pattern.search(t)
+                if match:
+                    raise_disallowed_special_token(match.group())
+        return self._tok.encode_batch(text, allowed_special=allowed_special, disallowed_special=(),
+                                      num_threads=_threads(num_threads))
+
+    def encode_with_unstable(self, text, **kwargs):
+        raise NotImplementedError("warptok.tiktoken_compat does not provide encode_with_unstable")
+
+    def encode_single_token(self, text_or_bytes: str | bytes) -> int:
+        if isinstance(text_or_bytes, str):
+            text_or_bytes = text_or_bytes.encode("utf-8")
+        table = self._bytes_to_id
+        if table is None:
+            table = {b: i for i, b in self._tok._spec.token_bytes.items()}
+            self._bytes_to_id = table
+        return table[text_or_bytes]
+
+    # ------------------------------------------------------------ decoding
+
+    def decode_bytes(self, tokens: Sequence[int]) -> bytes:
+        return self._tok.decode_bytes(tokens)
+
+    def decode(self, tokens: Sequence[int], errors: str = "replace") -> str:
+        return self._tok.decode_bytes(tokens).decode("utf-8", errors=errors)
+
+    def decode_single_token_bytes(self, token: int) -> bytes:
+        return self._tok.decode_bytes([token])
+
+    def decode_tokens_bytes(self, tokens: Sequence[int]) -> list[bytes]:
+        return [self.decode_single_token_bytes(token) for token in tokens]
+
+    def decode_with_offsets(self, tokens: Sequence[int]) -> tuple[str, list[int]]:
+        token_bytes = self.decode_tokens_bytes(tokens)
+        text_len = 0
+        offsets = []
+        for token in token_bytes:
+            offsets.append(max(0, text_len - (0x80 <= token[0] < 0xC0)))
+            text_len += sum(1 for c in token if not 0x80 <= c < 0xC0)
+        text = b"".join(token_bytes).decode("utf-8", errors="strict")
+        return text, offsets
+
+    def decode_batch(self, batch: Sequence[Sequence[int]], *, errors: str = "replace",
+                     num_threads: int = 8) -> list[str]:
+        return [self.decode(tokens, errors=errors) for tokens in batch]
+
+    def decode_bytes_batch(self, batch: Sequence[Sequence[int]], *, num_threads: int = 8) -> list[bytes]:
+        return [self.decode_bytes(tokens) for tokens in batch]
+
+    # ------------------------------------------------------------ vocabulary
+
+    def token_byte_values(self) -> list[bytes]:
+        """Every ordinary token's bytes, sorted (tiktoken's)."""
+        specials = self._special_token_values
+        return sorted(b for i, b in self._tok._spec.token_bytes.items() if i not in specials)
+
+    @property
+    def eot_token(self) -> int:
+        return self._special_tokens["<|endoftext|>"]
+
+    def is_special_token(self, token: int) -> bool:
+        assert isinstance(token, int)
+        return token in self._special_token_values
+
+    @property
+    def n_vocab(self) -> int:
+        return self.max_token_value + 1
+
+
+def raise_disallowed_special_token(token: str):
+    raise ValueError(
+        f"Encountered text corresponding to disallowed special token {token!r}.\n"
+        "If you want this text to be encoded as a special token, "
+        f"pass it to `allowed_special`, e.g. `allowed_special={{{token!r}, ...}}`.\n"
+        f"If you want this text to be encoded as normal text, disable the check for this token "
+        f"by passing `disallowed_special=(enc.special_tokens_set - {{{token!r}}})`.\n"
+        "To disable this check for all special tokens, pass `disallowed_special=()`.\n"
+    )
+
+
+def _threads(num_threads) -> int:
+    if isinstance(num_threads, bool) or not isinstance(num_threads, int) or num_threads < 1:
+        raise ValueError(f"num_threads must be a positive int, not {num_threads!r}")
+    return min(num_threads, cpu_count())
+
+
+def get_encoding(encoding_name: str) -> Encoding:
+    """tiktoken's ``get_encoding``: one shared, immutable :class:`Encoding` per name (``gpt2``,
+    ``r50k_base``, ``cl100k_base``, ``o200k_base``; rank files are found on this machine as
+    :func:`warptok.get_encoding` finds them)."""
+    enc = _cache.get(encoding_name)
+    if enc is not None:
+        return enc
+    with _cache_lock:
+        enc = _cache.get(encoding_name)
+        if enc is None:
+            from .encodings import ENCODINGS
+
+            if encoding_name not in ENCODINGS:
+                raise ValueError(f"Unknown encoding {encoding_name}.\nPlugins found: []\n"
+                                 f"Available encodings: {sorted(ENCODINGS)}")
+            enc = Encoding(_warptok_encoding(encoding_name), encoding_name)
+            _cache[encoding_name] = enc
+        return enc
+
+
+def list_encoding_names() -> list[str]:
+    from .encodings import ENCODINGS
+
+    return list(ENCODINGS)
+
+
+def encoding_name_for_model(model_name: str) -> str:
+    if model_name in MODEL_TO_ENCODING:
+        return MODEL_TO_ENCODING[model_name]
+    for prefix, name in MODEL_PREFIX_TO_ENCODING.items():
+        if model_name.startswith(prefix):
+            return name
+    raise KeyError(f"Could not automatically map {model_name} to a tokeniser. "
+                   "Please use `tiktoken.get_encoding` to explicitly get the tokeniser you expect.") from None
+
+
+def encoding_for_model(model_name: str) -> Encoding:
+    return get_encoding(encoding_name_for_model(model_name))
