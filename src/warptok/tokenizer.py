@@ -277,16 +277,29 @@ class Tokenizer:
         # Texts that need normalizing take the Python path; the rest stay parallel.
         slow_ids = {i: self._encode_normalizing(texts[i], active, max_body, add) for i in slow}
         fast = [t if i not in slow_ids else "" for i, t in enumerate(texts)]
-        out = self._core.encode_batch(fast, active, max_body, add, threads, False)
-        for i, ids in slow_ids.items():
-            out[i] = ids
+        out = self._core.encode_batch(fast, active, max_body, add, threads, flat)
         if not flat:
+            for i, ids in slow_ids.items():
+                out[i] = ids
             return out
-        import numpy as np
-        offsets = np.zeros(len(out) + 1, dtype=np.int64)
-        np.cumsum([len(x) for x in out], out=offsets[1:])
-        ids = np.fromiter((i for doc in out for i in doc), dtype=np.uint32, count=int(offsets[-1]))
-        return ids, offsets
+        return _splice_flat(out, slow_ids)
+
+
+def _splice_flat(flat, replacements):
+    """(ids, offsets) with the documents in ``replacements`` (index -> ids) swapped in:
+    the runs of documents between them are copied as whole slices."""
+    import numpy as np
+
+    ids, offsets = flat
+    pieces, lengths, prev = [], np.diff(offsets), 0
+    for i in sorted(replacements):
+        pieces += [ids[offsets[prev]:offsets[i]], np.asarray(replacements[i], dtype=np.uint32)]
+        lengths[i] = len(replacements[i])
+        prev = i + 1
+    pieces.append(ids[offsets[prev]:])
+    new_offsets = np.zeros_like(offsets)
+    np.cumsum(lengths, out=new_offsets[1:])
+    return np.concatenate(pieces), new_offsets
 
 
 _NO_SPLIT = (None, None)      # no added-token pass: encode_ordinary
