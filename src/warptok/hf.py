@@ -52,6 +52,7 @@ import warnings
 from types import MappingProxyType
 from typing import Mapping, Sequence
 
+from .pretrained import _token_text
 from .tokenizer import Tokenizer
 
 __all__ = ["HFTokenizer", "BatchEncoding", "from_transformers", "from_pretrained"]
@@ -834,14 +835,6 @@ def from_pretrained(path, *, backend: str = "auto", revision: str | None = None,
     if transformers_kwargs:
         raise TypeError(f"unexpected keyword argument(s) for backend='files': {sorted(transformers_kwargs)}")
     return _from_files(path, revision=revision, cache_dir=cache_dir)
-
-
-def _token_text(value):
-    if isinstance(value, str):
-        return value
-    if isinstance(value, dict) and isinstance(value.get("content"), str):
-        return value["content"]
-    return None
 
 
 def _from_files(path, *, revision=None, cache_dir=None) -> HFTokenizer:
