@@ -733,9 +733,9 @@ def _encode_cli(argv):
 
 
 def test_encode_cli_equals_encoding_whole_files(tmp_path, srv):
-    text = (REPO.parent / "shared" / "data" / "english" / "big.txt")
-    if not text.exists():
-        pytest.skip("shared data not found")
+    from conftest import data
+
+    text = data("english", "big.txt")
     body = text.read_bytes()[:2_000_000] + "\n\n  ümlaut\n\n\n   spaces\n".encode() * 50
     a = tmp_path / "a.txt"
     a.write_bytes(body)
