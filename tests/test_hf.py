@@ -19,8 +19,8 @@ import pytest
 
 os.environ.setdefault("HF_HUB_OFFLINE", "1")
 os.environ.setdefault("TRANSFORMERS_NO_ADVISORY_WARNINGS", "1")
-np = pytest.importorskip("numpy")
-transformers = pytest.importorskip("transformers")
+import numpy as np  # noqa: E402
+import transformers  # noqa: E402
 transformers.logging.set_verbosity_error()
 
 from conftest import corpus, data  # noqa: E402
