@@ -22,10 +22,11 @@ WT_INLINE uint64_t hash_bytes(const uint8_t *p, size_t n)
     return h ^ (h >> 29);
 }
 
-WT_INLINE uint64_t hash_pair(uint64_t k)
+/* The one integer hash: packed short keys and (left, right) pairs. */
+WT_INLINE uint64_t hash_u64(uint64_t k)
 {
     k *= 0x9E3779B97F4A7C15ull;
-    return k ^ (k >> 31);
+    return k ^ (k >> 29);
 }
 
 static size_t pow2_at_least(size_t n)
@@ -44,12 +45,6 @@ WT_INLINE uint64_t short_key(const uint8_t *p, size_t n)
     uint64_t k = 0;
     memcpy(&k, p, n);
     return k | ((uint64_t)n << 56);
-}
-
-WT_INLINE uint64_t hash_u64(uint64_t k)
-{
-    k *= 0x9E3779B97F4A7C15ull;
-    return k ^ (k >> 29);
 }
 
 uint32_t wt_bpe_lookup(const wt_bpe *b, const uint8_t *p, size_t n)
@@ -106,7 +101,7 @@ static int vocab_insert(wt_bpe *b, uint32_t id)
 
 WT_INLINE size_t pair_find(const wt_pair_map *m, uint64_t key)
 {
-    size_t i = hash_pair(key) & m->mask;
+    size_t i = hash_u64(key) & m->mask;
     while (m->slots[i].key != key && m->slots[i].key != UINT64_MAX) i = (i + 1) & m->mask;
     return i;
 }

@@ -37,11 +37,6 @@ int wt_is_space(uint32_t cp)
     return cp <= 0x10FFFF && (wt_uc_props(WT_DIALECT_ONIG, cp) & WT_UC_SPACE) != 0;
 }
 
-int wt_regex_class_has(const wt_regex *re, size_t k, uint32_t cp)
-{
-    return k < re->n_classes && class_has(re, &re->classes[k], cp);
-}
-
 wt_regex *wt_regex_new(const int32_t *prog, size_t n_prog, const int32_t *classes,
                        size_t n_words, int dialect, int *err)
 {

@@ -74,8 +74,6 @@ void wt_regex_free(wt_regex *re);
 int wt_regex_match_at(const wt_regex *re, const uint8_t *s, size_t n, size_t pos,
                       size_t *end, wt_restack *st);
 
-/* Whether code point cp is in class k (used by tests through the bindings). */
-int wt_regex_class_has(const wt_regex *re, size_t k, uint32_t cp);
 
 void wt_restack_free(wt_restack *st);
 

@@ -132,7 +132,6 @@ def parse_tokenizer_json(data) -> Spec:
 
 
 def _read_added(entries, spec: Spec, vocab: dict):
-    ca = _bytelevel.char_to_byte()
     for e in entries:
         if e.get("single_word"):
             raise _fail("added token flag single_word", e)
@@ -143,11 +142,8 @@ def _read_added(entries, spec: Spec, vocab: dict):
             raise _fail("empty added token", e)
         spec.added.append(AddedToken(content, i, bool(e.get("special")), normalized=bool(e.get("normalized")),
                                      lstrip=bool(e.get("lstrip")), rstrip=bool(e.get("rstrip"))))
-        # HF decodes added tokens through the ByteLevel decoder too.
-        if all(c in ca for c in content):
-            spec.token_bytes[i] = bytes(ca[c] for c in content)
-        else:
-            spec.token_bytes[i] = content.encode()
+        # HF decodes added tokens through the ByteLevel decoder too (UTF-8 when not byte-level).
+        spec.token_bytes[i] = _bytelevel.to_bytes(content) or content.encode()
 
 
 def _read_normalizer(n):
@@ -259,13 +255,18 @@ def _check_decoder(d):
 
 # ---------------------------------------------------------------- tiktoken
 
-def load_tiktoken_ranks(path) -> dict:
-    """A tiktoken rank file (plain or .gz): {token bytes: rank}."""
-    path = Path(path)
-    raw = path.read_bytes()
+def read_maybe_gzipped(path) -> bytes:
+    raw = Path(path).read_bytes()
     if raw[:2] == b"\x1f\x8b":
         import gzip
         raw = gzip.decompress(raw)
+    return raw
+
+
+def load_tiktoken_ranks(path) -> dict:
+    """A tiktoken rank file (plain or .gz): {token bytes: rank}."""
+    path = Path(path)
+    raw = read_maybe_gzipped(path)
     ranks = {}
     for n, line in enumerate(raw.splitlines(), 1):
         if not line:

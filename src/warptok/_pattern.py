@@ -15,7 +15,9 @@ fancy-regex ``{1,3}+`` is possessive and ``$`` is end of text.
 
 from __future__ import annotations
 
+import operator
 from dataclasses import dataclass, field
+from functools import reduce
 
 from . import _casefold_data
 from ._core import OPCODES as OP
@@ -408,20 +410,14 @@ def _first(node, dialect):
         return mask, other, True
     if kind == "alt":
         parts = [_first(x, dialect) for x in node[1]]
-        return (sum_or(p[0] for p in parts), any(p[1] for p in parts), any(p[2] for p in parts))
+        return (reduce(operator.or_, (p[0] for p in parts), 0), any(p[1] for p in parts),
+                any(p[2] for p in parts))
     if kind == "rep":
         m, o, nullable = _first(node[1], dialect)
         return m, o, node[2] == 0 or nullable
     if kind == "atomic":
         return _first(node[1], dialect)
     return 0, False, True           # look-around and assertions consume nothing
-
-
-def sum_or(values):
-    out = 0
-    for v in values:
-        out |= v
-    return out
 
 
 def _class_has(cls: Class, cp: int, dialect: str) -> bool:

@@ -86,10 +86,8 @@ def check_hash(name: str, path: Path):
     expected = ENCODINGS[name][2]
     if expected is None or path == BUNDLED_GPT2:
         return
-    raw = path.read_bytes()
-    if raw[:2] == b"\x1f\x8b":
-        import gzip
-        raw = gzip.decompress(raw)
-    got = hashlib.sha256(raw).hexdigest()
+    from ._load import read_maybe_gzipped
+
+    got = hashlib.sha256(read_maybe_gzipped(path)).hexdigest()
     if got != expected:
         raise ValueError(f"{path} is not the published {name} rank file (sha256 {got}, expected {expected})")
