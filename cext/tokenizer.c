@@ -274,8 +274,12 @@ static int stage_run(wt_run *r, uint32_t k, const uint8_t *s, size_t n)
     size_t pos = 0, gap = 0, end, len;
     int rc;
     while (pos < n) {
-        rc = wt_regex_match_at(st->re, s, n, pos, &end, &r->sc->stack);
-        if (rc < 0) return rc;
+        if (st->scan.family) {
+            end = wt_scan_match(&st->scan, s, n, pos);
+            rc = 1;
+        } else if ((rc = wt_regex_match_at(st->re, s, n, pos, &end, &r->sc->stack)) < 0) {
+            return rc;
+        }
         if (rc == 1 && end > pos) {
             if (gap < pos && (rc = feed(r, k, &b, s, gap, pos, st->invert))) return rc;
             if ((rc = feed(r, k, &b, s, pos, end, !st->invert))) return rc;

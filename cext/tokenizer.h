@@ -7,6 +7,7 @@
 
 #include "bpe.h"
 #include "regex.h"
+#include "scan.h"
 
 /* Added tokens of one pass, as a byte trie: children of node k at edges
  * [first_edge[k], first_edge[k+1]). */
@@ -37,6 +38,7 @@ enum {
 
 typedef struct {
     wt_regex *re;            /* NULL: the stage does not split */
+    wt_scanner scan;         /* family != 0: a hand-fused matcher for re's pattern, used instead */
     int behavior, invert;
     int prefix_space;        /* ByteLevel add_prefix_space: ' ' before a piece that lacks one */
 } wt_stage;

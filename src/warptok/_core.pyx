@@ -54,6 +54,11 @@ cdef extern from "bpe.h":
                     const uint8_t *tok_flags, int mode_tiktoken, const uint32_t *merges,
                     size_t n_merges, int ignore_merges) nogil
 
+cdef extern from "scan.h":
+    ctypedef struct wt_scanner:
+        int family, dialect, contractions, max_digits, marks_are_letters, ws_end_first, trail_slash
+    int wt_scanner_init(wt_scanner *sc) nogil
+
 cdef extern from "tokenizer.h":
     enum:
         WT_MAX_STAGES
@@ -61,6 +66,7 @@ cdef extern from "tokenizer.h":
         pass
     ctypedef struct wt_stage:
         wt_regex *re
+        wt_scanner scan
         int behavior, invert, prefix_space
     ctypedef struct wt_tokenizer:
         wt_bpe bpe
@@ -116,6 +122,11 @@ cdef extern from "regex.h":
 cdef extern from "bpe.h":
     enum:
         WT_TOK_BPE, WT_TOK_SPECIAL, WT_TOK_WHOLE, WT_TOK_PRESENT
+cdef extern from "scan.h":
+    ctypedef struct wt_scanner:
+        int family, dialect, contractions, max_digits, marks_are_letters, ws_end_first, trail_slash
+    int wt_scanner_init(wt_scanner *sc) nogil
+
 cdef extern from "tokenizer.h":
     enum:
         WT_SPLIT_ISOLATED, WT_SPLIT_REMOVED, WT_SPLIT_MERGED_PREV, WT_SPLIT_MERGED_NEXT, WT_SPLIT_CONTIGUOUS
@@ -234,7 +245,8 @@ cdef class Core:
                  const uint8_t[::1] tok_flags, bint mode_tiktoken, const uint32_t[::1] merges,
                  bint ignore_merges, list stages, list passes, const uint32_t[::1] prefix,
                  const uint32_t[::1] suffix):
-        """stages: (prog, classes, dialect, behavior, invert, prefix_space) per split;
+        """stages: (prog, classes, dialect, behavior, invert, prefix_space, scanner) per split,
+        scanner: None or the fast scanner's parameters (_pattern.scanner_for);
         passes: two (trie_first, trie_byte, trie_target, trie_added, ids, flags) tuples."""
         cdef uint32_t n_ids = <uint32_t>(tok_off.shape[0] - 1)
         cdef int rc
@@ -247,8 +259,8 @@ cdef class Core:
                              &tok_flags[0], mode_tiktoken,
                              &merges[0] if merges.shape[0] else NULL, merges.shape[0] // 3, ignore_merges)
         _check(rc)
-        for k, (prog, classes, dialect, behavior, invert, prefix_space) in enumerate(stages):
-            self._set_stage(k, prog, classes, dialect, behavior, invert, prefix_space)
+        for k, (prog, classes, dialect, behavior, invert, prefix_space, scanner) in enumerate(stages):
+            self._set_stage(k, prog, classes, dialect, behavior, invert, prefix_space, scanner)
             self.t.n_stages = k + 1
         for k, (first, byte_, target, added, ids, flags) in enumerate(passes):
             self._set_pass(k, first, byte_, target, added, ids, flags)
@@ -268,13 +280,19 @@ cdef class Core:
         self._ints = tuple(range(n_ids))
 
     cdef _set_stage(self, int k, const int32_t[::1] prog, const int32_t[::1] classes, int dialect,
-                    int behavior, bint invert, bint prefix_space):
+                    int behavior, bint invert, bint prefix_space, tuple scanner):
         cdef int err = 0
+        cdef wt_scanner *sc = &self.t.stages[k].scan
         if prog.shape[0]:
             self.t.stages[k].re = wt_regex_new(&prog[0], prog.shape[0],
                                                &classes[0] if classes.shape[0] else NULL, classes.shape[0],
                                                dialect, &err)
             _check(err)
+        if scanner is not None:
+            (sc.family, sc.contractions, sc.max_digits, sc.marks_are_letters, sc.ws_end_first,
+             sc.trail_slash) = scanner
+            sc.dialect = dialect
+            _check(wt_scanner_init(sc))
         self.t.stages[k].behavior = behavior
         self.t.stages[k].invert = invert
         self.t.stages[k].prefix_space = prefix_space

@@ -317,13 +317,14 @@ def tables(spec: Spec) -> dict:
 
     stages = []
     if spec.stages:
-        from ._pattern import compile_pattern
+        from ._pattern import compile_pattern, scanner_for
     for st in spec.stages:
-        prog, classes, dialect = array("i"), array("i"), 0
+        prog, classes, dialect, scanner = array("i"), array("i"), 0, None
         if st.pattern is not None:
             c = compile_pattern(st.pattern, st.dialect)
             prog, classes, dialect = array("i", c.prog), array("i", c.classes), c.dialect
-        stages.append((prog, classes, dialect, SPLIT_BEHAVIORS[st.behavior], st.invert, st.prefix_space))
+            scanner = scanner_for(st.pattern, st.dialect)
+        stages.append((prog, classes, dialect, SPLIT_BEHAVIORS[st.behavior], st.invert, st.prefix_space, scanner))
     passes = [_pass_tables(tokens, contents) for tokens, contents in added_passes(spec)]
     return dict(
         tok_off=offsets, tok_bytes=bytes(blob), tok_flags=bytes(flags), mode_tiktoken=spec.mode_tiktoken,

@@ -573,3 +573,50 @@ def compile_pattern(pattern: str, dialect: str) -> Compiled:
 
 def _i32(v: int) -> int:
     return v - (1 << 32) if v >= 1 << 31 else v
+
+
+# ---------------------------------------------------------------- fast scanners
+
+# Patterns that cext/scan.c matches with a hand-fused scanner instead of the
+# generic matcher, keyed by (pattern, dialect). Values: (family, contractions,
+# max_digits, marks_are_letters, ws_end_first, trail_slash) as in cext/scan.h.
+# A pattern string not listed here (even one differing by a character) runs on
+# the generic matcher, so this table can only make known patterns faster.
+FAST_SCANNERS = True   # tests turn it off to check the scanners against the generic matcher
+
+_GPT2, _CL100K, _O200K = 1, 2, 3
+_LOWER, _ANY_CASE = 1, 2
+_CONTRACTIONS = r"(?i:'s|'t|'re|'ve|'m|'ll|'d)"
+_HF_TAIL = r"\s*[\r\n]+|\s+(?!\S)|\s+"
+_O200K_HF = "|".join([
+    r"[^\r\n\p{L}\p{N}]?[\p{Lu}\p{Lt}\p{Lm}\p{Lo}\p{M}]*[\p{Ll}\p{Lm}\p{Lo}\p{M}]+" + _CONTRACTIONS + "?",
+    r"[^\r\n\p{L}\p{N}]?[\p{Lu}\p{Lt}\p{Lm}\p{Lo}\p{M}]+[\p{Ll}\p{Lm}\p{Lo}\p{M}]*" + _CONTRACTIONS + "?",
+    r"\p{N}{1,3}", r" ?[^\s\p{L}\p{N}]+[\r\n/]*", _HF_TAIL])
+_SCANNERS = {
+    # GPT-2: HF's ByteLevel regex, and tiktoken's r50k/gpt2
+    (r"'s|'t|'re|'ve|'m|'ll|'d| ?\p{L}+| ?\p{N}+| ?[^\s\p{L}\p{N}]+|\s+(?!\S)|\s+", "onig"):
+        (_GPT2, _LOWER, 0, 0, 0, 0),
+    (r"'(?:[sdmt]|ll|ve|re)| ?\p{L}++| ?\p{N}++| ?[^\s\p{L}\p{N}]++|\s++$|\s+(?!\S)|\s", "fancy"):
+        (_GPT2, _LOWER, 0, 0, 1, 0),
+    # tiktoken's cl100k_base
+    (r"'(?i:[sdmt]|ll|ve|re)|[^\r\n\p{L}\p{N}]?+\p{L}++|\p{N}{1,3}+| ?[^\s\p{L}\p{N}]++[\r\n]*+"
+     r"|\s++$|\s*[\r\n]|\s+(?!\S)|\s", "fancy"):
+        (_CL100K, _ANY_CASE, 3, 0, 1, 0),
+    # Llama-3, GLM-4, DeepSeek-R1-Distill-Llama
+    (_CONTRACTIONS + r"|[^\r\n\p{L}\p{N}]?\p{L}+|\p{N}{1,3}| ?[^\s\p{L}\p{N}]+[\r\n]*|" + _HF_TAIL, "onig"):
+        (_CL100K, _ANY_CASE, 3, 0, 0, 0),
+    # Qwen2, Qwen2.5, Qwen3 and their derivatives
+    (_CONTRACTIONS + r"|[^\r\n\p{L}\p{N}]?\p{L}+|\p{N}| ?[^\s\p{L}\p{N}]+[\r\n]*|" + _HF_TAIL, "onig"):
+        (_CL100K, _ANY_CASE, 1, 0, 0, 0),
+    # Qwen3.5: marks join letter runs
+    (_CONTRACTIONS + r"|[^\r\n\p{L}\p{N}]?[\p{L}\p{M}]+|\p{N}| ?[^\s\p{L}\p{M}\p{N}]+[\r\n]*|" + _HF_TAIL, "onig"):
+        (_CL100K, _ANY_CASE, 1, 1, 0, 0),
+    # o200k_base (tiktoken) and MiniMax (HF) share one string
+    (_O200K_HF, "fancy"): (_O200K, _ANY_CASE, 3, 0, 0, 1),
+    (_O200K_HF, "onig"): (_O200K, _ANY_CASE, 3, 0, 0, 1),
+}
+
+
+def scanner_for(pattern: str, dialect: str) -> tuple | None:
+    """The fast scanner's parameters for a known pattern, or None."""
+    return _SCANNERS.get((pattern, dialect)) if FAST_SCANNERS else None

@@ -1,0 +1,215 @@
+#include "scan.h"
+#include "unicode_data.h"
+#include "utf8.h"
+
+/* Class bits of a code point, per scanner. */
+enum {
+    C_LET = 1,     /* the letter run: \p{L} ([\p{L}\p{M}] with marks_are_letters) */
+    C_NUM = 2,     /* \p{N} */
+    C_WS = 4,      /* \s */
+    C_PRE = 8,     /* [^\r\n\p{L}\p{N}]: the optional character before a letter run */
+    C_PUN = 16,    /* [^\s\p{L}\p{N}] ([^\s\p{L}\p{M}\p{N}] with marks_are_letters) */
+    C_UP = 32,     /* o200k: [\p{Lu}\p{Lt}\p{Lm}\p{Lo}\p{M}] */
+    C_LO = 64,     /* o200k: [\p{Ll}\p{Lm}\p{Lo}\p{M}] */
+    C_NL = 128,    /* [\r\n] */
+    C_TRAIL = 256, /* what a punctuation run takes after it: [\r\n] or [\r\n/] */
+};
+
+static unsigned classify(const wt_scanner *sc, uint32_t cp)
+{
+    unsigned props = wt_uc_props(sc->dialect, cp), gc = props & WT_UC_GC_MASK, c = 0;
+    int letter = gc >= WT_GC_Lu && gc <= WT_GC_Lo, mark = gc >= WT_GC_Mn && gc <= WT_GC_Me;
+    int number = gc >= WT_GC_Nd && gc <= WT_GC_No, space = (props & WT_UC_SPACE) != 0;
+    int nl = cp == '\r' || cp == '\n';
+    if (letter || (mark && sc->marks_are_letters)) c |= C_LET;
+    if (number) c |= C_NUM;
+    if (space) c |= C_WS;
+    if (!nl && !letter && !number) c |= C_PRE;
+    if (!space && !(c & C_LET) && !number) c |= C_PUN;
+    if (gc == WT_GC_Lu || gc == WT_GC_Lt || gc == WT_GC_Lm || gc == WT_GC_Lo || mark) c |= C_UP;
+    if (gc == WT_GC_Ll || gc == WT_GC_Lm || gc == WT_GC_Lo || mark) c |= C_LO;
+    if (nl) c |= C_NL;
+    if (nl || (sc->trail_slash && cp == '/')) c |= C_TRAIL;
+    return c;
+}
+
+int wt_scanner_init(wt_scanner *sc)
+{
+    if (sc->family < WT_SCAN_GPT2 || sc->family > WT_SCAN_O200K) return WT_EINVAL;
+    for (uint32_t cp = 0; cp < 128; cp++) sc->ascii[cp] = (uint16_t)classify(sc, cp);
+    return 0;
+}
+
+WT_INLINE unsigned class_at(const wt_scanner *sc, const uint8_t *s, size_t n, size_t pos, size_t *len)
+{
+    if (WT_LIKELY(s[pos] < 0x80)) { *len = 1; return sc->ascii[s[pos]]; }
+    return classify(sc, wt_utf8_decode(s, n, pos, len));
+}
+
+/* The end of the run of code points with `bit` starting at pos. */
+WT_INLINE size_t run_end(const wt_scanner *sc, const uint8_t *s, size_t n, size_t pos, unsigned bit)
+{
+    size_t len;
+    while (pos < n) {
+        if (WT_LIKELY(s[pos] < 0x80)) {
+            if (!(sc->ascii[s[pos]] & bit)) break;
+            pos++;
+        } else {
+            if (!(classify(sc, wt_utf8_decode(s, n, pos, &len)) & bit)) break;
+            pos += len;
+        }
+    }
+    return pos;
+}
+
+WT_INLINE uint8_t ascii_lower(uint8_t b) { return b >= 'A' && b <= 'Z' ? (uint8_t)(b + 32) : b; }
+
+/* The contraction at pos ('s 't 're 've 'm 'll 'd; s[pos] == '\''): its end, or 0.
+ * Case-insensitively, 's also matches U+017F (LATIN SMALL LETTER LONG S), as the
+ * references' simple case folding does. */
+static size_t contraction(int mode, const uint8_t *s, size_t n, size_t pos)
+{
+    if (pos + 1 >= n) return 0;
+    uint8_t a = s[pos + 1], b = pos + 2 < n ? s[pos + 2] : 0;
+    if (mode == WT_CONTRACT_ANY_CASE) {
+        if (a == 0xC5 && b == 0xBF) return pos + 3;
+        a = ascii_lower(a);
+        b = ascii_lower(b);
+    }
+    switch (a) {
+    case 's': case 't': case 'm': case 'd': return pos + 2;
+    case 'r': case 'v': return b == 'e' ? pos + 3 : 0;
+    case 'l': return b == 'l' ? pos + 3 : 0;
+    default: return 0;
+    }
+}
+
+/* Whitespace at pos (a \s code point), for the tail alternatives
+ *   [\s++$ |] [\s*[\r\n]+ |] \s+(?!\S) | \s+
+ * With W the whole run of \s from pos: \s++$ takes W when it ends the text;
+ * \s*[\r\n]+ backs off from the end of W to its last \r or \n and ends just
+ * after it; \s+(?!\S) takes W at the end of the text, else W without its last
+ * code point (if that leaves any); \s+ and \s then take what is left. */
+static size_t whitespace(const wt_scanner *sc, const uint8_t *s, size_t n, size_t pos, int newline_rule)
+{
+    size_t p = pos, len, last = pos, last_nl = SIZE_MAX, count = 0;
+    while (p < n) {
+        unsigned c = class_at(sc, s, n, p, &len);
+        if (!(c & C_WS)) break;
+        if (c & C_NL) last_nl = p;
+        last = p;
+        p += len;
+        count++;
+    }
+    if (sc->ws_end_first && p == n) return n;
+    if (newline_rule && last_nl != SIZE_MAX) return last_nl + 1;
+    if (p == n) return n;
+    return count >= 2 ? last : p;
+}
+
+/* \p{N}{1,k} (k = 0: \p{N}+) at pos, a \p{N} code point. */
+static size_t digits(const wt_scanner *sc, const uint8_t *s, size_t n, size_t pos)
+{
+    if (!sc->max_digits) return run_end(sc, s, n, pos, C_NUM);
+    size_t len;
+    for (int k = 0; k < sc->max_digits && pos < n; k++) {
+        if (!(class_at(sc, s, n, pos, &len) & C_NUM)) break;
+        pos += len;
+    }
+    return pos;
+}
+
+static size_t match_gpt2(const wt_scanner *sc, const uint8_t *s, size_t n, size_t pos)
+{
+    size_t len, e;
+    if (s[pos] == '\'' && (e = contraction(sc->contractions, s, n, pos))) return e;
+    size_t q = pos;
+    unsigned c = class_at(sc, s, n, pos, &len);
+    if (s[pos] == ' ' && pos + 1 < n) {       /* ' ?' before a letter, number or punctuation run */
+        unsigned next = class_at(sc, s, n, pos + 1, &len);
+        if (next & (C_LET | C_NUM | C_PUN)) { q = pos + 1; c = next; }
+    }
+    if (c & C_LET) return run_end(sc, s, n, q, C_LET);
+    if (c & C_NUM) return run_end(sc, s, n, q, C_NUM);
+    if (c & C_PUN) return run_end(sc, s, n, q, C_PUN);
+    return whitespace(sc, s, n, pos, 0);
+}
+
+/* The alternatives after the letters, shared by cl100k and o200k:
+ * \p{N}{1,k} | ' ?[^\s\p{L}\p{N}]+[\r\n]*' | whitespace. */
+static size_t match_rest(const wt_scanner *sc, const uint8_t *s, size_t n, size_t pos, unsigned c)
+{
+    size_t len;
+    if (c & C_NUM) return digits(sc, s, n, pos);
+    size_t q = pos;
+    if (s[pos] == ' ' && pos + 1 < n && (class_at(sc, s, n, pos + 1, &len) & C_PUN)) { q = pos + 1; c = C_PUN; }
+    if (c & C_PUN) return run_end(sc, s, n, run_end(sc, s, n, q, C_PUN), C_TRAIL);
+    return whitespace(sc, s, n, pos, 1);
+}
+
+static size_t match_cl100k(const wt_scanner *sc, const uint8_t *s, size_t n, size_t pos)
+{
+    size_t len, len1, e;
+    if (s[pos] == '\'' && sc->contractions && (e = contraction(sc->contractions, s, n, pos))) return e;
+    unsigned c = class_at(sc, s, n, pos, &len);
+    /* [^\r\n\p{L}\p{N}]?\p{L}+: a letter run, or one prefix character and a letter run. */
+    if (c & C_LET) return run_end(sc, s, n, pos + len, C_LET);
+    if ((c & C_PRE) && pos + len < n && (class_at(sc, s, n, pos + len, &len1) & C_LET))
+        return run_end(sc, s, n, pos + len + len1, C_LET);
+    return match_rest(sc, s, n, pos, c);
+}
+
+/* o200k's letter alternatives from q, without the optional prefix character:
+ *   upper_first = 0:  [UP]*[LO]+ contraction?
+ *   upper_first = 1:  [UP]+[LO]* contraction?
+ * The greedy [UP]* gives code points back until [LO]+ can start: at the end of
+ * the [UP] run if a [LO] follows it, else at the last [LO] inside the run
+ * (Lm, Lo and marks are in both classes), which then matches just itself.
+ * Returns the end, or 0 if the alternative fails. */
+static size_t o200k_letters(const wt_scanner *sc, const uint8_t *s, size_t n, size_t q, int upper_first)
+{
+    size_t p = q, len, last_lo_end = 0, e;
+    unsigned c = 0;
+    while (p < n) {
+        c = class_at(sc, s, n, p, &len);
+        if (!(c & C_UP)) break;
+        p += len;
+        if (c & C_LO) last_lo_end = p;
+    }
+    int lo_follows = p < n && (c & C_LO) && !(c & C_UP);
+    if (upper_first) {
+        if (p == q) return 0;
+        e = lo_follows ? run_end(sc, s, n, p, C_LO) : p;
+    } else if (lo_follows) {
+        e = run_end(sc, s, n, p, C_LO);
+    } else if (last_lo_end) {
+        e = last_lo_end;
+    } else {
+        return 0;
+    }
+    size_t k;
+    if (e < n && s[e] == '\'' && (k = contraction(WT_CONTRACT_ANY_CASE, s, n, e))) return k;
+    return e;
+}
+
+static size_t match_o200k(const wt_scanner *sc, const uint8_t *s, size_t n, size_t pos)
+{
+    size_t len, e;
+    unsigned c = class_at(sc, s, n, pos, &len);
+    /* Each alternative first with the prefix character (when there is one), then without. */
+    int pre = (c & C_PRE) && pos + len < n;
+    for (int upper_first = 0; upper_first < 2; upper_first++) {
+        if (pre && (e = o200k_letters(sc, s, n, pos + len, upper_first))) return e;
+        if ((e = o200k_letters(sc, s, n, pos, upper_first))) return e;
+    }
+    return match_rest(sc, s, n, pos, c);
+}
+
+size_t wt_scan_match(const wt_scanner *sc, const uint8_t *s, size_t n, size_t pos)
+{
+    switch (sc->family) {
+    case WT_SCAN_GPT2: return match_gpt2(sc, s, n, pos);
+    case WT_SCAN_CL100K: return match_cl100k(sc, s, n, pos);
+    default: return match_o200k(sc, s, n, pos);
+    }
+}

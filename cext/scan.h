@@ -1,0 +1,38 @@
+/* Hand-fused pre-tokenizers for the pattern families nearly every tokenizer
+ * uses (GPT-2, cl100k / Llama-3 / Qwen2, o200k / MiniMax). Each is the exact
+ * backtracking result of its regex, worked out once by hand per alternative,
+ * over code points with the same Unicode tables as the generic matcher; the
+ * tests check them against it (regex.c) on whole corpora and fuzzed text.
+ * _pattern.py decides which pattern strings are a family (scanner_for). */
+#ifndef WT_SCAN_H
+#define WT_SCAN_H
+
+#include "wt_common.h"
+
+enum {
+    WT_SCAN_GPT2 = 1,        /* 's|'t|..| ?\p{L}+| ?\p{N}+| ?[^\s\p{L}\p{N}]+|\s+(?!\S)|\s+ */
+    WT_SCAN_CL100K = 2,      /* contractions|[^\r\n\p{L}\p{N}]?\p{L}+|\p{N}{1,k}| ?[^\s\p{L}\p{N}]+[\r\n]*|ws */
+    WT_SCAN_O200K = 3,       /* two cased letter alternatives with contraction suffixes, then as cl100k */
+};
+
+enum { WT_CONTRACT_NONE = 0, WT_CONTRACT_LOWER = 1, WT_CONTRACT_ANY_CASE = 2 };
+
+typedef struct {
+    int family;              /* WT_SCAN_* */
+    int dialect;             /* WT_DIALECT_*: which Unicode tables (\s differs) */
+    int contractions;        /* the leading 's|'t|... alternative: WT_CONTRACT_* */
+    int max_digits;          /* \p{N}{1,k}: k; 0 = \p{N}+ */
+    int marks_are_letters;   /* [\p{L}\p{M}]+ (Qwen3.5): marks join letter runs, not punctuation */
+    int ws_end_first;        /* tiktoken's \s++$ comes before the newline rule */
+    int trail_slash;         /* o200k: punctuation runs take [\r\n/]*, not [\r\n]* */
+    uint16_t ascii[128];     /* class bits of each ASCII code point */
+} wt_scanner;
+
+/* Fill the class table; 0 or WT_EINVAL for an unknown family. */
+int wt_scanner_init(wt_scanner *sc);
+
+/* The match starting at pos < n, as wt_regex_match_at would find it with the
+ * family's pattern; these patterns match at every position. Returns its end. */
+size_t wt_scan_match(const wt_scanner *sc, const uint8_t *s, size_t n, size_t pos);
+
+#endif

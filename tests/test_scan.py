@@ -1,0 +1,93 @@
+"""The hand-fused scanners (cext/scan.c) against the generic matcher (cext/regex.c)
+for every pattern _pattern.py hands to them, in both dialects it lists: same pieces
+on whole corpora and on fuzzed text built from the characters where the families'
+rules differ. The generic matcher itself is checked against the reference engines
+in test_pattern.py, and the scanners against the references in test_parity.py and
+test_models.py, which run with them on."""
+
+from __future__ import annotations
+
+import pytest
+from hypothesis import given, settings
+from hypothesis import strategies as st
+
+import warptok
+from conftest import corpus
+from warptok import _load, _pattern, encodings
+
+KNOWN = sorted(_pattern._SCANNERS, key=repr)
+
+
+def pair(pattern: str, dialect: str):
+    """(with the scanner, generic matcher only) for pattern over GPT-2's vocabulary."""
+    spec = _load.tiktoken_spec(_load.load_tiktoken_ranks(encodings.BUNDLED_GPT2), pattern, None)
+    spec.stages[0].dialect = dialect
+    spec.stages[0].behavior, spec.stages[0].invert = "Isolated", False
+    fast = warptok.Tokenizer(spec)
+    try:
+        _pattern.FAST_SCANNERS = False
+        generic = warptok.Tokenizer(spec)
+    finally:
+        _pattern.FAST_SCANNERS = True
+    return fast, generic
+
+
+@pytest.fixture(scope="module", params=KNOWN, ids=lambda k: f"{_pattern._SCANNERS[k][0]}-{k[1]}-{hash(k[0]) & 0xffff:x}")
+def tokenizers(request):
+    return pair(*request.param)
+
+
+def test_every_known_pattern_gets_a_scanner():
+    for pattern, dialect in KNOWN:
+        assert _pattern.scanner_for(pattern, dialect) is not None
+    assert _pattern.scanner_for(encodings.CL100K_PATTERN + "|x", "fancy") is None
+    assert _pattern.scanner_for(encodings.CL100K_PATTERN, "onig") is None
+
+
+def test_corpora_split_the_same(tokenizers):
+    fast, generic = tokenizers
+    docs = corpus("english")[:3000] + corpus("multilingual") + corpus("adversarial")
+    for doc in docs:
+        assert fast.pre_tokenize(doc) == generic.pre_tokenize(doc), doc[:200]
+    joined = "\n\n".join(docs[:500])
+    assert fast.encode_ordinary(joined) == generic.encode_ordinary(joined)
+
+
+# Fragments where the families' rules turn: contractions in every case (with the
+# long s, which folds to s), cased and uncased letters (Lu Ll Lt Lm Lo), marks of
+# each kind, numbers of each kind, \s that are and are not ASCII, \r\n runs, '/',
+# punctuation and symbols. Random concatenations make rare neighbours common.
+FRAGMENTS = ["'s", "'S", "'\u017f", "'t", "'M", "'d", "'re", "'RE", "'rE", "'ve", "'VE", "'ll", "'Ll", "'l",
+             "'r", "'", "''", "a", "s", "Z", "abc", "ABC", "Abc", "aBC", "\u01c5", "\u02b0", "\u4e2d\u6587",
+             "\u00e9", "\u00df", "\u03a3\u03c3", "\u0130", "\u212a", "\ufb05", "\u0301", "\u0903", "\u20dd",
+             "0", "12", "1234", "\u0663", "\u216b", "\u00bd", " ", "  ", "   ", "\t", "\n", "\r\n", "\n\n",
+             " \n ", "\x0b", "\x0c", "\u00a0", "\u0085", "\u1680", "\u2028", "\u3000", ".", ",", "-", "!?",
+             "_", "/", "//", "\u20ac", "\U0001F44D", "\U0001F3FD", "\ufffd", "\u200d"]
+
+
+def test_hand_picked_turns_split_the_same():
+    texts = ["x'\u017fa", "'\u017f", "I'\u017fM", "don'tgo", "DON'T", "they'RE", "HELLO'S world", "ABCdef",
+             "ABC\u01c5def", "\u02b0\u02b0a", "A\u0301b", " \u0301x", "\u0301", "a  b", "a \n b",
+             "a\n  ", "  ", " \u3000x", "\u3000", "x \u00a0y", "1234567", " 12", "\u0663\u0663\u0663\u0663",
+             "a/b//\n", "!!\n\n", " !!\r\n x", "\t\tx", "\tx", "\t!", "x\r\n\r\n", "\u0085\u0085x"]
+    for key in KNOWN:
+        fast, generic = _pairs(key)
+        for text in texts:
+            assert fast.pre_tokenize(text) == generic.pre_tokenize(text), (key, text)
+
+
+@settings(max_examples=3000, deadline=None)
+@given(text=st.lists(st.sampled_from(FRAGMENTS), max_size=24).map("".join))
+def test_fuzzed_text_splits_the_same(text):
+    for key in KNOWN:
+        fast, generic = _pairs(key)
+        assert fast.pre_tokenize(text) == generic.pre_tokenize(text), (key, text)
+
+
+_cache = {}
+
+
+def _pairs(key):
+    if key not in _cache:
+        _cache[key] = pair(*key)
+    return _cache[key]
