@@ -40,10 +40,19 @@ static size_t pow2_at_least(size_t n)
 
 #define WT_SHORT_MAX 7
 
+/* The bytes of a piece of 1..7 bytes and its length, packed little-endian into
+ * one integer with two overlapping loads instead of a byte loop. */
 WT_INLINE uint64_t short_key(const uint8_t *p, size_t n)
 {
-    uint64_t k = 0;
-    memcpy(&k, p, n);
+    uint64_t k;
+    if (n >= 4) {
+        uint32_t lo, hi;
+        memcpy(&lo, p, 4);
+        memcpy(&hi, p + n - 4, 4);
+        k = lo | ((uint64_t)hi << ((n - 4) * 8));
+    } else {
+        k = p[0] | ((uint64_t)p[n / 2] << (n / 2 * 8)) | ((uint64_t)p[n - 1] << ((n - 1) * 8));
+    }
     return k | ((uint64_t)n << 56);
 }
 
@@ -270,6 +279,12 @@ static int64_t merge_piece(const wt_bpe *b, const uint8_t *p, size_t n, uint32_t
 int64_t wt_bpe_encode_piece(const wt_bpe *b, const uint8_t *p, size_t n, uint32_t *out, wt_bpe_scratch *sc)
 {
     if (n == 1) { out[0] = b->byte_id[p[0]]; return 1; }
+    /* Most pieces are one token: a vocabulary hit needs no cache. */
+    uint32_t id = wt_bpe_lookup(b, p, n);
+    if (id != WT_NO_ID && (b->tok_flags[id] & WT_TOK_WHOLE)) {
+        out[0] = id;
+        return 1;
+    }
     wt_piece_entry *e = NULL;
     if (n <= WT_PIECE_CACHE_KEY) {
         if (WT_UNLIKELY(!sc->cache) && !(sc->cache = wt_calloc(WT_PIECE_CACHE_SLOTS, sizeof(wt_piece_entry))))
@@ -280,14 +295,7 @@ int64_t wt_bpe_encode_piece(const wt_bpe *b, const uint8_t *p, size_t n, uint32_
             return e->n_ids;
         }
     }
-    int64_t k;
-    uint32_t id = wt_bpe_lookup(b, p, n);
-    if (id != WT_NO_ID && (b->tok_flags[id] & WT_TOK_WHOLE)) {
-        out[0] = id;
-        k = 1;
-    } else {
-        k = merge_piece(b, p, n, out, sc);
-    }
+    int64_t k = merge_piece(b, p, n, out, sc);
     if (e && k > 0 && k <= WT_PIECE_CACHE_IDS) {
         e->serial = b->serial;
         e->len = (uint8_t)n;

@@ -54,8 +54,8 @@ enum {
 };
 
 /* The per-thread piece cache: text repeats its pieces (Zipf), so the ids of
- * each piece of up to WT_PIECE_CACHE_KEY bytes are kept, keyed by the exact
- * bytes and the tokenizer's serial. Direct-mapped and fixed-size (1 MiB per
+ * each piece of up to WT_PIECE_CACHE_KEY bytes that is not a token itself are
+ * kept, keyed by the exact bytes and the tokenizer's serial. Direct-mapped and fixed-size (1 MiB per
  * thread): memory stays bounded whatever the input. */
 #define WT_PIECE_CACHE_SLOTS 16384
 #define WT_PIECE_CACHE_KEY 24
