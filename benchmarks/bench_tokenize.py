@@ -10,11 +10,13 @@ is reported as MISMATCH and left out of the timing), then times
   flat    all threads, one call, ids as flat numpy arrays (ids, offsets)
 
 and prints MB/s (10**6 bytes of UTF-8 input per second, median of --repeat runs)
-with warptok's ratio to the fastest peer of the same cell.
+with warptok's ratio to the fastest peer of the same cell, and the lowest ratio.
 
 References: tiktoken for gpt2 / cl100k_base / o200k_base (built from the local
-rank files, no network), HF `tokenizers` for llama3 / qwen2.5.  Optional peers,
-used when importable: quicktok (PyPI: quicktok-v1), bpe_openai (PyPI: bpe-openai).
+rank files, no network), HF `tokenizers` for llama3 / qwen2.5.  Peers, used when
+available: HF `tokenizers` on gpt2 / cl100k_base / o200k_base too (tokenizer.json
+built locally), HF tokenizers 1.0 from its own venv (--hf1-python, run by
+_hf_worker.py), quicktok (PyPI: quicktok-v1), bpe_openai (PyPI: bpe-openai).
 
     python benchmarks/bench_tokenize.py                      # everything
     python benchmarks/bench_tokenize.py -t cl100k_base -c english -s 1000 -m single --repeat 1
@@ -23,13 +25,18 @@ used when importable: quicktok (PyPI: quicktok-v1), bpe_openai (PyPI: bpe-openai
 from __future__ import annotations
 
 import argparse
+import contextlib
 import gc
 import importlib
 import importlib.util
+import json
 import os
 import platform
 import statistics
+import subprocess
 import sys
+import sysconfig
+import tempfile
 import time
 import zipfile
 from dataclasses import dataclass, field
@@ -39,16 +46,23 @@ from typing import Callable
 REPO = Path(__file__).resolve().parent.parent
 DEFAULT_DATA = Path(os.environ.get("WARPTOK_BENCH_DATA") or REPO.parent / "shared" / "data")
 
+HF1_WORKER = Path(__file__).resolve().parent / "_hf_worker.py"
+DEFAULT_HF1_PYTHON = os.environ.get("WARPTOK_BENCH_HF1_PYTHON") or (
+    str(REPO / ".venv-hf1" / "bin" / "python") if (REPO / ".venv-hf1" / "bin" / "python").exists() else None)
+
 TIKTOKEN_STYLE = ("gpt2", "cl100k_base", "o200k_base")
 HF_STYLE = ("llama3", "qwen2.5")
 ALL_TOKENIZERS = TIKTOKEN_STYLE + HF_STYLE
-CORPORA = {"english": "english/big.txt", "multilingual": "multilingual/udhr_dev.txt"}
+CORPUS_FILES = {"english": "english/big.txt", "multilingual": "multilingual/udhr_dev.txt"}
+CORPORA = ("english", "multilingual", "code")
+CODE_CORPUS_BYTES = 4_000_000        # the `code` corpus: this much of the Python standard library
 MODES = ("single", "batch", "flat")
 MODE_HELP = {
     "single": "1 thread, per document, to lists",
     "batch": "all threads, one batch call, to lists",
     "flat": "all threads, one batch call, to numpy (ids, offsets)",
 }
+PEERS = ("tokenizers", "tokenizers-1.0", "quicktok", "bpe_openai")
 # The peers' names for our tokenizers.
 QUICKTOK_NAMES = {"cl100k_base": "cl100k_base", "o200k_base": "o200k_base", "llama3": "llama3",
                   "qwen2.5": "qwen3"}     # quicktok's "qwen3" vocabulary covers Qwen2.5 and Qwen3
@@ -79,7 +93,18 @@ class Lib:
 class Setup:
     name: str
     libs: list = field(default_factory=list)   # libs[0] is the reference
+    workers: list = field(default_factory=list)  # WorkerLib: libraries timed in another interpreter
     notes: list = field(default_factory=list)
+
+
+@dataclass(eq=False)
+class WorkerLib:
+    """HF tokenizers in another interpreter (1.0 lives in its own venv), run by _hf_worker.py
+    on the same documents; its ids come back for the same check as everyone else's."""
+    name: str
+    python: str
+    tokenizer_json: Path
+    modes: tuple = ("single", "batch")                     # HF has no flat batch call
 
 
 def _version(module_name):
@@ -108,31 +133,75 @@ def optional_peer(module_name):
 PEER_STATUS: dict = {}
 
 
+@contextlib.contextmanager
+def tiktoken_reads_files_directly():
+    """tiktoken.load reads local paths without its cache (no download, no cache writes)."""
+    saved = os.environ.get("TIKTOKEN_CACHE_DIR")
+    os.environ["TIKTOKEN_CACHE_DIR"] = ""
+    try:
+        yield
+    finally:
+        if saved is None:
+            del os.environ["TIKTOKEN_CACHE_DIR"]
+        else:
+            os.environ["TIKTOKEN_CACHE_DIR"] = saved
+
+
 def tiktoken_reference(name, vocab_dir):
-    """tiktoken.Encoding for ``name`` from the local rank files (no download, no cache writes)."""
+    """tiktoken.Encoding for ``name`` from the local rank files."""
     import tiktoken
     import tiktoken.load
     import warptok.encodings
     pattern, specials, _ = warptok.encodings.ENCODINGS[name]
-    saved = os.environ.get("TIKTOKEN_CACHE_DIR")
-    os.environ["TIKTOKEN_CACHE_DIR"] = ""                   # read the files directly
-    try:
+    with tiktoken_reads_files_directly():
         if name == "gpt2":
             ranks = tiktoken.load.data_gym_to_mergeable_bpe_ranks(
                 str(vocab_dir / "gpt2_vocab.bpe"), str(vocab_dir / "gpt2_encoder.json"))
             pattern = warptok.encodings.R50K_PATTERN
         else:
             ranks = tiktoken.load.load_tiktoken_bpe(str(vocab_dir / f"{name}.tiktoken"))
-    finally:
-        if saved is None:
-            del os.environ["TIKTOKEN_CACHE_DIR"]
-        else:
-            os.environ["TIKTOKEN_CACHE_DIR"] = saved
     return tiktoken.Encoding(name, pat_str=pattern, mergeable_ranks=ranks, special_tokens=specials)
 
 
+def gpt2_tokenizer_json(vocab_dir) -> str:
+    """GPT-2 in HF's tokenizer.json layout, from the encoder.json and vocab.bpe that tiktoken reads."""
+    encoder = json.loads((vocab_dir / "gpt2_encoder.json").read_text(encoding="utf-8"))
+    merges = [line for line in (vocab_dir / "gpt2_vocab.bpe").read_text(encoding="utf-8").splitlines()[1:] if line]
+    byte_level = {"type": "ByteLevel", "add_prefix_space": False, "trim_offsets": True, "use_regex": True}
+    return json.dumps({
+        "version": "1.0", "truncation": None, "padding": None,
+        "added_tokens": [{"id": 50256, "content": "<|endoftext|>", "single_word": False, "lstrip": False,
+                          "rstrip": False, "normalized": False, "special": True}],
+        "normalizer": None, "pre_tokenizer": byte_level, "post_processor": byte_level, "decoder": byte_level,
+        "model": {"type": "BPE", "dropout": None, "unk_token": None, "continuing_subword_prefix": "",
+                  "end_of_word_suffix": "", "fuse_unk": False, "byte_fallback": False, "vocab": encoder,
+                  "merges": merges}})
+
+
+def converted_tokenizer_json(name, vocab_dir) -> str:
+    """cl100k_base / o200k_base as a tokenizer.json, by transformers' TikTokenConverter (offline).
+    Without special tokens: only ordinary text is timed, and the converter would number them
+    differently. Its ids match tiktoken's on every benchmark corpus, and every cell checks them."""
+    os.environ.setdefault("TRANSFORMERS_VERBOSITY", "error")   # no "PyTorch was not found" banner
+    from transformers.convert_slow_tokenizer import TikTokenConverter
+    import warptok.encodings
+    # Oniguruma (HF's regex engine) reads `{1,3}+` as "one or more runs of 1-3", not as a
+    # possessive {1,3}: digits would no longer be split in threes.
+    pattern = warptok.encodings.ENCODINGS[name][0].replace("{1,3}+", "{1,3}")
+    with tiktoken_reads_files_directly():
+        return TikTokenConverter(vocab_file=str(vocab_dir / f"{name}.tiktoken"), pattern=pattern).converted().to_str()
+
+
 def tokenizer_json(name, args):
-    """(json text, where it came from) for an HF-style tokenizer, or (None, why not)."""
+    """(json text, where it came from) for HF tokenizers, or (None, why not)."""
+    vocab_dir = args.data / "vocab"
+    if name == "gpt2":
+        return gpt2_tokenizer_json(vocab_dir), f"built from {vocab_dir}/gpt2_encoder.json + gpt2_vocab.bpe"
+    if name in TIKTOKEN_STYLE:
+        if importlib.util.find_spec("transformers") is None:
+            return None, "transformers is not installed (its TikTokenConverter makes the tokenizer.json)"
+        return (converted_tokenizer_json(name, vocab_dir),
+                f"converted from {vocab_dir}/{name}.tiktoken by transformers' TikTokenConverter")
     if name == "llama3":
         path = Path(args.llama3 or args.data / "vocab" / "llama3" / "tokenizer.json")
         if not path.exists():
@@ -154,11 +223,22 @@ def tokenizer_json(name, args):
     raise ValueError(name)
 
 
-def build_setup(name, args, threads):
-    """The reference, warptok and the installed peers for one tokenizer."""
+def hf_lib(hf, name, reference=False):
+    """HF tokenizers (in this process) as a Lib: its fastest batch call, which runs on all cores via rayon."""
+    batch = getattr(hf, "encode_batch_fast", None) or hf.encode_batch
+    return Lib(name, reference=reference,
+               single=lambda t: hf.encode(t, add_special_tokens=False).ids,
+               batch=lambda texts: [e.ids for e in batch(texts, add_special_tokens=False)])
+
+
+def build_setup(name, args, threads, workdir: Path):
+    """The reference, warptok and the available peers for one tokenizer (tokenizer.json
+    files for the out-of-process peers are written to ``workdir``)."""
     import warptok
     setup = Setup(name)
     t0 = time.perf_counter()
+    hf_wanted = name in HF_STYLE or {"tokenizers", "tokenizers-1.0"} & set(args.peers)
+    hf_text, hf_source = tokenizer_json(name, args) if hf_wanted else (None, "")
     if name in TIKTOKEN_STYLE:
         ref = tiktoken_reference(name, args.data / "vocab")
         setup.libs.append(Lib(
@@ -172,26 +252,33 @@ def build_setup(name, args, threads):
             batch=lambda texts: wt.encode_ordinary_batch(texts, num_threads=threads),
             flat=lambda texts: wt.encode_ordinary_batch_flat(texts, num_threads=threads)))
         setup.notes.append(f"reference tiktoken {_version('tiktoken')} from {args.data / 'vocab'}")
+        if hf_wanted and hf_text is None:
+            setup.notes.append(f"HF tokenizers skipped: {hf_source}")
+        elif hf_wanted:
+            setup.notes.append(f"HF tokenizers' tokenizer.json {hf_source}")
+            if "tokenizers" in args.peers:
+                import tokenizers
+                setup.libs.append(hf_lib(tokenizers.Tokenizer.from_str(hf_text), "tokenizers"))
     else:
-        text, source = tokenizer_json(name, args)
-        if text is None:
-            setup.notes.append(f"SKIPPED: {source}")
+        if hf_text is None:
+            setup.notes.append(f"SKIPPED: {hf_source}")
             return setup
         import tokenizers
-        hf = tokenizers.Tokenizer.from_str(text)
-        hf_batch = getattr(hf, "encode_batch_fast", None) or hf.encode_batch
-        setup.libs.append(Lib(
-            "tokenizers", reference=True,
-            single=lambda t: hf.encode(t, add_special_tokens=False).ids,
-            batch=lambda texts: [e.ids for e in hf_batch(texts, add_special_tokens=False)]))
-        wt = warptok.Tokenizer.from_str(text)
+        hf = tokenizers.Tokenizer.from_str(hf_text)
+        setup.libs.append(hf_lib(hf, "tokenizers", reference=True))
+        wt = warptok.Tokenizer.from_str(hf_text)
         setup.libs.append(Lib(
             "warptok", warptok=True,
             single=lambda t: wt.encode(t, add_special_tokens=False),
             batch=lambda texts: wt.encode_batch(texts, add_special_tokens=False, num_threads=threads),
             flat=lambda texts: wt.encode_batch_flat(texts, add_special_tokens=False, num_threads=threads)))
         setup.notes.append(f"reference tokenizers {_version('tokenizers')} "
-                           f"({hf_batch.__name__} for batch), tokenizer.json from {source}")
+                           f"({'encode_batch_fast' if hasattr(hf, 'encode_batch_fast') else 'encode_batch'} "
+                           f"for batch), tokenizer.json from {hf_source}")
+    if hf_text is not None and args.hf1_python and "tokenizers-1.0" in args.peers:
+        path = workdir / f"{name}.tokenizer.json"
+        path.write_text(hf_text, encoding="utf-8")
+        setup.workers.append(WorkerLib("tokenizers-1.0", args.hf1_python, path))
 
     qt = optional_peer("quicktok") if "quicktok" in args.peers else None
     if qt is not None and name in QUICKTOK_NAMES:
@@ -211,7 +298,8 @@ def build_setup(name, args, threads):
                 batch=lambda texts: b.encode_ordinary_batch(texts, num_threads=threads)))
         except Exception as e:
             setup.notes.append(f"bpe_openai: cannot load {name!r}: {e!r}")
-    setup.notes.append(f"loaded {', '.join(lib.name for lib in setup.libs)} in {time.perf_counter() - t0:.1f} s")
+    names = [lib.name for lib in setup.libs] + [f"{w.name} (own process)" for w in setup.workers]
+    setup.notes.append(f"loaded {', '.join(names)} in {time.perf_counter() - t0:.1f} s")
     return setup
 
 
@@ -231,15 +319,42 @@ def split_documents(data: bytes, size: int) -> list[str]:
     return docs
 
 
-def load_corpus(path: Path, max_mb: float) -> bytes:
-    data = path.read_bytes()
+def python_stdlib_source(cap: int = CODE_CORPUS_BYTES) -> tuple[bytes, str]:
+    """This interpreter's standard library .py files, whole, in sorted path order, up to
+    ``cap`` bytes (site-packages left out, the few files that are not UTF-8 skipped): the
+    same bytes for the same Python version. Returns (bytes, a description for the header)."""
+    root = Path(sysconfig.get_paths()["stdlib"])
+    paths = []
+    for dirpath, dirnames, filenames in os.walk(root):
+        dirnames[:] = [d for d in dirnames if d not in ("site-packages", "dist-packages", "__pycache__")]
+        paths += [Path(dirpath, f) for f in filenames if f.endswith(".py")]
+    parts, total = [], 0
+    for path in sorted(paths, key=lambda p: p.relative_to(root).as_posix()):
+        data = path.read_bytes()
+        try:
+            data.decode("utf-8")
+        except UnicodeDecodeError:
+            continue
+        if total + len(data) > cap:
+            break
+        parts.append(data)
+        total += len(data)
+    return b"".join(parts), f"Python {platform.python_version()} stdlib, first {len(parts)} .py files of {root}"
+
+
+def load_corpus(name: str, data_dir: Path, max_mb: float) -> tuple[bytes, str]:
+    """(the corpus's bytes, where they came from), cut to the first ``max_mb`` MB at whitespace."""
+    if name == "code":
+        data, source = python_stdlib_source()
+    else:
+        data, source = (data_dir / CORPUS_FILES[name]).read_bytes(), CORPUS_FILES[name]
     if max_mb and len(data) > max_mb * 1e6:
         cut = int(max_mb * 1e6)
         while cut < len(data) and data[cut] not in b" \t\n\r":
             cut += 1
         data = data[:cut]
     data.decode("utf-8")                                     # fail early on a bad file
-    return data
+    return data, source
 
 
 def size_label(n: int) -> str:
@@ -278,36 +393,45 @@ def shrink(text: str, bad: Callable[[str], bool], budget: int = 4000) -> str:
     return text
 
 
-def check(lib: Lib, mode: str, docs: list, ref: list, ref_flat, cell: str, warptok_call: str):
-    """None if ``lib`` returns the reference ids for every document in ``mode``, else a report."""
+def compare(out, docs: list, ref: list, ref_flat) -> str | None:
+    """None if ``out`` (a list of id lists, or flat ``(ids, offsets)``) is the reference's
+    ids for every document, else what differs, first difference included."""
     import numpy as np
-    try:
-        out = lib.fn(mode)(docs) if mode != "single" else [lib.single(d) for d in docs]
-    except Exception as e:
-        return f"ERROR {lib.name} {mode} on {cell}: {e!r}"
-    if mode == "flat":
-        ids, offsets = out
-        ids, offsets = np.asarray(ids), np.asarray(offsets)
+    if isinstance(out, tuple):
+        ids, offsets = np.asarray(out[0]), np.asarray(out[1])
         ref_ids, ref_offsets = ref_flat
         if ids.shape == ref_ids.shape and offsets.shape == ref_offsets.shape and \
                 np.array_equal(ids, ref_ids) and np.array_equal(offsets, ref_offsets):
             return None
         if len(offsets) != len(docs) + 1:
-            return f"MISMATCH {lib.name} {mode} on {cell}: {len(offsets)} offsets for {len(docs)} documents"
+            return f"{len(offsets)} offsets for {len(docs)} documents"
         out = [ids[offsets[i]:offsets[i + 1]].tolist() for i in range(len(docs))]
     else:
         out = [list(x) for x in out]
     if len(out) != len(ref):
-        return f"MISMATCH {lib.name} {mode} on {cell}: {len(out)} results for {len(docs)} documents"
+        return f"{len(out)} results for {len(docs)} documents"
     bad = [i for i in range(len(ref)) if out[i] != ref[i]]
     if not bad:
         return None
     i = bad[0]
     k = _first_diff(out[i], ref[i])
-    lines = [f"MISMATCH {lib.name} {mode} on {cell}: {len(bad)} of {len(docs)} documents differ; "
-             f"first: document {i} ({len(docs[i].encode())} bytes) at token {k}: "
-             f"got {out[i][k:k + 8]} expected {ref[i][k:k + 8]}"]
+    return (f"{len(bad)} of {len(docs)} documents differ; first: document {i} ({len(docs[i].encode())} bytes) "
+            f"at token {k}: got {out[i][k:k + 8]} expected {ref[i][k:k + 8]}")
+
+
+def check(lib: Lib, mode: str, docs: list, ref: list, ref_flat, cell: str, warptok_call: str):
+    """None if ``lib`` returns the reference ids for every document in ``mode``, else a report
+    (for warptok, with a minimal reproducer)."""
+    try:
+        out = lib.fn(mode)(docs) if mode != "single" else [lib.single(d) for d in docs]
+    except Exception as e:
+        return f"ERROR {lib.name} {mode} on {cell}: {e!r}"
+    diff = compare(out, docs, ref, ref_flat)
+    if diff is None:
+        return None
+    lines = [f"MISMATCH {lib.name} {mode} on {cell}: {diff}"]
     if lib.warptok and mode == "single":
+        i = next(i for i, d in enumerate(docs) if list(lib.single(d)) != ref[i])
         small = shrink(docs[i], lambda t: lib.single(t) != REF_SINGLE[0](t))
         lines.append(f"  minimal reproducer: {warptok_call}({small!r})")
         lines.append(f"    warptok:   {lib.single(small)}")
@@ -344,6 +468,38 @@ def runner(lib: Lib, mode: str, docs: list):
     return lambda: f(docs)
 
 
+def run_worker(worker: WorkerLib, docs: list, modes: list, repeat: int, threads: int, workdir: Path):
+    """Run ``worker`` on ``docs`` in its own interpreter while this process waits (so the
+    timings never overlap). Returns ({mode: (ids, offsets)}, {mode: [seconds]}, version)."""
+    import numpy as np
+    docs_path, ids_path = workdir / "docs.json", workdir / "worker_ids.npz"
+    docs_path.write_text(json.dumps(docs, ensure_ascii=False), encoding="utf-8")
+    cmd = [worker.python, str(HF1_WORKER), "--tokenizer", str(worker.tokenizer_json), "--docs", str(docs_path),
+           "--modes", ",".join(modes), "--repeat", str(repeat), "--threads", str(threads), "--ids-out", str(ids_path)]
+    done = subprocess.run(cmd, capture_output=True, text=True)
+    if done.returncode != 0:                                 # its exception's last line says why
+        raise RuntimeError(f"{HF1_WORKER.name} exited with {done.returncode}: "
+                           f"{(done.stderr.strip().splitlines() or ['?'])[-1]}")
+    report = json.loads(done.stdout)
+    with np.load(ids_path) as saved:
+        outputs = {m: (saved[f"{m}_ids"], saved[f"{m}_offsets"]) for m in modes}
+    return outputs, report["seconds"], report["version"]
+
+
+def hf1_version(python: str | None) -> str:
+    """The tokenizers version in the HF 1.0 interpreter, or why it can't be used."""
+    if not python:
+        return "not installed (see --hf1-python)"
+    try:
+        done = subprocess.run([python, "-c", "import numpy, tokenizers; print(tokenizers.__version__)"],
+                              capture_output=True, text=True, timeout=120)
+    except OSError as e:
+        return f"not installed ({python}: {e.strerror})"
+    if done.returncode != 0:
+        return f"not installed ({python}: {done.stderr.strip().splitlines()[-1]})"
+    return done.stdout.strip()
+
+
 # ---------------------------------------------------------------- report
 
 @dataclass
@@ -355,7 +511,8 @@ class Row:
     lib: str
     mbps: float | None      # None: excluded
     note: str = ""
-    ratio: float | None = None
+    ratio: float | None = None     # warptok rows: MB/s over the best peer's
+    best: Row | None = None        # warptok rows: that peer's row
     warptok: bool = False
 
 
@@ -371,9 +528,21 @@ def fill_ratios(rows: list):
             if not r.warptok or r.mbps is None:
                 continue
             modes = ("flat", "batch") if r.mode == "flat" else (r.mode,)
-            peers = [p.mbps for p in cell_rows if not p.warptok and p.mode in modes and p.mbps]
+            peers = [p for p in cell_rows if not p.warptok and p.mode in modes and p.mbps]
             if peers:
-                r.ratio = r.mbps / max(peers)
+                r.best = max(peers, key=lambda p: p.mbps)
+                r.ratio = r.mbps / r.best.mbps
+
+
+def lowest_ratio(rows: list) -> str:
+    """The summary line: warptok's lowest ratio to the best peer, and where."""
+    rated = [r for r in rows if r.ratio is not None]
+    if not rated:
+        return "lowest warptok/best peer: - (no cell had a peer to compare with)"
+    worst = min(rated, key=lambda r: r.ratio)
+    behind = sum(1 for r in rated if r.ratio < 1)
+    return (f"lowest warptok/best peer: {worst.ratio:.2f}x on {worst.tokenizer} {worst.corpus} {worst.docs} "
+            f"{worst.mode} (vs {worst.best.lib} {worst.best.mode}); warptok is behind in {behind} of {len(rated)} cells")
 
 
 def render_table(rows: list) -> str:
@@ -399,30 +568,23 @@ def render_table(rows: list) -> str:
     return "\n".join(out)
 
 
-def render_markdown(rows: list, header: list) -> str:
-    out = ["<!-- generated by benchmarks/bench_tokenize.py -->", ""]
+def render_markdown(rows: list, header: list, command: str) -> str:
+    out = ["<!-- generated by benchmarks/bench_tokenize.py -->", "", f"`{command}`", ""]
     out += [f"- {h}" for h in header]
     out += ["", "| tokenizer | corpus | docs | mode | warptok MB/s | best peer | peer MB/s | warptok / peer |",
             "|---|---|---|---|---:|---|---:|---:|"]
-    cells = {}
     for r in rows:
-        cells.setdefault((r.tokenizer, r.corpus, r.docs), []).append(r)
-    for (tok, corpus, docs), cell_rows in cells.items():
-        for r in cell_rows:
-            if not r.warptok:
-                continue
-            modes = ("flat", "batch") if r.mode == "flat" else (r.mode,)
-            peers = [p for p in cell_rows if not p.warptok and p.mode in modes and p.mbps]
-            best = max(peers, key=lambda p: p.mbps) if peers else None
-            wt = f"{r.mbps:.1f}" if r.mbps is not None else r.note
-            if best is None:
-                peer, peer_mbps = "-", "-"
-            else:
-                peer = best.lib + (" (lists)" if best.mode != r.mode else "")
-                peer_mbps = f"{best.mbps:.1f}"
-            ratio = f"{r.ratio:.2f}x" if r.ratio is not None else "-"
-            out.append(f"| {tok} | {corpus} | {docs} | {r.mode} | {wt} | {peer} | {peer_mbps} | {ratio} |")
-    out += ["", "All libraries:", "", "| tokenizer | corpus | docs | mode | library | MB/s |",
+        if not r.warptok:
+            continue
+        wt = f"{r.mbps:.1f}" if r.mbps is not None else r.note
+        if r.best is None:
+            peer, peer_mbps = "-", "-"
+        else:
+            peer = r.best.lib + (" (lists)" if r.best.mode != r.mode else "")
+            peer_mbps = f"{r.best.mbps:.1f}"
+        ratio = f"{r.ratio:.2f}x" if r.ratio is not None else "-"
+        out.append(f"| {r.tokenizer} | {r.corpus} | {r.docs} | {r.mode} | {wt} | {peer} | {peer_mbps} | {ratio} |")
+    out += ["", lowest_ratio(rows) + ".", "", "All libraries:", "", "| tokenizer | corpus | docs | mode | library | MB/s |",
             "|---|---|---|---|---|---:|"]
     for r in rows:
         out.append(f"| {r.tokenizer} | {r.corpus} | {r.docs} | {r.mode} | {r.lib} | "
@@ -457,14 +619,18 @@ def parse_args(argv=None):
                                 epilog="modes:\n" + "\n".join(f"  {m:7} {h}" for m, h in MODE_HELP.items()))
     p.add_argument("-t", "--tokenizers", type=csv(ALL_TOKENIZERS), default=list(ALL_TOKENIZERS),
                    help=f"comma-separated subset of {','.join(ALL_TOKENIZERS)} (default: all)")
-    p.add_argument("-c", "--corpora", type=csv(tuple(CORPORA)), default=list(CORPORA),
-                   help="comma-separated subset of english,multilingual (default: both)")
+    p.add_argument("-c", "--corpora", type=csv(CORPORA), default=list(CORPORA),
+                   help=f"comma-separated subset of {','.join(CORPORA)} (default: all)")
     p.add_argument("-s", "--doc-sizes", type=lambda s: [int(x) for x in s.split(",")], default=[6500, 1000],
                    help="document sizes in bytes, comma-separated (default: 6500,1000)")
     p.add_argument("-m", "--modes", type=csv(MODES), default=list(MODES),
                    help="comma-separated subset of single,batch,flat (default: all)")
-    p.add_argument("--peers", type=csv(("quicktok", "bpe_openai")), default=["quicktok", "bpe_openai"],
-                   help="optional peers to use when importable (default: quicktok,bpe_openai; '' for none)")
+    p.add_argument("--peers", type=csv(PEERS), default=list(PEERS),
+                   help=f"peers to use when available (default: {','.join(PEERS)}; '' for none); "
+                        "`tokenizers` here means HF on gpt2/cl100k_base/o200k_base, where it is not the reference")
+    p.add_argument("--hf1-python", default=DEFAULT_HF1_PYTHON,
+                   help="python of a venv with tokenizers 1.0 and numpy, for the tokenizers-1.0 peer (default: "
+                        "$WARPTOK_BENCH_HF1_PYTHON, else .venv-hf1/bin/python in the repository if it exists)")
     p.add_argument("-r", "--repeat", type=int, default=5, help="timed runs per measurement; the median is shown (default: 5)")
     p.add_argument("--threads", type=int, default=None, help="threads for batch modes (default: warptok.cpu_count())")
     p.add_argument("--max-mb", type=float, default=0, help="use only the first N MB of each corpus (default: all)")
@@ -479,13 +645,96 @@ def parse_args(argv=None):
     return args
 
 
+def time_cell(setup, docs, modes, repeat, excluded):
+    """{(mode, lib): [seconds]} for the in-process libraries not ``excluded``, interleaving
+    the libraries within each repeat so that load from elsewhere on the machine hits them alike."""
+    plan = [(mode, lib) for mode in modes for lib in setup.libs
+            if lib.fn(mode) is not None and lib.name not in excluded]
+    times = {key: [] for key in plan}
+    for _ in range(repeat):
+        for mode, lib in plan:
+            times[(mode, lib)].append(timed(runner(lib, mode, docs)))
+    return times
+
+
+@dataclass
+class Results:
+    rows: list = field(default_factory=list)
+    problems: list = field(default_factory=list)    # (is warptok's, report)
+    checked: int = 0
+
+
+def bench_cell(setup: Setup, corpus: str, data: bytes, size: int, args, threads: int, workdir: Path,
+               results: Results):
+    """Check, then time, every library of ``setup`` on ``data`` cut into ``size``-byte documents."""
+    import numpy as np
+    name = setup.name
+    docs = split_documents(data, size)
+    nbytes = len(data)
+    label = f"{size_label(size)} x{len(docs)}"
+    cell = f"{name}/{corpus}/{size_label(size)}"
+    log(f"[{cell}] {len(docs)} documents, {nbytes / 1e6:.2f} MB: checking ids")
+    ref = [list(setup.libs[0].single(d)) for d in docs]
+    offsets = np.zeros(len(ref) + 1, dtype=np.int64)
+    np.cumsum([len(x) for x in ref], out=offsets[1:])
+    ref_flat = (np.fromiter((i for doc in ref for i in doc), dtype=np.uint32, count=int(offsets[-1])), offsets)
+    warptok_call = ("warptok.get_encoding(%r).encode_ordinary" % name if name in TIKTOKEN_STYLE
+                    else "warptok.Tokenizer.from_file(<%s tokenizer.json>).encode" % name)
+    excluded = {}
+
+    def report(lib_name, is_warptok, problem):
+        if problem:
+            print(problem, flush=True)
+            results.problems.append((is_warptok, problem))
+            excluded[lib_name] = "MISMATCH" if problem.startswith("MISMATCH") else "ERROR"
+
+    for lib in setup.libs:
+        for mode in args.modes:
+            if lib.fn(mode) is not None and not (lib.reference and mode == "single"):
+                results.checked += 1
+                report(lib.name, lib.warptok, check(lib, mode, docs, ref, ref_flat, cell, warptok_call))
+    log(f"[{cell}] timing in process x {args.repeat}")
+    times = time_cell(setup, docs, args.modes, args.repeat, excluded)
+    # The out-of-process libraries, after ours: they check and time in one run of their own.
+    worker_modes = {w: [m for m in args.modes if m in w.modes] for w in setup.workers}
+    for worker, modes in worker_modes.items():
+        if not modes:
+            continue
+        log(f"[{cell}] {worker.name}: ids and timing x {args.repeat} in {worker.python}")
+        try:
+            outputs, seconds, _ = run_worker(worker, docs, modes, args.repeat, threads, workdir)
+        except Exception as e:
+            results.checked += 1
+            report(worker.name, False, f"ERROR {worker.name} on {cell}: {e}")
+            continue
+        for mode in modes:
+            results.checked += 1
+            diff = compare(outputs[mode], docs, ref, ref_flat)
+            report(worker.name, False, diff and f"MISMATCH {worker.name} {mode} on {cell}: {diff}")
+            times[(mode, worker)] = seconds[mode]
+
+    for mode in args.modes:
+        timed_libs = [lib for lib in setup.libs if lib.fn(mode) is not None]
+        timed_libs += [w for w, modes in worker_modes.items() if mode in modes]
+        for lib in timed_libs:
+            is_warptok = getattr(lib, "warptok", False)
+            if lib.name in excluded:
+                results.rows.append(Row(name, corpus, label, mode, lib.name, None,
+                                        note=f"excluded: {excluded[lib.name]}", warptok=is_warptok))
+                continue
+            mbps = nbytes / statistics.median(times[(mode, lib)]) / 1e6
+            results.rows.append(Row(name, corpus, label, mode, lib.name, mbps, warptok=is_warptok))
+            log(f"[{cell}] {mode:6} {lib.name:14} {mbps:8.1f} MB/s")
+
+
 def main(argv=None):
     args = parse_args(argv)
+    command = "python benchmarks/bench_tokenize.py " + " ".join(sys.argv[1:] if argv is None else argv)
     wall0 = time.perf_counter()
     os.environ.setdefault("WARPTOK_DATA_DIR", str(args.data / "vocab"))
     import warptok
     threads = args.threads or warptok.cpu_count()
-    # HF tokenizers sizes its (rayon) pool from this when it first runs in parallel.
+    # HF tokenizers (this process's and the worker's) sizes its rayon pool from this.
     os.environ.setdefault("RAYON_NUM_THREADS", str(threads))
     os.environ.setdefault("TOKENIZERS_PARALLELISM", "true")
     import numpy as np
@@ -497,10 +746,18 @@ def main(argv=None):
             optional_peer(peer)
         else:
             PEER_STATUS[peer] = "disabled (--peers)"
+    if "tokenizers-1.0" in args.peers:
+        PEER_STATUS["tokenizers-1.0"] = hf1_version(args.hf1_python)
+        if PEER_STATUS["tokenizers-1.0"].startswith("not installed"):
+            args.hf1_python = None
+        else:
+            PEER_STATUS["tokenizers-1.0"] += f" ({args.hf1_python}, in its own process)"
+    else:
+        PEER_STATUS["tokenizers-1.0"] = "disabled (--peers)"
 
-    corpora = {}
+    corpora, sources = {}, {}
     for c in args.corpora:
-        corpora[c] = load_corpus(args.data / CORPORA[c], args.max_mb)
+        corpora[c], sources[c] = load_corpus(c, args.data, args.max_mb)
 
     header = [
         f"warptok {warptok.__version__} (allocator: {warptok.allocator()}, cpu_count: {warptok.cpu_count()}), "
@@ -508,7 +765,7 @@ def main(argv=None):
         f"CPU: {cpu_model()}; Python {platform.python_version()} on {platform.system()} {platform.machine()}",
         f"tiktoken {tiktoken.__version__}, tokenizers {tokenizers.__version__}, numpy {np.__version__}; "
         + ", ".join(f"{k}: {v}" for k, v in PEER_STATUS.items()),
-        "corpora: " + ", ".join(f"{c} {len(d) / 1e6:.2f} MB" for c, d in corpora.items())
+        "corpora: " + "; ".join(f"{c} {len(d) / 1e6:.2f} MB ({sources[c]})" for c, d in corpora.items())
         + f"; documents cut at whitespace near {', '.join(size_label(s) for s in args.doc_sizes)}",
         f"MB/s = 10^6 UTF-8 input bytes per second, median of {args.repeat} runs"
         + (" (fewer than 5: a quick look, not a result)" if args.repeat < 5 else ""),
@@ -519,61 +776,19 @@ def main(argv=None):
         print("#", h)
     print(flush=True)
 
-    rows, problems = [], []
-    checked = 0
-    for name in args.tokenizers:
-        setup = build_setup(name, args, threads)
-        for note in setup.notes:
-            print(f"[{name}] {note}", flush=True)
-        if not setup.libs:
-            continue
-        ref_lib = setup.libs[0]
-        REF_SINGLE[0] = ref_lib.single
-        warptok_call = ("warptok.get_encoding(%r).encode_ordinary" % name if name in TIKTOKEN_STYLE
-                        else "warptok.Tokenizer.from_file(<%s tokenizer.json>).encode" % name)
-        for corpus, data in corpora.items():
-            for size in args.doc_sizes:
-                docs = split_documents(data, size)
-                nbytes = len(data)
-                label = f"{size_label(size)} x{len(docs)}"
-                cell = f"{name}/{corpus}/{size_label(size)}"
-                log(f"[{cell}] {len(docs)} documents, {nbytes / 1e6:.2f} MB: checking ids")
-                ref = [list(ref_lib.single(d)) for d in docs]
-                offsets = np.zeros(len(ref) + 1, dtype=np.int64)
-                np.cumsum([len(x) for x in ref], out=offsets[1:])
-                ref_flat = (np.fromiter((i for doc in ref for i in doc), dtype=np.uint32,
-                                        count=int(offsets[-1])), offsets)
-                excluded = {}
-                for lib in setup.libs:
-                    for mode in args.modes:
-                        if lib.fn(mode) is None or (lib.reference and mode == "single"):
-                            continue
-                        checked += 1
-                        problem = check(lib, mode, docs, ref, ref_flat, cell, warptok_call)
-                        if problem:
-                            print(problem, flush=True)
-                            problems.append((lib.warptok, problem))
-                            excluded[lib.name] = "MISMATCH" if problem.startswith("MISMATCH") else "ERROR"
-                # Time, interleaving the libraries within each repeat so that load
-                # from elsewhere on the machine hits them alike.
-                plan = [(mode, lib) for mode in args.modes for lib in setup.libs
-                        if lib.fn(mode) is not None and lib.name not in excluded]
-                times = {key: [] for key in plan}
-                log(f"[{cell}] timing {len(plan)} library/mode pairs x {args.repeat}")
-                for _ in range(args.repeat):
-                    for mode, lib in plan:
-                        times[(mode, lib)].append(timed(runner(lib, mode, docs)))
-                for mode in args.modes:
-                    for lib in setup.libs:
-                        if lib.fn(mode) is None:
-                            continue
-                        if lib.name in excluded:
-                            rows.append(Row(name, corpus, label, mode, lib.name, None,
-                                            note=f"excluded: {excluded[lib.name]}", warptok=lib.warptok))
-                            continue
-                        t = statistics.median(times[(mode, lib)])
-                        rows.append(Row(name, corpus, label, mode, lib.name, nbytes / t / 1e6, warptok=lib.warptok))
-                        log(f"[{cell}] {mode:6} {lib.name:10} {nbytes / t / 1e6:8.1f} MB/s")
+    results = Results()
+    with tempfile.TemporaryDirectory(prefix="warptok-bench-") as workdir:
+        for name in args.tokenizers:
+            setup = build_setup(name, args, threads, Path(workdir))
+            for note in setup.notes:
+                print(f"[{name}] {note}", flush=True)
+            if not setup.libs:
+                continue
+            REF_SINGLE[0] = setup.libs[0].single
+            for corpus, data in corpora.items():
+                for size in args.doc_sizes:
+                    bench_cell(setup, corpus, data, size, args, threads, Path(workdir), results)
+    rows, problems, checked = results.rows, results.problems, results.checked
 
     fill_ratios(rows)
     print()
@@ -588,9 +803,10 @@ def main(argv=None):
         print(f"id check: all {checked} library/mode checks matched the reference on every document")
     print("warptok/best peer: warptok's MB/s over the fastest peer's in the same cell "
           "(for flat, the peers' flat and batch-to-lists results both count)")
+    print(lowest_ratio(rows))
     print(f"wall time: {wall:.0f} s")
     if args.markdown:
-        args.markdown.write_text(render_markdown(rows, header), encoding="utf-8")
+        args.markdown.write_text(render_markdown(rows, header, command), encoding="utf-8")
         print(f"markdown table written to {args.markdown}")
     return 1 if any(is_wt for is_wt, _ in problems) else 0      # a warptok id mismatch fails the run
 
