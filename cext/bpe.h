@@ -55,9 +55,11 @@ enum {
 
 /* The per-thread piece cache: text repeats its pieces (Zipf), so the ids of
  * each piece of up to WT_PIECE_CACHE_KEY bytes that is not a token itself are
- * kept, keyed by the exact bytes and the tokenizer's serial. Direct-mapped and fixed-size (1 MiB per
- * thread): memory stays bounded whatever the input. */
-#define WT_PIECE_CACHE_SLOTS 16384
+ * kept, keyed by the exact bytes and the tokenizer's serial. Direct-mapped and
+ * fixed-size (4 MiB per thread, allocated at its first miss): memory stays
+ * bounded whatever the input. English prose has ~30,000 distinct such pieces;
+ * 64Ki slots miss 12% of them on a second pass, 16Ki slots 31%. */
+#define WT_PIECE_CACHE_SLOTS 65536
 #define WT_PIECE_CACHE_KEY 24
 #define WT_PIECE_CACHE_IDS 8
 
