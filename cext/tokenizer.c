@@ -213,6 +213,31 @@ static int bpe_piece(wt_run *r, const uint8_t *p, size_t n)
 
 static int stage_run(wt_run *r, uint32_t k, const uint8_t *s, size_t n);
 
+/* The common case in one loop: the last split is a fast scanner isolating
+ * pieces, and each piece goes straight to BPE. */
+static int scan_and_encode(wt_run *r, const wt_scanner *scan, const uint8_t *s, size_t n)
+{
+    wt_ids *out = r->out;
+    const wt_bpe *bpe = &r->t->bpe;
+    size_t pos = 0;
+    while (pos < n) {
+        size_t end = wt_scan_match(scan, s, n, pos);
+        if (out->len + (end - pos) > out->cap) {   /* room for one id per byte */
+            int rc = wt_ids_reserve(out, end - pos);
+            if (rc) return rc;
+        }
+        int64_t k = wt_bpe_encode_piece(bpe, s + pos, end - pos, out->ids + out->len, &r->sc->bpe);
+        if (k < 0) return (int)k;
+        out->len += (size_t)k;
+        if (out->len >= r->limit) {
+            out->len = r->limit;
+            return 1;
+        }
+        pos = end;
+    }
+    return 0;
+}
+
 /* A split's behavior, streamed: ranges arrive in order, matches and gaps. */
 typedef struct {
     size_t start, end;       /* the pending piece */
@@ -270,6 +295,11 @@ static int stage_run(wt_run *r, uint32_t k, const uint8_t *s, size_t n)
         s = buf->p; n++;
     }
     if (!st->re) return stage_run(r, k + 1, s, n);
+    /* A scanner matches everywhere, so isolating its matches and keeping them
+     * while removing what lies between (inverted Removed) are the same split. */
+    int keeps_matches = st->behavior == WT_SPLIT_ISOLATED || (st->behavior == WT_SPLIT_REMOVED && st->invert);
+    if (st->scan.family && keeps_matches && k + 1 == t->n_stages && r->piece == bpe_piece)
+        return scan_and_encode(r, &st->scan, s, n);
     wt_behavior b = {0};
     size_t pos = 0, gap = 0, end, len;
     int rc;
