@@ -5,9 +5,8 @@ Python objects and C tables; the work happens in C with the GIL released.
 Error codes from C become exceptions in one place: ``_check``."""
 
 from cpython.bytes cimport PyBytes_FromStringAndSize
-from cpython.list cimport PyList_New, PyList_SET_ITEM
-from cpython.ref cimport Py_INCREF
-from cpython.tuple cimport PyTuple_GET_ITEM
+from cpython.list cimport PyList_New
+from cpython.object cimport PyObject
 from cpython.unicode cimport PyUnicode_AsUTF8AndSize
 from libc.stdint cimport int32_t, int64_t, uint8_t, uint32_t, uint64_t, SIZE_MAX
 from libc.string cimport memset
@@ -19,6 +18,17 @@ cdef extern from "wt_common.h":
         WT_EINVAL
         WT_ETHREAD
         WT_EREGEX_STACK
+
+cdef extern from *:
+    """
+    /* Raw item arrays, so building a list of cached ints is a store and an incref. */
+    #define _tuple_items(t) (((PyTupleObject *)(t))->ob_item)
+    #define _list_items(l) (((PyListObject *)(l))->ob_item)
+    #define _incref(o) Py_INCREF(o)
+    """
+    PyObject **_tuple_items(object t)
+    PyObject **_list_items(object l)
+    void _incref(PyObject *o)
 
 cdef extern from "alloc.h":
     void *wt_malloc(size_t n) nogil
@@ -237,6 +247,7 @@ cdef class Core:
     cdef readonly uint32_t n_ids
     cdef readonly tuple n_added    # added tokens in pass 0 and pass 1
     cdef tuple _ints       # Python ints for every id, so building lists only increfs
+    cdef PyObject **_int_items  # _ints' item array, read without reference counting
 
     def __cinit__(self):
         memset(&self.t, 0, sizeof(self.t))
@@ -278,6 +289,7 @@ cdef class Core:
         self.t.n_suffix = suffix.shape[0]
         self.n_ids = n_ids
         self._ints = tuple(range(n_ids))
+        self._int_items = _tuple_items(self._ints)
 
     cdef _set_stage(self, int k, const int32_t[::1] prog, const int32_t[::1] classes, int dialect,
                     int behavior, bint invert, bint prefix_space, tuple scanner):
@@ -313,12 +325,12 @@ cdef class Core:
 
     cdef list _as_list(self, const uint32_t *ids, size_t n):
         cdef list out = PyList_New(n)
-        cdef object v
+        cdef PyObject **items = self._int_items
+        cdef PyObject **dest = _list_items(out)
         cdef size_t i
         for i in range(n):
-            v = <object>PyTuple_GET_ITEM(self._ints, ids[i])
-            Py_INCREF(v)
-            PyList_SET_ITEM(out, i, v)
+            dest[i] = items[ids[i]]
+            _incref(items[ids[i]])
         return out
 
     cdef const uint8_t *_active_ptr(self, int k, active) except? NULL:
