@@ -56,32 +56,66 @@ WT_INLINE uint64_t short_key(const uint8_t *p, size_t n)
     return k | ((uint64_t)n << 56);
 }
 
-uint32_t wt_bpe_lookup(const wt_bpe *b, const uint8_t *p, size_t n)
+#define WT_MID_MAX 15
+
+WT_INLINE uint64_t mid_hash(uint64_t head, uint64_t tail, size_t n)
+{
+    return hash_u64(head ^ (tail * 0xff51afd7ed558ccdull) ^ n);
+}
+
+/* n >= 8: 8-byte compares, the last one overlapping. */
+WT_INLINE int bytes_equal(const uint8_t *a, const uint8_t *b, size_t n)
+{
+    uint64_t x, y;
+    for (size_t i = 0; i + 8 < n; i += 8) {
+        memcpy(&x, a + i, 8);
+        memcpy(&y, b + i, 8);
+        if (x != y) return 0;
+    }
+    memcpy(&x, a + n - 8, 8);
+    memcpy(&y, b + n - 8, 8);
+    return x == y;
+}
+
+/* The value word of the entry for p[0..n), or NULL. */
+WT_INLINE uint32_t *vocab_find(const wt_bpe *b, const uint8_t *p, size_t n)
 {
     const wt_bytes_map *m = &b->vocab;
     if (n <= WT_SHORT_MAX) {
         uint64_t k = short_key(p, n);
-        size_t i = hash_u64(k) & m->short_mask;
-        for (;;) {
-            uint64_t s = m->short_slots[i].key;
-            if (s == k) return (uint32_t)m->short_slots[i].id;
-            if (!s) return WT_NO_ID;
-            i = (i + 1) & m->short_mask;
+        for (size_t i = hash_u64(k) & m->short_mask;; i = (i + 1) & m->short_mask) {
+            wt_short_slot *s = &m->short_slots[i];
+            if (s->key == k) return &s->val;
+            if (!s->key) return NULL;
+        }
+    }
+    if (n <= WT_MID_MAX) {
+        uint64_t head, tail;
+        memcpy(&head, p, 8);
+        memcpy(&tail, p + n - 8, 8);
+        for (size_t i = mid_hash(head, tail, n) & m->mid_mask;; i = (i + 1) & m->mid_mask) {
+            wt_mid_slot *s = &m->mid_slots[i];
+            if (s->head == head && s->tail == tail && s->len == n) return &s->val;
+            if (!s->len) return NULL;
         }
     }
     uint64_t h = hash_bytes(p, n);
-    uint64_t tag = h >> 32 << 32;
-    size_t i = h & m->long_mask;
-    for (;;) {
-        uint64_t s = m->long_slots[i];
-        if (!s) return WT_NO_ID;
-        if ((s & 0xFFFFFFFF00000000ull) == tag) {
-            uint32_t id = (uint32_t)s - 1;
+    uint32_t tag = (uint32_t)(h >> 32);
+    for (size_t i = h & m->long_mask;; i = (i + 1) & m->long_mask) {
+        wt_long_slot *s = &m->long_slots[i];
+        if (s->val == WT_NO_ID) return NULL;
+        if (s->tag == tag) {
+            uint32_t id = s->val & ~WT_VAL_WHOLE;
             uint32_t off = b->tok_off[id], len = b->tok_off[id + 1] - off;
-            if (len == n && memcmp(b->tok_bytes + off, p, n) == 0) return id;
+            if (len == n && bytes_equal(b->tok_bytes + off, p, n)) return &s->val;
         }
-        i = (i + 1) & m->long_mask;
     }
+}
+
+uint32_t wt_bpe_lookup(const wt_bpe *b, const uint8_t *p, size_t n)
+{
+    const uint32_t *v = vocab_find(b, p, n);
+    return v ? *v & ~WT_VAL_WHOLE : WT_NO_ID;
 }
 
 static int vocab_insert(wt_bpe *b, uint32_t id)
@@ -90,18 +124,24 @@ static int vocab_insert(wt_bpe *b, uint32_t id)
     const uint8_t *p = b->tok_bytes + b->tok_off[id];
     size_t n = b->tok_off[id + 1] - b->tok_off[id];
     if (n == 0) return WT_EINVAL;
-    if (wt_bpe_lookup(b, p, n) != WT_NO_ID) return WT_EINVAL;  /* two ids, same bytes */
+    if (vocab_find(b, p, n)) return WT_EINVAL;  /* two ids, same bytes */
     if (n <= WT_SHORT_MAX) {
         uint64_t k = short_key(p, n);
         size_t i = hash_u64(k) & m->short_mask;
         while (m->short_slots[i].key) i = (i + 1) & m->short_mask;
-        m->short_slots[i].key = k;
-        m->short_slots[i].id = id;
+        m->short_slots[i] = (wt_short_slot){.key = k, .val = id};
+    } else if (n <= WT_MID_MAX) {
+        uint64_t head, tail;
+        memcpy(&head, p, 8);
+        memcpy(&tail, p + n - 8, 8);
+        size_t i = mid_hash(head, tail, n) & m->mid_mask;
+        while (m->mid_slots[i].len) i = (i + 1) & m->mid_mask;
+        m->mid_slots[i] = (wt_mid_slot){.head = head, .tail = tail, .val = id, .len = (uint32_t)n};
     } else {
         uint64_t h = hash_bytes(p, n);
         size_t i = h & m->long_mask;
-        while (m->long_slots[i]) i = (i + 1) & m->long_mask;
-        m->long_slots[i] = (h >> 32 << 32) | ((uint64_t)id + 1);
+        while (m->long_slots[i].val != WT_NO_ID) i = (i + 1) & m->long_mask;
+        m->long_slots[i] = (wt_long_slot){.tag = (uint32_t)(h >> 32), .val = id};
     }
     return 0;
 }
@@ -280,9 +320,9 @@ int64_t wt_bpe_encode_piece(const wt_bpe *b, const uint8_t *p, size_t n, uint32_
 {
     if (n == 1) { out[0] = b->byte_id[p[0]]; return 1; }
     /* Most pieces are one token: a vocabulary hit needs no cache. */
-    uint32_t id = wt_bpe_lookup(b, p, n);
-    if (id != WT_NO_ID && (b->tok_flags[id] & WT_TOK_WHOLE)) {
-        out[0] = id;
+    const uint32_t *v = vocab_find(b, p, n);
+    if (v && (*v & WT_VAL_WHOLE)) {
+        out[0] = *v & ~WT_VAL_WHOLE;
         return 1;
     }
     wt_piece_entry *e = NULL;
@@ -324,17 +364,26 @@ int wt_bpe_init(wt_bpe *b, uint32_t n_ids, const uint32_t *tok_off, const uint8_
     memcpy(b->tok_bytes, tok_bytes, nbytes);
     memcpy(b->tok_flags, tok_flags, n_ids);
 
-    size_t n_bpe = 0;
+    if (n_ids >= WT_VAL_WHOLE) { rc = WT_EINVAL; goto fail; }
+    size_t n_short = 0, n_mid = 0, n_long = 0;
     for (uint32_t id = 0; id < n_ids; id++) {
         if (tok_off[id + 1] < tok_off[id]) { rc = WT_EINVAL; goto fail; }
         b->tok_flags[id] &= (uint8_t)~WT_TOK_WHOLE;
-        if (b->tok_flags[id] & WT_TOK_BPE) n_bpe++;
+        if (!(b->tok_flags[id] & WT_TOK_BPE)) continue;
+        size_t n = tok_off[id + 1] - tok_off[id];
+        if (n <= WT_SHORT_MAX) n_short++;
+        else if (n <= WT_MID_MAX) n_mid++;
+        else n_long++;
     }
-    size_t cap = pow2_at_least(n_bpe * 2 + 1);
-    b->vocab.short_slots = wt_calloc(cap, sizeof(wt_short_slot));
-    b->vocab.long_slots = wt_calloc(cap, sizeof(uint64_t));
-    if (!b->vocab.short_slots || !b->vocab.long_slots) goto fail;
-    b->vocab.short_mask = b->vocab.long_mask = cap - 1;
+    wt_bytes_map *m = &b->vocab;
+    m->short_mask = pow2_at_least(n_short * 2 + 1) - 1;
+    m->mid_mask = pow2_at_least(n_mid * 2 + 1) - 1;
+    m->long_mask = pow2_at_least(n_long * 2 + 1) - 1;
+    m->short_slots = wt_calloc(m->short_mask + 1, sizeof(wt_short_slot));
+    m->mid_slots = wt_calloc(m->mid_mask + 1, sizeof(wt_mid_slot));
+    m->long_slots = wt_malloc((m->long_mask + 1) * sizeof(wt_long_slot));
+    if (!m->short_slots || !m->mid_slots || !m->long_slots) goto fail;
+    memset(m->long_slots, 0xff, (m->long_mask + 1) * sizeof(wt_long_slot));
     for (uint32_t id = 0; id < n_ids; id++)
         if ((b->tok_flags[id] & WT_TOK_BPE) && (rc = vocab_insert(b, id))) goto fail;
 
@@ -402,7 +451,10 @@ int wt_bpe_init(wt_bpe *b, uint32_t n_ids, const uint32_t *tok_off, const uint8_
             if (k < 0) { rc = (int)k; break; }
             whole = k == 1 && tmp[0] == id;
         }
-        if (whole) b->tok_flags[id] |= WT_TOK_WHOLE;
+        if (whole) {
+            b->tok_flags[id] |= WT_TOK_WHOLE;
+            *vocab_find(b, tok_bytes + tok_off[id], n) |= WT_VAL_WHOLE;
+        }
     }
     wt_free(tmp);
     wt_bpe_scratch_free(&sc);
@@ -416,7 +468,7 @@ fail:
 void wt_bpe_free(wt_bpe *b)
 {
     wt_free(b->tok_off); wt_free(b->tok_bytes); wt_free(b->tok_flags);
-    wt_free(b->vocab.short_slots); wt_free(b->vocab.long_slots);
+    wt_free(b->vocab.short_slots); wt_free(b->vocab.mid_slots); wt_free(b->vocab.long_slots);
     wt_free(b->pairs.slots);
     memset(b, 0, sizeof *b);
 }

@@ -20,19 +20,34 @@ typedef struct {
     size_t mask;
 } wt_pair_map;
 
+/* Table entries hold id | WT_VAL_WHOLE when the token is flagged WT_TOK_WHOLE,
+ * so the common case (a piece that is one token) is decided by one probe. */
+#define WT_VAL_WHOLE 0x80000000u
+
 typedef struct {
     uint64_t key;            /* packed bytes and length; 0 = empty */
-    uint64_t id;
+    uint32_t val, unused;
 } wt_short_slot;
 
-/* bytes -> id in two tables: tokens of up to 7 bytes are keyed by one integer
- * (the bytes and the length packed), so the common lookup is a single compare;
- * longer ones by a hash whose high half is kept beside the id to skip most memcmps. */
+typedef struct {
+    uint64_t head, tail;     /* the first and the last 8 bytes (they overlap below 16) */
+    uint32_t val, len;       /* len 0 = empty */
+} wt_mid_slot;
+
+typedef struct {
+    uint32_t tag;            /* the hash's high half: most non-matches skip the memcmp */
+    uint32_t val;            /* WT_NO_ID = empty */
+} wt_long_slot;
+
+/* bytes -> id in three tables, so that most lookups touch one cache line:
+ * tokens of up to 7 bytes are keyed by one integer (the bytes and the length
+ * packed), tokens of 8..15 bytes by their first and last 8 bytes, longer ones
+ * by a hash (then compared with the token's bytes). */
 typedef struct {
     wt_short_slot *short_slots;
-    size_t short_mask;
-    uint64_t *long_slots;    /* (hash >> 32) << 32 | (id + 1); 0 = empty */
-    size_t long_mask;
+    wt_mid_slot *mid_slots;
+    wt_long_slot *long_slots;
+    size_t short_mask, mid_mask, long_mask;
 } wt_bytes_map;
 
 typedef struct {
