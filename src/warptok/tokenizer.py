@@ -34,6 +34,7 @@ class Tokenizer:
         self._special_re = re.compile("|".join(map(re.escape, sorted(self.special_tokens, key=len, reverse=True))))
         self._n_post = len(spec.prefix) + len(spec.suffix)
         self._normalizer = spec.normalizer
+        self._hf = self.source == "huggingface"
         self._special_regex = None
 
     # ------------------------------------------------------------ construction
@@ -89,6 +90,12 @@ class Tokenizer:
         tiktoken: ``Encoding.encode`` — special tokens in ``allowed_special`` are
         encoded as such; one in ``disallowed_special`` raises ValueError.
         """
+        if (self._hf and max_length is None and not split_special_tokens and type(text) is str
+                and not self._needs_normalizing(text)):
+            try:            # the common HF call: its masks are precomputed, nothing to check
+                return self._core.encode(text, self._hf_masks[False], False, -1, bool(add_special_tokens))
+            except UnicodeEncodeError:
+                pass        # lone surrogates: the general path raises as HF does
         active, max_body, add = self._call_options(add_special_tokens, max_length, allowed_special,
                                                    disallowed_special, split_special_tokens)
         _check_str(text)
