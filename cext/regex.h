@@ -62,6 +62,7 @@ typedef struct {
 typedef struct {
     wt_bt_entry *items;
     size_t len, cap;
+    uint64_t work;           /* steps done by this thread's matches (wt_work_counters) */
 } wt_restack;
 
 /* Build from the compiled tables. classes: per class [negate, n_items, then

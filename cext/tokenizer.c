@@ -52,6 +52,22 @@ wt_ids *wt_thread_ids(void)
     return &sc->out;
 }
 
+wt_bpe_scratch *wt_thread_bpe_scratch(void)
+{
+    wt_scratch *sc = scratch_get();
+    return sc ? &sc->bpe : NULL;
+}
+
+int wt_work_counters(uint64_t *bpe, uint64_t *regex, int reset)
+{
+    wt_scratch *sc = scratch_get();
+    if (!sc) return WT_ENOMEM;
+    *bpe = sc->bpe.work;
+    *regex = sc->stack.work;
+    if (reset) sc->bpe.work = sc->stack.work = 0;
+    return 0;
+}
+
 /* ---- id buffers ---- */
 
 int wt_ids_reserve(wt_ids *b, size_t extra)
