@@ -287,7 +287,7 @@ static int stage_run(wt_run *r, uint32_t k, const uint8_t *s, size_t n)
     }
     if (!st->re) return stage_run(r, k + 1, s, n);
     wt_behavior b = {0};
-    size_t pos = 0, gap = 0, end, len;
+    size_t pos = 0, gap = 0, end;
     int rc;
     while (pos < n) {
         rc = wt_regex_match_at(st->re, s, n, pos, &end, &r->sc->stack);
@@ -297,8 +297,7 @@ static int stage_run(wt_run *r, uint32_t k, const uint8_t *s, size_t n)
             if ((rc = feed(r, k, &b, s, pos, end, !st->invert))) return rc;
             pos = gap = end;
         } else {
-            wt_utf8_decode(s, n, pos, &len);
-            pos += len;
+            pos = wt_regex_next_start(st->re, s, n, pos);
         }
     }
     if (gap < n && (rc = feed(r, k, &b, s, gap, n, st->invert))) return rc;
