@@ -316,6 +316,22 @@ WT_INLINE uint32_t trie_child(const wt_bpe_linear *L, uint32_t node, uint8_t c)
     return 0;
 }
 
+/* Chains of one byte at least this deep take the run tables. */
+#define WT_RUN_MIN 8
+
+/* How many bytes equal to c begin p[0..n), counting at most cap. */
+WT_INLINE size_t run_length(const uint8_t *p, size_t n, uint8_t c, size_t cap)
+{
+    size_t lim = n < cap ? n : cap, i = 0;
+    uint64_t pat = 0x0101010101010101ull * c, w;
+    for (; i + 8 <= lim; i += 8) {
+        memcpy(&w, p + i, 8);
+        if (w != pat) break;
+    }
+    while (i < lim && p[i] == c) i++;
+    return i;
+}
+
 /* The longest self-built token that p[0..n) starts with (n >= 1), or WT_NO_ID. */
 WT_INLINE uint32_t longest_token(const wt_bpe_linear *L, const uint8_t *p, size_t n, size_t *steps)
 {
@@ -323,6 +339,16 @@ WT_INLINE uint32_t longest_token(const wt_bpe_linear *L, const uint8_t *p, size_
     if (!node) return WT_NO_ID;
     uint32_t best = L->node_id[node];
     size_t i = 1;
+    const uint32_t first = L->run_first[p[0]], depth = L->run_first[p[0] + 1] - first;
+    if (depth >= WT_RUN_MIN) {
+        /* In a run of p[0]: jump to the node of the whole run (or of the chain's end). */
+        size_t r = run_length(p, n, p[0], (size_t)depth + 1);
+        *steps += r / 8 + 1;
+        if (r > depth) return L->run_best[first + depth - 1];
+        node = L->run_node[first + r - 1];
+        best = L->run_best[first + r - 1];
+        i = r;
+    }
     for (; i < n; i++) {
         if (!(node = trie_child(L, node, p[i]))) break;
         if (L->node_id[node] != WT_NO_ID) best = L->node_id[node];
@@ -361,14 +387,10 @@ static int compatible_ordered(const wt_bpe *b, uint32_t x, uint32_t y, size_t *s
 #define WT_MEMO_SLOTS 1024
 
 /* The same for any tokens, by merging their bytes xy (n of them): used for the few
- * tokens whose merges are out of rank order. Results are remembered per thread,
- * since a long piece tends to repeat its pairs. 1, 0 or WT_E*. */
+ * tokens whose merges are out of rank order. 1, 0 or WT_E*. */
 static int compatible_merged(const wt_bpe *b, uint32_t x, uint32_t y, const uint8_t *xy, size_t n,
                              wt_bpe_scratch *sc)
 {
-    if (WT_UNLIKELY(!sc->memo) && !(sc->memo = wt_calloc(2 * WT_MEMO_SLOTS, sizeof(uint64_t)))) return WT_ENOMEM;
-    uint64_t key = ((uint64_t)x << 32) | y, *e = &sc->memo[2 * (hash_u64(key) & (WT_MEMO_SLOTS - 1))];
-    if (e[0] == key && (e[1] >> 1) == b->serial) return (int)(e[1] & 1);
     size_t m;
     uint32_t small[WT_BPE_SMALL], *ids = small;
     if (n <= WT_BPE_SMALL) {
@@ -380,14 +402,12 @@ static int compatible_merged(const wt_bpe *b, uint32_t x, uint32_t y, const uint
         ids = sc->ranks;
         m = merge_heap(b, xy, n, ids, sc, NULL);
     }
-    int ok = m == 2 && ids[0] == x && ids[1] == y;
-    e[0] = key;
-    e[1] = ((uint64_t)b->serial << 1) | (uint64_t)ok;
-    return ok;
+    return m == 2 && ids[0] == x && ids[1] == y;
 }
 
 static int dead_reserve(wt_bpe_scratch *sc, size_t n)
 {
+    if (WT_UNLIKELY(!sc->memo) && !(sc->memo = wt_calloc(2 * WT_MEMO_SLOTS, sizeof(uint64_t)))) return WT_ENOMEM;
     size_t words = (n >> 6) + 1;
     if (words <= sc->dead_words) return 0;
     words = pow2_at_least(words);
@@ -396,6 +416,22 @@ static int dead_reserve(wt_bpe_scratch *sc, size_t n)
     if (!(sc->dead = wt_malloc(words * sizeof(uint64_t)))) return WT_ENOMEM;
     sc->dead_words = words;
     return 0;
+}
+
+/* Whether x, y are compatible (xy: their bytes, n of them), remembered per thread:
+ * a long piece tends to repeat its pairs. 1, 0 or WT_E*. */
+WT_INLINE int compatible(const wt_bpe *b, uint32_t x, uint32_t y, const uint8_t *xy, size_t n,
+                         wt_bpe_scratch *sc, size_t *steps)
+{
+    uint64_t key = ((uint64_t)x << 32) | y, *e = &sc->memo[2 * (hash_u64(key) & (WT_MEMO_SLOTS - 1))];
+    ++*steps;
+    if (e[0] == key && (e[1] >> 1) == b->serial) return (int)(e[1] & 1);
+    int ok;
+    if (WT_LIKELY(!((b->tok_flags[x] | b->tok_flags[y]) & WT_TOK_UNORDERED))) ok = compatible_ordered(b, x, y, steps);
+    else if ((ok = compatible_merged(b, x, y, xy, n, sc)) < 0) return ok;
+    e[0] = key;
+    e[1] = ((uint64_t)b->serial << 1) | (uint64_t)ok;
+    return ok;
 }
 
 /* merge_linear found no encoding: impossible when the load-time checks hold; the
@@ -427,12 +463,8 @@ static int64_t merge_linear(const wt_bpe *b, const uint8_t *p, size_t n, uint32_
         int ok = !((dead[end >> 6] >> (end & 63)) & 1);
         if (ok && k) {
             uint32_t last = out[k - 1];
-            if (WT_LIKELY(!((b->tok_flags[last] | b->tok_flags[tok]) & WT_TOK_UNORDERED))) {
-                ok = compatible_ordered(b, last, tok, &steps);
-            } else {
-                size_t start = pos - (off[last + 1] - off[last]);
-                if ((ok = compatible_merged(b, last, tok, p + start, end - start, sc)) < 0) return ok;
-            }
+            size_t start = pos - (off[last + 1] - off[last]);
+            if ((ok = compatible(b, last, tok, p + start, end - start, sc, &steps)) < 0) return ok;
         }
         if (ok) {
             out[k++] = tok;
@@ -645,6 +677,24 @@ static int linear_init(wt_bpe *b)
     for (uint32_t e = L->node_first[0]; e < L->node_first[1]; e++) L->root[L->edge_byte[e]] = L->edge_node[e];
     uint32_t *shrunk = wt_realloc(L->node_id, (size_t)n_nodes * sizeof(uint32_t));
     if (shrunk) L->node_id = shrunk;
+    /* The chains c, cc, ccc, ... of each byte c. */
+    size_t n_run = 0;
+    for (int c = 0; c < 256; c++)
+        for (uint32_t node = L->root[c]; node; node = trie_child(L, node, (uint8_t)c)) n_run++;
+    L->run_node = wt_malloc((n_run + 1) * sizeof(uint32_t));
+    L->run_best = wt_malloc((n_run + 1) * sizeof(uint32_t));
+    if (!L->run_node || !L->run_best) goto out;
+    n_run = 0;
+    for (int c = 0; c < 256; c++) {
+        uint32_t longest = WT_NO_ID;
+        L->run_first[c] = (uint32_t)n_run;
+        for (uint32_t node = L->root[c]; node; node = trie_child(L, node, (uint8_t)c), n_run++) {
+            if (L->node_id[node] != WT_NO_ID) longest = L->node_id[node];
+            L->run_node[n_run] = node;
+            L->run_best[n_run] = longest;
+        }
+    }
+    L->run_first[256] = (uint32_t)n_run;
     b->linear_status = WT_LINEAR_ON;
     rc = 0;
 out:
@@ -784,6 +834,7 @@ static void linear_free(wt_bpe_linear *L)
 {
     wt_free(L->split); wt_free(L->tree_rank); wt_free(L->shorter);
     wt_free(L->node_first); wt_free(L->edge_byte); wt_free(L->edge_node); wt_free(L->node_id);
+    wt_free(L->run_node); wt_free(L->run_best);
     memset(L, 0, sizeof *L);
 }
 

@@ -47,6 +47,11 @@ typedef struct {
     uint32_t *node_id;       /* token ending at node k, or WT_NO_ID */
     uint32_t root[256];      /* the root's child per byte; 0 = none (node 0 is the root) */
     uint32_t n_nodes;
+    /* Runs of one byte c: entry run_first[c] + k - 1 holds the node of c^k and the
+     * longest token among c^1..c^k, for every k the trie has (a long run then
+     * costs one lookup per position instead of a walk as deep as its longest token). */
+    uint32_t run_first[257];
+    uint32_t *run_node, *run_best;
 } wt_bpe_linear;
 
 /* Why a tokenizer stays on the heap path (wt_bpe.linear_status). */

@@ -52,6 +52,7 @@ cdef extern from "bpe.h":
         uint32_t n_nodes
     ctypedef struct wt_bpe:
         uint32_t n_ids
+        uint8_t *tok_flags
         int linear_status
         uint32_t linear_bad_id
         uint32_t n_unordered
@@ -130,7 +131,7 @@ cdef extern from "regex.h":
         WT_ITEM_RANGE, WT_ITEM_GC, WT_ITEM_PROP
 cdef extern from "bpe.h":
     enum:
-        WT_TOK_BPE, WT_TOK_SPECIAL, WT_TOK_WHOLE, WT_TOK_PRESENT
+        WT_TOK_BPE, WT_TOK_SPECIAL, WT_TOK_WHOLE, WT_TOK_PRESENT, WT_TOK_UNORDERED
 cdef extern from "tokenizer.h":
     enum:
         WT_SPLIT_ISOLATED, WT_SPLIT_REMOVED, WT_SPLIT_MERGED_PREV, WT_SPLIT_MERGED_NEXT, WT_SPLIT_CONTIGUOUS
@@ -409,6 +410,10 @@ cdef class Core:
         st = _LINEAR_STATUS[self.t.bpe.linear_status]
         return dict(status=st, bad_id=self.t.bpe.linear_bad_id if st == "broken" else None,
                     trie_nodes=self.t.bpe.lin.n_nodes, unordered=self.t.bpe.n_unordered)
+
+    def unordered_ids(self):
+        """For tests: ids whose merges run out of rank order (their pairs are checked by merging)."""
+        return [i for i in range(self.t.bpe.n_ids) if self.t.bpe.tok_flags[i] & WT_TOK_UNORDERED]
 
     def merge_pieces(self, bytes data, const uint32_t[::1] lens, str algo="auto"):
         """For tests: the merges of each piece (consecutive spans of data, lengths lens)
