@@ -297,7 +297,10 @@ static size_t merge_heap(const wt_bpe *b, const uint8_t *p, size_t n, uint32_t *
 
 static void linear_free(wt_bpe_linear *L);
 
-/* Pieces longer than this take the linear path (when the vocabulary allows). */
+/* Pieces longer than this take the linear path (when the vocabulary allows).
+ * Measured on cl100k: on runs (a_7 -=.) of 64..1024 bytes it is 3-6x faster than
+ * the heap; on long pieces glued from real words it is within 10% of the heap up
+ * to ~200 bytes and faster beyond. Below 48 merge_small beats both. */
 #define WT_BPE_LINEAR_MIN WT_BPE_SMALL
 
 WT_INLINE uint32_t trie_child(const wt_bpe_linear *L, uint32_t node, uint8_t c)

@@ -415,10 +415,11 @@ cdef class Core:
         """For tests: ids whose merges run out of rank order (their pairs are checked by merging)."""
         return [i for i in range(self.t.bpe.n_ids) if self.t.bpe.tok_flags[i] & WT_TOK_UNORDERED]
 
-    def merge_pieces(self, bytes data, const uint32_t[::1] lens, str algo="auto"):
+    def merge_pieces(self, bytes data, const uint32_t[::1] lens, str algo="auto", bint collect=True):
         """For tests: the merges of each piece (consecutive spans of data, lengths lens)
         by one algorithm ("heap", "linear", "small" or "auto"), with no cache and no
-        whole-piece lookup. A list of id lists."""
+        whole-piece lookup. A list of id lists; with collect=False only the total count
+        of ids (for timing the merges alone)."""
         cdef int a = _ALGOS[algo]
         cdef const uint8_t *s = data
         cdef size_t n = len(data), at = 0, i, total = 0
@@ -437,6 +438,16 @@ cdef class Core:
             sc = wt_thread_bpe_scratch()
             if sc == NULL:
                 raise MemoryError()
+            if not collect:
+                with nogil:
+                    for i in range(<size_t>lens.shape[0]):
+                        k = wt_bpe_merge_with(&self.t.bpe, s + at, lens[i], out, sc, a)
+                        if k < 0:
+                            break
+                        total += <size_t>k
+                        at += lens[i]
+                _check(<int>k if k < 0 else 0)
+                return total - n
             for i in range(<size_t>lens.shape[0]):
                 with nogil:
                     k = wt_bpe_merge_with(&self.t.bpe, s + at, lens[i], out, sc, a)
