@@ -50,6 +50,32 @@ typedef struct {
     size_t short_mask, mid_mask, long_mask;
 } wt_bytes_map;
 
+/* Tables of the linear-time path (see bpe.c, "linear BPE"): built at load when the
+ * vocabulary allows it, immutable after. */
+typedef struct {
+    uint32_t *split;         /* 2 per id: left and right part of the id's last merge */
+    uint32_t *tree_rank;     /* per id: 1 + rank of that merge; 0 for a byte */
+    uint32_t *shorter;       /* per id: longest proper prefix that is a trie token, or WT_NO_ID */
+    uint32_t *node_first;    /* trie: node k's children are edges [node_first[k], node_first[k+1]) */
+    uint8_t *edge_byte;      /* sorted within a node */
+    uint32_t *edge_node;
+    uint32_t *node_id;       /* token ending at node k, or WT_NO_ID */
+    uint32_t root[256];      /* the root's child per byte; 0 = none (node 0 is the root) */
+    uint32_t n_nodes;
+    /* Runs of one byte c: entry run_first[c] + k - 1 holds the node of c^k and the
+     * longest token among c^1..c^k, for every k the trie has (a long run then
+     * costs one lookup per position instead of a walk as deep as its longest token). */
+    uint32_t run_first[257];
+    uint32_t *run_node, *run_best;
+} wt_bpe_linear;
+
+/* Why a tokenizer stays on the heap path (wt_bpe.linear_status). */
+enum {
+    WT_LINEAR_ON = 0,
+    WT_LINEAR_BROKEN = 1,    /* a token's last merge joins parts the merges do not rebuild */
+    WT_LINEAR_OFF = 2,       /* switched off when loading (tests, comparisons) */
+};
+
 typedef struct {
     uint32_t serial;         /* unique per tokenizer: the key of its piece-cache entries */
     uint32_t n_ids;          /* ids are 0..n_ids-1 */
@@ -59,6 +85,10 @@ typedef struct {
     wt_bytes_map vocab;      /* bytes -> id, for ids flagged WT_TOK_BPE */
     wt_pair_map pairs;
     uint32_t byte_id[256];
+    int linear_status;       /* WT_LINEAR_*: ON when the tables below are built */
+    uint32_t linear_bad_id;  /* with BROKEN: the first token found so */
+    uint32_t n_unordered;    /* tokens flagged WT_TOK_UNORDERED */
+    wt_bpe_linear lin;
 } wt_bpe;
 
 enum {
@@ -66,6 +96,8 @@ enum {
     WT_TOK_SPECIAL = 2,      /* an added special token: dropped by skip_special_tokens */
     WT_TOK_WHOLE = 4,        /* a piece equal to these bytes encodes to this id alone */
     WT_TOK_PRESENT = 8,      /* the id exists */
+    WT_TOK_UNORDERED = 16,   /* its merges on their own are not in increasing rank order:
+                              * the linear path checks its pairs by merging them */
 };
 
 /* The per-thread piece cache: text repeats its pieces (Zipf), so the ids of
@@ -93,18 +125,28 @@ typedef struct {
     int32_t *prev, *next;    /* linked parts (heap path) */
     uint64_t *heap;          /* (rank << 32) | start (heap path) */
     size_t cap;
+    uint64_t *dead;          /* linear path: bit i set = no encoding of the piece has a token end at i */
+    size_t dead_words;
+    uint64_t *memo;          /* linear path: recent pair checks done by merging (see bpe.c) */
+    uint64_t work;           /* steps done by this thread's merges (wt_work_counters) */
 } wt_bpe_scratch;
 
 /* Build from the token table. mode_tiktoken != 0: derive pairs from the
  * vocabulary, rank = id. Otherwise merges holds n_merges rows (left, right, rank).
- * ignore_merges: a piece that is a token is that token (HF's flag; tiktoken does it always). */
+ * ignore_merges: a piece that is a token is that token (HF's flag; tiktoken does it always).
+ * linear = 0 keeps long pieces on the heap path (for comparisons). */
 int wt_bpe_init(wt_bpe *b, uint32_t n_ids, const uint32_t *tok_off, const uint8_t *tok_bytes,
                 const uint8_t *tok_flags, int mode_tiktoken, const uint32_t *merges,
-                size_t n_merges, int ignore_merges);
+                size_t n_merges, int ignore_merges, int linear);
 void wt_bpe_free(wt_bpe *b);
 
 /* Append the ids of one piece (n >= 1) to out (room for n ids is required). Returns the count or WT_E*. */
 int64_t wt_bpe_encode_piece(const wt_bpe *b, const uint8_t *p, size_t n, uint32_t *out, wt_bpe_scratch *sc);
+
+/* Merge one piece with a chosen algorithm, for tests: no cache, no whole-piece lookup. */
+enum { WT_ALGO_AUTO = 0, WT_ALGO_HEAP = 1, WT_ALGO_LINEAR = 2, WT_ALGO_SMALL = 3 };
+int64_t wt_bpe_merge_with(const wt_bpe *b, const uint8_t *p, size_t n, uint32_t *out, wt_bpe_scratch *sc,
+                          int algo);
 
 uint32_t wt_bpe_lookup(const wt_bpe *b, const uint8_t *p, size_t n);
 void wt_bpe_scratch_free(wt_bpe_scratch *sc);

@@ -7,6 +7,9 @@
  * loop needs one entry however long it runs. The cap stops runaway patterns. */
 #define WT_RESTACK_MAX ((size_t)1 << 24)
 
+/* Class runs at least this long are remembered (wt_restack.memo_*). */
+#define WT_MEMO_MIN 64
+
 enum { BT_PC = 0, BT_REP = 1, BT_BARRIER = 2 };
 
 static int class_has_slow(int dialect, const wt_class *c, uint32_t cp)
@@ -35,6 +38,42 @@ WT_INLINE int class_has(const wt_regex *re, const wt_class *c, uint32_t cp)
 int wt_is_space(uint32_t cp)
 {
     return cp <= 0x10FFFF && (wt_uc_props(WT_DIALECT_ONIG, cp) & WT_UC_SPACE) != 0;
+}
+
+/* What a match can start with, read off the first instruction (anything when in doubt):
+ * the stage loop skips the other positions instead of trying a match at each. */
+static void start_set(wt_regex *re)
+{
+    const int32_t *prog = re->prog;
+    re->start_class = -1;
+    re->start_other = 1;
+    memset(re->start_ascii, 0xff, sizeof re->start_ascii);
+    switch (prog[0]) {
+    case WT_OP_CHAR:
+        if (prog[1] < 128) {
+            memset(re->start_ascii, 0, sizeof re->start_ascii);
+            re->start_ascii[prog[1] >> 5] = 1u << (prog[1] & 31);
+            re->start_other = 0;
+        }
+        break;
+    case WT_OP_CLASS:
+        re->start_class = prog[1];
+        break;
+    case WT_OP_REP:
+        if (prog[2] >= 1) re->start_class = prog[1];
+        break;
+    case WT_OP_ALT:
+        memset(re->start_ascii, 0, sizeof re->start_ascii);
+        re->start_other = 0;
+        for (int32_t k = 0; k < prog[1]; k++) {
+            const int32_t *a = prog + 2 + k * WT_ALT_ENTRY;
+            for (int w = 0; w < 4; w++) re->start_ascii[w] |= (uint32_t)a[w];
+            re->start_other |= a[4] != 0;
+        }
+        break;
+    default:
+        break;
+    }
 }
 
 wt_regex *wt_regex_new(const int32_t *prog, size_t n_prog, const int32_t *classes,
@@ -88,7 +127,10 @@ wt_regex *wt_regex_new(const int32_t *prog, size_t n_prog, const int32_t *classe
         case WT_OP_CHAR: case WT_OP_JMP: case WT_OP_ASSERT: width = 2; break;
         case WT_OP_CLASS: width = 2; break;
         case WT_OP_SPLIT: case WT_OP_LOOK: width = 3; break;
-        case WT_OP_REP: width = 5; break;
+        case WT_OP_REP:
+            width = WT_REP_WIDTH;
+            if (pc + width <= n_prog && (prog[pc + 9] < 0 || prog[pc + 9] > 2)) goto fail;
+            break;
         case WT_OP_ALT:
             if (pc + 2 > n_prog || prog[pc + 1] < 1) goto fail;
             width = 2 + (size_t)prog[pc + 1] * WT_ALT_ENTRY;
@@ -108,11 +150,35 @@ wt_regex *wt_regex_new(const int32_t *prog, size_t n_prog, const int32_t *classe
         if (op == WT_OP_LOOK && (prog[pc + 2] < 0 || (size_t)prog[pc + 2] > n_prog)) goto fail;
         pc += width;
     }
+    start_set(re);
     *err = WT_OK;
     return re;
 fail:
     wt_regex_free(re);
     return NULL;
+}
+
+size_t wt_regex_next_start(const wt_regex *re, const uint8_t *s, size_t n, size_t pos)
+{
+    size_t len;
+    wt_utf8_decode(s, n, pos, &len);
+    pos += len;
+    if (re->start_class >= 0) {
+        const wt_class *c = &re->classes[re->start_class];
+        while (pos < n && !class_has(re, c, wt_utf8_decode(s, n, pos, &len))) pos += len;
+        return pos;
+    }
+    for (; pos < n; pos += len) {
+        uint32_t b = s[pos];
+        if (b < 128) {
+            if ((re->start_ascii[b >> 5] >> (b & 31)) & 1) break;
+            len = 1;
+        } else {
+            if (re->start_other) break;
+            wt_utf8_decode(s, n, pos, &len);
+        }
+    }
+    return pos;
 }
 
 void wt_regex_free(wt_regex *re)
@@ -153,11 +219,14 @@ static int run(const wt_regex *re, const uint8_t *s, size_t n, size_t pos, int32
     int rc;
     size_t len;
     uint32_t cp;
+    uint64_t steps = 0;      /* added to st->work on return */
     for (;;) {
+        steps++;
         switch (prog[pc]) {
         case WT_OP_MATCH:
             *end = pos;
             st->len = base;
+            st->work += steps;
             return 1;
         case WT_OP_CHAR:
             if (pos < n) {
@@ -172,20 +241,31 @@ static int run(const wt_regex *re, const uint8_t *s, size_t n, size_t pos, int32
             }
             goto fail;
         case WT_OP_REP: {
-            const wt_class *c = &re->classes[prog[pc + 1]];
-            const int32_t min = prog[pc + 2], max = prog[pc + 3];
+            const int32_t k = prog[pc + 1], min = prog[pc + 2], max = prog[pc + 3];
+            const wt_class *c = &re->classes[k];
             size_t p = pos, min_pos = pos;
-            int32_t count = 0;
-            while ((max < 0 || count < max) && p < n) {
-                cp = wt_utf8_decode(s, n, p, &len);
-                if (!class_has(re, c, cp)) break;
-                p += len;
-                if (++count == min) min_pos = p;
+            if (max < 0 && min <= 1 && st->memo_start == pos && st->memo_class == k) {
+                /* The same run, scanned by an earlier alternative. */
+                p = st->memo_end;
+                if (p == pos && min) goto fail;
+                if (min) { wt_utf8_decode(s, n, pos, &len); min_pos = pos + len; }
+            } else {
+                int32_t count = 0;
+                while ((max < 0 || count < max) && p < n) {
+                    cp = wt_utf8_decode(s, n, p, &len);
+                    if (!class_has(re, c, cp)) break;
+                    p += len;
+                    if (++count == min) min_pos = p;
+                }
+                steps += p - pos;
+                if (count < min) goto fail;
+                if (max < 0 && min <= 1 && p - pos >= WT_MEMO_MIN) {
+                    st->memo_start = pos; st->memo_end = p; st->memo_class = k;
+                }
             }
-            if (count < min) goto fail;
-            if (!prog[pc + 4] && p > min_pos && (rc = push(st, BT_REP, pc + 5, p, min_pos))) return rc;
+            if (!prog[pc + 4] && p > min_pos && (rc = push(st, BT_REP, pc, p, min_pos))) return rc;
             pos = p;
-            pc += 5;
+            pc += WT_REP_WIDTH;
             continue;
         }
         case WT_OP_SPLIT:
@@ -245,14 +325,25 @@ static int run(const wt_regex *re, const uint8_t *s, size_t n, size_t pos, int32
         }
     fail:
         for (;;) {
-            if (st->len == base) return 0;
+            if (st->len == base) { st->work += steps; return 0; }
             wt_bt_entry *e = &st->items[--st->len];
+            steps++;
             if (e->kind == BT_PC) { pc = e->pc; pos = e->pos; break; }
             if (e->kind == BT_REP) {
-                /* Give back one more character of the loop. */
-                size_t p = wt_utf8_prev(s, e->aux, e->pos);
-                if (p > e->aux) { e->pos = p; st->len++; }
-                pc = e->pc; pos = p;
+                /* Give back characters of the loop, one at a time, but stop only where
+                 * the rest of the match can start (the REP's follow set). */
+                const int32_t *f = prog + e->pc + 5;
+                size_t p = e->pos, floor = e->aux;
+                int found = 0;
+                while (p > floor) {
+                    p = wt_utf8_prev(s, floor, p);
+                    steps++;
+                    uint32_t c = s[p];
+                    if (c < 128 ? ((uint32_t)f[c >> 5] >> (c & 31)) & 1 : f[4] != 0) { found = 1; break; }
+                }
+                if (!found) continue;              /* no position left where the rest can start */
+                if (p > floor) { e->pos = p; st->len++; }
+                pc = e->pc + WT_REP_WIDTH; pos = p;
                 break;
             }
         }
@@ -263,5 +354,6 @@ int wt_regex_match_at(const wt_regex *re, const uint8_t *s, size_t n, size_t pos
                       size_t *end, wt_restack *st)
 {
     st->len = 0;
+    st->memo_start = SIZE_MAX;
     return run(re, s, n, pos, 0, end, st);
 }

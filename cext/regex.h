@@ -12,7 +12,9 @@ enum {
     WT_OP_MATCH = 0,        /* MATCH */
     WT_OP_CHAR = 1,         /* CHAR cp */
     WT_OP_CLASS = 2,        /* CLASS k */
-    WT_OP_REP = 3,          /* REP k min max(-1 = unbounded) possessive: one class, repeated greedily */
+    WT_OP_REP = 3,          /* REP k min max(-1 = unbounded) possessive ascii0..3 other: one class,
+                             * repeated greedily; then the follow set (what can start the rest of
+                             * the match: ASCII set, other = 0 no non-ASCII, 1 maybe, 2 anything) */
     WT_OP_SPLIT = 4,        /* SPLIT first second */
     WT_OP_JMP = 5,          /* JMP target */
     WT_OP_ATOMIC_BEGIN = 6, /* ATOMIC_BEGIN */
@@ -21,6 +23,8 @@ enum {
     WT_OP_ASSERT = 9,       /* ASSERT kind */
     WT_OP_ALT = 10,         /* ALT n, then n x (ascii0..3, other, pc): alternatives that can start here, in order */
 };
+
+#define WT_REP_WIDTH 10
 
 /* An ALT entry: which ASCII characters may start the alternative (a 128-bit
  * set), whether anything else may (a non-ASCII character, or nothing at all
@@ -51,6 +55,11 @@ typedef struct {
     size_t n_classes;
     wt_class_item *items;
     int dialect;             /* WT_DIALECT_ONIG or WT_DIALECT_FANCY: property tables and \s */
+    /* What a match can start with, from the program's first instruction: a class
+     * (start_class >= 0, exact), or ASCII characters plus maybe any non-ASCII one. */
+    int32_t start_class;
+    uint32_t start_ascii[4];
+    int start_other;
 } wt_regex;
 
 /* Backtracking stack: lives in per-thread scratch, reused across calls. */
@@ -62,6 +71,11 @@ typedef struct {
 typedef struct {
     wt_bt_entry *items;
     size_t len, cap;
+    uint64_t work;           /* steps done by this thread's matches (wt_work_counters) */
+    /* The last long unbounded class run of this match: alternatives that start with
+     * the same class at the same place (\s++$ | \s*[\r\n] | \s+(?!\S)) scan it once. */
+    size_t memo_start, memo_end;
+    int32_t memo_class;
 } wt_restack;
 
 /* Build from the compiled tables. classes: per class [negate, n_items, then
@@ -74,6 +88,9 @@ void wt_regex_free(wt_regex *re);
 int wt_regex_match_at(const wt_regex *re, const uint8_t *s, size_t n, size_t pos,
                       size_t *end, wt_restack *st);
 
+
+/* The first position after pos (pos < n) where a match could start, or n. */
+size_t wt_regex_next_start(const wt_regex *re, const uint8_t *s, size_t n, size_t pos);
 
 void wt_restack_free(wt_restack *st);
 

@@ -32,7 +32,11 @@ typedef struct {
 int wt_scanner_init(wt_scanner *sc);
 
 /* The match starting at pos < n, as wt_regex_match_at would find it with the
- * family's pattern; these patterns match at every position. Returns its end. */
+ * family's pattern; these patterns match at every position. Returns its end.
+ * Linear over a text: a match looks past its end only within the \s run or the
+ * cased-letter run it stops in, and the next match takes the rest of that run,
+ * so each byte is examined a bounded number of times (the work counters count
+ * a scanner's matched bytes). */
 size_t wt_scan_match(const wt_scanner *sc, const uint8_t *s, size_t n, size_t pos);
 
 #endif

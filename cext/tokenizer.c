@@ -52,6 +52,22 @@ wt_ids *wt_thread_ids(void)
     return &sc->out;
 }
 
+wt_bpe_scratch *wt_thread_bpe_scratch(void)
+{
+    wt_scratch *sc = scratch_get();
+    return sc ? &sc->bpe : NULL;
+}
+
+int wt_work_counters(uint64_t *bpe, uint64_t *regex, int reset)
+{
+    wt_scratch *sc = scratch_get();
+    if (!sc) return WT_ENOMEM;
+    *bpe = sc->bpe.work;
+    *regex = sc->stack.work;
+    if (reset) sc->bpe.work = sc->stack.work = 0;
+    return 0;
+}
+
 /* ---- id buffers ---- */
 
 int wt_ids_reserve(wt_ids *b, size_t extra)
@@ -220,6 +236,7 @@ static int scan_and_encode(wt_run *r, const wt_scanner *scan, const uint8_t *s, 
     wt_ids *out = r->out;
     const wt_bpe *bpe = &r->t->bpe;
     size_t pos = 0;
+    r->sc->stack.work += n;        /* a scanner's work: the bytes it matched (see scan.h) */
     while (pos < n) {
         size_t end = wt_scan_match(scan, s, n, pos);
         if (out->len + (end - pos) > out->cap) {   /* room for one id per byte */
@@ -301,11 +318,12 @@ static int stage_run(wt_run *r, uint32_t k, const uint8_t *s, size_t n)
     if (st->scan.family && keeps_matches && k + 1 == t->n_stages && r->piece == bpe_piece)
         return scan_and_encode(r, &st->scan, s, n);
     wt_behavior b = {0};
-    size_t pos = 0, gap = 0, end, len;
+    size_t pos = 0, gap = 0, end;
     int rc;
     while (pos < n) {
         if (st->scan.family) {
             end = wt_scan_match(&st->scan, s, n, pos);
+            r->sc->stack.work += end - pos;
             rc = 1;
         } else if ((rc = wt_regex_match_at(st->re, s, n, pos, &end, &r->sc->stack)) < 0) {
             return rc;
@@ -315,8 +333,7 @@ static int stage_run(wt_run *r, uint32_t k, const uint8_t *s, size_t n)
             if ((rc = feed(r, k, &b, s, pos, end, !st->invert))) return rc;
             pos = gap = end;
         } else {
-            wt_utf8_decode(s, n, pos, &len);
-            pos += len;
+            pos = wt_regex_next_start(st->re, s, n, pos);
         }
     }
     if (gap < n && (rc = feed(r, k, &b, s, gap, n, st->invert))) return rc;

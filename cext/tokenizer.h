@@ -115,6 +115,13 @@ int wt_encode_batch(const wt_tokenizer *t, const wt_text *texts, size_t n_texts,
                     const wt_encode_opts *o, int n_threads, wt_flat *res);
 void wt_flat_free(wt_flat *f);
 
+/* This thread's merge scratch (tests drive wt_bpe_merge_with with it); NULL if out of memory. */
+wt_bpe_scratch *wt_thread_bpe_scratch(void);
+
+/* Work done by this thread so far: merge steps and pattern-matcher steps. reset
+ * zeroes them after reading. Returns WT_ENOMEM if the thread has no scratch. */
+int wt_work_counters(uint64_t *bpe, uint64_t *regex, int reset);
+
 /* Bytes that ids decode to, concatenated into out; unknown ids are reported. */
 int wt_decode(const wt_tokenizer *t, const uint32_t *ids, size_t n, int skip_special,
               int skip_unknown, uint8_t **out, size_t *out_len, size_t *bad_index);

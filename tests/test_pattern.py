@@ -75,6 +75,48 @@ def test_unsupported_constructs_are_named(pattern, construct):
         compile_pattern(pattern, "onig")
 
 
+# Greedy class loops followed by something that can only start with some characters
+# (REP's follow set), and alternatives sharing a long class run (the run memo).
+RESCAN_PATTERNS = [
+    r"\s*[\r\n]+|\s+(?!\S)|\s+", r"\s++$|\s*[\r\n]|\s+(?!\S)|\s", r"a*b|a+c|.", r"[ab]*c[ab]*d|\w+|.",
+    r"\s+$|\s+x|.", r"(?:\s*[\r\n])+|\S+|\s", r"x*[xy]|.", r"\s*(?:\r\n|\n)|\s*\p{L}|.", r"\p{L}*\p{N}|\p{L}+|.",
+    r"(?i:k*s)|.", r"(?>\s*)x|\s+(?=x)|.", r"[^\n]*\n|.",
+]
+RESCAN_TEXTS = [" " * 300 + "x", " " * 70 + "\n" + " " * 70 + "x", "\r\n" * 40 + "  x", "\t " * 50 + "\u3000\n",
+                "a" * 80 + "b" + "a" * 80 + "c" + "ab" * 40 + "cd", "x" * 100 + "y" + "x" * 100, "ſ" * 70 + "K" * 70 + "s",
+                "\u00a0" * 80 + "\u4e2d" + " " * 65 + "\n" * 3, "word" * 30 + "7", " " * 64, " " * 65 + "\n", "   x\n  \n"]
+
+
+@pytest.mark.parametrize("pattern", RESCAN_PATTERNS + [LLAMA3, CL100K_PATTERN, O200K_PATTERN])
+def test_long_runs_match_the_references(pattern):
+    import tiktoken
+
+    ranks = reference("gpt2")._mergeable_ranks
+    ref = tiktoken.Encoding("probe", pat_str=pattern, mergeable_ranks=ranks, special_tokens={})
+    fancy = pattern_tokenizer(pattern, "fancy")
+    for text in RESCAN_TEXTS + TEXTS:
+        assert ours_pieces(pattern, "onig", text) == hf_pieces(pattern, text), (pattern, text)
+        assert fancy.encode_ordinary(text) == ref.encode_ordinary(text), (pattern, text)
+
+
+@pytest.mark.parametrize("pattern", RESCAN_PATTERNS + PATTERNS)
+def test_follow_sets_equal_plain_backtracking(pattern):
+    from warptok import _pattern
+
+    texts = RESCAN_TEXTS + TEXTS + [a + b for a in RESCAN_TEXTS for b in TEXTS[:6]]
+    for dialect in ("onig", "fancy"):
+        fast = pattern_tokenizer(pattern, dialect)
+        try:
+            _pattern.FOLLOW_SETS = False
+            pattern_tokenizer.cache_clear()
+            plain = pattern_tokenizer(pattern, dialect)
+        finally:
+            _pattern.FOLLOW_SETS = True
+            pattern_tokenizer.cache_clear()
+        for text in texts:
+            assert fast.pre_tokenize(text) == plain.pre_tokenize(text), (pattern, dialect, text)
+
+
 def test_long_s_and_kelvin_fold_like_the_references():
     text = "it'ſ IT'S Kelvin \u212a 'K"
     assert ours_pieces(LLAMA3, "onig", text) == hf_pieces(LLAMA3, text)

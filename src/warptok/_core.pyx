@@ -58,11 +58,25 @@ cdef extern from "regex.h":
     void wt_restack_free(wt_restack *st) nogil
 
 cdef extern from "bpe.h":
+    ctypedef struct wt_bpe_linear:
+        uint32_t n_nodes
     ctypedef struct wt_bpe:
         uint32_t n_ids
+        uint8_t *tok_flags
+        int linear_status
+        uint32_t linear_bad_id
+        uint32_t n_unordered
+        wt_bpe_linear lin
+    ctypedef struct wt_bpe_scratch:
+        pass
+    enum:
+        WT_ALGO_AUTO, WT_ALGO_HEAP, WT_ALGO_LINEAR, WT_ALGO_SMALL
+        WT_LINEAR_ON, WT_LINEAR_BROKEN, WT_LINEAR_OFF
     int wt_bpe_init(wt_bpe *b, uint32_t n_ids, const uint32_t *tok_off, const uint8_t *tok_bytes,
                     const uint8_t *tok_flags, int mode_tiktoken, const uint32_t *merges,
-                    size_t n_merges, int ignore_merges) nogil
+                    size_t n_merges, int ignore_merges, int linear) nogil
+    int64_t wt_bpe_merge_with(const wt_bpe *b, const uint8_t *p, size_t n, uint32_t *out,
+                              wt_bpe_scratch *sc, int algo) nogil
 
 cdef extern from "scan.h":
     ctypedef struct wt_scanner:
@@ -121,6 +135,8 @@ cdef extern from "tokenizer.h":
     void wt_flat_free(wt_flat *f) nogil
     int wt_decode(const wt_tokenizer *t, const uint32_t *ids, size_t n, int skip_special,
                   int skip_unknown, uint8_t **out, size_t *out_len, size_t *bad_index) nogil
+    wt_bpe_scratch *wt_thread_bpe_scratch() nogil
+    int wt_work_counters(uint64_t *bpe, uint64_t *regex, int reset) nogil
 
 # Opcodes and constants shared with the pattern compiler (_pattern.py).
 cdef extern from "regex.h":
@@ -131,12 +147,7 @@ cdef extern from "regex.h":
         WT_ITEM_RANGE, WT_ITEM_GC, WT_ITEM_PROP
 cdef extern from "bpe.h":
     enum:
-        WT_TOK_BPE, WT_TOK_SPECIAL, WT_TOK_WHOLE, WT_TOK_PRESENT
-cdef extern from "scan.h":
-    ctypedef struct wt_scanner:
-        int family, dialect, contractions, max_digits, marks_are_letters, ws_end_first, trail_slash
-    int wt_scanner_init(wt_scanner *sc) nogil
-
+        WT_TOK_BPE, WT_TOK_SPECIAL, WT_TOK_WHOLE, WT_TOK_PRESENT, WT_TOK_UNORDERED
 cdef extern from "tokenizer.h":
     enum:
         WT_SPLIT_ISOLATED, WT_SPLIT_REMOVED, WT_SPLIT_MERGED_PREV, WT_SPLIT_MERGED_NEXT, WT_SPLIT_CONTIGUOUS
@@ -186,6 +197,18 @@ def release_memory():
     """Hand memory cached by the allocator back to the OS."""
     with nogil:
         wt_alloc_collect()
+
+
+def work_counters(bint reset=False):
+    """(merge steps, pattern-matcher steps) done by this thread so far: a measure of
+    work that does not depend on the machine (tests bound it on worst-case inputs)."""
+    cdef uint64_t bpe = 0, regex = 0
+    _check(wt_work_counters(&bpe, &regex, reset))
+    return bpe, regex
+
+
+_ALGOS = {"auto": WT_ALGO_AUTO, "heap": WT_ALGO_HEAP, "linear": WT_ALGO_LINEAR, "small": WT_ALGO_SMALL}
+_LINEAR_STATUS = {WT_LINEAR_ON: "on", WT_LINEAR_BROKEN: "broken", WT_LINEAR_OFF: "off"}
 
 
 def unicode_props(int dialect, uint32_t cp):
@@ -255,7 +278,7 @@ cdef class Core:
     def __init__(self, *, const uint32_t[::1] tok_off, const uint8_t[::1] tok_bytes,
                  const uint8_t[::1] tok_flags, bint mode_tiktoken, const uint32_t[::1] merges,
                  bint ignore_merges, list stages, list passes, const uint32_t[::1] prefix,
-                 const uint32_t[::1] suffix):
+                 const uint32_t[::1] suffix, bint linear=True):
         """stages: (prog, classes, dialect, behavior, invert, prefix_space, scanner) per split,
         scanner: None or the fast scanner's parameters (_pattern.scanner_for);
         passes: two (trie_first, trie_byte, trie_target, trie_added, ids, flags) tuples."""
@@ -268,7 +291,8 @@ cdef class Core:
         with nogil:
             rc = wt_bpe_init(&self.t.bpe, n_ids, &tok_off[0], &tok_bytes[0] if tok_bytes.shape[0] else NULL,
                              &tok_flags[0], mode_tiktoken,
-                             &merges[0] if merges.shape[0] else NULL, merges.shape[0] // 3, ignore_merges)
+                             &merges[0] if merges.shape[0] else NULL, merges.shape[0] // 3, ignore_merges,
+                             linear)
         _check(rc)
         for k, (prog, classes, dialect, behavior, invert, prefix_space, scanner) in enumerate(stages):
             self._set_stage(k, prog, classes, dialect, behavior, invert, prefix_space, scanner)
@@ -402,6 +426,62 @@ cdef class Core:
         ids_buf = _own(res.ids, res.offsets[n_texts], 4, b"I")
         off_buf = _own(res.offsets, n_texts + 1, 8, b"q")
         return np.frombuffer(ids_buf, dtype=np.uint32), np.frombuffer(off_buf, dtype=np.int64)
+
+    @property
+    def linear_status(self):
+        """Whether long pieces take the linear-time path: a dict with status ("on", "off",
+        or "broken" with the first token found so in bad_id), the trie's node count and
+        how many tokens have their pairs checked by merging (merges out of rank order)."""
+        st = _LINEAR_STATUS[self.t.bpe.linear_status]
+        return dict(status=st, bad_id=self.t.bpe.linear_bad_id if st == "broken" else None,
+                    trie_nodes=self.t.bpe.lin.n_nodes, unordered=self.t.bpe.n_unordered)
+
+    def unordered_ids(self):
+        """For tests: ids whose merges run out of rank order (their pairs are checked by merging)."""
+        return [i for i in range(self.t.bpe.n_ids) if self.t.bpe.tok_flags[i] & WT_TOK_UNORDERED]
+
+    def merge_pieces(self, bytes data, const uint32_t[::1] lens, str algo="auto", bint collect=True):
+        """For tests: the merges of each piece (consecutive spans of data, lengths lens)
+        by one algorithm ("heap", "linear", "small" or "auto"), with no cache and no
+        whole-piece lookup. A list of id lists; with collect=False only the total count
+        of ids (for timing the merges alone)."""
+        cdef int a = _ALGOS[algo]
+        cdef const uint8_t *s = data
+        cdef size_t n = len(data), at = 0, i, total = 0
+        cdef int64_t k = 0, j
+        cdef uint32_t *out
+        cdef wt_bpe_scratch *sc
+        for i in range(<size_t>lens.shape[0]):
+            total += lens[i]
+        if total != n:
+            raise ValueError("warptok: piece lengths do not add up to the data")
+        out = <uint32_t *>wt_malloc((n + 1) * sizeof(uint32_t))
+        if out == NULL:
+            raise MemoryError()
+        result = []
+        try:
+            sc = wt_thread_bpe_scratch()
+            if sc == NULL:
+                raise MemoryError()
+            if not collect:
+                with nogil:
+                    for i in range(<size_t>lens.shape[0]):
+                        k = wt_bpe_merge_with(&self.t.bpe, s + at, lens[i], out, sc, a)
+                        if k < 0:
+                            break
+                        total += <size_t>k
+                        at += lens[i]
+                _check(<int>k if k < 0 else 0)
+                return total - n
+            for i in range(<size_t>lens.shape[0]):
+                with nogil:
+                    k = wt_bpe_merge_with(&self.t.bpe, s + at, lens[i], out, sc, a)
+                _check(<int>k if k < 0 else 0)
+                result.append([out[j] for j in range(k)])
+                at += lens[i]
+        finally:
+            wt_free(out)
+        return result
 
     def find_added(self, bytes data, int pass_, active):
         """Spans (start, end, index) of a pass's added tokens in UTF-8 data."""

@@ -382,6 +382,9 @@ def _single(node):
 
 ALT_ENTRY = 6    # words per ALT entry: four for the ASCII set, one for "other", the start
 FIRST_CHARACTER_DISPATCH = True   # tests turn it off to check ALT against the plain chain
+FOLLOW_SETS = True                # tests turn it off to check REP's skipping against plain backtracking
+_ANY = ((1 << 128) - 1, True)     # a follow set that rules out nothing
+REP_WIDTH = 10   # REP class min max possessive, then the follow set: four ASCII words and "other"
 
 
 def _start_set(node, dialect):
@@ -418,6 +421,18 @@ def _first(node, dialect):
     if kind == "atomic":
         return _first(node[1], dialect)
     return 0, False, True           # look-around and assertions consume nothing
+
+
+def _follow_of(items, follow, dialect):
+    """What may start a match of the nodes items followed by something whose start set is
+    follow, as (ASCII mask, may start non-ASCII); _ANY when that could be empty."""
+    mask, other = 0, False
+    for x in items:
+        m, o, nullable = _first(x, dialect)
+        mask, other = mask | m, other or o
+        if not nullable:
+            return mask, other
+    return mask | follow[0], other or follow[1]
 
 
 def _class_has(cls: Class, cp: int, dialect: str) -> bool:
@@ -467,15 +482,18 @@ class _Emitter:
         self.prog.extend(words)
         return at
 
-    def node(self, n):
+    def node(self, n, follow=_ANY):
+        """Emit n; follow over-approximates what can start the rest of the match after it
+        (REP uses it to skip backtracking positions where the rest cannot start)."""
         kind = n[0]
         if kind == "char":
             self.emit(OP["CHAR"], n[1])
         elif kind == "class":
             self.emit(OP["CLASS"], self.cls(n[1]))
         elif kind == "cat":
-            for x in n[1]:
-                self.node(x)
+            items = n[1]
+            for i, x in enumerate(items):
+                self.node(x, _follow_of(items[i + 1:], follow, self.dialect))
         elif kind == "alt" and len(n[1]) >= 3 and FIRST_CHARACTER_DISPATCH:
             # ALT: only alternatives that can start with the next character are tried.
             branches = n[1]
@@ -486,7 +504,7 @@ class _Emitter:
                 entry = at + 2 + k * ALT_ENTRY
                 self.prog[entry:entry + ALT_ENTRY] = [_i32((mask >> (32 * w)) & 0xFFFFFFFF) for w in range(4)] + \
                     [int(other), len(self.prog)]
-                self.node(x)
+                self.node(x, follow)
                 jumps.append(self.emit(OP["JMP"], 0))
             for j in jumps:
                 self.prog[j + 1] = len(self.prog)
@@ -495,50 +513,57 @@ class _Emitter:
             for x in n[1][:-1]:
                 split = self.emit(OP["SPLIT"], 0, 0)
                 self.prog[split + 1] = len(self.prog)
-                self.node(x)
+                self.node(x, follow)
                 jumps.append(self.emit(OP["JMP"], 0))
                 self.prog[split + 2] = len(self.prog)
-            self.node(n[1][-1])
+            self.node(n[1][-1], follow)
             for j in jumps:
                 self.prog[j + 1] = len(self.prog)
         elif kind == "atomic":
             self.emit(OP["ATOMIC_BEGIN"])
-            self.node(n[1])
+            self.node(n[1], follow)
             self.emit(OP["ATOMIC_END"])
         elif kind == "look":
             at = self.emit(OP["LOOK"], int(n[2]), 0)
-            self.node(n[1])
+            self.node(n[1])                 # the sub-program ends with MATCH: anything follows
             self.emit(OP["MATCH"])
             self.prog[at + 2] = len(self.prog)
         elif kind == "assert":
             self.emit(OP["ASSERT"], n[1])
         elif kind == "rep":
-            self.rep(*n[1:])
+            self.rep(*n[1:], follow)
         else:
             raise AssertionError(kind)
 
-    def rep(self, body, lo, hi, mode):
+    def rep(self, body, lo, hi, mode, follow=_ANY):
         single = _single(body)
         if single is not None and mode != "lazy":
-            self.emit(OP["REP"], self.cls(single), lo, hi, int(mode == "possessive"))
+            mask, other = follow if FOLLOW_SETS and mode != "possessive" else _ANY
+            # other: 0 = no non-ASCII start, 1 = maybe, 2 = anything (no skipping at all)
+            other = 2 if (mask, other) == _ANY else int(other)
+            self.emit(OP["REP"], self.cls(single), lo, hi, int(mode == "possessive"),
+                      *[_i32((mask >> (32 * w)) & 0xFFFFFFFF) for w in range(4)], other)
             return
+        # The body repeats: what follows one pass of it is another pass or the rest.
+        m, o, _ = _first(body, self.dialect)
+        inner = (m | follow[0], o or follow[1])
         if hi == INF and _nullable(body):
             raise UnsupportedPattern("a repeated group that can match the empty string")
         if mode == "possessive":
             self.emit(OP["ATOMIC_BEGIN"])
         for _ in range(lo):
-            self.node(body)
+            self.node(body, inner)
         if hi == INF:
             loop = len(self.prog)
             split = self.emit(OP["SPLIT"], 0, 0)
-            self.node(body)
+            self.node(body, inner)
             self.emit(OP["JMP"], loop)
             self._split_targets(split, split + 3, len(self.prog), mode == "lazy")
         else:
             splits = []
             for _ in range(hi - lo):
                 splits.append(self.emit(OP["SPLIT"], 0, 0))
-                self.node(body)
+                self.node(body, inner)
             end = len(self.prog)
             for s in splits:
                 self._split_targets(s, s + 3, end, mode == "lazy")
