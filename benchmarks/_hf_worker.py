@@ -18,24 +18,11 @@ threads; its rayon pool is sized by --threads). Needs only tokenizers and numpy.
 from __future__ import annotations
 
 import argparse
-import gc
 import json
 import os
 import sys
-import time
 
-
-def timed(run) -> float:
-    gc.collect()
-    gc.disable()
-    try:
-        t0 = time.perf_counter()
-        result = run()
-        elapsed = time.perf_counter() - t0
-    finally:
-        gc.enable()
-    del result
-    return elapsed
+from bench_tokenize import timed   # stdlib-only module beside this one: one timing rule
 
 
 def flat(id_lists):

@@ -280,15 +280,7 @@ def render_long_run(r: dict, tokenizers: list) -> str:
 
 def parse_args(argv=None):
     import bench_tokenize as bt
-
-    def csv(choices):
-        def parse(s):
-            items = [x.strip() for x in s.split(",") if x.strip()]
-            bad = [x for x in items if x not in choices]
-            if bad:
-                raise argparse.ArgumentTypeError(f"unknown {bad}; choose from {', '.join(choices)}")
-            return items
-        return parse
+    from bench_tokenize import csv
 
     p = argparse.ArgumentParser(description=__doc__.split("\n\n")[0],
                                 formatter_class=argparse.RawDescriptionHelpFormatter)

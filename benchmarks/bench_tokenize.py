@@ -604,16 +604,18 @@ def cpu_model() -> str:
 
 # ---------------------------------------------------------------- main
 
-def parse_args(argv=None):
-    def csv(choices):
-        def parse(s):
-            items = [x.strip() for x in s.split(",") if x.strip()]
-            bad = [x for x in items if x not in choices]
-            if bad:
-                raise argparse.ArgumentTypeError(f"unknown {bad}; choose from {', '.join(choices)}")
-            return items
-        return parse
+def csv(choices):
+    """An argparse type: a comma-separated list of some of choices."""
+    def parse(s):
+        items = [x.strip() for x in s.split(",") if x.strip()]
+        bad = [x for x in items if x not in choices]
+        if bad:
+            raise argparse.ArgumentTypeError(f"unknown {bad}; choose from {', '.join(choices)}")
+        return items
+    return parse
 
+
+def parse_args(argv=None):
     p = argparse.ArgumentParser(description=__doc__.split("\n\n")[0],
                                 formatter_class=argparse.RawDescriptionHelpFormatter,
                                 epilog="modes:\n" + "\n".join(f"  {m:7} {h}" for m, h in MODE_HELP.items()))

@@ -233,24 +233,11 @@ static int stage_run(wt_run *r, uint32_t k, const uint8_t *s, size_t n);
  * pieces, and each piece goes straight to BPE. */
 static int scan_and_encode(wt_run *r, const wt_scanner *scan, const uint8_t *s, size_t n)
 {
-    wt_ids *out = r->out;
-    const wt_bpe *bpe = &r->t->bpe;
-    size_t pos = 0;
     r->sc->stack.work += n;        /* a scanner's work: the bytes it matched (see scan.h) */
-    while (pos < n) {
-        size_t end = wt_scan_match(scan, s, n, pos);
-        if (out->len + (end - pos) > out->cap) {   /* room for one id per byte */
-            int rc = wt_ids_reserve(out, end - pos);
-            if (rc) return rc;
-        }
-        int64_t k = wt_bpe_encode_piece(bpe, s + pos, end - pos, out->ids + out->len, &r->sc->bpe);
-        if (k < 0) return (int)k;
-        out->len += (size_t)k;
-        if (out->len >= r->limit) {
-            out->len = r->limit;
-            return 1;
-        }
-        pos = end;
+    for (size_t pos = 0, end; pos < n; pos = end) {
+        end = wt_scan_match(scan, s, n, pos);
+        int rc = bpe_piece(r, s + pos, end - pos);
+        if (rc) return rc;
     }
     return 0;
 }
