@@ -112,6 +112,43 @@ WT_INLINE uint32_t *vocab_find(const wt_bpe *b, const uint8_t *p, size_t n)
     }
 }
 
+_Static_assert(sizeof(wt_piece_entry) == 64, "a piece-cache entry is one cache line");
+#define WT_PIECE_CACHE_BYTES ((size_t)WT_PIECE_CACHE_SETS * 2 * sizeof(wt_piece_entry))
+
+WT_INLINE wt_piece_entry *cache_set(const wt_bpe_scratch *sc, const uint8_t *p, size_t n)
+{
+    return &sc->cache[(hash_bytes(p, n) & (WT_PIECE_CACHE_SETS - 1)) * 2];
+}
+
+WT_INLINE int cache_entry_is(const wt_piece_entry *e, const wt_bpe *b, const uint8_t *p, size_t n)
+{
+    return e->serial == b->serial && e->len == n && memcmp(e->key, p, n) == 0;
+}
+
+/* Start loading the lines a later wt_bpe_encode_piece(p, n) reads first: its
+ * vocabulary slot and, when the piece is short enough, its piece-cache entry.
+ * Memory latency, not arithmetic, bounds the per-piece cost on big vocabularies. */
+void wt_bpe_prefetch(const wt_bpe *b, const uint8_t *p, size_t n, const wt_bpe_scratch *sc)
+{
+    const wt_bytes_map *m = &b->vocab;
+    if (n <= 1) return;
+    if (n <= WT_SHORT_MAX) {
+        __builtin_prefetch(&m->short_slots[hash_u64(short_key(p, n)) & m->short_mask]);
+    } else if (n <= WT_MID_MAX) {
+        uint64_t head, tail;
+        memcpy(&head, p, 8);
+        memcpy(&tail, p + n - 8, 8);
+        __builtin_prefetch(&m->mid_slots[mid_hash(head, tail, n) & m->mid_mask]);
+    } else {
+        __builtin_prefetch(&m->long_slots[hash_bytes(p, n) & m->long_mask]);
+    }
+    if (sc->cache && n <= WT_PIECE_CACHE_KEY) {
+        const wt_piece_entry *set = cache_set(sc, p, n);
+        __builtin_prefetch(set);
+        __builtin_prefetch(set + 1);
+    }
+}
+
 uint32_t wt_bpe_lookup(const wt_bpe *b, const uint8_t *p, size_t n)
 {
     const uint32_t *v = vocab_find(b, p, n);
@@ -209,7 +246,7 @@ static int scratch_reserve(wt_bpe_scratch *sc, size_t n)
 
 void wt_bpe_scratch_free(wt_bpe_scratch *sc)
 {
-    wt_free(sc->cache);
+    wt_pages_free(sc->cache, WT_PIECE_CACHE_BYTES);
     wt_free(sc->ids); wt_free(sc->ranks); wt_free(sc->starts);
     wt_free(sc->prev); wt_free(sc->next); wt_free(sc->heap);
     wt_free(sc->dead); wt_free(sc->memo);
@@ -226,6 +263,8 @@ static size_t merge_small(const wt_bpe *b, const uint8_t *p, size_t n, uint32_t 
     uint32_t ranks[WT_BPE_SMALL], merged[WT_BPE_SMALL];
     size_t m = n, steps = n;
     for (size_t i = 0; i < n; i++) ids[i] = b->byte_id[p[i]];
+    for (size_t i = 0; i + 1 < m; i++)  /* the first probes, overlapped */
+        __builtin_prefetch(&b->pairs.slots[hash_u64(((uint64_t)ids[i] << 32) | ids[i + 1]) & b->pairs.mask]);
     for (size_t i = 0; i + 1 < m; i++) ranks[i] = pair_rank(b, ids[i], ids[i + 1], &merged[i]);
     while (m > 1) {
         size_t best = 0;
@@ -582,18 +621,27 @@ int64_t wt_bpe_encode_piece(const wt_bpe *b, const uint8_t *p, size_t n, uint32_
         out[0] = *v & ~WT_VAL_WHOLE;
         return 1;
     }
-    wt_piece_entry *e = NULL;
+    wt_piece_entry *set = NULL;
     if (n <= WT_PIECE_CACHE_KEY) {
-        if (WT_UNLIKELY(!sc->cache) && !(sc->cache = wt_calloc(WT_PIECE_CACHE_SLOTS, sizeof(wt_piece_entry))))
+        if (WT_UNLIKELY(!sc->cache) && !(sc->cache = wt_pages_alloc(WT_PIECE_CACHE_BYTES)))
             return WT_ENOMEM;
-        e = &sc->cache[hash_bytes(p, n) & (WT_PIECE_CACHE_SLOTS - 1)];
-        if (e->serial == b->serial && e->len == n && memcmp(e->key, p, n) == 0) {
-            memcpy(out, e->ids, e->n_ids * sizeof(uint32_t));
-            return e->n_ids;
+        set = cache_set(sc, p, n);
+        if (cache_entry_is(&set[0], b, p, n)) {
+            memcpy(out, set[0].ids, set[0].n_ids * sizeof(uint32_t));
+            return set[0].n_ids;
+        }
+        if (cache_entry_is(&set[1], b, p, n)) {
+            wt_piece_entry hit = set[1];     /* most recent first */
+            set[1] = set[0];
+            set[0] = hit;
+            memcpy(out, hit.ids, hit.n_ids * sizeof(uint32_t));
+            return hit.n_ids;
         }
     }
     int64_t k = merge_piece(b, p, n, out, sc);
-    if (e && k > 0 && k <= WT_PIECE_CACHE_IDS) {
+    if (set && k > 0 && k <= WT_PIECE_CACHE_IDS) {
+        wt_piece_entry *e = &set[0];
+        set[1] = set[0];                     /* the older entry is dropped */
         e->serial = b->serial;
         e->len = (uint8_t)n;
         e->n_ids = (uint8_t)k;

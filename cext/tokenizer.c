@@ -230,14 +230,25 @@ static int bpe_piece(wt_run *r, const uint8_t *p, size_t n)
 static int stage_run(wt_run *r, uint32_t k, const uint8_t *s, size_t n);
 
 /* The common case in one loop: the last split is a fast scanner isolating
- * pieces, and each piece goes straight to BPE. */
+ * pieces, and each piece goes straight to BPE. Pieces are scanned a batch
+ * ahead and their table lines prefetched, so the lookups of a batch overlap
+ * instead of each waiting on memory in turn. */
+#define WT_SCAN_BATCH 16
+
 static int scan_and_encode(wt_run *r, const wt_scanner *scan, const uint8_t *s, size_t n)
 {
+    size_t ends[WT_SCAN_BATCH];
     r->sc->stack.work += n;        /* a scanner's work: the bytes it matched (see scan.h) */
-    for (size_t pos = 0, end; pos < n; pos = end) {
-        end = wt_scan_match(scan, s, n, pos);
-        int rc = bpe_piece(r, s + pos, end - pos);
-        if (rc) return rc;
+    for (size_t pos = 0; pos < n;) {
+        size_t k = 0;
+        for (size_t q = pos; k < WT_SCAN_BATCH && q < n; q = ends[k++]) {
+            ends[k] = wt_scan_match(scan, s, n, q);
+            wt_bpe_prefetch(&r->t->bpe, s + q, ends[k] - q, &r->sc->bpe);
+        }
+        for (size_t i = 0; i < k; pos = ends[i++]) {
+            int rc = bpe_piece(r, s + pos, ends[i] - pos);
+            if (rc) return rc;
+        }
     }
     return 0;
 }
