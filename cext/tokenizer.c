@@ -114,6 +114,7 @@ int wt_added_init(wt_added *a, uint32_t n_nodes, const uint32_t *first_edge, con
                   const uint32_t *added_id, const uint8_t *added_flags)
 {
     memset(a, 0, sizeof *a);
+    a->only_root = -1;
     if (n_nodes == 0) return 0;
     uint32_t n_edges = first_edge[n_nodes];
     a->first_edge = wt_malloc((n_nodes + 1) * sizeof(uint32_t));
@@ -139,6 +140,7 @@ int wt_added_init(wt_added *a, uint32_t n_nodes, const uint32_t *first_edge, con
     for (uint32_t e = 0; e < n_edges; e++)
         if (edge_target[e] >= n_nodes) return WT_EINVAL;
     for (uint32_t e = first_edge[0]; e < first_edge[1]; e++) a->root_bytes[edge_byte[e]] = 1;
+    a->only_root = first_edge[1] - first_edge[0] == 1 ? edge_byte[first_edge[0]] : -1;
     return 0;
 }
 
@@ -178,6 +180,11 @@ int wt_find_added(const wt_tokenizer *t, int pass, const uint8_t *s, size_t n, s
     if (!active || a->n_nodes == 0) return 0;
     const size_t floor = pos;   /* lstrip never reaches into the previous split */
     for (size_t p = pos; p < n; p++) {
+        if (a->only_root >= 0) {             /* e.g. every special token starts with '<' */
+            const uint8_t *c = memchr(s + p, a->only_root, n - p);
+            if (!c) return 0;
+            p = (size_t)(c - s);
+        }
         if (!a->root_bytes[s[p]] || !added_at(a, s, n, p, active, t->filter_inactive, end, index)) continue;
         if (!active[*index]) {           /* HF: matched, then ignored as text */
             p = *end - 1;

@@ -20,6 +20,7 @@ typedef struct {
     uint32_t *added_id;      /* n_added token ids */
     uint8_t *added_flags;    /* n_added WT_ADDED_* */
     uint8_t root_bytes[256]; /* bytes that can start an added token */
+    int only_root;           /* the one such byte (memchr finds candidates), or -1 */
 } wt_added;
 
 enum { WT_ADDED_LSTRIP = 1, WT_ADDED_RSTRIP = 2 };

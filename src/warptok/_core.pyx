@@ -24,11 +24,23 @@ cdef extern from *:
     /* Raw item arrays, so building a list of cached ints is a store and an incref. */
     #define _tuple_items(t) (((PyTupleObject *)(t))->ob_item)
     #define _list_items(l) (((PyListObject *)(l))->ob_item)
-    #define _incref(o) Py_INCREF(o)
+
+    /* dest[i] = a new reference to ints[ids[i]]. The int objects are scattered over
+     * megabytes, so each is prefetched a few ids ahead and its slot further ahead. */
+    static void _fill_ints(PyObject **dest, PyObject **ints, const uint32_t *ids, size_t n)
+    {
+        for (size_t i = 0; i < n; i++) {
+            if (i + 16 < n) __builtin_prefetch(&ints[ids[i + 16]]);
+            if (i + 8 < n) __builtin_prefetch(ints[ids[i + 8]], 1);
+            PyObject *o = ints[ids[i]];
+            Py_INCREF(o);
+            dest[i] = o;
+        }
+    }
     """
     PyObject **_tuple_items(object t)
     PyObject **_list_items(object l)
-    void _incref(PyObject *o)
+    void _fill_ints(PyObject **dest, PyObject **ints, const uint32_t *ids, size_t n)
 
 cdef extern from "alloc.h":
     void *wt_malloc(size_t n) nogil
@@ -349,12 +361,7 @@ cdef class Core:
 
     cdef list _as_list(self, const uint32_t *ids, size_t n):
         cdef list out = PyList_New(n)
-        cdef PyObject **items = self._int_items
-        cdef PyObject **dest = _list_items(out)
-        cdef size_t i
-        for i in range(n):
-            dest[i] = items[ids[i]]
-            _incref(items[ids[i]])
+        _fill_ints(_list_items(out), self._int_items, ids, n)
         return out
 
     cdef const uint8_t *_active_ptr(self, int k, active) except? NULL:
