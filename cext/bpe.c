@@ -8,20 +8,6 @@
  * the heap and stay O(n log n). */
 #define WT_BPE_SMALL 48
 
-WT_INLINE uint64_t hash_bytes(const uint8_t *p, size_t n)
-{
-    uint64_t h = 0x9E3779B97F4A7C15ull ^ n, w;
-    for (; n >= 8; p += 8, n -= 8) {
-        memcpy(&w, p, 8);
-        h = (h ^ w) * 0xff51afd7ed558ccdull;
-        h ^= h >> 32;
-    }
-    w = 0;
-    memcpy(&w, p, n);
-    h = (h ^ w) * 0xc4ceb9fe1a85ec53ull;
-    return h ^ (h >> 29);
-}
-
 /* The one integer hash: packed short keys and (left, right) pairs. */
 WT_INLINE uint64_t hash_u64(uint64_t k)
 {
@@ -54,6 +40,25 @@ WT_INLINE uint64_t short_key(const uint8_t *p, size_t n)
         k = p[0] | ((uint64_t)p[n / 2] << (n / 2 * 8)) | ((uint64_t)p[n - 1] << ((n - 1) * 8));
     }
     return k | ((uint64_t)n << 56);
+}
+
+/* Any length; the tail is one load (overlapping the body, or packed as a short
+ * key), never a byte loop. */
+WT_INLINE uint64_t hash_bytes(const uint8_t *p, size_t n)
+{
+    uint64_t h = 0x9E3779B97F4A7C15ull ^ n, w = 0;
+    if (n < 8) {
+        if (n) w = short_key(p, n);
+    } else {
+        for (size_t i = 0; i + 8 < n; i += 8) {
+            memcpy(&w, p + i, 8);
+            h = (h ^ w) * 0xff51afd7ed558ccdull;
+            h ^= h >> 32;
+        }
+        memcpy(&w, p + n - 8, 8);
+    }
+    h = (h ^ w) * 0xc4ceb9fe1a85ec53ull;
+    return h ^ (h >> 29);
 }
 
 #define WT_MID_MAX 15
