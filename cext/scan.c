@@ -62,6 +62,41 @@ WT_INLINE size_t run_end(const wt_scanner *sc, const uint8_t *s, size_t n, size_
     return pos;
 }
 
+#if defined(__BYTE_ORDER__) && __BYTE_ORDER__ != __ORDER_LITTLE_ENDIAN__
+#error "the 8-byte scans below read byte i of a word at bits 8i"
+#endif
+
+/* The high bit of each byte of x that lies in 'a'..'z' (lower) or, with the case
+ * bit set first, is any ASCII letter, [A-Za-z]: the only ASCII code points of
+ * \p{L} (and of [\p{L}\p{M}]), and of o200k's lowercase class. Per byte, b +
+ * (0x80 - 'a') has its high bit set iff b >= 'a', b + (0x80 - 'z' - 1) iff
+ * b > 'z'; 7-bit bytes never carry into the next one. */
+WT_INLINE uint64_t ascii_in(uint64_t x, int any_case)
+{
+    const uint64_t ones = 0x0101010101010101ull, high = ones * 0x80;
+    uint64_t l = (any_case ? x | ones * 0x20 : x) & ~high;
+    uint64_t ge_a = l + ones * (0x80 - 'a'), gt_z = l + ones * (0x80 - 'z' - 1);
+    return ge_a & ~gt_z & ~x & high;
+}
+
+/* run_end for C_LET (any_case = 1) or C_LO (0), whose ASCII members are exactly
+ * those of ascii_in: 8 bytes a step while they all are, so the end of an
+ * English word costs no per-byte branch. */
+WT_INLINE size_t letters_end(const wt_scanner *sc, const uint8_t *s, size_t n, size_t pos, int any_case)
+{
+    const uint64_t high = 0x8080808080808080ull;
+    while (pos + 8 <= n) {
+        uint64_t x;
+        memcpy(&x, s + pos, 8);
+        uint64_t stop = ~ascii_in(x, any_case) & high;
+        if (!stop) { pos += 8; continue; }
+        pos += (size_t)__builtin_ctzll(stop) / 8;
+        if (s[pos] < 0x80) return pos;             /* ASCII and not in the class: the end */
+        break;                                     /* a non-ASCII code point decides */
+    }
+    return run_end(sc, s, n, pos, any_case ? C_LET : C_LO);
+}
+
 WT_INLINE uint8_t ascii_lower(uint8_t b) { return b >= 'A' && b <= 'Z' ? (uint8_t)(b + 32) : b; }
 
 /* The contraction at pos ('s 't 're 've 'm 'll 'd; s[pos] == '\''): its end, or 0.
@@ -129,7 +164,7 @@ static size_t match_gpt2(const wt_scanner *sc, const uint8_t *s, size_t n, size_
         unsigned next = class_at(sc, s, n, pos + 1, &len);
         if (next & (C_LET | C_NUM | C_PUN)) { q = pos + 1; c = next; }
     }
-    if (c & C_LET) return run_end(sc, s, n, q, C_LET);
+    if (c & C_LET) return letters_end(sc, s, n, q, 1);
     if (c & C_NUM) return run_end(sc, s, n, q, C_NUM);
     if (c & C_PUN) return run_end(sc, s, n, q, C_PUN);
     return whitespace(sc, s, n, pos, 0);
@@ -153,9 +188,9 @@ static size_t match_cl100k(const wt_scanner *sc, const uint8_t *s, size_t n, siz
     if (s[pos] == '\'' && sc->contractions && (e = contraction(sc->contractions, s, n, pos))) return e;
     unsigned c = class_at(sc, s, n, pos, &len);
     /* [^\r\n\p{L}\p{N}]?\p{L}+: a letter run, or one prefix character and a letter run. */
-    if (c & C_LET) return run_end(sc, s, n, pos + len, C_LET);
+    if (c & C_LET) return letters_end(sc, s, n, pos + len, 1);
     if ((c & C_PRE) && pos + len < n && (class_at(sc, s, n, pos + len, &len1) & C_LET))
-        return run_end(sc, s, n, pos + len + len1, C_LET);
+        return letters_end(sc, s, n, pos + len + len1, 1);
     return match_rest(sc, s, n, pos, c);
 }
 
@@ -179,9 +214,9 @@ static size_t o200k_letters(const wt_scanner *sc, const uint8_t *s, size_t n, si
     int lo_follows = p < n && (c & C_LO) && !(c & C_UP);
     if (upper_first) {
         if (p == q) return 0;
-        e = lo_follows ? run_end(sc, s, n, p, C_LO) : p;
+        e = lo_follows ? letters_end(sc, s, n, p, 0) : p;
     } else if (lo_follows) {
-        e = run_end(sc, s, n, p, C_LO);
+        e = letters_end(sc, s, n, p, 0);
     } else if (last_lo_end) {
         e = last_lo_end;
     } else {
