@@ -118,16 +118,60 @@ WT_INLINE uint32_t *vocab_find(const wt_bpe *b, const uint8_t *p, size_t n)
 }
 
 _Static_assert(sizeof(wt_piece_entry) == 64, "a piece-cache entry is one cache line");
-#define WT_PIECE_CACHE_BYTES ((size_t)WT_PIECE_CACHE_SETS * 2 * sizeof(wt_piece_entry))
+_Static_assert(sizeof(wt_wide_entry) == 256, "a wide entry is four cache lines");
+#define WT_PIECE_CACHE_BYTES ((size_t)WT_PIECE_CACHE_SETS * WT_CACHE_WAYS * sizeof(wt_piece_entry) + \
+                              (size_t)WT_WIDE_CACHE_SETS * WT_CACHE_WAYS * sizeof(wt_wide_entry))
 
 WT_INLINE wt_piece_entry *cache_set(const wt_bpe_scratch *sc, const uint8_t *p, size_t n)
 {
-    return &sc->cache[(hash_bytes(p, n) & (WT_PIECE_CACHE_SETS - 1)) * 2];
+    return &sc->cache[(hash_bytes(p, n) & (WT_PIECE_CACHE_SETS - 1)) * WT_CACHE_WAYS];
 }
 
-WT_INLINE int cache_entry_is(const wt_piece_entry *e, const wt_bpe *b, const uint8_t *p, size_t n)
+WT_INLINE wt_wide_entry *wide_set(const wt_bpe_scratch *sc, const uint8_t *p, size_t n)
 {
-    return e->serial == b->serial && e->len == n && memcmp(e->key, p, n) == 0;
+    return &sc->wide[(hash_bytes(p, n) & (WT_WIDE_CACHE_SETS - 1)) * WT_CACHE_WAYS];
+}
+
+/* Lookup in, and insertion into, a set of WT_CACHE_WAYS entries kept most
+ * recent first (so a cyclic reuse of a few more pieces than ways still hits),
+ * for both entry types. find returns the id count, or -1. */
+#define WT_CACHE_SET_OPS(name, entry_type)                                                          \
+    WT_INLINE int64_t name##_find(entry_type *set, const wt_bpe *b, const uint8_t *p, size_t n,     \
+                                  uint32_t *out)                                                    \
+    {                                                                                               \
+        for (int w = 0; w < WT_CACHE_WAYS; w++) {                                                   \
+            if (set[w].serial != b->serial || set[w].len != n || memcmp(set[w].key, p, n)) continue; \
+            if (w) {                                                                                \
+                entry_type hit = set[w];                                                            \
+                memmove(set + 1, set, (size_t)w * sizeof(entry_type));                              \
+                set[0] = hit;                                                                       \
+            }                                                                                       \
+            memcpy(out, set[0].ids, set[0].n_ids * sizeof(uint32_t));                               \
+            return set[0].n_ids;                                                                    \
+        }                                                                                           \
+        return -1;                                                                                  \
+    }                                                                                               \
+    WT_INLINE void name##_put(entry_type *set, const wt_bpe *b, const uint8_t *p, size_t n,         \
+                              const uint32_t *ids, size_t k)                                        \
+    {                                                                                               \
+        memmove(set + 1, set, (WT_CACHE_WAYS - 1) * sizeof(entry_type));  /* drops the oldest */  \
+        set[0].serial = b->serial;                                                                  \
+        set[0].len = (uint8_t)n;                                                                    \
+        set[0].n_ids = (uint8_t)k;                                                                  \
+        memcpy(set[0].key, p, n);                                                                   \
+        memcpy(set[0].ids, ids, k * sizeof(uint32_t));                                              \
+    }
+
+WT_CACHE_SET_OPS(piece, wt_piece_entry)
+WT_CACHE_SET_OPS(wide, wt_wide_entry)
+
+static int cache_map(wt_bpe_scratch *sc)
+{
+    uint8_t *m = wt_pages_alloc(WT_PIECE_CACHE_BYTES);
+    if (!m) return WT_ENOMEM;
+    sc->cache = (wt_piece_entry *)m;
+    sc->wide = (wt_wide_entry *)(m + (size_t)WT_PIECE_CACHE_SETS * WT_CACHE_WAYS * sizeof(wt_piece_entry));
+    return 0;
 }
 
 /* Start loading the lines a later wt_bpe_encode_piece(p, n) reads first: its
@@ -230,11 +274,12 @@ static int scratch_reserve(wt_bpe_scratch *sc, size_t n)
     if (n <= sc->cap) return 0;
     size_t cap = pow2_at_least(n);
     wt_piece_entry *cache = sc->cache;
+    wt_wide_entry *wide = sc->wide;
     uint64_t *dead = sc->dead, *memo = sc->memo;
     size_t dead_words = sc->dead_words;
-    sc->cache = NULL; sc->dead = NULL; sc->memo = NULL;
+    sc->cache = NULL; sc->wide = NULL; sc->dead = NULL; sc->memo = NULL;
     wt_bpe_scratch_free(sc);
-    sc->cache = cache; sc->dead = dead; sc->dead_words = dead_words; sc->memo = memo;
+    sc->cache = cache; sc->wide = wide; sc->dead = dead; sc->dead_words = dead_words; sc->memo = memo;
     sc->ids = wt_malloc(cap * sizeof(uint32_t));
     sc->ranks = wt_malloc(cap * sizeof(uint32_t));
     sc->starts = wt_malloc(cap * sizeof(uint32_t));
@@ -626,33 +671,16 @@ int64_t wt_bpe_encode_piece(const wt_bpe *b, const uint8_t *p, size_t n, uint32_
         out[0] = *v & ~WT_VAL_WHOLE;
         return 1;
     }
-    wt_piece_entry *set = NULL;
-    if (n <= WT_PIECE_CACHE_KEY) {
-        if (WT_UNLIKELY(!sc->cache) && !(sc->cache = wt_pages_alloc(WT_PIECE_CACHE_BYTES)))
-            return WT_ENOMEM;
-        set = cache_set(sc, p, n);
-        if (cache_entry_is(&set[0], b, p, n)) {
-            memcpy(out, set[0].ids, set[0].n_ids * sizeof(uint32_t));
-            return set[0].n_ids;
-        }
-        if (cache_entry_is(&set[1], b, p, n)) {
-            wt_piece_entry hit = set[1];     /* most recent first */
-            set[1] = set[0];
-            set[0] = hit;
-            memcpy(out, hit.ids, hit.n_ids * sizeof(uint32_t));
-            return hit.n_ids;
-        }
-    }
-    int64_t k = merge_piece(b, p, n, out, sc);
-    if (set && k > 0 && k <= WT_PIECE_CACHE_IDS) {
-        wt_piece_entry *e = &set[0];
-        set[1] = set[0];                     /* the older entry is dropped */
-        e->serial = b->serial;
-        e->len = (uint8_t)n;
-        e->n_ids = (uint8_t)k;
-        memcpy(e->key, p, n);
-        memcpy(e->ids, out, (size_t)k * sizeof(uint32_t));
-    }
+    if (n > WT_WIDE_CACHE_KEY) return merge_piece(b, p, n, out, sc);
+    if (WT_UNLIKELY(!sc->cache) && cache_map(sc)) return WT_ENOMEM;
+    wt_piece_entry *set = n <= WT_PIECE_CACHE_KEY ? cache_set(sc, p, n) : NULL;
+    int64_t k;
+    if (set && (k = piece_find(set, b, p, n, out)) >= 0) return k;
+    wt_wide_entry *wset = wide_set(sc, p, n);   /* a short piece of many ids is here */
+    if ((k = wide_find(wset, b, p, n, out)) >= 0) return k;
+    k = merge_piece(b, p, n, out, sc);
+    if (set && k > 0 && k <= WT_PIECE_CACHE_IDS) piece_put(set, b, p, n, out, (size_t)k);
+    else if (k > 0 && k <= WT_WIDE_CACHE_IDS) wide_put(wset, b, p, n, out, (size_t)k);
     return k;
 }
 

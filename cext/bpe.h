@@ -101,15 +101,22 @@ enum {
 };
 
 /* The per-thread piece cache: text repeats its pieces (Zipf), so the ids of
- * each piece of up to WT_PIECE_CACHE_KEY bytes that is not a token itself are
- * kept, keyed by the exact bytes and the tokenizer's serial. Two-way set
- * associative (a set is two adjacent 64-byte entries, the most recent first)
- * and fixed-size: 8 MiB per thread, mapped at its first merged piece, so memory
- * stays bounded whatever the input. English prose has ~13,000 distinct such
- * pieces per 2 MB, UDHR's 1.7 MB of 400 languages ~63,000. */
-#define WT_PIECE_CACHE_SETS 65536
+ * each piece that is not a token itself are kept, keyed by the exact bytes and
+ * the tokenizer's serial. Two tables of 4-way sets (adjacent entries, the most
+ * recent first): one-line entries for the common pieces (up to 24 bytes and 8
+ * ids), and 256-byte ones for pieces of up to 48 bytes and 48 ids, which are
+ * rarer but merge at a quadratic cost. Fixed size, 10 MiB per thread, mapped
+ * at its first merged piece: memory stays bounded whatever the input. Per 2 MB,
+ * English prose has ~13,000 distinct such pieces, UDHR's 400 languages ~63,000
+ * short and ~3,500 wide ones (on each later pass of UDHR, 2-way sets of 64Ki
+ * missed 10% of the short pieces, these 4-way sets 5%). */
+#define WT_CACHE_WAYS 4
+#define WT_PIECE_CACHE_SETS 32768
 #define WT_PIECE_CACHE_KEY 24
 #define WT_PIECE_CACHE_IDS 8
+#define WT_WIDE_CACHE_SETS 2048
+#define WT_WIDE_CACHE_KEY 48
+#define WT_WIDE_CACHE_IDS 48
 
 typedef struct {
     uint32_t serial;         /* 0: empty */
@@ -119,7 +126,15 @@ typedef struct {
 } wt_piece_entry;
 
 typedef struct {
+    _Alignas(64) uint32_t serial;
+    uint8_t len, n_ids;
+    uint8_t key[WT_WIDE_CACHE_KEY];
+    uint32_t ids[WT_WIDE_CACHE_IDS];
+} wt_wide_entry;
+
+typedef struct {
     wt_piece_entry *cache;   /* 2 * WT_PIECE_CACHE_SETS entries, mapped on first use */
+    wt_wide_entry *wide;     /* 2 * WT_WIDE_CACHE_SETS entries, in the same mapping */
     uint32_t *ids;           /* part token ids */
     uint32_t *ranks;         /* rank of (part i, part i+1) */
     uint32_t *starts;        /* byte start of part i (heap path) */

@@ -26,9 +26,10 @@ def test_whole_files_match_reference(name):
 
 def test_piece_cache_shared_by_two_tokenizers_stays_exact():
     # One thread's piece cache holds both tokenizers' merged pieces (UDHR alone
-    # has ~63,000 per tokenizer for its 65,536 two-entry sets): interleaved passes
-    # evict and reorder entries, and the same bytes have other ids in the other
-    # tokenizer, yet every document keeps the reference ids.
+    # has ~63,000 short and ~3,500 wide ones per tokenizer, for 131,072 and 8,192
+    # entries): interleaved passes evict and reorder entries, and the same bytes
+    # have other ids in the other tokenizer, yet every document keeps the
+    # reference ids.
     names = ["llama3", "qwen2.5"]
     docs = corpus("multilingual")
     expected = {n: [reference_encode(n, d) for d in docs] for n in names}
