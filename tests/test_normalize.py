@@ -117,6 +117,43 @@ def test_stored_differing_is_current():
     assert {"\U00011935", "\U00011930", "\U00011938"} <= diff
 
 
+def test_stored_nfc_unstable_is_current():
+    computed = bytearray(0x110000 // 8)
+    for cp in N._compute_nfc_unstable(unicodedata):
+        computed[cp >> 3] |= 1 << (cp & 7)
+    assert N.nfc_unstable(unicodedata) == bytes(computed)
+
+
+def test_nfc_unstable_covers_every_code_point_nfc_can_change():
+    # Each code point whose NFC differs, or that NFC joins to some code point before
+    # it (found by composing it after every starter that has a pair), is flagged.
+    bits = N.nfc_unstable()
+    flagged = {cp for cp in range(0x110000) if bits[cp >> 3] >> (cp & 7) & 1}
+    firsts = {ab[0] for ab in N._tables().pairs} | {"\u1100", "\uac00"}
+    for cp in range(0x110000):
+        if 0xD800 <= cp < 0xE000 or cp in flagged:
+            continue
+        c = chr(cp)
+        assert unicodedata.combining(c) == 0 and unicodedata.normalize("NFC", c) == c, hex(cp)
+    assert unicodedata.normalize("NFC", "a\u0301") != "a\u0301"  # the probe below can see a join
+    for a in firsts:
+        for cp in range(0x300, 0x20000):
+            if cp in flagged or 0xD800 <= cp < 0xE000:
+                continue
+            assert unicodedata.normalize("NFC", a + chr(cp)) == a + chr(cp), (a, hex(cp))
+
+
+def _nfc_texts():
+    texts = data_file("multilingual", "udhr_dev.txt").read_text(encoding="utf-8").split("### udhr ")
+    decomposed = [unicodedata.normalize("NFD", t) for t in texts[::9]]
+    return texts + decomposed + ["", "a", "\u0301", "a\u0301", "\u1100\u1161\u11a8", "e\u0323\u0302 x"]
+
+
+def test_is_nfc_matches_unicodedata_on_corpora():
+    for t in _nfc_texts():
+        assert N.is_nfc(t) == unicodedata.is_normalized("NFC", t), t[:60]
+
+
 def test_older_unicodedata_is_not_trusted(monkeypatch):
     """unicodedata.ucd_3_2_0 (older than HF's 9.0): the table path must be used."""
     monkeypatch.setattr(N, "_ucd", unicodedata.ucd_3_2_0)
@@ -161,3 +198,4 @@ def test_fuzz(s):
         assert N.normalize_tables(f, s) == want, f
         assert N.normalize(f, s) == want, f
         assert N.is_normalized(f, s) == (want == s), f
+    assert N.is_nfc(s) == unicodedata.is_normalized("NFC", s)

@@ -223,6 +223,41 @@ _ALGOS = {"auto": WT_ALGO_AUTO, "heap": WT_ALGO_HEAP, "linear": WT_ALGO_LINEAR, 
 _LINEAR_STATUS = {WT_LINEAR_ON: "on", WT_LINEAR_BROKEN: "broken", WT_LINEAR_OFF: "off"}
 
 
+cdef extern from "Python.h":
+    int PyUnicode_KIND(object o)
+    void *PyUnicode_DATA(object o)
+    uint32_t PyUnicode_READ(int kind, void *data, Py_ssize_t i)
+
+
+def nfc_segments_normalized(str text, const uint8_t[::1] unstable, is_normalized):
+    """is_normalized("NFC", text), asked only of the segments that can change: each
+    maximal run of code points flagged in the bit set `unstable` (a combining class,
+    or an NFC quick check other than Yes) with the code point before it. Every other
+    code point is a starter nothing before it can join or reorder past, so NFC
+    treats the text between them independently."""
+    cdef Py_ssize_t n = len(text), i = 0, j
+    cdef int kind = PyUnicode_KIND(text)
+    cdef void *data = PyUnicode_DATA(text)
+    cdef uint32_t cp
+    if unstable.shape[0] * 8 < 0x110000:
+        raise ValueError("warptok: the unstable set must cover every code point")
+    while i < n:
+        cp = PyUnicode_READ(kind, data, i)
+        if not (unstable[cp >> 3] >> (cp & 7)) & 1:
+            i += 1
+            continue
+        j = i + 1
+        while j < n:
+            cp = PyUnicode_READ(kind, data, j)
+            if not (unstable[cp >> 3] >> (cp & 7)) & 1:
+                break
+            j += 1
+        if not is_normalized("NFC", text[i - 1 if i else 0:j]):
+            return False
+        i = j
+    return True
+
+
 def unicode_props(int dialect, uint32_t cp):
     """General category | flags of cp in the reference engine's tables (for tests)."""
     return wt_uc_props(dialect, cp)

@@ -223,3 +223,46 @@ def is_normalized(form: str, text: str) -> bool:
     if _ucd_agrees(text):
         return _ucd.is_normalized(form, text)
     return normalize_tables(form, text) == text
+
+
+@functools.lru_cache(maxsize=None)
+def nfc_unstable(ucd=unicodedata) -> bytes:
+    """The code points that NFC may change, or join to the one before, as a bit set
+    over 0..0x10FFFF (bit cp & 7 of byte cp >> 3): a nonzero combining class, an
+    NFC different from itself, the second part of a canonical pair, or a Hangul
+    vowel or trailing consonant. A superset of those whose NFC quick check is not
+    Yes, which is all a segmented check needs (see _core.nfc_segments_normalized)."""
+    stored = _data.NFC_UNSTABLE.get(ucd.unidata_version)
+    cps = set(_ranges_to_cps(stored)) if ucd is unicodedata and stored is not None else _compute_nfc_unstable(ucd)
+    bits = bytearray(0x110000 // 8)
+    for cp in cps:
+        bits[cp >> 3] |= 1 << (cp & 7)
+    return bytes(bits)
+
+
+def _compute_nfc_unstable(ucd) -> set:
+    every = "".join(map(chr, range(0xD800))) + "".join(map(chr, range(0xE000, 0x110000)))
+    out = {ord(c) for c in compress(every, map(ucd.combining, every))}
+    for c in compress(every, map(ucd.decomposition, every)):
+        if ucd.normalize("NFC", c) != c:
+            out.add(ord(c))
+        parts = ucd.decomposition(c).split()
+        if len(parts) == 2 and parts[0][0] != "<":
+            out.add(int(parts[1], 16))
+    out.update(range(_V0, _V0 + _NV))
+    out.update(range(_T0 + 1, _T0 + _NT))
+    return out
+
+
+def _ranges_to_cps(ranges):
+    for a, b in ranges:
+        yield from range(a, b + 1)
+
+
+def is_nfc(text: str) -> bool:
+    """``unicodedata.is_normalized("NFC", text)``, without normalizing the whole text
+    when it merely holds combining marks (the quick check's "maybe")."""
+    if text.isascii():
+        return True
+    from ._core import nfc_segments_normalized
+    return nfc_segments_normalized(text, nfc_unstable(), unicodedata.is_normalized)

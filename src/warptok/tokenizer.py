@@ -6,7 +6,7 @@ import re
 import unicodedata
 from typing import Iterable, Sequence
 
-from . import _load
+from . import _load, _normalize
 from ._core import Core
 
 
@@ -237,6 +237,8 @@ class Tokenizer:
         norm = self._normalizer
         if norm is None:
             return False
+        if norm.form == "NFC":
+            return not _normalize.is_nfc(text)
         if norm.form:      # Python's "normalized" implies HF's (HF's data is older, see _normalize)
             return not text.isascii() and not unicodedata.is_normalized(norm.form, text)
         return not norm.substring_closed or norm.apply(text) != text
