@@ -229,14 +229,18 @@ static size_t o200k_letters(const wt_scanner *sc, const uint8_t *s, size_t n, si
 
 static size_t match_o200k(const wt_scanner *sc, const uint8_t *s, size_t n, size_t pos)
 {
-    size_t len, e;
+    size_t len, len1, e;
     unsigned c = class_at(sc, s, n, pos, &len);
-    /* Each alternative first with the prefix character (when there is one), then without. */
     int pre = (c & C_PRE) && pos + len < n;
-    for (int upper_first = 0; upper_first < 2; upper_first++) {
-        if (pre && (e = o200k_letters(sc, s, n, pos + len, upper_first))) return e;
-        if ((e = o200k_letters(sc, s, n, pos, upper_first))) return e;
-    }
+    /* The letter alternatives need a cased-class code point where they start
+     * (punctuation and spaces, much of code, skip them at once). Each is tried
+     * first with the prefix character (when there is one), then without. */
+    unsigned next = pre ? class_at(sc, s, n, pos + len, &len1) : 0;
+    if ((c | next) & (C_UP | C_LO))
+        for (int upper_first = 0; upper_first < 2; upper_first++) {
+            if (pre && (e = o200k_letters(sc, s, n, pos + len, upper_first))) return e;
+            if ((e = o200k_letters(sc, s, n, pos, upper_first))) return e;
+        }
     return match_rest(sc, s, n, pos, c);
 }
 
