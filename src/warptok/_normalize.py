@@ -259,10 +259,17 @@ def _ranges_to_cps(ranges):
         yield from range(a, b + 1)
 
 
+_nfc_check = None   # (the compiled check, its bit set), bound at the first call
+
+
 def is_nfc(text: str) -> bool:
     """``unicodedata.is_normalized("NFC", text)``, without normalizing the whole text
     when it merely holds combining marks (the quick check's "maybe")."""
+    global _nfc_check
     if text.isascii():
         return True
-    from ._core import nfc_segments_normalized
-    return nfc_segments_normalized(text, nfc_unstable(), unicodedata.is_normalized)
+    if _nfc_check is None:
+        from ._core import nfc_segments_normalized   # here: tools/ load this module without _core
+        _nfc_check = (nfc_segments_normalized, nfc_unstable())
+    check, unstable = _nfc_check
+    return check(text, unstable, unicodedata.is_normalized)

@@ -35,6 +35,7 @@ class Tokenizer:
         self._n_post = len(spec.prefix) + len(spec.suffix)
         self._normalizer = spec.normalizer
         self._hf = self.source == "huggingface"
+        self._tiktoken = self.source == "tiktoken" and self._normalizer is None
         self._special_regex = None
 
     # ------------------------------------------------------------ construction
@@ -96,6 +97,12 @@ class Tokenizer:
                 return self._core.encode(text, self._hf_masks[False], False, -1, bool(add_special_tokens))
             except UnicodeEncodeError:
                 pass        # lone surrogates: the general path raises as HF does
+        elif (self._tiktoken and max_length is None and allowed_special == () and disallowed_special == "all"
+              and type(text) is str and (not self.special_tokens or self._special_re.search(text) is None)):
+            try:            # tiktoken's default call on text without special tokens: ordinary text
+                return self._core.encode(text, _NO_SPLIT, False, -1, False)
+            except UnicodeEncodeError:
+                pass        # lone surrogates: the general path replaces them as tiktoken does
         active, max_body, add = self._call_options(add_special_tokens, max_length, allowed_special,
                                                    disallowed_special, split_special_tokens)
         _check_str(text)
