@@ -13,6 +13,8 @@ enum {
     C_LO = 64,     /* o200k: [\p{Ll}\p{Lm}\p{Lo}\p{M}] */
     C_NL = 128,    /* [\r\n] */
     C_TRAIL = 256, /* what a punctuation run takes after it: [\r\n] or [\r\n/] */
+    C_PS = 512,    /* DeepSeek-V3: [\p{P}\p{S}] */
+    C_PRE_PS = 1024, /* DeepSeek-V3: [^\r\n\p{L}\p{P}\p{S}], the character before a letter run */
 };
 
 static unsigned classify(const wt_scanner *sc, uint32_t cp)
@@ -30,12 +32,15 @@ static unsigned classify(const wt_scanner *sc, uint32_t cp)
     if (gc == WT_GC_Ll || gc == WT_GC_Lm || gc == WT_GC_Lo || mark) c |= C_LO;
     if (nl) c |= C_NL;
     if (nl || (sc->trail_slash && cp == '/')) c |= C_TRAIL;
+    int ps = gc >= WT_GC_Pc && gc <= WT_GC_So;
+    if (ps) c |= C_PS;
+    if (!nl && !letter && !ps) c |= C_PRE_PS;
     return c;
 }
 
 int wt_scanner_init(wt_scanner *sc)
 {
-    if (sc->family < WT_SCAN_GPT2 || sc->family > WT_SCAN_O200K) return WT_EINVAL;
+    if (sc->family < WT_SCAN_GPT2 || sc->family > WT_SCAN_DS3) return WT_EINVAL;
     for (uint32_t cp = 0; cp < 128; cp++) sc->ascii[cp] = (uint16_t)classify(sc, cp);
     return 0;
 }
@@ -244,11 +249,49 @@ static size_t match_o200k(const wt_scanner *sc, const uint8_t *s, size_t n, size
     return match_rest(sc, s, n, pos, c);
 }
 
+/* DeepSeek-V3's last split, from pos, or pos when no alternative matches there:
+ *   [!-/:-@[-`{-~][A-Za-z]+ | [^\r\n\p{L}\p{P}\p{S}]?[\p{L}\p{M}]+
+ *   | ?[\p{P}\p{S}]+[\r\n]* | whitespace as in match_rest
+ * (its letter runs are C_LET with marks_are_letters set). */
+static size_t ds3_at(const wt_scanner *sc, const uint8_t *s, size_t n, size_t pos)
+{
+    size_t len, len1, q = pos;
+    uint8_t b = s[pos];
+    if (b < 0x80 && (sc->ascii[b] & C_PS) && pos + 1 < n && s[pos + 1] < 0x80 && (sc->ascii[s[pos + 1]] & C_LET)) {
+        for (q = pos + 2; q < n && s[q] < 0x80 && (sc->ascii[s[q]] & C_LET); q++) {}
+        return q;                                   /* ASCII punctuation, then ASCII letters only */
+    }
+    unsigned c = class_at(sc, s, n, pos, &len);
+    if (c & C_LET) return letters_end(sc, s, n, pos + len, 1);
+    if ((c & C_PRE_PS) && pos + len < n && (class_at(sc, s, n, pos + len, &len1) & C_LET))
+        return letters_end(sc, s, n, pos + len + len1, 1);
+    if (b == ' ' && pos + 1 < n && (class_at(sc, s, n, pos + 1, &len1) & C_PS)) { q = pos + 1; c = C_PS; }
+    if (c & C_PS) return run_end(sc, s, n, run_end(sc, s, n, q, C_PS), C_NL);
+    if (c & C_WS) return whitespace(sc, s, n, pos, 1);
+    return pos;
+}
+
+/* Unlike the other families' patterns, DeepSeek-V3's does not match everywhere
+ * (controls, format and unassigned code points...): the end of the match at
+ * pos, or of the gap before the next match. Only for Isolated splits, where
+ * gaps are pieces as matches are (_pattern.scanner_for). */
+static size_t match_ds3(const wt_scanner *sc, const uint8_t *s, size_t n, size_t pos)
+{
+    size_t e = ds3_at(sc, s, n, pos), len;
+    if (e > pos) return e;
+    do {
+        class_at(sc, s, n, pos, &len);
+        pos += len;
+    } while (pos < n && ds3_at(sc, s, n, pos) == pos);
+    return pos;
+}
+
 size_t wt_scan_match(const wt_scanner *sc, const uint8_t *s, size_t n, size_t pos)
 {
     switch (sc->family) {
     case WT_SCAN_GPT2: return match_gpt2(sc, s, n, pos);
     case WT_SCAN_CL100K: return match_cl100k(sc, s, n, pos);
-    default: return match_o200k(sc, s, n, pos);
+    case WT_SCAN_O200K: return match_o200k(sc, s, n, pos);
+    default: return match_ds3(sc, s, n, pos);
     }
 }

@@ -13,6 +13,7 @@ enum {
     WT_SCAN_GPT2 = 1,        /* 's|'t|..| ?\p{L}+| ?\p{N}+| ?[^\s\p{L}\p{N}]+|\s+(?!\S)|\s+ */
     WT_SCAN_CL100K = 2,      /* contractions|[^\r\n\p{L}\p{N}]?\p{L}+|\p{N}{1,k}| ?[^\s\p{L}\p{N}]+[\r\n]*|ws */
     WT_SCAN_O200K = 3,       /* two cased letter alternatives with contraction suffixes, then as cl100k */
+    WT_SCAN_DS3 = 4,         /* DeepSeek-V3's last split: [punct][A-Za-z]+|..?[\p{L}\p{M}]+| ?[\p{P}\p{S}]+[\r\n]*|ws */
 };
 
 enum { WT_CONTRACT_NONE = 0, WT_CONTRACT_LOWER = 1, WT_CONTRACT_ANY_CASE = 2 };

@@ -323,7 +323,7 @@ def tables(spec: Spec) -> dict:
         if st.pattern is not None:
             c = compile_pattern(st.pattern, st.dialect)
             prog, classes, dialect = array("i", c.prog), array("i", c.classes), c.dialect
-            scanner = scanner_for(st.pattern, st.dialect)
+            scanner = scanner_for(st.pattern, st.dialect, isolated=st.behavior == "Isolated" and not st.invert)
         stages.append((prog, classes, dialect, SPLIT_BEHAVIORS[st.behavior], st.invert, st.prefix_space, scanner))
     passes = [_pass_tables(tokens, contents) for tokens, contents in added_passes(spec)]
     return dict(

@@ -609,7 +609,7 @@ def _i32(v: int) -> int:
 # the generic matcher, so this table can only make known patterns faster.
 FAST_SCANNERS = True   # tests turn it off to check the scanners against the generic matcher
 
-_GPT2, _CL100K, _O200K = 1, 2, 3
+_GPT2, _CL100K, _O200K, _DS3 = 1, 2, 3, 4
 _LOWER, _ANY_CASE = 1, 2
 _CONTRACTIONS = r"(?i:'s|'t|'re|'ve|'m|'ll|'d)"
 _HF_TAIL = r"\s*[\r\n]+|\s+(?!\S)|\s+"
@@ -639,9 +639,17 @@ _SCANNERS = {
     # o200k_base (tiktoken) and MiniMax (HF) share one string
     (_O200K_HF, "fancy"): (_O200K, _ANY_CASE, 3, 0, 0, 1),
     (_O200K_HF, "onig"): (_O200K, _ANY_CASE, 3, 0, 0, 1),
+    # DeepSeek-V3/V3.1/V3.2/V4/R1/OCR/VL2, the last of three splits (digits and
+    # CJK runs are cut out by the first two, on the generic matcher); its
+    # tokenizer.json holds real CR and LF characters, not \r and \n escapes
+    (r"""[!"#$%&'()*+,\-./:;<=>?@\[\\\]^_`{|}~][A-Za-z]+|[^""" "\r\n" r"""\p{L}\p{P}\p{S}]?[\p{L}\p{M}]+"""
+     r"| ?[\p{P}\p{S}]+[" "\r\n" r"]*|\s*[" "\r\n" r"]+|\s+(?!\S)|\s+", "onig"): (_DS3, 0, 0, 1, 0, 0),
 }
 
 
-def scanner_for(pattern: str, dialect: str) -> tuple | None:
-    """The fast scanner's parameters for a known pattern, or None."""
-    return _SCANNERS.get((pattern, dialect)) if FAST_SCANNERS else None
+def scanner_for(pattern: str, dialect: str, isolated: bool = True) -> tuple | None:
+    """The fast scanner's parameters for a known pattern, or None. isolated: the split
+    keeps both matches and gaps as pieces (DeepSeek-V3's scanner needs it: its
+    pattern does not match everywhere, and it reports gaps as pieces too)."""
+    scanner = _SCANNERS.get((pattern, dialect)) if FAST_SCANNERS else None
+    return scanner if scanner is None or isolated or scanner[0] != _DS3 else None
