@@ -165,7 +165,23 @@ size_t wt_regex_next_start(const wt_regex *re, const uint8_t *s, size_t n, size_
     pos += len;
     if (re->start_class >= 0) {
         const wt_class *c = &re->classes[re->start_class];
-        while (pos < n && !class_has(re, c, wt_utf8_decode(s, n, pos, &len))) pos += len;
+        int no_ascii = !(c->ascii[0] | c->ascii[1] | c->ascii[2] | c->ascii[3]);
+        while (pos < n) {
+            uint8_t b = s[pos];
+            if (b >= 0x80) {
+                if (class_has_slow(re->dialect, c, wt_utf8_decode(s, n, pos, &len))) break;
+                pos += len;
+            } else if (no_ascii) {          /* e.g. a CJK class: skip ASCII text 8 bytes a step */
+                for (uint64_t x; pos + 8 <= n; pos += 8) {
+                    memcpy(&x, s + pos, 8);
+                    if (x & 0x8080808080808080ull) break;
+                }
+                while (pos < n && s[pos] < 0x80) pos++;
+            } else {
+                if ((c->ascii[b >> 5] >> (b & 31)) & 1) break;
+                pos++;
+            }
+        }
         return pos;
     }
     for (; pos < n; pos += len) {
