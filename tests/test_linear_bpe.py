@@ -73,6 +73,14 @@ def test_pathological_pieces_linear_equals_heap(name):
     assert_linear_is_heap(name, pieces)
 
 
+@pytest.mark.parametrize("name", NAMES)
+def test_runs_of_one_byte_equal_heap(name):
+    # A run c^n is a repeated self-compatible block next to the encoding of the rest
+    # (bpe.c: merge_run): every byte, at lengths on and around multiples of the blocks.
+    lengths = [49, 50, 63, 64, 65, 95, 96, 97, 127, 128, 129, 191, 192, 193, 255, 256, 257, 1000, 1001, 4099]
+    assert_linear_is_heap(name, [bytes([c]) * n for c in range(256) for n in lengths])
+
+
 @pytest.mark.parametrize("name", ["llama3", "glm-4"])
 def test_tokens_out_of_rank_order(name):
     # Runs of each unordered token and of it glued to its neighbours in the vocabulary.
