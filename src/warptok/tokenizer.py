@@ -97,7 +97,7 @@ class Tokenizer:
                 return self._core.encode(text, self._hf_masks[False], False, -1, bool(add_special_tokens))
             except UnicodeEncodeError:
                 pass        # lone surrogates: the general path raises as HF does
-        elif (self._tiktoken and max_length is None and allowed_special == () and disallowed_special == "all"
+        elif (self._tiktoken and max_length is None and not allowed_special and disallowed_special == "all"
               and type(text) is str and (not self.special_tokens or self._special_re.search(text) is None)):
             try:            # tiktoken's default call on text without special tokens: ordinary text
                 return self._core.encode(text, _NO_SPLIT, False, -1, False)
