@@ -133,8 +133,8 @@ typedef struct {
 } wt_wide_entry;
 
 typedef struct {
-    wt_piece_entry *cache;   /* 2 * WT_PIECE_CACHE_SETS entries, mapped on first use */
-    wt_wide_entry *wide;     /* 2 * WT_WIDE_CACHE_SETS entries, in the same mapping */
+    wt_piece_entry *cache;   /* WT_CACHE_WAYS * WT_PIECE_CACHE_SETS entries, mapped on first use */
+    wt_wide_entry *wide;     /* WT_CACHE_WAYS * WT_WIDE_CACHE_SETS entries, in the same mapping */
     uint32_t *ids;           /* part token ids */
     uint32_t *ranks;         /* rank of (part i, part i+1) */
     uint32_t *starts;        /* byte start of part i (heap path) */
