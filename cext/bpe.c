@@ -122,14 +122,15 @@ _Static_assert(sizeof(wt_wide_entry) == 256, "a wide entry is four cache lines")
 #define WT_PIECE_CACHE_BYTES ((size_t)WT_PIECE_CACHE_SETS * WT_CACHE_WAYS * sizeof(wt_piece_entry) + \
                               (size_t)WT_WIDE_CACHE_SETS * WT_CACHE_WAYS * sizeof(wt_wide_entry))
 
-WT_INLINE wt_piece_entry *cache_set(const wt_bpe_scratch *sc, const uint8_t *p, size_t n)
+/* The sets of a piece whose hash_bytes is h. */
+WT_INLINE wt_piece_entry *cache_set(const wt_bpe_scratch *sc, uint64_t h)
 {
-    return &sc->cache[(hash_bytes(p, n) & (WT_PIECE_CACHE_SETS - 1)) * WT_CACHE_WAYS];
+    return &sc->cache[(h & (WT_PIECE_CACHE_SETS - 1)) * WT_CACHE_WAYS];
 }
 
-WT_INLINE wt_wide_entry *wide_set(const wt_bpe_scratch *sc, const uint8_t *p, size_t n)
+WT_INLINE wt_wide_entry *wide_set(const wt_bpe_scratch *sc, uint64_t h)
 {
-    return &sc->wide[(hash_bytes(p, n) & (WT_WIDE_CACHE_SETS - 1)) * WT_CACHE_WAYS];
+    return &sc->wide[(h & (WT_WIDE_CACHE_SETS - 1)) * WT_CACHE_WAYS];
 }
 
 /* Lookup in, and insertion into, a set of WT_CACHE_WAYS entries kept most
@@ -175,7 +176,8 @@ static int cache_map(wt_bpe_scratch *sc)
 }
 
 /* Start loading the lines a later wt_bpe_encode_piece(p, n) reads first: its
- * vocabulary slot and, when the piece is short enough, its piece-cache entry.
+ * vocabulary slot and, when the piece is short enough, the two most recent
+ * entries of its piece-cache set.
  * Memory latency, not arithmetic, bounds the per-piece cost on big vocabularies. */
 void wt_bpe_prefetch(const wt_bpe *b, const uint8_t *p, size_t n, const wt_bpe_scratch *sc)
 {
@@ -192,7 +194,7 @@ void wt_bpe_prefetch(const wt_bpe *b, const uint8_t *p, size_t n, const wt_bpe_s
         __builtin_prefetch(&m->long_slots[hash_bytes(p, n) & m->long_mask]);
     }
     if (sc->cache && n <= WT_PIECE_CACHE_KEY) {
-        const wt_piece_entry *set = cache_set(sc, p, n);
+        const wt_piece_entry *set = cache_set(sc, hash_bytes(p, n));
         __builtin_prefetch(set);
         __builtin_prefetch(set + 1);
     }
@@ -677,14 +679,21 @@ static int64_t merge_run(const wt_bpe *b, const uint8_t *p, size_t n, uint32_t *
     return WT_LINEAR_NONE;
 }
 
+/* The linear path (linear_status ON): a run of one byte by its block, else the
+ * backtracking search. The count, WT_E*, or WT_LINEAR_NONE. */
+static int64_t linear_piece(const wt_bpe *b, const uint8_t *p, size_t n, uint32_t *out, wt_bpe_scratch *sc)
+{
+    int rc = dead_reserve(sc, n);
+    if (rc) return rc;
+    int64_t k = n > 1 && p[0] == p[n - 1] ? merge_run(b, p, n, out, sc) : WT_LINEAR_NONE;
+    return k != WT_LINEAR_NONE ? k : merge_linear(b, p, n, out, sc);
+}
+
 static int64_t merge_piece(const wt_bpe *b, const uint8_t *p, size_t n, uint32_t *out, wt_bpe_scratch *sc)
 {
     if (n <= WT_BPE_SMALL && n <= WT_BPE_LINEAR_MIN) return (int64_t)merge_small(b, p, n, out, NULL, &sc->work);
     if (b->linear_status == WT_LINEAR_ON && n > WT_BPE_LINEAR_MIN) {
-        int rc = dead_reserve(sc, n);
-        if (rc) return rc;
-        int64_t k = p[0] == p[n - 1] ? merge_run(b, p, n, out, sc) : WT_LINEAR_NONE;
-        if (k == WT_LINEAR_NONE) k = merge_linear(b, p, n, out, sc);
+        int64_t k = linear_piece(b, p, n, out, sc);
         if (WT_LIKELY(k != WT_LINEAR_NONE)) return k;
     }
     if (n <= WT_BPE_SMALL) return (int64_t)merge_small(b, p, n, out, NULL, &sc->work);
@@ -694,7 +703,6 @@ static int64_t merge_piece(const wt_bpe *b, const uint8_t *p, size_t n, uint32_t
 int64_t wt_bpe_merge_with(const wt_bpe *b, const uint8_t *p, size_t n, uint32_t *out, wt_bpe_scratch *sc,
                           int algo)
 {
-    int rc;
     int64_t k;
     if (n == 0) return 0;
     switch (algo) {
@@ -704,9 +712,7 @@ int64_t wt_bpe_merge_with(const wt_bpe *b, const uint8_t *p, size_t n, uint32_t 
         return n <= WT_BPE_SMALL ? (int64_t)merge_small(b, p, n, out, NULL, &sc->work) : WT_EINVAL;
     case WT_ALGO_LINEAR:
         if (b->linear_status != WT_LINEAR_ON) return WT_EINVAL;
-        if ((rc = dead_reserve(sc, n))) return rc;
-        k = n > 1 && p[0] == p[n - 1] ? merge_run(b, p, n, out, sc) : WT_LINEAR_NONE;
-        if (k == WT_LINEAR_NONE) k = merge_linear(b, p, n, out, sc);
+        k = linear_piece(b, p, n, out, sc);
         return k != WT_LINEAR_NONE ? k : WT_EINVAL;
     default:
         return merge_piece(b, p, n, out, sc);
@@ -724,10 +730,11 @@ int64_t wt_bpe_encode_piece(const wt_bpe *b, const uint8_t *p, size_t n, uint32_
     }
     if (n > WT_WIDE_CACHE_KEY) return merge_piece(b, p, n, out, sc);
     if (WT_UNLIKELY(!sc->cache) && cache_map(sc)) return WT_ENOMEM;
-    wt_piece_entry *set = n <= WT_PIECE_CACHE_KEY ? cache_set(sc, p, n) : NULL;
+    uint64_t h = hash_bytes(p, n);
+    wt_piece_entry *set = n <= WT_PIECE_CACHE_KEY ? cache_set(sc, h) : NULL;
     int64_t k;
     if (set && (k = piece_find(set, b, p, n, out)) >= 0) return k;
-    wt_wide_entry *wset = wide_set(sc, p, n);   /* a short piece of many ids is here */
+    wt_wide_entry *wset = wide_set(sc, h);      /* a short piece of many ids is here */
     if ((k = wide_find(wset, b, p, n, out)) >= 0) return k;
     k = merge_piece(b, p, n, out, sc);
     if (set && k > 0 && k <= WT_PIECE_CACHE_IDS) piece_put(set, b, p, n, out, (size_t)k);

@@ -178,7 +178,7 @@ size_t wt_regex_next_start(const wt_regex *re, const uint8_t *s, size_t n, size_
                 }
                 while (pos < n && s[pos] < 0x80) pos++;
             } else {
-                if ((c->ascii[b >> 5] >> (b & 31)) & 1) break;
+                if (class_has(re, c, b)) break;
                 pos++;
             }
         }

@@ -55,15 +55,7 @@ WT_INLINE unsigned class_at(const wt_scanner *sc, const uint8_t *s, size_t n, si
 WT_INLINE size_t run_end(const wt_scanner *sc, const uint8_t *s, size_t n, size_t pos, unsigned bit)
 {
     size_t len;
-    while (pos < n) {
-        if (WT_LIKELY(s[pos] < 0x80)) {
-            if (!(sc->ascii[s[pos]] & bit)) break;
-            pos++;
-        } else {
-            if (!(classify(sc, wt_utf8_decode(s, n, pos, &len)) & bit)) break;
-            pos += len;
-        }
-    }
+    while (pos < n && (class_at(sc, s, n, pos, &len) & bit)) pos += len;
     return pos;
 }
 
@@ -280,7 +272,7 @@ static size_t match_ds3(const wt_scanner *sc, const uint8_t *s, size_t n, size_t
     size_t e = ds3_at(sc, s, n, pos), len;
     if (e > pos) return e;
     do {
-        class_at(sc, s, n, pos, &len);
+        wt_utf8_decode(s, n, pos, &len);         /* step over one code point */
         pos += len;
     } while (pos < n && ds3_at(sc, s, n, pos) == pos);
     return pos;

@@ -10,6 +10,7 @@ from __future__ import annotations
 
 import io
 import os
+import sys
 import zipfile
 from functools import lru_cache
 from pathlib import Path
@@ -17,6 +18,9 @@ from pathlib import Path
 import pytest
 
 REPO = Path(__file__).resolve().parents[1]
+sys.path.insert(0, str(REPO / "tools"))
+from gpt2_tokenizer_json import gpt2_tokenizer_json as _gpt2_json  # noqa: E402  (shared with the benchmarks)
+
 DATA = Path(os.environ.get("WARPTOK_SHARED_DATA", REPO.parent / "shared" / "data"))
 
 if not DATA.is_dir():
@@ -49,19 +53,7 @@ def offline_tokenizer_json(model: str) -> bytes:
 def gpt2_tokenizer_json() -> bytes:
     """GPT-2 as a tokenizer.json (HF's layout), built from the MIT-licensed encoder.json
     and vocab.bpe: small enough to load many variants of in tests."""
-    import json
-
-    encoder = json.loads(data("vocab", "gpt2_encoder.json").read_text(encoding="utf-8"))
-    merges = [line for line in data("vocab", "gpt2_vocab.bpe").read_text(encoding="utf-8").splitlines()[1:] if line]
-    byte_level = {"type": "ByteLevel", "add_prefix_space": False, "trim_offsets": True, "use_regex": True}
-    return json.dumps({
-        "version": "1.0", "truncation": None, "padding": None,
-        "added_tokens": [{"id": 50256, "content": "<|endoftext|>", "single_word": False, "lstrip": False,
-                          "rstrip": False, "normalized": False, "special": True}],
-        "normalizer": None, "pre_tokenizer": byte_level, "post_processor": byte_level, "decoder": byte_level,
-        "model": {"type": "BPE", "dropout": None, "unk_token": None, "continuing_subword_prefix": "",
-                  "end_of_word_suffix": "", "fuse_unk": False, "byte_fallback": False, "vocab": encoder,
-                  "merges": merges}}).encode()
+    return _gpt2_json(DATA / "vocab").encode()
 
 
 @lru_cache(maxsize=None)

@@ -233,7 +233,7 @@ def nfc_unstable(ucd=unicodedata) -> bytes:
     vowel or trailing consonant. A superset of those whose NFC quick check is not
     Yes, which is all a segmented check needs (see _core.nfc_segments_normalized)."""
     stored = _data.NFC_UNSTABLE.get(ucd.unidata_version)
-    cps = set(_ranges_to_cps(stored)) if ucd is unicodedata and stored is not None else _compute_nfc_unstable(ucd)
+    cps = _ranges_to_cps(stored) if ucd is unicodedata and stored is not None else _compute_nfc_unstable(ucd)
     bits = bytearray(0x110000 // 8)
     for cp in cps:
         bits[cp >> 3] |= 1 << (cp & 7)
@@ -260,6 +260,13 @@ def _ranges_to_cps(ranges):
 
 
 _nfc_check = None   # (the compiled check, its bit set), bound at the first call
+
+
+def ucd_is_normalized(form: str, text: str) -> bool:
+    """``unicodedata.is_normalized(form, text)``; NFC by segments (`is_nfc`)."""
+    if form == "NFC":
+        return is_nfc(text)
+    return text.isascii() or unicodedata.is_normalized(form, text)
 
 
 def is_nfc(text: str) -> bool:

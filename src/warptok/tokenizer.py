@@ -3,7 +3,6 @@
 from __future__ import annotations
 
 import re
-import unicodedata
 from typing import Iterable, Sequence
 
 from . import _load, _normalize
@@ -244,10 +243,8 @@ class Tokenizer:
         norm = self._normalizer
         if norm is None:
             return False
-        if norm.form == "NFC":
-            return not _normalize.is_nfc(text)
         if norm.form:      # Python's "normalized" implies HF's (HF's data is older, see _normalize)
-            return not text.isascii() and not unicodedata.is_normalized(norm.form, text)
+            return not _normalize.ucd_is_normalized(norm.form, text)
         return not norm.substring_closed or norm.apply(text) != text
 
     def _encode_normalizing(self, text, active, max_body, add):
