@@ -6,6 +6,7 @@
 #define _GNU_SOURCE
 #endif
 #include "pool.h"
+#include "alloc.h"
 
 #include <pthread.h>
 #include <sched.h>
@@ -14,7 +15,7 @@
 
 #define WT_POOL_MAX_THREADS 256
 
-typedef struct wt_job {
+struct wt_job {
     wt_task_fn fn;
     void *ctx;
     size_t n_tasks;
@@ -22,8 +23,9 @@ typedef struct wt_job {
     atomic_size_t done_tasks;
     int helpers_wanted;      /* workers that may join besides the caller */
     int helpers_in;          /* workers inside the job now (under the mutex) */
+    int published;           /* in the job list, for workers to join */
     struct wt_job *next;
-} wt_job;
+};
 
 static pthread_mutex_t pool_mu = PTHREAD_MUTEX_INITIALIZER;
 static pthread_cond_t work_cv = PTHREAD_COND_INITIALIZER;   /* a job was published */
@@ -50,11 +52,7 @@ int wt_cpu_count(void)
 
 static void run_tasks(wt_job *job)
 {
-    size_t i;
-    while ((i = atomic_fetch_add(&job->next_task, 1)) < job->n_tasks) {
-        job->fn(job->ctx, i);
-        atomic_fetch_add(&job->done_tasks, 1);
-    }
+    while (wt_pool_step(job)) {}
 }
 
 static wt_job *claimable_job(void)
@@ -134,37 +132,57 @@ static int grow_workers(int want)
     return 0;
 }
 
-int wt_pool_run(wt_task_fn fn, void *ctx, size_t n_tasks, int n_threads)
+wt_job *wt_pool_begin(wt_task_fn fn, void *ctx, size_t n_tasks, int n_threads)
 {
+    wt_job *job = wt_malloc(sizeof *job);
+    if (!job) return NULL;
     if (n_threads <= 0) n_threads = wt_cpu_count();
     if ((size_t)n_threads > n_tasks) n_threads = (int)n_tasks;
-    wt_job job = {.fn = fn, .ctx = ctx, .n_tasks = n_tasks, .helpers_wanted = n_threads - 1};
-    atomic_init(&job.next_task, 0);
-    atomic_init(&job.done_tasks, 0);
-    if (job.helpers_wanted <= 0) {
-        run_tasks(&job);
-        return 0;
-    }
+    *job = (wt_job){.fn = fn, .ctx = ctx, .n_tasks = n_tasks, .helpers_wanted = n_threads - 1};
+    atomic_init(&job->next_task, 0);
+    atomic_init(&job->done_tasks, 0);
+    if (job->helpers_wanted <= 0) return job;
 
     pthread_mutex_lock(&pool_mu);
-    int rc = grow_workers(job.helpers_wanted);
-    if (rc) {
+    if (grow_workers(job->helpers_wanted)) {
+        job->helpers_wanted = 0;              /* no thread: the caller runs every task */
+    } else {
+        job->next = jobs;
+        jobs = job;
+        job->published = 1;
+        pthread_cond_broadcast(&work_cv);
+    }
+    pthread_mutex_unlock(&pool_mu);
+    return job;
+}
+
+int wt_pool_step(wt_job *job)
+{
+    size_t i = atomic_fetch_add(&job->next_task, 1);
+    if (i >= job->n_tasks) return 0;
+    job->fn(job->ctx, i);
+    atomic_fetch_add(&job->done_tasks, 1);
+    return 1;
+}
+
+void wt_pool_finish(wt_job *job)
+{
+    run_tasks(job);
+    if (job->published) {
+        pthread_mutex_lock(&pool_mu);
+        while (atomic_load(&job->done_tasks) < job->n_tasks || job->helpers_in > 0)
+            pthread_cond_wait(&done_cv, &pool_mu);
+        for (wt_job **p = &jobs; *p; p = &(*p)->next)
+            if (*p == job) { *p = job->next; break; }
         pthread_mutex_unlock(&pool_mu);
-        run_tasks(&job);
-        return 0;
     }
-    job.next = jobs;
-    jobs = &job;
-    pthread_cond_broadcast(&work_cv);
-    pthread_mutex_unlock(&pool_mu);
+    wt_free(job);
+}
 
-    run_tasks(&job);
-
-    pthread_mutex_lock(&pool_mu);
-    while (atomic_load(&job.done_tasks) < n_tasks || job.helpers_in > 0)
-        pthread_cond_wait(&done_cv, &pool_mu);
-    for (wt_job **p = &jobs; *p; p = &(*p)->next)
-        if (*p == &job) { *p = job.next; break; }
-    pthread_mutex_unlock(&pool_mu);
+int wt_pool_run(wt_task_fn fn, void *ctx, size_t n_tasks, int n_threads)
+{
+    wt_job *job = wt_pool_begin(fn, ctx, n_tasks, n_threads);
+    if (!job) return WT_ENOMEM;
+    wt_pool_finish(job);
     return 0;
 }

@@ -409,86 +409,166 @@ int wt_pre_tokenize(const wt_tokenizer *t, const uint8_t *s, size_t n, wt_bytes 
 
 /* ---- batches ---- */
 
-typedef struct {
+/* Documents are grouped into chunks of about equal bytes; a chunk is one pool
+ * task with its own output buffer. Chunks finish in any order; ready counts
+ * the leading chunks that are done, so a caller can use their documents
+ * while later chunks are still being encoded. */
+struct wt_batch {
     const wt_tokenizer *t;
     const wt_text *texts;
-    const wt_encode_opts *o;
+    wt_encode_opts o;
+    size_t n_texts, n_chunks;
     size_t *chunk_first;     /* chunk c encodes texts [chunk_first[c], chunk_first[c+1]) */
     wt_ids *chunk_out;
-    int64_t *doc_len;
+    atomic_uchar *chunk_done;
+    size_t *doc_start;       /* doc i's ids: chunk_out[its chunk].ids + doc_start[i], ... */
+    int64_t *doc_len;        /* ... doc_len[i] of them */
+    const uint32_t **doc_ids;/* set when the doc's chunk is done */
+    size_t ready;            /* chunks [0, ready) are done (the caller's view) */
+    wt_job *job;
     atomic_int err;
-} wt_batch;
+};
 
 static void batch_task(void *ctx, size_t c)
 {
     wt_batch *b = ctx;
     if (atomic_load(&b->err)) return;
     wt_ids *out = &b->chunk_out[c];
-    for (size_t i = b->chunk_first[c]; i < b->chunk_first[c + 1]; i++) {
-        size_t before = out->len;
-        int rc = wt_encode(b->t, b->texts[i].s, b->texts[i].n, b->o, out);
+    size_t first = b->chunk_first[c], end = b->chunk_first[c + 1];
+    for (size_t i = first; i < end; i++) {
+        b->doc_start[i] = out->len;
+        int rc = wt_encode(b->t, b->texts[i].s, b->texts[i].n, &b->o, out);
         if (rc) {
             int zero = 0;
             atomic_compare_exchange_strong(&b->err, &zero, rc);
             return;
         }
-        b->doc_len[i] = (int64_t)(out->len - before);
+        b->doc_len[i] = (int64_t)(out->len - b->doc_start[i]);
     }
+    for (size_t i = first; i < end; i++) b->doc_ids[i] = out->ids + b->doc_start[i];
+    atomic_store_explicit(&b->chunk_done[c], 1, memory_order_release);
+}
+
+void wt_batch_free(wt_batch *b)
+{
+    if (!b) return;
+    if (b->job) {                             /* stop the tasks not yet started, wait for the rest */
+        int zero = 0;
+        atomic_compare_exchange_strong(&b->err, &zero, WT_EINVAL);
+        wt_pool_finish(b->job);
+    }
+    if (b->chunk_out)
+        for (size_t c = 0; c < b->n_chunks; c++) wt_ids_free(&b->chunk_out[c]);
+    wt_free(b->chunk_out);
+    wt_free(b->chunk_first);
+    wt_free((void *)b->chunk_done);
+    wt_free(b->doc_start);
+    wt_free(b->doc_len);
+    wt_free(b->doc_ids);
+    wt_free(b);
+}
+
+wt_batch *wt_batch_begin(const wt_tokenizer *t, const wt_text *texts, size_t n_texts,
+                         const wt_encode_opts *o, int n_threads, int *rc)
+{
+    *rc = WT_ENOMEM;
+    wt_batch *b = wt_calloc(1, sizeof *b);
+    if (!b) return NULL;
+    *b = (wt_batch){.t = t, .texts = texts, .o = *o, .n_texts = n_texts};
+    atomic_init(&b->err, 0);
+    if (n_threads <= 0) n_threads = wt_cpu_count();
+    size_t total = 0;
+    for (size_t i = 0; i < n_texts; i++) total += texts[i].n;
+    /* Split by bytes, not by count: several chunks per thread balance uneven
+     * documents, and keep the part left after the last chunk small. */
+    size_t target = total / ((size_t)n_threads * 8) + 1;
+    if (target < 16384) target = 16384;
+    size_t max_chunks = n_texts ? n_texts : 1;
+    b->chunk_first = wt_malloc((max_chunks + 1) * sizeof(size_t));
+    b->chunk_out = wt_calloc(max_chunks, sizeof(wt_ids));
+    b->chunk_done = wt_calloc(max_chunks, sizeof(atomic_uchar));
+    b->doc_start = wt_calloc(n_texts + 1, sizeof(size_t));
+    b->doc_len = wt_calloc(n_texts + 1, sizeof(int64_t));
+    b->doc_ids = wt_calloc(n_texts + 1, sizeof(uint32_t *));
+    if (!b->chunk_first || !b->chunk_out || !b->chunk_done || !b->doc_start || !b->doc_len || !b->doc_ids) {
+        b->n_chunks = max_chunks;
+        wt_batch_free(b);
+        return NULL;
+    }
+    size_t acc = 0;
+    b->chunk_first[0] = 0;
+    for (size_t i = 0; i < n_texts; i++) {
+        acc += texts[i].n;
+        if (acc >= target || i + 1 == n_texts) {
+            b->chunk_first[++b->n_chunks] = i + 1;
+            acc = 0;
+        }
+    }
+    if (b->n_chunks && !(b->job = wt_pool_begin(batch_task, b, b->n_chunks, n_threads))) {
+        b->n_chunks = max_chunks;
+        wt_batch_free(b);
+        return NULL;
+    }
+    *rc = 0;
+    return b;
+}
+
+int wt_batch_step(wt_batch *b)
+{
+    return b->job ? wt_pool_step(b->job) : 0;
+}
+
+size_t wt_batch_ready(wt_batch *b)
+{
+    while (b->ready < b->n_chunks && atomic_load_explicit(&b->chunk_done[b->ready], memory_order_acquire))
+        b->ready++;
+    return b->chunk_first[b->ready];
+}
+
+const uint32_t *wt_batch_doc(const wt_batch *b, size_t i, size_t *n)
+{
+    *n = (size_t)b->doc_len[i];
+    return b->doc_ids[i];
+}
+
+int wt_batch_finish(wt_batch *b)
+{
+    if (b->job) {
+        wt_pool_finish(b->job);
+        b->job = NULL;
+    }
+    return atomic_load(&b->err);
+}
+
+int wt_batch_flat(const wt_batch *b, wt_flat *res)
+{
+    memset(res, 0, sizeof *res);
+    if (!(res->offsets = wt_malloc((b->n_texts + 1) * sizeof(int64_t)))) return WT_ENOMEM;
+    res->offsets[0] = 0;
+    for (size_t i = 0; i < b->n_texts; i++) res->offsets[i + 1] = res->offsets[i] + b->doc_len[i];
+    size_t n_ids = (size_t)res->offsets[b->n_texts];
+    if (!(res->ids = wt_malloc((n_ids + 1) * sizeof(uint32_t)))) {
+        wt_flat_free(res);
+        return WT_ENOMEM;
+    }
+    size_t at = 0;
+    for (size_t c = 0; c < b->n_chunks; c++) {
+        if (b->chunk_out[c].len) memcpy(res->ids + at, b->chunk_out[c].ids, b->chunk_out[c].len * sizeof(uint32_t));
+        at += b->chunk_out[c].len;
+    }
+    res->n_docs = b->n_texts;
+    return 0;
 }
 
 int wt_encode_batch(const wt_tokenizer *t, const wt_text *texts, size_t n_texts,
                     const wt_encode_opts *o, int n_threads, wt_flat *res)
 {
+    int rc;
     memset(res, 0, sizeof *res);
-    if (n_threads <= 0) n_threads = wt_cpu_count();
-    size_t total = 0;
-    for (size_t i = 0; i < n_texts; i++) total += texts[i].n;
-    /* Split by bytes, not by count: several chunks per thread balance uneven documents. */
-    size_t target = total / ((size_t)n_threads * 8) + 1;
-    if (target < 16384) target = 16384;
-    size_t max_chunks = n_texts ? n_texts : 1;
-
-    int rc = WT_ENOMEM;
-    wt_batch b = {.t = t, .texts = texts, .o = o};
-    atomic_init(&b.err, 0);
-    b.chunk_first = wt_malloc((max_chunks + 1) * sizeof(size_t));
-    b.chunk_out = wt_calloc(max_chunks, sizeof(wt_ids));
-    b.doc_len = wt_calloc(n_texts + 1, sizeof(int64_t));
-    res->offsets = wt_malloc((n_texts + 1) * sizeof(int64_t));
-    if (!b.chunk_first || !b.chunk_out || !b.doc_len || !res->offsets) goto out;
-
-    size_t n_chunks = 0, acc = 0;
-    b.chunk_first[0] = 0;
-    for (size_t i = 0; i < n_texts; i++) {
-        acc += texts[i].n;
-        if (acc >= target || i + 1 == n_texts) {
-            b.chunk_first[++n_chunks] = i + 1;
-            acc = 0;
-        }
-    }
-    if (n_chunks) {
-        if ((rc = wt_pool_run(batch_task, &b, n_chunks, n_threads))) goto out;
-        if ((rc = atomic_load(&b.err))) goto out;
-    }
-    res->offsets[0] = 0;
-    for (size_t i = 0; i < n_texts; i++) res->offsets[i + 1] = res->offsets[i] + b.doc_len[i];
-    size_t n_ids = (size_t)res->offsets[n_texts];
-    rc = WT_ENOMEM;
-    if (!(res->ids = wt_malloc((n_ids + 1) * sizeof(uint32_t)))) goto out;
-    size_t at = 0;
-    for (size_t c = 0; c < n_chunks; c++) {
-        memcpy(res->ids + at, b.chunk_out[c].ids, b.chunk_out[c].len * sizeof(uint32_t));
-        at += b.chunk_out[c].len;
-    }
-    res->n_docs = n_texts;
-    rc = 0;
-out:
-    if (b.chunk_out)
-        for (size_t c = 0; c < max_chunks; c++) wt_ids_free(&b.chunk_out[c]);
-    wt_free(b.chunk_out);
-    wt_free(b.chunk_first);
-    wt_free(b.doc_len);
-    if (rc) wt_flat_free(res);
+    wt_batch *b = wt_batch_begin(t, texts, n_texts, o, n_threads, &rc);
+    if (!b) return rc;
+    if (!(rc = wt_batch_finish(b))) rc = wt_batch_flat(b, res);
+    wt_batch_free(b);
     return rc;
 }
 

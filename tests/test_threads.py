@@ -52,6 +52,19 @@ def test_batch_order_is_preserved_with_uneven_documents():
     assert len(ids) == 0 and offsets.tolist() == [0]
 
 
+@pytest.mark.parametrize("threads", [1, 2, 3, 8])
+def test_batch_lists_built_while_encoding_equal_the_flat_result(threads):
+    # Lists are built for the chunks done while the pool encodes later ones:
+    # many chunks of uneven documents, finished out of order by the threads.
+    tok = ours("llama3")
+    docs = corpus("english")[:300] + corpus("multilingual")[:60] + ["", "x" * 70000, " "] * 3
+    random.Random(threads).shuffle(docs)
+    lists = tok.encode_batch(docs, add_special_tokens=True, num_threads=threads)
+    ids, offsets = tok.encode_batch_flat(docs, add_special_tokens=True, num_threads=threads)
+    assert lists == [ids[offsets[i]:offsets[i + 1]].tolist() for i in range(len(docs))]
+    assert lists == [tok.encode(d, add_special_tokens=True) for d in docs]
+
+
 @pytest.mark.skipif(not hasattr(os, "fork"), reason="needs fork")
 def test_pool_works_in_a_forked_child():
     # The pool has threads in the parent; the child must start its own.

@@ -5,7 +5,8 @@ Python objects and C tables; the work happens in C with the GIL released.
 Error codes from C become exceptions in one place: ``_check``."""
 
 from cpython.bytes cimport PyBytes_FromStringAndSize
-from cpython.list cimport PyList_New
+from cpython.list cimport PyList_New, PyList_SET_ITEM
+from cpython.ref cimport Py_INCREF
 from cpython.object cimport PyObject
 from cpython.unicode cimport PyUnicode_AsUTF8AndSize
 from libc.stdint cimport int32_t, int64_t, uint8_t, uint32_t, uint64_t, SIZE_MAX
@@ -142,9 +143,17 @@ cdef extern from "tokenizer.h":
     int wt_find_added(const wt_tokenizer *t, int pass_, const uint8_t *s, size_t n, size_t pos,
                       const uint8_t *active, size_t *start, size_t *end, uint32_t *index) nogil
     int wt_pre_tokenize(const wt_tokenizer *t, const uint8_t *s, size_t n, wt_bytes *out, wt_ids *lens) nogil
-    int wt_encode_batch(const wt_tokenizer *t, const wt_text *texts, size_t n_texts,
-                        const wt_encode_opts *o, int n_threads, wt_flat *res) nogil
     void wt_flat_free(wt_flat *f) nogil
+    ctypedef struct wt_batch:
+        pass
+    wt_batch *wt_batch_begin(const wt_tokenizer *t, const wt_text *texts, size_t n_texts,
+                             const wt_encode_opts *o, int n_threads, int *rc) nogil
+    int wt_batch_step(wt_batch *b) nogil
+    size_t wt_batch_ready(wt_batch *b) nogil
+    const uint32_t *wt_batch_doc(const wt_batch *b, size_t i, size_t *n) nogil
+    int wt_batch_finish(wt_batch *b) nogil
+    int wt_batch_flat(const wt_batch *b, wt_flat *res) nogil
+    void wt_batch_free(wt_batch *b) nogil
     int wt_decode(const wt_tokenizer *t, const uint32_t *ids, size_t n, int skip_special,
                   int skip_unknown, uint8_t **out, size_t *out_len, size_t *bad_index) nogil
     wt_bpe_scratch *wt_thread_bpe_scratch() nogil
@@ -436,13 +445,17 @@ cdef class Core:
     def encode_batch(self, texts, tuple active, Py_ssize_t max_body, bint add_special,
                      int num_threads, bint flat):
         """Many texts on the worker pool. flat: (ids uint32, offsets int64) numpy arrays;
-        otherwise a list of lists."""
+        otherwise a list of lists, built while the pool still encodes later texts."""
         cdef tuple keep = tuple(texts)   # holds every str alive while C reads it
         cdef Py_ssize_t n_texts = len(keep), i, n
         cdef wt_text *arr = <wt_text *>wt_calloc(n_texts + 1, sizeof(wt_text))
         cdef wt_encode_opts o
+        cdef wt_batch *b = NULL
         cdef wt_flat res
-        cdef int rc
+        cdef int rc = 0, more = 1
+        cdef size_t ready, len_
+        cdef const uint32_t *ids
+        cdef list out, doc
         if arr == NULL:
             raise MemoryError()
         try:
@@ -454,20 +467,40 @@ cdef class Core:
                 arr[i].n = n
             self._opts(&o, active, False, max_body, add_special)
             with nogil:
-                rc = wt_encode_batch(&self.t, arr, n_texts, &o, num_threads, &res)
+                b = wt_batch_begin(&self.t, arr, n_texts, &o, num_threads, &rc)
             _check(rc)
+            if flat:
+                with nogil:
+                    rc = wt_batch_finish(b)
+                    if rc == 0:
+                        rc = wt_batch_flat(b, &res)
+                _check(rc)
+                import numpy as np
+                ids_buf = _own(res.ids, res.offsets[n_texts], 4, b"I")
+                off_buf = _own(res.offsets, n_texts + 1, 8, b"q")
+                return np.frombuffer(ids_buf, dtype=np.uint32), np.frombuffer(off_buf, dtype=np.int64)
+            # The GIL is released while this thread encodes a chunk, and held
+            # while it turns the documents done so far (by any thread) into lists.
+            out = PyList_New(n_texts)
+            i = 0
+            while more:
+                with nogil:
+                    more = wt_batch_step(b)
+                    if not more:
+                        rc = wt_batch_finish(b)
+                _check(rc)
+                ready = wt_batch_ready(b)
+                while <size_t>i < ready:
+                    ids = wt_batch_doc(b, i, &len_)
+                    doc = self._as_list(ids, len_)
+                    Py_INCREF(doc)             # PyList_SET_ITEM steals it
+                    PyList_SET_ITEM(out, i, doc)
+                    i += 1
+            return out
         finally:
+            with nogil:
+                wt_batch_free(b)
             wt_free(arr)
-        if not flat:
-            try:
-                return [self._as_list(res.ids + res.offsets[i], <size_t>(res.offsets[i + 1] - res.offsets[i]))
-                        for i in range(n_texts)]
-            finally:
-                wt_flat_free(&res)
-        import numpy as np
-        ids_buf = _own(res.ids, res.offsets[n_texts], 4, b"I")
-        off_buf = _own(res.offsets, n_texts + 1, 8, b"q")
-        return np.frombuffer(ids_buf, dtype=np.uint32), np.frombuffer(off_buf, dtype=np.int64)
 
     @property
     def linear_status(self):

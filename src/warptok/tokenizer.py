@@ -122,8 +122,9 @@ class Tokenizer:
                      max_length: int | None = None, num_threads: int | None = None,
                      split_special_tokens: bool = False, allowed_special: "Iterable[str] | str" = (),
                      disallowed_special: "Iterable[str] | str" = "all") -> list[list[int]]:
-        """``[self.encode(t, ...) for t in texts]`` on the native worker pool, the GIL
-        released for the whole batch, order preserved."""
+        """``[self.encode(t, ...) for t in texts]`` on the native worker pool, order
+        preserved. The GIL is released while encoding; the calling thread takes it
+        only to build the lists of documents already done, while the pool goes on."""
         return self._batch(texts, False, num_threads, add_special_tokens, max_length, allowed_special,
                            disallowed_special, split_special_tokens)
 
