@@ -176,3 +176,19 @@ def test_normalizing_path_equals_fast_path():
     fast = [tok.encode(d) for d in docs]
     slow = [tok._encode_normalizing(d, *tok._call_options(True, None, (), "all")) for d in docs]
     assert fast == slow
+
+
+def test_compiled_vocabulary_reader_equals_the_byte_level_alphabet():
+    # _core.bytelevel_vocab is the compiled form of _bytelevel.to_bytes over a whole
+    # vocabulary: both must agree on every real token and on characters at the edges.
+    from warptok import _bytelevel, _core
+
+    edge = {chr(c) for c in (0, 0x20, 0x7F, 0xA0, 0xAD, 0xFF, 0x100, 0x143, 0x144, 0x4E00, 0x1F600)}
+    for name in ("llama3", "qwen3"):
+        vocab = json.loads(hf_json(name))["model"]["vocab"]
+        vocab.update({w: 10**6 + i for i, w in enumerate(sorted(edge | {"Ġ" + c for c in edge} | {""}))})
+        token_bytes, bpe_ids = _core.bytelevel_vocab(vocab, _bytelevel.char_byte_table())
+        for tok, i in vocab.items():
+            b = _bytelevel.to_bytes(tok)
+            assert token_bytes[i] == (b if b is not None else tok.encode()), tok
+            assert (i in bpe_ids) == (b is not None), tok

@@ -41,11 +41,37 @@ def test_not_a_tokenizer_file():
         warptok.Tokenizer.from_str("not json")
 
 
-def test_merge_outside_vocabulary_is_refused():
+def _with_merges(extra, vocab=None):
     j = json.loads(hf_json("llama3"))
-    j["model"]["merges"].append("Ġ zzzz_not_a_token")
-    with pytest.raises(ValueError, match="not in the vocabulary"):
-        warptok.Tokenizer.from_str(json.dumps(j))
+    j["model"]["vocab"].update(vocab or {})
+    j["model"]["merges"].append(extra)
+    return json.dumps(j)
+
+
+@pytest.mark.parametrize("extra, vocab, message", [
+    ("Ġ zzzz_not_a_token", None, "uses a token that is not in the vocabulary: 'zzzz_not_a_token'"),
+    (["Ġ", "zzzz_not_a_token"], None, "uses a token that is not in the vocabulary: 'zzzz_not_a_token'"),
+    ("Ġthe Ġthe", None, "makes 'ĠtheĠthe', which is not in the vocabulary"),
+    ("Ġ", None, "is not two tokens"),
+    (["Ġ"], None, "is not two tokens"),
+    ("一 Ġ", {"一": 200000, "一Ġ": 200001}, "merge of tokens that are not byte-level"),
+])
+def test_bad_merge_is_refused_naming_it(extra, vocab, message):
+    with pytest.raises((ValueError, warptok.UnsupportedTokenizer), match=message):
+        warptok.Tokenizer.from_str(_with_merges(extra, vocab))
+
+
+def test_repeated_merge_keeps_its_last_rank_as_hf():
+    # GPT-2 merges every piece (no ignore_merges); "Ġ t" is an early merge, and
+    # repeated last it ranks after every other one.
+    tokenizers = pytest.importorskip("tokenizers")
+    j = json.loads(hf_json("gpt2-hf"))
+    j["model"]["merges"].append("Ġ t")
+    text = json.dumps(j)
+    ours, ref = warptok.Tokenizer.from_str(text), tokenizers.Tokenizer.from_str(text)
+    sample = " the cat sat on the mat, then two more tests took time: tzatziki, tsetse, tvtropes"
+    assert ours.encode(sample) == ref.encode(sample).ids
+    assert ours.encode(sample) != warptok.Tokenizer.from_str(hf_json("gpt2-hf")).encode(sample)
 
 
 def test_unsupported_decoder_only_blocks_decoding():

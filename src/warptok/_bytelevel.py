@@ -22,6 +22,17 @@ def char_to_byte() -> dict:
 
 
 @lru_cache(maxsize=None)
+def char_byte_table():
+    """array: entry ord(c) is the byte that byte-level character c stands for, or -1."""
+    from array import array
+
+    table = array("h", [-1]) * (max(map(ord, char_to_byte())) + 1)
+    for c, b in char_to_byte().items():
+        table[ord(c)] = b
+    return table
+
+
+@lru_cache(maxsize=None)
 def _translation() -> dict:
     # Byte-level characters become the byte's Latin-1 character; any other character
     # at or below U+00FF becomes U+FFFF, so that encoding to Latin-1 fails for it too.

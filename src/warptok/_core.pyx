@@ -9,8 +9,8 @@ from cpython.list cimport PyList_New, PyList_SET_ITEM
 from cpython.ref cimport Py_INCREF
 from cpython.object cimport PyObject
 from cpython.unicode cimport PyUnicode_AsUTF8AndSize
-from libc.stdint cimport int32_t, int64_t, uint8_t, uint32_t, uint64_t, SIZE_MAX
-from libc.string cimport memset
+from libc.stdint cimport int16_t, int32_t, int64_t, uint8_t, uint32_t, uint64_t, SIZE_MAX
+from libc.string cimport memcmp, memcpy, memmove, memset
 
 cdef extern from "wt_common.h":
     enum:
@@ -265,6 +265,219 @@ def nfc_segments_normalized(str text, const uint8_t[::1] unstable, is_normalized
             return False
         i = j
     return True
+
+
+# ---- loading tokenizer.json: the per-token and per-merge loops, compiled ----
+
+def bytelevel_vocab(dict vocab, const int16_t[::1] char_byte):
+    """(id -> bytes, set of byte-level ids) of a tokenizer.json vocabulary.
+    char_byte[c]: the byte that byte-level character c stands for, or -1 (its length
+    bounds the characters that have one). A token with another character is not
+    byte-level and stands for its UTF-8 (HF's ByteLevel decoder falls back so)."""
+    cdef dict token_bytes = {}
+    cdef set bpe_ids = set()
+    cdef Py_ssize_t n, k, limit = char_byte.shape[0]
+    cdef int kind
+    cdef void *data
+    cdef uint32_t cp
+    cdef int16_t b
+    cdef bytearray buf = bytearray(256)
+    cdef unsigned char *out
+    for tok, i in vocab.items():
+        if not isinstance(tok, str):
+            raise TypeError(f"vocabulary key {tok!r} is not a string")
+        n = len(<str>tok)
+        kind = PyUnicode_KIND(tok)
+        data = PyUnicode_DATA(tok)
+        if n > len(buf):
+            buf = bytearray(n)
+        out = buf
+        for k in range(n):
+            cp = PyUnicode_READ(kind, data, k)
+            b = char_byte[cp] if cp < <uint32_t>limit else -1
+            if b < 0:
+                break
+            out[k] = <unsigned char>b
+        else:
+            token_bytes[i] = PyBytes_FromStringAndSize(<char *>out, n)
+            bpe_ids.add(i)
+            continue
+        token_bytes[i] = (<str>tok).encode()
+    return token_bytes, bpe_ids
+
+
+def token_tables(dict token_bytes, uint32_t n_ids, set bpe_ids, set specials):
+    """(offsets uint32[n_ids + 1], blob, flags[n_ids]) for Core: token i's bytes are
+    blob[offsets[i]:offsets[i + 1]]; its flags say present, byte-level, special."""
+    from array import array
+    cdef Py_ssize_t total = 0
+    for b in token_bytes.values():
+        total += len(<bytes>b)
+    offsets = array("I", bytes(4 * (n_ids + 1)))
+    cdef uint32_t[::1] off = offsets
+    cdef bytearray blob = bytearray(total)
+    cdef bytearray flags = bytearray(n_ids)
+    cdef unsigned char *bp = blob
+    cdef unsigned char *fp = flags
+    cdef Py_ssize_t at = 0, n
+    cdef uint32_t i
+    for i in range(n_ids):
+        off[i] = <uint32_t>at
+        tb = token_bytes.get(i)
+        if tb is None:
+            continue
+        n = len(<bytes>tb)
+        memcpy(bp + at, <const char *>(<bytes>tb), n)
+        at += n
+        fp[i] = WT_TOK_PRESENT | (WT_TOK_BPE if i in bpe_ids else 0) | (WT_TOK_SPECIAL if i in specials else 0)
+    off[n_ids] = <uint32_t>at
+    return offsets, bytes(blob[:at]), bytes(flags)
+
+
+cdef inline uint64_t _bytes_hash(const unsigned char *p, Py_ssize_t n) noexcept nogil:
+    cdef uint64_t h = <uint64_t>n * 0x9E3779B97F4A7C15ULL
+    cdef Py_ssize_t i
+    for i in range(n):
+        h = (h ^ p[i]) * 0x100000001B3ULL
+    return h ^ (h >> 29)
+
+
+cdef class _BytesIds:
+    """Byte strings -> ids, open addressing over one blob: the loader's lookups of
+    merge parts, without a Python object per lookup."""
+    cdef bytearray blob
+    cdef list offsets       # per entry: start in blob
+    cdef uint32_t[::1] slot_entry   # entry + 1, 0 = empty
+    cdef uint32_t[::1] entry_id
+    cdef uint32_t[::1] entry_start
+    cdef uint32_t[::1] entry_len
+    cdef size_t mask
+
+    def __init__(self, dict token_bytes, set ids):
+        from array import array
+        cdef size_t cap = 1, i
+        cdef Py_ssize_t k = 0, n = len(ids)
+        cdef bytes tb
+        while cap < 2 * <size_t>n + 2:
+            cap <<= 1
+        self.mask = cap - 1
+        self.slot_entry = array("I", bytes(4 * cap))
+        self.entry_id = array("I", bytes(4 * n + 4))
+        self.entry_start = array("I", bytes(4 * n + 4))
+        self.entry_len = array("I", bytes(4 * n + 4))
+        self.blob = bytearray()
+        for i_ in ids:
+            tb = token_bytes[i_]
+            self.entry_id[k] = <uint32_t>i_
+            self.entry_start[k] = len(self.blob)
+            self.entry_len[k] = len(tb)
+            self.blob += tb
+            k += 1
+        cdef const unsigned char *base = self.blob
+        for k in range(n):
+            i = _bytes_hash(base + self.entry_start[k], self.entry_len[k]) & self.mask
+            while self.slot_entry[i]:
+                i = (i + 1) & self.mask
+            self.slot_entry[i] = <uint32_t>(k + 1)
+
+    cdef int64_t find(self, const unsigned char *p, Py_ssize_t n):
+        cdef const unsigned char *base = self.blob
+        cdef size_t i = _bytes_hash(p, n) & self.mask
+        cdef uint32_t e
+        while True:
+            e = self.slot_entry[i]
+            if e == 0:
+                return -1
+            e -= 1
+            if self.entry_len[e] == <uint32_t>n and memcmp(base + self.entry_start[e], p, n) == 0:
+                return self.entry_id[e]
+            i = (i + 1) & self.mask
+
+
+cdef Py_ssize_t _to_bytes(str s, Py_ssize_t start, Py_ssize_t end, const int16_t[::1] char_byte,
+                          unsigned char *out, Py_ssize_t cap):
+    """s[start:end]'s byte-level characters as bytes into out: the count, or -1 if it
+    has another character or does not fit."""
+    cdef int kind = PyUnicode_KIND(s)
+    cdef void *data = PyUnicode_DATA(s)
+    cdef Py_ssize_t k
+    cdef uint32_t cp
+    cdef int16_t b
+    if end - start > cap:
+        return -1
+    for k in range(start, end):
+        cp = PyUnicode_READ(kind, data, k)
+        b = char_byte[cp] if cp < <uint32_t>char_byte.shape[0] else -1
+        if b < 0:
+            return -1
+        out[k - start] = <unsigned char>b
+    return end - start
+
+
+cdef Py_ssize_t _find_space(str s):
+    cdef int kind = PyUnicode_KIND(s)
+    cdef void *data = PyUnicode_DATA(s)
+    cdef Py_ssize_t k
+    for k in range(len(s)):
+        if PyUnicode_READ(kind, data, k) == 0x20:
+            return k
+    return -1
+
+
+def merge_rows(merges, dict token_bytes, set bpe_ids, const int16_t[::1] char_byte):
+    """tokenizer.json merges ("a b" strings or [a, b] pairs) as flat uint32 rows
+    (left, right, rank), in first-seen order, a repeated pair keeping its last rank
+    (as HF). Both parts and their concatenation must be byte-level tokens (ids in
+    bpe_ids, bytes in token_bytes). Returns (rows, -1), or (None, index) of the
+    first merge that is not so; the caller says what is wrong with it."""
+    from array import array
+    cdef _BytesIds by_bytes = _BytesIds(token_bytes, bpe_ids)
+    cdef Py_ssize_t n = len(merges), i, k = 0, la, lb, sp
+    cdef int64_t l, r
+    cdef uint64_t key
+    cdef size_t cap = 1, h
+    while cap < 2 * <size_t>n + 2:
+        cap <<= 1
+    cdef uint64_t[::1] seen_key = array("Q", bytes(8 * cap))      # pair key + 1, 0 = empty
+    cdef uint32_t[::1] seen_row = array("I", bytes(4 * cap))
+    out = array("I", bytes(12 * n))
+    cdef uint32_t[::1] rows = out
+    cdef unsigned char buf[1024]
+    for i in range(n):
+        m = merges[i]
+        if isinstance(m, str):               # "a b": split at the first space (no token has one)
+            sp = _find_space(m)
+            if sp < 0:
+                return None, i
+            la = _to_bytes(m, 0, sp, char_byte, buf, 512)
+            lb = _to_bytes(m, sp + 1, len(<str>m), char_byte, buf + 512, 512)
+        else:                                # ["a", "b"]
+            if len(m) != 2 or not isinstance(m[0], str) or not isinstance(m[1], str):
+                return None, i
+            la = _to_bytes(m[0], 0, len(m[0]), char_byte, buf, 512)
+            lb = _to_bytes(m[1], 0, len(m[1]), char_byte, buf + 512, 512)
+        if la < 0 or lb < 0:
+            return None, i
+        l = by_bytes.find(buf, la)
+        r = by_bytes.find(buf + 512, lb)
+        if l < 0 or r < 0:
+            return None, i
+        memmove(buf + la, buf + 512, lb)
+        if by_bytes.find(buf, la + lb) < 0:
+            return None, i
+        key = (<uint64_t>l << 32 | <uint64_t>r) + 1
+        h = (key * 0x9E3779B97F4A7C15ULL) >> 20
+        h &= cap - 1
+        while seen_key[h] and seen_key[h] != key:
+            h = (h + 1) & (cap - 1)
+        if seen_key[h]:
+            rows[3 * seen_row[h] + 2] = <uint32_t>i
+        else:
+            seen_key[h] = key
+            seen_row[h] = <uint32_t>k
+            rows[3 * k], rows[3 * k + 1], rows[3 * k + 2] = <uint32_t>l, <uint32_t>r, <uint32_t>i
+            k += 1
+    return out[:3 * k], -1
 
 
 def unicode_props(int dialect, uint32_t cp):

@@ -13,8 +13,8 @@ import json
 from dataclasses import dataclass, field
 from pathlib import Path
 
-from . import _bytelevel
-from ._core import ADDED_LSTRIP, ADDED_RSTRIP, MAX_STAGES, SPLIT_BEHAVIORS, TOK_BPE, TOK_PRESENT, TOK_SPECIAL
+from . import _bytelevel, _core
+from ._core import ADDED_LSTRIP, ADDED_RSTRIP, MAX_STAGES, SPLIT_BEHAVIORS
 
 # The pattern HF's ByteLevel pre-tokenizer uses when use_regex is true.
 GPT2_PATTERN = r"""'s|'t|'re|'ve|'m|'ll|'d| ?\p{L}+| ?\p{N}+| ?[^\s\p{L}\p{N}]+|\s+(?!\S)|\s+"""
@@ -50,7 +50,7 @@ class Spec:
     token_bytes: dict                    # id -> bytes it decodes to
     bpe_ids: set                         # ids reachable by merging bytes
     mode_tiktoken: bool
-    merges: list = field(default_factory=list)   # (left, right, rank)
+    merges: object = None                # HF: flat uint32 array of (left, right, rank) rows
     ignore_merges: bool = False
     stages: list = field(default_factory=list)   # Stage, applied in order
     added: list = field(default_factory=list)    # AddedToken, in file order
@@ -93,33 +93,18 @@ def parse_tokenizer_json(data) -> Spec:
     # that UTF-8 text can contain present (checked below) it never does.
 
     vocab = model["vocab"]
-    token_bytes, bpe_ids = {}, set()
-    for tok, i in vocab.items():
-        b = _bytelevel.to_bytes(tok)
-        if b is None:
-            token_bytes[i] = tok.encode()   # HF's ByteLevel decoder falls back to the UTF-8
-        else:
-            token_bytes[i] = b
-            bpe_ids.add(i)
+    if not isinstance(vocab, dict):
+        raise ValueError("not a tokenizer.json file: model.vocab is not an object")
+    token_bytes, bpe_ids = _core.bytelevel_vocab(vocab, _bytelevel.char_byte_table())
     # Bytes that never occur in UTF-8 (C0, C1, F5-FF) may be absent: text is always valid UTF-8.
     never_in_utf8 = {0xC0, 0xC1, *range(0xF5, 0x100)}
     missing = [hex(b) for b in range(256) if _bytelevel.byte_to_char()[b] not in vocab and b not in never_in_utf8]
     if missing:
         raise _fail("vocabulary without every byte-level character (missing bytes)", ", ".join(missing[:8]))
 
-    merge_rank = {}
-    for rank, m in enumerate(model["merges"]):
-        a, b = m.split(" ", 1) if isinstance(m, str) else m
-        try:
-            left, right = vocab[a], vocab[b]
-        except KeyError as e:
-            raise ValueError(f"merge {m!r} uses a token that is not in the vocabulary: {e}") from None
-        if a + b not in vocab:
-            raise ValueError(f"merge {m!r} makes {a + b!r}, which is not in the vocabulary")
-        if left not in bpe_ids or right not in bpe_ids:
-            raise _fail("merge of tokens that are not byte-level", m)
-        merge_rank[(left, right)] = rank          # a repeated merge keeps its last rank, as in HF
-    merges = [(l, r, rank) for (l, r), rank in merge_rank.items()]
+    merges, bad = _core.merge_rows(model["merges"], token_bytes, bpe_ids, _bytelevel.char_byte_table())
+    if bad >= 0:
+        _merge_error(model["merges"][bad], vocab, bpe_ids)
 
     spec = Spec("huggingface", token_bytes, bpe_ids, mode_tiktoken=False, merges=merges,
                 ignore_merges=bool(model.get("ignore_merges")))
@@ -129,6 +114,22 @@ def parse_tokenizer_json(data) -> Spec:
     _read_post_processor(j.get("post_processor"), spec)
     spec.decode_unsupported = _check_decoder(j.get("decoder"))
     return spec
+
+
+def _merge_error(m, vocab: dict, bpe_ids: set):
+    """Raise what is wrong with a merge that _core.merge_rows refused."""
+    parts = m.split(" ", 1) if isinstance(m, str) else m
+    if not isinstance(parts, (list, tuple)) or len(parts) != 2 or not all(isinstance(p, str) for p in parts):
+        raise ValueError(f"merge {m!r} is not two tokens")
+    a, b = parts
+    for part in (a, b):
+        if part not in vocab:
+            raise ValueError(f"merge {m!r} uses a token that is not in the vocabulary: {part!r}")
+    if a + b not in vocab:
+        raise ValueError(f"merge {m!r} makes {a + b!r}, which is not in the vocabulary")
+    if vocab[a] not in bpe_ids or vocab[b] not in bpe_ids or vocab[a + b] not in bpe_ids:
+        raise _fail("merge of tokens that are not byte-level", m)
+    raise ValueError(f"merge {m!r}: a part is longer than 512 bytes")
 
 
 def _read_added(entries, spec: Spec, vocab: dict):
@@ -304,14 +305,8 @@ def tables(spec: Spec) -> dict:
     n_ids = max(ids) + 1
     if n_ids > 1 << 31:
         raise ValueError("token ids beyond 2**31")
-    offsets, flags, blob = array("I", [0]), bytearray(n_ids), bytearray()
-    specials = {a.id for a in spec.added if a.special}
-    for i in range(n_ids):
-        b = spec.token_bytes.get(i)
-        if b is not None:
-            blob += b
-            flags[i] = TOK_PRESENT | (TOK_BPE if i in spec.bpe_ids else 0) | (TOK_SPECIAL if i in specials else 0)
-        offsets.append(len(blob))
+    offsets, blob, flags = _core.token_tables(spec.token_bytes, n_ids, spec.bpe_ids,
+                                              {a.id for a in spec.added if a.special})
     if not all(i in spec.token_bytes for i in spec.prefix + spec.suffix):
         raise ValueError("post-processor names an id with no token")
 
@@ -327,8 +322,8 @@ def tables(spec: Spec) -> dict:
         stages.append((prog, classes, dialect, SPLIT_BEHAVIORS[st.behavior], st.invert, st.prefix_space, scanner))
     passes = [_pass_tables(tokens, contents) for tokens, contents in added_passes(spec)]
     return dict(
-        tok_off=offsets, tok_bytes=bytes(blob), tok_flags=bytes(flags), mode_tiktoken=spec.mode_tiktoken,
-        merges=array("I", [x for m in spec.merges for x in m]), ignore_merges=spec.ignore_merges,
+        tok_off=offsets, tok_bytes=blob, tok_flags=flags, mode_tiktoken=spec.mode_tiktoken,
+        merges=spec.merges if spec.merges is not None else array("I"), ignore_merges=spec.ignore_merges,
         stages=stages, passes=passes, prefix=array("I", spec.prefix), suffix=array("I", spec.suffix))
 
 
