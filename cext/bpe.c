@@ -945,19 +945,36 @@ int wt_bpe_init(wt_bpe *b, uint32_t n_ids, const uint32_t *tok_off, const uint8_
     }
 
     if (mode_tiktoken) {
-        size_t n_pairs = 0;
-        for (uint32_t id = 0; id < n_ids; id++)
-            if (b->tok_flags[id] & WT_TOK_BPE) n_pairs += tok_off[id + 1] - tok_off[id] - 1;
-        if ((rc = pairs_alloc(&b->pairs, n_pairs))) goto fail;
+        /* Every split of a token into two tokens is a pair, ranked by the token.
+         * Collected first, so the table is sized by the pairs that exist, not by
+         * the splits tried (a few times fewer: a sparse table costs memory and
+         * cache misses at every merge). */
+        size_t n_pairs = 0, cap = 1 << 16;
+        uint32_t *found = wt_malloc(cap * 3 * sizeof(uint32_t));
+        if (!found) { rc = WT_ENOMEM; goto fail; }
         for (uint32_t id = 0; id < n_ids; id++) {
             if (!(b->tok_flags[id] & WT_TOK_BPE)) continue;
             const uint8_t *p = tok_bytes + tok_off[id];
             size_t n = tok_off[id + 1] - tok_off[id];
             for (size_t k = 1; k < n; k++) {
-                uint32_t l = wt_bpe_lookup(b, p, k), r = wt_bpe_lookup(b, p + k, n - k);
-                if (l != WT_NO_ID && r != WT_NO_ID) pair_put(&b->pairs, l, r, id, id);
+                uint32_t l = wt_bpe_lookup(b, p, k), r;
+                if (l == WT_NO_ID || (r = wt_bpe_lookup(b, p + k, n - k)) == WT_NO_ID) continue;
+                if (n_pairs == cap) {
+                    uint32_t *more = wt_malloc(cap * 2 * 3 * sizeof(uint32_t));
+                    if (!more) { wt_free(found); rc = WT_ENOMEM; goto fail; }
+                    memcpy(more, found, cap * 3 * sizeof(uint32_t));
+                    wt_free(found);
+                    found = more;
+                    cap *= 2;
+                }
+                found[3 * n_pairs] = l; found[3 * n_pairs + 1] = r; found[3 * n_pairs + 2] = id;
+                n_pairs++;
             }
         }
+        if ((rc = pairs_alloc(&b->pairs, 2 * n_pairs))) { wt_free(found); goto fail; }
+        for (size_t i = 0; i < n_pairs; i++)
+            pair_put(&b->pairs, found[3 * i], found[3 * i + 1], found[3 * i + 2], found[3 * i + 2]);
+        wt_free(found);
     } else {
         if ((rc = pairs_alloc(&b->pairs, n_merges))) goto fail;
         rc = WT_EINVAL;
