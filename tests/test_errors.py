@@ -100,3 +100,52 @@ def test_rank_file_with_wrong_hash_is_refused(monkeypatch, tmp_path):
     assert path == fake
     with pytest.raises(ValueError, match="not the published"):
         enc.check_hash("cl100k_base", path)
+
+
+def _python_ranks(raw: bytes) -> dict:
+    # The rank file format as tiktoken reads it: base64 token, space, rank, per line.
+    import base64
+
+    return {base64.b64decode(tok): int(rank) for tok, rank in (line.split() for line in raw.splitlines() if line)}
+
+
+def test_compiled_rank_reader_equals_the_format_on_real_files():
+    from warptok import _core, _load
+
+    names = ["gpt2"] + [n for n in ("cl100k_base", "o200k_base") if _rank_file_or_none(n)]
+    for name in names:
+        raw = _load.read_maybe_gzipped(_rank_file_or_none(name))
+        assert _core.tiktoken_ranks(raw) == _python_ranks(raw), name
+        assert _core.tiktoken_ranks(raw.rstrip(b"\n")) == _python_ranks(raw), name
+
+
+def _rank_file_or_none(name):
+    from warptok import encodings
+
+    try:
+        return encodings.find_rank_file(name)
+    except (FileNotFoundError, ValueError):
+        return None
+
+
+@pytest.mark.parametrize("layout", ["no final newline", "CRLF", "tabs", "blank lines"])
+def test_rank_file_layouts_read_alike(tmp_path, layout):
+    # Layouts beyond the compiled reader's go through the Python one, to the same ranks.
+    from warptok import _load, encodings
+
+    raw = _load.read_maybe_gzipped(encodings.BUNDLED_GPT2)
+    variant = {"no final newline": raw.rstrip(b"\n"), "CRLF": raw.replace(b"\n", b"\r\n"),
+               "tabs": raw.replace(b" ", b"\t"), "blank lines": raw.replace(b"\n", b"\n\n")}[layout]
+    path = tmp_path / "ranks.tiktoken"
+    path.write_bytes(variant)
+    assert _load.load_tiktoken_ranks(path) == _python_ranks(raw)
+
+
+@pytest.mark.parametrize("bad_line", [b"@@@@ 5", b"IQ== 5 6", b"IQ== x", b"IQ=", b"IQ"])
+def test_bad_rank_line_is_named(tmp_path, bad_line):
+    from warptok import _load
+
+    path = tmp_path / "ranks.tiktoken"
+    path.write_bytes(b"IQ== 0\nIg== 1\n" + bad_line + b"\nIw== 3\n")
+    with pytest.raises(ValueError, match=r"ranks.tiktoken:3: not a tiktoken rank line"):
+        _load.load_tiktoken_ranks(path)

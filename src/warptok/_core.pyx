@@ -334,6 +334,66 @@ def token_tables(dict token_bytes, uint32_t n_ids, set bpe_ids, set specials):
     return offsets, bytes(blob[:at]), bytes(flags)
 
 
+cdef signed char _B64[256]
+_B64[:] = [-1] * 256
+for _k, _c in enumerate("ABCDEFGHIJKLMNOPQRSTUVWXYZabcdefghijklmnopqrstuvwxyz0123456789+/"):
+    _B64[ord(_c)] = _k
+
+
+def tiktoken_ranks(const unsigned char[::1] raw):
+    """{token bytes: rank} of a tiktoken rank file whose every line is exactly
+    "<padded base64> <decimal rank>" ending in LF (or the end of the file); None for
+    any other layout, which the Python reader then handles (and explains, if wrong)."""
+    cdef dict ranks = {}
+    cdef Py_ssize_t n = raw.shape[0], pos = 0, sp, end, k, tlen, pad, at
+    cdef unsigned char out[1024]
+    cdef uint32_t acc
+    cdef uint64_t rank
+    cdef signed char v
+    while pos < n:
+        sp = pos
+        while sp < n and raw[sp] != 0x20 and raw[sp] != 0x0A:
+            sp += 1
+        if sp >= n or raw[sp] != 0x20:
+            return None
+        end = sp + 1
+        rank = 0
+        while end < n and 0x30 <= raw[end] <= 0x39 and end - sp <= 10:
+            rank = rank * 10 + (raw[end] - 0x30)
+            end += 1
+        if end == sp + 1 or (end < n and raw[end] != 0x0A) or rank > 0xFFFFFFFF:
+            return None
+        tlen = sp - pos
+        pad = 0
+        while pad < 2 and tlen > pad and raw[pos + tlen - 1 - pad] == 0x3D:
+            pad += 1
+        if tlen == 0 or tlen % 4 or tlen // 4 * 3 > 1024:
+            return None
+        at = 0
+        acc = 0
+        for k in range(tlen - pad):
+            v = _B64[raw[pos + k]]
+            if v < 0:
+                return None
+            acc = (acc << 6) | <uint32_t>v
+            if k % 4 == 3:
+                out[at] = <unsigned char>(acc >> 16)
+                out[at + 1] = <unsigned char>(acc >> 8)
+                out[at + 2] = <unsigned char>acc
+                at += 3
+                acc = 0
+        if pad == 2:
+            out[at] = <unsigned char>(acc >> 4)
+            at += 1
+        elif pad == 1:
+            out[at] = <unsigned char>(acc >> 10)
+            out[at + 1] = <unsigned char>(acc >> 2)
+            at += 2
+        ranks[PyBytes_FromStringAndSize(<char *>out, at)] = rank
+        pos = end + 1
+    return ranks
+
+
 cdef inline uint64_t _bytes_hash(const unsigned char *p, Py_ssize_t n) noexcept nogil:
     cdef uint64_t h = <uint64_t>n * 0x9E3779B97F4A7C15ULL
     cdef Py_ssize_t i

@@ -268,6 +268,9 @@ def load_tiktoken_ranks(path) -> dict:
     """A tiktoken rank file (plain or .gz): {token bytes: rank}."""
     path = Path(path)
     raw = read_maybe_gzipped(path)
+    ranks = _core.tiktoken_ranks(raw)       # the usual layout, compiled
+    if ranks is not None:
+        return ranks
     ranks = {}
     for n, line in enumerate(raw.splitlines(), 1):
         if not line:
