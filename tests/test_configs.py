@@ -192,3 +192,21 @@ def test_compiled_vocabulary_reader_equals_the_byte_level_alphabet():
             b = _bytelevel.to_bytes(tok)
             assert token_bytes[i] == (b if b is not None else tok.encode()), tok
             assert (i in bpe_ids) == (b is not None), tok
+
+
+def test_tokens_longer_than_any_buffer_load_and_encode_as_hf():
+    # Merges whose parts run to 1024 bytes and a token of 2048: the compiled merge
+    # reader sizes its buffer by the longest token.
+    tokenizers = pytest.importorskip("tokenizers")
+    j = json.loads(hf_json("gpt2-hf"))
+    vocab, merges = j["model"]["vocab"], j["model"]["merges"]
+    for k in range(1, 12):
+        half, whole = "Ġ" * (1 << (k - 1)), "Ġ" * (1 << k)
+        if whole not in vocab:
+            vocab[whole] = len(vocab)
+            merges.append(f"{half} {half}")
+    text = json.dumps(j)
+    ours, ref = warptok.Tokenizer.from_str(text), tokenizers.Tokenizer.from_str(text)
+    assert vocab["Ġ" * 2048] in ours.encode(" " * 2049 + "x")
+    for sample in (" " * 2049 + "x", " " * 5000, "a" + " " * 1500 + "b"):
+        assert ours.encode(sample) == ref.encode(sample).ids

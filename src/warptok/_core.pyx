@@ -412,6 +412,7 @@ cdef class _BytesIds:
     cdef uint32_t[::1] entry_start
     cdef uint32_t[::1] entry_len
     cdef size_t mask
+    cdef readonly Py_ssize_t max_len   # the longest entry
 
     def __init__(self, dict token_bytes, set ids):
         from array import array
@@ -432,6 +433,8 @@ cdef class _BytesIds:
             self.entry_start[k] = len(self.blob)
             self.entry_len[k] = len(tb)
             self.blob += tb
+            if len(tb) > self.max_len:
+                self.max_len = len(tb)
             k += 1
         cdef const unsigned char *base = self.blob
         for k in range(n):
@@ -502,27 +505,30 @@ def merge_rows(merges, dict token_bytes, set bpe_ids, const int16_t[::1] char_by
     cdef uint32_t[::1] seen_row = array("I", bytes(4 * cap))
     out = array("I", bytes(12 * n))
     cdef uint32_t[::1] rows = out
-    cdef unsigned char buf[1024]
+    # Room for two parts; a longer part cannot be a token, so it is refused.
+    cdef Py_ssize_t half = by_bytes.max_len + 1
+    cdef bytearray scratch = bytearray(2 * half)
+    cdef unsigned char *buf = scratch
     for i in range(n):
         m = merges[i]
         if isinstance(m, str):               # "a b": split at the first space (no token has one)
             sp = _find_space(m)
             if sp < 0:
                 return None, i
-            la = _to_bytes(m, 0, sp, char_byte, buf, 512)
-            lb = _to_bytes(m, sp + 1, len(<str>m), char_byte, buf + 512, 512)
+            la = _to_bytes(m, 0, sp, char_byte, buf, half)
+            lb = _to_bytes(m, sp + 1, len(<str>m), char_byte, buf + half, half)
         else:                                # ["a", "b"]
             if len(m) != 2 or not isinstance(m[0], str) or not isinstance(m[1], str):
                 return None, i
-            la = _to_bytes(m[0], 0, len(m[0]), char_byte, buf, 512)
-            lb = _to_bytes(m[1], 0, len(m[1]), char_byte, buf + 512, 512)
+            la = _to_bytes(m[0], 0, len(m[0]), char_byte, buf, half)
+            lb = _to_bytes(m[1], 0, len(m[1]), char_byte, buf + half, half)
         if la < 0 or lb < 0:
             return None, i
         l = by_bytes.find(buf, la)
-        r = by_bytes.find(buf + 512, lb)
+        r = by_bytes.find(buf + half, lb)
         if l < 0 or r < 0:
             return None, i
-        memmove(buf + la, buf + 512, lb)
+        memmove(buf + la, buf + half, lb)
         if by_bytes.find(buf, la + lb) < 0:
             return None, i
         key = (<uint64_t>l << 32 | <uint64_t>r) + 1

@@ -129,7 +129,7 @@ def _merge_error(m, vocab: dict, bpe_ids: set):
         raise ValueError(f"merge {m!r} makes {a + b!r}, which is not in the vocabulary")
     if vocab[a] not in bpe_ids or vocab[b] not in bpe_ids or vocab[a + b] not in bpe_ids:
         raise _fail("merge of tokens that are not byte-level", m)
-    raise ValueError(f"merge {m!r}: a part is longer than 512 bytes")
+    raise AssertionError(f"merge {m!r} was refused by the compiled reader but looks valid")
 
 
 def _read_added(entries, spec: Spec, vocab: dict):
