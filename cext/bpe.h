@@ -168,6 +168,8 @@ int64_t wt_bpe_merge_with(const wt_bpe *b, const uint8_t *p, size_t n, uint32_t 
 void wt_bpe_prefetch(const wt_bpe *b, const uint8_t *p, size_t n, const wt_bpe_scratch *sc);
 
 uint32_t wt_bpe_lookup(const wt_bpe *b, const uint8_t *p, size_t n);
+/* The hash the tables use, for other byte-keyed tables (the loader's). */
+uint64_t wt_hash_bytes(const uint8_t *p, size_t n);
 void wt_bpe_scratch_free(wt_bpe_scratch *sc);
 
 #endif

@@ -178,11 +178,3 @@ void wt_pool_finish(wt_job *job)
     }
     wt_free(job);
 }
-
-int wt_pool_run(wt_task_fn fn, void *ctx, size_t n_tasks, int n_threads)
-{
-    wt_job *job = wt_pool_begin(fn, ctx, n_tasks, n_threads);
-    if (!job) return WT_ENOMEM;
-    wt_pool_finish(job);
-    return 0;
-}

@@ -421,9 +421,8 @@ struct wt_batch {
     size_t *chunk_first;     /* chunk c encodes texts [chunk_first[c], chunk_first[c+1]) */
     wt_ids *chunk_out;
     atomic_uchar *chunk_done;
-    size_t *doc_start;       /* doc i's ids: chunk_out[its chunk].ids + doc_start[i], ... */
-    int64_t *doc_len;        /* ... doc_len[i] of them */
-    const uint32_t **doc_ids;/* set when the doc's chunk is done */
+    int64_t *doc_len;
+    const uint32_t **doc_ids;/* set when the doc's chunk is done (its buffer no longer moves) */
     size_t ready;            /* chunks [0, ready) are done (the caller's view) */
     wt_job *job;
     atomic_int err;
@@ -436,16 +435,17 @@ static void batch_task(void *ctx, size_t c)
     wt_ids *out = &b->chunk_out[c];
     size_t first = b->chunk_first[c], end = b->chunk_first[c + 1];
     for (size_t i = first; i < end; i++) {
-        b->doc_start[i] = out->len;
+        size_t before = out->len;
         int rc = wt_encode(b->t, b->texts[i].s, b->texts[i].n, &b->o, out);
         if (rc) {
             int zero = 0;
             atomic_compare_exchange_strong(&b->err, &zero, rc);
             return;
         }
-        b->doc_len[i] = (int64_t)(out->len - b->doc_start[i]);
+        b->doc_len[i] = (int64_t)(out->len - before);
     }
-    for (size_t i = first; i < end; i++) b->doc_ids[i] = out->ids + b->doc_start[i];
+    const uint32_t *ids = out->ids;
+    for (size_t i = first; i < end; ids += b->doc_len[i++]) b->doc_ids[i] = ids;
     atomic_store_explicit(&b->chunk_done[c], 1, memory_order_release);
 }
 
@@ -462,7 +462,6 @@ void wt_batch_free(wt_batch *b)
     wt_free(b->chunk_out);
     wt_free(b->chunk_first);
     wt_free((void *)b->chunk_done);
-    wt_free(b->doc_start);
     wt_free(b->doc_len);
     wt_free(b->doc_ids);
     wt_free(b);
@@ -487,11 +486,9 @@ wt_batch *wt_batch_begin(const wt_tokenizer *t, const wt_text *texts, size_t n_t
     b->chunk_first = wt_malloc((max_chunks + 1) * sizeof(size_t));
     b->chunk_out = wt_calloc(max_chunks, sizeof(wt_ids));
     b->chunk_done = wt_calloc(max_chunks, sizeof(atomic_uchar));
-    b->doc_start = wt_calloc(n_texts + 1, sizeof(size_t));
     b->doc_len = wt_calloc(n_texts + 1, sizeof(int64_t));
     b->doc_ids = wt_calloc(n_texts + 1, sizeof(uint32_t *));
-    if (!b->chunk_first || !b->chunk_out || !b->chunk_done || !b->doc_start || !b->doc_len || !b->doc_ids) {
-        b->n_chunks = max_chunks;
+    if (!b->chunk_first || !b->chunk_out || !b->chunk_done || !b->doc_len || !b->doc_ids) {
         wt_batch_free(b);
         return NULL;
     }
@@ -505,7 +502,6 @@ wt_batch *wt_batch_begin(const wt_tokenizer *t, const wt_text *texts, size_t n_t
         }
     }
     if (b->n_chunks && !(b->job = wt_pool_begin(batch_task, b, b->n_chunks, n_threads))) {
-        b->n_chunks = max_chunks;
         wt_batch_free(b);
         return NULL;
     }
@@ -540,7 +536,7 @@ int wt_batch_finish(wt_batch *b)
     return atomic_load(&b->err);
 }
 
-int wt_batch_flat(const wt_batch *b, wt_flat *res)
+static int batch_flat(const wt_batch *b, wt_flat *res)
 {
     memset(res, 0, sizeof *res);
     if (!(res->offsets = wt_malloc((b->n_texts + 1) * sizeof(int64_t)))) return WT_ENOMEM;
@@ -567,7 +563,7 @@ int wt_encode_batch(const wt_tokenizer *t, const wt_text *texts, size_t n_texts,
     memset(res, 0, sizeof *res);
     wt_batch *b = wt_batch_begin(t, texts, n_texts, o, n_threads, &rc);
     if (!b) return rc;
-    if (!(rc = wt_batch_finish(b))) rc = wt_batch_flat(b, res);
+    if (!(rc = wt_batch_finish(b))) rc = batch_flat(b, res);
     wt_batch_free(b);
     return rc;
 }

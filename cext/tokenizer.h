@@ -116,13 +116,13 @@ int wt_encode_batch(const wt_tokenizer *t, const wt_text *texts, size_t n_texts,
                     const wt_encode_opts *o, int n_threads, wt_flat *res);
 void wt_flat_free(wt_flat *f);
 
-/* The same batch in steps, so the caller can turn finished documents into
- * results while the pool encodes the rest. texts must outlive the batch.
+/* A batch in steps, so the caller can turn finished documents into results
+ * while the pool encodes the rest. texts must outlive the batch.
  * begin: the pool starts (NULL and *rc on failure); step: the caller encodes
  * one chunk (0 when none is left); ready: documents [0, ready) are encoded
  * and wt_batch_doc gives their ids; finish: the caller encodes what is left
- * and waits for all, returning the first error; flat: after finish, one flat
- * copy; free: stops the batch if it is still running. */
+ * and waits for all, returning the first error; free: stops the batch if it
+ * is still running. */
 typedef struct wt_batch wt_batch;
 wt_batch *wt_batch_begin(const wt_tokenizer *t, const wt_text *texts, size_t n_texts,
                          const wt_encode_opts *o, int n_threads, int *rc);
@@ -130,7 +130,6 @@ int wt_batch_step(wt_batch *b);
 size_t wt_batch_ready(wt_batch *b);
 const uint32_t *wt_batch_doc(const wt_batch *b, size_t i, size_t *n);
 int wt_batch_finish(wt_batch *b);
-int wt_batch_flat(const wt_batch *b, wt_flat *res);
 void wt_batch_free(wt_batch *b);
 
 /* This thread's merge scratch (tests drive wt_bpe_merge_with with it); NULL if out of memory. */

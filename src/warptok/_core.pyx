@@ -90,6 +90,7 @@ cdef extern from "bpe.h":
                     size_t n_merges, int ignore_merges, int linear) nogil
     int64_t wt_bpe_merge_with(const wt_bpe *b, const uint8_t *p, size_t n, uint32_t *out,
                               wt_bpe_scratch *sc, int algo) nogil
+    uint64_t wt_hash_bytes(const uint8_t *p, size_t n) nogil
 
 cdef extern from "scan.h":
     ctypedef struct wt_scanner:
@@ -143,6 +144,8 @@ cdef extern from "tokenizer.h":
     int wt_find_added(const wt_tokenizer *t, int pass_, const uint8_t *s, size_t n, size_t pos,
                       const uint8_t *active, size_t *start, size_t *end, uint32_t *index) nogil
     int wt_pre_tokenize(const wt_tokenizer *t, const uint8_t *s, size_t n, wt_bytes *out, wt_ids *lens) nogil
+    int wt_encode_batch(const wt_tokenizer *t, const wt_text *texts, size_t n_texts,
+                        const wt_encode_opts *o, int n_threads, wt_flat *res) nogil
     void wt_flat_free(wt_flat *f) nogil
     ctypedef struct wt_batch:
         pass
@@ -152,7 +155,6 @@ cdef extern from "tokenizer.h":
     size_t wt_batch_ready(wt_batch *b) nogil
     const uint32_t *wt_batch_doc(const wt_batch *b, size_t i, size_t *n) nogil
     int wt_batch_finish(wt_batch *b) nogil
-    int wt_batch_flat(const wt_batch *b, wt_flat *res) nogil
     void wt_batch_free(wt_batch *b) nogil
     int wt_decode(const wt_tokenizer *t, const uint32_t *ids, size_t n, int skip_special,
                   int skip_unknown, uint8_t **out, size_t *out_len, size_t *bad_index) nogil
@@ -276,33 +278,19 @@ def bytelevel_vocab(dict vocab, const int16_t[::1] char_byte):
     byte-level and stands for its UTF-8 (HF's ByteLevel decoder falls back so)."""
     cdef dict token_bytes = {}
     cdef set bpe_ids = set()
-    cdef Py_ssize_t n, k, limit = char_byte.shape[0]
-    cdef int kind
-    cdef void *data
-    cdef uint32_t cp
-    cdef int16_t b
+    cdef Py_ssize_t n
     cdef bytearray buf = bytearray(256)
-    cdef unsigned char *out
     for tok, i in vocab.items():
         if not isinstance(tok, str):
             raise TypeError(f"vocabulary key {tok!r} is not a string")
-        n = len(<str>tok)
-        kind = PyUnicode_KIND(tok)
-        data = PyUnicode_DATA(tok)
-        if n > len(buf):
-            buf = bytearray(n)
-        out = buf
-        for k in range(n):
-            cp = PyUnicode_READ(kind, data, k)
-            b = char_byte[cp] if cp < <uint32_t>limit else -1
-            if b < 0:
-                break
-            out[k] = <unsigned char>b
+        if len(<str>tok) > len(buf):
+            buf = bytearray(len(<str>tok))
+        n = _to_bytes(tok, 0, len(<str>tok), char_byte, buf, len(buf))
+        if n < 0:
+            token_bytes[i] = (<str>tok).encode()
         else:
-            token_bytes[i] = PyBytes_FromStringAndSize(<char *>out, n)
+            token_bytes[i] = PyBytes_FromStringAndSize(<char *><unsigned char *>buf, n)
             bpe_ids.add(i)
-            continue
-        token_bytes[i] = (<str>tok).encode()
     return token_bytes, bpe_ids
 
 
@@ -394,19 +382,10 @@ def tiktoken_ranks(const unsigned char[::1] raw):
     return ranks
 
 
-cdef inline uint64_t _bytes_hash(const unsigned char *p, Py_ssize_t n) noexcept nogil:
-    cdef uint64_t h = <uint64_t>n * 0x9E3779B97F4A7C15ULL
-    cdef Py_ssize_t i
-    for i in range(n):
-        h = (h ^ p[i]) * 0x100000001B3ULL
-    return h ^ (h >> 29)
-
-
 cdef class _BytesIds:
     """Byte strings -> ids, open addressing over one blob: the loader's lookups of
     merge parts, without a Python object per lookup."""
     cdef bytearray blob
-    cdef list offsets       # per entry: start in blob
     cdef uint32_t[::1] slot_entry   # entry + 1, 0 = empty
     cdef uint32_t[::1] entry_id
     cdef uint32_t[::1] entry_start
@@ -438,14 +417,14 @@ cdef class _BytesIds:
             k += 1
         cdef const unsigned char *base = self.blob
         for k in range(n):
-            i = _bytes_hash(base + self.entry_start[k], self.entry_len[k]) & self.mask
+            i = wt_hash_bytes(base + self.entry_start[k], self.entry_len[k]) & self.mask
             while self.slot_entry[i]:
                 i = (i + 1) & self.mask
             self.slot_entry[i] = <uint32_t>(k + 1)
 
     cdef int64_t find(self, const unsigned char *p, Py_ssize_t n):
         cdef const unsigned char *base = self.blob
-        cdef size_t i = _bytes_hash(p, n) & self.mask
+        cdef size_t i = wt_hash_bytes(p, n) & self.mask
         cdef uint32_t e
         while True:
             e = self.slot_entry[i]
@@ -745,14 +724,9 @@ cdef class Core:
                 arr[i].s = _utf8(t, &n)
                 arr[i].n = n
             self._opts(&o, active, False, max_body, add_special)
-            with nogil:
-                b = wt_batch_begin(&self.t, arr, n_texts, &o, num_threads, &rc)
-            _check(rc)
             if flat:
                 with nogil:
-                    rc = wt_batch_finish(b)
-                    if rc == 0:
-                        rc = wt_batch_flat(b, &res)
+                    rc = wt_encode_batch(&self.t, arr, n_texts, &o, num_threads, &res)
                 _check(rc)
                 import numpy as np
                 ids_buf = _own(res.ids, res.offsets[n_texts], 4, b"I")
@@ -760,6 +734,9 @@ cdef class Core:
                 return np.frombuffer(ids_buf, dtype=np.uint32), np.frombuffer(off_buf, dtype=np.int64)
             # The GIL is released while this thread encodes a chunk, and held
             # while it turns the documents done so far (by any thread) into lists.
+            with nogil:
+                b = wt_batch_begin(&self.t, arr, n_texts, &o, num_threads, &rc)
+            _check(rc)
             out = PyList_New(n_texts)
             i = 0
             while more:
