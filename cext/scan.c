@@ -15,7 +15,15 @@ enum {
     C_TRAIL = 256, /* what a punctuation run takes after it: [\r\n] or [\r\n/] */
     C_PS = 512,    /* DeepSeek-V3: [\p{P}\p{S}] */
     C_PRE_PS = 1024, /* DeepSeek-V3: [^\r\n\p{L}\p{P}\p{S}], the character before a letter run */
+    C_RUN = 2048,  /* WT_SCAN_RUN: its class */
 };
+
+static int in_ranges(const wt_scanner *sc, uint32_t cp)
+{
+    for (int i = 0; i < sc->n_ranges; i++)
+        if (cp - sc->ranges[i][0] <= sc->ranges[i][1] - sc->ranges[i][0]) return 1;
+    return 0;
+}
 
 static unsigned classify(const wt_scanner *sc, uint32_t cp)
 {
@@ -35,13 +43,23 @@ static unsigned classify(const wt_scanner *sc, uint32_t cp)
     int ps = gc >= WT_GC_Pc && gc <= WT_GC_So;
     if (ps) c |= C_PS;
     if (!nl && !letter && !ps) c |= C_PRE_PS;
+    if (sc->family == WT_SCAN_RUN && (sc->n_ranges ? in_ranges(sc, cp) : number)) c |= C_RUN;
     return c;
 }
 
 int wt_scanner_init(wt_scanner *sc)
 {
-    if (sc->family < WT_SCAN_GPT2 || sc->family > WT_SCAN_DS3) return WT_EINVAL;
+    if (sc->family < WT_SCAN_GPT2 || sc->family > WT_SCAN_RUN) return WT_EINVAL;
+    if (sc->n_ranges < 0 || sc->n_ranges > WT_SCAN_RANGES || sc->max_digits < 0) return WT_EINVAL;
+    for (int i = 0; i < sc->n_ranges; i++)
+        if (sc->ranges[i][0] > sc->ranges[i][1]) return WT_EINVAL;
     for (uint32_t cp = 0; cp < 128; cp++) sc->ascii[cp] = (uint16_t)classify(sc, cp);
+    int lo = 128, hi = -1, members = 0;
+    for (int cp = 0; cp < 128; cp++)
+        if (sc->ascii[cp] & C_RUN) { members++; if (cp < lo) lo = cp; hi = cp; }
+    sc->gap_words = members == 0 || members == hi - lo + 1;
+    sc->gap_lo = members ? (uint8_t)lo : 1;
+    sc->gap_hi = members ? (uint8_t)hi : 0;
     return 0;
 }
 
@@ -278,12 +296,54 @@ static size_t match_ds3(const wt_scanner *sc, const uint8_t *s, size_t n, size_t
     return pos;
 }
 
+/* Is the code point at pos in the class (its length in *len)? Ranges need no
+ * property lookup. */
+WT_INLINE int run_member(const wt_scanner *sc, const uint8_t *s, size_t n, size_t pos, size_t *len)
+{
+    if (WT_LIKELY(s[pos] < 0x80)) { *len = 1; return (sc->ascii[s[pos]] & C_RUN) != 0; }
+    uint32_t cp = wt_utf8_decode(s, n, pos, len);
+    if (sc->n_ranges) return in_ranges(sc, cp);
+    unsigned gc = wt_uc_props(sc->dialect, cp) & WT_UC_GC_MASK;
+    return gc >= WT_GC_Nd && gc <= WT_GC_No;       /* \p{N}, as classify's C_NUM */
+}
+
+/* Does the 8-byte word hold a byte >= 0x80 or one in gap_lo..gap_hi (7-bit
+ * bytes plus at most 0x80 never carry into the next one, as in ascii_in)? */
+WT_INLINE int gap_word_stops(const wt_scanner *sc, uint64_t x)
+{
+    const uint64_t ones = 0x0101010101010101ull, high = ones * 0x80;
+    uint64_t ge_lo = x + ones * (0x80 - sc->gap_lo), gt_hi = x + ones * (0x80 - sc->gap_hi - 1);
+    return (x & high) || (ge_lo & ~gt_hi & high);
+}
+
+/* A run of the class, at most max_digits code points of it (0: no limit), or
+ * the gap up to the next code point of it. */
+static size_t match_run(const wt_scanner *sc, const uint8_t *s, size_t n, size_t pos)
+{
+    size_t len, count = 0;
+    if (run_member(sc, s, n, pos, &len)) {
+        do {
+            pos += len;
+            count++;
+        } while (pos < n && count != (size_t)sc->max_digits && run_member(sc, s, n, pos, &len));
+        return pos;
+    }
+    for (pos += len;; pos += len) {
+        if (sc->gap_words) {
+            uint64_t w;
+            while (pos + 8 <= n && (memcpy(&w, s + pos, 8), !gap_word_stops(sc, w))) pos += 8;
+        }
+        if (pos >= n || run_member(sc, s, n, pos, &len)) return pos;
+    }
+}
+
 size_t wt_scan_match(const wt_scanner *sc, const uint8_t *s, size_t n, size_t pos)
 {
     switch (sc->family) {
     case WT_SCAN_GPT2: return match_gpt2(sc, s, n, pos);
     case WT_SCAN_CL100K: return match_cl100k(sc, s, n, pos);
     case WT_SCAN_O200K: return match_o200k(sc, s, n, pos);
+    case WT_SCAN_RUN: return match_run(sc, s, n, pos);
     default: return match_ds3(sc, s, n, pos);
     }
 }

@@ -14,7 +14,10 @@ enum {
     WT_SCAN_CL100K = 2,      /* contractions|[^\r\n\p{L}\p{N}]?\p{L}+|\p{N}{1,k}| ?[^\s\p{L}\p{N}]+[\r\n]*|ws */
     WT_SCAN_O200K = 3,       /* two cased letter alternatives with contraction suffixes, then as cl100k */
     WT_SCAN_DS3 = 4,         /* DeepSeek-V3's last split: [punct][A-Za-z]+|..?[\p{L}\p{M}]+| ?[\p{P}\p{S}]+[\r\n]*|ws */
+    WT_SCAN_RUN = 5,         /* one class repeated: \p{N}{1,k} or [ranges]+ (DeepSeek's digit and CJK splits) */
 };
+
+#define WT_SCAN_RANGES 4
 
 enum { WT_CONTRACT_NONE = 0, WT_CONTRACT_LOWER = 1, WT_CONTRACT_ANY_CASE = 2 };
 
@@ -22,10 +25,14 @@ typedef struct {
     int family;              /* WT_SCAN_* */
     int dialect;             /* WT_DIALECT_*: which Unicode tables (\s differs) */
     int contractions;        /* the leading 's|'t|... alternative: WT_CONTRACT_* */
-    int max_digits;          /* \p{N}{1,k}: k; 0 = \p{N}+ */
+    int max_digits;          /* \p{N}{1,k}: k; 0 = \p{N}+ (WT_SCAN_RUN: at most k code points of its class) */
     int marks_are_letters;   /* [\p{L}\p{M}]+ (Qwen3.5): marks join letter runs, not punctuation */
     int ws_end_first;        /* tiktoken's \s++$ comes before the newline rule */
     int trail_slash;         /* o200k: punctuation runs take [\r\n/]*, not [\r\n]* */
+    int n_ranges;            /* WT_SCAN_RUN: its class is these code point ranges, or \p{N} when 0 */
+    uint32_t ranges[WT_SCAN_RANGES][2];   /* first, last */
+    int gap_words;           /* WT_SCAN_RUN: its ASCII members are the bytes gap_lo..gap_hi (none when lo > hi), */
+    uint8_t gap_lo, gap_hi;  /* so a gap skips 8 ASCII bytes at a time */
     uint16_t ascii[128];     /* class bits of each ASCII code point */
 } wt_scanner;
 
@@ -33,7 +40,9 @@ typedef struct {
 int wt_scanner_init(wt_scanner *sc);
 
 /* The match starting at pos < n, as wt_regex_match_at would find it with the
- * family's pattern; these patterns match at every position. Returns its end.
+ * family's pattern; these patterns match at every position, except DeepSeek-V3's
+ * and the class runs, whose scanners return the end of the gap before the next
+ * match where none starts at pos (so they serve Isolated splits only). Returns its end.
  * Linear over a text: a match looks past its end only within the \s run or the
  * cased-letter run it stops in, and the next match takes the rest of that run,
  * so each byte is examined a bounded number of times (the work counters count

@@ -15,7 +15,14 @@ import warptok
 from conftest import corpus
 from warptok import _load, _pattern, encodings
 
-KNOWN = sorted(_pattern._SCANNERS, key=repr)
+# Splits by one repeated class (DeepSeek's digits and CJK runs, and variants).
+CLASS_RUNS = [r"\p{N}{1,3}", r"\p{N}", r"\p{N}+", "[\u4e00-\u9fa5\u3040-\u309f\u30a0-\u30ff]+",
+              "[\u4e00-\u9fa5\u0800-\u4e00\uac00-\ud7ff]+", "[\r\n]", "[a-c]+", "[ab9]"]
+KNOWN = sorted(_pattern._SCANNERS, key=repr) + [(p, d) for p in CLASS_RUNS for d in ("onig", "fancy")]
+
+
+def family(key) -> int:
+    return _pattern.scanner_for(*key)[0]
 
 
 def pair(pattern: str, dialect: str):
@@ -32,7 +39,7 @@ def pair(pattern: str, dialect: str):
     return fast, generic
 
 
-@pytest.fixture(scope="module", params=KNOWN, ids=lambda k: f"{_pattern._SCANNERS[k][0]}-{k[1]}-{hash(k[0]) & 0xffff:x}")
+@pytest.fixture(scope="module", params=KNOWN, ids=lambda k: f"{family(k)}-{k[1]}-{hash(k[0]) & 0xffff:x}")
 def tokenizers(request):
     return pair(*request.param)
 
@@ -42,10 +49,22 @@ def test_every_known_pattern_gets_a_scanner():
         assert _pattern.scanner_for(pattern, dialect) is not None
     assert _pattern.scanner_for(encodings.CL100K_PATTERN + "|x", "fancy") is None
     assert _pattern.scanner_for(encodings.CL100K_PATTERN, "onig") is None
-    # DeepSeek-V3's pattern leaves gaps, which its scanner reports as pieces: Isolated only
+    # DeepSeek-V3's pattern and the class runs leave gaps, which their scanners
+    # report as pieces: Isolated only
     for pattern, dialect in KNOWN:
-        gaps = _pattern._SCANNERS[pattern, dialect][0] == _pattern._DS3
+        gaps = family((pattern, dialect)) in (_pattern._DS3, _pattern._RUN)
         assert (_pattern.scanner_for(pattern, dialect, isolated=False) is None) == gaps
+    # class-like patterns the class-run scanner does not take
+    for pattern in ["[a-]", "[-a]", "[a-c-e]", "[^a]+", r"[\d]+", "[a-z]*", "[z-a]", "[[:alpha:]]", "[a&&b]",
+                    "[abcdefghij]", r"\p{N}{2,3}", r"\p{L}+", "[a]{1,3}", "[]"]:
+        assert _pattern.scanner_for(pattern, "onig") is None, pattern
+
+
+def test_class_run_ranges():
+    assert _pattern.scanner_for("[\u4e00-\u9fa5\u3040-\u309f]+", "onig") == (
+        _pattern._RUN, 0, 0, 0, 0, 0, ((0x4E00, 0x9FA5), (0x3040, 0x309F)))
+    assert _pattern.scanner_for("[\r\n]", "onig")[2:] == (1, 0, 0, 0, ((13, 13), (10, 10)))
+    assert _pattern.scanner_for(r"\p{N}{1,3}", "fancy")[2] == 3
 
 
 def test_corpora_split_the_same(tokenizers):
@@ -70,7 +89,10 @@ FRAGMENTS = ["'s", "'S", "'\u017f", "'t", "'M", "'d", "'re", "'RE", "'rE", "'ve"
              # DeepSeek-V3: punctuation or symbol then ASCII letters, code points no
              # alternative matches (controls, format, private use, unassigned), kana
              "$", "#x", "@Ab", "+=", "~", "`", "\\", "\x00", "\x01", "\x7f", "\u200b", "\ue000",
-             "\U000e0080", "\u0378", "\u3042", "\u309b", "\u30fb", "\u4e00", "\u00a7", "\u00b4"]
+             "\U000e0080", "\u0378", "\u3042", "\u309b", "\u30fb", "\u4e00", "\u00a7", "\u00b4",
+             # the class runs' range edges (in and just outside), and their ASCII members
+             "\u4dff", "\u9fa5", "\u9fa6", "\u303f", "\u309f", "\u30a0", "\u30ff", "\u3100", "\u07ff",
+             "\u0800", "\uabff", "\uac00", "\ud7ff", "\ue000", "b", "c", "d", "9", "\r"]
 
 
 def test_hand_picked_turns_split_the_same():

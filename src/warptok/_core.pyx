@@ -93,8 +93,12 @@ cdef extern from "bpe.h":
     uint64_t wt_hash_bytes(const uint8_t *p, size_t n) nogil
 
 cdef extern from "scan.h":
+    enum:
+        WT_SCAN_RANGES
     ctypedef struct wt_scanner:
         int family, dialect, contractions, max_digits, marks_are_letters, ws_end_first, trail_slash
+        int n_ranges
+        uint32_t ranges[WT_SCAN_RANGES][2]
     int wt_scanner_init(wt_scanner *sc) nogil
 
 cdef extern from "tokenizer.h":
@@ -631,8 +635,9 @@ cdef class Core:
 
     cdef _set_stage(self, int k, const int32_t[::1] prog, const int32_t[::1] classes, int dialect,
                     int behavior, bint invert, bint prefix_space, tuple scanner):
-        cdef int err = 0
+        cdef int err = 0, i
         cdef wt_scanner *sc = &self.t.stages[k].scan
+        cdef tuple ranges
         if prog.shape[0]:
             self.t.stages[k].re = wt_regex_new(&prog[0], prog.shape[0],
                                                &classes[0] if classes.shape[0] else NULL, classes.shape[0],
@@ -640,7 +645,12 @@ cdef class Core:
             _check(err)
         if scanner is not None:
             (sc.family, sc.contractions, sc.max_digits, sc.marks_are_letters, sc.ws_end_first,
-             sc.trail_slash) = scanner
+             sc.trail_slash, ranges) = scanner
+            if len(ranges) > WT_SCAN_RANGES:
+                raise ValueError("warptok: too many ranges for a class-run scanner")
+            sc.n_ranges = len(ranges)
+            for i in range(sc.n_ranges):
+                sc.ranges[i][0], sc.ranges[i][1] = ranges[i]
             sc.dialect = dialect
             _check(wt_scanner_init(sc))
         self.t.stages[k].behavior = behavior

@@ -16,6 +16,7 @@ fancy-regex ``{1,3}+`` is possessive and ``$`` is end of text.
 from __future__ import annotations
 
 import operator
+import re
 from dataclasses import dataclass, field
 from functools import reduce
 
@@ -609,7 +610,7 @@ def _i32(v: int) -> int:
 # the generic matcher, so this table can only make known patterns faster.
 FAST_SCANNERS = True   # tests turn it off to check the scanners against the generic matcher
 
-_GPT2, _CL100K, _O200K, _DS3 = 1, 2, 3, 4
+_GPT2, _CL100K, _O200K, _DS3, _RUN = 1, 2, 3, 4, 5
 _LOWER, _ANY_CASE = 1, 2
 _CONTRACTIONS = r"(?i:'s|'t|'re|'ve|'m|'ll|'d)"
 _HF_TAIL = r"\s*[\r\n]+|\s+(?!\S)|\s+"
@@ -648,8 +649,43 @@ _SCANNERS = {
 
 
 def scanner_for(pattern: str, dialect: str, isolated: bool = True) -> tuple | None:
-    """The fast scanner's parameters for a known pattern, or None. isolated: the split
-    keeps both matches and gaps as pieces (DeepSeek-V3's scanner needs it: its
-    pattern does not match everywhere, and it reports gaps as pieces too)."""
-    scanner = _SCANNERS.get((pattern, dialect)) if FAST_SCANNERS else None
-    return scanner if scanner is None or isolated or scanner[0] != _DS3 else None
+    """The fast scanner's parameters for a known pattern or a class run, or None:
+    (family, contractions, max_digits, marks_are_letters, ws_end_first, trail_slash,
+    ranges). isolated: the split keeps both matches and gaps as pieces (DeepSeek-V3's
+    scanner and the class runs need it: their patterns do not match everywhere, and
+    they report gaps as pieces too)."""
+    if not FAST_SCANNERS:
+        return None
+    scanner = _SCANNERS.get((pattern, dialect))
+    if scanner is not None:
+        return scanner + ((),) if isolated or scanner[0] != _DS3 else None
+    return _class_run(pattern) if isolated else None
+
+
+_MAX_RANGES = 4   # WT_SCAN_RANGES in cext/scan.h
+
+
+def _class_run(pattern: str) -> tuple | None:
+    r"""The scanner of a split by one repeated class, as DeepSeek's digit and CJK splits
+    are: \p{N}, \p{N}+ or \p{N}{1,k}; or a bracket of literal characters and ranges,
+    alone or with +. Anything else (escapes, properties, negation, set operations,
+    other quantifiers) is None and stays on the generic matcher."""
+    m = re.fullmatch(r"\\p\{N\}(?:(\+)|\{1,([1-9][0-9]{0,2})\})?", pattern)
+    if m:
+        return (_RUN, 0, 0 if m.group(1) else int(m.group(2) or 1), 0, 0, 0, ())
+    m = re.fullmatch(r"\[([^\]]+)\](\+?)", pattern, re.S)
+    if not m or any(c in "\\[]^&~:" for c in m.group(1)):
+        return None
+    body, ranges, i = m.group(1), [], 0
+    while i < len(body):
+        if i + 2 < len(body) and body[i + 1] == "-":
+            lo, hi, i = ord(body[i]), ord(body[i + 2]), i + 3
+        else:
+            lo = hi = ord(body[i])
+            i += 1
+        if "-" in (chr(lo), chr(hi)) or lo > hi:   # a '-' outside a range's middle, a reversed range
+            return None
+        ranges.append((lo, hi))
+    if len(ranges) > _MAX_RANGES:
+        return None
+    return (_RUN, 0, 0 if m.group(2) else 1, 0, 0, 0, tuple(ranges))
