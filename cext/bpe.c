@@ -8,9 +8,13 @@
  * the heap and stay O(n log n). */
 #define WT_BPE_SMALL 48
 
-/* The one integer hash: packed short keys and (left, right) pairs. */
+/* The one integer hash: packed short keys and (left, right) pairs. Tables index
+ * by the low bits, and a product's low bits see only its factors' low bits, so
+ * the high half is folded in first: without it a short key's last bytes (a
+ * word's ending) never reached the index. */
 WT_INLINE uint64_t hash_u64(uint64_t k)
 {
+    k ^= k >> 32;
     k *= 0x9E3779B97F4A7C15ull;
     return k ^ (k >> 29);
 }
@@ -57,7 +61,9 @@ WT_INLINE uint64_t hash_bytes(const uint8_t *p, size_t n)
         }
         memcpy(&w, p + n - 8, 8);
     }
-    h = (h ^ w) * 0xc4ceb9fe1a85ec53ull;
+    h ^= w;
+    h ^= h >> 32;          /* the last word's high bytes reach the low bits, as in hash_u64 */
+    h *= 0xc4ceb9fe1a85ec53ull;
     return h ^ (h >> 29);
 }
 
