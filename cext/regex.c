@@ -172,10 +172,7 @@ size_t wt_regex_next_start(const wt_regex *re, const uint8_t *s, size_t n, size_
                 if (class_has_slow(re->dialect, c, wt_utf8_decode(s, n, pos, &len))) break;
                 pos += len;
             } else if (no_ascii) {          /* e.g. a CJK class: skip ASCII text 8 bytes a step */
-                for (uint64_t x; pos + 8 <= n; pos += 8) {
-                    memcpy(&x, s + pos, 8);
-                    if (x & 0x8080808080808080ull) break;
-                }
+                pos = wt_skip_ascii_words(s, n, pos, 1, 0);
                 while (pos < n && s[pos] < 0x80) pos++;
             } else {
                 if (class_has(re, c, b)) break;

@@ -307,15 +307,6 @@ WT_INLINE int run_member(const wt_scanner *sc, const uint8_t *s, size_t n, size_
     return gc >= WT_GC_Nd && gc <= WT_GC_No;       /* \p{N}, as classify's C_NUM */
 }
 
-/* Does the 8-byte word hold a byte >= 0x80 or one in gap_lo..gap_hi (7-bit
- * bytes plus at most 0x80 never carry into the next one, as in ascii_in)? */
-WT_INLINE int gap_word_stops(const wt_scanner *sc, uint64_t x)
-{
-    const uint64_t ones = 0x0101010101010101ull, high = ones * 0x80;
-    uint64_t ge_lo = x + ones * (0x80 - sc->gap_lo), gt_hi = x + ones * (0x80 - sc->gap_hi - 1);
-    return (x & high) || (ge_lo & ~gt_hi & high);
-}
-
 /* A run of the class, at most max_digits code points of it (0: no limit), or
  * the gap up to the next code point of it. */
 static size_t match_run(const wt_scanner *sc, const uint8_t *s, size_t n, size_t pos)
@@ -329,10 +320,7 @@ static size_t match_run(const wt_scanner *sc, const uint8_t *s, size_t n, size_t
         return pos;
     }
     for (pos += len;; pos += len) {
-        if (sc->gap_words) {
-            uint64_t w;
-            while (pos + 8 <= n && (memcpy(&w, s + pos, 8), !gap_word_stops(sc, w))) pos += 8;
-        }
+        if (sc->gap_words) pos = wt_skip_ascii_words(s, n, pos, sc->gap_lo, sc->gap_hi);
         if (pos >= n || run_member(sc, s, n, pos, &len)) return pos;
     }
 }

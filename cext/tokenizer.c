@@ -317,10 +317,10 @@ static int stage_run(wt_run *r, uint32_t k, const uint8_t *s, size_t n)
         s = buf->p; n++;
     }
     if (!st->re) return stage_run(r, k + 1, s, n);
-    /* A scanner reports every stretch of text as a match (DeepSeek-V3's its gaps
-     * too, so _pattern.scanner_for gives that one to Isolated splits only): for
-     * it, isolating matches and keeping them while removing what lies between
-     * (inverted Removed) are the same split. */
+    /* A scanner reports every stretch of text as a match (DeepSeek-V3's and the
+     * class runs' their gaps too, so _pattern.scanner_for gives those to Isolated
+     * splits only): for it, isolating matches and keeping them while removing
+     * what lies between (inverted Removed) are the same split. */
     int keeps_matches = st->behavior == WT_SPLIT_ISOLATED || (st->behavior == WT_SPLIT_REMOVED && st->invert);
     if (st->scan.family && keeps_matches && k + 1 == t->n_stages && r->piece == bpe_piece)
         return scan_and_encode(r, &st->scan, s, n);
@@ -536,9 +536,9 @@ int wt_batch_finish(wt_batch *b)
     return atomic_load(&b->err);
 }
 
+/* res: zeroed by the caller. */
 static int batch_flat(const wt_batch *b, wt_flat *res)
 {
-    memset(res, 0, sizeof *res);
     if (!(res->offsets = wt_malloc((b->n_texts + 1) * sizeof(int64_t)))) return WT_ENOMEM;
     res->offsets[0] = 0;
     for (size_t i = 0; i < b->n_texts; i++) res->offsets[i + 1] = res->offsets[i] + b->doc_len[i];

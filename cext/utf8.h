@@ -27,6 +27,21 @@ WT_INLINE uint32_t wt_utf8_decode(const uint8_t *s, size_t n, size_t pos, size_t
     return c;
 }
 
+/* pos moved over whole 8-byte words of ASCII that hold no byte in lo..hi (none
+ * when lo > hi): where a search for a non-ASCII code point or such a byte goes
+ * on byte by byte. Per byte, 7-bit b + (0x80 - lo) has its high bit set iff
+ * b >= lo, b + (0x80 - hi - 1) iff b > hi, and never carries into the next. */
+WT_INLINE size_t wt_skip_ascii_words(const uint8_t *s, size_t n, size_t pos, uint8_t lo, uint8_t hi)
+{
+    const uint64_t ones = 0x0101010101010101ull, high = ones * 0x80;
+    for (uint64_t x; pos + 8 <= n; pos += 8) {
+        memcpy(&x, s + pos, 8);
+        if (x & high) break;
+        if ((x + ones * (0x80 - lo)) & ~(x + ones * (0x80 - hi - 1)) & high) break;
+    }
+    return pos;
+}
+
 /* Start of the code point that ends just before pos (pos > floor). Exact for
  * valid UTF-8, which is all the bindings ever pass (Python str contents). */
 WT_INLINE size_t wt_utf8_prev(const uint8_t *s, size_t floor, size_t pos)

@@ -515,8 +515,7 @@ def merge_rows(merges, dict token_bytes, set bpe_ids, const int16_t[::1] char_by
         if by_bytes.find(buf, la + lb) < 0:
             return None, i
         key = (<uint64_t>l << 32 | <uint64_t>r) + 1
-        h = (key * 0x9E3779B97F4A7C15ULL) >> 20
-        h &= cap - 1
+        h = wt_hash_bytes(<const uint8_t *>&key, 8) & (cap - 1)
         while seen_key[h] and seen_key[h] != key:
             h = (h + 1) & (cap - 1)
         if seen_key[h]:

@@ -641,7 +641,7 @@ _SCANNERS = {
     (_O200K_HF, "fancy"): (_O200K, _ANY_CASE, 3, 0, 0, 1),
     (_O200K_HF, "onig"): (_O200K, _ANY_CASE, 3, 0, 0, 1),
     # DeepSeek-V3/V3.1/V3.2/V4/R1/OCR/VL2, the last of three splits (digits and
-    # CJK runs are cut out by the first two, on the generic matcher); its
+    # CJK runs are cut out by the first two, class runs: _class_run); its
     # tokenizer.json holds real CR and LF characters, not \r and \n escapes
     (r"""[!"#$%&'()*+,\-./:;<=>?@\[\\\]^_`{|}~][A-Za-z]+|[^""" "\r\n" r"""\p{L}\p{P}\p{S}]?[\p{L}\p{M}]+"""
      r"| ?[\p{P}\p{S}]+[" "\r\n" r"]*|\s*[" "\r\n" r"]+|\s+(?!\S)|\s+", "onig"): (_DS3, 0, 0, 1, 0, 0),
