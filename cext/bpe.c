@@ -3,10 +3,11 @@
 
 #include <stdatomic.h>
 
-/* Pieces up to this length merge with a quadratic scan over a small array,
- * which beats a heap on the short pieces that dominate text; longer ones use
- * the heap and stay O(n log n). */
-#define WT_BPE_SMALL 48
+/* Pieces up to WT_BPE_SHORT bytes merge with a quadratic scan over a small
+ * array, which beats a heap on the short pieces that dominate text; longer
+ * ones use the heap and stay O(n log n). */
+_Static_assert(WT_BPE_SHORT <= WT_WIDE_CACHE_KEY, "every short piece has a cache entry");
+_Static_assert(WT_BPE_JOBS <= 256, "a job index fits a byte");
 
 /* The one integer hash: packed short keys and (left, right) pairs. Tables index
  * by the low bits, and a product's low bits see only its factors' low bits, so
@@ -182,8 +183,9 @@ static int cache_map(wt_bpe_scratch *sc)
 }
 
 /* Start loading the lines a later wt_bpe_encode_piece(p, n) reads first: its
- * vocabulary slot and, when the piece is short enough, the two most recent
- * entries of its piece-cache set.
+ * vocabulary slot and, when the piece is short enough, its piece-cache set
+ * (all ways: a piece not cached reads them all, and one cached on a later way
+ * is moved to the first).
  * Memory latency, not arithmetic, bounds the per-piece cost on big vocabularies. */
 void wt_bpe_prefetch(const wt_bpe *b, const uint8_t *p, size_t n, const wt_bpe_scratch *sc)
 {
@@ -201,8 +203,7 @@ void wt_bpe_prefetch(const wt_bpe *b, const uint8_t *p, size_t n, const wt_bpe_s
     }
     if (sc->cache && n <= WT_PIECE_CACHE_KEY) {
         const wt_piece_entry *set = cache_set(sc, hash_bytes(p, n));
-        __builtin_prefetch(set);
-        __builtin_prefetch(set + 1);
+        for (int w = 0; w < WT_CACHE_WAYS; w++) __builtin_prefetch(set + w);
     }
 }
 
@@ -318,35 +319,87 @@ void wt_bpe_scratch_free(wt_bpe_scratch *sc)
     sc->work = work;
 }
 
-/* The merges' own result, for short pieces. top (optional) receives the parts
- * of the last merge, the one that made the final part when a single one is left. */
+/* ---- short pieces ----
+ * The merges' own result, by a scan over a small array: it beats a heap on the
+ * short pieces that dominate text. Each merge waits on the pair-table probes
+ * the one before made, so a piece is a state that a step advances by one
+ * merge, prefetching the probes of its next step: wt_bpe_merge_short steps the
+ * pieces of a batch in turn, and their probes overlap. Parts are ids[0..m);
+ * ranks[i] and merged[i] are those of the pair (part i, part i + 1); the ones
+ * at fresh[] (all of them when all_fresh) are still to be read. */
+typedef struct {
+    uint32_t *ids;
+    uint32_t ranks[WT_BPE_SHORT], merged[WT_BPE_SHORT];
+    uint32_t m;
+    uint8_t fresh[2], n_fresh, all_fresh;
+} small_merge;
+
+WT_INLINE void pair_prefetch(const wt_bpe *b, uint32_t l, uint32_t r)
+{
+    __builtin_prefetch(&b->pairs.slots[hash_u64(((uint64_t)l << 32) | r) & b->pairs.mask]);
+}
+
+static void small_begin(const wt_bpe *b, small_merge *s, const uint8_t *p, size_t n, uint32_t *ids,
+                        uint64_t *work)
+{
+    for (size_t i = 0; i < n; i++) ids[i] = b->byte_id[p[i]];
+    for (size_t i = 0; i + 1 < n; i++) pair_prefetch(b, ids[i], ids[i + 1]);
+    s->ids = ids;
+    s->m = (uint32_t)n;
+    s->n_fresh = 0;
+    s->all_fresh = 1;
+    *work += n;
+}
+
+/* One merge: 1 when it merged, 0 when the piece is done (its parts are then
+ * s->ids[0..s->m)). top (optional) receives the parts of the merge that left a
+ * single part. */
+WT_INLINE int small_step(const wt_bpe *b, small_merge *s, uint32_t *top, uint64_t *work)
+{
+    uint32_t *ids = s->ids, *ranks = s->ranks, *merged = s->merged;
+    size_t m = s->m;
+    if (s->all_fresh)
+        for (size_t i = 0; i + 1 < m; i++) ranks[i] = pair_rank(b, ids[i], ids[i + 1], &merged[i]);
+    for (size_t k = 0; k < s->n_fresh; k++) {
+        size_t i = s->fresh[k];
+        ranks[i] = pair_rank(b, ids[i], ids[i + 1], &merged[i]);
+    }
+    s->all_fresh = s->n_fresh = 0;
+    if (m < 2) return 0;
+    size_t best = 0;
+    uint32_t best_rank = ranks[0];
+    for (size_t i = 1; i + 1 < m; i++)
+        if (ranks[i] < best_rank) { best_rank = ranks[i]; best = i; }
+    *work += m;
+    if (best_rank == UINT32_MAX) return 0;
+    if (top && m == 2) { top[0] = ids[0]; top[1] = ids[1]; }
+    ids[best] = merged[best];
+    m--;
+    for (size_t i = best + 1; i < m; i++) ids[i] = ids[i + 1];    /* short: loops beat memmove calls */
+    for (size_t i = best + 1; i + 1 < m; i++) {
+        ranks[i] = ranks[i + 1];
+        merged[i] = merged[i + 1];
+    }
+    if (best > 0) {
+        s->fresh[s->n_fresh++] = (uint8_t)(best - 1);
+        pair_prefetch(b, ids[best - 1], ids[best]);
+    }
+    if (best + 1 < m) {
+        s->fresh[s->n_fresh++] = (uint8_t)best;
+        pair_prefetch(b, ids[best], ids[best + 1]);
+    }
+    s->m = (uint32_t)m;
+    return 1;
+}
+
+/* One piece of n <= WT_BPE_SHORT bytes; ids needs room for n. */
 static size_t merge_small(const wt_bpe *b, const uint8_t *p, size_t n, uint32_t *ids, uint32_t *top,
                           uint64_t *work)
 {
-    uint32_t ranks[WT_BPE_SMALL], merged[WT_BPE_SMALL];
-    size_t m = n, steps = n;
-    for (size_t i = 0; i < n; i++) ids[i] = b->byte_id[p[i]];
-    for (size_t i = 0; i + 1 < m; i++)  /* the first probes, overlapped */
-        __builtin_prefetch(&b->pairs.slots[hash_u64(((uint64_t)ids[i] << 32) | ids[i + 1]) & b->pairs.mask]);
-    for (size_t i = 0; i + 1 < m; i++) ranks[i] = pair_rank(b, ids[i], ids[i + 1], &merged[i]);
-    while (m > 1) {
-        size_t best = 0;
-        uint32_t best_rank = ranks[0];
-        for (size_t i = 1; i + 1 < m; i++)
-            if (ranks[i] < best_rank) { best_rank = ranks[i]; best = i; }
-        steps += m;
-        if (best_rank == UINT32_MAX) break;
-        if (top && m == 2) { top[0] = ids[0]; top[1] = ids[1]; }
-        ids[best] = merged[best];
-        m--;
-        memmove(ids + best + 1, ids + best + 2, (m - best - 1) * sizeof(uint32_t));
-        memmove(ranks + best + 1, ranks + best + 2, (m > best + 2 ? m - best - 2 : 0) * sizeof(uint32_t));
-        memmove(merged + best + 1, merged + best + 2, (m > best + 2 ? m - best - 2 : 0) * sizeof(uint32_t));
-        if (best > 0) ranks[best - 1] = pair_rank(b, ids[best - 1], ids[best], &merged[best - 1]);
-        if (best + 1 < m) ranks[best] = pair_rank(b, ids[best], ids[best + 1], &merged[best]);
-    }
-    *work += steps;
-    return m;
+    small_merge s;
+    small_begin(b, &s, p, n, ids, work);
+    while (small_step(b, &s, top, work)) {}
+    return s.m;
 }
 
 /* Min-heap of (rank << 32 | start): lowest rank first, then leftmost. */
@@ -452,7 +505,7 @@ static void linear_free(wt_bpe_linear *L);
  * Measured on cl100k: on runs (a_7 -=.) of 64..1024 bytes it is 3-6x faster than
  * the heap; on long pieces glued from real words it is within 10% of the heap up
  * to ~200 bytes and faster beyond. Below 48 merge_small beats both. */
-#define WT_BPE_LINEAR_MIN WT_BPE_SMALL
+#define WT_BPE_LINEAR_MIN WT_BPE_SHORT
 
 WT_INLINE uint32_t trie_child(const wt_bpe_linear *L, uint32_t node, uint8_t c)
 {
@@ -546,8 +599,8 @@ static int compatible_merged(const wt_bpe *b, uint32_t x, uint32_t y, const uint
                              wt_bpe_scratch *sc)
 {
     size_t m;
-    uint32_t small[WT_BPE_SMALL], *ids = small;
-    if (n <= WT_BPE_SMALL) {
+    uint32_t small[WT_BPE_SHORT], *ids = small;
+    if (n <= WT_BPE_SHORT) {
         m = merge_small(b, xy, n, ids, NULL, &sc->work);
     } else {
         /* The heap's own arrays; ranks[] is free for its output (the caller uses none of them). */
@@ -702,12 +755,12 @@ static int64_t linear_piece(const wt_bpe *b, const uint8_t *p, size_t n, uint32_
 
 static int64_t merge_piece(const wt_bpe *b, const uint8_t *p, size_t n, uint32_t *out, wt_bpe_scratch *sc)
 {
-    if (n <= WT_BPE_SMALL && n <= WT_BPE_LINEAR_MIN) return (int64_t)merge_small(b, p, n, out, NULL, &sc->work);
+    if (n <= WT_BPE_SHORT && n <= WT_BPE_LINEAR_MIN) return (int64_t)merge_small(b, p, n, out, NULL, &sc->work);
     if (b->linear_status == WT_LINEAR_ON && n > WT_BPE_LINEAR_MIN) {
         int64_t k = linear_piece(b, p, n, out, sc);
         if (WT_LIKELY(k != WT_LINEAR_NONE)) return k;
     }
-    if (n <= WT_BPE_SMALL) return (int64_t)merge_small(b, p, n, out, NULL, &sc->work);
+    if (n <= WT_BPE_SHORT) return (int64_t)merge_small(b, p, n, out, NULL, &sc->work);
     return merge_heap_piece(b, p, n, out, sc, NULL);
 }
 
@@ -720,7 +773,7 @@ int64_t wt_bpe_merge_with(const wt_bpe *b, const uint8_t *p, size_t n, uint32_t 
     case WT_ALGO_HEAP:
         return merge_heap_piece(b, p, n, out, sc, NULL);
     case WT_ALGO_SMALL:
-        return n <= WT_BPE_SMALL ? (int64_t)merge_small(b, p, n, out, NULL, &sc->work) : WT_EINVAL;
+        return n <= WT_BPE_SHORT ? (int64_t)merge_small(b, p, n, out, NULL, &sc->work) : WT_EINVAL;
     case WT_ALGO_LINEAR:
         if (b->linear_status != WT_LINEAR_ON) return WT_EINVAL;
         k = linear_piece(b, p, n, out, sc);
@@ -730,7 +783,7 @@ int64_t wt_bpe_merge_with(const wt_bpe *b, const uint8_t *p, size_t n, uint32_t 
     }
 }
 
-int64_t wt_bpe_encode_piece(const wt_bpe *b, const uint8_t *p, size_t n, uint32_t *out, wt_bpe_scratch *sc)
+int64_t wt_bpe_encode_known(const wt_bpe *b, const uint8_t *p, size_t n, uint32_t *out, wt_bpe_scratch *sc)
 {
     if (n == 1) { out[0] = b->byte_id[p[0]]; return 1; }
     /* Most pieces are one token: a vocabulary hit needs no cache. */
@@ -739,18 +792,48 @@ int64_t wt_bpe_encode_piece(const wt_bpe *b, const uint8_t *p, size_t n, uint32_
         out[0] = *v & ~WT_VAL_WHOLE;
         return 1;
     }
-    if (n > WT_WIDE_CACHE_KEY) return merge_piece(b, p, n, out, sc);
+    if (n > WT_WIDE_CACHE_KEY) return WT_BPE_UNKNOWN;
     if (WT_UNLIKELY(!sc->cache) && cache_map(sc)) return WT_ENOMEM;
     uint64_t h = hash_bytes(p, n);
-    wt_piece_entry *set = n <= WT_PIECE_CACHE_KEY ? cache_set(sc, h) : NULL;
     int64_t k;
-    if (set && (k = piece_find(set, b, p, n, out)) >= 0) return k;
-    wt_wide_entry *wset = wide_set(sc, h);      /* a short piece of many ids is here */
-    if ((k = wide_find(wset, b, p, n, out)) >= 0) return k;
-    k = merge_piece(b, p, n, out, sc);
-    if (set && k > 0 && k <= WT_PIECE_CACHE_IDS) piece_put(set, b, p, n, out, (size_t)k);
-    else if (k > 0 && k <= WT_WIDE_CACHE_IDS) wide_put(wset, b, p, n, out, (size_t)k);
-    return k;
+    if (n <= WT_PIECE_CACHE_KEY && (k = piece_find(cache_set(sc, h), b, p, n, out)) >= 0) return k;
+    if ((k = wide_find(wide_set(sc, h), b, p, n, out)) >= 0) return k;   /* a short piece of many ids */
+    return WT_BPE_UNKNOWN;
+}
+
+void wt_bpe_merge_short(const wt_bpe *b, wt_bpe_job *jobs, size_t count, wt_bpe_scratch *sc)
+{
+    small_merge st[WT_BPE_JOBS];
+    uint8_t live[WT_BPE_JOBS];
+    size_t n_live = 0;
+    for (size_t j = 0; j < count; j++) {
+        small_begin(b, &st[j], jobs[j].p, jobs[j].n, jobs[j].out, &sc->work);
+        live[n_live++] = (uint8_t)j;
+    }
+    while (n_live) {                            /* a merge of each piece in turn */
+        size_t still = 0;
+        for (size_t k = 0; k < n_live; k++)
+            if (small_step(b, &st[live[k]], NULL, &sc->work)) live[still++] = live[k];
+        n_live = still;
+    }
+    for (size_t j = 0; j < count; j++) {
+        const uint8_t *p = jobs[j].p;
+        size_t n = jobs[j].n, k = jobs[j].k = st[j].m;
+        if (!sc->cache) continue;
+        uint64_t h = hash_bytes(p, n);
+        if (n <= WT_PIECE_CACHE_KEY && k <= WT_PIECE_CACHE_IDS) piece_put(cache_set(sc, h), b, p, n, jobs[j].out, k);
+        else if (k <= WT_WIDE_CACHE_IDS) wide_put(wide_set(sc, h), b, p, n, jobs[j].out, k);
+    }
+}
+
+int64_t wt_bpe_encode_piece(const wt_bpe *b, const uint8_t *p, size_t n, uint32_t *out, wt_bpe_scratch *sc)
+{
+    int64_t k = wt_bpe_encode_known(b, p, n, out, sc);
+    if (k != WT_BPE_UNKNOWN) return k;
+    if (n > WT_BPE_SHORT) return merge_piece(b, p, n, out, sc);
+    wt_bpe_job job = {.p = p, .n = n, .out = out};
+    wt_bpe_merge_short(b, &job, 1, sc);
+    return (int64_t)job.k;
 }
 
 /* Sorting token ids by their bytes; qsort has no context argument. */
@@ -1033,7 +1116,7 @@ int wt_bpe_init(wt_bpe *b, uint32_t n_ids, const uint32_t *tok_off, const uint8_
                 if (!(tmp = wt_malloc(tmp_cap * sizeof(uint32_t)))) { rc = WT_ENOMEM; break; }
             }
             uint32_t top[2] = {WT_NO_ID, WT_NO_ID};
-            int64_t k = n <= WT_BPE_SMALL ? (int64_t)merge_small(b, tok_bytes + tok_off[id], n, tmp, top, &sc.work)
+            int64_t k = n <= WT_BPE_SHORT ? (int64_t)merge_small(b, tok_bytes + tok_off[id], n, tmp, top, &sc.work)
                                           : merge_heap_piece(b, tok_bytes + tok_off[id], n, tmp, &sc, top);
             if (k < 0) { rc = (int)k; break; }
             int self_built = k == 1 && tmp[0] == id;

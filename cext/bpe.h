@@ -159,6 +159,24 @@ void wt_bpe_free(wt_bpe *b);
 /* Append the ids of one piece (n >= 1) to out (room for n ids is required). Returns the count or WT_E*. */
 int64_t wt_bpe_encode_piece(const wt_bpe *b, const uint8_t *p, size_t n, uint32_t *out, wt_bpe_scratch *sc);
 
+/* The same in two halves, so that a batch of pieces can merge together:
+ * wt_bpe_encode_known answers a piece that is one token or in the piece cache,
+ * else returns WT_BPE_UNKNOWN; such a piece then takes wt_bpe_encode_piece, or,
+ * when it has at most WT_BPE_SHORT bytes, joins up to WT_BPE_JOBS others in
+ * wt_bpe_merge_short, which sets each job's k (its ids are then out[0..k); out
+ * needs room for n) and caches the results. */
+#define WT_BPE_UNKNOWN INT64_MIN
+#define WT_BPE_SHORT 48
+#define WT_BPE_JOBS 16
+typedef struct {
+    const uint8_t *p;
+    size_t n;
+    uint32_t *out;
+    size_t k;
+} wt_bpe_job;
+int64_t wt_bpe_encode_known(const wt_bpe *b, const uint8_t *p, size_t n, uint32_t *out, wt_bpe_scratch *sc);
+void wt_bpe_merge_short(const wt_bpe *b, wt_bpe_job *jobs, size_t count, wt_bpe_scratch *sc);
+
 /* Merge one piece with a chosen algorithm, for tests: no cache, no whole-piece lookup. */
 enum { WT_ALGO_AUTO = 0, WT_ALGO_HEAP = 1, WT_ALGO_LINEAR = 2, WT_ALGO_SMALL = 3 };
 int64_t wt_bpe_merge_with(const wt_bpe *b, const uint8_t *p, size_t n, uint32_t *out, wt_bpe_scratch *sc,

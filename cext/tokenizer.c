@@ -239,23 +239,58 @@ static int stage_run(wt_run *r, uint32_t k, const uint8_t *s, size_t n);
 /* The common case in one loop: the last split is a fast scanner isolating
  * pieces, and each piece goes straight to BPE. Pieces are scanned a batch
  * ahead and their table lines prefetched, so the lookups of a batch overlap
- * instead of each waiting on memory in turn. */
-#define WT_SCAN_BATCH 16
+ * instead of each waiting on memory in turn. For the same reason the batch's
+ * short pieces that must be merged (new text) merge together at its end: each
+ * holds room for n ids in the output meanwhile, closed up after. Not under a
+ * limit, which needs every piece's count as it goes. */
+#define WT_SCAN_BATCH WT_BPE_JOBS
 
 static int scan_and_encode(wt_run *r, const wt_scanner *scan, const uint8_t *s, size_t n)
 {
-    size_t ends[WT_SCAN_BATCH];
+    const wt_bpe *b = &r->t->bpe;
+    wt_bpe_scratch *bsc = &r->sc->bpe;
+    wt_ids *out = r->out;
+    size_t ends[WT_SCAN_BATCH], at[WT_SCAN_BATCH];
+    wt_bpe_job jobs[WT_SCAN_BATCH];
+    int defer = r->limit == SIZE_MAX;
     r->sc->stack.work += n;        /* a scanner's work: the bytes it matched (see scan.h) */
     for (size_t pos = 0; pos < n;) {
-        size_t k = 0;
+        size_t k = 0, n_jobs = 0;
         for (size_t q = pos; k < WT_SCAN_BATCH && q < n; q = ends[k++]) {
             ends[k] = wt_scan_match(scan, s, n, q);
-            wt_bpe_prefetch(&r->t->bpe, s + q, ends[k] - q, &r->sc->bpe);
+            wt_bpe_prefetch(b, s + q, ends[k] - q, bsc);
         }
         for (size_t i = 0; i < k; pos = ends[i++]) {
-            int rc = bpe_piece(r, s + pos, ends[i] - pos);
-            if (rc) return rc;
+            const uint8_t *p = s + pos;
+            size_t len = ends[i] - pos;
+            int rc;
+            if (!defer || len > WT_BPE_SHORT) {
+                if ((rc = bpe_piece(r, p, len))) return rc;
+                continue;
+            }
+            if ((rc = wt_ids_reserve(out, len))) return rc;
+            int64_t got = wt_bpe_encode_known(b, p, len, out->ids + out->len, bsc);
+            if (got == WT_BPE_UNKNOWN) {
+                jobs[n_jobs] = (wt_bpe_job){.p = p, .n = len};
+                at[n_jobs++] = out->len;
+                got = (int64_t)len;
+            } else if (got < 0) {
+                return (int)got;
+            }
+            out->len += (size_t)got;
         }
+        if (!n_jobs) continue;
+        for (size_t j = 0; j < n_jobs; j++) jobs[j].out = out->ids + at[j];   /* out->ids is final now */
+        wt_bpe_merge_short(b, jobs, n_jobs, bsc);
+        size_t to = at[0];
+        for (size_t j = 0; j < n_jobs; j++) {
+            size_t from = at[j] + jobs[j].n, upto = j + 1 < n_jobs ? at[j + 1] : out->len;
+            memmove(out->ids + to, out->ids + at[j], jobs[j].k * sizeof(uint32_t));
+            to += jobs[j].k;
+            memmove(out->ids + to, out->ids + from, (upto - from) * sizeof(uint32_t));
+            to += upto - from;
+        }
+        out->len = to;
     }
     return 0;
 }

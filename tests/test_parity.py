@@ -39,6 +39,34 @@ def test_piece_cache_shared_by_two_tokenizers_stays_exact():
                 assert ours_encode(n, d) == expected[n][i], (n, d[:80])
 
 
+@pytest.mark.parametrize("name", ["llama3", "qwen2.5"])
+def test_new_pieces_merged_together_keep_their_place(name):
+    # A tokenizer loaded anew starts with none of its pieces cached, so every piece
+    # that is not one token is merged while the scan loop holds room for it in the
+    # output, with the batch's other new pieces. Between them: pieces that are one
+    # token, pieces too long to wait (> 48 bytes), and a truncated encode, which
+    # cannot wait at all. All must come out where the reference puts them.
+    import random
+
+    import warptok
+    from conftest import hf_json
+
+    rng = random.Random(5)
+    words = " ".join(corpus("multilingual")[:200]).split()
+    parts = []
+    for _ in range(3000):
+        r = rng.random()
+        parts.append(rng.choice(words) if r < 0.8 else
+                     "".join(rng.choice(words) for _ in range(8)) if r < 0.9 else  # a long glued piece
+                     rng.choice(["the", "and", "of", ",", "\n", "  "]))
+    text = " ".join(parts)
+    expected = reference_encode(name, text)
+    assert warptok.Tokenizer.from_str(hf_json(name)).encode(text) == expected
+    fresh = warptok.Tokenizer.from_str(hf_json(name))
+    assert fresh.encode(text, max_length=len(expected) - 7) == expected[:len(expected) - 7]
+    assert fresh.encode(text) == expected
+
+
 @pytest.mark.parametrize("which", CORPORA)
 @pytest.mark.parametrize("name", ALL_NAMES)
 def test_batches_match_one_by_one(name, which):
