@@ -4,8 +4,8 @@
 #include <stdatomic.h>
 
 /* Pieces up to WT_BPE_SHORT bytes merge with a quadratic scan over a small
- * array, which beats a heap on the short pieces that dominate text; longer
- * ones use the heap and stay O(n log n). */
+ * array, which beats the other paths on the short pieces that dominate text;
+ * longer ones stay linear or O(n log n) (see merge_piece). */
 _Static_assert(WT_BPE_SHORT <= WT_WIDE_CACHE_KEY, "every short piece has a cache entry");
 _Static_assert(WT_BPE_JOBS <= 256, "a job index fits a byte");
 
@@ -501,12 +501,6 @@ static size_t merge_heap(const wt_bpe *b, const uint8_t *p, size_t n, uint32_t *
 
 static void linear_free(wt_bpe_linear *L);
 
-/* Pieces longer than this take the linear path (when the vocabulary allows).
- * Measured on cl100k: on runs (a_7 -=.) of 64..1024 bytes it is 3-6x faster than
- * the heap; on long pieces glued from real words it is within 10% of the heap up
- * to ~200 bytes and faster beyond. Below 48 merge_small beats both. */
-#define WT_BPE_LINEAR_MIN WT_BPE_SHORT
-
 WT_INLINE uint32_t trie_child(const wt_bpe_linear *L, uint32_t node, uint8_t c)
 {
     uint32_t lo = L->node_first[node], hi = L->node_first[node + 1];
@@ -753,14 +747,18 @@ static int64_t linear_piece(const wt_bpe *b, const uint8_t *p, size_t n, uint32_
     return k != WT_LINEAR_NONE ? k : merge_linear(b, p, n, out, sc);
 }
 
+/* Short pieces merge in a small array; longer ones take the linear path when the
+ * vocabulary allows, else the heap. Measured on cl100k: on runs (a_7 -=.) of
+ * 64..1024 bytes the linear path is 3-6x faster than the heap; on long pieces
+ * glued from real words it is within 10% of the heap up to ~200 bytes and faster
+ * beyond. Below 48 bytes merge_small beats both. */
 static int64_t merge_piece(const wt_bpe *b, const uint8_t *p, size_t n, uint32_t *out, wt_bpe_scratch *sc)
 {
-    if (n <= WT_BPE_SHORT && n <= WT_BPE_LINEAR_MIN) return (int64_t)merge_small(b, p, n, out, NULL, &sc->work);
-    if (b->linear_status == WT_LINEAR_ON && n > WT_BPE_LINEAR_MIN) {
+    if (n <= WT_BPE_SHORT) return (int64_t)merge_small(b, p, n, out, NULL, &sc->work);
+    if (b->linear_status == WT_LINEAR_ON) {
         int64_t k = linear_piece(b, p, n, out, sc);
         if (WT_LIKELY(k != WT_LINEAR_NONE)) return k;
     }
-    if (n <= WT_BPE_SHORT) return (int64_t)merge_small(b, p, n, out, NULL, &sc->work);
     return merge_heap_piece(b, p, n, out, sc, NULL);
 }
 
@@ -792,7 +790,7 @@ int64_t wt_bpe_encode_known(const wt_bpe *b, const uint8_t *p, size_t n, uint32_
         out[0] = *v & ~WT_VAL_WHOLE;
         return 1;
     }
-    if (n > WT_WIDE_CACHE_KEY) return WT_BPE_UNKNOWN;
+    if (n > WT_BPE_SHORT) return WT_BPE_UNKNOWN;      /* only short pieces are cached */
     if (WT_UNLIKELY(!sc->cache) && cache_map(sc)) return WT_ENOMEM;
     uint64_t h = hash_bytes(p, n);
     int64_t k;

@@ -245,6 +245,21 @@ static int stage_run(wt_run *r, uint32_t k, const uint8_t *s, size_t n);
  * limit, which needs every piece's count as it goes. */
 #define WT_SCAN_BATCH WT_BPE_JOBS
 
+/* Close up the room held for the batch's merged pieces: job j's ids were
+ * written at at[j], where n of them fit, and k of them came. */
+static void close_gaps(wt_ids *out, const wt_bpe_job *jobs, const size_t *at, size_t n_jobs)
+{
+    size_t to = at[0];
+    for (size_t j = 0; j < n_jobs; j++) {
+        size_t from = at[j] + jobs[j].n, upto = j + 1 < n_jobs ? at[j + 1] : out->len;
+        memmove(out->ids + to, out->ids + at[j], jobs[j].k * sizeof(uint32_t));
+        to += jobs[j].k;
+        memmove(out->ids + to, out->ids + from, (upto - from) * sizeof(uint32_t));   /* what came after */
+        to += upto - from;
+    }
+    out->len = to;
+}
+
 static int scan_and_encode(wt_run *r, const wt_scanner *scan, const uint8_t *s, size_t n)
 {
     const wt_bpe *b = &r->t->bpe;
@@ -282,15 +297,7 @@ static int scan_and_encode(wt_run *r, const wt_scanner *scan, const uint8_t *s, 
         if (!n_jobs) continue;
         for (size_t j = 0; j < n_jobs; j++) jobs[j].out = out->ids + at[j];   /* out->ids is final now */
         wt_bpe_merge_short(b, jobs, n_jobs, bsc);
-        size_t to = at[0];
-        for (size_t j = 0; j < n_jobs; j++) {
-            size_t from = at[j] + jobs[j].n, upto = j + 1 < n_jobs ? at[j + 1] : out->len;
-            memmove(out->ids + to, out->ids + at[j], jobs[j].k * sizeof(uint32_t));
-            to += jobs[j].k;
-            memmove(out->ids + to, out->ids + from, (upto - from) * sizeof(uint32_t));
-            to += upto - from;
-        }
-        out->len = to;
+        close_gaps(out, jobs, at, n_jobs);
     }
     return 0;
 }
