@@ -89,13 +89,27 @@ WT_INLINE int bytes_equal(const uint8_t *a, const uint8_t *b, size_t n)
     return x == y;
 }
 
-/* The value word of the entry for p[0..n), or NULL. */
-WT_INLINE uint32_t *vocab_find(const wt_bpe *b, const uint8_t *p, size_t n)
+/* The one hash of a piece: its slot in the vocabulary table for its length, and
+ * its piece-cache set (from the high bits), so a piece is hashed once. */
+WT_INLINE uint64_t piece_hash(const uint8_t *p, size_t n)
+{
+    if (n <= WT_SHORT_MAX) return hash_u64(short_key(p, n));
+    if (n <= WT_MID_MAX) {
+        uint64_t head, tail;
+        memcpy(&head, p, 8);
+        memcpy(&tail, p + n - 8, 8);
+        return mid_hash(head, tail, n);
+    }
+    return hash_bytes(p, n);
+}
+
+/* The value word of the entry for p[0..n) (whose piece_hash is h), or NULL. */
+WT_INLINE uint32_t *vocab_find(const wt_bpe *b, const uint8_t *p, size_t n, uint64_t h)
 {
     const wt_bytes_map *m = &b->vocab;
     if (n <= WT_SHORT_MAX) {
         uint64_t k = short_key(p, n);
-        for (size_t i = hash_u64(k) & m->short_mask;; i = (i + 1) & m->short_mask) {
+        for (size_t i = h & m->short_mask;; i = (i + 1) & m->short_mask) {
             wt_short_slot *s = &m->short_slots[i];
             if (s->key == k) return &s->val;
             if (!s->key) return NULL;
@@ -105,13 +119,12 @@ WT_INLINE uint32_t *vocab_find(const wt_bpe *b, const uint8_t *p, size_t n)
         uint64_t head, tail;
         memcpy(&head, p, 8);
         memcpy(&tail, p + n - 8, 8);
-        for (size_t i = mid_hash(head, tail, n) & m->mid_mask;; i = (i + 1) & m->mid_mask) {
+        for (size_t i = h & m->mid_mask;; i = (i + 1) & m->mid_mask) {
             wt_mid_slot *s = &m->mid_slots[i];
             if (s->head == head && s->tail == tail && s->len == n) return &s->val;
             if (!s->len) return NULL;
         }
     }
-    uint64_t h = hash_bytes(p, n);
     uint32_t tag = (uint32_t)(h >> 32);
     for (size_t i = h & m->long_mask;; i = (i + 1) & m->long_mask) {
         wt_long_slot *s = &m->long_slots[i];
@@ -129,15 +142,16 @@ _Static_assert(sizeof(wt_wide_entry) == 256, "a wide entry is four cache lines")
 #define WT_PIECE_CACHE_BYTES ((size_t)WT_PIECE_CACHE_SETS * WT_CACHE_WAYS * sizeof(wt_piece_entry) + \
                               (size_t)WT_WIDE_CACHE_SETS * WT_CACHE_WAYS * sizeof(wt_wide_entry))
 
-/* The sets of a piece whose hash_bytes is h. */
+/* The sets of a piece whose piece_hash is h: its high bits, as the low ones
+ * pick the vocabulary slot. */
 WT_INLINE wt_piece_entry *cache_set(const wt_bpe_scratch *sc, uint64_t h)
 {
-    return &sc->cache[(h & (WT_PIECE_CACHE_SETS - 1)) * WT_CACHE_WAYS];
+    return &sc->cache[((h >> 40) & (WT_PIECE_CACHE_SETS - 1)) * WT_CACHE_WAYS];
 }
 
 WT_INLINE wt_wide_entry *wide_set(const wt_bpe_scratch *sc, uint64_t h)
 {
-    return &sc->wide[(h & (WT_WIDE_CACHE_SETS - 1)) * WT_CACHE_WAYS];
+    return &sc->wide[((h >> 40) & (WT_WIDE_CACHE_SETS - 1)) * WT_CACHE_WAYS];
 }
 
 /* Lookup in, and insertion into, a set of WT_CACHE_WAYS entries kept most
@@ -182,29 +196,24 @@ static int cache_map(wt_bpe_scratch *sc)
     return 0;
 }
 
-/* Start loading the lines a later wt_bpe_encode_piece(p, n) reads first: its
- * vocabulary slot and, when the piece is short enough, its piece-cache set
- * (all ways: a piece not cached reads them all, and one cached on a later way
- * is moved to the first).
- * Memory latency, not arithmetic, bounds the per-piece cost on big vocabularies. */
-void wt_bpe_prefetch(const wt_bpe *b, const uint8_t *p, size_t n, const wt_bpe_scratch *sc)
+/* Start loading the lines wt_bpe_encode_known(p, n) reads first: the piece's
+ * vocabulary slot and, when it is short enough, its piece-cache set (all ways:
+ * a piece not cached reads them all, and one cached on a later way is moved to
+ * the first). Memory latency, not arithmetic, bounds the per-piece cost on big
+ * vocabularies. Returns the piece's hash, which wt_bpe_encode_known takes. */
+uint64_t wt_bpe_prefetch(const wt_bpe *b, const uint8_t *p, size_t n, const wt_bpe_scratch *sc)
 {
     const wt_bytes_map *m = &b->vocab;
-    if (n <= 1) return;
-    if (n <= WT_SHORT_MAX) {
-        __builtin_prefetch(&m->short_slots[hash_u64(short_key(p, n)) & m->short_mask]);
-    } else if (n <= WT_MID_MAX) {
-        uint64_t head, tail;
-        memcpy(&head, p, 8);
-        memcpy(&tail, p + n - 8, 8);
-        __builtin_prefetch(&m->mid_slots[mid_hash(head, tail, n) & m->mid_mask]);
-    } else {
-        __builtin_prefetch(&m->long_slots[hash_bytes(p, n) & m->long_mask]);
-    }
+    if (n <= 1) return 0;                      /* a byte needs no table */
+    uint64_t h = piece_hash(p, n);
+    if (n <= WT_SHORT_MAX) __builtin_prefetch(&m->short_slots[h & m->short_mask]);
+    else if (n <= WT_MID_MAX) __builtin_prefetch(&m->mid_slots[h & m->mid_mask]);
+    else __builtin_prefetch(&m->long_slots[h & m->long_mask]);
     if (sc->cache && n <= WT_PIECE_CACHE_KEY) {
-        const wt_piece_entry *set = cache_set(sc, hash_bytes(p, n));
+        const wt_piece_entry *set = cache_set(sc, h);
         for (int w = 0; w < WT_CACHE_WAYS; w++) __builtin_prefetch(set + w);
     }
+    return h;
 }
 
 uint64_t wt_hash_bytes(const uint8_t *p, size_t n)
@@ -214,7 +223,7 @@ uint64_t wt_hash_bytes(const uint8_t *p, size_t n)
 
 uint32_t wt_bpe_lookup(const wt_bpe *b, const uint8_t *p, size_t n)
 {
-    const uint32_t *v = vocab_find(b, p, n);
+    const uint32_t *v = vocab_find(b, p, n, piece_hash(p, n));
     return v ? *v & ~WT_VAL_WHOLE : WT_NO_ID;
 }
 
@@ -224,21 +233,21 @@ static int vocab_insert(wt_bpe *b, uint32_t id)
     const uint8_t *p = b->tok_bytes + b->tok_off[id];
     size_t n = b->tok_off[id + 1] - b->tok_off[id];
     if (n == 0) return WT_EINVAL;
-    if (vocab_find(b, p, n)) return WT_EINVAL;  /* two ids, same bytes */
+    uint64_t h = piece_hash(p, n);
+    if (vocab_find(b, p, n, h)) return WT_EINVAL;  /* two ids, same bytes */
     if (n <= WT_SHORT_MAX) {
-        uint64_t k = short_key(p, n);
-        size_t i = hash_u64(k) & m->short_mask;
+        size_t i = h & m->short_mask;
         while (m->short_slots[i].key) i = (i + 1) & m->short_mask;
-        m->short_slots[i] = (wt_short_slot){.key = k, .val = id};
+        m->short_slots[i] = (wt_short_slot){.key = short_key(p, n), .val = id};
     } else if (n <= WT_MID_MAX) {
-        uint64_t head, tail;
-        memcpy(&head, p, 8);
-        memcpy(&tail, p + n - 8, 8);
-        size_t i = mid_hash(head, tail, n) & m->mid_mask;
+        size_t i = h & m->mid_mask;
         while (m->mid_slots[i].len) i = (i + 1) & m->mid_mask;
-        m->mid_slots[i] = (wt_mid_slot){.head = head, .tail = tail, .val = id, .len = (uint32_t)n};
+        wt_mid_slot *slot = &m->mid_slots[i];
+        memcpy(&slot->head, p, 8);
+        memcpy(&slot->tail, p + n - 8, 8);
+        slot->val = id;
+        slot->len = (uint32_t)n;
     } else {
-        uint64_t h = hash_bytes(p, n);
         size_t i = h & m->long_mask;
         while (m->long_slots[i].val != WT_NO_ID) i = (i + 1) & m->long_mask;
         m->long_slots[i] = (wt_long_slot){.tag = (uint32_t)(h >> 32), .val = id};
@@ -781,18 +790,18 @@ int64_t wt_bpe_merge_with(const wt_bpe *b, const uint8_t *p, size_t n, uint32_t 
     }
 }
 
-int64_t wt_bpe_encode_known(const wt_bpe *b, const uint8_t *p, size_t n, uint32_t *out, wt_bpe_scratch *sc)
+int64_t wt_bpe_encode_known(const wt_bpe *b, const uint8_t *p, size_t n, uint64_t h, uint32_t *out,
+                            wt_bpe_scratch *sc)
 {
     if (n == 1) { out[0] = b->byte_id[p[0]]; return 1; }
     /* Most pieces are one token: a vocabulary hit needs no cache. */
-    const uint32_t *v = vocab_find(b, p, n);
+    const uint32_t *v = vocab_find(b, p, n, h);
     if (v && (*v & WT_VAL_WHOLE)) {
         out[0] = *v & ~WT_VAL_WHOLE;
         return 1;
     }
     if (n > WT_BPE_SHORT) return WT_BPE_UNKNOWN;      /* only short pieces are cached */
     if (WT_UNLIKELY(!sc->cache) && cache_map(sc)) return WT_ENOMEM;
-    uint64_t h = hash_bytes(p, n);
     int64_t k;
     if (n <= WT_PIECE_CACHE_KEY && (k = piece_find(cache_set(sc, h), b, p, n, out)) >= 0) return k;
     if ((k = wide_find(wide_set(sc, h), b, p, n, out)) >= 0) return k;   /* a short piece of many ids */
@@ -818,7 +827,7 @@ void wt_bpe_merge_short(const wt_bpe *b, wt_bpe_job *jobs, size_t count, wt_bpe_
         const uint8_t *p = jobs[j].p;
         size_t n = jobs[j].n, k = jobs[j].k = st[j].m;
         if (!sc->cache) continue;
-        uint64_t h = hash_bytes(p, n);
+        uint64_t h = jobs[j].h;
         if (n <= WT_PIECE_CACHE_KEY && k <= WT_PIECE_CACHE_IDS) piece_put(cache_set(sc, h), b, p, n, jobs[j].out, k);
         else if (k <= WT_WIDE_CACHE_IDS) wide_put(wide_set(sc, h), b, p, n, jobs[j].out, k);
     }
@@ -826,10 +835,11 @@ void wt_bpe_merge_short(const wt_bpe *b, wt_bpe_job *jobs, size_t count, wt_bpe_
 
 int64_t wt_bpe_encode_piece(const wt_bpe *b, const uint8_t *p, size_t n, uint32_t *out, wt_bpe_scratch *sc)
 {
-    int64_t k = wt_bpe_encode_known(b, p, n, out, sc);
+    uint64_t h = piece_hash(p, n);
+    int64_t k = wt_bpe_encode_known(b, p, n, h, out, sc);
     if (k != WT_BPE_UNKNOWN) return k;
     if (n > WT_BPE_SHORT) return merge_piece(b, p, n, out, sc);
-    wt_bpe_job job = {.p = p, .n = n, .out = out};
+    wt_bpe_job job = {.p = p, .n = n, .h = h, .out = out};
     wt_bpe_merge_short(b, &job, 1, sc);
     return (int64_t)job.k;
 }
@@ -1128,7 +1138,8 @@ int wt_bpe_init(wt_bpe *b, uint32_t n_ids, const uint32_t *tok_off, const uint8_
         }
         if (whole) {
             b->tok_flags[id] |= WT_TOK_WHOLE;
-            *vocab_find(b, tok_bytes + tok_off[id], n) |= WT_VAL_WHOLE;
+            const uint8_t *tok = tok_bytes + tok_off[id];
+            *vocab_find(b, tok, n, piece_hash(tok, n)) |= WT_VAL_WHOLE;
         }
     }
     wt_free(tmp);

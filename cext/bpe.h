@@ -171,10 +171,12 @@ int64_t wt_bpe_encode_piece(const wt_bpe *b, const uint8_t *p, size_t n, uint32_
 typedef struct {
     const uint8_t *p;
     size_t n;
+    uint64_t h;              /* the piece's hash, from wt_bpe_prefetch */
     uint32_t *out;
     size_t k;
 } wt_bpe_job;
-int64_t wt_bpe_encode_known(const wt_bpe *b, const uint8_t *p, size_t n, uint32_t *out, wt_bpe_scratch *sc);
+int64_t wt_bpe_encode_known(const wt_bpe *b, const uint8_t *p, size_t n, uint64_t h, uint32_t *out,
+                            wt_bpe_scratch *sc);
 void wt_bpe_merge_short(const wt_bpe *b, wt_bpe_job *jobs, size_t count, wt_bpe_scratch *sc);
 
 /* Merge one piece with a chosen algorithm, for tests: no cache, no whole-piece lookup. */
@@ -182,8 +184,9 @@ enum { WT_ALGO_AUTO = 0, WT_ALGO_HEAP = 1, WT_ALGO_LINEAR = 2, WT_ALGO_SMALL = 3
 int64_t wt_bpe_merge_with(const wt_bpe *b, const uint8_t *p, size_t n, uint32_t *out, wt_bpe_scratch *sc,
                           int algo);
 
-/* Prefetch what encoding p[0..n) will look up first (see wt_bpe_encode_piece). */
-void wt_bpe_prefetch(const wt_bpe *b, const uint8_t *p, size_t n, const wt_bpe_scratch *sc);
+/* Prefetch what wt_bpe_encode_known(p, n) will look up first, and return the
+ * piece's hash, which it takes (a piece is hashed once). */
+uint64_t wt_bpe_prefetch(const wt_bpe *b, const uint8_t *p, size_t n, const wt_bpe_scratch *sc);
 
 uint32_t wt_bpe_lookup(const wt_bpe *b, const uint8_t *p, size_t n);
 /* The hash the tables use, for other byte-keyed tables (the loader's). */
