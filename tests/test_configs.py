@@ -174,8 +174,9 @@ def test_normalizing_path_equals_fast_path():
     tok = warptok.Tokenizer.from_str(hf_json("qwen2.5"))
     docs = TEXTS + corpus("multilingual")[:40] + ["<|im_start|>user\nhé<|im_end|>"]
     fast = [tok.encode(d) for d in docs]
-    slow = [tok._encode_normalizing(d, *tok._call_options(True, None, (), "all")) for d in docs]
-    assert fast == slow
+    options = tok._call_options(True, None, (), "all")
+    assert [tok._encode_normalizing([d], *options, 1)[0] for d in docs] == fast
+    assert tok._encode_normalizing(docs, *options, 2) == fast      # every segment in one pool batch
 
 
 def test_compiled_vocabulary_reader_equals_the_byte_level_alphabet():

@@ -129,3 +129,25 @@ def test_count_equals_len_encode():
     tok = ours("cl100k_base")
     for d in corpus("english")[:100]:
         assert tok.count(d) == len(tok.encode(d))
+
+
+def test_text_that_needs_normalizing_truncates_as_hf():
+    # Qwen2.5 normalizes to NFC: NFD text takes the path that normalizes the segments
+    # between added tokens, and encodes them (of all texts at once) on the pool.
+    import unicodedata
+
+    tok, ref = ours("qwen2.5"), reference("qwen2.5")
+    docs = [n for d in corpus("multilingual") if (n := unicodedata.normalize("NFD", d)) != d][:8]
+    docs += ["e\u0301<|im_start|>user\nhe\u0301llo<|im_end|> x\u0323\u0302" * 3, "ascii only", ""]
+    assert sum(tok._needs_normalizing(d) for d in docs) == 9
+    for max_length in [None, 1, 7, 64, 100_000]:
+        if max_length is None:
+            ref.no_truncation()
+        else:
+            ref.enable_truncation(max_length)
+        want = [ref.encode(d).ids for d in docs]
+        assert [tok.encode(d, max_length=max_length) for d in docs] == want, max_length
+        assert tok.encode_batch(docs, max_length=max_length, num_threads=2) == want, max_length
+        ids, offsets = tok.encode_batch_flat(docs, max_length=max_length, num_threads=2)
+        assert [ids[offsets[i]:offsets[i + 1]].tolist() for i in range(len(docs))] == want, max_length
+    ref.no_truncation()

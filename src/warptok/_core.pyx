@@ -38,10 +38,34 @@ cdef extern from *:
             dest[i] = o;
         }
     }
+
+    /* The first index in [i, n) of a str's data (of PyUnicode kind 1, 2 or 4) whose
+     * code point is in the bit set `bits` (flag = 1) or is not (flag = 0), else n:
+     * one loop per kind, so the scan has no per-character switch. */
+    static Py_ssize_t _next_flagged(int kind, const void *data, Py_ssize_t i, Py_ssize_t n,
+                                    const uint8_t *bits, int flag)
+    {
+        if (kind == 1) {
+            const uint8_t *d = data;
+            for (; i < n; i++)
+                if (((bits[d[i] >> 3] >> (d[i] & 7)) & 1) == flag) return i;
+        } else if (kind == 2) {
+            const uint16_t *d = data;
+            for (; i < n; i++)
+                if (((bits[d[i] >> 3] >> (d[i] & 7)) & 1) == flag) return i;
+        } else {
+            const uint32_t *d = data;
+            for (; i < n; i++)
+                if (((bits[d[i] >> 3] >> (d[i] & 7)) & 1) == flag) return i;
+        }
+        return n;
+    }
     """
     PyObject **_tuple_items(object t)
     PyObject **_list_items(object l)
     void _fill_ints(PyObject **dest, PyObject **ints, const uint32_t *ids, size_t n)
+    Py_ssize_t _next_flagged(int kind, const void *data, Py_ssize_t i, Py_ssize_t n,
+                             const uint8_t *bits, int flag) nogil
 
 cdef extern from "alloc.h":
     void *wt_malloc(size_t n) nogil
@@ -240,8 +264,17 @@ _LINEAR_STATUS = {WT_LINEAR_ON: "on", WT_LINEAR_BROKEN: "broken", WT_LINEAR_OFF:
 
 cdef extern from "Python.h":
     int PyUnicode_KIND(object o)
+    int PyUnicode_IS_ASCII(object o)
     void *PyUnicode_DATA(object o)
     uint32_t PyUnicode_READ(int kind, void *data, Py_ssize_t i)
+
+
+def first_flagged(str text, const uint8_t[::1] bits):
+    """The index of text's first code point in the bit set `bits` (bit cp & 7 of byte
+    cp >> 3, covering every code point), or -1."""
+    cdef Py_ssize_t n = len(text)
+    cdef Py_ssize_t i = _next_flagged(PyUnicode_KIND(text), PyUnicode_DATA(text), 0, n, _bits_of(bits), 1)
+    return -1 if i == n else i
 
 
 def nfc_segments_normalized(str text, const uint8_t[::1] unstable, is_normalized):
@@ -250,27 +283,36 @@ def nfc_segments_normalized(str text, const uint8_t[::1] unstable, is_normalized
     or an NFC quick check other than Yes) with the code point before it. Every other
     code point is a starter nothing before it can join or reorder past, so NFC
     treats the text between them independently."""
+    return _nfc_segments_ok(text, _bits_of(unstable), is_normalized)
+
+
+def nfc_failures(list texts, const uint8_t[::1] unstable, is_normalized):
+    """The indices of the texts (str) that are not NFC, by nfc_segments_normalized: one
+    loop for a whole batch, ASCII texts skipped at the cost of a flag test."""
+    cdef const uint8_t *bits = _bits_of(unstable)
+    cdef Py_ssize_t i
+    return [i for i in range(len(texts))
+            if not PyUnicode_IS_ASCII(texts[i]) and not _nfc_segments_ok(texts[i], bits, is_normalized)]
+
+
+cdef const uint8_t *_bits_of(const uint8_t[::1] bits) except NULL:
+    if bits.shape[0] * 8 < 0x110000:
+        raise ValueError("warptok: the bit set must cover every code point")
+    return &bits[0]
+
+
+cdef bint _nfc_segments_ok(str text, const uint8_t *unstable, is_normalized) except -1:
     cdef Py_ssize_t n = len(text), i = 0, j
     cdef int kind = PyUnicode_KIND(text)
-    cdef void *data = PyUnicode_DATA(text)
-    cdef uint32_t cp
-    if unstable.shape[0] * 8 < 0x110000:
-        raise ValueError("warptok: the unstable set must cover every code point")
-    while i < n:
-        cp = PyUnicode_READ(kind, data, i)
-        if not (unstable[cp >> 3] >> (cp & 7)) & 1:
-            i += 1
-            continue
-        j = i + 1
-        while j < n:
-            cp = PyUnicode_READ(kind, data, j)
-            if not (unstable[cp >> 3] >> (cp & 7)) & 1:
-                break
-            j += 1
+    cdef const void *data = PyUnicode_DATA(text)
+    while True:
+        i = _next_flagged(kind, data, i, n, unstable, 1)
+        if i == n:
+            return True
+        j = _next_flagged(kind, data, i + 1, n, unstable, 0)
         if not is_normalized("NFC", text[i - 1 if i else 0:j]):
             return False
         i = j
-    return True
 
 
 # ---- loading tokenizer.json: the per-token and per-merge loops, compiled ----
@@ -710,9 +752,10 @@ cdef class Core:
         return self._as_list(out.ids, out.len)
 
     def encode_batch(self, texts, tuple active, Py_ssize_t max_body, bint add_special,
-                     int num_threads, bint flat):
+                     int num_threads, bint flat, bint first_pass=False):
         """Many texts on the worker pool. flat: (ids uint32, offsets int64) numpy arrays;
-        otherwise a list of lists, built while the pool still encodes later texts."""
+        otherwise a list of lists, built while the pool still encodes later texts.
+        first_pass: as in encode, for every text."""
         cdef tuple keep = tuple(texts)   # holds every str alive while C reads it
         cdef Py_ssize_t n_texts = len(keep), i, n
         cdef wt_text *arr = <wt_text *>wt_calloc(n_texts + 1, sizeof(wt_text))
@@ -732,7 +775,7 @@ cdef class Core:
                     raise TypeError(f"warptok: texts[{i}] is {type(t).__name__}, not str")
                 arr[i].s = _utf8(t, &n)
                 arr[i].n = n
-            self._opts(&o, active, False, max_body, add_special)
+            self._opts(&o, active, first_pass, max_body, add_special)
             if flat:
                 with nogil:
                     rc = wt_encode_batch(&self.t, arr, n_texts, &o, num_threads, &res)

@@ -201,8 +201,24 @@ def _version(v: str):
 
 def _ucd_agrees(text: str) -> bool:
     """Whether `_ucd` provably normalizes `text` as HF does (see the module doc)."""
-    return (_version(_ucd.unidata_version) >= _version(UNICODE_VERSION)
-            and differing(_ucd).isdisjoint(set(text)))
+    if _version(_ucd.unidata_version) < _version(UNICODE_VERSION):
+        return False
+    return _compiled().first_flagged(text, _differing_bits(_ucd)) < 0
+
+
+@functools.lru_cache(maxsize=None)
+def _differing_bits(ucd) -> bytes:
+    """`differing(ucd)` as a bit set, which a compiled scan tests per character
+    (a set of the text's characters cost ~10x more)."""
+    return _bit_set(map(ord, differing(ucd)))
+
+
+def _bit_set(cps) -> bytes:
+    """Code points as a bit set over 0..0x10FFFF: bit cp & 7 of byte cp >> 3."""
+    bits = bytearray(0x110000 // 8)
+    for cp in cps:
+        bits[cp >> 3] |= 1 << (cp & 7)
+    return bytes(bits)
 
 
 def normalize(form: str, text: str) -> str:
@@ -233,11 +249,8 @@ def nfc_unstable(ucd=unicodedata) -> bytes:
     vowel or trailing consonant. A superset of those whose NFC quick check is not
     Yes, which is all a segmented check needs (see _core.nfc_segments_normalized)."""
     stored = _data.NFC_UNSTABLE.get(ucd.unidata_version)
-    cps = _ranges_to_cps(stored) if ucd is unicodedata and stored is not None else _compute_nfc_unstable(ucd)
-    bits = bytearray(0x110000 // 8)
-    for cp in cps:
-        bits[cp >> 3] |= 1 << (cp & 7)
-    return bytes(bits)
+    return _bit_set(_ranges_to_cps(stored) if ucd is unicodedata and stored is not None
+                    else _compute_nfc_unstable(ucd))
 
 
 def _compute_nfc_unstable(ucd) -> set:
@@ -259,9 +272,6 @@ def _ranges_to_cps(ranges):
         yield from range(a, b + 1)
 
 
-_nfc_check = None   # (the compiled check, its bit set), bound at the first call
-
-
 def ucd_is_normalized(form: str, text: str) -> bool:
     """``unicodedata.is_normalized(form, text)``; NFC by segments (`is_nfc`)."""
     if form == "NFC":
@@ -269,14 +279,24 @@ def ucd_is_normalized(form: str, text: str) -> bool:
     return text.isascii() or unicodedata.is_normalized(form, text)
 
 
+def ucd_failures(form: str, texts: list) -> list:
+    """The indices of the texts (str) that ``ucd_is_normalized`` says False of; NFC in
+    one compiled loop."""
+    if form == "NFC":
+        return _compiled().nfc_failures(texts, nfc_unstable(), unicodedata.is_normalized)
+    return [i for i, t in enumerate(texts) if not ucd_is_normalized(form, t)]
+
+
 def is_nfc(text: str) -> bool:
     """``unicodedata.is_normalized("NFC", text)``, without normalizing the whole text
     when it merely holds combining marks (the quick check's "maybe")."""
-    global _nfc_check
     if text.isascii():
         return True
-    if _nfc_check is None:
-        from ._core import nfc_segments_normalized   # here: tools/ load this module without _core
-        _nfc_check = (nfc_segments_normalized, nfc_unstable())
-    check, unstable = _nfc_check
-    return check(text, unstable, unicodedata.is_normalized)
+    return _compiled().nfc_segments_normalized(text, nfc_unstable(), unicodedata.is_normalized)
+
+
+@functools.lru_cache(maxsize=None)
+def _compiled():
+    """warptok._core, imported at the first call: tools/ load this module without it."""
+    from . import _core
+    return _core

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import re
+from array import array
 from typing import Iterable, Sequence
 
 from . import _load, _normalize
@@ -167,7 +168,7 @@ class Tokenizer:
 
     def _encode_one(self, text, active, max_body, add):
         if self._needs_normalizing(text):
-            return self._encode_normalizing(text, active, max_body, add)
+            return self._encode_normalizing([text], active, max_body, add, 1)[0]
         try:
             return self._core.encode(text, active, False, max_body, add)
         except UnicodeEncodeError:
@@ -248,25 +249,46 @@ class Tokenizer:
             return not _normalize.ucd_is_normalized(norm.form, text)
         return not norm.substring_closed or norm.apply(text) != text
 
-    def _encode_normalizing(self, text, active, max_body, add):
+    def _needing_normalizing(self, texts: list) -> list:
+        """The indices of the texts that _needs_normalizing: for a Unicode form, in one
+        compiled loop (a Python call per text cost ~15% of a batch of 1 KB texts)."""
+        norm = self._normalizer
+        if norm is not None and norm.form:
+            return _normalize.ucd_failures(norm.form, texts)
+        return [i for i, t in enumerate(texts) if self._needs_normalizing(t)]
+
+    def _encode_normalizing(self, texts, active, max_body, add, threads):
         """HF's order: pass-0 added tokens on the raw text, then normalize what lies
-        between them, and encode each normalized segment from pass 1 on."""
-        spec = self._spec
-        data = text.encode("utf-8")
-        spans = self._core.find_added(data, 0, active[0]) if active[0] is not None else []
-        body, pos = [], 0
-        for start, end, k in spans + [(len(data), len(data), None)]:
-            segment = self._normalizer.apply(data[pos:start].decode("utf-8"))
-            if segment:
-                left = -1 if max_body < 0 else max_body - len(body)
-                body += self._core.encode(segment, active, True, left, False)
-            if k is not None:
-                body.append(self._passes[0][k].id)
-            pos = end
-            if 0 <= max_body <= len(body):
-                body = body[:max_body]
-                break
-        return (spec.prefix + body + spec.suffix) if add else body
+        between them, and encode each normalized segment from pass 1 on. The segments
+        of all the texts are encoded in one batch on the pool. A list of id lists."""
+        segments, layouts = [], []
+        for text in texts:
+            data = text.encode("utf-8")
+            spans = self._core.find_added(data, 0, active[0]) if active[0] is not None else []
+            layout, pos = [], 0       # the text's parts: a segment's index, or ~id of an added token
+            for start, end, k in spans + [(len(data), len(data), None)]:
+                segment = self._normalizer.apply(data[pos:start].decode("utf-8"))
+                if segment:
+                    layout.append(len(segments))
+                    segments.append(segment)
+                if k is not None:
+                    layout.append(~self._passes[0][k].id)
+                pos = end
+            layouts.append(layout)
+        # max_body bounds each segment's ids too: no segment needs more.
+        encoded = self._core.encode_batch(segments, active, max_body, False, threads, False, True)
+        spec, out = self._spec, []
+        for layout in layouts:
+            body = []
+            for part in layout:
+                if part >= 0:
+                    body += encoded[part]
+                else:
+                    body.append(~part)
+            if max_body >= 0:
+                del body[max_body:]
+            out.append(spec.prefix + body + spec.suffix if add else body)
+        return out
 
     def _batch(self, texts, flat, num_threads, add_special_tokens, max_length, allowed_special, disallowed_special,
                split_special_tokens):
@@ -283,13 +305,13 @@ class Tokenizer:
             for t in texts:
                 self._check_disallowed(t, disallowed_special, allowed_special)
         threads = _threads(num_threads)
-        slow = [i for i, t in enumerate(texts) if self._needs_normalizing(t)]
+        slow = self._needing_normalizing(texts)
         if any(not t.isascii() for t in texts) and self.source == "tiktoken":
             texts = [t if t.isascii() else self._surrogates_fixed(t) for t in texts]
         if not slow:
             return self._core.encode_batch(texts, active, max_body, add, threads, flat)
         # Texts that need normalizing take the Python path; the rest stay parallel.
-        slow_ids = {i: self._encode_normalizing(texts[i], active, max_body, add) for i in slow}
+        slow_ids = dict(zip(slow, self._encode_normalizing([texts[i] for i in slow], active, max_body, add, threads)))
         fast = [t if i not in slow_ids else "" for i, t in enumerate(texts)]
         out = self._core.encode_batch(fast, active, max_body, add, threads, flat)
         if not flat:
@@ -307,7 +329,8 @@ def _splice_flat(flat, replacements):
     ids, offsets = flat
     pieces, lengths, prev = [], np.diff(offsets), 0
     for i in sorted(replacements):
-        pieces += [ids[offsets[prev]:offsets[i]], np.asarray(replacements[i], dtype=np.uint32)]
+        # array("I") reads a list of ints 3x faster than np.asarray does
+        pieces += [ids[offsets[prev]:offsets[i]], np.frombuffer(array("I", replacements[i]), dtype=np.uint32)]
         lengths[i] = len(replacements[i])
         prev = i + 1
     pieces.append(ids[offsets[prev]:])
