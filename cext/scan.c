@@ -144,6 +144,13 @@ static size_t whitespace(const wt_scanner *sc, const uint8_t *s, size_t n, size_
 {
     size_t p = pos, len, last = pos, last_nl = SIZE_MAX, count = 0;
     while (p < n) {
+        uint64_t x;                  /* indentation: 8 spaces a step */
+        if (p + 8 <= n && (memcpy(&x, s + p, 8), x == 0x2020202020202020ull)) {
+            last = p + 7;
+            p += 8;
+            count += 8;
+            continue;
+        }
         unsigned c = class_at(sc, s, n, p, &len);
         if (!(c & C_WS)) break;
         if (c & C_NL) last_nl = p;

@@ -83,7 +83,7 @@ def test_corpora_split_the_same(tokenizers):
 FRAGMENTS = ["'s", "'S", "'\u017f", "'t", "'M", "'d", "'re", "'RE", "'rE", "'ve", "'VE", "'ll", "'Ll", "'l",
              "'r", "'", "''", "a", "s", "Z", "abc", "ABC", "Abc", "aBC", "\u01c5", "\u02b0", "\u4e2d\u6587",
              "\u00e9", "\u00df", "\u03a3\u03c3", "\u0130", "\u212a", "\ufb05", "\u0301", "\u0903", "\u20dd",
-             "0", "12", "1234", "\u0663", "\u216b", "\u00bd", " ", "  ", "   ", "\t", "\n", "\r\n", "\n\n",
+             "0", "12", "1234", "\u0663", "\u216b", "\u00bd", " ", "  ", "   ", "        ", "\t", "\n", "\r\n", "\n\n",
              " \n ", "\x0b", "\x0c", "\u00a0", "\u0085", "\u1680", "\u2028", "\u3000", ".", ",", "-", "!?",
              "_", "/", "//", "\u20ac", "\U0001F44D", "\U0001F3FD", "\ufffd", "\u200d",
              # DeepSeek-V3: punctuation or symbol then ASCII letters, code points no
@@ -98,7 +98,8 @@ FRAGMENTS = ["'s", "'S", "'\u017f", "'t", "'M", "'d", "'re", "'RE", "'rE", "'ve"
 def test_hand_picked_turns_split_the_same():
     texts = ["x'\u017fa", "'\u017f", "I'\u017fM", "don'tgo", "DON'T", "they'RE", "HELLO'S world", "ABCdef",
              "ABC\u01c5def", "\u02b0\u02b0a", "A\u0301b", " \u0301x", "\u0301", "a  b", "a \n b",
-             "a\n  ", "  ", " \u3000x", "\u3000", "x \u00a0y", "1234567", " 12", "\u0663\u0663\u0663\u0663",
+             "a\n  ", "  ", " \u3000x", "\n        def", "x" + " " * 17 + "y", " " * 8, " " * 9 + "\n",
+             "\t" + " " * 8 + "x", " " * 16 + "\u3000x", "a" + " " * 8 + "\r\n" + " " * 8, "\u3000", "x \u00a0y", "1234567", " 12", "\u0663\u0663\u0663\u0663",
              "a/b//\n", "!!\n\n", " !!\r\n x", "\t\tx", "\tx", "\t!", "x\r\n\r\n", "\u0085\u0085x",
              "$abc\u00e9", "#\u00e9", "\x00\x01ab", "\x00", "\u200b\u200bx", "1abc", "12 ", "\u0301\u0301",
              "a\u0301!", " \u0301", "\ue000\ue000", "x\x00\n", ".\r\n\r\n", " .\n", "\u3042\u309b!"]
