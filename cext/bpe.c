@@ -139,60 +139,100 @@ WT_INLINE uint32_t *vocab_find(const wt_bpe *b, const uint8_t *p, size_t n, uint
 
 _Static_assert(sizeof(wt_piece_entry) == 64, "a piece-cache entry is one cache line");
 _Static_assert(sizeof(wt_wide_entry) == 256, "a wide entry is four cache lines");
-#define WT_PIECE_CACHE_BYTES ((size_t)WT_PIECE_CACHE_SETS * WT_CACHE_WAYS * sizeof(wt_piece_entry) + \
-                              (size_t)WT_WIDE_CACHE_SETS * WT_CACHE_WAYS * sizeof(wt_wide_entry))
+_Static_assert(WT_PIECE_CACHE_KEY % 8 == 0 && WT_WIDE_CACHE_KEY % 8 == 0, "ids start at a body word");
 
 /* The sets of a piece whose piece_hash is h: its high bits, as the low ones
  * pick the vocabulary slot. */
-WT_INLINE wt_piece_entry *cache_set(const wt_bpe_scratch *sc, uint64_t h)
+WT_INLINE wt_piece_entry *cache_set(const wt_bpe *b, uint64_t h)
 {
-    return &sc->cache[((h >> 40) & (WT_PIECE_CACHE_SETS - 1)) * WT_CACHE_WAYS];
+    return &b->cache.short_sets[((h >> 40) & b->cache.short_mask) * WT_CACHE_WAYS];
 }
 
-WT_INLINE wt_wide_entry *wide_set(const wt_bpe_scratch *sc, uint64_t h)
+WT_INLINE wt_wide_entry *wide_set(const wt_bpe *b, uint64_t h)
 {
-    return &sc->wide[((h >> 40) & (WT_WIDE_CACHE_SETS - 1)) * WT_CACHE_WAYS];
+    return &b->cache.wide_sets[((h >> 40) & b->cache.wide_mask) * WT_CACHE_WAYS];
 }
 
-/* Lookup in, and insertion into, a set of WT_CACHE_WAYS entries kept most
- * recent first (so a cyclic reuse of a few more pieces than ways still hits),
- * for both entry types. find returns the id count, or -1. */
-#define WT_CACHE_SET_OPS(name, entry_type)                                                          \
-    WT_INLINE int64_t name##_find(entry_type *set, const wt_bpe *b, const uint8_t *p, size_t n,     \
-                                  uint32_t *out)                                                    \
-    {                                                                                               \
-        for (int w = 0; w < WT_CACHE_WAYS; w++) {                                                   \
-            if (set[w].serial != b->serial || set[w].len != n || memcmp(set[w].key, p, n)) continue; \
-            if (w) {                                                                                \
-                entry_type hit = set[w];                                                            \
-                memmove(set + 1, set, (size_t)w * sizeof(entry_type));                              \
-                set[0] = hit;                                                                       \
-            }                                                                                       \
-            memcpy(out, set[0].ids, set[0].n_ids * sizeof(uint32_t));                               \
-            return set[0].n_ids;                                                                    \
-        }                                                                                           \
-        return -1;                                                                                  \
-    }                                                                                               \
-    WT_INLINE void name##_put(entry_type *set, const wt_bpe *b, const uint8_t *p, size_t n,         \
-                              const uint32_t *ids, size_t k)                                        \
-    {                                                                                               \
-        memmove(set + 1, set, (WT_CACHE_WAYS - 1) * sizeof(entry_type));  /* drops the oldest */  \
-        set[0].serial = b->serial;                                                                  \
-        set[0].len = (uint8_t)n;                                                                    \
-        set[0].n_ids = (uint8_t)k;                                                                  \
-        memcpy(set[0].key, p, n);                                                                   \
-        memcpy(set[0].ids, ids, k * sizeof(uint32_t));                                              \
+#define WT_HEAD_SEQ(head) ((uint32_t)(head))
+#define WT_HEAD_LEN(head) ((size_t)((head) >> 32) & 0xff)
+#define WT_HEAD_IDS(head) ((size_t)((head) >> 40) & 0xff)
+
+/* The ids of p[0..n) from one entry (key_words words of key, then the ids),
+ * into out: their count, or -1 if the entry holds another piece, or was being
+ * written (or rewritten) while read. The body is read a word at a time with
+ * relaxed atomic loads, then the head again: unchanged, the copy is whole. */
+WT_INLINE int64_t entry_find(_Atomic uint64_t *headp, const uint64_t *body, size_t key_words,
+                             const uint8_t *p, size_t n, uint32_t *out)
+{
+    uint64_t head = atomic_load_explicit(headp, memory_order_acquire);
+    if (WT_HEAD_SEQ(head) == 0 || (head & 1) || WT_HEAD_LEN(head) != n) return -1;
+    uint64_t copy[(WT_WIDE_CACHE_KEY + 4 * WT_WIDE_CACHE_IDS) / 8];
+    size_t k = WT_HEAD_IDS(head), words = key_words + (k + 1) / 2;
+    for (size_t i = 0; i < words; i++) copy[i] = __atomic_load_n(&body[i], __ATOMIC_RELAXED);
+    atomic_thread_fence(memory_order_acquire);
+    if (atomic_load_explicit(headp, memory_order_relaxed) != head) return -1;
+    if (memcmp(copy, p, n)) return -1;
+    memcpy(out, copy + key_words, k * sizeof(uint32_t));
+    return (int64_t)k;
+}
+
+/* Write p's k ids into an entry, unless another thread is writing it. */
+WT_INLINE void entry_put(_Atomic uint64_t *headp, uint64_t *body, size_t key_words, const uint8_t *p, size_t n,
+                         const uint32_t *ids, size_t k)
+{
+    uint64_t head = atomic_load_explicit(headp, memory_order_relaxed);
+    if ((head & 1) || !atomic_compare_exchange_strong_explicit(headp, &head, head + 1, memory_order_relaxed,
+                                                               memory_order_relaxed))
+        return;
+    atomic_thread_fence(memory_order_release);     /* the odd number before any of the body */
+    uint64_t copy[(WT_WIDE_CACHE_KEY + 4 * WT_WIDE_CACHE_IDS) / 8] = {0};
+    memcpy(copy, p, n);
+    memcpy(copy + key_words, ids, k * sizeof(uint32_t));
+    size_t words = key_words + (k + 1) / 2;
+    for (size_t i = 0; i < words; i++) __atomic_store_n(&body[i], copy[i], __ATOMIC_RELAXED);
+    uint32_t seq = WT_HEAD_SEQ(head) + 2;           /* even again (0 after a wrap: read as empty) */
+    atomic_store_explicit(headp, ((uint64_t)k << 40) | ((uint64_t)n << 32) | seq, memory_order_release);
+}
+
+/* Lookup in, and insertion into, a set of WT_CACHE_WAYS entries, for both entry
+ * types. find returns the id count, or -1. put takes a way never written, else
+ * the one `victim` picks: a hit never writes, so readers on other threads keep
+ * their copy of the line. */
+#define WT_CACHE_SET_OPS(name, entry_type, key_bytes)                                                    \
+    WT_INLINE int64_t name##_find(entry_type *set, const uint8_t *p, size_t n, uint32_t *out)            \
+    {                                                                                                    \
+        for (int w = 0; w < WT_CACHE_WAYS; w++) {                                                        \
+            int64_t k = entry_find(&set[w].head, set[w].body, (key_bytes) / 8, p, n, out);               \
+            if (k >= 0) return k;                                                                        \
+        }                                                                                                \
+        return -1;                                                                                       \
+    }                                                                                                    \
+    WT_INLINE void name##_put(entry_type *set, const uint8_t *p, size_t n, const uint32_t *ids, size_t k, \
+                              unsigned victim)                                                           \
+    {                                                                                                    \
+        int w = 0;                                                                                       \
+        while (w < WT_CACHE_WAYS && WT_HEAD_SEQ(atomic_load_explicit(&set[w].head, memory_order_relaxed))) \
+            w++;                                                                                         \
+        if (w == WT_CACHE_WAYS) w = (int)(victim % WT_CACHE_WAYS);                                       \
+        entry_put(&set[w].head, set[w].body, (key_bytes) / 8, p, n, ids, k);                             \
     }
 
-WT_CACHE_SET_OPS(piece, wt_piece_entry)
-WT_CACHE_SET_OPS(wide, wt_wide_entry)
+WT_CACHE_SET_OPS(piece, wt_piece_entry, WT_PIECE_CACHE_KEY)
+WT_CACHE_SET_OPS(wide, wt_wide_entry, WT_WIDE_CACHE_KEY)
 
-static int cache_map(wt_bpe_scratch *sc)
+static int cache_map(wt_piece_cache *c, size_t sets)
 {
-    uint8_t *m = wt_pages_alloc(WT_PIECE_CACHE_BYTES);
+    if (!sets) sets = WT_PIECE_CACHE_SETS;
+    if (sets & (sets - 1) || sets > WT_PIECE_CACHE_SETS) return WT_EINVAL;
+    size_t wide = sets / WT_WIDE_PER_PIECE_SETS ? sets / WT_WIDE_PER_PIECE_SETS : 1;
+    size_t short_bytes = sets * WT_CACHE_WAYS * sizeof(wt_piece_entry);
+    c->bytes = short_bytes + wide * WT_CACHE_WAYS * sizeof(wt_wide_entry);
+    uint8_t *m = wt_pages_alloc(c->bytes);       /* zeroed: every head says "never written" */
     if (!m) return WT_ENOMEM;
-    sc->cache = (wt_piece_entry *)m;
-    sc->wide = (wt_wide_entry *)(m + (size_t)WT_PIECE_CACHE_SETS * WT_CACHE_WAYS * sizeof(wt_piece_entry));
+    c->short_sets = (wt_piece_entry *)m;
+    c->wide_sets = (wt_wide_entry *)(m + short_bytes);
+    c->short_mask = sets - 1;
+    c->wide_mask = wide - 1;
     return 0;
 }
 
@@ -209,8 +249,8 @@ uint64_t wt_bpe_prefetch(const wt_bpe *b, const uint8_t *p, size_t n, const wt_b
     if (n <= WT_SHORT_MAX) __builtin_prefetch(&m->short_slots[h & m->short_mask]);
     else if (n <= WT_MID_MAX) __builtin_prefetch(&m->mid_slots[h & m->mid_mask]);
     else __builtin_prefetch(&m->long_slots[h & m->long_mask]);
-    if (sc->cache && n <= WT_PIECE_CACHE_KEY) {
-        const wt_piece_entry *set = cache_set(sc, h);
+    if (n <= WT_PIECE_CACHE_KEY) {
+        const wt_piece_entry *set = cache_set(b, h);
         for (int w = 0; w < WT_CACHE_WAYS; w++) __builtin_prefetch(set + w);
     }
     return h;
@@ -296,13 +336,11 @@ static int scratch_reserve(wt_bpe_scratch *sc, size_t n)
 {
     if (n <= sc->cap) return 0;
     size_t cap = pow2_at_least(n);
-    wt_piece_entry *cache = sc->cache;
-    wt_wide_entry *wide = sc->wide;
     uint64_t *dead = sc->dead, *memo = sc->memo;
     size_t dead_words = sc->dead_words;
-    sc->cache = NULL; sc->wide = NULL; sc->dead = NULL; sc->memo = NULL;
+    sc->dead = NULL; sc->memo = NULL;
     wt_bpe_scratch_free(sc);
-    sc->cache = cache; sc->wide = wide; sc->dead = dead; sc->dead_words = dead_words; sc->memo = memo;
+    sc->dead = dead; sc->dead_words = dead_words; sc->memo = memo;
     sc->ids = wt_malloc(cap * sizeof(uint32_t));
     sc->ranks = wt_malloc(cap * sizeof(uint32_t));
     sc->starts = wt_malloc(cap * sizeof(uint32_t));
@@ -310,7 +348,7 @@ static int scratch_reserve(wt_bpe_scratch *sc, size_t n)
     sc->next = wt_malloc(cap * sizeof(int32_t));
     sc->heap = wt_malloc(cap * 2 * sizeof(uint64_t));
     if (!sc->ids || !sc->ranks || !sc->starts || !sc->prev || !sc->next || !sc->heap) {
-        wt_bpe_scratch_free(sc);     /* the cache goes too; it is rebuilt on demand */
+        wt_bpe_scratch_free(sc);
         return WT_ENOMEM;
     }
     sc->cap = cap;
@@ -319,7 +357,6 @@ static int scratch_reserve(wt_bpe_scratch *sc, size_t n)
 
 void wt_bpe_scratch_free(wt_bpe_scratch *sc)
 {
-    wt_pages_free(sc->cache, WT_PIECE_CACHE_BYTES);
     wt_free(sc->ids); wt_free(sc->ranks); wt_free(sc->starts);
     wt_free(sc->prev); wt_free(sc->next); wt_free(sc->heap);
     wt_free(sc->dead); wt_free(sc->memo);
@@ -801,10 +838,9 @@ int64_t wt_bpe_encode_known(const wt_bpe *b, const uint8_t *p, size_t n, uint64_
         return 1;
     }
     if (n > WT_BPE_SHORT) return WT_BPE_UNKNOWN;      /* only short pieces are cached */
-    if (WT_UNLIKELY(!sc->cache) && cache_map(sc)) return WT_ENOMEM;
     int64_t k;
-    if (n <= WT_PIECE_CACHE_KEY && (k = piece_find(cache_set(sc, h), b, p, n, out)) >= 0) return k;
-    if ((k = wide_find(wide_set(sc, h), b, p, n, out)) >= 0) return k;   /* a short piece of many ids */
+    if (n <= WT_PIECE_CACHE_KEY && (k = piece_find(cache_set(b, h), p, n, out)) >= 0) return k;
+    if ((k = wide_find(wide_set(b, h), p, n, out)) >= 0) return k;   /* a short piece of many ids */
     return WT_BPE_UNKNOWN;
 }
 
@@ -826,10 +862,10 @@ void wt_bpe_merge_short(const wt_bpe *b, wt_bpe_job *jobs, size_t count, wt_bpe_
     for (size_t j = 0; j < count; j++) {
         const uint8_t *p = jobs[j].p;
         size_t n = jobs[j].n, k = jobs[j].k = st[j].m;
-        if (!sc->cache) continue;
         uint64_t h = jobs[j].h;
-        if (n <= WT_PIECE_CACHE_KEY && k <= WT_PIECE_CACHE_IDS) piece_put(cache_set(sc, h), b, p, n, jobs[j].out, k);
-        else if (k <= WT_WIDE_CACHE_IDS) wide_put(wide_set(sc, h), b, p, n, jobs[j].out, k);
+        unsigned victim = (unsigned)(sc->work + j);  /* varies from put to put */
+        if (n <= WT_PIECE_CACHE_KEY && k <= WT_PIECE_CACHE_IDS) piece_put(cache_set(b, h), p, n, jobs[j].out, k, victim);
+        else if (k <= WT_WIDE_CACHE_IDS) wide_put(wide_set(b, h), p, n, jobs[j].out, k, victim);
     }
 }
 
@@ -997,12 +1033,14 @@ out:
 
 int wt_bpe_init(wt_bpe *b, uint32_t n_ids, const uint32_t *tok_off, const uint8_t *tok_bytes,
                 const uint8_t *tok_flags, int mode_tiktoken, const uint32_t *merges,
-                size_t n_merges, int ignore_merges, int linear)
+                size_t n_merges, int ignore_merges, int linear, size_t cache_sets)
 {
     int rc = WT_ENOMEM;
     static atomic_uint next_serial = 1;
     memset(b, 0, sizeof *b);
     b->serial = atomic_fetch_add(&next_serial, 1);
+    if ((rc = cache_map(&b->cache, cache_sets))) goto fail;
+    rc = WT_ENOMEM;
     b->n_ids = n_ids;
     size_t nbytes = tok_off[n_ids];
     b->tok_off = wt_malloc((n_ids + 1) * sizeof(uint32_t));
@@ -1166,5 +1204,6 @@ void wt_bpe_free(wt_bpe *b)
     wt_free(b->vocab.short_slots); wt_free(b->vocab.mid_slots); wt_free(b->vocab.long_slots);
     wt_free(b->pairs.slots);
     linear_free(&b->lin);
+    wt_pages_free(b->cache.short_sets, b->cache.bytes);
     memset(b, 0, sizeof *b);
 }

@@ -7,6 +7,8 @@
 #ifndef WT_BPE_H
 #define WT_BPE_H
 
+#include <stdatomic.h>
+
 #include "wt_common.h"
 
 /* Key, rank and result side by side: one cache line per probe. */
@@ -76,8 +78,50 @@ enum {
     WT_LINEAR_OFF = 2,       /* switched off when loading (tests, comparisons) */
 };
 
+/* The piece cache: text repeats its pieces (Zipf), so the ids of each piece
+ * that is not a token itself are kept, keyed by its exact bytes. One per
+ * tokenizer, shared by the threads that encode with it (a piece one thread
+ * merged is a hit for the others, and memory does not grow with the thread
+ * count). Two tables of 4-way sets: one-line entries for the common pieces (up
+ * to 24 bytes and 8 ids), and 256-byte ones for pieces of up to 48 bytes and 48
+ * ids, which are rarer but merge at a quadratic cost. Fixed size (10 MiB by
+ * default), mapped at load and paged in as used: memory stays bounded whatever
+ * the input. Per 2 MB, English prose has ~13,000 distinct such pieces, UDHR's
+ * 400 languages ~63,000 short and ~3,500 wide ones.
+ * No locks: an entry's head word holds a sequence number, odd while a thread
+ * writes the entry; a reader copies the entry and takes it as missing if the
+ * head was odd or changed meanwhile (and merges the piece itself, which is
+ * always right). Writers claim an entry by making its number odd, and give up
+ * if another thread holds it. */
+#define WT_CACHE_WAYS 4
+#define WT_PIECE_CACHE_SETS 32768    /* the default; wt_bpe_init can take fewer (tests) */
+#define WT_PIECE_CACHE_KEY 24
+#define WT_PIECE_CACHE_IDS 8
+#define WT_WIDE_PER_PIECE_SETS 16    /* one wide set per 16 short ones */
+#define WT_WIDE_CACHE_KEY 48
+#define WT_WIDE_CACHE_IDS 48
+
+/* head: sequence number (bits 0-31; 0 = never written, odd = being written),
+ * key length (32-39), id count (40-47). body: the key's bytes, then the ids. */
 typedef struct {
-    uint32_t serial;         /* unique per tokenizer: the key of its piece-cache entries */
+    _Atomic uint64_t head;
+    uint64_t body[(WT_PIECE_CACHE_KEY + 4 * WT_PIECE_CACHE_IDS) / 8];
+} wt_piece_entry;
+
+typedef struct {
+    _Alignas(64) _Atomic uint64_t head;
+    uint64_t body[(WT_WIDE_CACHE_KEY + 4 * WT_WIDE_CACHE_IDS) / 8];
+} wt_wide_entry;
+
+typedef struct {
+    wt_piece_entry *short_sets;   /* WT_CACHE_WAYS entries per set, then the wide ones in the same mapping */
+    wt_wide_entry *wide_sets;
+    size_t short_mask, wide_mask; /* set count - 1 */
+    size_t bytes;                 /* of the mapping */
+} wt_piece_cache;
+
+typedef struct {
+    uint32_t serial;         /* unique per tokenizer: the key of its entries in per-thread memos */
     uint32_t n_ids;          /* ids are 0..n_ids-1 */
     uint32_t *tok_off;       /* n_ids + 1 offsets into tok_bytes: the bytes an id decodes to */
     uint8_t *tok_bytes;
@@ -89,6 +133,7 @@ typedef struct {
     uint32_t linear_bad_id;  /* with BROKEN: the first token found so */
     uint32_t n_unordered;    /* tokens flagged WT_TOK_UNORDERED */
     wt_bpe_linear lin;
+    wt_piece_cache cache;    /* the one mutable part: written by any thread, without locks */
 } wt_bpe;
 
 enum {
@@ -100,41 +145,7 @@ enum {
                               * the linear path checks its pairs by merging them */
 };
 
-/* The per-thread piece cache: text repeats its pieces (Zipf), so the ids of
- * each piece that is not a token itself are kept, keyed by the exact bytes and
- * the tokenizer's serial. Two tables of 4-way sets (adjacent entries, the most
- * recent first): one-line entries for the common pieces (up to 24 bytes and 8
- * ids), and 256-byte ones for pieces of up to 48 bytes and 48 ids, which are
- * rarer but merge at a quadratic cost. Fixed size, 10 MiB per thread, mapped
- * at its first merged piece: memory stays bounded whatever the input. Per 2 MB,
- * English prose has ~13,000 distinct such pieces, UDHR's 400 languages ~63,000
- * short and ~3,500 wide ones (on each later pass of UDHR, 2-way sets of 64Ki
- * missed 10% of the short pieces, these 4-way sets 5%). */
-#define WT_CACHE_WAYS 4
-#define WT_PIECE_CACHE_SETS 32768
-#define WT_PIECE_CACHE_KEY 24
-#define WT_PIECE_CACHE_IDS 8
-#define WT_WIDE_CACHE_SETS 2048
-#define WT_WIDE_CACHE_KEY 48
-#define WT_WIDE_CACHE_IDS 48
-
 typedef struct {
-    uint32_t serial;         /* 0: empty */
-    uint8_t len, n_ids;
-    uint8_t key[WT_PIECE_CACHE_KEY];
-    uint32_t ids[WT_PIECE_CACHE_IDS];
-} wt_piece_entry;
-
-typedef struct {
-    _Alignas(64) uint32_t serial;
-    uint8_t len, n_ids;
-    uint8_t key[WT_WIDE_CACHE_KEY];
-    uint32_t ids[WT_WIDE_CACHE_IDS];
-} wt_wide_entry;
-
-typedef struct {
-    wt_piece_entry *cache;   /* WT_CACHE_WAYS * WT_PIECE_CACHE_SETS entries, mapped on first use */
-    wt_wide_entry *wide;     /* WT_CACHE_WAYS * WT_WIDE_CACHE_SETS entries, in the same mapping */
     uint32_t *ids;           /* part token ids */
     uint32_t *ranks;         /* rank of (part i, part i+1) */
     uint32_t *starts;        /* byte start of part i (heap path) */
@@ -150,10 +161,12 @@ typedef struct {
 /* Build from the token table. mode_tiktoken != 0: derive pairs from the
  * vocabulary, rank = id. Otherwise merges holds n_merges rows (left, right, rank).
  * ignore_merges: a piece that is a token is that token (HF's flag; tiktoken does it always).
- * linear = 0 keeps long pieces on the heap path (for comparisons). */
+ * linear = 0 keeps long pieces on the heap path (for comparisons). cache_sets:
+ * the piece cache's short sets (a power of two up to the default; 0 for the
+ * default; 1 makes every piece contend for one set, for tests). */
 int wt_bpe_init(wt_bpe *b, uint32_t n_ids, const uint32_t *tok_off, const uint8_t *tok_bytes,
                 const uint8_t *tok_flags, int mode_tiktoken, const uint32_t *merges,
-                size_t n_merges, int ignore_merges, int linear);
+                size_t n_merges, int ignore_merges, int linear, size_t cache_sets);
 void wt_bpe_free(wt_bpe *b);
 
 /* Append the ids of one piece (n >= 1) to out (room for n ids is required). Returns the count or WT_E*. */

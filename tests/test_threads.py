@@ -43,6 +43,38 @@ def test_threads_share_one_tokenizer_with_mixed_calls():
     assert not errors and not mismatches
 
 
+@pytest.mark.parametrize("sets", [1, 4])
+def test_threads_contending_for_a_few_cache_sets_stay_exact(sets):
+    # The piece cache is one per tokenizer, shared by the threads without locks.
+    # With one set (four entries) or four, each thread's new pieces are written
+    # over entries the others are reading at that moment: a torn read taken as a
+    # hit, or a write lost half-way, would give wrong ids.
+    import copy
+
+    from warptok import _load
+    from warptok._core import Core
+
+    tok = ours("llama3")
+    small = copy.copy(tok)
+    small._core = Core(**_load.tables(tok._spec), piece_cache_sets=sets)
+    docs = corpus("multilingual")[:200] + corpus("english")[:200]
+    want = [tok.encode(d) for d in docs]
+    for threads in (2, 8):
+        assert small.encode_batch(docs, num_threads=threads) == want
+    mismatches = []
+
+    def worker(seed):
+        order = random.Random(seed).sample(range(len(docs)), 150)
+        mismatches.extend(i for i in order if small.encode(docs[i]) != want[i])
+
+    threads = [threading.Thread(target=worker, args=(s,)) for s in range(4)]
+    for t in threads:
+        t.start()
+    for t in threads:
+        t.join()
+    assert not mismatches
+
+
 def test_batch_order_is_preserved_with_uneven_documents():
     tok = ours("cl100k_base")
     docs = [("x" * (i * 997 % 5000)) + str(i) for i in range(500)]

@@ -111,7 +111,7 @@ cdef extern from "bpe.h":
         WT_LINEAR_ON, WT_LINEAR_BROKEN, WT_LINEAR_OFF
     int wt_bpe_init(wt_bpe *b, uint32_t n_ids, const uint32_t *tok_off, const uint8_t *tok_bytes,
                     const uint8_t *tok_flags, int mode_tiktoken, const uint32_t *merges,
-                    size_t n_merges, int ignore_merges, int linear) nogil
+                    size_t n_merges, int ignore_merges, int linear, size_t cache_sets) nogil
     int64_t wt_bpe_merge_with(const wt_bpe *b, const uint8_t *p, size_t n, uint32_t *out,
                               wt_bpe_scratch *sc, int algo) nogil
     uint64_t wt_hash_bytes(const uint8_t *p, size_t n) nogil
@@ -637,10 +637,11 @@ cdef class Core:
     def __init__(self, *, const uint32_t[::1] tok_off, const uint8_t[::1] tok_bytes,
                  const uint8_t[::1] tok_flags, bint mode_tiktoken, const uint32_t[::1] merges,
                  bint ignore_merges, list stages, list passes, const uint32_t[::1] prefix,
-                 const uint32_t[::1] suffix, bint linear=True):
+                 const uint32_t[::1] suffix, bint linear=True, size_t piece_cache_sets=0):
         """stages: (prog, classes, dialect, behavior, invert, prefix_space, scanner) per split,
         scanner: None or the fast scanner's parameters (_pattern.scanner_for);
-        passes: two (trie_first, trie_byte, trie_target, trie_added, ids, flags) tuples."""
+        passes: two (trie_first, trie_byte, trie_target, trie_added, ids, flags) tuples;
+        piece_cache_sets: 0 for the default, else fewer (a power of two), for tests."""
         cdef uint32_t n_ids = <uint32_t>(tok_off.shape[0] - 1)
         cdef int rc
         if tok_flags.shape[0] != n_ids or merges.shape[0] % 3:
@@ -651,7 +652,7 @@ cdef class Core:
             rc = wt_bpe_init(&self.t.bpe, n_ids, &tok_off[0], &tok_bytes[0] if tok_bytes.shape[0] else NULL,
                              &tok_flags[0], mode_tiktoken,
                              &merges[0] if merges.shape[0] else NULL, merges.shape[0] // 3, ignore_merges,
-                             linear)
+                             linear, piece_cache_sets)
         _check(rc)
         for k, (prog, classes, dialect, behavior, invert, prefix_space, scanner) in enumerate(stages):
             self._set_stage(k, prog, classes, dialect, behavior, invert, prefix_space, scanner)

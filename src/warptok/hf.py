@@ -24,9 +24,10 @@ Here nothing is written after construction. Every option is an argument of the c
 lives in the call's local variables; the object holds only immutable data (str, int, tuple,
 frozenset, and dicts that are never modified after ``__init__``); assigning an attribute
 raises (:meth:`HFTokenizer.with_options` returns a configured copy that shares the compiled
-tokenizer). The encoding itself is ``warptok.Tokenizer``'s, which is immutable too: per-thread
-scratch in C, and the worker pool's one mutex taken once to publish a batch and once to
-collect it (``cext/pool.c``), never per text or per piece. So one ``HFTokenizer`` can serve
+tokenizer). The encoding itself is ``warptok.Tokenizer``'s: per-thread scratch in C, a
+piece cache shared without locks (an entry read while it is written counts as missing),
+and the worker pool's one mutex taken once to publish a batch and once to collect it
+(``cext/pool.c``), never per text or per piece. So one ``HFTokenizer`` can serve
 any number of threads, with or without the GIL, with no lock in this module.
 
 Differences from transformers, on purpose
