@@ -32,6 +32,7 @@ import importlib.util
 import json
 import os
 import platform
+import random
 import statistics
 import subprocess
 import sys
@@ -642,12 +643,17 @@ def parse_args(argv=None):
 
 def time_cell(setup, docs, modes, repeat, excluded):
     """{(mode, lib): [seconds]} for the in-process libraries not ``excluded``, interleaving
-    the libraries within each repeat so that load from elsewhere on the machine hits them alike."""
+    the libraries within each repeat so that load from elsewhere on the machine hits them
+    alike. Each repeat runs them in another (seeded) random order, so no library always
+    runs right after the same other one: a run can slow the next (measured: warptok's
+    2-thread runs right after bpe_openai's batch often got one thread's worth of CPU)."""
     plan = [(mode, lib) for mode in modes for lib in setup.libs
             if lib.fn(mode) is not None and lib.name not in excluded]
     times = {key: [] for key in plan}
-    for _ in range(repeat):
-        for mode, lib in plan:
+    for r in range(repeat):
+        order = plan[:]
+        random.Random(r).shuffle(order)
+        for mode, lib in order:
             times[(mode, lib)].append(timed(runner(lib, mode, docs)))
     return times
 
