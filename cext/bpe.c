@@ -238,10 +238,10 @@ static int cache_map(wt_piece_cache *c, size_t sets)
 
 /* Start loading the lines wt_bpe_encode_known(p, n) reads first: the piece's
  * vocabulary slot and, when it is short enough, its piece-cache set (all ways:
- * a piece not cached reads them all, and one cached on a later way is moved to
- * the first). Memory latency, not arithmetic, bounds the per-piece cost on big
- * vocabularies. Returns the piece's hash, which wt_bpe_encode_known takes. */
-uint64_t wt_bpe_prefetch(const wt_bpe *b, const uint8_t *p, size_t n, const wt_bpe_scratch *sc)
+ * a piece not cached reads them all). Memory latency, not arithmetic, bounds
+ * the per-piece cost on big vocabularies. Returns the piece's hash, which
+ * wt_bpe_encode_known takes. */
+uint64_t wt_bpe_prefetch(const wt_bpe *b, const uint8_t *p, size_t n)
 {
     const wt_bytes_map *m = &b->vocab;
     if (n <= 1) return 0;                      /* a byte needs no table */
@@ -827,8 +827,7 @@ int64_t wt_bpe_merge_with(const wt_bpe *b, const uint8_t *p, size_t n, uint32_t 
     }
 }
 
-int64_t wt_bpe_encode_known(const wt_bpe *b, const uint8_t *p, size_t n, uint64_t h, uint32_t *out,
-                            wt_bpe_scratch *sc)
+int64_t wt_bpe_encode_known(const wt_bpe *b, const uint8_t *p, size_t n, uint64_t h, uint32_t *out)
 {
     if (n == 1) { out[0] = b->byte_id[p[0]]; return 1; }
     /* Most pieces are one token: a vocabulary hit needs no cache. */
@@ -872,7 +871,7 @@ void wt_bpe_merge_short(const wt_bpe *b, wt_bpe_job *jobs, size_t count, wt_bpe_
 int64_t wt_bpe_encode_piece(const wt_bpe *b, const uint8_t *p, size_t n, uint32_t *out, wt_bpe_scratch *sc)
 {
     uint64_t h = piece_hash(p, n);
-    int64_t k = wt_bpe_encode_known(b, p, n, h, out, sc);
+    int64_t k = wt_bpe_encode_known(b, p, n, h, out);
     if (k != WT_BPE_UNKNOWN) return k;
     if (n > WT_BPE_SHORT) return merge_piece(b, p, n, out, sc);
     wt_bpe_job job = {.p = p, .n = n, .h = h, .out = out};

@@ -173,8 +173,8 @@ void wt_bpe_free(wt_bpe *b);
 int64_t wt_bpe_encode_piece(const wt_bpe *b, const uint8_t *p, size_t n, uint32_t *out, wt_bpe_scratch *sc);
 
 /* The same in two halves, so that a batch of pieces can merge together:
- * wt_bpe_encode_known answers a piece that is one token or in the piece cache,
- * else returns WT_BPE_UNKNOWN; such a piece then takes wt_bpe_encode_piece, or,
+ * wt_bpe_encode_known (h: the piece's hash, wt_bpe_prefetch's result) answers a
+ * piece that is one token or in the piece cache, else returns WT_BPE_UNKNOWN; such a piece then takes wt_bpe_encode_piece, or,
  * when it has at most WT_BPE_SHORT bytes, joins up to WT_BPE_JOBS others in
  * wt_bpe_merge_short, which sets each job's k (its ids are then out[0..k); out
  * needs room for n) and caches the results. */
@@ -188,8 +188,7 @@ typedef struct {
     uint32_t *out;
     size_t k;
 } wt_bpe_job;
-int64_t wt_bpe_encode_known(const wt_bpe *b, const uint8_t *p, size_t n, uint64_t h, uint32_t *out,
-                            wt_bpe_scratch *sc);
+int64_t wt_bpe_encode_known(const wt_bpe *b, const uint8_t *p, size_t n, uint64_t h, uint32_t *out);
 void wt_bpe_merge_short(const wt_bpe *b, wt_bpe_job *jobs, size_t count, wt_bpe_scratch *sc);
 
 /* Merge one piece with a chosen algorithm, for tests: no cache, no whole-piece lookup. */
@@ -199,7 +198,7 @@ int64_t wt_bpe_merge_with(const wt_bpe *b, const uint8_t *p, size_t n, uint32_t 
 
 /* Prefetch what wt_bpe_encode_known(p, n) will look up first, and return the
  * piece's hash, which it takes (a piece is hashed once). */
-uint64_t wt_bpe_prefetch(const wt_bpe *b, const uint8_t *p, size_t n, const wt_bpe_scratch *sc);
+uint64_t wt_bpe_prefetch(const wt_bpe *b, const uint8_t *p, size_t n);
 
 uint32_t wt_bpe_lookup(const wt_bpe *b, const uint8_t *p, size_t n);
 /* The hash the tables use, for other byte-keyed tables (the loader's). */

@@ -286,7 +286,7 @@ static int scan_and_encode(wt_run *r, const wt_scanner *scan, const uint8_t *s, 
     size_t ahead = 0;              /* where the window's last scanned piece ends */
     for (size_t k = 0; k < WT_SCAN_AHEAD && ahead < n; k++) {
         ends[k] = wt_scan_match(scan, s, n, ahead);
-        hashes[k] = wt_bpe_prefetch(b, s + ahead, ends[k] - ahead, bsc);
+        hashes[k] = wt_bpe_prefetch(b, s + ahead, ends[k] - ahead);
         ahead = ends[k];
     }
     for (size_t pos = 0, i = 0; pos < n; i = (i + 1) % WT_SCAN_AHEAD) {
@@ -294,7 +294,7 @@ static int scan_and_encode(wt_run *r, const wt_scanner *scan, const uint8_t *s, 
         uint64_t h = hashes[i];
         if (ahead < n) {
             ends[i] = wt_scan_match(scan, s, n, ahead);
-            hashes[i] = wt_bpe_prefetch(b, s + ahead, ends[i] - ahead, bsc);
+            hashes[i] = wt_bpe_prefetch(b, s + ahead, ends[i] - ahead);
             ahead = ends[i];
         }
         const uint8_t *p = s + pos;
@@ -306,7 +306,7 @@ static int scan_and_encode(wt_run *r, const wt_scanner *scan, const uint8_t *s, 
             continue;
         }
         if ((rc = wt_ids_reserve(out, len))) return rc;
-        int64_t got = wt_bpe_encode_known(b, p, len, h, out->ids + out->len, bsc);
+        int64_t got = wt_bpe_encode_known(b, p, len, h, out->ids + out->len);
         if (got == WT_BPE_UNKNOWN) {
             jobs[n_jobs] = (wt_bpe_job){.p = p, .n = len, .h = h};
             at[n_jobs++] = out->len;
