@@ -244,8 +244,8 @@ static int cache_map(wt_piece_cache *c, size_t sets)
 uint64_t wt_bpe_prefetch(const wt_bpe *b, const uint8_t *p, size_t n)
 {
     const wt_bytes_map *m = &b->vocab;
-    if (n <= 1) return 0;                      /* a byte needs no table */
     uint64_t h = piece_hash(p, n);
+    if (n <= 1) return h;                      /* a byte needs no table */
     if (n <= WT_SHORT_MAX) __builtin_prefetch(&m->short_slots[h & m->short_mask]);
     else if (n <= WT_MID_MAX) __builtin_prefetch(&m->mid_slots[h & m->mid_mask]);
     else __builtin_prefetch(&m->long_slots[h & m->long_mask]);
@@ -297,9 +297,14 @@ static int vocab_insert(wt_bpe *b, uint32_t id)
 
 /* ---- (left, right) -> (rank, merged) ---- */
 
+WT_INLINE uint64_t pair_key(uint32_t l, uint32_t r) { return ((uint64_t)l << 32) | r; }
+
+/* Where the probe for key starts. */
+WT_INLINE size_t pair_home(const wt_pair_map *m, uint64_t key) { return hash_u64(key) & m->mask; }
+
 WT_INLINE size_t pair_find(const wt_pair_map *m, uint64_t key)
 {
-    size_t i = hash_u64(key) & m->mask;
+    size_t i = pair_home(m, key);
     while (m->slots[i].key != key && m->slots[i].key != UINT64_MAX) i = (i + 1) & m->mask;
     return i;
 }
@@ -307,7 +312,7 @@ WT_INLINE size_t pair_find(const wt_pair_map *m, uint64_t key)
 WT_INLINE uint32_t pair_rank(const wt_bpe *b, uint32_t l, uint32_t r, uint32_t *merged)
 {
     const wt_pair_map *m = &b->pairs;
-    size_t i = pair_find(m, ((uint64_t)l << 32) | r);
+    size_t i = pair_find(m, pair_key(l, r));
     if (m->slots[i].key == UINT64_MAX) return UINT32_MAX;
     *merged = m->slots[i].merged;
     return m->slots[i].rank;
@@ -315,7 +320,7 @@ WT_INLINE uint32_t pair_rank(const wt_bpe *b, uint32_t l, uint32_t r, uint32_t *
 
 static void pair_put(wt_pair_map *m, uint32_t l, uint32_t r, uint32_t rank, uint32_t merged)
 {
-    uint64_t key = ((uint64_t)l << 32) | r;
+    uint64_t key = pair_key(l, r);
     size_t i = pair_find(m, key);
     m->slots[i].key = key; m->slots[i].rank = rank; m->slots[i].merged = merged;
 }
@@ -382,7 +387,7 @@ typedef struct {
 
 WT_INLINE void pair_prefetch(const wt_bpe *b, uint32_t l, uint32_t r)
 {
-    __builtin_prefetch(&b->pairs.slots[hash_u64(((uint64_t)l << 32) | r) & b->pairs.mask]);
+    __builtin_prefetch(&b->pairs.slots[pair_home(&b->pairs, pair_key(l, r))]);
 }
 
 static void small_begin(const wt_bpe *b, small_merge *s, const uint8_t *p, size_t n, uint32_t *ids,
@@ -670,7 +675,7 @@ static int dead_reserve(wt_bpe_scratch *sc, size_t n)
 WT_INLINE int compatible(const wt_bpe *b, uint32_t x, uint32_t y, const uint8_t *xy, size_t n,
                          wt_bpe_scratch *sc, size_t *steps)
 {
-    uint64_t key = ((uint64_t)x << 32) | y, *e = &sc->memo[2 * (hash_u64(key) & (WT_MEMO_SLOTS - 1))];
+    uint64_t key = pair_key(x, y), *e = &sc->memo[2 * (hash_u64(key) & (WT_MEMO_SLOTS - 1))];
     ++*steps;
     if (e[0] == key && (e[1] >> 1) == b->serial) return (int)(e[1] & 1);
     int ok;
@@ -868,9 +873,14 @@ void wt_bpe_merge_short(const wt_bpe *b, wt_bpe_job *jobs, size_t count, wt_bpe_
     }
 }
 
-int64_t wt_bpe_encode_piece(const wt_bpe *b, const uint8_t *p, size_t n, uint32_t *out, wt_bpe_scratch *sc)
+uint64_t wt_bpe_hash(const uint8_t *p, size_t n)
 {
-    uint64_t h = piece_hash(p, n);
+    return piece_hash(p, n);
+}
+
+int64_t wt_bpe_encode_piece(const wt_bpe *b, const uint8_t *p, size_t n, uint64_t h, uint32_t *out,
+                            wt_bpe_scratch *sc)
+{
     int64_t k = wt_bpe_encode_known(b, p, n, h, out);
     if (k != WT_BPE_UNKNOWN) return k;
     if (n > WT_BPE_SHORT) return merge_piece(b, p, n, out, sc);
@@ -1038,8 +1048,6 @@ int wt_bpe_init(wt_bpe *b, uint32_t n_ids, const uint32_t *tok_off, const uint8_
     static atomic_uint next_serial = 1;
     memset(b, 0, sizeof *b);
     b->serial = atomic_fetch_add(&next_serial, 1);
-    if ((rc = cache_map(&b->cache, cache_sets))) goto fail;
-    rc = WT_ENOMEM;
     b->n_ids = n_ids;
     size_t nbytes = tok_off[n_ids];
     b->tok_off = wt_malloc((n_ids + 1) * sizeof(uint32_t));
@@ -1183,6 +1191,7 @@ int wt_bpe_init(wt_bpe *b, uint32_t n_ids, const uint32_t *tok_off, const uint8_
     wt_bpe_scratch_free(&sc);
     if (rc) goto fail;
     if (linear && (rc = linear_init(b)) < 0) goto fail;
+    if ((rc = cache_map(&b->cache, cache_sets))) goto fail;
     return 0;
 fail:
     wt_bpe_free(b);

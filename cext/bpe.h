@@ -169,13 +169,19 @@ int wt_bpe_init(wt_bpe *b, uint32_t n_ids, const uint32_t *tok_off, const uint8_
                 size_t n_merges, int ignore_merges, int linear, size_t cache_sets);
 void wt_bpe_free(wt_bpe *b);
 
-/* Append the ids of one piece (n >= 1) to out (room for n ids is required). Returns the count or WT_E*. */
-int64_t wt_bpe_encode_piece(const wt_bpe *b, const uint8_t *p, size_t n, uint32_t *out, wt_bpe_scratch *sc);
+/* The hash of p[0..n) that the lookups take (wt_bpe_prefetch returns it too). */
+uint64_t wt_bpe_hash(const uint8_t *p, size_t n);
+
+/* Append the ids of one piece (n >= 1, h its hash) to out (room for n ids is
+ * required). Returns the count or WT_E*. */
+int64_t wt_bpe_encode_piece(const wt_bpe *b, const uint8_t *p, size_t n, uint64_t h, uint32_t *out,
+                            wt_bpe_scratch *sc);
 
 /* The same in two halves, so that a batch of pieces can merge together:
- * wt_bpe_encode_known (h: the piece's hash, wt_bpe_prefetch's result) answers a
- * piece that is one token or in the piece cache, else returns WT_BPE_UNKNOWN; such a piece then takes wt_bpe_encode_piece, or,
- * when it has at most WT_BPE_SHORT bytes, joins up to WT_BPE_JOBS others in
+ * wt_bpe_encode_known (h: the piece's wt_bpe_hash) answers a piece that is one
+ * token or in the piece cache, else returns WT_BPE_UNKNOWN; such a piece then
+ * takes wt_bpe_encode_piece, or, when it has at most WT_BPE_SHORT bytes, joins
+ * up to WT_BPE_JOBS others in
  * wt_bpe_merge_short, which sets each job's k (its ids are then out[0..k); out
  * needs room for n) and caches the results. */
 #define WT_BPE_UNKNOWN INT64_MIN
@@ -197,7 +203,7 @@ int64_t wt_bpe_merge_with(const wt_bpe *b, const uint8_t *p, size_t n, uint32_t 
                           int algo);
 
 /* Prefetch what wt_bpe_encode_known(p, n) will look up first, and return the
- * piece's hash, which it takes (a piece is hashed once). */
+ * piece's wt_bpe_hash, which it takes (a piece is hashed once). */
 uint64_t wt_bpe_prefetch(const wt_bpe *b, const uint8_t *p, size_t n);
 
 uint32_t wt_bpe_lookup(const wt_bpe *b, const uint8_t *p, size_t n);

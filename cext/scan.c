@@ -309,9 +309,7 @@ WT_INLINE int run_member(const wt_scanner *sc, const uint8_t *s, size_t n, size_
 {
     if (WT_LIKELY(s[pos] < 0x80)) { *len = 1; return (sc->ascii[s[pos]] & C_RUN) != 0; }
     uint32_t cp = wt_utf8_decode(s, n, pos, len);
-    if (sc->n_ranges) return in_ranges(sc, cp);
-    unsigned gc = wt_uc_props(sc->dialect, cp) & WT_UC_GC_MASK;
-    return gc >= WT_GC_Nd && gc <= WT_GC_No;       /* \p{N}, as classify's C_NUM */
+    return sc->n_ranges ? in_ranges(sc, cp) : (classify(sc, cp) & C_RUN) != 0;
 }
 
 /* A run of the class, at most max_digits code points of it (0: no limit), or

@@ -219,12 +219,12 @@ struct wt_run {
     wt_ids *piece_lens;
 };
 
-/* 1 when the limit is reached, 0 to go on, <0 on error. */
-static int bpe_piece(wt_run *r, const uint8_t *p, size_t n)
+/* 1 when the limit is reached, 0 to go on, <0 on error. h: the piece's wt_bpe_hash. */
+static int bpe_piece_hashed(wt_run *r, const uint8_t *p, size_t n, uint64_t h)
 {
     int rc = wt_ids_reserve(r->out, n);
     if (rc) return rc;
-    int64_t k = wt_bpe_encode_piece(&r->t->bpe, p, n, r->out->ids + r->out->len, &r->sc->bpe);
+    int64_t k = wt_bpe_encode_piece(&r->t->bpe, p, n, h, r->out->ids + r->out->len, &r->sc->bpe);
     if (k < 0) return (int)k;
     r->out->len += (size_t)k;
     if (r->out->len >= r->limit) {
@@ -232,6 +232,11 @@ static int bpe_piece(wt_run *r, const uint8_t *p, size_t n)
         return 1;
     }
     return 0;
+}
+
+static int bpe_piece(wt_run *r, const uint8_t *p, size_t n)
+{
+    return bpe_piece_hashed(r, p, n, wt_bpe_hash(p, n));
 }
 
 static int stage_run(wt_run *r, uint32_t k, const uint8_t *s, size_t n);
@@ -302,7 +307,7 @@ static int scan_and_encode(wt_run *r, const wt_scanner *scan, const uint8_t *s, 
         pos = end;
         int rc;
         if (!defer || len > WT_BPE_SHORT) {
-            if ((rc = bpe_piece(r, p, len))) return rc;
+            if ((rc = bpe_piece_hashed(r, p, len, h))) return rc;
             continue;
         }
         if ((rc = wt_ids_reserve(out, len))) return rc;

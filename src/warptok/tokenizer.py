@@ -249,7 +249,7 @@ class Tokenizer:
             return not _normalize.ucd_is_normalized(norm.form, text)
         return not norm.substring_closed or norm.apply(text) != text
 
-    def _needing_normalizing(self, texts: list) -> list:
+    def _texts_needing_normalizing(self, texts: list) -> list:
         """The indices of the texts that _needs_normalizing: for a Unicode form, in one
         compiled loop (a Python call per text cost ~10% of a batch of 1 KB UDHR texts)."""
         norm = self._normalizer
@@ -305,7 +305,7 @@ class Tokenizer:
             for t in texts:
                 self._check_disallowed(t, disallowed_special, allowed_special)
         threads = _threads(num_threads)
-        slow = self._needing_normalizing(texts)
+        slow = self._texts_needing_normalizing(texts)
         if any(not t.isascii() for t in texts) and self.source == "tiktoken":
             texts = [t if t.isascii() else self._surrogates_fixed(t) for t in texts]
         if not slow:
