@@ -47,6 +47,8 @@ static unsigned classify(const wt_scanner *sc, uint32_t cp)
     return c;
 }
 
+static int blocks_exact(const wt_scanner *sc);
+
 int wt_scanner_init(wt_scanner *sc)
 {
     if (sc->family < WT_SCAN_GPT2 || sc->family > WT_SCAN_RUN) return WT_EINVAL;
@@ -60,6 +62,7 @@ int wt_scanner_init(wt_scanner *sc)
     sc->gap_words = members == 0 || members == hi - lo + 1;
     sc->gap_lo = members ? (uint8_t)lo : 1;
     sc->gap_hi = members ? (uint8_t)hi : 0;
+    sc->blocks = blocks_exact(sc);
     return 0;
 }
 
@@ -339,4 +342,173 @@ size_t wt_scan_match(const wt_scanner *sc, const uint8_t *s, size_t n, size_t po
     case WT_SCAN_RUN: return match_run(sc, s, n, pos);
     default: return match_ds3(sc, s, n, pos);
     }
+}
+
+/* ---- cl100k-family pieces, 64 ASCII bytes at a time ----
+ *
+ * On ASCII the family's pattern (contractions | [^\r\n\p{L}\p{N}]?\p{L}+ |
+ * \p{N}{1,k} | ' ?[^\s\p{L}\p{N}]+[\r\n]*' | whitespace) cuts text where masks
+ * of the byte classes say, so a block's piece starts come from bit operations,
+ * not from a branch per piece on its kind (on code the branch mispredicted
+ * about once a piece). Bit i is byte pos + i; pos is a piece start, so what
+ * comes before it does not matter. With L letters, D digits, P punctuation
+ * ([^\s\p{L}\p{N}]: controls too), SP ' ', OS the other \s but \r\n, NL \r\n:
+ *  - a P alone (one byte, not after SP) before an L run is its prefix: "LP".
+ *    It is a start, as is every other P run's first byte but one after SP,
+ *    which the SP's piece takes (" ?P+"). A P run ends at its end, except for
+ *    LP, and takes the NL run right after it ([\r\n]*);
+ *  - an L run starts at its first byte unless after LP, SP or OS (the last
+ *    byte of a whitespace run is always a piece start), and ends at its end;
+ *  - a D run is cut every k digits;
+ *  - a whitespace run (\s not taken by a P run) starts a piece; with an NL in
+ *    it, that piece ends after its last NL; the spaces after the last NL (or
+ *    all of them, with no NL), when non-empty, split before their last byte
+ *    ("\s+(?!\S)"), which the next piece may take as its prefix;
+ *  - an apostrophe that is LP starts a contraction when one follows.
+ * Each rule reads a byte's neighbours and the run it is in. Bytes from the
+ * first non-ASCII one (or the text's end) on are unknown, and a piece is kept
+ * only when its end is a start no unknown byte decides: starts before the
+ * unknown bytes are, except inside a whitespace run that reaches them, which
+ * has none marked. The next block starts at the last start kept. The tests
+ * check these pieces against the generic matcher on corpora and fuzzed text. */
+
+/* Does the scanner's ASCII table match the masks' model? */
+static int blocks_exact(const wt_scanner *sc)
+{
+#ifndef __SSE2__
+    (void)sc;
+    return 0;                                  /* the masks are built with SSE2 */
+#else
+    if (sc->family != WT_SCAN_CL100K || sc->trail_slash) return 0;
+    for (unsigned b = 0; b < 128; b++) {
+        int let = (b | 0x20) >= 'a' && (b | 0x20) <= 'z', dig = b >= '0' && b <= '9';
+        int nl = b == '\r' || b == '\n', ws = b == ' ' || (b >= 9 && b <= 13);
+        unsigned want = (let ? C_LET : 0) | (dig ? C_NUM : 0) | (ws ? C_WS : 0) | (nl ? C_NL : 0)
+                        | (!nl && !let && !dig ? C_PRE : 0) | (!ws && !let && !dig ? C_PUN : 0);
+        if ((sc->ascii[b] & (C_LET | C_NUM | C_WS | C_NL | C_PRE | C_PUN)) != want) return 0;
+    }
+    return 1;
+#endif
+}
+
+#ifdef __SSE2__
+#include <emmintrin.h>
+
+typedef struct {
+    uint64_t let, dig, pun, sp, os, nl, apos;
+    unsigned known;          /* bytes [0, known) are ASCII and in the text */
+} wt_block;
+
+/* Unsigned x - lo < count, per byte: a signed compare after moving 0 to -128. */
+WT_INLINE __m128i bytes_in(__m128i x, uint8_t lo, uint8_t count)
+{
+    return _mm_cmplt_epi8(_mm_add_epi8(x, _mm_set1_epi8((char)(0x80 - lo))), _mm_set1_epi8((char)(count - 128)));
+}
+
+static void block_load(const uint8_t *s, size_t n, size_t pos, wt_block *c)
+{
+    uint8_t pad[WT_SCAN_BLOCK];
+    const uint8_t *p = s + pos;
+    if (n - pos < WT_SCAN_BLOCK) {             /* the text's end: what follows it is unknown */
+        memset(pad, 0x80, sizeof pad);
+        memcpy(pad, p, n - pos);
+        p = pad;
+    }
+    uint64_t hi = 0;
+    memset(c, 0, sizeof *c);
+    for (int k = 0; k < WT_SCAN_BLOCK / 16; k++) {
+        __m128i x = _mm_loadu_si128((const __m128i *)(p + 16 * k));
+        __m128i nl = _mm_or_si128(_mm_cmpeq_epi8(x, _mm_set1_epi8('\n')), _mm_cmpeq_epi8(x, _mm_set1_epi8('\r')));
+        int sh = 16 * k;
+        hi |= (uint64_t)(uint16_t)_mm_movemask_epi8(x) << sh;
+        c->let |= (uint64_t)(uint16_t)_mm_movemask_epi8(bytes_in(_mm_or_si128(x, _mm_set1_epi8(0x20)), 'a', 26)) << sh;
+        c->dig |= (uint64_t)(uint16_t)_mm_movemask_epi8(bytes_in(x, '0', 10)) << sh;
+        c->sp |= (uint64_t)(uint16_t)_mm_movemask_epi8(_mm_cmpeq_epi8(x, _mm_set1_epi8(' '))) << sh;
+        c->os |= (uint64_t)(uint16_t)_mm_movemask_epi8(_mm_andnot_si128(nl, bytes_in(x, 9, 5))) << sh;
+        c->nl |= (uint64_t)(uint16_t)_mm_movemask_epi8(nl) << sh;
+        c->apos |= (uint64_t)(uint16_t)_mm_movemask_epi8(_mm_cmpeq_epi8(x, _mm_set1_epi8('\''))) << sh;
+    }
+    c->known = hi ? (unsigned)__builtin_ctzll(hi) : WT_SCAN_BLOCK;
+    uint64_t valid = c->known == 64 ? ~0ull : (1ull << c->known) - 1;
+    c->let &= valid; c->dig &= valid; c->sp &= valid; c->os &= valid; c->nl &= valid; c->apos &= valid;
+    c->pun = valid & ~(c->let | c->dig | c->sp | c->os | c->nl);
+}
+
+/* The piece starts in (0, 64) that the block's known bytes decide (see above). */
+static uint64_t block_starts(const wt_scanner *sc, const uint8_t *s, size_t n, size_t pos, const wt_block *c)
+{
+    const uint64_t L = c->let, D = c->dig, P = c->pun, SP = c->sp, OS = c->os, NL = c->nl;
+    uint64_t valid = c->known == 64 ? ~0ull : (1ull << c->known) - 1;
+    uint64_t LP = P & ~(P << 1) & ~(P >> 1) & ~(SP << 1) & (L >> 1), T = 0;
+    /* letters */
+    T |= L & ~(L << 1) & ~((SP | OS | LP) << 1);
+    T |= ~L & (L << 1);
+    /* digits, cut every k */
+    T |= (D & ~(D << 1)) | (~D & (D << 1));
+    int k = sc->max_digits;
+    if (k == 1) {
+        T |= D;
+    } else if (k > 1) {
+        uint64_t longer = D;                   /* a digit with k before it in its run */
+        for (int t = 1; t <= k; t++) longer &= D << t;
+        if (longer)
+            for (uint64_t r = D & ~(D << 1); r; r &= r - 1) {
+                unsigned a = (unsigned)__builtin_ctzll(r), len = (unsigned)__builtin_ctzll(~(D >> a));
+                for (unsigned i = a + (unsigned)k; i < a + len; i += (unsigned)k) T |= 1ull << i;
+            }
+    }
+    /* punctuation, and the newlines a punctuation run takes */
+    T |= P & ~(P << 1) & ~(SP << 1);
+    uint64_t p_end = ~P & (P << 1) & ~(LP << 1);
+    uint64_t taken = NL + (p_end & NL);        /* each seeded NL run carries to the byte after it */
+    uint64_t absorbed = NL & ~taken;
+    T |= (p_end & ~NL) | (taken & ~NL);
+    /* whitespace */
+    uint64_t W = (SP | OS | NL) & ~absorbed, Q = SP | OS;
+    T |= W & ~(W << 1);
+    T |= ((~Q & (Q << 1) & valid & ~NL) >> 1);  /* before the last byte of the spaces that end a run */
+    for (uint64_t m = Q & ((NL & W) << 1); m; m &= m - 1) {   /* spaces after an NL: after the last? */
+        unsigned i = (unsigned)__builtin_ctzll(m), e = i + (unsigned)__builtin_ctzll(~(Q >> i));
+        if (e < c->known && !((NL >> e) & 1)) T |= 1ull << i;
+    }
+    T &= valid;
+    /* contractions */
+    if (sc->contractions)
+        for (uint64_t ap = LP & c->apos; ap; ap &= ap - 1) {
+            unsigned j = (unsigned)__builtin_ctzll(ap);
+            size_t e = contraction(sc->contractions, s, n, pos + j);
+            if (!e) continue;
+            if (e - pos >= WT_SCAN_BLOCK) {    /* past the block: keep the starts up to j */
+                T &= (2ull << j) - 1;
+                break;
+            }
+            T |= 1ull << (e - pos);
+        }
+    return T & ~1ull;
+}
+#endif
+
+size_t wt_scan_pieces(const wt_scanner *sc, const uint8_t *s, size_t n, size_t pos, size_t *ends)
+{
+#ifdef __SSE2__
+    if (sc->blocks) {
+        wt_block c;
+        block_load(s, n, pos, &c);
+        uint64_t T = c.known >= 16 ? block_starts(sc, s, n, pos, &c) : 0;
+        size_t count = 0;
+        if (T) {
+            for (; T; T &= T - 1) ends[count++] = pos + (size_t)__builtin_ctzll(T);
+            return count;
+        }
+        /* Non-ASCII text near (or one long run): piece by piece over the
+         * block, so that text with few ASCII stretches pays one load a block. */
+        size_t stop = pos + WT_SCAN_BLOCK;
+        do {
+            pos = ends[count++] = wt_scan_match(sc, s, n, pos);
+        } while (pos < stop && pos < n && count < WT_SCAN_BLOCK);
+        return count;
+    }
+#endif
+    ends[0] = wt_scan_match(sc, s, n, pos);
+    return 1;
 }

@@ -34,6 +34,7 @@ typedef struct {
     int gap_words;           /* WT_SCAN_RUN: its ASCII members are the bytes gap_lo..gap_hi (none when lo > hi), */
     uint8_t gap_lo, gap_hi;  /* so a gap skips 8 ASCII bytes at a time */
     uint16_t ascii[128];     /* class bits of each ASCII code point */
+    int blocks;              /* wt_scan_pieces splits ASCII 64 bytes at a time (see scan.c) */
 } wt_scanner;
 
 /* Fill the class table; 0 or WT_EINVAL for an unknown family. */
@@ -48,5 +49,10 @@ int wt_scanner_init(wt_scanner *sc);
  * so each byte is examined a bounded number of times (the work counters count
  * a scanner's matched bytes). */
 size_t wt_scan_match(const wt_scanner *sc, const uint8_t *s, size_t n, size_t pos);
+
+/* The ends of the next pieces from pos < n, the same as wt_scan_match would
+ * find one by one: at least one, at most WT_SCAN_BLOCK. */
+#define WT_SCAN_BLOCK 64
+size_t wt_scan_pieces(const wt_scanner *sc, const uint8_t *s, size_t n, size_t pos, size_t *ends);
 
 #endif

@@ -289,19 +289,21 @@ static int scan_and_encode(wt_run *r, const wt_scanner *scan, const uint8_t *s, 
     int defer = r->limit == SIZE_MAX;
     r->sc->stack.work += n;        /* a scanner's work: the bytes it matched (see scan.h) */
     size_t ahead = 0;              /* where the window's last scanned piece ends */
-    for (size_t k = 0; k < WT_SCAN_AHEAD && ahead < n; k++) {
-        ends[k] = wt_scan_match(scan, s, n, ahead);
-        hashes[k] = wt_bpe_prefetch(b, s + ahead, ends[k] - ahead);
-        ahead = ends[k];
-    }
+    size_t found[WT_SCAN_BLOCK], n_found = 0, next_found = 0;   /* scanned, not yet in the window */
+#define SCAN_INTO(slot) do {                                                          \
+        if (next_found == n_found) {                                                  \
+            n_found = wt_scan_pieces(scan, s, n, ahead, found);                       \
+            next_found = 0;                                                           \
+        }                                                                             \
+        ends[slot] = found[next_found++];                                             \
+        hashes[slot] = wt_bpe_prefetch(b, s + ahead, ends[slot] - ahead);             \
+        ahead = ends[slot];                                                           \
+    } while (0)
+    for (size_t k = 0; k < WT_SCAN_AHEAD && ahead < n; k++) SCAN_INTO(k);
     for (size_t pos = 0, i = 0; pos < n; i = (i + 1) % WT_SCAN_AHEAD) {
         size_t end = ends[i];      /* piece i of the window, then its slot takes the next one */
         uint64_t h = hashes[i];
-        if (ahead < n) {
-            ends[i] = wt_scan_match(scan, s, n, ahead);
-            hashes[i] = wt_bpe_prefetch(b, s + ahead, ends[i] - ahead);
-            ahead = ends[i];
-        }
+        if (ahead < n) SCAN_INTO(i);
         const uint8_t *p = s + pos;
         size_t len = end - pos;
         pos = end;
@@ -325,6 +327,7 @@ static int scan_and_encode(wt_run *r, const wt_scanner *scan, const uint8_t *s, 
             n_jobs = 0;
         }
     }
+#undef SCAN_INTO
     if (n_jobs) merge_jobs(b, out, jobs, at, n_jobs, bsc);
     return 0;
 }
@@ -395,10 +398,15 @@ static int stage_run(wt_run *r, uint32_t k, const uint8_t *s, size_t n)
         return scan_and_encode(r, &st->scan, s, n);
     wt_behavior b = {0};
     size_t pos = 0, gap = 0, end;
+    size_t found[WT_SCAN_BLOCK], n_found = 0, next_found = 0;
     int rc;
     while (pos < n) {
         if (st->scan.family) {
-            end = wt_scan_match(&st->scan, s, n, pos);
+            if (next_found == n_found) {
+                n_found = wt_scan_pieces(&st->scan, s, n, pos, found);
+                next_found = 0;
+            }
+            end = found[next_found++];
             r->sc->stack.work += end - pos;
             rc = 1;
         } else if ((rc = wt_regex_match_at(st->re, s, n, pos, &end, &r->sc->stack)) < 0) {

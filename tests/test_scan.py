@@ -7,6 +7,8 @@ test_models.py, which run with them on."""
 
 from __future__ import annotations
 
+from pathlib import Path
+
 import pytest
 from hypothesis import given, settings
 from hypothesis import strategies as st
@@ -115,6 +117,34 @@ def test_fuzzed_text_splits_the_same(text):
     for key in KNOWN:
         fast, generic = _pairs(key)
         assert fast.pre_tokenize(text) == generic.pre_tokenize(text), (key, text)
+
+
+# ASCII text is split 64 bytes at a time by masks where the pattern allows it
+# (scan.c, cl100k family): long ASCII strings of the fragments where its rules
+# turn, and code, whose runs of spaces, newlines and punctuation the prose
+# corpora lack. A text's last run and what follows non-ASCII take the
+# one-piece path, so these carry a non-ASCII character only now and then.
+ASCII_FRAGMENTS = [f for f in FRAGMENTS if f.isascii()] + [
+    "x", "Ab", "it", "    ", " \n", "\n ", "  \n  ", "\t\t", " \t", "\t ", "\r", "\n\n\n", " .", ". ", "..",
+    "'", "!'", " '", "''s", "(", "):", " =", "==", "12345", "007", " 9", "9x", "x9", "\x0b\x0c", "#", " #"]
+
+
+@settings(max_examples=1500, deadline=None)
+@given(text=st.lists(st.sampled_from(ASCII_FRAGMENTS + ["\u00e9"]), min_size=8, max_size=120).map("".join))
+def test_fuzzed_ascii_splits_the_same(text):
+    for key in KNOWN:
+        fast, generic = _pairs(key)
+        assert fast.pre_tokenize(text) == generic.pre_tokenize(text), (key, text)
+
+
+def test_code_splits_the_same():
+    sources = sorted((Path(warptok.__file__).parent).glob("*.py")) + sorted(Path(__file__).parent.glob("*.py"))
+    texts = [f.read_text(encoding="utf-8") for f in sources]
+    assert sum(map(len, texts)) > 200_000
+    for key in KNOWN:
+        fast, generic = _pairs(key)
+        for text in texts:
+            assert fast.pre_tokenize(text) == generic.pre_tokenize(text), (key, text[:200])
 
 
 _cache = {}
