@@ -344,7 +344,7 @@ size_t wt_scan_match(const wt_scanner *sc, const uint8_t *s, size_t n, size_t po
     }
 }
 
-/* ---- cl100k-family pieces, 64 ASCII bytes at a time ----
+/* ---- cl100k- and GPT-2-family pieces, 64 ASCII bytes at a time ----
  *
  * On ASCII the family's pattern (contractions | [^\r\n\p{L}\p{N}]?\p{L}+ |
  * \p{N}{1,k} | ' ?[^\s\p{L}\p{N}]+[\r\n]*' | whitespace) cuts text where masks
@@ -379,7 +379,7 @@ static int blocks_exact(const wt_scanner *sc)
     (void)sc;
     return 0;                                  /* the masks are built with SSE2 */
 #else
-    if (sc->family != WT_SCAN_CL100K || sc->trail_slash) return 0;
+    if ((sc->family != WT_SCAN_CL100K && sc->family != WT_SCAN_GPT2) || sc->trail_slash) return 0;
     for (unsigned b = 0; b < 128; b++) {
         int let = (b | 0x20) >= 'a' && (b | 0x20) <= 'z', dig = b >= '0' && b <= '9';
         int nl = b == '\r' || b == '\n', ws = b == ' ' || (b >= 9 && b <= 13);
@@ -432,6 +432,38 @@ static void block_load(const uint8_t *s, size_t n, size_t pos, wt_block *c)
     uint64_t valid = c->known == 64 ? ~0ull : (1ull << c->known) - 1;
     c->let &= valid; c->dig &= valid; c->sp &= valid; c->os &= valid; c->nl &= valid; c->apos &= valid;
     c->pun = valid & ~(c->let | c->dig | c->sp | c->os | c->nl);
+}
+
+/* GPT-2's pattern ('s|'t|..| ?\p{L}+| ?\p{N}+| ?[^\s\p{L}\p{N}]+|\s+(?!\S)|\s+)
+ * on a block: every L, D and P run starts a piece, but one after SP, which the
+ * SP's piece takes, and ends one; a whitespace run (any \s) starts a piece and
+ * splits before its last byte; an apostrophe that starts a P run starts a
+ * contraction when one follows, which ends at its end instead of the P run. */
+static uint64_t block_starts_gpt2(const wt_scanner *sc, const uint8_t *s, size_t n, size_t pos, const wt_block *c)
+{
+    const uint64_t S = c->sp | c->os | c->nl, after_sp = c->sp << 1;
+    uint64_t valid = c->known == 64 ? ~0ull : (1ull << c->known) - 1, T = 0;
+    for (int k = 0; k < 3; k++) {
+        uint64_t X = k == 0 ? c->let : k == 1 ? c->dig : c->pun;
+        T |= (X & ~(X << 1) & ~after_sp) | (~X & (X << 1));
+    }
+    T |= S & ~(S << 1);
+    T |= (~S & (S << 1) & valid) >> 1;
+    T &= valid;
+    uint64_t p_first = c->pun & ~(c->pun << 1) & ~after_sp;
+    if (sc->contractions)
+        for (uint64_t ap = p_first & c->apos; ap; ap &= ap - 1) {
+            unsigned j = (unsigned)__builtin_ctzll(ap);
+            size_t e = contraction(sc->contractions, s, n, pos + j);
+            if (!e) continue;
+            if (e - pos >= WT_SCAN_BLOCK) {    /* past the block: keep the starts up to j */
+                T &= (2ull << j) - 1;
+                break;
+            }
+            T &= ~(((1ull << (e - pos)) - 1) & ~((2ull << j) - 1));   /* none inside it */
+            T |= 1ull << (e - pos);
+        }
+    return T & ~1ull;
 }
 
 /* The piece starts in (0, 64) that the block's known bytes decide (see above). */
@@ -494,7 +526,9 @@ size_t wt_scan_pieces(const wt_scanner *sc, const uint8_t *s, size_t n, size_t p
     if (sc->blocks) {
         wt_block c;
         block_load(s, n, pos, &c);
-        uint64_t T = c.known >= 16 ? block_starts(sc, s, n, pos, &c) : 0;
+        uint64_t T = c.known < 16 ? 0
+                     : sc->family == WT_SCAN_GPT2 ? block_starts_gpt2(sc, s, n, pos, &c)
+                     : block_starts(sc, s, n, pos, &c);
         size_t count = 0;
         if (T) {
             for (; T; T &= T - 1) ends[count++] = pos + (size_t)__builtin_ctzll(T);
