@@ -525,10 +525,12 @@ size_t wt_scan_pieces(const wt_scanner *sc, const uint8_t *s, size_t n, size_t p
 #ifdef __SSE2__
     if (sc->blocks) {
         wt_block c;
-        block_load(s, n, pos, &c);
-        uint64_t T = c.known < 16 ? 0
-                     : sc->family == WT_SCAN_GPT2 ? block_starts_gpt2(sc, s, n, pos, &c)
-                     : block_starts(sc, s, n, pos, &c);
+        uint64_t T = 0;
+        /* a block needs 16 ASCII bytes at least: one compare says when not */
+        if (n - pos >= 16 && !_mm_movemask_epi8(_mm_loadu_si128((const __m128i *)(s + pos)))) {
+            block_load(s, n, pos, &c);
+            T = sc->family == WT_SCAN_GPT2 ? block_starts_gpt2(sc, s, n, pos, &c) : block_starts(sc, s, n, pos, &c);
+        }
         size_t count = 0;
         if (T) {
             for (; T; T &= T - 1) ends[count++] = pos + (size_t)__builtin_ctzll(T);
