@@ -344,7 +344,7 @@ size_t wt_scan_match(const wt_scanner *sc, const uint8_t *s, size_t n, size_t po
     }
 }
 
-/* ---- cl100k- and GPT-2-family pieces, 64 ASCII bytes at a time ----
+/* ---- cl100k-, o200k- and GPT-2-family pieces, 64 ASCII bytes at a time ----
  *
  * On ASCII the family's pattern (contractions | [^\r\n\p{L}\p{N}]?\p{L}+ |
  * \p{N}{1,k} | ' ?[^\s\p{L}\p{N}]+[\r\n]*' | whitespace) cuts text where masks
@@ -365,6 +365,9 @@ size_t wt_scan_match(const wt_scanner *sc, const uint8_t *s, size_t n, size_t po
  *    all of them, with no NL), when non-empty, split before their last byte
  *    ("\s+(?!\S)"), which the next piece may take as its prefix;
  *  - an apostrophe that is LP starts a contraction when one follows.
+ * o200k's letters split too where a lowercase letter meets an uppercase one,
+ * its contractions are the suffix of the letters before them instead, and its
+ * punctuation runs take [\r\n/]*: a '/' after an NL is left unknown.
  * Each rule reads a byte's neighbours and the run it is in. Bytes from the
  * first non-ASCII one (or the text's end) on are unknown, and a piece is kept
  * only when its end is a start no unknown byte decides: starts before the
@@ -379,13 +382,18 @@ static int blocks_exact(const wt_scanner *sc)
     (void)sc;
     return 0;                                  /* the masks are built with SSE2 */
 #else
-    if ((sc->family != WT_SCAN_CL100K && sc->family != WT_SCAN_GPT2) || sc->trail_slash) return 0;
+    int o200k = sc->family == WT_SCAN_O200K;
+    if (sc->family != WT_SCAN_CL100K && sc->family != WT_SCAN_GPT2 && !o200k) return 0;
+    if (sc->trail_slash != o200k) return 0;
     for (unsigned b = 0; b < 128; b++) {
         int let = (b | 0x20) >= 'a' && (b | 0x20) <= 'z', dig = b >= '0' && b <= '9';
         int nl = b == '\r' || b == '\n', ws = b == ' ' || (b >= 9 && b <= 13);
         unsigned want = (let ? C_LET : 0) | (dig ? C_NUM : 0) | (ws ? C_WS : 0) | (nl ? C_NL : 0)
                         | (!nl && !let && !dig ? C_PRE : 0) | (!ws && !let && !dig ? C_PUN : 0);
-        if ((sc->ascii[b] & (C_LET | C_NUM | C_WS | C_NL | C_PRE | C_PUN)) != want) return 0;
+        if (o200k)                             /* its cased classes: A-Z and a-z */
+            want |= (let && b < 'a' ? C_UP : 0) | (let && b >= 'a' ? C_LO : 0) | (nl || b == '/' ? C_TRAIL : 0);
+        unsigned mask = C_LET | C_NUM | C_WS | C_NL | C_PRE | C_PUN | (o200k ? C_UP | C_LO | C_TRAIL : 0);
+        if ((sc->ascii[b] & mask) != want) return 0;
     }
     return 1;
 #endif
@@ -395,7 +403,7 @@ static int blocks_exact(const wt_scanner *sc)
 #include <emmintrin.h>
 
 typedef struct {
-    uint64_t let, dig, pun, sp, os, nl, apos;
+    uint64_t let, up, dig, pun, sp, os, nl, apos, slash;
     unsigned known;          /* bytes [0, known) are ASCII and in the text */
 } wt_block;
 
@@ -427,10 +435,13 @@ static void block_load(const uint8_t *s, size_t n, size_t pos, wt_block *c)
         c->os |= (uint64_t)(uint16_t)_mm_movemask_epi8(_mm_andnot_si128(nl, bytes_in(x, 9, 5))) << sh;
         c->nl |= (uint64_t)(uint16_t)_mm_movemask_epi8(nl) << sh;
         c->apos |= (uint64_t)(uint16_t)_mm_movemask_epi8(_mm_cmpeq_epi8(x, _mm_set1_epi8('\''))) << sh;
+        c->up |= (uint64_t)(uint16_t)_mm_movemask_epi8(bytes_in(x, 'A', 26)) << sh;
+        c->slash |= (uint64_t)(uint16_t)_mm_movemask_epi8(_mm_cmpeq_epi8(x, _mm_set1_epi8('/'))) << sh;
     }
     c->known = hi ? (unsigned)__builtin_ctzll(hi) : WT_SCAN_BLOCK;
     uint64_t valid = c->known == 64 ? ~0ull : (1ull << c->known) - 1;
-    c->let &= valid; c->dig &= valid; c->sp &= valid; c->os &= valid; c->nl &= valid; c->apos &= valid;
+    c->let &= valid; c->up &= valid; c->dig &= valid; c->sp &= valid; c->os &= valid; c->nl &= valid;
+    c->apos &= valid; c->slash &= valid;
     c->pun = valid & ~(c->let | c->dig | c->sp | c->os | c->nl);
 }
 
@@ -469,12 +480,18 @@ static uint64_t block_starts_gpt2(const wt_scanner *sc, const uint8_t *s, size_t
 /* The piece starts in (0, 64) that the block's known bytes decide (see above). */
 static uint64_t block_starts(const wt_scanner *sc, const uint8_t *s, size_t n, size_t pos, const wt_block *c)
 {
-    const uint64_t L = c->let, D = c->dig, P = c->pun, SP = c->sp, OS = c->os, NL = c->nl;
-    uint64_t valid = c->known == 64 ? ~0ull : (1ull << c->known) - 1;
+    int o200k = sc->family == WT_SCAN_O200K;
+    unsigned known = c->known;
+    uint64_t cut = o200k ? c->slash & (c->nl << 1) : 0;
+    if (cut) known = (unsigned)__builtin_ctzll(cut);   /* o200k's [\r\n/]*: a '/' after NL is left unknown */
+    uint64_t valid = known == 64 ? ~0ull : (1ull << known) - 1;
+    const uint64_t L = c->let & valid, D = c->dig & valid, P = c->pun & valid, SP = c->sp & valid,
+                   OS = c->os & valid, NL = c->nl & valid;
     uint64_t LP = P & ~(P << 1) & ~(P >> 1) & ~(SP << 1) & (L >> 1), T = 0;
-    /* letters */
+    /* letters; o200k's also split where a lowercase letter meets an uppercase one */
     T |= L & ~(L << 1) & ~((SP | OS | LP) << 1);
     T |= ~L & (L << 1);
+    if (o200k) T |= c->up & ((L & ~c->up) << 1) & valid;
     /* digits, cut every k */
     T |= (D & ~(D << 1)) | (~D & (D << 1));
     int k = sc->max_digits;
@@ -501,9 +518,25 @@ static uint64_t block_starts(const wt_scanner *sc, const uint8_t *s, size_t n, s
     T |= ((~Q & (Q << 1) & valid & ~NL) >> 1);  /* before the last byte of the spaces that end a run */
     for (uint64_t m = Q & ((NL & W) << 1); m; m &= m - 1) {   /* spaces after an NL: after the last? */
         unsigned i = (unsigned)__builtin_ctzll(m), e = i + (unsigned)__builtin_ctzll(~(Q >> i));
-        if (e < c->known && !((NL >> e) & 1)) T |= 1ull << i;
+        if (e < known && !((NL >> e) & 1)) T |= 1ull << i;
     }
     T &= valid;
+    if (o200k) {        /* a contraction is the suffix of the letters before it (not of another one) */
+        unsigned last = 0;
+        for (uint64_t ap = c->apos & (L << 1) & valid; ap; ap &= ap - 1) {
+            unsigned j = (unsigned)__builtin_ctzll(ap);
+            size_t e = j == last ? 0 : contraction(WT_CONTRACT_ANY_CASE, s, n, pos + j);
+            if (!e) continue;
+            last = (unsigned)(e - pos);
+            if (e - pos >= WT_SCAN_BLOCK) {    /* past the block: keep the starts before j */
+                T &= (1ull << j) - 1;
+                break;
+            }
+            T &= ~(((1ull << (e - pos)) - 1) & ~((1ull << j) - 1));
+            T |= 1ull << (e - pos);
+        }
+        return T & ~1ull;
+    }
     /* contractions */
     if (sc->contractions)
         for (uint64_t ap = LP & c->apos; ap; ap &= ap - 1) {
