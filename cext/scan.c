@@ -445,6 +445,27 @@ static void block_load(const uint8_t *s, size_t n, size_t pos, wt_block *c)
     c->pun = valid & ~(c->let | c->dig | c->sp | c->os | c->nl);
 }
 
+/* A contraction at each apostrophe j of `at` that has one: its end e becomes a
+ * start, with none inside. As a piece of its own (suffix = 0) j stays a start;
+ * as the suffix of the letters before it (o200k) it does not, and a
+ * contraction's own letters take no suffix. A contraction past the block
+ * keeps only the starts before it. */
+static uint64_t with_contractions(int mode, int suffix, const uint8_t *s, size_t n, size_t pos, uint64_t T,
+                                  uint64_t at)
+{
+    unsigned last = 0;                         /* where the last contraction ended */
+    for (; at; at &= at - 1) {
+        unsigned j = (unsigned)__builtin_ctzll(at), from = suffix ? j : j + 1;
+        size_t e = suffix && j == last ? 0 : contraction(mode, s, n, pos + j);
+        if (!e) continue;
+        last = (unsigned)(e - pos);
+        if (e - pos >= WT_SCAN_BLOCK) return T & ((1ull << from) - 1);
+        T &= ~(((1ull << (e - pos)) - 1) & ~((1ull << from) - 1));
+        T |= 1ull << (e - pos);
+    }
+    return T;
+}
+
 /* GPT-2's pattern ('s|'t|..| ?\p{L}+| ?\p{N}+| ?[^\s\p{L}\p{N}]+|\s+(?!\S)|\s+)
  * on a block: every L, D and P run starts a piece, but one after SP, which the
  * SP's piece takes, and ends one; a whitespace run (any \s) starts a piece and
@@ -461,19 +482,8 @@ static uint64_t block_starts_gpt2(const wt_scanner *sc, const uint8_t *s, size_t
     T |= S & ~(S << 1);
     T |= (~S & (S << 1) & valid) >> 1;
     T &= valid;
-    uint64_t p_first = c->pun & ~(c->pun << 1) & ~after_sp;
-    if (sc->contractions)
-        for (uint64_t ap = p_first & c->apos; ap; ap &= ap - 1) {
-            unsigned j = (unsigned)__builtin_ctzll(ap);
-            size_t e = contraction(sc->contractions, s, n, pos + j);
-            if (!e) continue;
-            if (e - pos >= WT_SCAN_BLOCK) {    /* past the block: keep the starts up to j */
-                T &= (2ull << j) - 1;
-                break;
-            }
-            T &= ~(((1ull << (e - pos)) - 1) & ~((2ull << j) - 1));   /* none inside it */
-            T |= 1ull << (e - pos);
-        }
+    if (sc->contractions)                      /* at an apostrophe that starts a punctuation run */
+        T = with_contractions(sc->contractions, 0, s, n, pos, T, c->pun & ~(c->pun << 1) & ~after_sp & c->apos);
     return T & ~1ull;
 }
 
@@ -521,34 +531,10 @@ static uint64_t block_starts(const wt_scanner *sc, const uint8_t *s, size_t n, s
         if (e < known && !((NL >> e) & 1)) T |= 1ull << i;
     }
     T &= valid;
-    if (o200k) {        /* a contraction is the suffix of the letters before it (not of another one) */
-        unsigned last = 0;
-        for (uint64_t ap = c->apos & (L << 1) & valid; ap; ap &= ap - 1) {
-            unsigned j = (unsigned)__builtin_ctzll(ap);
-            size_t e = j == last ? 0 : contraction(WT_CONTRACT_ANY_CASE, s, n, pos + j);
-            if (!e) continue;
-            last = (unsigned)(e - pos);
-            if (e - pos >= WT_SCAN_BLOCK) {    /* past the block: keep the starts before j */
-                T &= (1ull << j) - 1;
-                break;
-            }
-            T &= ~(((1ull << (e - pos)) - 1) & ~((1ull << j) - 1));
-            T |= 1ull << (e - pos);
-        }
-        return T & ~1ull;
-    }
-    /* contractions */
-    if (sc->contractions)
-        for (uint64_t ap = LP & c->apos; ap; ap &= ap - 1) {
-            unsigned j = (unsigned)__builtin_ctzll(ap);
-            size_t e = contraction(sc->contractions, s, n, pos + j);
-            if (!e) continue;
-            if (e - pos >= WT_SCAN_BLOCK) {    /* past the block: keep the starts up to j */
-                T &= (2ull << j) - 1;
-                break;
-            }
-            T |= 1ull << (e - pos);
-        }
+    if (o200k)                                 /* after letters */
+        T = with_contractions(WT_CONTRACT_ANY_CASE, 1, s, n, pos, T, c->apos & (L << 1) & valid);
+    else if (sc->contractions)                 /* at an apostrophe that is LP */
+        T = with_contractions(sc->contractions, 0, s, n, pos, T, LP & c->apos);
     return T & ~1ull;
 }
 #endif

@@ -241,6 +241,21 @@ static int bpe_piece(wt_run *r, const uint8_t *p, size_t n)
 
 static int stage_run(wt_run *r, uint32_t k, const uint8_t *s, size_t n);
 
+/* A scanner's piece ends, found up to WT_SCAN_BLOCK at a time, handed out one
+ * by one: the end of the piece that starts at pos. */
+typedef struct {
+    size_t ends[WT_SCAN_BLOCK], count, next;
+} wt_scan_queue;
+
+WT_INLINE size_t scan_next(wt_scan_queue *q, const wt_scanner *sc, const uint8_t *s, size_t n, size_t pos)
+{
+    if (q->next == q->count) {
+        q->count = wt_scan_pieces(sc, s, n, pos, q->ends);
+        q->next = 0;
+    }
+    return q->ends[q->next++];
+}
+
 /* The common case in one loop: the last split is a fast scanner isolating
  * pieces, and each piece goes straight to BPE. Each piece is scanned, hashed
  * and its table lines prefetched WT_SCAN_AHEAD pieces before it is encoded, so
@@ -289,21 +304,21 @@ static int scan_and_encode(wt_run *r, const wt_scanner *scan, const uint8_t *s, 
     int defer = r->limit == SIZE_MAX;
     r->sc->stack.work += n;        /* a scanner's work: the bytes it matched (see scan.h) */
     size_t ahead = 0;              /* where the window's last scanned piece ends */
-    size_t found[WT_SCAN_BLOCK], n_found = 0, next_found = 0;   /* scanned, not yet in the window */
-#define SCAN_INTO(slot) do {                                                          \
-        if (next_found == n_found) {                                                  \
-            n_found = wt_scan_pieces(scan, s, n, ahead, found);                       \
-            next_found = 0;                                                           \
-        }                                                                             \
-        ends[slot] = found[next_found++];                                             \
-        hashes[slot] = wt_bpe_prefetch(b, s + ahead, ends[slot] - ahead);             \
-        ahead = ends[slot];                                                           \
-    } while (0)
-    for (size_t k = 0; k < WT_SCAN_AHEAD && ahead < n; k++) SCAN_INTO(k);
+    wt_scan_queue q;               /* its ends are written before they are read */
+    q.count = q.next = 0;
+    for (size_t k = 0; k < WT_SCAN_AHEAD && ahead < n; k++) {
+        ends[k] = scan_next(&q, scan, s, n, ahead);
+        hashes[k] = wt_bpe_prefetch(b, s + ahead, ends[k] - ahead);
+        ahead = ends[k];
+    }
     for (size_t pos = 0, i = 0; pos < n; i = (i + 1) % WT_SCAN_AHEAD) {
         size_t end = ends[i];      /* piece i of the window, then its slot takes the next one */
         uint64_t h = hashes[i];
-        if (ahead < n) SCAN_INTO(i);
+        if (ahead < n) {
+            ends[i] = scan_next(&q, scan, s, n, ahead);
+            hashes[i] = wt_bpe_prefetch(b, s + ahead, ends[i] - ahead);
+            ahead = ends[i];
+        }
         const uint8_t *p = s + pos;
         size_t len = end - pos;
         pos = end;
@@ -327,7 +342,6 @@ static int scan_and_encode(wt_run *r, const wt_scanner *scan, const uint8_t *s, 
             n_jobs = 0;
         }
     }
-#undef SCAN_INTO
     if (n_jobs) merge_jobs(b, out, jobs, at, n_jobs, bsc);
     return 0;
 }
@@ -398,15 +412,12 @@ static int stage_run(wt_run *r, uint32_t k, const uint8_t *s, size_t n)
         return scan_and_encode(r, &st->scan, s, n);
     wt_behavior b = {0};
     size_t pos = 0, gap = 0, end;
-    size_t found[WT_SCAN_BLOCK], n_found = 0, next_found = 0;
+    wt_scan_queue q;               /* its ends are written before they are read */
+    q.count = q.next = 0;
     int rc;
     while (pos < n) {
         if (st->scan.family) {
-            if (next_found == n_found) {
-                n_found = wt_scan_pieces(&st->scan, s, n, pos, found);
-                next_found = 0;
-            }
-            end = found[next_found++];
+            end = scan_next(&q, &st->scan, s, n, pos);
             r->sc->stack.work += end - pos;
             rc = 1;
         } else if ((rc = wt_regex_match_at(st->re, s, n, pos, &end, &r->sc->stack)) < 0) {
