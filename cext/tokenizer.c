@@ -14,6 +14,7 @@ typedef struct {
     wt_bpe_scratch bpe;
     wt_ids out;              /* the result buffer of single-text calls */
     wt_bytes prefixed[WT_MAX_STAGES];  /* a piece with the space a stage put before it */
+    wt_nfc_scratch nfc;      /* the normalized segment of pass 1 */
 } wt_scratch;
 
 static pthread_key_t scratch_key;
@@ -26,6 +27,7 @@ static void scratch_destroy(void *p)
     wt_bpe_scratch_free(&sc->bpe);
     wt_ids_free(&sc->out);
     for (int k = 0; k < WT_MAX_STAGES; k++) wt_bytes_free(&sc->prefixed[k]);
+    wt_nfc_scratch_free(&sc->nfc);
     wt_free(sc);
 }
 
@@ -452,6 +454,11 @@ static int encode_pass(wt_run *r, const wt_encode_opts *o, int pass, const uint8
     size_t pos = 0, start, end;
     uint32_t k;
     int rc;
+    if (pass == 1 && r->t->nfc.unstable) {   /* HF normalizes each segment pass 0 leaves */
+        size_t normalized_n;
+        if ((rc = wt_nfc_apply(&r->t->nfc, s, n, &r->sc->nfc, &normalized_n)) < 0) return rc;
+        if (rc == 1) { s = r->sc->nfc.out; n = normalized_n; }
+    }
     while (wt_find_added(r->t, pass, s, n, pos, o->active[pass], &start, &end, &k)) {
         if ((rc = encode_pass(r, o, pass + 1, s + pos, start - pos))) return rc;
         if ((rc = push_ids(r->out, &r->t->added[pass].added_id[k], 1))) return rc;
@@ -704,6 +711,7 @@ int wt_decode(const wt_tokenizer *t, const uint32_t *ids, size_t n, int skip_spe
 void wt_tokenizer_free(wt_tokenizer *t)
 {
     wt_bpe_free(&t->bpe);
+    wt_nfc_free(&t->nfc);
     for (uint32_t k = 0; k < t->n_stages; k++) wt_regex_free(t->stages[k].re);
     added_free(&t->added[0]);
     added_free(&t->added[1]);

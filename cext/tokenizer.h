@@ -6,6 +6,7 @@
 #define WT_TOKENIZER_H
 
 #include "bpe.h"
+#include "nfc.h"
 #include "regex.h"
 #include "scan.h"
 
@@ -46,6 +47,7 @@ typedef struct {
 
 typedef struct {
     wt_bpe bpe;
+    wt_nfc nfc;              /* HF's NFC normalizer, applied to what pass 0 leaves; unset: none */
     wt_stage stages[WT_MAX_STAGES];  /* applied in order, each to every piece of the one before */
     uint32_t n_stages;
     /* Pass 0 runs on the raw text; pass 1 on what pass 0 leaves (HF's tokens

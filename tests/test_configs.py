@@ -10,7 +10,7 @@ from tokenizers import Tokenizer as HFTokenizer
 
 import warptok
 import warptok.encodings
-from conftest import corpus, hf_json
+from conftest import corpus, hf_json, reference
 
 TEXTS = ["Hello, world! It's 2024-05-01 and 12345 items cost $3.50...", "  leading and trailing  ",
          "the-final--countdown", "a\tb\nc\r\nd  e", "ÜBER straße ΣΊΣΥΦΟΣ ǅ 中文 한국어 😀👍🏽",
@@ -170,13 +170,36 @@ def test_first_character_dispatch_equals_plain_alternation():
 
 def test_normalizing_path_equals_fast_path():
     """Texts the C path takes (already normalized) give the same ids through the Python
-    path that normalizes between added tokens."""
-    tok = warptok.Tokenizer.from_str(hf_json("qwen2.5"))
+    path that normalizes between added tokens (Qwen2.5 with NFKC, which the core
+    leaves to that path)."""
+    config = json.loads(hf_json("qwen2.5"))
+    config["normalizer"] = {"type": "NFKC"}
+    tok = warptok.Tokenizer.from_str(json.dumps(config))
+    assert tok._normalizer is not None
     docs = TEXTS + corpus("multilingual")[:40] + ["<|im_start|>user\nhé<|im_end|>"]
     fast = [tok.encode(d) for d in docs]
     options = tok._call_options(True, None, (), "all")
     assert [tok._encode_normalizing([d], *options, 1)[0] for d in docs] == fast
     assert tok._encode_normalizing(docs, *options, 2) == fast      # every segment in one pool batch
+
+
+def test_core_nfc_equals_reference():
+    """Qwen2.5's NFC runs in the core, on each segment between raw-text added tokens:
+    ids equal HF's on text that needs it (decomposed, marks out of order, marks next to
+    added tokens), one by one, in batches and flat."""
+    import unicodedata
+
+    tok, ref = warptok.Tokenizer.from_str(hf_json("qwen2.5")), reference("qwen2.5")
+    assert tok._normalizer is None                  # nothing left to the Python path
+    docs = corpus("multilingual")[:150]
+    docs += [unicodedata.normalize("NFD", d) for d in docs[:150]]
+    docs += ["\u0301<|im_start|>\u0301user\u0323\u0302\nA\u0323\u0302<|im_end|>\u0301", "\u1100\u1161\u11a8 \u0344",
+             "e" + "\u0301" * 5000, "<|endoftext|>\u0301e\u0301"]
+    want = [e.ids for e in ref.encode_batch(docs)]
+    assert [tok.encode(d) for d in docs] == want
+    assert tok.encode_batch(docs, num_threads=2) == want
+    ids, offsets = tok.encode_batch_flat(docs, num_threads=2)
+    assert [ids[offsets[i]:offsets[i + 1]].tolist() for i in range(len(docs))] == want
 
 
 def test_compiled_vocabulary_reader_equals_the_byte_level_alphabet():

@@ -199,3 +199,66 @@ def test_fuzz(s):
         assert N.normalize(f, s) == want, f
         assert N.is_normalized(f, s) == (want == s), f
     assert N.is_nfc(s) == unicodedata.is_normalized("NFC", s)
+
+
+# ---- the C core's NFC (what Qwen tokenizers run between added tokens) against HF
+
+def core_nfc():
+    from conftest import ours
+    core = ours("qwen2.5")._core
+    assert core.normalized("e\u0301") == "\u00e9"    # the core has the normalizer
+    return core.normalized
+
+
+def check_core(strings):
+    """The core's NFC equals HF's on each string and on all of them SEP-joined."""
+    nfc = core_nfc()
+    batch = SEP.join(strings)
+    assert nfc(batch) == hf("NFC", batch)
+    for s in strings:
+        assert nfc(s) == hf("NFC", s), ascii(s)
+
+
+def test_core_nfc_normalization_test_file():
+    fields = []
+    for line in data_file("adversarial", "NormalizationTest.txt").read_text(encoding="utf-8").splitlines():
+        line = line.split("#")[0]
+        if ";" in line:
+            fields += ["".join(chr(int(h, 16)) for h in col.split()) for col in line.split(";")[:5]]
+    check_core(fields)
+
+
+@pytest.mark.parametrize("context", ["{}", "a{}", "{}\u0301", "\u1100{}", "{}\u0323\u0302", "\u09c7{}\u09be"])
+def test_core_nfc_every_code_point(context):
+    """Each code point at the start, end and middle of a text, next to code points that
+    compose or reorder with it (SEP-separated, which NFC never crosses)."""
+    nfc = core_nfc()
+    cps = [c for c in range(0x80, 0x110000) if not 0xD800 <= c < 0xE000]
+    for i in range(0, len(cps), 1 << 15):
+        s = SEP.join(context.format(chr(c)) for c in cps[i:i + (1 << 15)])
+        assert nfc(s) == hf("NFC", s), i
+
+
+def test_core_nfc_random_sequences():
+    """Runs of marks of mixed classes, composable pairs (Latin, Indic, kana, Hangul
+    jamo and syllables), singletons and excluded composites, in random order."""
+    import random
+
+    t = N._tables()
+    seconds = sorted({ab[1] for ab in t.pairs})
+    pool = sorted(t.ccc) + [chr(c) for c in sorted(N._data.NFD)] + seconds + list("aeAE \u0915\u09c7\u0b47\u0dd9\u304b")
+    pool += [chr(c) for c in (0x1100, 0x1112, 0x1161, 0x1175, 0x11A8, 0x11C2, 0xAC00, 0xAC01, 0xD7A3, 0x0344, 0x0F73)]
+    rng = random.Random(5)
+    check_core(["".join(rng.choice(pool) for _ in range(rng.randint(1, 12))) for _ in range(30000)])
+
+
+def test_core_nfc_long_runs():
+    """One region of 10^5 marks (the counting sort of long runs) and long composable runs."""
+    check_core(["a" + "\u0301\u0323\u0302" * 40000, "\u0301" * 100000, "\u1100\u1161\u11a8" * 30000,
+                "e\u0301" * 50000, "\u00e9" * 50000 + "\u0323"])
+
+
+def test_core_nfc_udhr():
+    text = data_file("multilingual", "udhr_dev.txt").read_text(encoding="utf-8")
+    lines = text.splitlines()
+    check_core(lines[::3] + [unicodedata.normalize("NFD", x) for x in lines[1::3]])

@@ -125,6 +125,18 @@ cdef extern from "scan.h":
         uint32_t ranges[WT_SCAN_RANGES][2]
     int wt_scanner_init(wt_scanner *sc) nogil
 
+cdef extern from "nfc.h":
+    ctypedef struct wt_nfc:
+        uint8_t *unstable
+    ctypedef struct wt_nfc_scratch:
+        uint8_t *out
+    void wt_nfc_scratch_free(wt_nfc_scratch *sc) nogil
+    int wt_nfc_apply(const wt_nfc *f, const uint8_t *s, size_t n, wt_nfc_scratch *sc, size_t *out_n) nogil
+    int wt_nfc_init(wt_nfc *f, const uint8_t *unstable, size_t n_chars, const uint32_t *char_cp,
+                    const uint8_t *char_ccc, const uint8_t *decomp_len, const uint32_t *decomp,
+                    size_t n_pairs, const uint32_t *pair_first, const uint32_t *pair_second,
+                    const uint32_t *pair_composite) nogil
+
 cdef extern from "tokenizer.h":
     enum:
         WT_MAX_STAGES
@@ -136,6 +148,7 @@ cdef extern from "tokenizer.h":
         int behavior, invert, prefix_space
     ctypedef struct wt_tokenizer:
         wt_bpe bpe
+        wt_nfc nfc
         wt_stage stages[16]
         uint32_t n_stages
         wt_added added[2]
@@ -637,8 +650,9 @@ cdef class Core:
     def __init__(self, *, const uint32_t[::1] tok_off, const uint8_t[::1] tok_bytes,
                  const uint8_t[::1] tok_flags, bint mode_tiktoken, const uint32_t[::1] merges,
                  bint ignore_merges, list stages, list passes, const uint32_t[::1] prefix,
-                 const uint32_t[::1] suffix, bint linear=True, size_t piece_cache_sets=0):
-        """stages: (prog, classes, dialect, behavior, invert, prefix_space, scanner) per split,
+                 const uint32_t[::1] suffix, dict nfc=None, bint linear=True, size_t piece_cache_sets=0):
+        """nfc: None, or HF's NFC data (_normalize.nfc_tables()) to normalize what pass 0 leaves;
+        stages: (prog, classes, dialect, behavior, invert, prefix_space, scanner) per split,
         scanner: None or the fast scanner's parameters (_pattern.scanner_for);
         passes: two (trie_first, trie_byte, trie_target, trie_added, ids, flags) tuples;
         piece_cache_sets: 0 for the default, else fewer (a power of two), for tests."""
@@ -671,6 +685,9 @@ cdef class Core:
             self.t.suffix[i] = suffix[i]
         self.t.n_prefix = prefix.shape[0]
         self.t.n_suffix = suffix.shape[0]
+        if nfc is not None:
+            self._set_nfc(nfc["unstable"], nfc["char_cp"], nfc["char_ccc"], nfc["decomp_len"], nfc["decomp"],
+                          nfc["pair_first"], nfc["pair_second"], nfc["pair_composite"])
         self.n_ids = n_ids
         self._ints = tuple(range(n_ids))
         self._int_items = _tuple_items(self._ints)
@@ -698,6 +715,20 @@ cdef class Core:
         self.t.stages[k].behavior = behavior
         self.t.stages[k].invert = invert
         self.t.stages[k].prefix_space = prefix_space
+
+    cdef _set_nfc(self, const uint8_t[::1] unstable, const uint32_t[::1] char_cp, const uint8_t[::1] char_ccc,
+                  const uint8_t[::1] decomp_len, const uint32_t[::1] decomp, const uint32_t[::1] pair_first,
+                  const uint32_t[::1] pair_second, const uint32_t[::1] pair_composite):
+        cdef Py_ssize_t n_chars = char_cp.shape[0], n_pairs = pair_first.shape[0], total = 0, i
+        if decomp_len.shape[0] == n_chars:
+            for i in range(n_chars):
+                total += decomp_len[i]
+        if (unstable.shape[0] != 0x110000 // 8 or char_ccc.shape[0] != n_chars or decomp_len.shape[0] != n_chars
+                or total != decomp.shape[0] or not n_chars or not n_pairs
+                or pair_second.shape[0] != n_pairs or pair_composite.shape[0] != n_pairs):
+            raise ValueError("warptok: inconsistent normalization tables")
+        _check(wt_nfc_init(&self.t.nfc, &unstable[0], n_chars, &char_cp[0], &char_ccc[0], &decomp_len[0],
+                           &decomp[0], n_pairs, &pair_first[0], &pair_second[0], &pair_composite[0]))
 
     cdef _set_pass(self, int k, const uint32_t[::1] first, const uint8_t[::1] byte_, const uint32_t[::1] target,
                    const int32_t[::1] added, const uint32_t[::1] ids, const uint8_t[::1] flags):
@@ -878,6 +909,25 @@ cdef class Core:
             spans.append((start, end, k))
             pos = end
         return spans
+
+    def normalized(self, str text):
+        """text after the core's own normalizer (the one of segments between raw-text
+        added tokens), or as it is when the core has none: for tests."""
+        cdef Py_ssize_t n
+        cdef const uint8_t *s = _utf8(text, &n)
+        cdef wt_nfc_scratch sc
+        cdef size_t out_n = 0
+        cdef int rc
+        if self.t.nfc.unstable == NULL:
+            return text
+        memset(&sc, 0, sizeof(sc))
+        try:
+            with nogil:
+                rc = wt_nfc_apply(&self.t.nfc, s, n, &sc, &out_n)
+            _check(rc)
+            return (<char *>sc.out)[:out_n].decode("utf-8") if rc == 1 else text
+        finally:
+            wt_nfc_scratch_free(&sc)
 
     def pieces(self, str text):
         """The pre-tokenizer's pieces of text (no added-token split): for tests and debugging."""

@@ -13,7 +13,7 @@ import json
 from dataclasses import dataclass, field
 from pathlib import Path
 
-from . import _bytelevel, _core
+from . import _bytelevel, _core, _normalize
 from ._core import ADDED_LSTRIP, ADDED_RSTRIP, MAX_STAGES, SPLIT_BEHAVIORS
 
 # The pattern HF's ByteLevel pre-tokenizer uses when use_regex is true.
@@ -325,9 +325,15 @@ def tables(spec: Spec) -> dict:
         stages.append((prog, classes, dialect, SPLIT_BEHAVIORS[st.behavior], st.invert, st.prefix_space, scanner))
     passes = [_pass_tables(tokens, contents) for tokens, contents in added_passes(spec)]
     return dict(
+        nfc=_normalize.nfc_tables() if in_core_normalizer(spec) else None,
         tok_off=offsets, tok_bytes=blob, tok_flags=flags, mode_tiktoken=spec.mode_tiktoken,
         merges=spec.merges if spec.merges is not None else array("I"), ignore_merges=spec.ignore_merges,
         stages=stages, passes=passes, prefix=array("I", spec.prefix), suffix=array("I", spec.suffix))
+
+
+def in_core_normalizer(spec: Spec) -> bool:
+    """Whether the C core applies the normalizer itself: NFC (Qwen2/2.5/3) alone."""
+    return spec.normalizer is not None and spec.normalizer.form == "NFC"
 
 
 def added_passes(spec: Spec):

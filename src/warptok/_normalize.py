@@ -149,6 +149,37 @@ def normalize_tables(form: str, text: str) -> str:
 
 
 @functools.lru_cache(maxsize=None)
+def nfc_tables() -> dict:
+    """HF's NFC data as the C core takes it (keyword arguments of _core.Core's nfc):
+    the unstable code points as a bit set (a nonzero class, changed by NFC on their
+    own, the second part of a pair, or decomposing to one that starts with such a
+    code point: text splits safely before any other), every code point with a class
+    or a decomposition, and the primary composites. Hangul is algorithmic in C too."""
+    from array import array
+
+    t = _tables()
+    seconds = {ab[1] for ab in t.pairs}
+    chars = sorted({ord(c) for c in t.ccc} | {cp for cp in _data.NFD})
+    candidates = {chr(cp) for cp in chars} | seconds
+
+    def moves(c):
+        return c in t.ccc or c in seconds
+
+    unstable = [ord(c) for c in candidates
+                if moves(c) or normalize_tables("NFC", c) != c or moves(t.nfd.get(ord(c), c)[0])]
+    decomp = [_data.NFD.get(cp, "") for cp in chars]
+    return dict(
+        unstable=_bit_set(unstable),
+        char_cp=array("I", chars),
+        char_ccc=bytes(t.ccc.get(chr(cp), 0) for cp in chars),
+        decomp_len=bytes(map(len, decomp)),
+        decomp=array("I", map(ord, "".join(decomp))),
+        pair_first=array("I", (ord(ab[0]) for ab in _data.PRIMARY_COMPOSITES.values())),
+        pair_second=array("I", (ord(ab[1]) for ab in _data.PRIMARY_COMPOSITES.values())),
+        pair_composite=array("I", _data.PRIMARY_COMPOSITES))
+
+
+@functools.lru_cache(maxsize=None)
 def differing(ucd=unicodedata) -> frozenset:
     """Characters whose normalization data differs between HF and `ucd` (see module doc)."""
     stored = _data.DIFFERING.get(ucd.unidata_version)

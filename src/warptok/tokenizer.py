@@ -33,9 +33,10 @@ class Tokenizer:
         self._mask_cache = {}
         self._special_re = re.compile("|".join(map(re.escape, sorted(self.special_tokens, key=len, reverse=True))))
         self._n_post = len(spec.prefix) + len(spec.suffix)
-        self._normalizer = spec.normalizer
+        # The Python path normalizes between added tokens, unless the core does it itself.
+        self._normalizer = None if _load.in_core_normalizer(spec) else spec.normalizer
         self._hf = self.source == "huggingface"
-        self._tiktoken = self.source == "tiktoken" and self._normalizer is None
+        self._tiktoken = self.source == "tiktoken" and spec.normalizer is None
         self._special_regex = None
 
     # ------------------------------------------------------------ construction
@@ -240,8 +241,9 @@ class Tokenizer:
 
     def _needs_normalizing(self, text: str) -> bool:
         """Whether text must take the Python path that normalizes between added tokens.
-        The C path never normalizes; it is exact when normalizing would change no
-        segment, which a substring-closed normalizer shows on the whole text."""
+        The C path normalizes only with NFC (in_core_normalizer); with another
+        normalizer it is exact when normalizing would change no segment, which a
+        substring-closed normalizer shows on the whole text."""
         norm = self._normalizer
         if norm is None:
             return False
