@@ -77,13 +77,19 @@ def test_ascii_and_empty():
         assert N.normalize(f, "plain ASCII\x00\x7f") == "plain ASCII\x00\x7f"
 
 
-def test_normalization_test_file():
+def normalization_test_fields():
+    """The five columns of every line of Unicode's NormalizationTest.txt."""
     fields = []
     for line in data_file("adversarial", "NormalizationTest.txt").read_text(encoding="utf-8").splitlines():
         line = line.split("#")[0]
         if ";" in line:
             fields += ["".join(chr(int(h, 16)) for h in col.split()) for col in line.split(";")[:5]]
     assert len(fields) > 90000
+    return fields
+
+
+def test_normalization_test_file():
+    fields = normalization_test_fields()
     check(fields)
 
 
@@ -115,43 +121,6 @@ def test_stored_differing_is_current():
     diff = N.differing(unicodedata)
     assert "\u0301" not in diff and "\u00e9" not in diff and "\uac00" not in diff
     assert {"\U00011935", "\U00011930", "\U00011938"} <= diff
-
-
-def test_stored_nfc_unstable_is_current():
-    computed = bytearray(0x110000 // 8)
-    for cp in N._compute_nfc_unstable(unicodedata):
-        computed[cp >> 3] |= 1 << (cp & 7)
-    assert N.nfc_unstable(unicodedata) == bytes(computed)
-
-
-def test_nfc_unstable_covers_every_code_point_nfc_can_change():
-    # Each code point whose NFC differs, or that NFC joins to some code point before
-    # it (found by composing it after every starter that has a pair), is flagged.
-    bits = N.nfc_unstable()
-    flagged = {cp for cp in range(0x110000) if bits[cp >> 3] >> (cp & 7) & 1}
-    firsts = {ab[0] for ab in N._tables().pairs} | {"\u1100", "\uac00"}
-    for cp in range(0x110000):
-        if 0xD800 <= cp < 0xE000 or cp in flagged:
-            continue
-        c = chr(cp)
-        assert unicodedata.combining(c) == 0 and unicodedata.normalize("NFC", c) == c, hex(cp)
-    assert unicodedata.normalize("NFC", "a\u0301") != "a\u0301"  # the probe below can see a join
-    for a in firsts:
-        for cp in range(0x300, 0x20000):
-            if cp in flagged or 0xD800 <= cp < 0xE000:
-                continue
-            assert unicodedata.normalize("NFC", a + chr(cp)) == a + chr(cp), (a, hex(cp))
-
-
-def _nfc_texts():
-    texts = data_file("multilingual", "udhr_dev.txt").read_text(encoding="utf-8").split("### udhr ")
-    decomposed = [unicodedata.normalize("NFD", t) for t in texts[::9]]
-    return texts + decomposed + ["", "a", "\u0301", "a\u0301", "\u1100\u1161\u11a8", "e\u0323\u0302 x"]
-
-
-def test_is_nfc_matches_unicodedata_on_corpora():
-    for t in _nfc_texts():
-        assert N.is_nfc(t) == unicodedata.is_normalized("NFC", t), t[:60]
 
 
 def test_older_unicodedata_is_not_trusted(monkeypatch):
@@ -198,7 +167,7 @@ def test_fuzz(s):
         assert N.normalize_tables(f, s) == want, f
         assert N.normalize(f, s) == want, f
         assert N.is_normalized(f, s) == (want == s), f
-    assert N.is_nfc(s) == unicodedata.is_normalized("NFC", s)
+    assert core_nfc()(s) == hf("NFC", s)
 
 
 # ---- the C core's NFC (what Qwen tokenizers run between added tokens) against HF
@@ -219,13 +188,24 @@ def check_core(strings):
         assert nfc(s) == hf("NFC", s), ascii(s)
 
 
+def test_core_nfc_splits_only_where_hf_cannot_join():
+    """The core normalizes only around unstable code points: every other one is a
+    starter that HF's NFC leaves as it is and never joins to any code point before it."""
+    bits = N.nfc_tables()["unstable"]
+    stable = [chr(cp) for cp in range(0x80, 0x110000)
+              if not 0xD800 <= cp < 0xE000 and not bits[cp >> 3] >> (cp & 7) & 1]
+    assert not set(stable) & set(N._tables().ccc)
+    s = SEP.join(stable)
+    assert hf("NFC", s) == s
+    firsts = sorted({ab[0] for ab in N._tables().pairs if not "\uac00" <= ab[0] <= "\ud7a3"} | {"\uac00"})
+    near = [c for c in stable if c < "\U00020000"]
+    for a in firsts:
+        s = SEP.join(a + c for c in near)
+        assert hf("NFC", s) == s, hex(ord(a))
+
+
 def test_core_nfc_normalization_test_file():
-    fields = []
-    for line in data_file("adversarial", "NormalizationTest.txt").read_text(encoding="utf-8").splitlines():
-        line = line.split("#")[0]
-        if ";" in line:
-            fields += ["".join(chr(int(h, 16)) for h in col.split()) for col in line.split(";")[:5]]
-    check_core(fields)
+    check_core(normalization_test_fields())
 
 
 @pytest.mark.parametrize("context", ["{}", "a{}", "{}\u0301", "\u1100{}", "{}\u0323\u0302", "\u09c7{}\u09be"])

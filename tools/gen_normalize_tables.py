@@ -183,7 +183,7 @@ def cp_ranges(cps):
     return [tuple(r) for r in out]
 
 
-def write(single, ccc, pairs, version, differing, nfc_unstable):
+def write(single, ccc, pairs, version, differing):
     nfd = {cp: d for cp, d in single["NFD"].items() if cp not in HANGUL}
     nfkd = {cp: d for cp, d in single["NFKD"].items() if cp not in HANGUL and nfd.get(cp) != d}
     py = f"Python {sys.version.split()[0]} (unicodedata {unicodedata.unidata_version})"
@@ -208,15 +208,6 @@ def write(single, ccc, pairs, version, differing, nfc_unstable):
         out += [f'    "{v}": (']
         out += [f"        {lit(s[i:i + 16])}" for i in range(0, len(s), 16)]
         out += ["    ),"]
-    out += ["}"]
-    out += ["# unicodedata version -> code points NFC may change or join to the one before, as",
-            "# (first, last) ranges (see _normalize.nfc_unstable; other versions: computed at run time)",
-            "NFC_UNSTABLE = {"]
-    for v, cps in sorted(nfc_unstable.items()):
-        items = [f"(0x{a:x}, 0x{b:x})," for a, b in cp_ranges(cps)]
-        out += [f'    "{v}": [']
-        out += ["        " + " ".join(items[i:i + 8]) for i in range(0, len(items), 8)]
-        out += ["    ],"]
     out += ["}", ""]
     OUT.write_text("\n".join(out), encoding="ascii")
 
@@ -271,12 +262,10 @@ def main():
         print(f"  {f}: {len(single[f])} characters change, {n} differ from unicodedata "
               f"{unicodedata.unidata_version}")
     print(f"  {len(ccc)} non-starters, {len(pairs)} primary composites")
-    write(single, ccc, pairs, version, {}, {})
+    write(single, ccc, pairs, version, {})
     mod = load_normalize()
     diff = mod._compute_differing(unicodedata)
-    unstable = mod._compute_nfc_unstable(unicodedata)
-    write(single, ccc, pairs, version, {unicodedata.unidata_version: diff},
-          {unicodedata.unidata_version: unstable})
+    write(single, ccc, pairs, version, {unicodedata.unidata_version: diff})
     print(f"  {len(diff)} characters differ from unicodedata {unicodedata.unidata_version} "
           f"(U+{min(map(ord, diff)):04X}..U+{max(map(ord, diff)):04X})")
     verify(load_normalize(), ccc, pairs)

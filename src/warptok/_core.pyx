@@ -40,23 +40,23 @@ cdef extern from *:
     }
 
     /* The first index in [i, n) of a str's data (of PyUnicode kind 1, 2 or 4) whose
-     * code point is in the bit set `bits` (flag = 1) or is not (flag = 0), else n:
+     * code point is in the bit set `bits`, else n:
      * one loop per kind, so the scan has no per-character switch. */
     static Py_ssize_t _next_flagged(int kind, const void *data, Py_ssize_t i, Py_ssize_t n,
-                                    const uint8_t *bits, int flag)
+                                    const uint8_t *bits)
     {
         if (kind == 1) {
             const uint8_t *d = data;
             for (; i < n; i++)
-                if (((bits[d[i] >> 3] >> (d[i] & 7)) & 1) == flag) return i;
+                if ((bits[d[i] >> 3] >> (d[i] & 7)) & 1) return i;
         } else if (kind == 2) {
             const uint16_t *d = data;
             for (; i < n; i++)
-                if (((bits[d[i] >> 3] >> (d[i] & 7)) & 1) == flag) return i;
+                if ((bits[d[i] >> 3] >> (d[i] & 7)) & 1) return i;
         } else {
             const uint32_t *d = data;
             for (; i < n; i++)
-                if (((bits[d[i] >> 3] >> (d[i] & 7)) & 1) == flag) return i;
+                if ((bits[d[i] >> 3] >> (d[i] & 7)) & 1) return i;
         }
         return n;
     }
@@ -65,7 +65,7 @@ cdef extern from *:
     PyObject **_list_items(object l)
     void _fill_ints(PyObject **dest, PyObject **ints, const uint32_t *ids, size_t n)
     Py_ssize_t _next_flagged(int kind, const void *data, Py_ssize_t i, Py_ssize_t n,
-                             const uint8_t *bits, int flag) nogil
+                             const uint8_t *bits) nogil
 
 cdef extern from "alloc.h":
     void *wt_malloc(size_t n) nogil
@@ -286,46 +286,14 @@ def first_flagged(str text, const uint8_t[::1] bits):
     """The index of text's first code point in the bit set `bits` (bit cp & 7 of byte
     cp >> 3, covering every code point), or -1."""
     cdef Py_ssize_t n = len(text)
-    cdef Py_ssize_t i = _next_flagged(PyUnicode_KIND(text), PyUnicode_DATA(text), 0, n, _bits_of(bits), 1)
+    cdef Py_ssize_t i = _next_flagged(PyUnicode_KIND(text), PyUnicode_DATA(text), 0, n, _bits_of(bits))
     return -1 if i == n else i
-
-
-def nfc_segments_normalized(str text, const uint8_t[::1] unstable, is_normalized):
-    """is_normalized("NFC", text), asked only of the segments that can change: each
-    maximal run of code points flagged in the bit set `unstable` (a combining class,
-    or an NFC quick check other than Yes) with the code point before it. Every other
-    code point is a starter nothing before it can join or reorder past, so NFC
-    treats the text between them independently."""
-    return _nfc_segments_ok(text, _bits_of(unstable), is_normalized)
-
-
-def nfc_failures(list texts, const uint8_t[::1] unstable, is_normalized):
-    """The indices of the texts (str) that are not NFC, by nfc_segments_normalized: one
-    loop for a whole batch, ASCII texts skipped at the cost of a flag test."""
-    cdef const uint8_t *bits = _bits_of(unstable)
-    cdef Py_ssize_t i
-    return [i for i in range(len(texts))
-            if not PyUnicode_IS_ASCII(texts[i]) and not _nfc_segments_ok(texts[i], bits, is_normalized)]
 
 
 cdef const uint8_t *_bits_of(const uint8_t[::1] bits) except NULL:
     if bits.shape[0] * 8 < 0x110000:
         raise ValueError("warptok: the bit set must cover every code point")
     return &bits[0]
-
-
-cdef bint _nfc_segments_ok(str text, const uint8_t *unstable, is_normalized) except -1:
-    cdef Py_ssize_t n = len(text), i = 0, j
-    cdef int kind = PyUnicode_KIND(text)
-    cdef const void *data = PyUnicode_DATA(text)
-    while True:
-        i = _next_flagged(kind, data, i, n, unstable, 1)
-        if i == n:
-            return True
-        j = _next_flagged(kind, data, i + 1, n, unstable, 0)
-        if not is_normalized("NFC", text[i - 1 if i else 0:j]):
-            return False
-        i = j
 
 
 # ---- loading tokenizer.json: the per-token and per-merge loops, compiled ----

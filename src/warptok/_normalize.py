@@ -272,58 +272,9 @@ def is_normalized(form: str, text: str) -> bool:
     return normalize_tables(form, text) == text
 
 
-@functools.lru_cache(maxsize=None)
-def nfc_unstable(ucd=unicodedata) -> bytes:
-    """The code points that NFC may change, or join to the one before, as a bit set
-    over 0..0x10FFFF (bit cp & 7 of byte cp >> 3): a nonzero combining class, an
-    NFC different from itself, the second part of a canonical pair, or a Hangul
-    vowel or trailing consonant. A superset of those whose NFC quick check is not
-    Yes, which is all a segmented check needs (see _core.nfc_segments_normalized)."""
-    stored = _data.NFC_UNSTABLE.get(ucd.unidata_version)
-    return _bit_set(_ranges_to_cps(stored) if ucd is unicodedata and stored is not None
-                    else _compute_nfc_unstable(ucd))
-
-
-def _compute_nfc_unstable(ucd) -> set:
-    every = "".join(map(chr, range(0xD800))) + "".join(map(chr, range(0xE000, 0x110000)))
-    out = {ord(c) for c in compress(every, map(ucd.combining, every))}
-    for c in compress(every, map(ucd.decomposition, every)):
-        if ucd.normalize("NFC", c) != c:
-            out.add(ord(c))
-        parts = ucd.decomposition(c).split()
-        if len(parts) == 2 and parts[0][0] != "<":
-            out.add(int(parts[1], 16))
-    out.update(range(_V0, _V0 + _NV))
-    out.update(range(_T0 + 1, _T0 + _NT))
-    return out
-
-
-def _ranges_to_cps(ranges):
-    for a, b in ranges:
-        yield from range(a, b + 1)
-
-
 def ucd_is_normalized(form: str, text: str) -> bool:
-    """``unicodedata.is_normalized(form, text)``; NFC by segments (`is_nfc`)."""
-    if form == "NFC":
-        return is_nfc(text)
+    """``unicodedata.is_normalized(form, text)``, skipping ASCII text."""
     return text.isascii() or unicodedata.is_normalized(form, text)
-
-
-def ucd_failures(form: str, texts: list) -> list:
-    """The indices of the texts (str) that ``ucd_is_normalized`` says False of; NFC in
-    one compiled loop."""
-    if form == "NFC":
-        return _compiled().nfc_failures(texts, nfc_unstable(), unicodedata.is_normalized)
-    return [i for i, t in enumerate(texts) if not ucd_is_normalized(form, t)]
-
-
-def is_nfc(text: str) -> bool:
-    """``unicodedata.is_normalized("NFC", text)``, without normalizing the whole text
-    when it merely holds combining marks (the quick check's "maybe")."""
-    if text.isascii():
-        return True
-    return _compiled().nfc_segments_normalized(text, nfc_unstable(), unicodedata.is_normalized)
 
 
 @functools.lru_cache(maxsize=None)

@@ -252,11 +252,9 @@ class Tokenizer:
         return not norm.substring_closed or norm.apply(text) != text
 
     def _texts_needing_normalizing(self, texts: list) -> list:
-        """The indices of the texts that _needs_normalizing: for a Unicode form, in one
-        compiled loop (a Python call per text cost ~10% of a batch of 1 KB UDHR texts)."""
-        norm = self._normalizer
-        if norm is not None and norm.form:
-            return _normalize.ucd_failures(norm.form, texts)
+        """The indices of the texts that _needs_normalizing."""
+        if self._normalizer is None:
+            return []
         return [i for i, t in enumerate(texts) if self._needs_normalizing(t)]
 
     def _encode_normalizing(self, texts, active, max_body, add, threads):
