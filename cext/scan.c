@@ -25,9 +25,11 @@ static int in_ranges(const wt_scanner *sc, uint32_t cp)
     return 0;
 }
 
-static unsigned classify(const wt_scanner *sc, uint32_t cp)
+/* The class bits of a code point from its properties (general category and \s
+ * flag) and, for ASCII, the code point itself; the class runs' ranges aside. */
+static unsigned class_bits(const wt_scanner *sc, unsigned props, uint32_t cp)
 {
-    unsigned props = wt_uc_props(sc->dialect, cp), gc = props & WT_UC_GC_MASK, c = 0;
+    unsigned gc = props & WT_UC_GC_MASK, c = 0;
     int letter = gc >= WT_GC_Lu && gc <= WT_GC_Lo, mark = gc >= WT_GC_Mn && gc <= WT_GC_Me;
     int number = gc >= WT_GC_Nd && gc <= WT_GC_No, space = (props & WT_UC_SPACE) != 0;
     int nl = cp == '\r' || cp == '\n';
@@ -43,7 +45,16 @@ static unsigned classify(const wt_scanner *sc, uint32_t cp)
     int ps = gc >= WT_GC_Pc && gc <= WT_GC_So;
     if (ps) c |= C_PS;
     if (!nl && !letter && !ps) c |= C_PRE_PS;
-    if (sc->family == WT_SCAN_RUN && (sc->n_ranges ? in_ranges(sc, cp) : number)) c |= C_RUN;
+    if (sc->family == WT_SCAN_RUN && !sc->n_ranges && number) c |= C_RUN;
+    return c;
+}
+
+/* Beyond ASCII the class depends on the properties alone: one table lookup. */
+WT_INLINE unsigned classify(const wt_scanner *sc, uint32_t cp)
+{
+    if (cp < 128) return sc->ascii[cp];
+    unsigned c = sc->wide[wt_uc_props(sc->dialect, cp) & (WT_UC_GC_MASK | WT_UC_SPACE)];
+    if (sc->n_ranges && sc->family == WT_SCAN_RUN && in_ranges(sc, cp)) c |= C_RUN;
     return c;
 }
 
@@ -55,7 +66,13 @@ int wt_scanner_init(wt_scanner *sc)
     if (sc->n_ranges < 0 || sc->n_ranges > WT_SCAN_RANGES || sc->max_digits < 0) return WT_EINVAL;
     for (int i = 0; i < sc->n_ranges; i++)
         if (sc->ranges[i][0] > sc->ranges[i][1]) return WT_EINVAL;
-    for (uint32_t cp = 0; cp < 128; cp++) sc->ascii[cp] = (uint16_t)classify(sc, cp);
+    for (uint32_t cp = 0; cp < 128; cp++) {
+        unsigned c = class_bits(sc, wt_uc_props(sc->dialect, cp), cp);
+        if (sc->n_ranges && sc->family == WT_SCAN_RUN && in_ranges(sc, cp)) c |= C_RUN;
+        sc->ascii[cp] = (uint16_t)c;
+    }
+    for (unsigned props = 0; props <= (WT_UC_GC_MASK | WT_UC_SPACE); props++)
+        sc->wide[props] = (uint16_t)class_bits(sc, props, 0x80);
     int lo = 128, hi = -1, members = 0;
     for (int cp = 0; cp < 128; cp++)
         if (sc->ascii[cp] & C_RUN) { members++; if (cp < lo) lo = cp; hi = cp; }

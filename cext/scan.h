@@ -34,6 +34,7 @@ typedef struct {
     int gap_words;           /* WT_SCAN_RUN: its ASCII members are the bytes gap_lo..gap_hi (none when lo > hi), */
     uint8_t gap_lo, gap_hi;  /* so a gap skips 8 ASCII bytes at a time */
     uint16_t ascii[128];     /* class bits of each ASCII code point */
+    uint16_t wide[64];       /* and of the others, by general category and \s flag */
     int blocks;              /* wt_scan_pieces splits ASCII 64 bytes at a time (see scan.c) */
 } wt_scanner;
 
