@@ -421,7 +421,7 @@ static int blocks_exact(const wt_scanner *sc)
 
 typedef struct {
     uint64_t let, up, dig, pun, sp, os, nl, apos, slash;
-    unsigned known;          /* bytes [0, known) are ASCII and in the text */
+    unsigned known;          /* bytes [0, known) are in the text and classified */
 } wt_block;
 
 /* Unsigned x - lo < count, per byte: a signed compare after moving 0 to -128. */
@@ -430,12 +430,16 @@ WT_INLINE __m128i bytes_in(__m128i x, uint8_t lo, uint8_t count)
     return _mm_cmplt_epi8(_mm_add_epi8(x, _mm_set1_epi8((char)(0x80 - lo))), _mm_set1_epi8((char)(count - 128)));
 }
 
-static void block_load(const uint8_t *s, size_t n, size_t pos, wt_block *c)
+/* The block's masks. Beyond ASCII, whole characters the scanner calls letters
+ * join the letter mask (o200k's only when cased one way, which the case split
+ * reads), so text in Latin, Greek or Cyrillic letters stays on the block path;
+ * any other non-ASCII character ends what is known. */
+static void block_load(const wt_scanner *sc, const uint8_t *s, size_t n, size_t pos, wt_block *c)
 {
     uint8_t pad[WT_SCAN_BLOCK];
     const uint8_t *p = s + pos;
     if (n - pos < WT_SCAN_BLOCK) {             /* the text's end: what follows it is unknown */
-        memset(pad, 0x80, sizeof pad);
+        memset(pad, 0xFF, sizeof pad);         /* never part of a character */
         memcpy(pad, p, n - pos);
         p = pad;
     }
@@ -455,7 +459,21 @@ static void block_load(const uint8_t *s, size_t n, size_t pos, wt_block *c)
         c->up |= (uint64_t)(uint16_t)_mm_movemask_epi8(bytes_in(x, 'A', 26)) << sh;
         c->slash |= (uint64_t)(uint16_t)_mm_movemask_epi8(_mm_cmpeq_epi8(x, _mm_set1_epi8('/'))) << sh;
     }
-    c->known = hi ? (unsigned)__builtin_ctzll(hi) : WT_SCAN_BLOCK;
+    int o200k = sc->family == WT_SCAN_O200K;
+    c->known = WT_SCAN_BLOCK;
+    for (uint64_t rest = hi; rest;) {          /* each non-ASCII character in turn */
+        unsigned i = (unsigned)__builtin_ctzll(rest);
+        size_t len;                            /* one cut by the block's end decodes as U+FFFD */
+        unsigned cls = classify(sc, wt_utf8_decode(p, WT_SCAN_BLOCK, i, &len));
+        if (!(cls & C_LET) || (o200k && !(cls & C_UP) == !(cls & C_LO))) {
+            c->known = i;
+            break;
+        }
+        uint64_t bytes = ((1ull << len) - 1) << i;
+        c->let |= bytes;
+        if (cls & C_UP) c->up |= bytes;
+        rest &= ~bytes;
+    }
     uint64_t valid = c->known == 64 ? ~0ull : (1ull << c->known) - 1;
     c->let &= valid; c->up &= valid; c->dig &= valid; c->sp &= valid; c->os &= valid; c->nl &= valid;
     c->apos &= valid; c->slash &= valid;
@@ -562,9 +580,9 @@ size_t wt_scan_pieces(const wt_scanner *sc, const uint8_t *s, size_t n, size_t p
     if (sc->blocks) {
         wt_block c;
         uint64_t T = 0;
-        /* a block needs 16 ASCII bytes at least: one compare says when not */
-        if (n - pos >= 16 && !_mm_movemask_epi8(_mm_loadu_si128((const __m128i *)(s + pos)))) {
-            block_load(s, n, pos, &c);
+        /* a block needs 16 bytes at least */
+        if (n - pos >= 16) {
+            block_load(sc, s, n, pos, &c);
             T = sc->family == WT_SCAN_GPT2 ? block_starts_gpt2(sc, s, n, pos, &c) : block_starts(sc, s, n, pos, &c);
         }
         size_t count = 0;

@@ -137,6 +137,23 @@ def test_fuzzed_ascii_splits_the_same(text):
         assert fast.pre_tokenize(text) == generic.pre_tokenize(text), (key, text)
 
 
+# Beyond ASCII, letters join the block's letter mask (o200k's only when cased one
+# way); any other non-ASCII character ends what a block knows.
+LETTER_FRAGMENTS = ASCII_FRAGMENTS + [
+    "\u00e9", "\u00c9", "\u00df", "\u01c5", "\u02b0", "\u00aa", "\u03a9", "\u03c9", "\u0416", "\u0436", "\u0627",
+    "\u4e2d", "\u0301", "\u00a0", "\u00ab", "\u00bf", "\u0663", "\U0001d400", "\U0001d41a", "Stra\u00dfe",
+    "\u00c4rger", "na\u00efve", "\u00c9COLE", "\u041c\u043e\u0441\u043a\u0432\u0430", "\u0391\u0398\u0397\u039d\u0391",
+    "l'\u00e9t\u00e9", "l\u2019\u00e9t\u00e9", "'\u00c9", "\u00e9'S", " \u00e9", "\u00e9 ", "\n\u00e9", "\u00e91"]
+
+
+@settings(max_examples=1500, deadline=None)
+@given(text=st.lists(st.sampled_from(LETTER_FRAGMENTS), min_size=8, max_size=120).map("".join))
+def test_fuzzed_letters_split_the_same(text):
+    for key in KNOWN:
+        fast, generic = _pairs(key)
+        assert fast.pre_tokenize(text) == generic.pre_tokenize(text), (key, text)
+
+
 def test_code_splits_the_same():
     sources = sorted((Path(warptok.__file__).parent).glob("*.py")) + sorted(Path(__file__).parent.glob("*.py"))
     texts = [f.read_text(encoding="utf-8") for f in sources]
