@@ -28,6 +28,7 @@ def cases(scale):
         "a*1e6": "a" * n(1e6), "_*2e5": "_" * n(2e5), "7*1e6": "7" * n(1e6),
         "CJK 3e5": "\u4e2d\u6587" * n(1.5e5), "spaces+x": " " * n(1e6) + "x",
         "emoji 1e5": "\U0001F44D\U0001F3FD" * n(5e4), "x= 5e5": "x=" * n(5e5),
+        "marks 2e5": "e" + "\u0323\u0301" * n(1e5),
     }
 
 

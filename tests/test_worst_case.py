@@ -23,6 +23,7 @@ def inputs(size):
         "a": "a" * size, "_": "_" * size, "7": "7" * size, "cjk": "\u4e2d\u6587" * (size // 6),
         "spaces+x": " " * size + "x", "emoji": "\U0001F44D\U0001F3FD" * (size // 8), "x=": "x=" * (size // 2),
         "newlines": " \n" * (size // 2) + "x", "dots": ".:" * (size // 2),
+        "marks": "e" + "\u0323\u0301" * (size // 4),   # one NFC region (Qwen), one punctuation run
     }
 
 
