@@ -4,7 +4,7 @@
 Python objects and C tables; the work happens in C with the GIL released.
 Error codes from C become exceptions in one place: ``_check``."""
 
-from cpython.bytes cimport PyBytes_FromStringAndSize
+from cpython.bytes cimport PyBytes_AS_STRING, PyBytes_FromStringAndSize
 from cpython.list cimport PyList_New, PyList_SET_ITEM
 from cpython.ref cimport Py_INCREF
 from cpython.object cimport PyObject
@@ -718,9 +718,15 @@ cdef class Core:
         return out
 
     cdef const uint8_t *_active_ptr(self, int k, active) except? NULL:
+        """Pass k's mask (the caller keeps it alive), or NULL for None. The Python layer
+        passes bytes, read in place: a typed memoryview cost ~100 ns a call."""
         cdef const uint8_t[::1] mv
         if active is None:
             return NULL
+        if type(active) is bytes:
+            if len(<bytes>active) != self.n_added[k]:
+                raise ValueError("warptok: active mask has the wrong length")
+            return <const uint8_t *>PyBytes_AS_STRING(active)
         mv = active
         if mv.shape[0] != self.n_added[k]:
             raise ValueError("warptok: active mask has the wrong length")

@@ -93,7 +93,7 @@ class Tokenizer:
         encoded as such; one in ``disallowed_special`` raises ValueError.
         """
         if (self._hf and max_length is None and not split_special_tokens and type(text) is str
-                and not self._needs_normalizing(text)):
+                and (self._normalizer is None or not self._needs_normalizing(text))):
             try:            # the common HF call: its masks are precomputed, nothing to check
                 return self._core.encode(text, self._hf_masks[False], False, -1, bool(add_special_tokens))
             except UnicodeEncodeError:
@@ -113,6 +113,11 @@ class Tokenizer:
     def encode_ordinary(self, text: str) -> list[int]:
         """Ids of ``text`` with no special-token recognition and no post-processor
         (tiktoken's ``encode_ordinary``)."""
+        if type(text) is str and self._normalizer is None:
+            try:            # the common call, straight to the core
+                return self._core.encode(text, _NO_SPLIT, False, -1, False)
+            except UnicodeEncodeError:
+                pass        # lone surrogates: _encode_one does what the reference does
         _check_str(text)
         return self._encode_one(text, _NO_SPLIT, -1, False)
 
