@@ -88,7 +88,8 @@ enum {
  * default), mapped at load and paged in as used: memory stays bounded whatever
  * the input. Per 2 MB, English prose has ~13,000 distinct such pieces, UDHR's
  * 400 languages ~63,000 short and ~3,500 wide ones; at 10 MiB the sets' conflicts
- * cost multilingual text 14-21% of its speed, English and code nothing.
+ * cost those 2 MB of UDHR, re-encoded, 14-21% of their speed (English and code
+ * nothing).
  * No locks: an entry's head word holds a sequence number, odd while a thread
  * writes the entry; a reader copies the entry and takes it as missing if the
  * head was odd or changed meanwhile (and merges the piece itself, which is
