@@ -12,9 +12,7 @@ same documents, while it waits. In one run it
    ``{"version": ..., "seconds": {mode: [seconds, ...]}}``.
 
 Modes: ``single`` (one ``encode`` per document) and ``batch`` (one ``encode_batch`` on all
-threads; its rayon pool is sized by --threads). With --fresh the tokenizer is loaded anew
-(untimed) before each timed run, so that its word cache starts empty. Needs only
-tokenizers and numpy.
+threads; its rayon pool is sized by --threads). Needs only tokenizers and numpy.
 """
 
 from __future__ import annotations
@@ -43,19 +41,18 @@ def main(argv=None):
     p.add_argument("--repeat", type=int, default=5)
     p.add_argument("--threads", type=int, required=True, help="threads for encode_batch")
     p.add_argument("--ids-out", required=True, help="where to save every mode's ids (.npz)")
-    p.add_argument("--fresh", action="store_true", help="load the tokenizer anew before each timed run")
     args = p.parse_args(argv)
     os.environ["RAYON_NUM_THREADS"] = str(args.threads)      # read when rayon's pool starts
     os.environ["TOKENIZERS_PARALLELISM"] = "true"
     import numpy as np
     import tokenizers
 
-    loaded = [tokenizers.Tokenizer.from_file(args.tokenizer)]
+    tok = tokenizers.Tokenizer.from_file(args.tokenizer)
     with open(args.docs, encoding="utf-8") as f:
         docs = json.load(f)
     calls = {
-        "single": lambda: [loaded[0].encode(d, add_special_tokens=False).ids for d in docs],
-        "batch": lambda: [e.ids for e in loaded[0].encode_batch(docs, add_special_tokens=False)],
+        "single": lambda: [tok.encode(d, add_special_tokens=False).ids for d in docs],
+        "batch": lambda: [e.ids for e in tok.encode_batch(docs, add_special_tokens=False)],
     }
     modes = args.modes.split(",")
     saved = {}
@@ -66,8 +63,6 @@ def main(argv=None):
     seconds = {mode: [] for mode in modes}
     for _ in range(args.repeat):
         for mode in modes:
-            if args.fresh:
-                loaded[0] = tokenizers.Tokenizer.from_file(args.tokenizer)
             seconds[mode].append(timed(calls[mode]))
     json.dump({"version": tokenizers.__version__, "seconds": seconds}, sys.stdout)
 

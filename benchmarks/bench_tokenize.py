@@ -11,9 +11,6 @@ is reported as MISMATCH and left out of the timing), then times
 
 and prints MB/s (10**6 bytes of UTF-8 input per second, median of --repeat runs)
 with warptok's ratio to the fastest peer of the same cell, and the lowest ratio.
-The documents are the same in every run, so every library's caches are warm after
-the first; with --fresh each timed run instead loads its library anew (untimed) and
-is its first pass over the documents, as when a corpus is tokenized once.
 
 References: tiktoken for gpt2 / cl100k_base / o200k_base (built from the local
 rank files, no network), HF `tokenizers` for llama3 / qwen2.5.  Peers, used when
@@ -460,8 +457,7 @@ def runner(lib: Lib, mode: str, docs: list):
     return lambda: f(docs)
 
 
-def run_worker(worker: WorkerLib, docs: list, modes: list, repeat: int, threads: int, workdir: Path,
-               fresh: bool = False):
+def run_worker(worker: WorkerLib, docs: list, modes: list, repeat: int, threads: int, workdir: Path):
     """Run ``worker`` on ``docs`` in its own interpreter while this process waits (so the
     timings never overlap). Returns ({mode: (ids, offsets)}, {mode: [seconds]}, version)."""
     import numpy as np
@@ -469,8 +465,6 @@ def run_worker(worker: WorkerLib, docs: list, modes: list, repeat: int, threads:
     docs_path.write_text(json.dumps(docs, ensure_ascii=False), encoding="utf-8")
     cmd = [worker.python, str(HF1_WORKER), "--tokenizer", str(worker.tokenizer_json), "--docs", str(docs_path),
            "--modes", ",".join(modes), "--repeat", str(repeat), "--threads", str(threads), "--ids-out", str(ids_path)]
-    if fresh:
-        cmd.append("--fresh")
     done = subprocess.run(cmd, capture_output=True, text=True)
     if done.returncode != 0:                                 # its exception's last line says why
         raise RuntimeError(f"{HF1_WORKER.name} exited with {done.returncode}: "
@@ -640,9 +634,6 @@ def parse_args(argv=None):
     p.add_argument("-r", "--repeat", type=int, default=5, help="timed runs per measurement; the median is shown (default: 5)")
     p.add_argument("--threads", type=int, default=None, help="threads for batch modes (default: warptok.cpu_count())")
     p.add_argument("--max-mb", type=float, default=0, help="use only the first N MB of each corpus (default: all)")
-    p.add_argument("--fresh", action="store_true",
-                   help="load each library anew (untimed) before each timed run, so that every run is a first "
-                        "pass with empty caches (slow: every run reloads all of a tokenizer's libraries)")
     add_source_args(p)
     args = p.parse_args(argv)
     if args.repeat < 1:
@@ -650,7 +641,7 @@ def parse_args(argv=None):
     return args
 
 
-def time_cell(setup, docs, modes, repeat, excluded, reload=None):
+def time_cell(setup, docs, modes, repeat, excluded):
     """{(mode, lib): [seconds]} for the in-process libraries not ``excluded``, interleaving
     the libraries within each repeat so that load from elsewhere on the machine hits them
     alike. Each repeat runs them in another (seeded) random order, so no library always
@@ -663,10 +654,7 @@ def time_cell(setup, docs, modes, repeat, excluded, reload=None):
         order = plan[:]
         random.Random(r).shuffle(order)
         for mode, lib in order:
-            run_lib = lib
-            if reload is not None:             # --fresh: a new instance, whose caches are empty
-                run_lib = next(x for x in reload().libs if x.name == lib.name)
-            times[(mode, lib)].append(timed(runner(run_lib, mode, docs)))
+            times[(mode, lib)].append(timed(runner(lib, mode, docs)))
     return times
 
 
@@ -707,8 +695,7 @@ def bench_cell(setup: Setup, corpus: str, data: bytes, size: int, args, threads:
                 results.checked += 1
                 report(lib.name, lib.warptok, check(lib, mode, docs, ref, ref_flat, cell, warptok_call))
     log(f"[{cell}] timing in process x {args.repeat}")
-    reload = (lambda: build_setup(name, args, threads, workdir)) if args.fresh else None
-    times = time_cell(setup, docs, args.modes, args.repeat, excluded, reload)
+    times = time_cell(setup, docs, args.modes, args.repeat, excluded)
     # The out-of-process libraries, after ours: they check and time in one run of their own.
     worker_modes = {w: [m for m in args.modes if m in w.modes] for w in setup.workers}
     for worker, modes in worker_modes.items():
@@ -716,7 +703,7 @@ def bench_cell(setup: Setup, corpus: str, data: bytes, size: int, args, threads:
             continue
         log(f"[{cell}] {worker.name}: ids and timing x {args.repeat} in {worker.python}")
         try:
-            outputs, seconds, _ = run_worker(worker, docs, modes, args.repeat, threads, workdir, args.fresh)
+            outputs, seconds, _ = run_worker(worker, docs, modes, args.repeat, threads, workdir)
         except Exception as e:
             results.checked += 1
             report(worker.name, False, f"ERROR {worker.name} on {cell}: {e}")
@@ -782,8 +769,7 @@ def main(argv=None):
         "corpora: " + "; ".join(f"{c} {len(d) / 1e6:.2f} MB ({sources[c]})" for c, d in corpora.items())
         + f"; documents cut at whitespace near {', '.join(size_label(s) for s in args.doc_sizes)}",
         f"MB/s = 10^6 UTF-8 input bytes per second, median of {args.repeat} runs"
-        + (" (fewer than 5: a quick look, not a result)" if args.repeat < 5 else "")
-        + ("; --fresh: each run a first pass, on a library loaded anew" if args.fresh else ""),
+        + (" (fewer than 5: a quick look, not a result)" if args.repeat < 5 else ""),
         "modes: " + "; ".join(f"{m} = {MODE_HELP[m]}" for m in args.modes),
     ]
     print("# warptok tokenization benchmark")
