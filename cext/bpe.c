@@ -20,13 +20,6 @@ WT_INLINE uint64_t hash_u64(uint64_t k)
     return k ^ (k >> 29);
 }
 
-static size_t pow2_at_least(size_t n)
-{
-    size_t c = 16;
-    while (c < n) c <<= 1;
-    return c;
-}
-
 /* ---- bytes -> id ---- */
 
 #define WT_SHORT_MAX 7
@@ -327,7 +320,7 @@ static void pair_put(wt_pair_map *m, uint32_t l, uint32_t r, uint32_t rank, uint
 
 static int pairs_alloc(wt_pair_map *m, size_t n)
 {
-    size_t cap = pow2_at_least(n * 2 + 1);
+    size_t cap = wt_pow2_at_least(n * 2 + 1);
     m->slots = wt_malloc(cap * sizeof(wt_pair_slot));
     if (!m->slots) return WT_ENOMEM;
     memset(m->slots, 0xff, cap * sizeof(wt_pair_slot));
@@ -340,7 +333,7 @@ static int pairs_alloc(wt_pair_map *m, size_t n)
 static int scratch_reserve(wt_bpe_scratch *sc, size_t n)
 {
     if (n <= sc->cap) return 0;
-    size_t cap = pow2_at_least(n);
+    size_t cap = wt_pow2_at_least(n);
     uint64_t *dead = sc->dead, *memo = sc->memo;
     size_t dead_words = sc->dead_words;
     sc->dead = NULL; sc->memo = NULL;
@@ -662,7 +655,7 @@ static int dead_reserve(wt_bpe_scratch *sc, size_t n)
     if (WT_UNLIKELY(!sc->memo) && !(sc->memo = wt_calloc(2 * WT_MEMO_SLOTS, sizeof(uint64_t)))) return WT_ENOMEM;
     size_t words = (n >> 6) + 1;
     if (words <= sc->dead_words) return 0;
-    words = pow2_at_least(words);
+    words = wt_pow2_at_least(words);
     wt_free(sc->dead);
     sc->dead_words = 0;
     if (!(sc->dead = wt_malloc(words * sizeof(uint64_t)))) return WT_ENOMEM;
@@ -1070,9 +1063,9 @@ int wt_bpe_init(wt_bpe *b, uint32_t n_ids, const uint32_t *tok_off, const uint8_
         else n_long++;
     }
     wt_bytes_map *m = &b->vocab;
-    m->short_mask = pow2_at_least(n_short * 2 + 1) - 1;
-    m->mid_mask = pow2_at_least(n_mid * 2 + 1) - 1;
-    m->long_mask = pow2_at_least(n_long * 2 + 1) - 1;
+    m->short_mask = wt_pow2_at_least(n_short * 2 + 1) - 1;
+    m->mid_mask = wt_pow2_at_least(n_mid * 2 + 1) - 1;
+    m->long_mask = wt_pow2_at_least(n_long * 2 + 1) - 1;
     m->short_slots = wt_calloc(m->short_mask + 1, sizeof(wt_short_slot));
     m->mid_slots = wt_calloc(m->mid_mask + 1, sizeof(wt_mid_slot));
     m->long_slots = wt_malloc((m->long_mask + 1) * sizeof(wt_long_slot));

@@ -17,13 +17,6 @@ enum {
 
 #define MAX_CP 0x110000u
 
-static size_t pow2_at_least(size_t n)
-{
-    size_t p = 16;
-    while (p < n) p *= 2;
-    return p;
-}
-
 WT_INLINE size_t cp_home(uint32_t cp, size_t mask) { return ((uint64_t)cp * 0x9E3779B97F4A7C15ull >> 40) & mask; }
 WT_INLINE size_t pair_home(uint64_t key, size_t mask) { return (key * 0x9E3779B97F4A7C15ull >> 40) & mask; }
 WT_INLINE uint64_t pair_key(uint32_t a, uint32_t b) { return ((uint64_t)a << 21) | b; }
@@ -74,8 +67,8 @@ int wt_nfc_init(wt_nfc *f, const uint8_t *unstable_bits, size_t n_chars, const u
     size_t total = 0;
     for (size_t i = 0; i < n_chars; i++) total += decomp_len[i];
     if (total > 0xFFFF) return WT_EINVAL;         /* starts are 16 bits */
-    f->chars_mask = pow2_at_least(n_chars * 2 + 1) - 1;
-    f->pairs_mask = pow2_at_least(n_pairs * 2 + 1) - 1;
+    f->chars_mask = wt_pow2_at_least(n_chars * 2 + 1) - 1;
+    f->pairs_mask = wt_pow2_at_least(n_pairs * 2 + 1) - 1;
     f->unstable = wt_malloc(MAX_CP / 8);
     f->chars = wt_calloc(f->chars_mask + 1, sizeof *f->chars);
     f->decomp = wt_malloc((total + 1) * sizeof *f->decomp);
@@ -120,7 +113,7 @@ void wt_nfc_scratch_free(wt_nfc_scratch *sc)
 static int grow(void **p, size_t *cap, size_t need, size_t size)
 {
     if (need <= *cap) return 0;
-    size_t c = pow2_at_least(need);
+    size_t c = wt_pow2_at_least(need);
     void *q = wt_realloc(*p, c * size);
     if (!q) return WT_ENOMEM;
     *p = q;
@@ -128,11 +121,11 @@ static int grow(void **p, size_t *cap, size_t need, size_t size)
     return 0;
 }
 
-/* Stable sort of a run of non-starters by class: insertion for the usual few,
- * counting for long runs (a text of 10^5 marks must stay linear). */
-static int sort_run(const wt_nfc *f, uint32_t *cp, size_t n, uint8_t *cls)
+/* Stable sort of a run of non-starters (code points cp, classes cls) by class:
+ * insertion for the usual few, counting for long runs (a text of 10^5 marks
+ * must stay linear). */
+static int sort_run(uint32_t *cp, uint8_t *cls, size_t n)
 {
-    for (size_t i = 0; i < n; i++) cls[i] = (uint8_t)ccc(f, cp[i]);
     if (n <= 32) {
         for (size_t i = 1; i < n; i++) {
             uint32_t c = cp[i];
@@ -152,17 +145,19 @@ static int sort_run(const wt_nfc *f, uint32_t *cp, size_t n, uint8_t *cls)
     for (size_t i = 0; i < n; i++) tmp[start[cls[i]]++] = cp[i];
     memcpy(cp, tmp, n * sizeof *tmp);
     wt_free(tmp);
+    for (size_t i = 0, k = 0; k < 256; k++)    /* start[k] is now the end of class k */
+        while (i < start[k]) cls[i++] = (uint8_t)k;
     return 0;
 }
 
-/* NFC of the code points cp[0..m) in place; returns the new count. */
-static size_t compose_all(const wt_nfc *f, uint32_t *cp, size_t m)
+/* NFC of the code points cp[0..m) (classes cls) in place; returns the new count. */
+static size_t compose_all(const wt_nfc *f, uint32_t *cp, const uint8_t *cls, size_t m)
 {
     size_t w = 0, starter = SIZE_MAX;
     int last = -1;               /* class of the last code point kept after the starter */
     for (size_t i = 0; i < m; i++) {
         uint32_t c = cp[i];
-        int k = (int)ccc(f, c);
+        int k = cls[i];
         if (starter != SIZE_MAX && last < k) {      /* not blocked */
             uint32_t joined = compose(f, cp[starter], c);
             if (joined) {
@@ -194,8 +189,9 @@ static int encode_utf8(uint32_t c, uint8_t *o)
     return 4;
 }
 
-/* Decompose s[0..n) into sc->cps, put each run of non-starters in canonical
- * order, compose; returns the code point count or WT_ENOMEM. */
+/* Decompose s[0..n) into sc->cps (their classes in sc->cls), put each run of
+ * non-starters in canonical order, compose; returns the code point count or
+ * WT_ENOMEM. */
 static int64_t region_nfc(const wt_nfc *f, const uint8_t *s, size_t n, wt_nfc_scratch *sc)
 {
     size_t need = n * f->max_decomp;
@@ -203,31 +199,35 @@ static int64_t region_nfc(const wt_nfc *f, const uint8_t *s, size_t n, wt_nfc_sc
         grow((void **)&sc->cls, &sc->cls_cap, need, 1))
         return WT_ENOMEM;
     uint32_t *cp = sc->cps;
+    uint8_t *cls = sc->cls;
     size_t m = 0;
     for (size_t p = 0, len; p < n; p += len) {
         uint32_t c = wt_utf8_decode(s, n, p, &len);
         const wt_nfc_char *ch;
-        if (c - S0 < S_COUNT) {
+        if (c - S0 < S_COUNT) {                 /* Hangul: L V (T), all starters */
             uint32_t k = c - S0;
-            cp[m++] = L0 + k / N_COUNT;
-            cp[m++] = V0 + k % N_COUNT / T_COUNT;
-            if (k % T_COUNT) cp[m++] = T0 + k % T_COUNT;
+            cls[m] = 0; cp[m++] = L0 + k / N_COUNT;
+            cls[m] = 0; cp[m++] = V0 + k % N_COUNT / T_COUNT;
+            if (k % T_COUNT) { cls[m] = 0; cp[m++] = T0 + k % T_COUNT; }
         } else if ((ch = char_find(f, c)) && (ch->info >> 8 & 0xFF)) {
-            size_t start = ch->info >> 16, len_d = ch->info >> 8 & 0xFF;
-            memcpy(cp + m, f->decomp + start, len_d * sizeof *cp);
-            m += len_d;
+            const uint32_t *d = f->decomp + (ch->info >> 16);
+            for (size_t i = 0, len_d = ch->info >> 8 & 0xFF; i < len_d; i++) {
+                cls[m] = (uint8_t)ccc(f, d[i]);
+                cp[m++] = d[i];
+            }
         } else {
+            cls[m] = ch ? (uint8_t)(ch->info & 0xFF) : 0;
             cp[m++] = c;
         }
     }
     for (size_t i = 0; i < m;) {
-        if (ccc(f, cp[i]) == 0) { i++; continue; }
+        if (cls[i] == 0) { i++; continue; }
         size_t j = i + 1;
-        while (j < m && ccc(f, cp[j]) != 0) j++;
-        if (j - i > 1 && sort_run(f, cp + i, j - i, sc->cls)) return WT_ENOMEM;
+        while (j < m && cls[j] != 0) j++;
+        if (j - i > 1 && sort_run(cp + i, cls + i, j - i)) return WT_ENOMEM;
         i = j;
     }
-    return (int64_t)compose_all(f, cp, m);
+    return (int64_t)compose_all(f, cp, cls, m);
 }
 
 int wt_nfc_apply(const wt_nfc *f, const uint8_t *s, size_t n, wt_nfc_scratch *sc, size_t *out_n)

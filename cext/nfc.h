@@ -40,7 +40,7 @@ void wt_nfc_free(wt_nfc *f);
 typedef struct {
     uint8_t *out;            /* the normalized text */
     uint32_t *cps;           /* one region's code points while it is rebuilt */
-    uint8_t *cls;            /* their combining classes while a run is sorted */
+    uint8_t *cls;            /* their combining classes */
     size_t out_cap, cps_cap, cls_cap;
 } wt_nfc_scratch;
 void wt_nfc_scratch_free(wt_nfc_scratch *sc);

@@ -49,13 +49,17 @@ static unsigned class_bits(const wt_scanner *sc, unsigned props, uint32_t cp)
     return c;
 }
 
+/* C_RUN from a class run's literal ranges (its \p{N} class comes with the properties). */
+WT_INLINE unsigned range_bit(const wt_scanner *sc, uint32_t cp)
+{
+    return sc->n_ranges && sc->family == WT_SCAN_RUN && in_ranges(sc, cp) ? C_RUN : 0;
+}
+
 /* Beyond ASCII the class depends on the properties alone: one table lookup. */
 WT_INLINE unsigned classify(const wt_scanner *sc, uint32_t cp)
 {
     if (cp < 128) return sc->ascii[cp];
-    unsigned c = sc->wide[wt_uc_props(sc->dialect, cp) & (WT_UC_GC_MASK | WT_UC_SPACE)];
-    if (sc->n_ranges && sc->family == WT_SCAN_RUN && in_ranges(sc, cp)) c |= C_RUN;
-    return c;
+    return sc->wide[wt_uc_props(sc->dialect, cp) & (WT_UC_GC_MASK | WT_UC_SPACE)] | range_bit(sc, cp);
 }
 
 static int blocks_exact(const wt_scanner *sc);
@@ -66,12 +70,9 @@ int wt_scanner_init(wt_scanner *sc)
     if (sc->n_ranges < 0 || sc->n_ranges > WT_SCAN_RANGES || sc->max_digits < 0) return WT_EINVAL;
     for (int i = 0; i < sc->n_ranges; i++)
         if (sc->ranges[i][0] > sc->ranges[i][1]) return WT_EINVAL;
-    for (uint32_t cp = 0; cp < 128; cp++) {
-        unsigned c = class_bits(sc, wt_uc_props(sc->dialect, cp), cp);
-        if (sc->n_ranges && sc->family == WT_SCAN_RUN && in_ranges(sc, cp)) c |= C_RUN;
-        sc->ascii[cp] = (uint16_t)c;
-    }
-    for (unsigned props = 0; props <= (WT_UC_GC_MASK | WT_UC_SPACE); props++)
+    for (uint32_t cp = 0; cp < 128; cp++)
+        sc->ascii[cp] = (uint16_t)(class_bits(sc, wt_uc_props(sc->dialect, cp), cp) | range_bit(sc, cp));
+    for (unsigned props = 0; props <= (WT_UC_GC_MASK | WT_UC_SPACE); props++)   /* 0x80: not \r, \n or / */
         sc->wide[props] = (uint16_t)class_bits(sc, props, 0x80);
     int lo = 128, hi = -1, members = 0;
     for (int cp = 0; cp < 128; cp++)

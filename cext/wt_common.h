@@ -30,4 +30,12 @@ enum {
 
 #define WT_NO_ID UINT32_MAX
 
+/* The least power of two >= n, at least 16: the capacity of an open-addressing table. */
+static inline size_t wt_pow2_at_least(size_t n)
+{
+    size_t c = 16;
+    while (c < n) c <<= 1;
+    return c;
+}
+
 #endif

@@ -113,11 +113,6 @@ class Tokenizer:
     def encode_ordinary(self, text: str) -> list[int]:
         """Ids of ``text`` with no special-token recognition and no post-processor
         (tiktoken's ``encode_ordinary``)."""
-        if type(text) is str and self._normalizer is None:
-            try:            # the common call, straight to the core
-                return self._core.encode(text, _NO_SPLIT, False, -1, False)
-            except UnicodeEncodeError:
-                pass        # lone surrogates: _encode_one does what the reference does
         _check_str(text)
         return self._encode_one(text, _NO_SPLIT, -1, False)
 
@@ -173,7 +168,7 @@ class Tokenizer:
     # ------------------------------------------------------------ internals
 
     def _encode_one(self, text, active, max_body, add):
-        if self._needs_normalizing(text):
+        if self._normalizer is not None and self._needs_normalizing(text):
             return self._encode_normalizing([text], active, max_body, add, 1)[0]
         try:
             return self._core.encode(text, active, False, max_body, add)
