@@ -22,31 +22,14 @@ WT_INLINE uint64_t hash_u64(uint64_t k)
 
 /* ---- bytes -> id ---- */
 
-#define WT_SHORT_MAX 7
-
-/* The bytes of a piece of 1..7 bytes and its length, packed little-endian into
- * one integer with two overlapping loads instead of a byte loop. */
-WT_INLINE uint64_t short_key(const uint8_t *p, size_t n)
-{
-    uint64_t k;
-    if (n >= 4) {
-        uint32_t lo, hi;
-        memcpy(&lo, p, 4);
-        memcpy(&hi, p + n - 4, 4);
-        k = lo | ((uint64_t)hi << ((n - 4) * 8));
-    } else {
-        k = p[0] | ((uint64_t)p[n / 2] << (n / 2 * 8)) | ((uint64_t)p[n - 1] << ((n - 1) * 8));
-    }
-    return k | ((uint64_t)n << 56);
-}
-
-/* Any length; the tail is one load (overlapping the body, or packed as a short
- * key), never a byte loop. */
+/* Any length; the tail is one load (overlapping the body, or the bytes packed
+ * into one word), never a byte loop. */
 WT_INLINE uint64_t hash_bytes(const uint8_t *p, size_t n)
 {
     uint64_t h = 0x9E3779B97F4A7C15ull ^ n, w = 0;
     if (n < 8) {
-        if (n) w = short_key(p, n);
+        for (size_t i = 0; i < n; i++) w |= (uint64_t)p[i] << (8 * i);
+        w |= (uint64_t)n << 56;
     } else {
         for (size_t i = 0; i + 8 < n; i += 8) {
             memcpy(&w, p + i, 8);
@@ -61,11 +44,42 @@ WT_INLINE uint64_t hash_bytes(const uint8_t *p, size_t n)
     return h ^ (h >> 29);
 }
 
-#define WT_MID_MAX 15
+/* A piece of 1..WT_SMALL_MAX bytes as the small table keys it: its first 8
+ * bytes (zero past its end) and, from 8 bytes on, its last 8 (else 0). */
+#define WT_SMALL_MAX 15
+typedef struct {
+    uint64_t head, tail;
+} wt_small_key;
 
-WT_INLINE uint64_t mid_hash(uint64_t head, uint64_t tail, size_t n)
+/* From two loads that may reach past the piece (a: the 8 bytes at p; z: the 8
+ * ending at p + n) and masks: no branch on the length, which text varies
+ * too irregularly to predict (a misprediction per piece cost ~1/3 of English). */
+WT_INLINE wt_small_key small_key_from(uint64_t a, uint64_t z, size_t n)
 {
-    return hash_u64(head ^ (tail * 0xff51afd7ed558ccdull) ^ n);
+    uint64_t wide = -(uint64_t)(n >= 8);
+    return (wt_small_key){a & (~0ull >> ((64 - 8 * n) & ~wide & 63)), z & wide};
+}
+
+/* The key of p[0..n) (1 <= n <= WT_SMALL_MAX) where [lo, hi) around it may be
+ * read: two loads when 8 bytes fit on both sides, as in running text. */
+WT_INLINE wt_small_key small_key(const uint8_t *p, size_t n, const uint8_t *lo, const uint8_t *hi)
+{
+    uint64_t a, z;
+    if (WT_LIKELY((size_t)(hi - p) >= 8 && (size_t)(p - lo) + n >= 8)) {
+        memcpy(&a, p, 8);
+        memcpy(&z, p + n - 8, 8);
+    } else {
+        uint8_t buf[24] = {0};
+        memcpy(buf + 8, p, n);
+        memcpy(&a, buf + 8, 8);
+        memcpy(&z, buf + n, 8);
+    }
+    return small_key_from(a, z, n);
+}
+
+WT_INLINE uint64_t small_hash(wt_small_key k, size_t n)
+{
+    return hash_u64(k.head ^ (k.tail * 0xff51afd7ed558ccdull) ^ n);
 }
 
 /* n >= 8: 8-byte compares, the last one overlapping. */
@@ -86,38 +100,23 @@ WT_INLINE int bytes_equal(const uint8_t *a, const uint8_t *b, size_t n)
  * its piece-cache set (from the high bits), so a piece is hashed once. */
 WT_INLINE uint64_t piece_hash(const uint8_t *p, size_t n)
 {
-    if (n <= WT_SHORT_MAX) return hash_u64(short_key(p, n));
-    if (n <= WT_MID_MAX) {
-        uint64_t head, tail;
-        memcpy(&head, p, 8);
-        memcpy(&tail, p + n - 8, 8);
-        return mid_hash(head, tail, n);
-    }
-    return hash_bytes(p, n);
+    return n <= WT_SMALL_MAX ? small_hash(small_key(p, n, p, p + n), n) : hash_bytes(p, n);
 }
 
-/* The value word of the entry for p[0..n) (whose piece_hash is h), or NULL. */
-WT_INLINE uint32_t *vocab_find(const wt_bpe *b, const uint8_t *p, size_t n, uint64_t h)
+/* The value word of the small entry keyed k (whose small_hash is h), or NULL.
+ * One compare of every field, no branch between them. */
+WT_INLINE uint32_t *small_find(const wt_bytes_map *m, wt_small_key k, size_t n, uint64_t h)
+{
+    for (size_t i = h & m->small_mask;; i = (i + 1) & m->small_mask) {
+        wt_small_slot *s = &m->small_slots[i];
+        if (!((s->head ^ k.head) | (s->tail ^ k.tail) | (s->len ^ n))) return &s->val;
+        if (!s->len) return NULL;
+    }
+}
+
+WT_INLINE uint32_t *long_find(const wt_bpe *b, const uint8_t *p, size_t n, uint64_t h)
 {
     const wt_bytes_map *m = &b->vocab;
-    if (n <= WT_SHORT_MAX) {
-        uint64_t k = short_key(p, n);
-        for (size_t i = h & m->short_mask;; i = (i + 1) & m->short_mask) {
-            wt_short_slot *s = &m->short_slots[i];
-            if (s->key == k) return &s->val;
-            if (!s->key) return NULL;
-        }
-    }
-    if (n <= WT_MID_MAX) {
-        uint64_t head, tail;
-        memcpy(&head, p, 8);
-        memcpy(&tail, p + n - 8, 8);
-        for (size_t i = h & m->mid_mask;; i = (i + 1) & m->mid_mask) {
-            wt_mid_slot *s = &m->mid_slots[i];
-            if (s->head == head && s->tail == tail && s->len == n) return &s->val;
-            if (!s->len) return NULL;
-        }
-    }
     uint32_t tag = (uint32_t)(h >> 32);
     for (size_t i = h & m->long_mask;; i = (i + 1) & m->long_mask) {
         wt_long_slot *s = &m->long_slots[i];
@@ -128,6 +127,13 @@ WT_INLINE uint32_t *vocab_find(const wt_bpe *b, const uint8_t *p, size_t n, uint
             if (len == n && bytes_equal(b->tok_bytes + off, p, n)) return &s->val;
         }
     }
+}
+
+/* The value word of the entry for p[0..n) (whose piece_hash is h), or NULL. */
+WT_INLINE uint32_t *vocab_find(const wt_bpe *b, const uint8_t *p, size_t n, uint64_t h)
+{
+    if (n <= WT_SMALL_MAX) return small_find(&b->vocab, small_key(p, n, p, p + n), n, h);
+    return long_find(b, p, n, h);
 }
 
 _Static_assert(sizeof(wt_piece_entry) == 64, "a piece-cache entry is one cache line");
@@ -234,18 +240,22 @@ static int cache_map(wt_piece_cache *c, size_t sets)
  * a piece not cached reads them all). Memory latency, not arithmetic, bounds
  * the per-piece cost on big vocabularies. Returns the piece's hash, which
  * wt_bpe_encode_known takes. */
-uint64_t wt_bpe_prefetch(const wt_bpe *b, const uint8_t *p, size_t n)
+uint64_t wt_bpe_prefetch(const wt_bpe *b, const uint8_t *p, size_t n, const uint8_t *lo, const uint8_t *hi)
 {
     const wt_bytes_map *m = &b->vocab;
-    uint64_t h = piece_hash(p, n);
-    if (n <= 1) return h;                      /* a byte needs no table */
-    if (n <= WT_SHORT_MAX) __builtin_prefetch(&m->short_slots[h & m->short_mask]);
-    else if (n <= WT_MID_MAX) __builtin_prefetch(&m->mid_slots[h & m->mid_mask]);
-    else __builtin_prefetch(&m->long_slots[h & m->long_mask]);
-    if (n <= WT_PIECE_CACHE_KEY) {
-        const wt_piece_entry *set = cache_set(b, h);
-        for (int w = 0; w < WT_CACHE_WAYS; w++) __builtin_prefetch(set + w);
+    uint64_t h;
+    if (WT_LIKELY(n <= WT_SMALL_MAX)) {
+        h = small_hash(small_key(p, n, lo, hi), n);
+        const char *slot = (const char *)&m->small_slots[h & m->small_mask];
+        __builtin_prefetch(slot);
+        __builtin_prefetch(slot + sizeof(wt_small_slot) - 1);   /* a slot can cross a line */
+    } else {
+        h = hash_bytes(p, n);
+        __builtin_prefetch(&m->long_slots[h & m->long_mask]);
+        if (n > WT_PIECE_CACHE_KEY) return h;
     }
+    const wt_piece_entry *set = cache_set(b, h);
+    for (int w = 0; w < WT_CACHE_WAYS; w++) __builtin_prefetch(set + w);
     return h;
 }
 
@@ -268,18 +278,11 @@ static int vocab_insert(wt_bpe *b, uint32_t id)
     if (n == 0) return WT_EINVAL;
     uint64_t h = piece_hash(p, n);
     if (vocab_find(b, p, n, h)) return WT_EINVAL;  /* two ids, same bytes */
-    if (n <= WT_SHORT_MAX) {
-        size_t i = h & m->short_mask;
-        while (m->short_slots[i].key) i = (i + 1) & m->short_mask;
-        m->short_slots[i] = (wt_short_slot){.key = short_key(p, n), .val = id};
-    } else if (n <= WT_MID_MAX) {
-        size_t i = h & m->mid_mask;
-        while (m->mid_slots[i].len) i = (i + 1) & m->mid_mask;
-        wt_mid_slot *slot = &m->mid_slots[i];
-        memcpy(&slot->head, p, 8);
-        memcpy(&slot->tail, p + n - 8, 8);
-        slot->val = id;
-        slot->len = (uint32_t)n;
+    if (n <= WT_SMALL_MAX) {
+        size_t i = h & m->small_mask;
+        while (m->small_slots[i].len) i = (i + 1) & m->small_mask;
+        wt_small_key k = small_key(p, n, p, p + n);
+        m->small_slots[i] = (wt_small_slot){.head = k.head, .tail = k.tail, .val = id, .len = (uint32_t)n};
     } else {
         size_t i = h & m->long_mask;
         while (m->long_slots[i].val != WT_NO_ID) i = (i + 1) & m->long_mask;
@@ -825,15 +828,17 @@ int64_t wt_bpe_merge_with(const wt_bpe *b, const uint8_t *p, size_t n, uint32_t 
     }
 }
 
-int64_t wt_bpe_encode_known(const wt_bpe *b, const uint8_t *p, size_t n, uint64_t h, uint32_t *out)
+int64_t wt_bpe_encode_known(const wt_bpe *b, const uint8_t *p, size_t n, const uint8_t *lo, const uint8_t *hi,
+                            uint64_t h, uint32_t *out)
 {
-    if (n == 1) { out[0] = b->byte_id[p[0]]; return 1; }
     /* Most pieces are one token: a vocabulary hit needs no cache. */
-    const uint32_t *v = vocab_find(b, p, n, h);
+    const uint32_t *v = WT_LIKELY(n <= WT_SMALL_MAX) ? small_find(&b->vocab, small_key(p, n, lo, hi), n, h)
+                                                      : long_find(b, p, n, h);
     if (v && (*v & WT_VAL_WHOLE)) {
         out[0] = *v & ~WT_VAL_WHOLE;
         return 1;
     }
+    if (n == 1) { out[0] = b->byte_id[p[0]]; return 1; }   /* a byte with no token of its own */
     if (n > WT_BPE_SHORT) return WT_BPE_UNKNOWN;      /* only short pieces are cached */
     int64_t k;
     if (n <= WT_PIECE_CACHE_KEY && (k = piece_find(cache_set(b, h), p, n, out)) >= 0) return k;
@@ -874,7 +879,7 @@ uint64_t wt_bpe_hash(const uint8_t *p, size_t n)
 int64_t wt_bpe_encode_piece(const wt_bpe *b, const uint8_t *p, size_t n, uint64_t h, uint32_t *out,
                             wt_bpe_scratch *sc)
 {
-    int64_t k = wt_bpe_encode_known(b, p, n, h, out);
+    int64_t k = wt_bpe_encode_known(b, p, n, p, p + n, h, out);
     if (k != WT_BPE_UNKNOWN) return k;
     if (n > WT_BPE_SHORT) return merge_piece(b, p, n, out, sc);
     wt_bpe_job job = {.p = p, .n = n, .h = h, .out = out};
@@ -1052,24 +1057,21 @@ int wt_bpe_init(wt_bpe *b, uint32_t n_ids, const uint32_t *tok_off, const uint8_
     memcpy(b->tok_flags, tok_flags, n_ids);
 
     if (n_ids >= WT_VAL_WHOLE) { rc = WT_EINVAL; goto fail; }
-    size_t n_short = 0, n_mid = 0, n_long = 0;
+    size_t n_small = 0, n_long = 0;
     for (uint32_t id = 0; id < n_ids; id++) {
         if (tok_off[id + 1] < tok_off[id]) { rc = WT_EINVAL; goto fail; }
         b->tok_flags[id] &= (uint8_t)~(WT_TOK_WHOLE | WT_TOK_UNORDERED);
         if (!(b->tok_flags[id] & WT_TOK_BPE)) continue;
         size_t n = tok_off[id + 1] - tok_off[id];
-        if (n <= WT_SHORT_MAX) n_short++;
-        else if (n <= WT_MID_MAX) n_mid++;
+        if (n <= WT_SMALL_MAX) n_small++;
         else n_long++;
     }
     wt_bytes_map *m = &b->vocab;
-    m->short_mask = wt_pow2_at_least(n_short * 2 + 1) - 1;
-    m->mid_mask = wt_pow2_at_least(n_mid * 2 + 1) - 1;
+    m->small_mask = wt_pow2_at_least(n_small * 2 + 1) - 1;
     m->long_mask = wt_pow2_at_least(n_long * 2 + 1) - 1;
-    m->short_slots = wt_calloc(m->short_mask + 1, sizeof(wt_short_slot));
-    m->mid_slots = wt_calloc(m->mid_mask + 1, sizeof(wt_mid_slot));
+    m->small_slots = wt_calloc(m->small_mask + 1, sizeof(wt_small_slot));
     m->long_slots = wt_malloc((m->long_mask + 1) * sizeof(wt_long_slot));
-    if (!m->short_slots || !m->mid_slots || !m->long_slots) goto fail;
+    if (!m->small_slots || !m->long_slots) goto fail;
     memset(m->long_slots, 0xff, (m->long_mask + 1) * sizeof(wt_long_slot));
     for (uint32_t id = 0; id < n_ids; id++)
         if ((b->tok_flags[id] & WT_TOK_BPE) && (rc = vocab_insert(b, id))) goto fail;
@@ -1202,7 +1204,7 @@ static void linear_free(wt_bpe_linear *L)
 void wt_bpe_free(wt_bpe *b)
 {
     wt_free(b->tok_off); wt_free(b->tok_bytes); wt_free(b->tok_flags);
-    wt_free(b->vocab.short_slots); wt_free(b->vocab.mid_slots); wt_free(b->vocab.long_slots);
+    wt_free(b->vocab.small_slots); wt_free(b->vocab.long_slots);
     wt_free(b->pairs.slots);
     linear_free(&b->lin);
     wt_pages_free(b->cache.short_sets, b->cache.bytes);

@@ -26,30 +26,26 @@ typedef struct {
  * so the common case (a piece that is one token) is decided by one probe. */
 #define WT_VAL_WHOLE 0x80000000u
 
+/* Tokens of up to 15 bytes: their first 8 bytes (zero past the end) and, from
+ * 8 bytes on, their last 8 (overlapping below 16; else 0). */
 typedef struct {
-    uint64_t key;            /* packed bytes and length; 0 = empty */
-    uint32_t val, unused;
-} wt_short_slot;
-
-typedef struct {
-    uint64_t head, tail;     /* the first and the last 8 bytes (they overlap below 16) */
+    uint64_t head, tail;
     uint32_t val, len;       /* len 0 = empty */
-} wt_mid_slot;
+} wt_small_slot;
 
 typedef struct {
     uint32_t tag;            /* the hash's high half: most non-matches skip the memcmp */
     uint32_t val;            /* WT_NO_ID = empty */
 } wt_long_slot;
 
-/* bytes -> id in three tables, so that most lookups touch one cache line:
- * tokens of up to 7 bytes are keyed by one integer (the bytes and the length
- * packed), tokens of 8..15 bytes by their first and last 8 bytes, longer ones
- * by a hash (then compared with the token's bytes). */
+/* bytes -> id in two tables, so that most lookups touch one cache line:
+ * tokens of up to 15 bytes keyed by two words and their length, compared
+ * without a branch on the length; longer ones by a hash (then compared with
+ * the token's bytes). */
 typedef struct {
-    wt_short_slot *short_slots;
-    wt_mid_slot *mid_slots;
+    wt_small_slot *small_slots;
     wt_long_slot *long_slots;
-    size_t short_mask, mid_mask, long_mask;
+    size_t small_mask, long_mask;
 } wt_bytes_map;
 
 /* Tables of the linear-time path (see bpe.c, "linear BPE"): built at load when the
@@ -196,7 +192,8 @@ typedef struct {
     uint32_t *out;
     size_t k;
 } wt_bpe_job;
-int64_t wt_bpe_encode_known(const wt_bpe *b, const uint8_t *p, size_t n, uint64_t h, uint32_t *out);
+int64_t wt_bpe_encode_known(const wt_bpe *b, const uint8_t *p, size_t n, const uint8_t *lo, const uint8_t *hi,
+                            uint64_t h, uint32_t *out);
 void wt_bpe_merge_short(const wt_bpe *b, wt_bpe_job *jobs, size_t count, wt_bpe_scratch *sc);
 
 /* Merge one piece with a chosen algorithm, for tests: no cache, no whole-piece lookup. */
@@ -205,8 +202,10 @@ int64_t wt_bpe_merge_with(const wt_bpe *b, const uint8_t *p, size_t n, uint32_t 
                           int algo);
 
 /* Prefetch what wt_bpe_encode_known(p, n) will look up first, and return the
- * piece's wt_bpe_hash, which it takes (a piece is hashed once). */
-uint64_t wt_bpe_prefetch(const wt_bpe *b, const uint8_t *p, size_t n);
+ * piece's wt_bpe_hash, which it takes (a piece is hashed once). Both may read
+ * the bytes of [lo, hi) around the piece (the text it is in): 8-byte loads then
+ * key it without a branch on its length. */
+uint64_t wt_bpe_prefetch(const wt_bpe *b, const uint8_t *p, size_t n, const uint8_t *lo, const uint8_t *hi);
 
 uint32_t wt_bpe_lookup(const wt_bpe *b, const uint8_t *p, size_t n);
 /* The hash the tables use, for other byte-keyed tables (the loader's). */

@@ -310,7 +310,7 @@ static int scan_and_encode(wt_run *r, const wt_scanner *scan, const uint8_t *s, 
     q.count = q.next = 0;
     for (size_t k = 0; k < WT_SCAN_AHEAD && ahead < n; k++) {
         ends[k] = scan_next(&q, scan, s, n, ahead);
-        hashes[k] = wt_bpe_prefetch(b, s + ahead, ends[k] - ahead);
+        hashes[k] = wt_bpe_prefetch(b, s + ahead, ends[k] - ahead, s, s + n);
         ahead = ends[k];
     }
     for (size_t pos = 0, i = 0; pos < n; i = (i + 1) % WT_SCAN_AHEAD) {
@@ -318,7 +318,7 @@ static int scan_and_encode(wt_run *r, const wt_scanner *scan, const uint8_t *s, 
         uint64_t h = hashes[i];
         if (ahead < n) {
             ends[i] = scan_next(&q, scan, s, n, ahead);
-            hashes[i] = wt_bpe_prefetch(b, s + ahead, ends[i] - ahead);
+            hashes[i] = wt_bpe_prefetch(b, s + ahead, ends[i] - ahead, s, s + n);
             ahead = ends[i];
         }
         const uint8_t *p = s + pos;
@@ -330,7 +330,7 @@ static int scan_and_encode(wt_run *r, const wt_scanner *scan, const uint8_t *s, 
             continue;
         }
         if ((rc = wt_ids_reserve(out, len))) return rc;
-        int64_t got = wt_bpe_encode_known(b, p, len, h, out->ids + out->len);
+        int64_t got = wt_bpe_encode_known(b, p, len, s, s + n, h, out->ids + out->len);
         if (got == WT_BPE_UNKNOWN) {
             jobs[n_jobs] = (wt_bpe_job){.p = p, .n = len, .h = h};
             at[n_jobs++] = out->len;
