@@ -68,11 +68,11 @@ WT_INLINE wt_small_key small_key(const uint8_t *p, size_t n, const uint8_t *lo, 
     if (WT_LIKELY((size_t)(hi - p) >= 8 && (size_t)(p - lo) + n >= 8)) {
         memcpy(&a, p, 8);
         memcpy(&z, p + n - 8, 8);
-    } else {
-        uint8_t buf[24] = {0};
-        memcpy(buf + 8, p, n);
-        memcpy(&a, buf + 8, 8);
-        memcpy(&z, buf + n, 8);
+    } else {                   /* n < 8 (8 bytes always fit a longer piece): z is unused */
+        uint8_t buf[8] = {0};
+        memcpy(buf, p, n);
+        memcpy(&a, buf, 8);
+        z = 0;
     }
     return small_key_from(a, z, n);
 }

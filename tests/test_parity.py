@@ -100,3 +100,27 @@ def test_bundled_gpt2_ranks_equal_tiktokens():
 
     ranks = _load.load_tiktoken_ranks(encodings.BUNDLED_GPT2)
     assert ranks == reference("gpt2")._mergeable_ranks
+
+
+@pytest.mark.parametrize("name", ALL_NAMES)
+def test_short_tokens_at_every_offset_from_the_text_ends(name):
+    # Pieces of up to 15 bytes are keyed with 8-byte loads around them when the
+    # text has 8 bytes on both sides, and from a copy near its start or end:
+    # every short token, as a piece 0..9 bytes from either end, has the
+    # reference's ids.
+    import random
+
+    tok = ours(name)
+    texts = []
+    for i in range(tok.n_vocab):
+        try:
+            t = tok.decode_bytes([i]).decode("utf-8")
+        except (UnicodeDecodeError, ValueError, KeyError):
+            continue
+        if 1 <= len(t.encode()) <= 15 and t not in tok.special_tokens:
+            texts.append(t)
+    rnd = random.Random(0)
+    for t in rnd.sample(texts, 1500):
+        k, j = rnd.randrange(10), rnd.randrange(10)
+        for text in (t, "A" * k + "\n" + t, t + "\n" + "B" * j, "A" * k + "\n" + t + "\n" + "B" * j):
+            assert ours_encode(name, text) == reference_encode(name, text), (name, text)
