@@ -156,22 +156,46 @@ WT_INLINE wt_wide_entry *wide_set(const wt_bpe *b, uint64_t h)
 #define WT_HEAD_LEN(head) ((size_t)((head) >> 32) & 0xff)
 #define WT_HEAD_IDS(head) ((size_t)((head) >> 40) & 0xff)
 
-/* The ids of p[0..n) from one entry (key_words words of key, then the ids),
- * into out: their count, or -1 if the entry holds another piece, or was being
- * written (or rewritten) while read. The body is read a word at a time with
- * relaxed atomic loads, then the head again: unchanged, the copy is whole. */
-WT_INLINE int64_t entry_find(_Atomic uint64_t *headp, const uint64_t *body, size_t key_words,
-                             const uint8_t *p, size_t n, uint32_t *out)
+/* A piece as cache entries hold it: its bytes in `words` words, zero past its
+ * end. 8-byte loads and masks where the text (up to hi) has room, else a copy:
+ * no branch or libc call on the length, which varies from piece to piece. */
+WT_INLINE void cache_key(const uint8_t *p, size_t n, const uint8_t *hi, uint64_t *key, size_t words)
+{
+    if (WT_LIKELY((size_t)(hi - p) >= 8 * words)) {
+        memcpy(key, p, 8 * words);
+        for (size_t i = 0; i < words; i++) {
+            size_t v = n > 8 * i ? n - 8 * i : 0;     /* the word's bytes in the piece */
+            v = v < 8 ? v : 8;
+            key[i] &= (~0ull >> ((64 - 8 * v) & 63)) & -(uint64_t)(v != 0);
+        }
+    } else {
+        memset(key, 0, 8 * words);
+        memcpy(key, p, n);
+    }
+}
+
+/* The ids of the piece keyed `key` (n bytes; key_words words, see cache_key)
+ * from one entry into out: their count; -1 if the entry holds another piece,
+ * or was being written (or rewritten) while read; -2 if it was never written.
+ * The body is read a word at a time with relaxed atomic loads, then the head
+ * again: unchanged, the copy is whole. id_words: how many words of ids to
+ * copy, whatever the count (a constant, so that the copies unroll: out has
+ * room for them), or 0 for the count's. */
+WT_INLINE int64_t entry_find(_Atomic uint64_t *headp, const uint64_t *body, size_t key_words, size_t id_words,
+                             const uint64_t *key, size_t n, uint32_t *out)
 {
     uint64_t head = atomic_load_explicit(headp, memory_order_acquire);
-    if (WT_HEAD_SEQ(head) == 0 || (head & 1) || WT_HEAD_LEN(head) != n) return -1;
+    if (WT_HEAD_SEQ(head) == 0) return -2;
     uint64_t copy[(WT_WIDE_CACHE_KEY + 4 * WT_WIDE_CACHE_IDS) / 8];
-    size_t k = WT_HEAD_IDS(head), words = key_words + (k + 1) / 2;
-    for (size_t i = 0; i < words; i++) copy[i] = __atomic_load_n(&body[i], __ATOMIC_RELAXED);
+    size_t k = WT_HEAD_IDS(head);
+    if (!id_words) id_words = (k + 1) / 2;
+    for (size_t i = 0; i < key_words + id_words; i++) copy[i] = __atomic_load_n(&body[i], __ATOMIC_RELAXED);
     atomic_thread_fence(memory_order_acquire);
     if (atomic_load_explicit(headp, memory_order_relaxed) != head) return -1;
-    if (memcmp(copy, p, n)) return -1;
-    memcpy(out, copy + key_words, k * sizeof(uint32_t));
+    uint64_t diff = (head & 1) | (WT_HEAD_LEN(head) ^ n);
+    for (size_t i = 0; i < key_words; i++) diff |= copy[i] ^ key[i];
+    if (diff) return -1;
+    memcpy(out, copy + key_words, id_words * 8);
     return (int64_t)k;
 }
 
@@ -194,15 +218,19 @@ WT_INLINE void entry_put(_Atomic uint64_t *headp, uint64_t *body, size_t key_wor
 }
 
 /* Lookup in, and insertion into, a set of WT_CACHE_WAYS entries, for both entry
- * types. find returns the id count, or -1. put takes a way never written, else
- * the one `victim` picks: a hit never writes, so readers on other threads keep
- * their copy of the line. */
-#define WT_CACHE_SET_OPS(name, entry_type, key_bytes)                                                    \
-    WT_INLINE int64_t name##_find(entry_type *set, const uint8_t *p, size_t n, uint32_t *out)            \
+ * types. find returns the id count, or -1. put takes the first way never
+ * written, else the one `victim` picks: a hit never writes, so readers on other
+ * threads keep their copy of the line. */
+#define WT_CACHE_SET_OPS(name, entry_type, key_bytes, id_words)                                          \
+    WT_INLINE int64_t name##_find(entry_type *set, const uint8_t *p, size_t n, const uint8_t *hi,        \
+                                  uint32_t *out)                                                         \
     {                                                                                                    \
+        uint64_t key[(key_bytes) / 8];                                                                   \
+        cache_key(p, n, hi, key, (key_bytes) / 8);                                                       \
         for (int w = 0; w < WT_CACHE_WAYS; w++) {                                                        \
-            int64_t k = entry_find(&set[w].head, set[w].body, (key_bytes) / 8, p, n, out);               \
+            int64_t k = entry_find(&set[w].head, set[w].body, (key_bytes) / 8, id_words, key, n, out);   \
             if (k >= 0) return k;                                                                        \
+            if (k == -2) break;                /* ways fill in order: none written further */            \
         }                                                                                                \
         return -1;                                                                                       \
     }                                                                                                    \
@@ -216,8 +244,8 @@ WT_INLINE void entry_put(_Atomic uint64_t *headp, uint64_t *body, size_t key_wor
         entry_put(&set[w].head, set[w].body, (key_bytes) / 8, p, n, ids, k);                             \
     }
 
-WT_CACHE_SET_OPS(piece, wt_piece_entry, WT_PIECE_CACHE_KEY)
-WT_CACHE_SET_OPS(wide, wt_wide_entry, WT_WIDE_CACHE_KEY)
+WT_CACHE_SET_OPS(piece, wt_piece_entry, WT_PIECE_CACHE_KEY, WT_PIECE_CACHE_IDS / 2)   /* all its ids, one block */
+WT_CACHE_SET_OPS(wide, wt_wide_entry, WT_WIDE_CACHE_KEY, 0)
 
 static int cache_map(wt_piece_cache *c, size_t sets)
 {
@@ -841,8 +869,8 @@ int64_t wt_bpe_encode_known(const wt_bpe *b, const uint8_t *p, size_t n, const u
     if (n == 1) { out[0] = b->byte_id[p[0]]; return 1; }   /* a byte with no token of its own */
     if (n > WT_BPE_SHORT) return WT_BPE_UNKNOWN;      /* only short pieces are cached */
     int64_t k;
-    if (n <= WT_PIECE_CACHE_KEY && (k = piece_find(cache_set(b, h), p, n, out)) >= 0) return k;
-    if ((k = wide_find(wide_set(b, h), p, n, out)) >= 0) return k;   /* a short piece of many ids */
+    if (n <= WT_PIECE_CACHE_KEY && (k = piece_find(cache_set(b, h), p, n, hi, out)) >= 0) return k;
+    if ((k = wide_find(wide_set(b, h), p, n, hi, out)) >= 0) return k;   /* a short piece of many ids */
     return WT_BPE_UNKNOWN;
 }
 

@@ -170,8 +170,9 @@ void wt_bpe_free(wt_bpe *b);
 /* The hash of p[0..n) that the lookups take (wt_bpe_prefetch returns it too). */
 uint64_t wt_bpe_hash(const uint8_t *p, size_t n);
 
-/* Append the ids of one piece (n >= 1, h its hash) to out (room for n ids is
- * required). Returns the count or WT_E*. */
+/* Append the ids of one piece (n >= 1, h its hash) to out (room for
+ * n + WT_PIECE_CACHE_IDS ids is required: a cached piece's ids are copied as
+ * one block). Returns the count or WT_E*. */
 int64_t wt_bpe_encode_piece(const wt_bpe *b, const uint8_t *p, size_t n, uint64_t h, uint32_t *out,
                             wt_bpe_scratch *sc);
 

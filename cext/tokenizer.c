@@ -224,7 +224,7 @@ struct wt_run {
 /* 1 when the limit is reached, 0 to go on, <0 on error. h: the piece's wt_bpe_hash. */
 static int bpe_piece_hashed(wt_run *r, const uint8_t *p, size_t n, uint64_t h)
 {
-    int rc = wt_ids_reserve(r->out, n);
+    int rc = wt_ids_reserve(r->out, n + WT_PIECE_CACHE_IDS);
     if (rc) return rc;
     int64_t k = wt_bpe_encode_piece(&r->t->bpe, p, n, h, r->out->ids + r->out->len, &r->sc->bpe);
     if (k < 0) return (int)k;
@@ -329,7 +329,7 @@ static int scan_and_encode(wt_run *r, const wt_scanner *scan, const uint8_t *s, 
             if ((rc = bpe_piece_hashed(r, p, len, h))) return rc;
             continue;
         }
-        if ((rc = wt_ids_reserve(out, len))) return rc;
+        if ((rc = wt_ids_reserve(out, len + WT_PIECE_CACHE_IDS))) return rc;
         int64_t got = wt_bpe_encode_known(b, p, len, s, s + n, h, out->ids + out->len);
         if (got == WT_BPE_UNKNOWN) {
             jobs[n_jobs] = (wt_bpe_job){.p = p, .n = len, .h = h};

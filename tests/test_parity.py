@@ -1,5 +1,7 @@
 """Ids identical to the references on whole corpora, one by one and in batches."""
 
+import random
+
 import numpy as np
 import pytest
 
@@ -124,3 +126,23 @@ def test_short_tokens_at_every_offset_from_the_text_ends(name):
         k, j = rnd.randrange(10), rnd.randrange(10)
         for text in (t, "A" * k + "\n" + t, t + "\n" + "B" * j, "A" * k + "\n" + t + "\n" + "B" * j):
             assert ours_encode(name, text) == reference_encode(name, text), (name, text)
+
+
+@pytest.mark.parametrize("name", ["llama3", "o200k_base"])
+def test_cache_tells_apart_pieces_that_differ_in_trailing_zero_bytes(name):
+    # Cache entries hold a piece's bytes zero-padded, and its length: with one
+    # set (four entries), runs of NUL (one punctuation piece each) of every
+    # length up to past the wide entries' 48 bytes meet entries of other lengths
+    # whose padded bytes are the same.
+    import copy
+
+    from warptok import _load
+    from warptok._core import Core
+
+    tok = ours(name)
+    small = copy.copy(tok)
+    small._core = Core(**_load.tables(tok._spec), piece_cache_sets=1)
+    rng = random.Random(0)
+    texts = ["x" + "\0" * rng.randrange(2, 60) + "y" for _ in range(400)]
+    for text in texts + texts:
+        assert small.encode_ordinary(text) == reference_encode(name, text), len(text)
