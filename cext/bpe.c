@@ -141,37 +141,15 @@ _Static_assert(sizeof(wt_wide_entry) == 256, "a wide entry is four cache lines")
 _Static_assert(WT_PIECE_CACHE_KEY % 8 == 0 && WT_WIDE_CACHE_KEY % 8 == 0, "ids start at a body word");
 
 /* The sets of a piece whose piece_hash is h: its high bits, as the low ones
- * pick the vocabulary slot, among the sets in use (a thread may read the count
- * before another doubles it: it then looks in a set that no longer serves its
- * piece, and misses, as any entry may). */
-WT_INLINE size_t cache_live_mask(const wt_bpe *b)
-{
-    return __atomic_load_n(&b->cache.live_mask, __ATOMIC_RELAXED);
-}
-
+ * pick the vocabulary slot. */
 WT_INLINE wt_piece_entry *cache_set(const wt_bpe *b, uint64_t h)
 {
-    return &b->cache.short_sets[((h >> 40) & cache_live_mask(b)) * WT_CACHE_WAYS];
+    return &b->cache.short_sets[((h >> 40) & b->cache.short_mask) * WT_CACHE_WAYS];
 }
 
 WT_INLINE wt_wide_entry *wide_set(const wt_bpe *b, uint64_t h)
 {
-    size_t wide = (cache_live_mask(b) + 1) / WT_WIDE_PER_PIECE_SETS;
-    return &b->cache.wide_sets[((h >> 40) & (wide ? wide - 1 : 0) & b->cache.wide_mask) * WT_CACHE_WAYS];
-}
-
-/* count entries were just evicted: once the evictions since the last doubling
- * reach 1/32 of the sets in use, the sets in use double (up to all of them).
- * Entries keep their place, so about half of them stop serving their pieces,
- * which are merged again when they come. */
-static void cache_evicted(const wt_bpe *b, size_t count)
-{
-    wt_piece_cache *c = (wt_piece_cache *)&b->cache;   /* the one mutable part of the tables */
-    size_t live = cache_live_mask(b);
-    if (live == c->short_mask) return;
-    if (__atomic_add_fetch(&c->evictions, count, __ATOMIC_RELAXED) < (live + 1) / 32) return;
-    if (__atomic_compare_exchange_n(&c->live_mask, &live, live * 2 + 1, 0, __ATOMIC_RELAXED, __ATOMIC_RELAXED))
-        __atomic_store_n(&c->evictions, 0, __ATOMIC_RELAXED);
+    return &b->cache.wide_sets[((h >> 40) & b->cache.wide_mask) * WT_CACHE_WAYS];
 }
 
 #define WT_HEAD_SEQ(head) ((uint32_t)(head))
@@ -256,15 +234,14 @@ WT_INLINE void entry_put(_Atomic uint64_t *headp, uint64_t *body, size_t key_wor
         }                                                                                                \
         return -1;                                                                                       \
     }                                                                                                    \
-    WT_INLINE int name##_put(entry_type *set, const uint8_t *p, size_t n, const uint32_t *ids, size_t k,  \
-                             unsigned victim)                                                            \
+    WT_INLINE void name##_put(entry_type *set, const uint8_t *p, size_t n, const uint32_t *ids, size_t k, \
+                              unsigned victim)                                                           \
     {                                                                                                    \
-        int w = 0, evicts;                                                                               \
+        int w = 0;                                                                                       \
         while (w < WT_CACHE_WAYS && WT_HEAD_SEQ(atomic_load_explicit(&set[w].head, memory_order_relaxed))) \
             w++;                                                                                         \
-        if ((evicts = w == WT_CACHE_WAYS)) w = (int)(victim % WT_CACHE_WAYS);                            \
+        if (w == WT_CACHE_WAYS) w = (int)(victim % WT_CACHE_WAYS);                                       \
         entry_put(&set[w].head, set[w].body, (key_bytes) / 8, p, n, ids, k);                             \
-        return evicts;                                                                                   \
     }
 
 WT_CACHE_SET_OPS(piece, wt_piece_entry, WT_PIECE_CACHE_KEY, WT_PIECE_CACHE_IDS / 2)   /* all its ids, one block */
@@ -283,8 +260,6 @@ static int cache_map(wt_piece_cache *c, size_t sets)
     c->wide_sets = (wt_wide_entry *)(m + short_bytes);
     c->short_mask = sets - 1;
     c->wide_mask = wide - 1;
-    c->live_mask = (sets < WT_CACHE_FIRST_SETS ? sets : WT_CACHE_FIRST_SETS) - 1;
-    c->evictions = 0;
     return 0;
 }
 
@@ -914,18 +889,14 @@ void wt_bpe_merge_short(const wt_bpe *b, wt_bpe_job *jobs, size_t count, wt_bpe_
             if (small_step(b, &st[live[k]], NULL, &sc->work)) live[still++] = live[k];
         n_live = still;
     }
-    size_t evicted = 0;
     for (size_t j = 0; j < count; j++) {
         const uint8_t *p = jobs[j].p;
         size_t n = jobs[j].n, k = jobs[j].k = st[j].m;
         uint64_t h = jobs[j].h;
         unsigned victim = (unsigned)(sc->work + j);  /* varies from put to put */
-        if (n <= WT_PIECE_CACHE_KEY && k <= WT_PIECE_CACHE_IDS)
-            evicted += (size_t)piece_put(cache_set(b, h), p, n, jobs[j].out, k, victim);
-        else if (k <= WT_WIDE_CACHE_IDS)
-            evicted += (size_t)wide_put(wide_set(b, h), p, n, jobs[j].out, k, victim);
+        if (n <= WT_PIECE_CACHE_KEY && k <= WT_PIECE_CACHE_IDS) piece_put(cache_set(b, h), p, n, jobs[j].out, k, victim);
+        else if (k <= WT_WIDE_CACHE_IDS) wide_put(wide_set(b, h), p, n, jobs[j].out, k, victim);
     }
-    if (evicted) cache_evicted(b, evicted);
 }
 
 uint64_t wt_bpe_hash(const uint8_t *p, size_t n)

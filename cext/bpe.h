@@ -80,12 +80,9 @@ enum {
  * merged is a hit for the others, and memory does not grow with the thread
  * count). Two tables of 4-way sets: one-line entries for the common pieces (up
  * to 24 bytes and 8 ids), and 256-byte ones for pieces of up to 48 bytes and 48
- * ids, which are rarer but merge at a quadratic cost. At most 20 MiB (by
+ * ids, which are rarer but merge at a quadratic cost. Fixed size (20 MiB by
  * default), mapped at load and paged in as used: memory stays bounded whatever
- * the input. Only the first 1/8 of the sets are in use at first, doubled each
- * time evictions show them full: a random set per new piece had a first pass
- * over a few MB touch all 20 MiB, whose huge-page faults sometimes stalled the
- * pass for ~40 ms here (4 KiB pages cost more, every time). Per 2 MB, English prose has ~13,000 distinct such pieces, UDHR's
+ * the input. Per 2 MB, English prose has ~13,000 distinct such pieces, UDHR's
  * 400 languages ~63,000 short and ~3,500 wide ones; at 10 MiB the sets' conflicts
  * cost those 2 MB of UDHR, re-encoded, 14-21% of their speed (English and code
  * nothing).
@@ -96,7 +93,6 @@ enum {
  * if another thread holds it. */
 #define WT_CACHE_WAYS 4
 #define WT_PIECE_CACHE_SETS 65536    /* the default; wt_bpe_init can take fewer (tests) */
-#define WT_CACHE_FIRST_SETS 8192     /* in use at first: 2 MiB of short entries */
 #define WT_PIECE_CACHE_KEY 24
 #define WT_PIECE_CACHE_IDS 8
 #define WT_WIDE_PER_PIECE_SETS 16    /* one wide set per 16 short ones */
@@ -120,8 +116,6 @@ typedef struct {
     wt_wide_entry *wide_sets;
     size_t short_mask, wide_mask; /* set count - 1 */
     size_t bytes;                 /* of the mapping */
-    size_t live_mask;             /* short sets in use - 1 (atomic): WT_CACHE_FIRST_SETS, doubled as needed */
-    size_t evictions;             /* since the last doubling (atomic) */
 } wt_piece_cache;
 
 typedef struct {

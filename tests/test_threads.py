@@ -75,38 +75,6 @@ def test_threads_contending_for_a_few_cache_sets_stay_exact(sets):
     assert not mismatches
 
 
-def test_piece_cache_grows_while_threads_share_it():
-    # The cache starts with 1/8 of its sets in use and doubles them as evictions
-    # show them full. A thread that read the count before another doubled it looks
-    # in a set that no longer serves its piece, and misses: a fresh tokenizer
-    # shared by four threads over UDHR grows to all its sets and keeps exact ids.
-    import copy
-
-    from warptok import _load
-    from warptok._core import Core
-
-    tok = ours("llama3")
-    fresh = copy.copy(tok)
-    fresh._core = Core(**_load.tables(tok._spec))
-    assert fresh._core.piece_cache_sets == (8192, 65536)
-    docs = corpus("multilingual") + corpus("english")[:100]
-    want = [tok.encode(d) for d in docs]
-    mismatches = []
-
-    def worker(seed):
-        order = random.Random(seed).sample(range(len(docs)), len(docs))
-        mismatches.extend(i for i in order if fresh.encode(docs[i]) != want[i])
-
-    threads = [threading.Thread(target=worker, args=(s,)) for s in range(4)]
-    for t in threads:
-        t.start()
-    for t in threads:
-        t.join()
-    assert not mismatches
-    assert fresh._core.piece_cache_sets == (65536, 65536)
-    assert fresh.encode_batch(docs, num_threads=2) == want
-
-
 def test_batch_order_is_preserved_with_uneven_documents():
     tok = ours("cl100k_base")
     docs = [("x" * (i * 997 % 5000)) + str(i) for i in range(500)]

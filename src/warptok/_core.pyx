@@ -22,9 +22,6 @@ cdef extern from "wt_common.h":
 
 cdef extern from *:
     """
-    /* A word other threads write with atomics (the piece cache's sets in use). */
-    #define _relaxed_size(p) __atomic_load_n((p), __ATOMIC_RELAXED)
-
     /* Raw item arrays, so building a list of cached ints is a store and an incref. */
     #define _tuple_items(t) (((PyTupleObject *)(t))->ob_item)
     #define _list_items(l) (((PyListObject *)(l))->ob_item)
@@ -64,7 +61,6 @@ cdef extern from *:
         return n;
     }
     """
-    size_t _relaxed_size(const size_t *p)
     PyObject **_tuple_items(object t)
     PyObject **_list_items(object l)
     void _fill_ints(PyObject **dest, PyObject **ints, const uint32_t *ids, size_t n)
@@ -101,12 +97,8 @@ cdef extern from "regex.h":
 cdef extern from "bpe.h":
     ctypedef struct wt_bpe_linear:
         uint32_t n_nodes
-    ctypedef struct wt_piece_cache:
-        size_t short_mask
-        size_t live_mask
     ctypedef struct wt_bpe:
         uint32_t n_ids
-        wt_piece_cache cache
         uint8_t *tok_flags
         int linear_status
         uint32_t linear_bad_id
@@ -819,11 +811,6 @@ cdef class Core:
             with nogil:
                 wt_batch_free(b)
             wt_free(arr)
-
-    @property
-    def piece_cache_sets(self):
-        """For tests: (sets in use, sets at most) of the piece cache's short entries."""
-        return (_relaxed_size(&self.t.bpe.cache.live_mask) + 1, self.t.bpe.cache.short_mask + 1)
 
     @property
     def linear_status(self):
