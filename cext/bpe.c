@@ -96,10 +96,11 @@ WT_INLINE int bytes_equal(const uint8_t *a, const uint8_t *b, size_t n)
 }
 
 /* The one hash of a piece: its slot in the vocabulary table for its length, and
- * its piece-cache set (from the high bits), so a piece is hashed once. */
-WT_INLINE uint64_t piece_hash(const uint8_t *p, size_t n)
+ * its piece-cache set (from the high bits), so a piece is hashed once. [lo, hi):
+ * the bytes around it that may be read (the text it is in; else p, p + n). */
+WT_INLINE uint64_t piece_hash(const uint8_t *p, size_t n, const uint8_t *lo, const uint8_t *hi)
 {
-    return n <= WT_SMALL_MAX ? small_hash(small_key(p, n, p, p + n), n) : hash_bytes(p, n);
+    return n <= WT_SMALL_MAX ? small_hash(small_key(p, n, lo, hi), n) : hash_bytes(p, n);
 }
 
 /* The value word of the small entry keyed k (whose small_hash is h), or NULL.
@@ -128,10 +129,12 @@ WT_INLINE uint32_t *long_find(const wt_bpe *b, const uint8_t *p, size_t n, uint6
     }
 }
 
-/* The value word of the entry for p[0..n) (whose piece_hash is h), or NULL. */
-WT_INLINE uint32_t *vocab_find(const wt_bpe *b, const uint8_t *p, size_t n, uint64_t h)
+/* The value word of the entry for p[0..n) (whose piece_hash is h; [lo, hi) as
+ * there), or NULL. */
+WT_INLINE uint32_t *vocab_find(const wt_bpe *b, const uint8_t *p, size_t n, const uint8_t *lo, const uint8_t *hi,
+                               uint64_t h)
 {
-    if (n <= WT_SMALL_MAX) return small_find(&b->vocab, small_key(p, n, p, p + n), n, h);
+    if (WT_LIKELY(n <= WT_SMALL_MAX)) return small_find(&b->vocab, small_key(p, n, lo, hi), n, h);
     return long_find(b, p, n, h);
 }
 
@@ -270,14 +273,12 @@ static int cache_map(wt_piece_cache *c, size_t sets)
 uint64_t wt_bpe_prefetch(const wt_bpe *b, const uint8_t *p, size_t n, const uint8_t *lo, const uint8_t *hi)
 {
     const wt_bytes_map *m = &b->vocab;
-    uint64_t h;
+    uint64_t h = piece_hash(p, n, lo, hi);
     if (WT_LIKELY(n <= WT_SMALL_MAX)) {
-        h = small_hash(small_key(p, n, lo, hi), n);
         const char *slot = (const char *)&m->small_slots[h & m->small_mask];
         __builtin_prefetch(slot);
         __builtin_prefetch(slot + sizeof(wt_small_slot) - 1);   /* a slot can cross a line */
     } else {
-        h = hash_bytes(p, n);
         __builtin_prefetch(&m->long_slots[h & m->long_mask]);
         if (n > WT_PIECE_CACHE_KEY) return h;
     }
@@ -293,7 +294,7 @@ uint64_t wt_hash_bytes(const uint8_t *p, size_t n)
 
 uint32_t wt_bpe_lookup(const wt_bpe *b, const uint8_t *p, size_t n)
 {
-    const uint32_t *v = vocab_find(b, p, n, piece_hash(p, n));
+    const uint32_t *v = vocab_find(b, p, n, p, p + n, piece_hash(p, n, p, p + n));
     return v ? *v & ~WT_VAL_WHOLE : WT_NO_ID;
 }
 
@@ -303,8 +304,8 @@ static int vocab_insert(wt_bpe *b, uint32_t id)
     const uint8_t *p = b->tok_bytes + b->tok_off[id];
     size_t n = b->tok_off[id + 1] - b->tok_off[id];
     if (n == 0) return WT_EINVAL;
-    uint64_t h = piece_hash(p, n);
-    if (vocab_find(b, p, n, h)) return WT_EINVAL;  /* two ids, same bytes */
+    uint64_t h = piece_hash(p, n, p, p + n);
+    if (vocab_find(b, p, n, p, p + n, h)) return WT_EINVAL;  /* two ids, same bytes */
     if (n <= WT_SMALL_MAX) {
         size_t i = h & m->small_mask;
         while (m->small_slots[i].len) i = (i + 1) & m->small_mask;
@@ -859,8 +860,7 @@ int64_t wt_bpe_encode_known(const wt_bpe *b, const uint8_t *p, size_t n, const u
                             uint64_t h, uint32_t *out)
 {
     /* Most pieces are one token: a vocabulary hit needs no cache. */
-    const uint32_t *v = WT_LIKELY(n <= WT_SMALL_MAX) ? small_find(&b->vocab, small_key(p, n, lo, hi), n, h)
-                                                      : long_find(b, p, n, h);
+    const uint32_t *v = vocab_find(b, p, n, lo, hi, h);
     if (v && (*v & WT_VAL_WHOLE)) {
         out[0] = *v & ~WT_VAL_WHOLE;
         return 1;
@@ -900,7 +900,7 @@ void wt_bpe_merge_short(const wt_bpe *b, wt_bpe_job *jobs, size_t count, wt_bpe_
 
 uint64_t wt_bpe_hash(const uint8_t *p, size_t n)
 {
-    return piece_hash(p, n);
+    return piece_hash(p, n, p, p + n);
 }
 
 int64_t wt_bpe_encode_piece(const wt_bpe *b, const uint8_t *p, size_t n, uint64_t h, uint32_t *out,
@@ -1206,7 +1206,7 @@ int wt_bpe_init(wt_bpe *b, uint32_t n_ids, const uint32_t *tok_off, const uint8_
         if (whole) {
             b->tok_flags[id] |= WT_TOK_WHOLE;
             const uint8_t *tok = tok_bytes + tok_off[id];
-            *vocab_find(b, tok, n, piece_hash(tok, n)) |= WT_VAL_WHOLE;
+            *vocab_find(b, tok, n, tok, tok + n, piece_hash(tok, n, tok, tok + n)) |= WT_VAL_WHOLE;
         }
     }
     wt_free(tmp);

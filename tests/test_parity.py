@@ -110,8 +110,6 @@ def test_short_tokens_at_every_offset_from_the_text_ends(name):
     # text has 8 bytes on both sides, and from a copy near its start or end:
     # every short token, as a piece 0..9 bytes from either end, has the
     # reference's ids.
-    import random
-
     tok = ours(name)
     texts = []
     for i in range(tok.n_vocab):
