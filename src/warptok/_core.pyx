@@ -27,12 +27,20 @@ cdef extern from *:
     #define _list_items(l) (((PyListObject *)(l))->ob_item)
 
     /* dest[i] = a new reference to ints[ids[i]]. The int objects are scattered over
-     * megabytes, so each is prefetched a few ids ahead and its slot further ahead. */
+     * megabytes that the tokenizer's tables have pushed out of cache, so each is
+     * fetched 128 ids ahead, its slot 256 ahead (for the first ids, before the
+     * loop). At 16 and 8 ahead the increfs stalled: English single thread went
+     * +14% (6.5 KB documents) and +7% (1 KB) with these distances. */
     static void _fill_ints(PyObject **dest, PyObject **ints, const uint32_t *ids, size_t n)
     {
+        enum { AHEAD = 128 };
+        size_t m = n < 2 * AHEAD ? n : 2 * AHEAD;
+        for (size_t i = 0; i < m; i++) __builtin_prefetch(&ints[ids[i]]);
+        m = n < AHEAD ? n : AHEAD;
+        for (size_t i = 0; i < m; i++) __builtin_prefetch(ints[ids[i]], 1);
         for (size_t i = 0; i < n; i++) {
-            if (i + 16 < n) __builtin_prefetch(&ints[ids[i + 16]]);
-            if (i + 8 < n) __builtin_prefetch(ints[ids[i + 8]], 1);
+            if (i + 2 * AHEAD < n) __builtin_prefetch(&ints[ids[i + 2 * AHEAD]]);
+            if (i + AHEAD < n) __builtin_prefetch(ints[ids[i + AHEAD]], 1);
             PyObject *o = ints[ids[i]];
             Py_INCREF(o);
             dest[i] = o;
