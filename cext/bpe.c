@@ -277,7 +277,7 @@ uint64_t wt_bpe_prefetch(const wt_bpe *b, const uint8_t *p, size_t n, const uint
     if (WT_LIKELY(n <= WT_SMALL_MAX)) {
         const char *slot = (const char *)&m->small_slots[h & m->small_mask];
         __builtin_prefetch(slot);
-        __builtin_prefetch(slot + sizeof(wt_small_slot) - 1);   /* a slot can cross a line */
+        __builtin_prefetch(slot + 2 * sizeof(wt_small_slot) - 1);   /* and the next slot, on <= 2 lines */
     } else {
         __builtin_prefetch(&m->long_slots[h & m->long_mask]);
         if (n > WT_PIECE_CACHE_KEY) return h;
