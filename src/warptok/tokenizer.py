@@ -30,6 +30,7 @@ class Tokenizer:
         # Per-call options resolve to these precomputed masks (HF: by split_special_tokens).
         self._hf_masks = {split: tuple(bytes(not (split and a.special) for a in tokens) if tokens else None
                                        for tokens in self._passes) for split in (False, True)}
+        self._hf_plain = self._hf_masks[False]      # encode's common call
         self._mask_cache = {}
         self._special_re = re.compile("|".join(map(re.escape, sorted(self.special_tokens, key=len, reverse=True))))
         self._n_post = len(spec.prefix) + len(spec.suffix)
@@ -95,7 +96,7 @@ class Tokenizer:
         if (self._hf and max_length is None and not split_special_tokens and type(text) is str
                 and (self._normalizer is None or not self._needs_normalizing(text))):
             try:            # the common HF call: its masks are precomputed, nothing to check
-                return self._core.encode(text, self._hf_masks[False], False, -1, bool(add_special_tokens))
+                return self._core.encode(text, self._hf_plain, False, -1, add_special_tokens)
             except UnicodeEncodeError:
                 pass        # lone surrogates: the general path raises as HF does
         elif (self._tiktoken and max_length is None and not allowed_special and disallowed_special == "all"
