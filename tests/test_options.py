@@ -98,12 +98,14 @@ def test_tiktoken_surrogates_become_replacement_chars(name):
     tok, ref = ours(name), reference(name)
     text = "ab\ud800cd\udfff"
     assert tok.encode(text) == ref.encode(text)
+    assert tok.encode_ordinary(text) == ref.encode_ordinary(text)
     assert tok.encode_ordinary_batch([text]) == [ref.encode_ordinary(text)]
 
 
 def test_hf_surrogates_raise_like_hf():
-    with pytest.raises(UnicodeEncodeError):
-        ours("llama3").encode("ab\ud800")
+    for encode in (ours("llama3").encode, ours("llama3").encode_ordinary):
+        with pytest.raises(UnicodeEncodeError):
+            encode("ab\ud800")
 
 
 def test_decode_unknown_ids_follow_each_reference():
