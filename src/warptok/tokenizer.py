@@ -114,12 +114,8 @@ class Tokenizer:
     def encode_ordinary(self, text: str) -> list[int]:
         """Ids of ``text`` with no special-token recognition and no post-processor
         (tiktoken's ``encode_ordinary``)."""
-        if type(text) is str and self._normalizer is None:
-            try:            # _encode_one's common case, one call shorter
-                return self._core.encode(text, _NO_SPLIT, False, -1, False)
-            except UnicodeEncodeError:
-                pass        # lone surrogates: _encode_one fixes them up or raises
-        _check_str(text)
+        if type(text) is not str:
+            _check_str(text)    # raises, or lets a str subclass through
         return self._encode_one(text, _NO_SPLIT, -1, False)
 
     def count(self, text: str, **options) -> int:
