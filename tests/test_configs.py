@@ -48,7 +48,9 @@ def check_same(text_json, texts=TEXTS, **kwargs):
     ours, ref = warptok.Tokenizer.from_str(text_json), HFTokenizer.from_str(text_json)
     docs = list(texts) + corpus("english")[:20] + corpus("multilingual")[:5]
     for d in docs:
-        assert ours.encode(d, **kwargs) == ref.encode(d, **kwargs).ids, d[:80]
+        ids = ref.encode(d, **kwargs).ids
+        assert ours.encode(d, **kwargs) == ids, d[:80]
+        assert ours.count(d, **kwargs) == len(ids), d[:80]      # normalizers included: count takes encode's paths
     assert ours.encode_batch(docs, **kwargs) == [e.ids for e in ref.encode_batch(docs, **kwargs)]
     return ours, ref
 

@@ -127,10 +127,34 @@ def test_wrong_argument_types_are_clear():
         tok.encode_ordinary_batch(["ok"], num_threads=0)
 
 
-def test_count_equals_len_encode():
-    tok = ours("cl100k_base")
-    for d in corpus("english")[:100]:
-        assert tok.count(d) == len(tok.encode(d))
+COUNT_OPTIONS = {
+    "hf": [{}, {"add_special_tokens": False}, {"max_length": 7}, {"split_special_tokens": True},
+           {"max_length": 0, "add_special_tokens": False}],
+    "tiktoken": [{}, {"allowed_special": "all"}, {"disallowed_special": ()}, {"max_length": 5},
+                 {"allowed_special": {"<|endoftext|>"}, "disallowed_special": ()}],
+}
+
+
+@pytest.mark.parametrize("name", ["cl100k_base", "llama3", "qwen2.5"])
+def test_count_is_len_encode_with_every_option(name):
+    # count shares encode's body (its fast paths too) but returns the core's count
+    # instead of a list: every path must agree (normalizers: test_configs' check_same).
+    tok = ours(name)
+    kind = "tiktoken" if name in TIKTOKEN_NAMES else "hf"
+    texts = TEXTS + ["cafe\u0301 <|im_end|> x", "lone \ud800 surrogate"] + corpus("english")[:40] + corpus("multilingual")[:10]
+    for options in COUNT_OPTIONS[kind]:
+        for text in texts:
+            try:
+                expected = len(tok.encode(text, **options))
+            except (ValueError, UnicodeEncodeError) as e:      # disallowed special, surrogate (HF)
+                with pytest.raises(type(e)):
+                    tok.count(text, **options)
+                continue
+            assert tok.count(text, **options) == expected, (options, text[:60])
+    with pytest.raises(TypeError):
+        tok.count(b"bytes")
+    with pytest.raises(TypeError):
+        tok.count("x", no_such_option=1)
 
 
 def test_text_that_needs_normalizing_truncates_as_hf():

@@ -745,10 +745,12 @@ cdef class Core:
         o.add_special = add_special
         return 0
 
-    def encode(self, str text, tuple active, bint first_pass, Py_ssize_t max_body, bint add_special):
-        """Ids of one text. active: per pass, a bytes mask of the added tokens to split
-        out, or None to skip the pass; first_pass: start at pass 1 (a segment pass 0
-        produced); max_body < 0: no truncation."""
+    def encode(self, str text, tuple active, bint first_pass, Py_ssize_t max_body, bint add_special,
+               bint count=False):
+        """Ids of one text, or with count only their number (no list built). active:
+        per pass, a bytes mask of the added tokens to split out, or None to skip the
+        pass; first_pass: start at pass 1 (a segment pass 0 produced); max_body < 0:
+        no truncation."""
         cdef Py_ssize_t n
         cdef const uint8_t *s = _utf8(text, &n)
         cdef wt_encode_opts o
@@ -759,6 +761,8 @@ cdef class Core:
             out = wt_thread_ids()          # reused by this thread's next call
             rc = wt_encode(&self.t, s, n, &o, out) if out != NULL else WT_ENOMEM
         _check(rc)
+        if count:
+            return out.len
         return self._as_list(out.ids, out.len)
 
     def encode_batch(self, texts, tuple active, Py_ssize_t max_body, bint add_special,

@@ -79,11 +79,36 @@ class Tokenizer:
 
     # ------------------------------------------------------------ encoding
 
-    def encode(self, text: str, *, add_special_tokens: bool = True, max_length: int | None = None,
-               split_special_tokens: bool = False,
-               allowed_special: "Iterable[str] | str" = (), disallowed_special: "Iterable[str] | str" = "all",
-               ) -> list[int]:
-        """Token ids of ``text``.
+    def _encoder(counting: bool):
+        """encode and count: one body, fast paths included, whose core call returns
+        the ids or only their number (a shared private method would cost encode a call)."""
+
+        def call(self, text: str, *, add_special_tokens: bool = True, max_length: int | None = None,
+                 split_special_tokens: bool = False,
+                 allowed_special: "Iterable[str] | str" = (), disallowed_special: "Iterable[str] | str" = "all"):
+            if (self._hf and max_length is None and not split_special_tokens and type(text) is str
+                    and (self._normalizer is None or not self._needs_normalizing(text))):
+                try:        # the common HF call: its masks are precomputed, nothing to check
+                    return self._core.encode(text, self._hf_plain, False, -1, add_special_tokens, counting)
+                except UnicodeEncodeError:
+                    pass    # lone surrogates: the general path raises as HF does
+            elif (self._tiktoken and max_length is None and not allowed_special and disallowed_special == "all"
+                  and type(text) is str and (not self.special_tokens or self._special_re.search(text) is None)):
+                try:        # tiktoken's default call on text without special tokens: ordinary text
+                    return self._core.encode(text, _NO_SPLIT, False, -1, False, counting)
+                except UnicodeEncodeError:
+                    pass    # lone surrogates: the general path replaces them as tiktoken does
+            active, max_body, add = self._call_options(add_special_tokens, max_length, allowed_special,
+                                                       disallowed_special, split_special_tokens)
+            _check_str(text)
+            self._check_disallowed(text, disallowed_special, allowed_special)
+            return self._encode_one(text, active, max_body, add, counting)
+        return call
+
+    encode = _encoder(False)
+    encode.__name__, encode.__qualname__ = "encode", "Tokenizer.encode"
+    encode.__annotations__["return"] = "list[int]"
+    encode.__doc__ = """Token ids of ``text``.
 
         tokenizer.json: HF's ``Tokenizer.encode(text).ids`` — added tokens are split
         out (special ones too, unless ``split_special_tokens``), ``add_special_tokens``
@@ -93,23 +118,12 @@ class Tokenizer:
         tiktoken: ``Encoding.encode`` — special tokens in ``allowed_special`` are
         encoded as such; one in ``disallowed_special`` raises ValueError.
         """
-        if (self._hf and max_length is None and not split_special_tokens and type(text) is str
-                and (self._normalizer is None or not self._needs_normalizing(text))):
-            try:            # the common HF call: its masks are precomputed, nothing to check
-                return self._core.encode(text, self._hf_plain, False, -1, add_special_tokens)
-            except UnicodeEncodeError:
-                pass        # lone surrogates: the general path raises as HF does
-        elif (self._tiktoken and max_length is None and not allowed_special and disallowed_special == "all"
-              and type(text) is str and (not self.special_tokens or self._special_re.search(text) is None)):
-            try:            # tiktoken's default call on text without special tokens: ordinary text
-                return self._core.encode(text, _NO_SPLIT, False, -1, False)
-            except UnicodeEncodeError:
-                pass        # lone surrogates: the general path replaces them as tiktoken does
-        active, max_body, add = self._call_options(add_special_tokens, max_length, allowed_special,
-                                                   disallowed_special, split_special_tokens)
-        _check_str(text)
-        self._check_disallowed(text, disallowed_special, allowed_special)
-        return self._encode_one(text, active, max_body, add)
+
+    count = _encoder(True)
+    count.__name__, count.__qualname__ = "count", "Tokenizer.count"
+    count.__annotations__["return"] = "int"
+    count.__doc__ = """``len(self.encode(text, ...))`` with the same options, without building the list."""
+    del _encoder
 
     def encode_ordinary(self, text: str) -> list[int]:
         """Ids of ``text`` with no special-token recognition and no post-processor
@@ -117,10 +131,6 @@ class Tokenizer:
         if type(text) is not str:
             _check_str(text)    # raises, or lets a str subclass through
         return self._encode_one(text, _NO_SPLIT, -1, False)
-
-    def count(self, text: str, **options) -> int:
-        """``len(self.encode(text, **options))``."""
-        return len(self.encode(text, **options))
 
     def encode_batch(self, texts: Sequence[str], *, add_special_tokens: bool = True,
                      max_length: int | None = None, num_threads: int | None = None,
@@ -169,14 +179,16 @@ class Tokenizer:
 
     # ------------------------------------------------------------ internals
 
-    def _encode_one(self, text, active, max_body, add):
+    def _encode_one(self, text, active, max_body, add, count=False):
+        """text's ids, or with count their number."""
         if self._normalizer is not None and self._needs_normalizing(text):
-            return self._encode_normalizing([text], active, max_body, add, 1)[0]
+            ids = self._encode_normalizing([text], active, max_body, add, 1)[0]
+            return len(ids) if count else ids
         try:
-            return self._core.encode(text, active, False, max_body, add)
+            return self._core.encode(text, active, False, max_body, add, count)
         except UnicodeEncodeError:
             fixed = self._surrogates_fixed(text)      # raises for HF, as HF does
-            return self._core.encode(fixed, active, False, max_body, add)
+            return self._core.encode(fixed, active, False, max_body, add, count)
 
     def _surrogates_fixed(self, text):
         """tiktoken's own fix-up: lone surrogates become U+FFFD. HF refuses them."""
