@@ -632,8 +632,8 @@ def count_chat_tokens_detailed(conversations: Iterable, tokenizer, *, chat_templ
                     pos = e
                 plan.append((r, ids, segments.id_of(data[pos:])))
                 if turn_no in sample:
-                    full_counts[turn_no] = len(tokenizer.encode(data.decode("utf-8"), add_special_tokens=False,
-                                                                split_special_tokens=split_special))
+                    full_counts[turn_no] = tokenizer.count(data.decode("utf-8"), add_special_tokens=False,
+                                                           split_special_tokens=split_special)
                 prev, prev_spans = data, spans
             turn_no += 1
             bar.update(1)
