@@ -2,6 +2,17 @@
 #include "unicode_data.h"
 #include "utf8.h"
 
+/* How blocks of ASCII get their class masks (see "64 ASCII bytes at a time"):
+ * SSE2 or NEON vectors, else 8-byte words on little-endian CPUs, else no blocks. */
+#if defined(__BYTE_ORDER__) && __BYTE_ORDER__ == __ORDER_LITTLE_ENDIAN__
+#define WT_LITTLE_ENDIAN 1
+#endif
+#if defined(__SSE2__)
+#define WT_VECTOR_MASKS masks_sse2
+#elif defined(__ARM_NEON) && defined(__aarch64__) && defined(WT_LITTLE_ENDIAN)
+#define WT_VECTOR_MASKS masks_neon
+#endif
+
 /* Class bits of a code point, per scanner. */
 enum {
     C_LET = 1,     /* the letter run: \p{L} ([\p{L}\p{M}] with marks_are_letters) */
@@ -80,7 +91,14 @@ int wt_scanner_init(wt_scanner *sc)
     sc->gap_words = members == 0 || members == hi - lo + 1;
     sc->gap_lo = members ? (uint8_t)lo : 1;
     sc->gap_hi = members ? (uint8_t)hi : 0;
-    sc->blocks = blocks_exact(sc);
+    sc->blocks = WT_BLOCKS_NONE;
+    if (blocks_exact(sc)) {
+#ifdef WT_VECTOR_MASKS
+        sc->blocks = sc->word_blocks ? WT_BLOCKS_WORDS : WT_BLOCKS_VECTOR;
+#elif defined(WT_LITTLE_ENDIAN)
+        sc->blocks = WT_BLOCKS_WORDS;          /* the word masks read byte i at bits 8i.. */
+#endif
+    }
     return 0;
 }
 
@@ -396,10 +414,6 @@ size_t wt_scan_match(const wt_scanner *sc, const uint8_t *s, size_t n, size_t po
 /* Does the scanner's ASCII table match the masks' model? */
 static int blocks_exact(const wt_scanner *sc)
 {
-#ifndef __SSE2__
-    (void)sc;
-    return 0;                                  /* the masks are built with SSE2 */
-#else
     int o200k = sc->family == WT_SCAN_O200K;
     if (sc->family != WT_SCAN_CL100K && sc->family != WT_SCAN_GPT2 && !o200k) return 0;
     if (sc->trail_slash != o200k) return 0;
@@ -414,21 +428,119 @@ static int blocks_exact(const wt_scanner *sc)
         if ((sc->ascii[b] & mask) != want) return 0;
     }
     return 1;
-#endif
 }
-
-#ifdef __SSE2__
-#include <emmintrin.h>
 
 typedef struct {
     uint64_t let, up, dig, pun, sp, os, nl, apos, slash;
     unsigned known;          /* bytes [0, known) are in the text and classified */
 } wt_block;
 
+/* The class masks of the block: bit i of each is byte i's class. With SSE2 or
+ * NEON (16 bytes a compare), else from 8-byte words. All three must agree on every
+ * byte: test_scan.py checks the vector masks (the machine's) and the word ones
+ * (forced by Core(word_blocks=True)) against the generic matcher. */
+#if defined(__SSE2__)
+#include <emmintrin.h>
+
 /* Unsigned x - lo < count, per byte: a signed compare after moving 0 to -128. */
 WT_INLINE __m128i bytes_in(__m128i x, uint8_t lo, uint8_t count)
 {
     return _mm_cmplt_epi8(_mm_add_epi8(x, _mm_set1_epi8((char)(0x80 - lo))), _mm_set1_epi8((char)(count - 128)));
+}
+
+static void masks_sse2(const uint8_t *p, uint64_t *hi, wt_block *c)
+{
+    for (int k = 0; k < WT_SCAN_BLOCK / 16; k++) {
+        __m128i x = _mm_loadu_si128((const __m128i *)(p + 16 * k));
+        __m128i nl = _mm_or_si128(_mm_cmpeq_epi8(x, _mm_set1_epi8('\n')), _mm_cmpeq_epi8(x, _mm_set1_epi8('\r')));
+        int sh = 16 * k;
+        *hi |= (uint64_t)(uint16_t)_mm_movemask_epi8(x) << sh;
+        c->let |= (uint64_t)(uint16_t)_mm_movemask_epi8(bytes_in(_mm_or_si128(x, _mm_set1_epi8(0x20)), 'a', 26)) << sh;
+        c->dig |= (uint64_t)(uint16_t)_mm_movemask_epi8(bytes_in(x, '0', 10)) << sh;
+        c->sp |= (uint64_t)(uint16_t)_mm_movemask_epi8(_mm_cmpeq_epi8(x, _mm_set1_epi8(' '))) << sh;
+        c->os |= (uint64_t)(uint16_t)_mm_movemask_epi8(_mm_andnot_si128(nl, bytes_in(x, 9, 5))) << sh;
+        c->nl |= (uint64_t)(uint16_t)_mm_movemask_epi8(nl) << sh;
+        c->apos |= (uint64_t)(uint16_t)_mm_movemask_epi8(_mm_cmpeq_epi8(x, _mm_set1_epi8('\''))) << sh;
+        c->up |= (uint64_t)(uint16_t)_mm_movemask_epi8(bytes_in(x, 'A', 26)) << sh;
+        c->slash |= (uint64_t)(uint16_t)_mm_movemask_epi8(_mm_cmpeq_epi8(x, _mm_set1_epi8('/'))) << sh;
+    }
+}
+#elif defined(WT_VECTOR_MASKS)
+#include <arm_neon.h>
+
+/* Unsigned x - lo < count, per byte (as bytes_in above). */
+WT_INLINE uint8x16_t neon_in(uint8x16_t x, uint8_t lo, uint8_t count)
+{
+    return vcltq_u8(vsubq_u8(x, vdupq_n_u8(lo)), vdupq_n_u8(count));
+}
+
+/* The 64 bits of four all-or-nothing byte masks: each byte keeps its bit's
+ * weight, and three rounds of pairwise adds sum every 8 bytes into one. */
+WT_INLINE uint64_t neon_bits(uint8x16_t m0, uint8x16_t m1, uint8x16_t m2, uint8x16_t m3)
+{
+    static const uint8_t weights[16] = {1, 2, 4, 8, 16, 32, 64, 128, 1, 2, 4, 8, 16, 32, 64, 128};
+    const uint8x16_t w = vld1q_u8(weights);
+    uint8x16_t a = vpaddq_u8(vandq_u8(m0, w), vandq_u8(m1, w)), b = vpaddq_u8(vandq_u8(m2, w), vandq_u8(m3, w));
+    a = vpaddq_u8(a, b);
+    a = vpaddq_u8(a, a);
+    return vgetq_lane_u64(vreinterpretq_u64_u8(a), 0);
+}
+
+static void masks_neon(const uint8_t *p, uint64_t *hi, wt_block *c)
+{
+    uint8x16_t x[4], nl[4], m[9][4];
+    for (int k = 0; k < 4; k++) {
+        x[k] = vld1q_u8(p + 16 * k);
+        nl[k] = vorrq_u8(vceqq_u8(x[k], vdupq_n_u8('\n')), vceqq_u8(x[k], vdupq_n_u8('\r')));
+        m[0][k] = vcgeq_u8(x[k], vdupq_n_u8(0x80));
+        m[1][k] = neon_in(vorrq_u8(x[k], vdupq_n_u8(0x20)), 'a', 26);
+        m[2][k] = neon_in(x[k], '0', 10);
+        m[3][k] = vceqq_u8(x[k], vdupq_n_u8(' '));
+        m[4][k] = vbicq_u8(neon_in(x[k], 9, 5), nl[k]);
+        m[5][k] = nl[k];
+        m[6][k] = vceqq_u8(x[k], vdupq_n_u8('\''));
+        m[7][k] = neon_in(x[k], 'A', 26);
+        m[8][k] = vceqq_u8(x[k], vdupq_n_u8('/'));
+    }
+    uint64_t bits[9];
+    for (int j = 0; j < 9; j++) bits[j] = neon_bits(m[j][0], m[j][1], m[j][2], m[j][3]);
+    *hi = bits[0];
+    c->let = bits[1]; c->dig = bits[2]; c->sp = bits[3]; c->os = bits[4]; c->nl = bits[5];
+    c->apos = bits[6]; c->up = bits[7]; c->slash = bits[8];
+}
+#endif
+
+/* The same from 8-byte words, in portable C (aarch64 and the rest). A byte's
+ * predicate is its high bit: for ASCII t, t + (0x80 - lo) has it set iff t >= lo,
+ * without a carry into the next byte; gather() packs the 8 high bits. */
+#define WT_BYTES(c) (0x0101010101010101ull * (uint8_t)(c))
+#define WT_HIGH WT_BYTES(0x80)
+
+WT_INLINE uint64_t word_in(uint64_t x, uint8_t lo, uint8_t count)   /* lo >= 1, lo + count <= 0x80 */
+{
+    uint64_t t = x & ~WT_HIGH;
+    return (t + WT_BYTES(0x80 - lo)) & ~(t + WT_BYTES(0x80 - lo - count)) & ~x & WT_HIGH;
+}
+
+WT_INLINE uint64_t gather(uint64_t high_bits) { return ((high_bits >> 7) * 0x0102040810204080ull) >> 56; }
+
+static void masks_words(const uint8_t *p, uint64_t *hi, wt_block *c)
+{
+    for (int k = 0; k < WT_SCAN_BLOCK / 8; k++) {
+        uint64_t x;
+        memcpy(&x, p + 8 * k, 8);              /* little-endian (wt_scanner_init): byte i is bits 8i.. */
+        uint64_t nl = word_in(x, '\n', 1) | word_in(x, '\r', 1);
+        int sh = 8 * k;
+        *hi |= gather(x & WT_HIGH) << sh;
+        c->let |= gather(word_in(x | WT_BYTES(0x20), 'a', 26)) << sh;
+        c->dig |= gather(word_in(x, '0', 10)) << sh;
+        c->sp |= gather(word_in(x, ' ', 1)) << sh;
+        c->os |= gather(word_in(x, 9, 5) & ~nl) << sh;
+        c->nl |= gather(nl) << sh;
+        c->apos |= gather(word_in(x, '\'', 1)) << sh;
+        c->up |= gather(word_in(x, 'A', 26)) << sh;
+        c->slash |= gather(word_in(x, '/', 1)) << sh;
+    }
 }
 
 /* The block's masks. Beyond ASCII, whole characters the scanner calls letters
@@ -446,20 +558,11 @@ static void block_load(const wt_scanner *sc, const uint8_t *s, size_t n, size_t 
     }
     uint64_t hi = 0;
     memset(c, 0, sizeof *c);
-    for (int k = 0; k < WT_SCAN_BLOCK / 16; k++) {
-        __m128i x = _mm_loadu_si128((const __m128i *)(p + 16 * k));
-        __m128i nl = _mm_or_si128(_mm_cmpeq_epi8(x, _mm_set1_epi8('\n')), _mm_cmpeq_epi8(x, _mm_set1_epi8('\r')));
-        int sh = 16 * k;
-        hi |= (uint64_t)(uint16_t)_mm_movemask_epi8(x) << sh;
-        c->let |= (uint64_t)(uint16_t)_mm_movemask_epi8(bytes_in(_mm_or_si128(x, _mm_set1_epi8(0x20)), 'a', 26)) << sh;
-        c->dig |= (uint64_t)(uint16_t)_mm_movemask_epi8(bytes_in(x, '0', 10)) << sh;
-        c->sp |= (uint64_t)(uint16_t)_mm_movemask_epi8(_mm_cmpeq_epi8(x, _mm_set1_epi8(' '))) << sh;
-        c->os |= (uint64_t)(uint16_t)_mm_movemask_epi8(_mm_andnot_si128(nl, bytes_in(x, 9, 5))) << sh;
-        c->nl |= (uint64_t)(uint16_t)_mm_movemask_epi8(nl) << sh;
-        c->apos |= (uint64_t)(uint16_t)_mm_movemask_epi8(_mm_cmpeq_epi8(x, _mm_set1_epi8('\''))) << sh;
-        c->up |= (uint64_t)(uint16_t)_mm_movemask_epi8(bytes_in(x, 'A', 26)) << sh;
-        c->slash |= (uint64_t)(uint16_t)_mm_movemask_epi8(_mm_cmpeq_epi8(x, _mm_set1_epi8('/'))) << sh;
-    }
+#ifdef WT_VECTOR_MASKS
+    if (sc->blocks == WT_BLOCKS_VECTOR) WT_VECTOR_MASKS(p, &hi, c);
+    else
+#endif
+        masks_words(p, &hi, c);
     int o200k = sc->family == WT_SCAN_O200K;
     c->known = WT_SCAN_BLOCK;
     for (uint64_t rest = hi; rest;) {          /* each non-ASCII character in turn */
@@ -573,11 +676,9 @@ static uint64_t block_starts(const wt_scanner *sc, const uint8_t *s, size_t n, s
         T = with_contractions(sc->contractions, 0, s, n, pos, T, LP & c->apos);
     return T & ~1ull;
 }
-#endif
 
 size_t wt_scan_pieces(const wt_scanner *sc, const uint8_t *s, size_t n, size_t pos, size_t *ends)
 {
-#ifdef __SSE2__
     if (sc->blocks) {
         wt_block c;
         uint64_t T = 0;
@@ -599,7 +700,6 @@ size_t wt_scan_pieces(const wt_scanner *sc, const uint8_t *s, size_t n, size_t p
         } while (pos < stop && pos < n && count < WT_SCAN_BLOCK);
         return count;
     }
-#endif
     ends[0] = wt_scan_match(sc, s, n, pos);
     return 1;
 }

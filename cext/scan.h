@@ -35,8 +35,11 @@ typedef struct {
     uint8_t gap_lo, gap_hi;  /* so a gap skips 8 ASCII bytes at a time */
     uint16_t ascii[128];     /* class bits of each ASCII code point */
     uint16_t wide[64];       /* and of the others, by general category and \s flag */
-    int blocks;              /* wt_scan_pieces splits ASCII 64 bytes at a time (see scan.c) */
+    int word_blocks;         /* tests: the blocks' portable word masks even where SSE2 or NEON is there */
+    int blocks;              /* WT_BLOCKS_*: how wt_scan_pieces splits ASCII 64 bytes at a time (scan.c) */
 } wt_scanner;
+
+enum { WT_BLOCKS_NONE = 0, WT_BLOCKS_VECTOR = 1, WT_BLOCKS_WORDS = 2 };   /* VECTOR: SSE2 or NEON */
 
 /* Fill the class table; 0 or WT_EINVAL for an unknown family. */
 int wt_scanner_init(wt_scanner *sc);

@@ -7,6 +7,8 @@ test_models.py, which run with them on."""
 
 from __future__ import annotations
 
+import copy
+import platform
 from pathlib import Path
 
 import pytest
@@ -16,6 +18,7 @@ from hypothesis import strategies as st
 import warptok
 from conftest import corpus
 from warptok import _load, _pattern, encodings
+from warptok._core import Core
 
 # Splits by one repeated class (DeepSeek's digits and CJK runs, and variants).
 CLASS_RUNS = [r"\p{N}{1,3}", r"\p{N}", r"\p{N}+", "[\u4e00-\u9fa5\u3040-\u309f\u30a0-\u30ff]+",
@@ -28,17 +31,24 @@ def family(key) -> int:
 
 
 def pair(pattern: str, dialect: str):
-    """(with the scanner, generic matcher only) for pattern over GPT-2's vocabulary."""
+    """([with the scanner, ...], generic matcher only) for pattern over GPT-2's vocabulary.
+    Where the scanner splits ASCII 64 bytes at a time, the list holds it twice: with the
+    machine's vector masks (SSE2, NEON) and with the portable 8-byte-word ones."""
     spec = _load.tiktoken_spec(_load.load_tiktoken_ranks(encodings.BUNDLED_GPT2), pattern, None)
     spec.stages[0].dialect = dialect
     spec.stages[0].behavior, spec.stages[0].invert = "Isolated", False
-    fast = warptok.Tokenizer(spec)
+    fasts = [warptok.Tokenizer(spec)]
+    if fasts[0]._core.block_masks[0] is not None:
+        words = copy.copy(fasts[0])
+        words._core = Core(**_load.tables(spec), word_blocks=True)
+        assert words._core.block_masks == ["words"]
+        fasts.append(words)
     try:
         _pattern.FAST_SCANNERS = False
         generic = warptok.Tokenizer(spec)
     finally:
         _pattern.FAST_SCANNERS = True
-    return fast, generic
+    return fasts, generic
 
 
 @pytest.fixture(scope="module", params=KNOWN, ids=lambda k: f"{family(k)}-{k[1]}-{hash(k[0]) & 0xffff:x}")
@@ -62,6 +72,19 @@ def test_every_known_pattern_gets_a_scanner():
         assert _pattern.scanner_for(pattern, "onig") is None, pattern
 
 
+def test_block_families_split_ascii_by_vector_masks():
+    # x86-64 (SSE2) and aarch64 (NEON) build the block masks with vectors; every
+    # CPU can take the portable words. A build that lost the block path would
+    # leave the tests above comparing only the piece-by-piece scanner.
+    for pattern, dialect in KNOWN:
+        tok = _pairs((pattern, dialect))[0][0]
+        if family((pattern, dialect)) in (_pattern._GPT2, _pattern._CL100K, _pattern._O200K):
+            if platform.machine().lower() in ("x86_64", "amd64", "aarch64", "arm64"):
+                assert tok._core.block_masks == ["vector"], (pattern, dialect)
+        else:
+            assert tok._core.block_masks[0] is None
+
+
 def test_class_run_ranges():
     assert _pattern.scanner_for("[\u4e00-\u9fa5\u3040-\u309f]+", "onig") == (
         _pattern._RUN, 0, 0, 0, 0, 0, ((0x4E00, 0x9FA5), (0x3040, 0x309F)))
@@ -70,12 +93,13 @@ def test_class_run_ranges():
 
 
 def test_corpora_split_the_same(tokenizers):
-    fast, generic = tokenizers
+    fasts, generic = tokenizers
     docs = corpus("english")[:3000] + corpus("multilingual") + corpus("adversarial")
-    for doc in docs:
-        assert fast.pre_tokenize(doc) == generic.pre_tokenize(doc), doc[:200]
     joined = "\n\n".join(docs[:500])
-    assert fast.encode_ordinary(joined) == generic.encode_ordinary(joined)
+    for fast in fasts:
+        for doc in docs:
+            assert fast.pre_tokenize(doc) == generic.pre_tokenize(doc), doc[:200]
+        assert fast.encode_ordinary(joined) == generic.encode_ordinary(joined)
 
 
 # Fragments where the families' rules turn: contractions in every case (with the
@@ -106,17 +130,19 @@ def test_hand_picked_turns_split_the_same():
              "$abc\u00e9", "#\u00e9", "\x00\x01ab", "\x00", "\u200b\u200bx", "1abc", "12 ", "\u0301\u0301",
              "a\u0301!", " \u0301", "\ue000\ue000", "x\x00\n", ".\r\n\r\n", " .\n", "\u3042\u309b!"]
     for key in KNOWN:
-        fast, generic = _pairs(key)
-        for text in texts:
-            assert fast.pre_tokenize(text) == generic.pre_tokenize(text), (key, text)
+        fasts, generic = _pairs(key)
+        for fast in fasts:
+            for text in texts:
+                assert fast.pre_tokenize(text) == generic.pre_tokenize(text), (key, text)
 
 
 @settings(max_examples=3000, deadline=None)
 @given(text=st.lists(st.sampled_from(FRAGMENTS), max_size=24).map("".join))
 def test_fuzzed_text_splits_the_same(text):
     for key in KNOWN:
-        fast, generic = _pairs(key)
-        assert fast.pre_tokenize(text) == generic.pre_tokenize(text), (key, text)
+        fasts, generic = _pairs(key)
+        for fast in fasts:
+            assert fast.pre_tokenize(text) == generic.pre_tokenize(text), (key, text)
 
 
 # ASCII text is split 64 bytes at a time by masks where the pattern allows it
@@ -133,8 +159,9 @@ ASCII_FRAGMENTS = [f for f in FRAGMENTS if f.isascii()] + [
 @given(text=st.lists(st.sampled_from(ASCII_FRAGMENTS + ["\u00e9"]), min_size=8, max_size=120).map("".join))
 def test_fuzzed_ascii_splits_the_same(text):
     for key in KNOWN:
-        fast, generic = _pairs(key)
-        assert fast.pre_tokenize(text) == generic.pre_tokenize(text), (key, text)
+        fasts, generic = _pairs(key)
+        for fast in fasts:
+            assert fast.pre_tokenize(text) == generic.pre_tokenize(text), (key, text)
 
 
 # Beyond ASCII, letters join the block's letter mask (o200k's only when cased one
@@ -150,8 +177,9 @@ LETTER_FRAGMENTS = ASCII_FRAGMENTS + [
 @given(text=st.lists(st.sampled_from(LETTER_FRAGMENTS), min_size=8, max_size=120).map("".join))
 def test_fuzzed_letters_split_the_same(text):
     for key in KNOWN:
-        fast, generic = _pairs(key)
-        assert fast.pre_tokenize(text) == generic.pre_tokenize(text), (key, text)
+        fasts, generic = _pairs(key)
+        for fast in fasts:
+            assert fast.pre_tokenize(text) == generic.pre_tokenize(text), (key, text)
 
 
 def test_code_splits_the_same():
@@ -159,9 +187,10 @@ def test_code_splits_the_same():
     texts = [f.read_text(encoding="utf-8") for f in sources]
     assert sum(map(len, texts)) > 200_000
     for key in KNOWN:
-        fast, generic = _pairs(key)
-        for text in texts:
-            assert fast.pre_tokenize(text) == generic.pre_tokenize(text), (key, text[:200])
+        fasts, generic = _pairs(key)
+        for fast in fasts:
+            for text in texts:
+                assert fast.pre_tokenize(text) == generic.pre_tokenize(text), (key, text[:200])
 
 
 _cache = {}

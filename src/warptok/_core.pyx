@@ -129,6 +129,7 @@ cdef extern from "scan.h":
         WT_SCAN_RANGES
     ctypedef struct wt_scanner:
         int family, dialect, contractions, max_digits, marks_are_letters, ws_end_first, trail_slash
+        int word_blocks, blocks
         int n_ranges
         uint32_t ranges[WT_SCAN_RANGES][2]
     int wt_scanner_init(wt_scanner *sc) nogil
@@ -626,12 +627,14 @@ cdef class Core:
     def __init__(self, *, const uint32_t[::1] tok_off, const uint8_t[::1] tok_bytes,
                  const uint8_t[::1] tok_flags, bint mode_tiktoken, const uint32_t[::1] merges,
                  bint ignore_merges, list stages, list passes, const uint32_t[::1] prefix,
-                 const uint32_t[::1] suffix, dict nfc=None, bint linear=True, size_t piece_cache_sets=0):
+                 const uint32_t[::1] suffix, dict nfc=None, bint linear=True, size_t piece_cache_sets=0,
+                 bint word_blocks=False):
         """nfc: None, or HF's NFC data (_normalize.nfc_tables()) to normalize what pass 0 leaves;
         stages: (prog, classes, dialect, behavior, invert, prefix_space, scanner) per split,
         scanner: None or the fast scanner's parameters (_pattern.scanner_for);
         passes: two (trie_first, trie_byte, trie_target, trie_added, ids, flags) tuples;
-        piece_cache_sets: 0 for the default, else fewer (a power of two), for tests."""
+        piece_cache_sets: 0 for the default, else fewer (a power of two), for tests;
+        word_blocks: the scanners' portable block masks even with SSE2 or NEON, for tests."""
         cdef uint32_t n_ids = <uint32_t>(tok_off.shape[0] - 1)
         cdef int rc
         if tok_flags.shape[0] != n_ids or merges.shape[0] % 3:
@@ -645,7 +648,7 @@ cdef class Core:
                              linear, piece_cache_sets)
         _check(rc)
         for k, (prog, classes, dialect, behavior, invert, prefix_space, scanner) in enumerate(stages):
-            self._set_stage(k, prog, classes, dialect, behavior, invert, prefix_space, scanner)
+            self._set_stage(k, prog, classes, dialect, behavior, invert, prefix_space, scanner, word_blocks)
             self.t.n_stages = k + 1
         for k, (first, byte_, target, added, ids, flags) in enumerate(passes):
             self._set_pass(k, first, byte_, target, added, ids, flags)
@@ -669,7 +672,7 @@ cdef class Core:
         self._int_items = _tuple_items(self._ints)
 
     cdef _set_stage(self, int k, const int32_t[::1] prog, const int32_t[::1] classes, int dialect,
-                    int behavior, bint invert, bint prefix_space, tuple scanner):
+                    int behavior, bint invert, bint prefix_space, tuple scanner, bint word_blocks):
         cdef int err = 0, i
         cdef wt_scanner *sc = &self.t.stages[k].scan
         cdef tuple ranges
@@ -687,6 +690,7 @@ cdef class Core:
             for i in range(sc.n_ranges):
                 sc.ranges[i][0], sc.ranges[i][1] = ranges[i]
             sc.dialect = dialect
+            sc.word_blocks = word_blocks
             _check(wt_scanner_init(sc))
         self.t.stages[k].behavior = behavior
         self.t.stages[k].invert = invert
@@ -832,6 +836,14 @@ cdef class Core:
         st = _LINEAR_STATUS[self.t.bpe.linear_status]
         return dict(status=st, bad_id=self.t.bpe.linear_bad_id if st == "broken" else None,
                     trie_nodes=self.t.bpe.lin.n_nodes, unordered=self.t.bpe.n_unordered)
+
+    @property
+    def block_masks(self):
+        """Per pre-tokenizer split, how its scanner classifies ASCII 64 bytes at a time:
+        "vector" (SSE2 or NEON), "words" (portable 8-byte words: other CPUs, or
+        word_blocks), or None (piece by piece)."""
+        return [(None, "vector", "words")[self.t.stages[k].scan.blocks] if self.t.stages[k].scan.family else None
+                for k in range(self.t.n_stages)]
 
     def unordered_ids(self):
         """For tests: ids whose merges run out of rank order (their pairs are checked by merging)."""
