@@ -510,7 +510,7 @@ static void masks_neon(const uint8_t *p, uint64_t *hi, wt_block *c)
 }
 #endif
 
-/* The same from 8-byte words, in portable C (aarch64 and the rest). A byte's
+/* The same from 8-byte words, in portable C (little-endian CPUs with neither). A byte's
  * predicate is its high bit: for ASCII t, t + (0x80 - lo) has it set iff t >= lo,
  * without a carry into the next byte; gather() packs the 8 high bits. */
 #define WT_BYTES(c) (0x0101010101010101ull * (uint8_t)(c))
