@@ -99,6 +99,19 @@ def ours(name: str):
     return warptok.Tokenizer.from_str(hf_json(name))
 
 
+def with_core(tok, **core_options):
+    """A copy of tok whose core is built again with Core's test-only options
+    (linear, piece_cache_sets, word_blocks)."""
+    import copy
+
+    from warptok import _load
+    from warptok._core import Core
+
+    other = copy.copy(tok)
+    other._core = Core(**_load.tables(tok._spec), **core_options)
+    return other
+
+
 def reference_encode(name: str, text: str) -> list[int]:
     """What our encode() must return for text: tiktoken's encode_ordinary (no
     specials in ordinary text) or HF's encode(text).ids."""

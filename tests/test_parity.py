@@ -5,7 +5,8 @@ import random
 import numpy as np
 import pytest
 
-from conftest import ALL_NAMES, CORPORA, TIKTOKEN_NAMES, corpus, ours, ours_encode, reference, reference_encode
+from conftest import (ALL_NAMES, CORPORA, TIKTOKEN_NAMES, corpus, ours, ours_encode, reference, reference_encode,
+                      with_core)
 
 
 @pytest.mark.parametrize("which", CORPORA)
@@ -132,14 +133,8 @@ def test_cache_tells_apart_pieces_that_differ_in_trailing_zero_bytes(name):
     # set (four entries), runs of NUL (one punctuation piece each) of every
     # length up to past the wide entries' 48 bytes meet entries of other lengths
     # whose padded bytes are the same.
-    import copy
-
-    from warptok import _load
-    from warptok._core import Core
-
     tok = ours(name)
-    small = copy.copy(tok)
-    small._core = Core(**_load.tables(tok._spec), piece_cache_sets=1)
+    small = with_core(tok, piece_cache_sets=1)
     rng = random.Random(0)
     texts = ["x" + "\0" * rng.randrange(2, 60) + "y" for _ in range(400)]
     for text in texts + texts:

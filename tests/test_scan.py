@@ -7,7 +7,6 @@ test_models.py, which run with them on."""
 
 from __future__ import annotations
 
-import copy
 import platform
 import sys
 from pathlib import Path
@@ -17,9 +16,8 @@ from hypothesis import given, settings
 from hypothesis import strategies as st
 
 import warptok
-from conftest import corpus
+from conftest import corpus, with_core
 from warptok import _load, _pattern, encodings
-from warptok._core import Core
 
 # Splits by one repeated class (DeepSeek's digits and CJK runs, and variants).
 CLASS_RUNS = [r"\p{N}{1,3}", r"\p{N}", r"\p{N}+", "[\u4e00-\u9fa5\u3040-\u309f\u30a0-\u30ff]+",
@@ -40,8 +38,7 @@ def pair(pattern: str, dialect: str):
     spec.stages[0].behavior, spec.stages[0].invert = "Isolated", False
     fasts = [warptok.Tokenizer(spec)]
     if fasts[0]._core.block_masks[0] is not None:
-        words = copy.copy(fasts[0])
-        words._core = Core(**_load.tables(spec), word_blocks=True)
+        words = with_core(fasts[0], word_blocks=True)
         assert words._core.block_masks == ["words"]
         fasts.append(words)
     try:

@@ -8,7 +8,7 @@ import threading
 
 import pytest
 
-from conftest import corpus, ours
+from conftest import corpus, ours, with_core
 
 
 def test_threads_share_one_tokenizer_with_mixed_calls():
@@ -49,14 +49,8 @@ def test_threads_contending_for_a_few_cache_sets_stay_exact(sets):
     # With one set (four entries) or four, each thread's new pieces are written
     # over entries the others are reading at that moment: a torn read taken as a
     # hit, or a write lost half-way, would give wrong ids.
-    import copy
-
-    from warptok import _load
-    from warptok._core import Core
-
     tok = ours("llama3")
-    small = copy.copy(tok)
-    small._core = Core(**_load.tables(tok._spec), piece_cache_sets=sets)
+    small = with_core(tok, piece_cache_sets=sets)
     docs = corpus("multilingual")[:200] + corpus("english")[:200]
     want = [tok.encode(d) for d in docs]
     for threads in (2, 8):

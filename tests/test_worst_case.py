@@ -2,15 +2,13 @@
 steps, counted per thread, independent of the machine) is bounded by a constant per
 byte, and doubling the input at most about doubles it. Ids equal the heap path's."""
 
-import copy
 from functools import lru_cache
 
 import pytest
 
 import warptok
-from warptok import _load
-from warptok._core import Core, work_counters
-from conftest import TIKTOKEN_NAMES, hf_json
+from warptok._core import work_counters
+from conftest import TIKTOKEN_NAMES, hf_json, with_core
 
 NAMES = TIKTOKEN_NAMES + ["llama3", "qwen3", "deepseek-v3"]
 SIZE = 200_000          # bytes of the smaller input of each pair
@@ -31,9 +29,7 @@ def inputs(size):
 def pair(name):
     """The tokenizer, and a copy whose long pieces take the heap path."""
     tok = warptok.get_encoding(name) if name in TIKTOKEN_NAMES else warptok.Tokenizer.from_str(hf_json(name))
-    heap = copy.copy(tok)
-    heap._core = Core(**_load.tables(tok._spec), linear=False)
-    return tok, heap
+    return tok, with_core(tok, linear=False)
 
 
 def encode(tok, name, text):
