@@ -31,7 +31,9 @@ def use_mimalloc() -> bool:
 
 define_macros = []
 include_dirs = ["cext"]
-extra_compile_args = ["-std=gnu11", "-O3", "-fvisibility=hidden", "-Wall", "-Wno-unused-function"]
+# A call to an undeclared function is an error in GCC 14 and Clang 16: fail here too.
+extra_compile_args = ["-std=gnu11", "-O3", "-fvisibility=hidden", "-Wall", "-Wno-unused-function",
+                      "-Werror=implicit-function-declaration"]
 if use_mimalloc():
     sys.path.insert(0, str(ROOT / "vendor"))
     from fetch_mimalloc import ensure_mimalloc

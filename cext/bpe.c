@@ -2,6 +2,7 @@
 #include "alloc.h"
 
 #include <stdatomic.h>
+#include <stdlib.h>      /* qsort */
 
 /* Pieces up to WT_BPE_SHORT bytes merge with a quadratic scan over a small
  * array, which beats the other paths on the short pieces that dominate text;
