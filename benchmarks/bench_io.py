@@ -401,8 +401,6 @@ def print_table(title: str, rows, baseline: Optional[str] = None):
 
 
 def bench_http(args, data_path: Path, model_path: Path, truth: bytes, latency: float):
-    import numpy as np
-
     from warptok.io import PrefetchReader, load_safetensors
 
     size = len(truth)

@@ -8,7 +8,6 @@ References are built from local files only: no test touches the network.
 
 from __future__ import annotations
 
-import io
 import os
 import sys
 import zipfile

@@ -22,7 +22,7 @@ import pytest
 os.environ.setdefault("HF_HUB_OFFLINE", "1")
 os.environ.setdefault("TRANSFORMERS_NO_ADVISORY_WARNINGS", "1")
 import jinja2  # noqa: E402,F401  (test extra: the reference renders with it)
-import transformers  # noqa: E402
+import transformers  # noqa: E402,F401  (the reference's apply_chat_template)
 
 from conftest import data  # noqa: E402
 

@@ -4,7 +4,6 @@ classes the patterns care about, and random concatenations of vocabulary tokens.
 from functools import lru_cache
 
 from hypothesis import HealthCheck, given, settings
-from functools import lru_cache
 
 from hypothesis import strategies as st
 

@@ -11,7 +11,7 @@ from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 
 import warptok
-from conftest import TIKTOKEN_NAMES, data, hf_json, reference, reference_encode
+from conftest import TIKTOKEN_NAMES, data, hf_json, reference_encode
 
 NAMES = TIKTOKEN_NAMES + ["llama3", "qwen3", "qwen2.5", "deepseek-v3", "glm-4", "minimax"]
 

@@ -7,10 +7,7 @@ import pytest
 
 from conftest import TIKTOKEN_NAMES, corpus, reference
 
-import tiktoken  # noqa: E402
-import numpy as np  # noqa: E402
-
-from warptok import tiktoken_compat  # noqa: E402
+from warptok import tiktoken_compat
 
 
 @pytest.fixture(params=TIKTOKEN_NAMES)

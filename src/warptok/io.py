@@ -32,10 +32,13 @@ import json
 import os
 import struct
 from dataclasses import dataclass
-from typing import Dict, Iterator, List, Mapping, Optional, Tuple
+from typing import TYPE_CHECKING, Dict, Iterator, List, Mapping, Optional, Tuple
 
 from . import _io
 from ._io import FetchError, FetchTimeout, UnsupportedSource, memory_budget, memory_used, set_memory_budget
+
+if TYPE_CHECKING:
+    import numpy
 
 __all__ = ["PrefetchReader", "load_safetensors", "safe_open", "TensorInfo", "read_safetensors_header",
            "FetchError", "FetchTimeout", "UnsupportedSource", "InvalidSafetensors",

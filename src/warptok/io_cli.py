@@ -21,12 +21,10 @@ The lead hooks ``register`` into ``warptok.cli``'s ``_more_commands()``.
 
 from __future__ import annotations
 
-import argparse
-import os
 import sys
 import time
 from pathlib import Path
-from typing import List, Optional
+from typing import List
 
 MiB = 1 << 20
 _CUT_CONTEXT = 256                 # chars each side of a cut that are encoded to check it
@@ -201,7 +199,7 @@ def run_encode(args) -> int:
                 prog.update(nbytes, len(ids))
 
             for r in readers:
-                rest, pos, pending = b"", 0, 0     # pending: texts of the current document already emitted
+                rest, pos = b"", 0
                 while True:
                     data = r.pread(pos, block) if pos < r.size else b""
                     pos += len(data)
