@@ -26,6 +26,21 @@ def test_allocator_is_the_platforms():
     assert warptok.allocator() == expected_allocator()
 
 
+def test_core_is_profile_guided_where_gcc_builds_it():
+    """setup.py builds the core with a GCC profile; anything that breaks its training run
+    falls back to a plain build, which only this test would notice. Expected on glibc
+    Linux x86_64/aarch64 (GCC there), unless WARPTOK_PGO=off or WARPTOK_EXPECT_PGO says."""
+    if "WARPTOK_EXPECT_PGO" in os.environ:
+        expected = os.environ["WARPTOK_EXPECT_PGO"] == "1"
+    elif os.environ.get("WARPTOK_PGO", "auto").lower() in ("off", "0", "no"):
+        expected = False
+    elif sysconfig.get_platform().startswith("linux-") and expected_allocator() == "mimalloc":
+        expected = True
+    else:
+        pytest.skip("a compiler other than GCC may have built it")
+    assert warptok._core.profile_guided is expected
+
+
 @pytest.mark.skipif(not sys.platform.startswith("linux") or not shutil.which("nm"), reason="nm -D on Linux")
 def test_no_mimalloc_symbol_is_exported():
     out = subprocess.run(["nm", "-D", "--defined-only", warptok._core.__file__],

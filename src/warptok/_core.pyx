@@ -266,6 +266,17 @@ def cpu_count():
     return wt_cpu_count()
 
 
+cdef extern from *:
+    """
+    #ifndef WT_PGO
+    #define WT_PGO 0    /* setup.py defines it 1 for the build that uses a GCC profile */
+    #endif
+    """
+    const int WT_PGO
+
+profile_guided = bool(WT_PGO)   # built from setup.py's training run (see BuildExt there)
+
+
 def release_memory():
     """Hand memory cached by the allocator back to the OS."""
     with nogil:
