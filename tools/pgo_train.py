@@ -3,8 +3,8 @@ instrumented extension, so that GCC lays out the hot paths from real branch coun
 
 It uses only what every build machine has: the GPT-2 ranks that ship with warptok (under
 three pre-tokenizer patterns, so that three scanner families are trained, and once more
-with Qwen2's pattern and an NFC normalizer), this repository's README.md and the Python
-standard library's sources (English in docstrings and comments, and code), and two
+under cl100k's with HF's NFC normalizer, as Qwen2/3 run), this repository's README.md and
+the Python standard library's sources (English in docstrings and comments, and code), and two
 pathological pieces, one word of 50,000 letters and a letter followed by 20,000
 combining marks: the paths that keep such input linear are trained too, or a build that
 speeds up text leaves them behind. (Generated accented text in bulk was tried and made
@@ -14,6 +14,7 @@ then builds without a profile.
     PYTHONPATH=<dir holding the built warptok package> python tools/pgo_train.py
 """
 
+import itertools
 import random
 import sys
 import sysconfig
@@ -25,7 +26,6 @@ from warptok import _load, _normalizers, encodings
 
 SAMPLE_BYTES = 1_500_000     # ~2 s instrumented on x86-64; the profile needs coverage, not volume
 DOC_CHARS = 3000
-QWEN2_PATTERN = r"""(?i:'s|'t|'re|'ve|'m|'ll|'d)|[^\r\n\p{L}\p{N}]?\p{L}+|\p{N}| ?[^\s\p{L}\p{N}]+[\r\n]*|\s*[\r\n]+|\s+(?!\S)|\s+"""
 
 
 def sample_documents() -> list:
@@ -47,14 +47,15 @@ def sample_documents() -> list:
 
 def pathological_pieces(docs) -> list:
     rng = random.Random(0)
-    word = "".join(c for d in docs for c in d if c.isascii() and c.isalpha())[:50_000]
+    word = "".join(itertools.islice((c for d in docs for c in d if c.isascii() and c.isalpha()), 50_000))
     marks = "e" + "".join(chr(rng.randrange(0x300, 0x370)) for _ in range(20_000))
     return [word, marks]
 
 
 def nfc_tokenizer(ranks_path):
-    """The bundled ranks with Qwen2's pattern and HF's NFC normalizer, as Qwen2/3 load."""
-    spec = _load.tiktoken_spec(_load.load_tiktoken_ranks(ranks_path), QWEN2_PATTERN, None)
+    """The bundled ranks under cl100k's pattern (the scanner family Qwen2/3 use) with HF's
+    NFC normalizer, which the core applies as it does for Qwen2/3."""
+    spec = _load.tiktoken_spec(_load.load_tiktoken_ranks(ranks_path), encodings.CL100K_PATTERN, None)
     spec.normalizer = _normalizers.build({"type": "NFC"})
     return warptok.Tokenizer(spec)
 
@@ -78,7 +79,7 @@ def main() -> int:
     assert nfc.encode_ordinary(unicodedata.normalize("NFD", "caf\u00e9")) == nfc.encode_ordinary("caf\u00e9")
     train(nfc, docs[: len(docs) // 4] + odd)
     print(f"pgo_train: {len(docs)} documents, {sum(map(len, docs))} characters, {len(tokenizers)} patterns, "
-          f"then Qwen2's with NFC; pieces of {', '.join(str(len(p)) for p in odd)} characters")
+          f"then cl100k's with NFC; pieces of {', '.join(str(len(p)) for p in odd)} characters")
     return 0
 
 
