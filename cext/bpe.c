@@ -865,6 +865,22 @@ int64_t wt_bpe_merge_with(const wt_bpe *b, const uint8_t *p, size_t n, uint32_t 
     }
 }
 
+/* wt_bpe_encode_known for a piece that is not one token: kept out of line, so
+ * that the test for one token, which decides most pieces, inlines into the
+ * caller's loop without this path's registers and stack (with link-time
+ * optimization: English 1 KB documents 8% faster than the whole function
+ * inlined, 13% faster than both out of line). */
+static WT_NOINLINE int64_t known_not_whole(const wt_bpe *b, const uint8_t *p, size_t n, const uint8_t *hi,
+                                           uint64_t h, uint32_t *out)
+{
+    if (n == 1) { out[0] = b->byte_id[p[0]]; return 1; }   /* a byte with no token of its own */
+    if (n > WT_BPE_SHORT) return WT_BPE_UNKNOWN;      /* only short pieces are cached */
+    int64_t k;
+    if (n <= WT_PIECE_CACHE_KEY && (k = piece_find(cache_set(b, h), p, n, hi, out)) >= 0) return k;
+    if ((k = wide_find(wide_set(b, h), p, n, hi, out)) >= 0) return k;   /* a short piece of many ids */
+    return WT_BPE_UNKNOWN;
+}
+
 int64_t wt_bpe_encode_known(const wt_bpe *b, const uint8_t *p, size_t n, const uint8_t *lo, const uint8_t *hi,
                             uint64_t h, uint32_t *out)
 {
@@ -874,12 +890,7 @@ int64_t wt_bpe_encode_known(const wt_bpe *b, const uint8_t *p, size_t n, const u
         out[0] = *v & ~WT_VAL_WHOLE;
         return 1;
     }
-    if (n == 1) { out[0] = b->byte_id[p[0]]; return 1; }   /* a byte with no token of its own */
-    if (n > WT_BPE_SHORT) return WT_BPE_UNKNOWN;      /* only short pieces are cached */
-    int64_t k;
-    if (n <= WT_PIECE_CACHE_KEY && (k = piece_find(cache_set(b, h), p, n, hi, out)) >= 0) return k;
-    if ((k = wide_find(wide_set(b, h), p, n, hi, out)) >= 0) return k;   /* a short piece of many ids */
-    return WT_BPE_UNKNOWN;
+    return known_not_whole(b, p, n, hi, h, out);
 }
 
 void wt_bpe_merge_short(const wt_bpe *b, wt_bpe_job *jobs, size_t count, wt_bpe_scratch *sc)

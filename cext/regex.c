@@ -312,7 +312,7 @@ static int run(const wt_regex *re, const uint8_t *s, size_t n, size_t pos, int32
             int32_t first = -1;
             for (int32_t k = n_alt - 1; k >= 0; k--) {
                 const int32_t *a = e + k * WT_ALT_ENTRY;
-                int ok = c < 128 ? ((uint32_t)a[c >> 5] >> (c & 31)) & 1 : a[4];
+                int ok = c < 128 ? (int)(((uint32_t)a[c >> 5] >> (c & 31)) & 1) : a[4];
                 if (!ok) continue;
                 if (first >= 0 && (rc = push(st, BT_PC, first, pos, 0))) return rc;
                 first = a[5];

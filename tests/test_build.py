@@ -41,6 +41,19 @@ def test_core_is_profile_guided_where_gcc_builds_it():
     assert warptok._core.profile_guided is expected
 
 
+def test_core_is_link_time_optimized_where_gcc_builds_it():
+    """setup.py links the core with -flto when a trial link with it works, else builds it
+    without (printing why), which only this test would notice. Expected on glibc Linux
+    x86_64/aarch64 (GCC there), unless WARPTOK_EXPECT_LTO says."""
+    if "WARPTOK_EXPECT_LTO" in os.environ:
+        expected = os.environ["WARPTOK_EXPECT_LTO"] == "1"
+    elif sysconfig.get_platform().startswith("linux-") and expected_allocator() == "mimalloc":
+        expected = True
+    else:
+        pytest.skip("another compiler may lack LTO")
+    assert warptok._core.link_time_optimized is expected
+
+
 @pytest.mark.skipif(not sys.platform.startswith("linux") or not shutil.which("nm"), reason="nm -D on Linux")
 def test_no_mimalloc_symbol_is_exported():
     out = subprocess.run(["nm", "-D", "--defined-only", warptok._core.__file__],

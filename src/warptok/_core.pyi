@@ -15,6 +15,7 @@ TOK_PRESENT: int
 UNICODE_VERSION: str
 
 profile_guided: bool
+link_time_optimized: bool
 
 def allocator() -> str: ...
 def cpu_count() -> int: ...

@@ -271,10 +271,15 @@ cdef extern from *:
     #ifndef WT_PGO
     #define WT_PGO 0    /* setup.py defines it 1 for the build that uses a GCC profile */
     #endif
+    #ifndef WT_LTO
+    #define WT_LTO 0    /* and this 1 when it links with -flto */
+    #endif
     """
     const int WT_PGO
+    const int WT_LTO
 
 profile_guided = bool(WT_PGO)   # built from setup.py's training run (see BuildExt there)
+link_time_optimized = bool(WT_LTO)
 
 
 def release_memory():
