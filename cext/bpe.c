@@ -628,28 +628,46 @@ WT_INLINE size_t run_length(const uint8_t *p, size_t n, uint8_t c, size_t cap)
     return i;
 }
 
-/* The longest self-built token that p[0..n) starts with (n >= 1), or WT_NO_ID. */
-WT_INLINE uint32_t longest_token(const wt_bpe_linear *L, const uint8_t *p, size_t n, size_t *steps)
+/* The byte length of token id (0 for WT_NO_ID). */
+WT_INLINE size_t token_len(const wt_bpe *b, uint32_t id)
 {
+    return id == WT_NO_ID ? 0 : b->tok_off[id + 1] - b->tok_off[id];
+}
+
+/* The longest self-built token that p[0..n) starts with (n >= 1), or WT_NO_ID; *len
+ * gets its length from the walk, not from the token table: the next token's search
+ * starts there, and each load on that chain delays every token of a long piece. */
+WT_INLINE uint32_t longest_token(const wt_bpe *b, const uint8_t *p, size_t n, size_t *len, size_t *steps)
+{
+    const wt_bpe_linear *L = &b->lin;
     uint32_t node = L->root[p[0]];
     if (!node) return WT_NO_ID;
     uint32_t best = L->node_id[node];
-    size_t i = 1;
+    size_t i = 1, best_len = 1;
     const uint32_t first = L->run_first[p[0]], depth = L->run_first[p[0] + 1] - first;
     if (depth >= WT_RUN_MIN) {
         /* In a run of p[0]: jump to the node of the whole run (or of the chain's end). */
         size_t r = run_length(p, n, p[0], (size_t)depth + 1);
         *steps += r / 8 + 1;
-        if (r > depth) return L->run_best[first + depth - 1];
+        if (r > depth) {
+            best = L->run_best[first + depth - 1];
+            *len = token_len(b, best);
+            return best;
+        }
         node = L->run_node[first + r - 1];
         best = L->run_best[first + r - 1];
+        best_len = token_len(b, best);
         i = r;
     }
     for (; i < n; i++) {
         if (!(node = trie_child(L, node, p[i]))) break;
-        if (L->node_id[node] != WT_NO_ID) best = L->node_id[node];
+        if (L->node_id[node] != WT_NO_ID) {
+            best = L->node_id[node];
+            best_len = i + 1;
+        }
     }
     *steps += i;
+    *len = best_len;
     return best;
 }
 
@@ -738,36 +756,39 @@ WT_INLINE int compatible(const wt_bpe *b, uint32_t x, uint32_t y, const uint8_t 
 static int64_t merge_linear(const wt_bpe *b, const uint8_t *p, size_t n, uint32_t *out, wt_bpe_scratch *sc)
 {
     const wt_bpe_linear *L = &b->lin;
-    const uint32_t *off = b->tok_off;
     uint64_t *dead = sc->dead;
     memset(dead, 0, ((n >> 6) + 1) * sizeof(uint64_t));
     size_t k = 0, pos = 0, steps = 0;
-    uint32_t tok = longest_token(L, p, n, &steps);
+    size_t len, last_len = 0;      /* of tok, and of out[k - 1] */
+    uint32_t tok = longest_token(b, p, n, &len, &steps);
     while (pos < n) {
         if (WT_UNLIKELY(tok == WT_NO_ID)) {
             /* Nothing continues from pos: it is dead; retry the last token shorter. */
             if (k == 0) { sc->work += steps; return WT_LINEAR_NONE; }
             dead[pos >> 6] |= 1ull << (pos & 63);
             uint32_t last = out[--k];
-            pos -= off[last + 1] - off[last];
+            pos -= last_len;
             tok = L->shorter[last];
+            len = token_len(b, tok);
+            last_len = k ? token_len(b, out[k - 1]) : 0;
             steps++;
             continue;
         }
-        size_t end = pos + (off[tok + 1] - off[tok]);
+        size_t end = pos + len;
         steps++;
         int ok = !((dead[end >> 6] >> (end & 63)) & 1);
         if (ok && k) {
-            uint32_t last = out[k - 1];
-            size_t start = pos - (off[last + 1] - off[last]);
-            if ((ok = compatible(b, last, tok, p + start, end - start, sc, &steps)) < 0) return ok;
+            size_t start = pos - last_len;
+            if ((ok = compatible(b, out[k - 1], tok, p + start, end - start, sc, &steps)) < 0) return ok;
         }
         if (ok) {
             out[k++] = tok;
+            last_len = len;
             pos = end;
-            if (pos < n) tok = longest_token(L, p + pos, n - pos, &steps);
+            if (pos < n) tok = longest_token(b, p + pos, n - pos, &len, &steps);
         } else {
             tok = L->shorter[tok];
+            len = token_len(b, tok);
         }
     }
     sc->work += steps;
