@@ -109,7 +109,7 @@ def lto_blocker(compiler):
             objects = compiler.compile([str(probe)], output_dir=tmp, extra_postargs=LTO_COMPILE)
             compiler.link_shared_object(objects, str(Path(tmp, "lto_probe.so")), extra_postargs=LTO_LINK)
         except Exception as e:  # noqa: BLE001 - CompileError, LinkError or the OS's: all mean no LTO
-            return f"{compiler.compiler_so[0]} -flto failed: {e}"
+            return f"{compiler.compiler_so[0]} cannot compile and link with -flto: {type(e).__name__}"
     return None
 
 
