@@ -191,8 +191,9 @@ WT_INLINE void cache_key(const uint8_t *p, size_t n, const uint8_t *hi, uint64_t
 /* The ids of the piece keyed `key` (n bytes; key_words words, see cache_key)
  * from one entry into out: their count; -1 if the entry holds another piece,
  * or was being written (or rewritten) while read; -2 if it was never written.
- * The body is read a word at a time with relaxed atomic loads, then the head
- * again: unchanged, the copy is whole. id_words: how many words of ids to
+ * The body is read a word at a time with relaxed atomic loads, the key first
+ * (a way that holds another piece stops there, its ids not copied), then the
+ * head again: unchanged, the copy is whole. id_words: how many words of ids to
  * copy, whatever the count (a constant, so that the copies unroll: out has
  * room for them), or 0 for the count's. */
 WT_INLINE int64_t entry_find(_Atomic uint64_t *headp, const uint64_t *body, size_t key_words, size_t id_words,
@@ -203,12 +204,12 @@ WT_INLINE int64_t entry_find(_Atomic uint64_t *headp, const uint64_t *body, size
     uint64_t copy[(WT_WIDE_CACHE_KEY + 4 * WT_WIDE_CACHE_IDS) / 8];
     size_t k = WT_HEAD_IDS(head);
     if (!id_words) id_words = (k + 1) / 2;
-    for (size_t i = 0; i < key_words + id_words; i++) copy[i] = __atomic_load_n(&body[i], __ATOMIC_RELAXED);
+    uint64_t diff = (head & 1) | (WT_HEAD_LEN(head) ^ n);
+    for (size_t i = 0; i < key_words; i++) diff |= (copy[i] = __atomic_load_n(&body[i], __ATOMIC_RELAXED)) ^ key[i];
+    if (diff) return -1;
+    for (size_t i = key_words; i < key_words + id_words; i++) copy[i] = __atomic_load_n(&body[i], __ATOMIC_RELAXED);
     atomic_thread_fence(memory_order_acquire);
     if (atomic_load_explicit(headp, memory_order_relaxed) != head) return -1;
-    uint64_t diff = (head & 1) | (WT_HEAD_LEN(head) ^ n);
-    for (size_t i = 0; i < key_words; i++) diff |= copy[i] ^ key[i];
-    if (diff) return -1;
     memcpy(out, copy + key_words, id_words * 8);
     return (int64_t)k;
 }
