@@ -72,8 +72,9 @@ def test_every_known_pattern_gets_a_scanner():
 
 def test_block_families_split_ascii_by_vector_masks():
     # x86-64 (SSE2) and aarch64 (NEON) build the block masks with vectors (a 32-bit
-    # build on such a CPU may lack them); every little-endian CPU can take the words. A build that lost the block path would
-    # leave the tests above comparing only the piece-by-piece scanner.
+    # build on such a CPU may lack them); every little-endian CPU can take the words.
+    # A build that lost the block path would leave the tests above comparing only
+    # the piece-by-piece scanner.
     for pattern, dialect in KNOWN:
         tok = _pairs((pattern, dialect))[0][0]
         if family((pattern, dialect)) in (_pattern._GPT2, _pattern._CL100K, _pattern._O200K):
