@@ -50,7 +50,7 @@ if use_mimalloc():
 
 extension = Extension(
     "warptok._core",
-    sources=["src/warptok/_core.pyx", "cext/alloc.c", "cext/bpe.c", "cext/nfc.c", "cext/pool.c",
+    sources=["src/warptok/_core.pyx", "cext/alloc.c", "cext/bpe.c", "cext/nfc.c", "cext/piece_table.c", "cext/pool.c",
              "cext/regex.c", "cext/scan.c", "cext/tokenizer.c"],
     include_dirs=include_dirs,
     define_macros=define_macros,

@@ -1,5 +1,6 @@
 #include "bpe.h"
 #include "alloc.h"
+#include "hash.h"
 
 #include <stdatomic.h>
 #include <stdlib.h>      /* qsort */
@@ -7,336 +8,28 @@
 /* Pieces up to WT_BPE_SHORT bytes merge with a quadratic scan over a small
  * array, which beats the other paths on the short pieces that dominate text;
  * longer ones stay linear or O(n log n) (see merge_piece). */
-_Static_assert(WT_BPE_SHORT <= WT_WIDE_CACHE_KEY, "every short piece has a cache entry");
 _Static_assert(WT_BPE_JOBS <= 256, "a job index fits a byte");
 
-/* The one integer hash: packed short keys and (left, right) pairs. Tables index
- * by the low bits, and a product's low bits see only its factors' low bits, so
- * the high half is folded in first: without it a short key's last bytes (a
- * word's ending) never reached the index. */
-WT_INLINE uint64_t hash_u64(uint64_t k)
+/* ---- bytes -> id, while building ---- */
+
+static uint32_t lookup(const wt_bpe *b, const uint8_t *p, size_t n)
 {
-    k ^= k >> 32;
-    k *= 0x9E3779B97F4A7C15ull;
-    return k ^ (k >> 29);
-}
-
-/* ---- bytes -> id ---- */
-
-/* Keys are words loaded from the text: byte i of a piece at bits 8i .. 8i+7. */
-_Static_assert(__BYTE_ORDER__ == __ORDER_LITTLE_ENDIAN__, "keys assume little-endian loads");
-
-/* A piece of 1..WT_SMALL_MAX bytes as the small table keys it: its first 8
- * bytes (zero past its end) and, from 8 bytes on, its last 8 (else 0). */
-#define WT_SMALL_MAX 15
-typedef struct {
-    uint64_t head, tail;
-} wt_small_key;
-
-/* From two loads that may reach past the piece (a: the 8 bytes at p; z: the 8
- * ending at p + n) and masks: no branch on the length, which text varies too
- * irregularly to predict (branching on it cost English a fifth of its speed). */
-WT_INLINE wt_small_key small_key_from(uint64_t a, uint64_t z, size_t n)
-{
-    uint64_t wide = -(uint64_t)(n >= 8);
-    return (wt_small_key){a & (~0ull >> ((64 - 8 * n) & ~wide & 63)), z & wide};
-}
-
-/* The key of p[0..n) (1 <= n <= WT_SMALL_MAX) where [lo, hi) around it may be
- * read: two loads when 8 bytes fit on both sides, as in running text. */
-WT_INLINE wt_small_key small_key(const uint8_t *p, size_t n, const uint8_t *lo, const uint8_t *hi)
-{
-    uint64_t a, z;
-    if (WT_LIKELY((size_t)(hi - p) >= 8 && (size_t)(p - lo) + n >= 8)) {
-        memcpy(&a, p, 8);
-        memcpy(&z, p + n - 8, 8);
-        return small_key_from(a, z, n);
+    const uint32_t *off = b->tok_off;
+    for (size_t i = wt_hash_mem(p, n) & b->vocab_mask;; i = (i + 1) & b->vocab_mask) {
+        uint32_t id = b->vocab[i];
+        if (id == WT_NO_ID) return WT_NO_ID;
+        if (off[id + 1] - off[id] == n && memcmp(b->tok_bytes + off[id], p, n) == 0) return id;
     }
-    /* n < 8 (8 bytes always fit a longer piece), alone in its text (DeepSeek's
-     * digits, split out three at a time): overlapping loads of its ends, whose
-     * shared bytes agree. Not a copy into a buffer, which the word load after
-     * it waited for (a third of those digits' time). */
-    if (n >= 4) {
-        uint32_t head, tail;
-        memcpy(&head, p, 4);
-        memcpy(&tail, p + n - 4, 4);
-        a = head | (uint64_t)tail << (8 * (n - 4));
-    } else {
-        a = p[0] | (uint64_t)p[n / 2] << (8 * (n / 2)) | (uint64_t)p[n - 1] << (8 * (n - 1));
-    }
-    return (wt_small_key){a, 0};
-}
-
-WT_INLINE uint64_t small_hash(wt_small_key k, size_t n)
-{
-    return hash_u64(k.head ^ (k.tail * 0xff51afd7ed558ccdull) ^ n);
-}
-
-/* Any length; the tail is one load (overlapping the body, or the bytes packed
- * into one word), never a byte loop. */
-WT_INLINE uint64_t hash_bytes(const uint8_t *p, size_t n)
-{
-    uint64_t h = 0x9E3779B97F4A7C15ull ^ n, w = 0;
-    if (n < 8) {
-        if (n) w = small_key(p, n, p, p + n).head | (uint64_t)n << 56;
-    } else {
-        for (size_t i = 0; i + 8 < n; i += 8) {
-            memcpy(&w, p + i, 8);
-            h = (h ^ w) * 0xff51afd7ed558ccdull;
-            h ^= h >> 32;
-        }
-        memcpy(&w, p + n - 8, 8);
-    }
-    h ^= w;
-    h ^= h >> 32;          /* the last word's high bytes reach the low bits, as in hash_u64 */
-    h *= 0xc4ceb9fe1a85ec53ull;
-    return h ^ (h >> 29);
-}
-
-/* n >= 8: 8-byte compares, the last one overlapping. */
-WT_INLINE int bytes_equal(const uint8_t *a, const uint8_t *b, size_t n)
-{
-    uint64_t x, y;
-    for (size_t i = 0; i + 8 < n; i += 8) {
-        memcpy(&x, a + i, 8);
-        memcpy(&y, b + i, 8);
-        if (x != y) return 0;
-    }
-    memcpy(&x, a + n - 8, 8);
-    memcpy(&y, b + n - 8, 8);
-    return x == y;
-}
-
-/* The one hash of a piece: its slot in the vocabulary table for its length, and
- * its piece-cache set (from the high bits), so a piece is hashed once. [lo, hi):
- * the bytes around it that may be read (the text it is in; else p, p + n). */
-WT_INLINE uint64_t piece_hash(const uint8_t *p, size_t n, const uint8_t *lo, const uint8_t *hi)
-{
-    return n <= WT_SMALL_MAX ? small_hash(small_key(p, n, lo, hi), n) : hash_bytes(p, n);
-}
-
-/* The value word of the small entry keyed k (whose small_hash is h), or NULL.
- * One compare of every field, no branch between them. */
-WT_INLINE uint32_t *small_find(const wt_bytes_map *m, wt_small_key k, size_t n, uint64_t h)
-{
-    for (size_t i = h & m->small_mask;; i = (i + 1) & m->small_mask) {
-        wt_small_slot *s = &m->small_slots[i];
-        if (!((s->head ^ k.head) | (s->tail ^ k.tail) | (s->len ^ n))) return &s->val;
-        if (!s->len) return NULL;
-    }
-}
-
-WT_INLINE uint32_t *long_find(const wt_bpe *b, const uint8_t *p, size_t n, uint64_t h)
-{
-    const wt_bytes_map *m = &b->vocab;
-    uint32_t tag = (uint32_t)(h >> 32);
-    for (size_t i = h & m->long_mask;; i = (i + 1) & m->long_mask) {
-        wt_long_slot *s = &m->long_slots[i];
-        if (s->val == WT_NO_ID) return NULL;
-        if (s->tag == tag) {
-            uint32_t id = s->val & ~WT_VAL_WHOLE;
-            uint32_t off = b->tok_off[id], len = b->tok_off[id + 1] - off;
-            if (len == n && bytes_equal(b->tok_bytes + off, p, n)) return &s->val;
-        }
-    }
-}
-
-/* The value word of the entry for p[0..n) (whose piece_hash is h; [lo, hi) as
- * there), or NULL. */
-WT_INLINE uint32_t *vocab_find(const wt_bpe *b, const uint8_t *p, size_t n, const uint8_t *lo, const uint8_t *hi,
-                               uint64_t h)
-{
-    if (WT_LIKELY(n <= WT_SMALL_MAX)) return small_find(&b->vocab, small_key(p, n, lo, hi), n, h);
-    return long_find(b, p, n, h);
-}
-
-_Static_assert(sizeof(wt_piece_entry) == 64, "a piece-cache entry is one cache line");
-_Static_assert(sizeof(wt_wide_entry) == 256, "a wide entry is four cache lines");
-_Static_assert(WT_PIECE_CACHE_KEY % 8 == 0 && WT_WIDE_CACHE_KEY % 8 == 0, "ids start at a body word");
-
-/* The sets of a piece whose piece_hash is h: its high bits, as the low ones
- * pick the vocabulary slot. */
-WT_INLINE wt_piece_entry *cache_set(const wt_bpe *b, uint64_t h)
-{
-    return &b->cache.short_sets[((h >> 40) & b->cache.short_mask) * WT_CACHE_WAYS];
-}
-
-WT_INLINE wt_wide_entry *wide_set(const wt_bpe *b, uint64_t h)
-{
-    return &b->cache.wide_sets[((h >> 40) & b->cache.wide_mask) * WT_CACHE_WAYS];
-}
-
-#define WT_HEAD_SEQ(head) ((uint32_t)(head))
-#define WT_HEAD_LEN(head) ((size_t)((head) >> 32) & 0xff)
-#define WT_HEAD_IDS(head) ((size_t)((head) >> 40) & 0xff)
-
-/* A piece as cache entries hold it: its bytes in `words` words, zero past its
- * end. 8-byte loads and masks where the text (up to hi) has room, else a copy:
- * no branch or libc call on the length, which varies from piece to piece. */
-WT_INLINE void cache_key(const uint8_t *p, size_t n, const uint8_t *hi, uint64_t *key, size_t words)
-{
-    if (WT_LIKELY((size_t)(hi - p) >= 8 * words)) {
-        memcpy(key, p, 8 * words);
-        for (size_t i = 0; i < words; i++) {
-            size_t v = n > 8 * i ? n - 8 * i : 0;     /* the word's bytes in the piece */
-            v = v < 8 ? v : 8;
-            key[i] &= (~0ull >> ((64 - 8 * v) & 63)) & -(uint64_t)(v != 0);
-        }
-    } else {
-        memset(key, 0, 8 * words);
-        memcpy(key, p, n);
-    }
-}
-
-/* The ids of the piece keyed `key` (n bytes; key_words words, see cache_key)
- * from one entry into out: their count; -1 if the entry holds another piece,
- * or was being written (or rewritten) while read; -2 if it was never written.
- * The body is read a word at a time with relaxed atomic loads, the key first
- * (a way that holds another piece stops there, its ids not copied), then the
- * head again: unchanged, the copy is whole. id_words: how many words of ids to
- * copy, whatever the count (a constant, so that the copies unroll: out has
- * room for them), or 0 for the count's. */
-WT_INLINE int64_t entry_find(_Atomic uint64_t *headp, const uint64_t *body, size_t key_words, size_t id_words,
-                             const uint64_t *key, size_t n, uint32_t *out)
-{
-    uint64_t head = atomic_load_explicit(headp, memory_order_acquire);
-    if (WT_HEAD_SEQ(head) == 0) return -2;
-    uint64_t copy[(WT_WIDE_CACHE_KEY + 4 * WT_WIDE_CACHE_IDS) / 8];
-    size_t k = WT_HEAD_IDS(head);
-    if (!id_words) id_words = (k + 1) / 2;
-    uint64_t diff = (head & 1) | (WT_HEAD_LEN(head) ^ n);
-    for (size_t i = 0; i < key_words; i++) diff |= (copy[i] = __atomic_load_n(&body[i], __ATOMIC_RELAXED)) ^ key[i];
-    if (diff) return -1;
-    for (size_t i = key_words; i < key_words + id_words; i++) copy[i] = __atomic_load_n(&body[i], __ATOMIC_RELAXED);
-    atomic_thread_fence(memory_order_acquire);
-    if (atomic_load_explicit(headp, memory_order_relaxed) != head) return -1;
-    memcpy(out, copy + key_words, id_words * 8);
-    return (int64_t)k;
-}
-
-/* Write p's k ids into an entry, unless another thread is writing it. */
-WT_INLINE void entry_put(_Atomic uint64_t *headp, uint64_t *body, size_t key_words, const uint8_t *p, size_t n,
-                         const uint32_t *ids, size_t k)
-{
-    uint64_t head = atomic_load_explicit(headp, memory_order_relaxed);
-    if ((head & 1) || !atomic_compare_exchange_strong_explicit(headp, &head, head + 1, memory_order_relaxed,
-                                                               memory_order_relaxed))
-        return;
-    atomic_thread_fence(memory_order_release);     /* the odd number before any of the body */
-    uint64_t copy[(WT_WIDE_CACHE_KEY + 4 * WT_WIDE_CACHE_IDS) / 8] = {0};
-    memcpy(copy, p, n);
-    memcpy(copy + key_words, ids, k * sizeof(uint32_t));
-    size_t words = key_words + (k + 1) / 2;
-    for (size_t i = 0; i < words; i++) __atomic_store_n(&body[i], copy[i], __ATOMIC_RELAXED);
-    uint32_t seq = WT_HEAD_SEQ(head) + 2;           /* even again (0 after a wrap: read as empty) */
-    atomic_store_explicit(headp, ((uint64_t)k << 40) | ((uint64_t)n << 32) | seq, memory_order_release);
-}
-
-/* Lookup in, and insertion into, a set of WT_CACHE_WAYS entries, for both entry
- * types. find returns the id count, or -1. put takes the first way never
- * written, else the one `victim` picks: a hit never writes, so readers on other
- * threads keep their copy of the line. */
-#define WT_CACHE_SET_OPS(name, entry_type, key_bytes, id_words)                                          \
-    WT_INLINE int64_t name##_find(entry_type *set, const uint8_t *p, size_t n, const uint8_t *hi,        \
-                                  uint32_t *out)                                                         \
-    {                                                                                                    \
-        uint64_t key[(key_bytes) / 8];                                                                   \
-        cache_key(p, n, hi, key, (key_bytes) / 8);                                                       \
-        for (int w = 0; w < WT_CACHE_WAYS; w++) {                                                        \
-            int64_t k = entry_find(&set[w].head, set[w].body, (key_bytes) / 8, id_words, key, n, out);   \
-            if (k >= 0) return k;                                                                        \
-            if (k == -2) break;                /* ways fill in order: none written further */            \
-        }                                                                                                \
-        return -1;                                                                                       \
-    }                                                                                                    \
-    WT_INLINE void name##_put(entry_type *set, const uint8_t *p, size_t n, const uint32_t *ids, size_t k, \
-                              unsigned victim)                                                           \
-    {                                                                                                    \
-        int w = 0;                                                                                       \
-        while (w < WT_CACHE_WAYS && WT_HEAD_SEQ(atomic_load_explicit(&set[w].head, memory_order_relaxed))) \
-            w++;                                                                                         \
-        if (w == WT_CACHE_WAYS) w = (int)(victim % WT_CACHE_WAYS);                                       \
-        entry_put(&set[w].head, set[w].body, (key_bytes) / 8, p, n, ids, k);                             \
-    }
-
-WT_CACHE_SET_OPS(piece, wt_piece_entry, WT_PIECE_CACHE_KEY, WT_PIECE_CACHE_IDS / 2)   /* all its ids, one block */
-WT_CACHE_SET_OPS(wide, wt_wide_entry, WT_WIDE_CACHE_KEY, 0)
-
-static int cache_map(wt_piece_cache *c, size_t sets)
-{
-    if (!sets) sets = WT_PIECE_CACHE_SETS;
-    if (sets & (sets - 1) || sets > WT_PIECE_CACHE_SETS) return WT_EINVAL;
-    size_t wide = sets / WT_WIDE_PER_PIECE_SETS ? sets / WT_WIDE_PER_PIECE_SETS : 1;
-    size_t short_bytes = sets * WT_CACHE_WAYS * sizeof(wt_piece_entry);
-    c->bytes = short_bytes + wide * WT_CACHE_WAYS * sizeof(wt_wide_entry);
-    uint8_t *m = wt_pages_alloc(c->bytes);       /* zeroed: every head says "never written" */
-    if (!m) return WT_ENOMEM;
-#ifdef MADV_POPULATE_WRITE
-    /* Fault it all in now (Linux 5.14+; else lazily, as before). Lazily, the first
-     * pass's new pieces land in random sets and fault its huge pages in mid-pass;
-     * where the kernel compacts memory for them (defrag=madvise) one in five fresh
-     * processes stalled ~40 ms (llama3/o200k English, first 2 MB at ~32 MB/s, not
-     * ~127). Now the load pays a few ms and RSS holds the 20 MiB from the start. */
-    madvise(m, c->bytes, MADV_POPULATE_WRITE);
-#endif
-    c->short_sets = (wt_piece_entry *)m;
-    c->wide_sets = (wt_wide_entry *)(m + short_bytes);
-    c->short_mask = sets - 1;
-    c->wide_mask = wide - 1;
-    return 0;
-}
-
-/* Start loading the lines wt_bpe_encode_known(p, n) reads first: the piece's
- * vocabulary slot and, when it is short enough, its piece-cache set (all ways:
- * a piece not cached reads them all). Memory latency, not arithmetic, bounds
- * the per-piece cost on big vocabularies. Returns the piece's hash, which
- * wt_bpe_encode_known takes. */
-uint64_t wt_bpe_prefetch(const wt_bpe *b, const uint8_t *p, size_t n, const uint8_t *lo, const uint8_t *hi)
-{
-    const wt_bytes_map *m = &b->vocab;
-    uint64_t h = piece_hash(p, n, lo, hi);
-    if (WT_LIKELY(n <= WT_SMALL_MAX)) {
-        const char *slot = (const char *)&m->small_slots[h & m->small_mask];
-        __builtin_prefetch(slot);
-        __builtin_prefetch(slot + 2 * sizeof(wt_small_slot) - 1);   /* and the next slot, on <= 2 lines */
-    } else {
-        __builtin_prefetch(&m->long_slots[h & m->long_mask]);
-        if (n > WT_PIECE_CACHE_KEY) return h;
-    }
-    const wt_piece_entry *set = cache_set(b, h);
-    for (int w = 0; w < WT_CACHE_WAYS; w++) __builtin_prefetch(set + w);
-    return h;
-}
-
-uint64_t wt_hash_bytes(const uint8_t *p, size_t n)
-{
-    return hash_bytes(p, n);
-}
-
-uint32_t wt_bpe_lookup(const wt_bpe *b, const uint8_t *p, size_t n)
-{
-    const uint32_t *v = vocab_find(b, p, n, p, p + n, piece_hash(p, n, p, p + n));
-    return v ? *v & ~WT_VAL_WHOLE : WT_NO_ID;
 }
 
 static int vocab_insert(wt_bpe *b, uint32_t id)
 {
-    wt_bytes_map *m = &b->vocab;
     const uint8_t *p = b->tok_bytes + b->tok_off[id];
     size_t n = b->tok_off[id + 1] - b->tok_off[id];
-    if (n == 0) return WT_EINVAL;
-    uint64_t h = piece_hash(p, n, p, p + n);
-    if (vocab_find(b, p, n, p, p + n, h)) return WT_EINVAL;  /* two ids, same bytes */
-    if (n <= WT_SMALL_MAX) {
-        size_t i = h & m->small_mask;
-        while (m->small_slots[i].len) i = (i + 1) & m->small_mask;
-        wt_small_key k = small_key(p, n, p, p + n);
-        m->small_slots[i] = (wt_small_slot){.head = k.head, .tail = k.tail, .val = id, .len = (uint32_t)n};
-    } else {
-        size_t i = h & m->long_mask;
-        while (m->long_slots[i].val != WT_NO_ID) i = (i + 1) & m->long_mask;
-        m->long_slots[i] = (wt_long_slot){.tag = (uint32_t)(h >> 32), .val = id};
-    }
+    if (n == 0 || lookup(b, p, n) != WT_NO_ID) return WT_EINVAL;   /* empty, or two ids with the same bytes */
+    size_t i = wt_hash_mem(p, n) & b->vocab_mask;
+    while (b->vocab[i] != WT_NO_ID) i = (i + 1) & b->vocab_mask;
+    b->vocab[i] = id;
     return 0;
 }
 
@@ -345,7 +38,7 @@ static int vocab_insert(wt_bpe *b, uint32_t id)
 WT_INLINE uint64_t pair_key(uint32_t l, uint32_t r) { return ((uint64_t)l << 32) | r; }
 
 /* Where the probe for key starts. */
-WT_INLINE size_t pair_home(const wt_pair_map *m, uint64_t key) { return hash_u64(key) & m->mask; }
+WT_INLINE size_t pair_home(const wt_pair_map *m, uint64_t key) { return wt_hash_u64(key) & m->mask; }
 
 WT_INLINE size_t pair_find(const wt_pair_map *m, uint64_t key)
 {
@@ -738,7 +431,7 @@ static int dead_reserve(wt_bpe_scratch *sc, size_t n)
 WT_INLINE int compatible(const wt_bpe *b, uint32_t x, uint32_t y, const uint8_t *xy, size_t n,
                          wt_bpe_scratch *sc, size_t *steps)
 {
-    uint64_t key = pair_key(x, y), *e = &sc->memo[2 * (hash_u64(key) & (WT_MEMO_SLOTS - 1))];
+    uint64_t key = pair_key(x, y), *e = &sc->memo[2 * (wt_hash_u64(key) & (WT_MEMO_SLOTS - 1))];
     ++*steps;
     if (e[0] == key && (e[1] >> 1) == b->serial) return (int)(e[1] & 1);
     int ok;
@@ -898,32 +591,15 @@ int64_t wt_bpe_merge_with(const wt_bpe *b, const uint8_t *p, size_t n, uint32_t 
     }
 }
 
-/* wt_bpe_encode_known for a piece that is not one token: kept out of line, so
- * that the test for one token, which decides most pieces, inlines into the
- * caller's loop without this path's registers and stack (with link-time
- * optimization: English 1 KB documents 6% faster than the whole function
- * inlined, 13% faster than both out of line). */
-static WT_NOINLINE int64_t known_not_whole(const wt_bpe *b, const uint8_t *p, size_t n, const uint8_t *hi,
-                                           uint64_t h, uint32_t *out)
+uint32_t wt_bpe_whole(const wt_bpe *b, const uint8_t *p, size_t n)
 {
-    if (n == 1) { out[0] = b->byte_id[p[0]]; return 1; }   /* a byte with no token of its own */
-    if (n > WT_BPE_SHORT) return WT_BPE_UNKNOWN;      /* only short pieces are cached */
-    int64_t k;
-    if (n <= WT_PIECE_CACHE_KEY && (k = piece_find(cache_set(b, h), p, n, hi, out)) >= 0) return k;
-    if ((k = wide_find(wide_set(b, h), p, n, hi, out)) >= 0) return k;   /* a short piece of many ids */
-    return WT_BPE_UNKNOWN;
+    uint32_t id = lookup(b, p, n);
+    return id != WT_NO_ID && (b->tok_flags[id] & WT_TOK_WHOLE) ? id : WT_NO_ID;
 }
 
-int64_t wt_bpe_encode_known(const wt_bpe *b, const uint8_t *p, size_t n, const uint8_t *lo, const uint8_t *hi,
-                            uint64_t h, uint32_t *out)
+int64_t wt_bpe_merge(const wt_bpe *b, const uint8_t *p, size_t n, uint32_t *out, wt_bpe_scratch *sc)
 {
-    /* Most pieces are one token: a vocabulary hit needs no cache. */
-    const uint32_t *v = vocab_find(b, p, n, lo, hi, h);
-    if (v && (*v & WT_VAL_WHOLE)) {
-        out[0] = *v & ~WT_VAL_WHOLE;
-        return 1;
-    }
-    return known_not_whole(b, p, n, hi, h, out);
+    return merge_piece(b, p, n, out, sc);
 }
 
 void wt_bpe_merge_short(const wt_bpe *b, wt_bpe_job *jobs, size_t count, wt_bpe_scratch *sc)
@@ -941,30 +617,7 @@ void wt_bpe_merge_short(const wt_bpe *b, wt_bpe_job *jobs, size_t count, wt_bpe_
             if (small_step(b, &st[live[k]], NULL, &sc->work)) live[still++] = live[k];
         n_live = still;
     }
-    for (size_t j = 0; j < count; j++) {
-        const uint8_t *p = jobs[j].p;
-        size_t n = jobs[j].n, k = jobs[j].k = st[j].m;
-        uint64_t h = jobs[j].h;
-        unsigned victim = (unsigned)(sc->work + j);  /* varies from put to put */
-        if (n <= WT_PIECE_CACHE_KEY && k <= WT_PIECE_CACHE_IDS) piece_put(cache_set(b, h), p, n, jobs[j].out, k, victim);
-        else if (k <= WT_WIDE_CACHE_IDS) wide_put(wide_set(b, h), p, n, jobs[j].out, k, victim);
-    }
-}
-
-uint64_t wt_bpe_hash(const uint8_t *p, size_t n)
-{
-    return piece_hash(p, n, p, p + n);
-}
-
-int64_t wt_bpe_encode_piece(const wt_bpe *b, const uint8_t *p, size_t n, uint64_t h, uint32_t *out,
-                            wt_bpe_scratch *sc)
-{
-    int64_t k = wt_bpe_encode_known(b, p, n, p, p + n, h, out);
-    if (k != WT_BPE_UNKNOWN) return k;
-    if (n > WT_BPE_SHORT) return merge_piece(b, p, n, out, sc);
-    wt_bpe_job job = {.p = p, .n = n, .h = h, .out = out};
-    wt_bpe_merge_short(b, &job, 1, sc);
-    return (int64_t)job.k;
+    for (size_t j = 0; j < count; j++) jobs[j].k = st[j].m;
 }
 
 /* Sorting token ids by their bytes; qsort has no context argument. */
@@ -1120,7 +773,7 @@ out:
 
 int wt_bpe_init(wt_bpe *b, uint32_t n_ids, const uint32_t *tok_off, const uint8_t *tok_bytes,
                 const uint8_t *tok_flags, int mode_tiktoken, const uint32_t *merges,
-                size_t n_merges, int ignore_merges, int linear, size_t cache_sets)
+                size_t n_merges, int ignore_merges, int linear, size_t test_slots)
 {
     int rc = WT_ENOMEM;
     static atomic_uint next_serial = 1;
@@ -1136,30 +789,30 @@ int wt_bpe_init(wt_bpe *b, uint32_t n_ids, const uint32_t *tok_off, const uint8_
     memcpy(b->tok_bytes, tok_bytes, nbytes);
     memcpy(b->tok_flags, tok_flags, n_ids);
 
-    if (n_ids >= WT_VAL_WHOLE) { rc = WT_EINVAL; goto fail; }
-    size_t n_small = 0, n_long = 0;
+    if (n_ids >= (1u << 31)) { rc = WT_EINVAL; goto fail; }
+    size_t n_bpe = 0, n_short = 0;
     for (uint32_t id = 0; id < n_ids; id++) {
         if (tok_off[id + 1] < tok_off[id]) { rc = WT_EINVAL; goto fail; }
         b->tok_flags[id] &= (uint8_t)~(WT_TOK_WHOLE | WT_TOK_UNORDERED);
         if (!(b->tok_flags[id] & WT_TOK_BPE)) continue;
-        size_t n = tok_off[id + 1] - tok_off[id];
-        if (n <= WT_SMALL_MAX) n_small++;
-        else n_long++;
+        n_bpe++;
+        n_short += tok_off[id + 1] - tok_off[id] <= WT_PT_SHORT;
     }
-    wt_bytes_map *m = &b->vocab;
-    m->small_mask = wt_pow2_at_least(n_small * 2 + 1) - 1;
-    m->long_mask = wt_pow2_at_least(n_long * 2 + 1) - 1;
-    m->small_slots = wt_calloc(m->small_mask + 1, sizeof(wt_small_slot));
-    m->long_slots = wt_malloc((m->long_mask + 1) * sizeof(wt_long_slot));
-    if (!m->small_slots || !m->long_slots) goto fail;
-    memset(m->long_slots, 0xff, (m->long_mask + 1) * sizeof(wt_long_slot));
+    b->vocab_mask = wt_pow2_at_least(n_bpe * 2 + 1) - 1;
+    if (!(b->vocab = wt_malloc((b->vocab_mask + 1) * sizeof(uint32_t)))) goto fail;
+    memset(b->vocab, 0xff, (b->vocab_mask + 1) * sizeof(uint32_t));
+    /* The piece table: room for its seeds three times over, so that most pieces
+     * lie in their home line and the text's own pieces find room too. */
+    rc = test_slots ? wt_pt_init(&b->pieces, 16 * test_slots, 16, 4096)
+                    : wt_pt_init(&b->pieces, wt_pow2_at_least(3 * n_short), 1 << 16, 1 << 21);
+    if (rc) goto fail;
     for (uint32_t id = 0; id < n_ids; id++)
         if ((b->tok_flags[id] & WT_TOK_BPE) && (rc = vocab_insert(b, id))) goto fail;
 
     rc = WT_EINVAL;
     for (int c = 0; c < 256; c++) {
         uint8_t byte = (uint8_t)c;
-        if ((b->byte_id[c] = wt_bpe_lookup(b, &byte, 1)) != WT_NO_ID) continue;
+        if ((b->byte_id[c] = lookup(b, &byte, 1)) != WT_NO_ID) continue;
         /* Bytes that never occur in valid UTF-8 may be missing: the bindings only
          * pass Python str contents. Any other missing byte is an error. */
         if (c != 0xC0 && c != 0xC1 && c < 0xF5) goto fail;
@@ -1179,8 +832,8 @@ int wt_bpe_init(wt_bpe *b, uint32_t n_ids, const uint32_t *tok_off, const uint8_
             const uint8_t *p = tok_bytes + tok_off[id];
             size_t n = tok_off[id + 1] - tok_off[id];
             for (size_t k = 1; k < n; k++) {
-                uint32_t l = wt_bpe_lookup(b, p, k), r;
-                if (l == WT_NO_ID || (r = wt_bpe_lookup(b, p + k, n - k)) == WT_NO_ID) continue;
+                uint32_t l = lookup(b, p, k), r;
+                if (l == WT_NO_ID || (r = lookup(b, p + k, n - k)) == WT_NO_ID) continue;
                 if (n_pairs == cap) {
                     uint32_t *more = wt_realloc(found, cap * 2 * 3 * sizeof(uint32_t));
                     if (!more) { wt_free(found); rc = WT_ENOMEM; goto fail; }
@@ -1210,7 +863,7 @@ int wt_bpe_init(wt_bpe *b, uint32_t n_ids, const uint32_t *tok_off, const uint8_
             if (!cat) { rc = WT_ENOMEM; goto fail; }
             memcpy(cat, tok_bytes + tok_off[l], ln);
             memcpy(cat + ln, tok_bytes + tok_off[r], rn);
-            uint32_t m = wt_bpe_lookup(b, cat, ln + rn);
+            uint32_t m = lookup(b, cat, ln + rn);
             if (cat != stackbuf) wt_free(cat);
             if (m == WT_NO_ID) goto fail;
             pair_put(&b->pairs, l, r, rank, m);
@@ -1237,6 +890,7 @@ int wt_bpe_init(wt_bpe *b, uint32_t n_ids, const uint32_t *tok_off, const uint8_
         size_t n = tok_off[id + 1] - tok_off[id];
         int whole = mode_tiktoken || ignore_merges || n == 1;
         if (n == 1 && linear) b->lin.split[2 * id] = b->lin.split[2 * id + 1] = id;
+        int64_t k_merged = 0;    /* ids in tmp: the merges' result, when they ran */
         if (n > 1 && (!whole || linear)) {
             if (n > tmp_cap) {
                 wt_free(tmp);
@@ -1247,6 +901,7 @@ int wt_bpe_init(wt_bpe *b, uint32_t n_ids, const uint32_t *tok_off, const uint8_
             int64_t k = n <= WT_BPE_SHORT ? (int64_t)merge_small(b, tok_bytes + tok_off[id], n, tmp, top, &sc.work)
                                           : merge_heap_piece(b, tok_bytes + tok_off[id], n, tmp, &sc, top);
             if (k < 0) { rc = (int)k; break; }
+            k_merged = k;
             int self_built = k == 1 && tmp[0] == id;
             whole = whole || self_built;
             if (self_built && linear) {
@@ -1256,17 +911,18 @@ int wt_bpe_init(wt_bpe *b, uint32_t n_ids, const uint32_t *tok_off, const uint8_
                 b->lin.tree_rank[id] = pair_rank(b, top[0], top[1], &merged) + 1;
             }
         }
-        if (whole) {
-            b->tok_flags[id] |= WT_TOK_WHOLE;
+        if (whole) b->tok_flags[id] |= WT_TOK_WHOLE;
+        /* The seed: what encoding the token's bytes as a piece gives (not always the token). */
+        if (!test_slots && n <= WT_PT_LONG) {
             const uint8_t *tok = tok_bytes + tok_off[id];
-            *vocab_find(b, tok, n, tok, tok + n, piece_hash(tok, n, tok, tok + n)) |= WT_VAL_WHOLE;
+            if (whole) wt_pt_add(&b->pieces, tok, n, wt_pt_hash_of(tok, n), &id, 1);
+            else wt_pt_add(&b->pieces, tok, n, wt_pt_hash_of(tok, n), tmp, (size_t)k_merged);
         }
     }
     wt_free(tmp);
     wt_bpe_scratch_free(&sc);
     if (rc) goto fail;
     if (linear && (rc = linear_init(b)) < 0) goto fail;
-    if ((rc = cache_map(&b->cache, cache_sets))) goto fail;
     return 0;
 fail:
     wt_bpe_free(b);
@@ -1284,9 +940,9 @@ static void linear_free(wt_bpe_linear *L)
 void wt_bpe_free(wt_bpe *b)
 {
     wt_free(b->tok_off); wt_free(b->tok_bytes); wt_free(b->tok_flags);
-    wt_free(b->vocab.small_slots); wt_free(b->vocab.long_slots);
+    wt_free(b->vocab);
     wt_free(b->pairs.slots);
     linear_free(&b->lin);
-    wt_pages_free(b->cache.short_sets, b->cache.bytes);
+    wt_pt_free(&b->pieces);
     memset(b, 0, sizeof *b);
 }

@@ -9,12 +9,24 @@
 
 /* ---- per-thread scratch ---- */
 
+#define WT_BLOCK 256
+#define WT_AHEAD 16          /* pieces between a line's second prefetch and its use */
+
+typedef struct {
+    const uint8_t *p[WT_BLOCK];
+    size_t n[WT_BLOCK];
+    uint64_t k0[WT_BLOCK], k1[WT_BLOCK], h[WT_BLOCK];
+    size_t count, bytes;
+} wt_block;
+
+
 typedef struct {
     wt_restack stack;
     wt_bpe_scratch bpe;
     wt_ids out;              /* the result buffer of single-text calls */
     wt_bytes prefixed[WT_MAX_STAGES];  /* a piece with the space a stage put before it */
     wt_nfc_scratch nfc;      /* the normalized segment of pass 1 */
+    wt_block block;          /* pieces waiting to be encoded */
 } wt_scratch;
 
 static pthread_key_t scratch_key;
@@ -210,38 +222,162 @@ int wt_find_added(const wt_tokenizer *t, int pass, const uint8_t *s, size_t n, s
 
 /* ---- pre-tokenize and merge ---- */
 
+/* Pieces become ids a block at a time. As a piece arrives it is keyed, hashed
+ * and its home line in the piece table prefetched; the block is then looked up
+ * in one pass that copies each hit's inline ids out unconditionally and
+ * advances by their count, with no branch on the count, the length or the
+ * outcome (which text varies too irregularly to predict). Misses hold room for
+ * n ids and are resolved together after: the table beyond the home line, long
+ * pieces, merges (several side by side), then the room is closed up. */
 typedef struct wt_run wt_run;
 struct wt_run {
     const wt_tokenizer *t;
     wt_ids *out;
     size_t limit;            /* stop once out->len reaches it */
     wt_scratch *sc;
-    int (*piece)(wt_run *r, const uint8_t *p, size_t n);
+    wt_block *block;         /* the pieces not yet encoded */
+    int (*piece)(wt_run *r, const uint8_t *p, size_t n);   /* instead of encoding (wt_pre_tokenize) */
     wt_bytes *piece_bytes;   /* wt_pre_tokenize only */
     wt_ids *piece_lens;
 };
 
-/* 1 when the limit is reached, 0 to go on, <0 on error. h: the piece's wt_bpe_hash. */
-static int bpe_piece_hashed(wt_run *r, const uint8_t *p, size_t n, uint64_t h)
+/* An entry that matches no piece: the lookups of misses read it instead. */
+static const wt_pt_entry no_entry = {0, 0, 0, 0};
+
+/* The misses of a block, resolved. at[j]: where miss j's room (n[j] ids) begins
+ * in base; its ids are written there, their count to k[j]. */
+static int resolve_misses(wt_run *r, uint32_t *base, const uint8_t *const *ps, const size_t *ns,
+                          const uint64_t *hs, const size_t *at, size_t *k, size_t n_miss)
 {
-    int rc = wt_ids_reserve(r->out, n + WT_PIECE_CACHE_IDS);
+    const wt_bpe *b = &r->t->bpe;
+    wt_piece_table *table = (wt_piece_table *)&b->pieces;   /* the mutable part: learns without locks */
+    wt_bpe_scratch *bsc = &r->sc->bpe;
+    wt_bpe_job jobs[WT_BPE_JOBS];
+    size_t job_miss[WT_BPE_JOBS], n_jobs = 0;
+    for (size_t j = 0; j <= n_miss; j++) {
+        if (n_jobs == WT_BPE_JOBS || (j == n_miss && n_jobs)) {
+            wt_bpe_merge_short(b, jobs, n_jobs, bsc);
+            for (size_t q = 0; q < n_jobs; q++) {
+                size_t m = job_miss[q];
+                k[m] = jobs[q].k;
+                wt_pt_add(table, jobs[q].p, jobs[q].n, hs[m], jobs[q].out, jobs[q].k);
+            }
+            n_jobs = 0;
+        }
+        if (j == n_miss) break;
+        const uint8_t *p = ps[j];
+        size_t n = ns[j];
+        int64_t got = wt_pt_find(table, p, n, hs[j], base + at[j]);
+        uint32_t id;
+        if (got < 0 && (id = wt_bpe_whole(b, p, n)) != WT_NO_ID) {
+            base[at[j]] = id;
+            wt_pt_add(table, p, n, hs[j], &id, 1);
+            got = 1;
+        }
+        if (got < 0 && n > WT_BPE_SHORT) {
+            if ((got = wt_bpe_merge(b, p, n, base + at[j], bsc)) < 0) return (int)got;
+            wt_pt_add(table, p, n, hs[j], base + at[j], (size_t)got);
+        }
+        if (got >= 0) {
+            k[j] = (size_t)got;
+        } else {
+            jobs[n_jobs] = (wt_bpe_job){.p = p, .n = n, .out = base + at[j]};
+            job_miss[n_jobs++] = j;
+        }
+    }
+    return 0;
+}
+
+/* Encode the block's pieces onto r->out: 1 when the limit is reached, 0 to go on, <0 on error. */
+static int block_flush(wt_run *r)
+{
+    wt_block *bk = r->block;
+    size_t m = bk->count;
+    if (!m) return 0;
+    bk->count = 0;
+    wt_ids *out = r->out;
+    int rc = wt_ids_reserve(out, bk->bytes + 4);   /* a piece gives at most n ids; +4: the copies' overhang */
+    bk->bytes = 0;
     if (rc) return rc;
-    int64_t k = wt_bpe_encode_piece(&r->t->bpe, p, n, h, r->out->ids + r->out->len, &r->sc->bpe);
-    if (k < 0) return (int)k;
-    r->out->len += (size_t)k;
-    if (r->out->len >= r->limit) {
-        r->out->len = r->limit;
+    const wt_piece_table *table = &r->t->bpe.pieces;
+    uint32_t *base = out->ids + out->len, *o = base;
+    const uint8_t *miss_p[WT_BLOCK];
+    size_t miss_n[WT_BLOCK], miss_at[WT_BLOCK];
+    uint64_t miss_h[WT_BLOCK];
+    size_t n_miss = 0, miss_k[WT_BLOCK];
+    for (size_t i = 0; i < m; i++) {
+        if (i + WT_AHEAD < m) __builtin_prefetch(wt_pt_home(table, bk->h[i + WT_AHEAD]));
+        const wt_pt_entry *e = wt_pt_home(table, bk->h[i]);
+        uint64_t k0 = bk->k0[i], k1 = bk->k1[i];
+        uint64_t a1 = __atomic_load_n(&e[0].k1, __ATOMIC_ACQUIRE), b1 = __atomic_load_n(&e[1].k1, __ATOMIC_ACQUIRE);
+        uint64_t a0 = __atomic_load_n(&e[0].k0, __ATOMIC_RELAXED), b0 = __atomic_load_n(&e[1].k0, __ATOMIC_RELAXED);
+        size_t in_b = (b1 == k1) & (b0 == k0);
+        size_t hit = ((a1 == k1) & (a0 == k0)) | in_b;
+        const wt_pt_entry *s = hit ? e + in_b : &no_entry;
+        uint64_t v0 = __atomic_load_n(&s->v0, __ATOMIC_RELAXED), v1 = __atomic_load_n(&s->v1, __ATOMIC_RELAXED);
+        size_t c = WT_PT_COUNT(v1);
+        hit &= c <= WT_PT_INLINE;          /* more ids are in the arena: resolved with the misses */
+        memcpy(o, &v0, 8);
+        memcpy(o + 2, &v1, 8);
+        miss_p[n_miss] = bk->p[i];
+        miss_n[n_miss] = bk->n[i];
+        miss_h[n_miss] = bk->h[i];
+        miss_at[n_miss] = (size_t)(o - base);
+        n_miss += !hit;
+        o += hit ? c : bk->n[i];
+    }
+    size_t len = (size_t)(o - base);
+    if (n_miss) {
+        if ((rc = resolve_misses(r, base, miss_p, miss_n, miss_h, miss_at, miss_k, n_miss))) return rc;
+        /* Close up each miss's room: its k ids, then what came after it. */
+        size_t to = miss_at[0];
+        for (size_t j = 0; j < n_miss; j++) {
+            size_t from = miss_at[j] + miss_n[j], upto = j + 1 < n_miss ? miss_at[j + 1] : len;
+            memmove(base + to, base + miss_at[j], miss_k[j] * sizeof(uint32_t));
+            to += miss_k[j];
+            memmove(base + to, base + from, (upto - from) * sizeof(uint32_t));
+            to += upto - from;
+        }
+        len = to;
+    }
+    out->len += len;
+    if (out->len >= r->limit) {
+        out->len = r->limit;
         return 1;
     }
     return 0;
 }
 
-static int bpe_piece(wt_run *r, const uint8_t *p, size_t n)
+/* Add a piece of the text [lo, hi) to the block (its bytes must stay in place
+ * until the block is flushed); flush a full block. */
+WT_INLINE int block_add(wt_run *r, const uint8_t *p, size_t n, const uint8_t *lo, const uint8_t *hi)
 {
-    return bpe_piece_hashed(r, p, n, wt_bpe_hash(p, n));
+    wt_block *bk = r->block;
+    const wt_piece_table *table = &r->t->bpe.pieces;
+    size_t i = bk->count;
+    uint64_t h;
+    if (WT_LIKELY(n <= WT_PT_SHORT)) {
+        wt_pt_key key = wt_pt_key_of(p, n, lo, hi);
+        h = wt_pt_hash(key);
+        bk->k0[i] = key.k0;
+        bk->k1[i] = key.k1;
+        __builtin_prefetch(wt_pt_home(table, h));
+    } else {
+        h = wt_hash_bytes(p, n);
+        bk->k0[i] = 0;
+        bk->k1[i] = WT_PT_NO_KEY;
+        __builtin_prefetch(&table->long_slots[h & table->long_mask]);
+    }
+    bk->h[i] = h;
+    bk->p[i] = p;
+    bk->n[i] = (uint32_t)n;
+    bk->bytes += n;
+    bk->count = i + 1;
+    return i + 1 == WT_BLOCK ? block_flush(r) : 0;
 }
 
 static int stage_run(wt_run *r, uint32_t k, const uint8_t *s, size_t n);
+static int split_stage(wt_run *r, uint32_t k, const wt_stage *st, const uint8_t *s, size_t n);
 
 /* A scanner's piece ends, found up to WT_SCAN_BLOCK at a time, handed out one
  * by one: the end of the piece that starts at pos. */
@@ -259,97 +395,19 @@ WT_INLINE size_t scan_next(wt_scan_queue *q, const wt_scanner *sc, const uint8_t
 }
 
 /* The common case in one loop: the last split is a fast scanner isolating
- * pieces, and each piece goes straight to BPE. Each piece is scanned, hashed
- * and its table lines prefetched WT_SCAN_AHEAD pieces before it is encoded, so
- * lookups overlap instead of each waiting on memory in turn. A window rather
- * than batches: one prefetch per piece encoded keeps the misses in flight
- * steady, where a batch's burst of them stalled on full miss buffers (+7-12%
- * on English). For the same reason short pieces that must be merged (new
- * text) merge WT_BPE_JOBS at a time: each holds room for n ids in the output
- * meanwhile, closed up after. Not under a limit, which needs every piece's
- * count as it goes. Distances of 8 and 32 measured the same as 16. */
-#define WT_SCAN_AHEAD 16
-
-/* Close up the room held for the merged pieces: job j's ids were
- * written at at[j], where n of them fit, and k of them came. */
-static void close_gaps(wt_ids *out, const wt_bpe_job *jobs, const size_t *at, size_t n_jobs)
-{
-    size_t to = at[0];
-    for (size_t j = 0; j < n_jobs; j++) {
-        size_t from = at[j] + jobs[j].n, upto = j + 1 < n_jobs ? at[j + 1] : out->len;
-        memmove(out->ids + to, out->ids + at[j], jobs[j].k * sizeof(uint32_t));
-        to += jobs[j].k;
-        memmove(out->ids + to, out->ids + from, (upto - from) * sizeof(uint32_t));   /* what came after */
-        to += upto - from;
-    }
-    out->len = to;
-}
-
-/* Merge the held pieces together, then close up their room. */
-static void merge_jobs(const wt_bpe *b, wt_ids *out, wt_bpe_job *jobs, const size_t *at, size_t n_jobs,
-                       wt_bpe_scratch *bsc)
-{
-    for (size_t j = 0; j < n_jobs; j++) jobs[j].out = out->ids + at[j];   /* out->ids is final now */
-    wt_bpe_merge_short(b, jobs, n_jobs, bsc);
-    close_gaps(out, jobs, at, n_jobs);
-}
-
+ * pieces, and each piece goes straight to the block. */
 static int scan_and_encode(wt_run *r, const wt_scanner *scan, const uint8_t *s, size_t n)
 {
-    const wt_bpe *b = &r->t->bpe;
-    wt_bpe_scratch *bsc = &r->sc->bpe;
-    wt_ids *out = r->out;
-    size_t ends[WT_SCAN_AHEAD], at[WT_BPE_JOBS];
-    uint64_t hashes[WT_SCAN_AHEAD];
-    wt_bpe_job jobs[WT_BPE_JOBS];
-    size_t n_jobs = 0;
-    int defer = r->limit == SIZE_MAX;
+    size_t ends[WT_SCAN_BLOCK];
     r->sc->stack.work += n;        /* a scanner's work: the bytes it matched (see scan.h) */
-    size_t ahead = 0;              /* where the window's last scanned piece ends */
-    wt_scan_queue q;               /* its ends are written before they are read */
-    q.count = q.next = 0;
-    for (size_t k = 0; k < WT_SCAN_AHEAD && ahead < n; k++) {
-        ends[k] = scan_next(&q, scan, s, n, ahead);
-        hashes[k] = wt_bpe_prefetch(b, s + ahead, ends[k] - ahead, s, s + n);
-        ahead = ends[k];
-    }
-    for (size_t pos = 0, i = 0; pos < n; i = (i + 1) % WT_SCAN_AHEAD) {
-        size_t end = ends[i];      /* piece i of the window, then its slot takes the next one */
-        uint64_t h = hashes[i];
-        if (ahead < n) {
-            ends[i] = scan_next(&q, scan, s, n, ahead);
-            hashes[i] = wt_bpe_prefetch(b, s + ahead, ends[i] - ahead, s, s + n);
-            ahead = ends[i];
-        }
-        const uint8_t *p = s + pos;
-        size_t len = end - pos;
-        pos = end;
-        int rc;
-        if (!defer || len > WT_BPE_SHORT) {
-            if ((rc = bpe_piece_hashed(r, p, len, h))) return rc;
-            continue;
-        }
-        if ((rc = wt_ids_reserve(out, len + WT_PIECE_CACHE_IDS))) return rc;
-        if (len == 1) {            /* its byte's token (wt_bpe_encode_known's answer too), no probe:
-                                    * text of one-byte pieces ('x=' repeated, digits one by one) 25-30% faster */
-            out->ids[out->len++] = b->byte_id[p[0]];
-            continue;
-        }
-        int64_t got = wt_bpe_encode_known(b, p, len, s, s + n, h, out->ids + out->len);
-        if (got == WT_BPE_UNKNOWN) {
-            jobs[n_jobs] = (wt_bpe_job){.p = p, .n = len, .h = h};
-            at[n_jobs++] = out->len;
-            got = (int64_t)len;
-        } else if (got < 0) {
-            return (int)got;
-        }
-        out->len += (size_t)got;
-        if (n_jobs == WT_BPE_JOBS) {
-            merge_jobs(b, out, jobs, at, n_jobs, bsc);
-            n_jobs = 0;
+    for (size_t pos = 0; pos < n;) {
+        size_t count = wt_scan_pieces(scan, s, n, pos, ends);
+        for (size_t j = 0; j < count; j++) {
+            int rc = block_add(r, s + pos, ends[j] - pos, s, s + n);
+            pos = ends[j];
+            if (rc) return rc;
         }
     }
-    if (n_jobs) merge_jobs(b, out, jobs, at, n_jobs, bsc);
     return 0;
 }
 
@@ -398,24 +456,34 @@ static int stage_run(wt_run *r, uint32_t k, const uint8_t *s, size_t n)
 {
     if (n == 0) return 0;
     const wt_tokenizer *t = r->t;
-    if (k == t->n_stages) return r->piece(r, s, n);
+    if (k == t->n_stages) return r->piece ? r->piece(r, s, n) : block_add(r, s, n, s, s + n);
     const wt_stage *st = &t->stages[k];
     if (st->prefix_space && s[0] != ' ') {
+        /* The pieces of the copy must be encoded before the next piece of stage
+         * k - 1 reuses its buffer. */
         wt_bytes *buf = &r->sc->prefixed[k];
         buf->len = 0;
         int rc = wt_bytes_reserve(buf, n + 1);
         if (rc) return rc;
         buf->p[0] = ' ';
         memcpy(buf->p + 1, s, n);
-        s = buf->p; n++;
+        if ((rc = split_stage(r, k, st, buf->p, n + 1))) return rc;
+        return r->piece ? 0 : block_flush(r);
     }
+    return split_stage(r, k, st, s, n);
+}
+
+/* Stage k's split of s[0..n) (after any prefix space). */
+static int split_stage(wt_run *r, uint32_t k, const wt_stage *st, const uint8_t *s, size_t n)
+{
+    const wt_tokenizer *t = r->t;
     if (!st->re) return stage_run(r, k + 1, s, n);
     /* A scanner reports every stretch of text as a match (DeepSeek-V3's and the
      * class runs' their gaps too, so _pattern.scanner_for gives those to Isolated
      * splits only): for it, isolating matches and keeping them while removing
      * what lies between (inverted Removed) are the same split. */
     int keeps_matches = st->behavior == WT_SPLIT_ISOLATED || (st->behavior == WT_SPLIT_REMOVED && st->invert);
-    if (st->scan.family && keeps_matches && k + 1 == t->n_stages && r->piece == bpe_piece)
+    if (st->scan.family && keeps_matches && k + 1 == t->n_stages && !r->piece)
         return scan_and_encode(r, &st->scan, s, n);
     wt_behavior b = {0};
     size_t pos = 0, gap = 0, end;
@@ -459,18 +527,21 @@ static int encode_pass(wt_run *r, const wt_encode_opts *o, int pass, const uint8
     size_t pos = 0, start, end;
     uint32_t k;
     int rc;
+    int normalized = 0;
     if (pass == 1 && r->t->nfc.unstable) {   /* HF normalizes each segment pass 0 leaves */
         size_t normalized_n;
         if ((rc = wt_nfc_apply(&r->t->nfc, s, n, &r->sc->nfc, &normalized_n)) < 0) return rc;
-        if (rc == 1) { s = r->sc->nfc.out; n = normalized_n; }
+        if ((normalized = rc == 1)) { s = r->sc->nfc.out; n = normalized_n; }
     }
     while (wt_find_added(r->t, pass, s, n, pos, o->active[pass], &start, &end, &k)) {
-        if ((rc = encode_pass(r, o, pass + 1, s + pos, start - pos))) return rc;
+        if ((rc = encode_pass(r, o, pass + 1, s + pos, start - pos)) || (rc = block_flush(r))) return rc;
         if ((rc = push_ids(r->out, &r->t->added[pass].added_id[k], 1))) return rc;
         if (r->out->len >= r->limit) return 1;
         pos = end;
     }
-    return encode_pass(r, o, pass + 1, s + pos, n - pos);
+    if ((rc = encode_pass(r, o, pass + 1, s + pos, n - pos))) return rc;
+    /* The pieces of the normalized copy, before the next segment reuses its buffer. */
+    return normalized ? block_flush(r) : 0;
 }
 
 int wt_encode(const wt_tokenizer *t, const uint8_t *s, size_t n, const wt_encode_opts *o, wt_ids *out)
@@ -479,9 +550,13 @@ int wt_encode(const wt_tokenizer *t, const uint8_t *s, size_t n, const wt_encode
     if (!sc) return WT_ENOMEM;
     int rc;
     if (o->add_special && (rc = push_ids(out, t->prefix, t->n_prefix))) return rc;
-    wt_run r = {.t = t, .out = out, .sc = sc, .piece = bpe_piece};
+    wt_run r = {.t = t, .out = out, .sc = sc, .block = &sc->block};
+    sc->block.count = sc->block.bytes = 0;     /* left over by a call that failed */
     r.limit = o->max_body > SIZE_MAX - out->len ? SIZE_MAX : out->len + o->max_body;
-    if (r.limit > out->len && (rc = encode_pass(&r, o, o->first_pass ? 1 : 0, s, n)) < 0) return rc;
+    if (r.limit > out->len) {
+        if ((rc = encode_pass(&r, o, o->first_pass ? 1 : 0, s, n)) == 0) rc = block_flush(&r);
+        if (rc < 0) return rc;
+    }
     if (o->add_special && (rc = push_ids(out, t->suffix, t->n_suffix))) return rc;
     return 0;
 }
@@ -502,7 +577,8 @@ int wt_pre_tokenize(const wt_tokenizer *t, const uint8_t *s, size_t n, wt_bytes 
     if (!sc) return WT_ENOMEM;
     if (n > UINT32_MAX / 2) return WT_EINVAL;
     wt_run r = {.t = t, .sc = sc, .piece = collect_piece, .piece_bytes = out, .piece_lens = lens,
-                .limit = SIZE_MAX};
+                .limit = SIZE_MAX, .block = &sc->block};
+    sc->block.count = sc->block.bytes = 0;
     int rc = stage_run(&r, 0, s, n);
     return rc < 0 ? rc : 0;
 }
