@@ -883,6 +883,7 @@ int wt_bpe_init(wt_bpe *b, uint32_t n_ids, const uint32_t *tok_off, const uint8_
     wt_bpe_scratch sc = {0};
     uint32_t *tmp = NULL;
     size_t tmp_cap = 0;
+    int all_whole = !test_slots;   /* so far every whole token was seeded */
     rc = 0;
     for (uint32_t id = 0; id < n_ids; id++) {
         if (linear) b->lin.split[2 * id] = b->lin.split[2 * id + 1] = WT_NO_ID;
@@ -915,7 +916,7 @@ int wt_bpe_init(wt_bpe *b, uint32_t n_ids, const uint32_t *tok_off, const uint8_
         /* The seed: what encoding the token's bytes as a piece gives (not always the token). */
         if (!test_slots && n <= WT_PT_LONG) {
             const uint8_t *tok = tok_bytes + tok_off[id];
-            if (whole) wt_pt_add(&b->pieces, tok, n, wt_pt_hash_of(tok, n), &id, 1);
+            if (whole) all_whole &= wt_pt_add(&b->pieces, tok, n, wt_pt_hash_of(tok, n), &id, 1);
             else wt_pt_add(&b->pieces, tok, n, wt_pt_hash_of(tok, n), tmp, (size_t)k_merged);
         }
     }
@@ -923,6 +924,7 @@ int wt_bpe_init(wt_bpe *b, uint32_t n_ids, const uint32_t *tok_off, const uint8_
     wt_bpe_scratch_free(&sc);
     if (rc) goto fail;
     if (linear && (rc = linear_init(b)) < 0) goto fail;
+    b->whole_seeded = all_whole;
     return 0;
 fail:
     wt_bpe_free(b);

@@ -64,6 +64,7 @@ typedef struct {
     uint32_t n_unordered;    /* tokens flagged WT_TOK_UNORDERED */
     wt_bpe_linear lin;
     wt_piece_table pieces;   /* the one mutable part: added to by any thread, without locks */
+    int whole_seeded;        /* every WT_TOK_WHOLE token of up to WT_PT_LONG bytes is in pieces */
 } wt_bpe;
 
 enum {

@@ -109,7 +109,7 @@ int64_t wt_pt_find(const wt_piece_table *t, const uint8_t *p, size_t n, uint64_t
     return -1;
 }
 
-static void add_short(wt_piece_table *t, wt_pt_key key, uint64_t h, const uint32_t *ids, size_t k)
+static int add_short(wt_piece_table *t, wt_pt_key key, uint64_t h, const uint32_t *ids, size_t k)
 {
     size_t i = h & t->mask & ~(size_t)1;
     for (int slot = 0; slot < 2 * WT_PT_REACH; slot++, i = (i + 1) & t->mask) {
@@ -125,7 +125,7 @@ static void add_short(wt_piece_table *t, wt_pt_key key, uint64_t h, const uint32
             uint32_t at = arena_take(t, k);    /* < 2^24: the arena is smaller */
             if (at == 0) {
                 STORE(&e->k1, WT_PT_BUSY);      /* stays claimed and unmatched: lookups pass it */
-                return;
+                return 0;
             }
             memcpy(t->arena + at, ids, k * sizeof(uint32_t));
             v[3] |= at << 8;
@@ -137,11 +137,12 @@ static void add_short(wt_piece_table *t, wt_pt_key key, uint64_t h, const uint32
         STORE(&e->v0, v0);
         STORE(&e->v1, v1);
         __atomic_store_n(&e->k1, key.k1, __ATOMIC_RELEASE);
-        return;
+        return 1;
     }
+    return 0;
 }
 
-static void add_long(wt_piece_table *t, const uint8_t *p, size_t n, uint64_t h, const uint32_t *ids, size_t k)
+static int add_long(wt_piece_table *t, const uint8_t *p, size_t n, uint64_t h, const uint32_t *ids, size_t k)
 {
     uint32_t at = 0;
     size_t i = h & t->long_mask;
@@ -150,7 +151,7 @@ static void add_long(wt_piece_table *t, const uint8_t *p, size_t n, uint64_t h, 
         if (__atomic_load_n(&t->long_slots[i], __ATOMIC_RELAXED) != 0) continue;
         if (!at) {                              /* the record, once: published by the slot's word */
             size_t words = 1 + (n + 3) / 4 + k;
-            if (!(at = arena_take(t, words))) return;
+            if (!(at = arena_take(t, words))) return 0;
             uint32_t *rec = t->arena + at;
             rec[0] = (uint32_t)n | (uint32_t)k << 16;
             rec[(n + 3) / 4] = 0;               /* the last byte word's padding */
@@ -159,13 +160,14 @@ static void add_long(wt_piece_table *t, const uint8_t *p, size_t n, uint64_t h, 
         }
         uint64_t word = (h >> 32) << 32 | (uint64_t)(at + 1);
         if (__atomic_compare_exchange_n(&t->long_slots[i], &empty, word, 0, __ATOMIC_RELEASE, __ATOMIC_RELAXED))
-            return;
+            return 1;
     }
+    return 0;
 }
 
-void wt_pt_add(wt_piece_table *t, const uint8_t *p, size_t n, uint64_t h, const uint32_t *ids, size_t k)
+int wt_pt_add(wt_piece_table *t, const uint8_t *p, size_t n, uint64_t h, const uint32_t *ids, size_t k)
 {
-    if (n == 0 || k == 0 || k > 0xff) return;
-    if (n <= WT_PT_SHORT) add_short(t, wt_pt_key_of(p, n, p, p + n), h, ids, k);
-    else if (n <= WT_PT_LONG) add_long(t, p, n, h, ids, k);
+    if (n == 0 || k == 0 || k > 0xff) return 0;
+    if (n <= WT_PT_SHORT) return add_short(t, wt_pt_key_of(p, n, p, p + n), h, ids, k);
+    return n <= WT_PT_LONG && add_long(t, p, n, h, ids, k);
 }

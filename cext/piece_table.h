@@ -117,8 +117,8 @@ void wt_pt_free(wt_piece_table *t);
 int64_t wt_pt_find(const wt_piece_table *t, const uint8_t *p, size_t n, uint64_t h, uint32_t *out);
 
 /* Add a piece's ids (n <= WT_PT_LONG bytes, h its wt_pt_hash_of), unless its
- * home has no room or the arena is full; also for seeding. Thread-safe. */
-void wt_pt_add(wt_piece_table *t, const uint8_t *p, size_t n, uint64_t h, const uint32_t *ids, size_t k);
+ * home has no room or the arena is full (then 0, else 1); also for seeding. Thread-safe. */
+int wt_pt_add(wt_piece_table *t, const uint8_t *p, size_t n, uint64_t h, const uint32_t *ids, size_t k);
 
 /* The hash of p[0..n) as the table keys it (any n >= 1). */
 uint64_t wt_pt_hash_of(const uint8_t *p, size_t n);

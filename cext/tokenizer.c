@@ -226,7 +226,8 @@ int wt_find_added(const wt_tokenizer *t, int pass, const uint8_t *s, size_t n, s
  * and its home line in the piece table prefetched; the block is then looked up
  * in one pass that copies each hit's inline ids out unconditionally and
  * advances by their count, with no branch on the count, the length or the
- * outcome (which text varies too irregularly to predict). Misses hold room for
+ * outcome (which text varies too irregularly to predict); only a piece of more
+ * than WT_PT_INLINE ids takes a branch, to copy them from the arena. Misses hold room for
  * n ids and are resolved together after: the table beyond the home line, long
  * pieces, merges (several side by side), then the room is closed up. */
 typedef struct wt_run wt_run;
@@ -269,7 +270,7 @@ static int resolve_misses(wt_run *r, uint32_t *base, const uint8_t *const *ps, c
         size_t n = ns[j];
         int64_t got = wt_pt_find(table, p, n, hs[j], base + at[j]);
         uint32_t id;
-        if (got < 0 && (id = wt_bpe_whole(b, p, n)) != WT_NO_ID) {
+        if (got < 0 && !(b->whole_seeded && n <= WT_PT_LONG) && (id = wt_bpe_whole(b, p, n)) != WT_NO_ID) {
             base[at[j]] = id;
             wt_pt_add(table, p, n, hs[j], &id, 1);
             got = 1;
@@ -316,9 +317,9 @@ static int block_flush(wt_run *r)
         const wt_pt_entry *s = hit ? e + in_b : &no_entry;
         uint64_t v0 = __atomic_load_n(&s->v0, __ATOMIC_RELAXED), v1 = __atomic_load_n(&s->v1, __ATOMIC_RELAXED);
         size_t c = WT_PT_COUNT(v1);
-        hit &= c <= WT_PT_INLINE;          /* more ids are in the arena: resolved with the misses */
         memcpy(o, &v0, 8);
         memcpy(o + 2, &v1, 8);
+        if (WT_UNLIKELY(c > WT_PT_INLINE)) memcpy(o, table->arena + WT_PT_REF(v1), c * sizeof(uint32_t));
         miss_p[n_miss] = bk->p[i];
         miss_n[n_miss] = bk->n[i];
         miss_h[n_miss] = bk->h[i];
@@ -585,24 +586,93 @@ int wt_pre_tokenize(const wt_tokenizer *t, const uint8_t *s, size_t n, wt_bytes 
 
 /* ---- batches ---- */
 
-/* Documents are grouped into chunks of about equal bytes; a chunk is one pool
- * task with its own output buffer. Chunks finish in any order; ready counts
- * the leading chunks that are done, so a caller can use their documents
- * while later chunks are still being encoded. */
+/* A batch is a list of units: a whole document, or a part of a long one, cut
+ * where the pre-tokenizer provably starts afresh, so that one long text keeps
+ * every thread busy. Units are grouped into chunks of about equal bytes; a
+ * chunk is one pool task with its own output buffer. Chunks finish in any
+ * order; ready counts the leading chunks that are done, so a caller can use
+ * their documents while later chunks are still being encoded. */
+#define WT_SPLIT_MIN ((size_t)128 << 10)    /* shorter texts stay whole */
+#define WT_SPLIT_PART ((size_t)64 << 10)    /* the least bytes of a part */
+
+typedef struct {
+    size_t doc, start, end;  /* bytes [start, end) of texts[doc] */
+    int first, last;         /* the document's first and last part */
+} wt_unit;
+
 struct wt_batch {
     const wt_tokenizer *t;
     const wt_text *texts;
     wt_encode_opts o;
-    size_t n_texts, n_chunks;
-    size_t *chunk_first;     /* chunk c encodes texts [chunk_first[c], chunk_first[c+1]) */
+    size_t n_texts, n_units, n_chunks;
+    wt_unit *units;
+    size_t *chunk_first;     /* chunk c encodes units [chunk_first[c], chunk_first[c+1]) */
     wt_ids *chunk_out;
     atomic_uchar *chunk_done;
-    int64_t *doc_len;
-    const uint32_t **doc_ids;/* set when the doc's chunk is done (its buffer no longer moves) */
-    size_t ready;            /* chunks [0, ready) are done (the caller's view) */
+    size_t *unit_len;        /* ids of unit u, at unit_at[u] in its chunk's buffer */
+    size_t *unit_at;
+    int64_t *doc_len;        /* set as the caller sees the doc's last chunk done */
+    const uint32_t **doc_ids;
+    uint32_t **joined;       /* a document in parts: its ids in one buffer */
+    size_t ready, ready_units, ready_docs;   /* chunks, units and documents done (the caller's view) */
     wt_job *job;
     atomic_int err;
 };
+
+/* Whether a text may be cut (see next_cut): every split is a scanner's that keeps
+ * its matches, and no added token holds a space or takes the spaces after it. */
+static int splittable(const wt_tokenizer *t)
+{
+    if (t->n_stages == 0) return 0;
+    for (uint32_t k = 0; k < t->n_stages; k++) {
+        const wt_stage *st = &t->stages[k];
+        int keeps_matches = st->behavior == WT_SPLIT_ISOLATED || (st->behavior == WT_SPLIT_REMOVED && st->invert);
+        if (!st->re || !st->scan.family || !keeps_matches) return 0;
+    }
+    for (int pass = 0; pass < 2; pass++) {
+        const wt_added *a = &t->added[pass];
+        if (a->n_nodes == 0) continue;
+        if (memchr(a->edge_byte, ' ', a->first_edge[a->n_nodes])) return 0;
+        for (uint32_t k = 0; k < a->n_added; k++)
+            if (a->added_flags[k] & WT_ADDED_RSTRIP) return 0;
+    }
+    return 1;
+}
+
+WT_INLINE int ascii_letter(uint8_t c) { return (uint8_t)((c | 0x20) - 'a') < 26; }
+
+/* The first position from pos on where text s can be cut, or n: a space after an
+ * ASCII letter or digit and before an ASCII letter. No piece of the scanner
+ * families crosses it (their letter and digit runs end before a space, and the
+ * space begins the next word's piece, whatever came before), nor does an added
+ * token (splittable), and NFC neither changes such text nor composes across it. */
+static size_t next_cut(const uint8_t *s, size_t n, size_t pos)
+{
+    if (pos == 0) pos = 1;
+    while (pos + 1 < n) {
+        const uint8_t *c = memchr(s + pos, ' ', n - 1 - pos);
+        if (!c) break;
+        pos = (size_t)(c - s);
+        uint8_t before = s[pos - 1];
+        if ((ascii_letter(before) || (uint8_t)(before - '0') < 10) && ascii_letter(s[pos + 1])) return pos;
+        pos++;
+    }
+    return n;
+}
+
+static int encode_unit(const wt_batch *b, const wt_unit *u, wt_ids *out)
+{
+    const wt_text *tx = &b->texts[u->doc];
+    if (u->first && u->last) return wt_encode(b->t, tx->s, tx->n, &b->o, out);
+    const wt_tokenizer *t = b->t;
+    wt_encode_opts o = b->o;
+    int rc;
+    o.add_special = 0;
+    if (u->first && b->o.add_special && (rc = push_ids(out, t->prefix, t->n_prefix))) return rc;
+    if ((rc = wt_encode(t, tx->s + u->start, u->end - u->start, &o, out))) return rc;
+    if (u->last && b->o.add_special && (rc = push_ids(out, t->suffix, t->n_suffix))) return rc;
+    return 0;
+}
 
 static void batch_task(void *ctx, size_t c)
 {
@@ -613,21 +683,19 @@ static void batch_task(void *ctx, size_t c)
      * every piece would bounce it between the threads (two threads encoded
      * at 1.4x one thread's speed that way, where two processes make 2x). */
     wt_ids out = {0};
-    size_t first = b->chunk_first[c], end = b->chunk_first[c + 1];
-    for (size_t i = first; i < end; i++) {
+    for (size_t u = b->chunk_first[c]; u < b->chunk_first[c + 1]; u++) {
         size_t before = out.len;
-        int rc = wt_encode(b->t, b->texts[i].s, b->texts[i].n, &b->o, &out);
+        int rc = encode_unit(b, &b->units[u], &out);
         if (rc) {
             int zero = 0;
             atomic_compare_exchange_strong(&b->err, &zero, rc);
             wt_ids_free(&out);
             return;
         }
-        b->doc_len[i] = (int64_t)(out.len - before);
+        b->unit_at[u] = before;
+        b->unit_len[u] = out.len - before;
     }
     b->chunk_out[c] = out;
-    const uint32_t *ids = out.ids;
-    for (size_t i = first; i < end; ids += b->doc_len[i++]) b->doc_ids[i] = ids;
     atomic_store_explicit(&b->chunk_done[c], 1, memory_order_release);
 }
 
@@ -641,12 +709,44 @@ void wt_batch_free(wt_batch *b)
     }
     if (b->chunk_out)
         for (size_t c = 0; c < b->n_chunks; c++) wt_ids_free(&b->chunk_out[c]);
+    if (b->joined)
+        for (size_t i = 0; i < b->n_texts; i++) wt_free(b->joined[i]);
+    wt_free(b->units);
     wt_free(b->chunk_out);
     wt_free(b->chunk_first);
     wt_free((void *)b->chunk_done);
+    wt_free(b->unit_len);
+    wt_free(b->unit_at);
     wt_free(b->doc_len);
     wt_free(b->doc_ids);
+    wt_free(b->joined);
     wt_free(b);
+}
+
+/* The units of a batch: each document whole, or cut into parts of at least
+ * part bytes. Returns the count, or 0 if out of memory (b->units then NULL). */
+static size_t plan_units(wt_batch *b, size_t part)
+{
+    const wt_text *texts = b->texts;
+    int cut = b->o.max_body == SIZE_MAX && splittable(b->t);  /* under a limit, the first part is enough */
+    size_t count = 0;
+    for (int pass = 0; pass < 2; pass++) {        /* count, then fill */
+        size_t u = 0;
+        for (size_t i = 0; i < b->n_texts; i++) {
+            size_t n = texts[i].n, start = 0;
+            if (cut && n >= WT_SPLIT_MIN) {
+                for (size_t end; start + part < n && (end = next_cut(texts[i].s, n, start + part)) < n; start = end) {
+                    if (pass) b->units[u] = (wt_unit){.doc = i, .start = start, .end = end, .first = start == 0};
+                    u++;
+                }
+            }
+            if (pass) b->units[u] = (wt_unit){.doc = i, .start = start, .end = n, .first = start == 0, .last = 1};
+            u++;
+        }
+        if (!pass && !(b->units = wt_malloc((u + 1) * sizeof(wt_unit)))) return 0;
+        count = u;
+    }
+    return count;
 }
 
 wt_batch *wt_batch_begin(const wt_tokenizer *t, const wt_text *texts, size_t n_texts,
@@ -664,22 +764,28 @@ wt_batch *wt_batch_begin(const wt_tokenizer *t, const wt_text *texts, size_t n_t
      * documents, and keep the part left after the last chunk small. */
     size_t target = total / ((size_t)n_threads * 8) + 1;
     if (target < 16384) target = 16384;
-    size_t max_chunks = n_texts ? n_texts : 1;
+    size_t part = target > WT_SPLIT_PART ? target : WT_SPLIT_PART;
+    b->n_units = plan_units(b, part);
+    size_t max_chunks = b->n_units ? b->n_units : 1;
     b->chunk_first = wt_malloc((max_chunks + 1) * sizeof(size_t));
     b->chunk_out = wt_calloc(max_chunks, sizeof(wt_ids));
     b->chunk_done = wt_calloc(max_chunks, sizeof(atomic_uchar));
+    b->unit_len = wt_calloc(max_chunks, sizeof(size_t));
+    b->unit_at = wt_calloc(max_chunks, sizeof(size_t));
     b->doc_len = wt_calloc(n_texts + 1, sizeof(int64_t));
     b->doc_ids = wt_calloc(n_texts + 1, sizeof(uint32_t *));
-    if (!b->chunk_first || !b->chunk_out || !b->chunk_done || !b->doc_len || !b->doc_ids) {
+    b->joined = wt_calloc(n_texts + 1, sizeof(uint32_t *));
+    if (!b->units || !b->chunk_first || !b->chunk_out || !b->chunk_done || !b->unit_len || !b->unit_at ||
+        !b->doc_len || !b->doc_ids || !b->joined) {
         wt_batch_free(b);
         return NULL;
     }
     size_t acc = 0;
     b->chunk_first[0] = 0;
-    for (size_t i = 0; i < n_texts; i++) {
-        acc += texts[i].n;
-        if (acc >= target || i + 1 == n_texts) {
-            b->chunk_first[++b->n_chunks] = i + 1;
+    for (size_t u = 0; u < b->n_units; u++) {
+        acc += b->units[u].end - b->units[u].start;
+        if (acc >= target || u + 1 == b->n_units) {
+            b->chunk_first[++b->n_chunks] = u + 1;
             acc = 0;
         }
     }
@@ -696,11 +802,47 @@ int wt_batch_step(wt_batch *b)
     return b->job ? wt_pool_step(b->job) : 0;
 }
 
+/* The ids of units [first, last] (one document's), in their chunks' buffers. */
+static const uint32_t *unit_ids(const wt_batch *b, size_t chunk, size_t u)
+{
+    return b->chunk_out[chunk].ids + b->unit_at[u];
+}
+
 size_t wt_batch_ready(wt_batch *b)
 {
-    while (b->ready < b->n_chunks && atomic_load_explicit(&b->chunk_done[b->ready], memory_order_acquire))
-        b->ready++;
-    return b->chunk_first[b->ready];
+    while (b->ready < b->n_chunks && atomic_load_explicit(&b->chunk_done[b->ready], memory_order_acquire)) {
+        /* The chunk's units: whole documents point into its buffer; a document
+         * in parts, once its last part is done, is joined into one. */
+        size_t c = b->ready++;
+        for (size_t u = b->chunk_first[c]; u < b->chunk_first[c + 1]; u++) {
+            const wt_unit *un = &b->units[u];
+            b->doc_len[un->doc] += (int64_t)b->unit_len[u];
+            if (un->first && un->last) b->doc_ids[un->doc] = unit_ids(b, c, u);
+            if (!un->last || un->first) continue;
+            size_t first = u;
+            while (!b->units[first].first) first--;
+            uint32_t *all = wt_malloc(((size_t)b->doc_len[un->doc] + 1) * sizeof(uint32_t));
+            if (!all) {
+                int zero = 0;
+                atomic_compare_exchange_strong(&b->err, &zero, WT_ENOMEM);
+                b->ready = b->n_chunks;        /* nothing more is handed out */
+                return b->ready_docs;
+            }
+            size_t at = 0, chunk = c;
+            while (b->chunk_first[chunk] > first) chunk--;
+            for (size_t v = first; v <= u; v++) {
+                while (b->chunk_first[chunk + 1] <= v) chunk++;
+                memcpy(all + at, unit_ids(b, chunk, v), b->unit_len[v] * sizeof(uint32_t));
+                at += b->unit_len[v];
+            }
+            b->joined[un->doc] = all;
+            b->doc_ids[un->doc] = all;
+        }
+        b->ready_units = b->chunk_first[b->ready];
+        const wt_unit *lastu = &b->units[b->ready_units - 1];
+        b->ready_docs = lastu->doc + (lastu->last ? 1 : 0);
+    }
+    return b->ready_docs;
 }
 
 const uint32_t *wt_batch_doc(const wt_batch *b, size_t i, size_t *n)
@@ -721,9 +863,9 @@ int wt_batch_finish(wt_batch *b)
 /* res: zeroed by the caller. */
 static int batch_flat(const wt_batch *b, wt_flat *res)
 {
-    if (!(res->offsets = wt_malloc((b->n_texts + 1) * sizeof(int64_t)))) return WT_ENOMEM;
-    res->offsets[0] = 0;
-    for (size_t i = 0; i < b->n_texts; i++) res->offsets[i + 1] = res->offsets[i] + b->doc_len[i];
+    if (!(res->offsets = wt_calloc(b->n_texts + 1, sizeof(int64_t)))) return WT_ENOMEM;
+    for (size_t u = 0; u < b->n_units; u++) res->offsets[b->units[u].doc + 1] += (int64_t)b->unit_len[u];
+    for (size_t i = 0; i < b->n_texts; i++) res->offsets[i + 1] += res->offsets[i];
     size_t n_ids = (size_t)res->offsets[b->n_texts];
     if (!(res->ids = wt_malloc((n_ids + 1) * sizeof(uint32_t)))) {
         wt_flat_free(res);
@@ -746,6 +888,20 @@ int wt_encode_batch(const wt_tokenizer *t, const wt_text *texts, size_t n_texts,
     wt_batch *b = wt_batch_begin(t, texts, n_texts, o, n_threads, &rc);
     if (!b) return rc;
     if (!(rc = wt_batch_finish(b))) rc = batch_flat(b, res);
+    wt_batch_free(b);
+    return rc;
+}
+
+int wt_encode_long(const wt_tokenizer *t, const uint8_t *s, size_t n, const wt_encode_opts *o, int n_threads,
+                   wt_ids *out)
+{
+    if (n < WT_SPLIT_MIN || o->max_body != SIZE_MAX || !splittable(t)) return wt_encode(t, s, n, o, out);
+    wt_text text = {s, n};
+    int rc;
+    wt_batch *b = wt_batch_begin(t, &text, 1, o, n_threads, &rc);
+    if (!b) return rc;
+    if (!(rc = wt_batch_finish(b)))
+        for (size_t c = 0; !rc && c < b->n_chunks; c++) rc = push_ids(out, b->chunk_out[c].ids, b->chunk_out[c].len);
     wt_batch_free(b);
     return rc;
 }

@@ -102,6 +102,12 @@ void wt_tokenizer_free(wt_tokenizer *t);
 /* Encode one text, appending to out. */
 int wt_encode(const wt_tokenizer *t, const uint8_t *s, size_t n, const wt_encode_opts *o, wt_ids *out);
 
+/* The same, on up to n_threads threads of the pool for a long text that can be
+ * cut where the pre-tokenizer starts afresh (the parts' ids, joined, are the
+ * whole text's); other texts as wt_encode. */
+int wt_encode_long(const wt_tokenizer *t, const uint8_t *s, size_t n, const wt_encode_opts *o, int n_threads,
+                   wt_ids *out);
+
 /* The next added token of a pass in s[pos..n), leftmost-longest, with HF's
  * lstrip/rstrip applied: 1 with its span and index, 0 if none. */
 int wt_find_added(const wt_tokenizer *t, int pass, const uint8_t *s, size_t n, size_t pos,

@@ -191,6 +191,8 @@ cdef extern from "tokenizer.h":
     void wt_bytes_free(wt_bytes *b) nogil
     wt_ids *wt_thread_ids() nogil
     int wt_encode(const wt_tokenizer *t, const uint8_t *s, size_t n, const wt_encode_opts *o, wt_ids *out) nogil
+    int wt_encode_long(const wt_tokenizer *t, const uint8_t *s, size_t n, const wt_encode_opts *o, int n_threads,
+                       wt_ids *out) nogil
     int wt_find_added(const wt_tokenizer *t, int pass_, const uint8_t *s, size_t n, size_t pos,
                       const uint8_t *active, size_t *start, size_t *end, uint32_t *index) nogil
     int wt_pre_tokenize(const wt_tokenizer *t, const uint8_t *s, size_t n, wt_bytes *out, wt_ids *lens) nogil
@@ -779,7 +781,7 @@ cdef class Core:
         self._opts(&o, active, first_pass, max_body, add_special)
         with nogil:
             out = wt_thread_ids()          # reused by this thread's next call
-            rc = wt_encode(&self.t, s, n, &o, out) if out != NULL else WT_ENOMEM
+            rc = wt_encode_long(&self.t, s, n, &o, 0, out) if out != NULL else WT_ENOMEM
         _check(rc)
         if count:
             return out.len
@@ -838,6 +840,8 @@ cdef class Core:
                     Py_INCREF(doc)             # PyList_SET_ITEM steals it
                     PyList_SET_ITEM(out, i, doc)
                     i += 1
+            if i < n_texts:                    # a long document's parts could not be joined
+                raise MemoryError()
             return out
         finally:
             with nogil:
