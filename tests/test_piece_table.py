@@ -1,0 +1,113 @@
+"""The piece table (cext/piece_table.c) is a cache: seeded at load with every
+vocabulary string's encoding, added to as pieces are merged. Whatever it holds,
+ids equal the references'."""
+
+import random
+
+import pytest
+
+import warptok
+from conftest import (ALL_NAMES, TIKTOKEN_NAMES, corpus, hf_json, ours, ours_encode, reference, reference_encode,
+                      with_core)
+
+# Among them tokenizers whose merges do not rebuild some of their own tokens (Qwen3.5):
+# a seed must be what the merges make of the string, not the token.
+SEED_NAMES = ["llama3", "qwen2.5", "qwen3", "qwen-3.5", "deepseek-v3", "glm-4", "minimax", "gpt2-hf"] + TIKTOKEN_NAMES
+
+
+def fresh(name):
+    """A tokenizer nobody has encoded with: its table holds the seeds alone."""
+    if name in TIKTOKEN_NAMES:
+        return with_core(ours(name))
+    return warptok.Tokenizer.from_str(hf_json(name))
+
+
+def byte_level_decoder():
+    """GPT-2's byte-level alphabet, character -> byte."""
+    bs = list(range(ord("!"), ord("~") + 1)) + list(range(0xA1, 0xAD)) + list(range(0xAE, 0x100))
+    cs = bs[:]
+    n = 0
+    for b in range(256):
+        if b not in bs:
+            bs.append(b)
+            cs.append(256 + n)
+            n += 1
+    return {chr(c): b for b, c in zip(bs, cs)}
+
+
+def encode(tok, name, text):
+    return tok.encode_ordinary(text) if name in TIKTOKEN_NAMES else tok.encode(text, add_special_tokens=False)
+
+
+def ref_encode(name, text):
+    if name in TIKTOKEN_NAMES:
+        return reference(name).encode_ordinary(text)
+    return reference(name).encode(text, add_special_tokens=False).ids
+
+
+def vocabulary_strings(name):
+    """Every token that decodes to text on its own (the seeds a text can meet as a piece)."""
+    if name in TIKTOKEN_NAMES:
+        ref = reference(name)
+        raw = list(ref._mergeable_ranks)
+    else:
+        ref = reference(name)
+        to_byte = byte_level_decoder()
+        specials = {t.content for t in ref.get_added_tokens_decoder().values()}
+        raw = [bytes(to_byte[c] for c in t) for t in ref.get_vocab() if t not in specials]
+    out = []
+    for b in raw:
+        try:
+            out.append(b.decode("utf-8"))
+        except UnicodeDecodeError:
+            pass
+    return out
+
+
+@pytest.mark.parametrize("name", SEED_NAMES)
+def test_every_vocabulary_string_encodes_as_the_reference_on_first_sight(name):
+    # Alone, as its own text, each string is one piece for most patterns, so this
+    # reads the seeds (and, for strings the pattern splits, the pieces they make).
+    tok = fresh(name)
+    strings = vocabulary_strings(name)
+    bad = [s for s in strings if encode(tok, name, s) != ref_encode(name, s)]
+    assert not bad, f"{len(bad)} of {len(strings)} differ, first {bad[:5]!r}"
+
+
+@pytest.mark.parametrize("name", ALL_NAMES)
+def test_learned_pieces_read_back_equal(name):
+    # First pass: misses merged and learned; second pass: the same pieces read back.
+    tok = fresh(name)
+    docs = corpus("multilingual")[:60] + corpus("english")[:300]
+    first = [encode(tok, name, d) for d in docs]
+    second = [encode(tok, name, d) for d in docs]
+    want = [reference_encode(name, d) for d in docs]
+    assert first == want
+    assert second == want
+
+
+@pytest.mark.parametrize("name", ["llama3", "o200k_base"])
+def test_pieces_of_every_length_and_id_count(name):
+    # Runs of rare characters make pieces of 1..300 bytes with many ids each: inline
+    # entries, arena entries, the long-piece map (16..128 bytes) and merged-every-time
+    # pieces beyond it; each read twice (learned, then from the table).
+    tok = fresh(name)
+    rng = random.Random(7)
+    alphabet = "\u0416\u00e9\u4e2d\u0939\u093f\U0001F600zq\u05d0\u0e01"
+    texts = []
+    for n in list(range(1, 40)) + [60, 100, 127, 128, 129, 200, 300]:
+        texts.append(" " + "".join(rng.choice(alphabet) for _ in range(n)))
+    for _ in range(2):
+        for t in texts:
+            assert encode(tok, name, t) == ref_encode(name, t), len(t)
+
+
+@pytest.mark.parametrize("name", ["llama3", "cl100k_base"])
+def test_tiny_table_with_nothing_seeded_stays_exact(name):
+    # 16 slots, nothing seeded: whole tokens come from the vocabulary check, every
+    # line is full at once, and pieces with equal padded bytes meet in the same lines.
+    tok = with_core(ours(name), piece_cache_sets=1)
+    docs = corpus("english")[:100] + corpus("multilingual")[:20]
+    docs += ["x" + "\0" * k + "y" for k in range(2, 70)]
+    for d in docs + docs:
+        assert encode(tok, name, d) == ours_encode(name, d) == reference_encode(name, d)
