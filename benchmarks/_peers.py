@@ -244,6 +244,7 @@ def prepare_quicktok(spec, data_dir) -> tuple:
     if not spec.get("json"):
         return None, "no tokenizer.json"
     import quicktok
+    os.makedirs(data_dir, exist_ok=True)
     name = "bench-" + spec["name"].replace(".", "_")
     try:
         with contextlib.redirect_stdout(io.StringIO()):      # it prints what it did
@@ -368,10 +369,10 @@ def compare(out, n_docs: int, ref_lists, ref_flat) -> str | None:
             f"got {got[k:k + 6]} expected {exp[k:k + 6]}")
 
 
-def calibrate(adapter: Adapter, mode: str, docs: list, ref_lists, ref_flat):
+def calibrate(adapter: Adapter, mode: str, docs: list, ref_lists, ref_flat, time_them=True):
     """The fastest exact call of ``mode`` on ``docs`` (each candidate: once for the ids, then
-    once timed, both on the same documents). Returns (label, fn, notes) or (None, None, notes)
-    when no candidate is exact."""
+    once timed, both on the same documents; without ``time_them``, the first exact one).
+    Returns (label, fn, notes), or (None, None, notes) when no candidate is exact."""
     best, notes = None, []
     candidates = adapter.calls.get(mode, [])
     for label, fn in candidates:
@@ -386,7 +387,7 @@ def calibrate(adapter: Adapter, mode: str, docs: list, ref_lists, ref_flat):
         if diff:
             notes.append(f"{label}: MISMATCH {diff}")
             continue
-        if len(candidates) == 1:
+        if len(candidates) == 1 or not time_them:
             return label, fn, notes
         wall, _, out = timed(run, docs)
         del out
@@ -404,3 +405,124 @@ def call_by_label(adapter: Adapter, mode: str, label: str):
         if lab == label:
             return fn
     raise KeyError(f"{adapter.lib} has no {mode} call {label!r}")
+
+
+# ---------------------------------------------------------------- one cell: warm-up, unseen sets, repeated set
+
+def set_bytes(docs) -> int:
+    return sum(len(d.encode("utf-8")) for d in docs)
+
+
+def execute_cell(adapters: dict, modes, warm, unseen: dict, refs: dict, repeat: int, seed: int, progress=None,
+                 slow_s: float = 0):
+    """Time every adapter on one cell's document sets.
+
+    ``warm``: the warm-up set (documents); ``unseen[mode]``: one list of documents per round,
+    each set new to every library in that mode; ``refs[key]`` = (lists, flat) reference ids,
+    keys "W" and "U/<mode>/<round>".
+
+    1. warm-up: every library, in every mode, encodes the warm-up set (calibrate: its
+       fastest exact call is chosen there; its ids are checked);
+    2. unseen: round after round, every (library, mode) in a new seeded random order
+       encodes its round's set, once;
+    3. repeated: ``repeat`` rounds, every (library, mode) encodes the warm-up set again.
+
+    A library whose warm-up in a mode took more than ``slow_s`` seconds (if set) runs that
+    mode in the first round of each table only: it is far from the fastest, and would
+    otherwise take most of the time.
+
+    Every output of every timed run is compared with the reference. A library whose ids
+    differ anywhere is reported as a MISMATCH and dropped from the whole cell; a call that
+    raises drops that mode only (ERROR). Returns {lib: {"modes": {mode: {"label", "unseen":
+    [[wall, cpu, bytes]], "repeated": [...]}}, "notes": [...], "problem": str | None,
+    "bad": {"set": key, "doc": i} | None}}.
+    """
+    import random
+    progress = progress or (lambda *a: None)
+    gc.collect()
+    gc.freeze()            # what exists now (reference ids, vocabularies) is never scanned by gc.collect again
+    out = {lib: {"modes": {}, "notes": [], "problem": None, "bad": None} for lib in adapters}
+    nbytes = {"W": set_bytes(warm)}
+    for mode, rounds in unseen.items():
+        for r, docs in enumerate(rounds):
+            nbytes[f"U/{mode}/{r}"] = set_bytes(docs)
+    chosen = {}                                                   # (lib, mode) -> fn
+    slow = set()                                                  # (lib, mode)
+
+    def fail(lib, mode, kind, text, key=None, diff_doc=None):
+        res = out[lib]
+        if kind == "MISMATCH":
+            res["problem"] = f"MISMATCH {lib} {mode}: {text}"
+            res["bad"] = {"set": key, "mode": mode} if key else None
+            for m in list(res["modes"]):
+                chosen.pop((lib, m), None)
+        else:
+            res["notes"].append(f"ERROR in {mode}: {text}")
+            chosen.pop((lib, mode), None)
+            res["modes"].pop(mode, None)
+
+    libs = list(adapters)
+    random.Random(seed).shuffle(libs)
+    for lib in libs:
+        adapter = adapters[lib]
+        for mode in modes:
+            if mode not in adapter.calls or out[lib]["problem"]:
+                continue
+            progress(lib, mode, "warm-up")
+            lists, flat = refs["W"]
+            t0 = time.perf_counter()
+            try:
+                label, fn, notes = calibrate(adapter, mode, warm, lists, flat, time_them=nbytes["W"] < 2_000_000)
+            except (KeyboardInterrupt, SystemExit):
+                raise
+            except BaseException as e:                            # pyo3's PanicException is a BaseException
+                fail(lib, mode, "ERROR", f"{type(e).__name__}: {str(e)[:200]}")
+                continue
+            out[lib]["notes"] += [f"{mode}: {n}" for n in notes]
+            if label is None:
+                mism = [n for n in notes if "MISMATCH" in n]
+                if mism:
+                    fail(lib, mode, "MISMATCH", "; ".join(mism), key="W")
+                else:
+                    fail(lib, mode, "ERROR", "; ".join(notes) or "no call")
+                continue
+            chosen[(lib, mode)] = fn
+            out[lib]["modes"][mode] = {"label": label, "unseen": [], "repeated": []}
+            if slow_s and time.perf_counter() - t0 > slow_s:
+                slow.add((lib, mode))
+                out[lib]["notes"].append(f"{mode}: warm-up took {time.perf_counter() - t0:.1f} s: one run per table")
+
+    def run_round(kind, key_of, r):
+        plan = [key for key in chosen if r == 0 or key not in slow]
+        random.Random(seed * 7919 + r * 31 + (kind == "repeated")).shuffle(plan)
+        for lib, mode in plan:
+            if (lib, mode) not in chosen:                         # dropped earlier in this round
+                continue
+            key = key_of(mode)
+            docs = warm if key == "W" else unseen[mode][int(key.rsplit("/", 1)[1])]
+            progress(lib, mode, f"{kind} {r}")
+            try:
+                wall, cpu, result = timed(runner(chosen[(lib, mode)], mode), docs)
+            except (KeyboardInterrupt, SystemExit):
+                raise
+            except BaseException as e:
+                fail(lib, mode, "ERROR", f"{type(e).__name__}: {str(e)[:200]}")
+                continue
+            lists, flat = refs[key]
+            diff = compare(result, len(docs), lists, flat)
+            del result
+            if diff:
+                fail(lib, mode, "MISMATCH", f"{kind} set {key}: {diff}", key=key)
+                continue
+            out[lib]["modes"][mode][kind].append([wall, cpu, nbytes[key]])
+
+    rounds = max((len(v) for v in unseen.values()), default=0)
+    for r in range(rounds):
+        run_round("unseen", lambda mode, r=r: f"U/{mode}/{r}" if r < len(unseen.get(mode, ())) else "W", r)
+    for r in range(repeat):
+        run_round("repeated", lambda mode: "W", r)
+    for lib, res in out.items():
+        if res["problem"]:
+            res["modes"] = {}
+    gc.unfreeze()
+    return out
