@@ -434,12 +434,15 @@ def run_group(job: dict) -> None:
         for m, rr in sets.unseen.items():
             for r, docs in enumerate(rr):
                 keys[f"U/{m}/{r}"] = docs
+        t0 = time.perf_counter()
         refs = reference_ids(ref_check, keys)
+        t_refs = time.perf_counter() - t0
         excluded = set(job["exclude"].get(corpus, []))
         here = {lib: a for lib, a in adapters.items() if lib not in excluded}
         log(f"[{spec['name']}/{corpus}/{size_label(size)}] timing {', '.join(here)}")
         result = _peers.execute_cell(here, modes, sets.warm, sets.unseen, refs, repeat, job["seed"],
                                      lambda lib, mode, phase: progress(lib, mode, phase, corpus), job["slow_s"])
+        t_timing = time.perf_counter() - t0 - t_refs
         libs_out = {}
         for lib, res in result.items():
             libs_out[lib] = dict(status[lib], **res)
@@ -464,6 +467,8 @@ def run_group(job: dict) -> None:
                 wjob = {"lib": lib, "spec": spec, "threads": job["threads"], "modes": modes, "repeat": repeat,
                         "seed": job["seed"], "sets": str(sets_path), "refs": str(refs_path), "slow_s": job["slow_s"]}
                 libs_out[lib] = run_worker(python, "cell", wjob, tmp)
+        log(f"[{spec['name']}/{corpus}/{size_label(size)}] reference ids {t_refs:.0f} s, in-process timing "
+            f"{t_timing:.0f} s, other interpreters {time.perf_counter() - t0 - t_refs - t_timing:.0f} s")
         # What the fresh-process table needs: its sets and their reference ids.
         fresh = {}
         if job["fresh_modes"]:
@@ -850,6 +855,37 @@ def run_groups(args, specs: dict, workdir: Path, threads: int, workers: dict, fr
     return results, notes
 
 
+def problem_report(results: dict) -> list:
+    """MISMATCH lines (one per library and cell), then ERROR lines and the calls that were
+    passed over, each message once with the cells it came from."""
+    lines, errors, passed = [], {}, {}
+    for (name, size, corpus), res in results.items():
+        cell = f"{name}/{corpus}/{size_label(size)}"
+        for lib, r in res["libs"].items():
+            inner = r.get("result", r)
+            if inner.get("problem"):
+                lines.append(inner["problem"].replace(f"MISMATCH {lib}", f"MISMATCH {lib} on {cell}", 1))
+            if "error" in r:
+                errors.setdefault((lib, r["error"]), []).append(cell)
+            failed = {n.split(":", 1)[0][len("ERROR in "):] for n in inner.get("notes", []) if n.startswith("ERROR in ")}
+            for n in inner.get("notes", []):
+                mode, _, text = n.partition(": ")
+                if n.startswith("ERROR in "):
+                    mode, _, text = n[len("ERROR in "):].partition(": ")
+                    # the candidate's own note says it more shortly
+                    msg = text.split(": ", 1)[-1]
+                    errors.setdefault((lib, msg[6:] if msg.startswith("ERROR ") else msg[:160]), []).append(
+                        f"{cell} {mode}")
+                elif (" ERROR " in text or " MISMATCH " in text) and mode not in failed and not inner.get("problem"):
+                    passed.setdefault((lib, mode, text[:200]), []).append(cell)
+
+    def cells(where):
+        return f"{len(where)} cell{'s' * (len(where) > 1)}: " + ", ".join(where[:4]) + (", ..." if len(where) > 4 else "")
+    lines += [f"ERROR {lib}: {msg} ({cells(where)})" for (lib, msg), where in errors.items()]
+    lines += [f"note: {lib} {mode}: passed over {msg} ({cells(where)})" for (lib, mode, msg), where in passed.items()]
+    return lines
+
+
 def run_fresh(args, specs, results, workdir: Path, threads: int, workers: dict) -> list:
     """The fresh-process table: one process per (cell, mode, library)."""
     rows = []
@@ -869,6 +905,9 @@ def run_fresh(args, specs, results, workdir: Path, threads: int, workers: dict) 
                     rows.append(row)
                     continue
                 if mode not in inner.get("modes", {}):
+                    if any(n.startswith(f"ERROR in {mode}:") for n in inner.get("notes", [])):
+                        row.note = "ERROR"
+                        rows.append(row)
                     continue
                 label = inner["modes"][mode]["label"]
                 python = workers.get(lib, sys.executable)
@@ -980,17 +1019,8 @@ def main(argv=None):
         rows = []
         for (name, size, corpus), res in results.items():
             rows += rows_from_group(name, size, res, args.tables)
-            for lib, r in res["libs"].items():
-                inner = r.get("result", r)
-                cellname = f"{name}/{corpus}/{size_label(size)}"
-                if inner.get("problem"):
-                    print(f"{inner['problem'].replace(f'MISMATCH {lib}', f'MISMATCH {lib} on {cellname}', 1)}",
-                          flush=True)
-                if "error" in r:
-                    print(f"ERROR {lib} on {cellname}: {r['error']}", flush=True)
-                for n in inner.get("notes", []):
-                    if "ERROR" in n or "MISMATCH" in n:
-                        print(f"note: {lib} on {cellname}: {n}", flush=True)
+        for line in problem_report(results):
+            print(line, flush=True)
         if "fresh" in args.tables:
             log("fresh-process table")
             rows += run_fresh(args, specs, results, workdir, threads, workers)
