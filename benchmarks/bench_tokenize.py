@@ -1075,6 +1075,8 @@ def main(argv=None):
     summary.append("warptok/best: warptok's MB/s over the fastest exact peer's in the cell; for single-array "
                    "and flat, the peers' single and batch (lists) count too; for long, every call on the one "
                    "document that gives at least as much (a list counts for an array)")
+    if "single-array" in args.modes and not hasattr(warptok.Tokenizer, "encode_to_numpy"):
+        summary.append("warptok has no Tokenizer.encode_to_numpy yet: its single-array cells are empty")
     problems = [r for r in rows if r.note in ("MISMATCH", "ERROR", "crash")]
     n_wt = sum(1 for r in problems if r.lib == "warptok")
     summary.append(f"id check: every timed output compared with the reference; {len(problems)} library/cell "
