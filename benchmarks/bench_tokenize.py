@@ -403,9 +403,13 @@ def run_group(job: dict) -> None:
     spec, size, modes = job["spec"], job["size"], job["modes"]
     progress_file = open(job["progress"], "a", encoding="utf-8")
 
+    crash_test = os.environ.get("WARPTOK_BENCH_CRASH_TEST")     # "lib:corpus": abort there (tests the restart)
+
     def progress(lib, mode, phase, corpus=""):
         progress_file.write(f"{corpus}\t{lib}\t{mode}\t{phase}\n")
         progress_file.flush()
+        if crash_test == f"{lib}:{corpus}" and phase.startswith("unseen"):
+            os.abort()
 
     ref_lib = _peers.reference_lib(spec)
     adapters, status = {}, {}
@@ -415,7 +419,7 @@ def run_group(job: dict) -> None:
         progress(lib, "-", "load")
         try:
             adapters[lib] = _peers.load(lib, spec)
-            status[lib] = {"load": adapters[lib].load}
+            status[lib] = {"load": adapters[lib].load, "offers": list(adapters[lib].calls)}
         except _peers.Unsupported as e:
             status[lib] = {"unsupported": str(e)}
         except (KeyboardInterrupt, SystemExit):
@@ -552,6 +556,8 @@ def rows_from_group(name, size, res: dict, tables) -> list:
                 if "error" in r or "error" in inner:
                     row.note = "crash" if "crash" in (r.get("error") or "") else "ERROR"
                 elif r.get("crashed"):
+                    if mode not in r.get("offers", modes):
+                        continue
                     row.note = "crash"
                 elif inner.get("problem"):
                     row.note = "MISMATCH"
