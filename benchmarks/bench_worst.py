@@ -150,6 +150,15 @@ def child(job):
         import numpy as np
         refs = dict(np.load(job["refs"]))
     calls = adapter.calls.get("single", [])
+    warm = big_text()[:20000] + "".join(t[:200] for t in cases(0.001).values())
+    for label, fn in calls:                                 # one-time set-up (pools, tables) is not timed
+        try:
+            fn(warm)
+            break
+        except (KeyboardInterrupt, SystemExit):
+            raise
+        except BaseException:
+            continue
     done = {}
     for name in job["inputs"]:
         for size in ("tenth", "full"):
