@@ -178,6 +178,119 @@ def long_run(tokenizers: list, passes: int, data: Path, llama3, qwen25) -> dict:
             "threads": threads, "corpora_mb": nbytes / 1e6}
 
 
+# ---------------------------------------------------------------- memory after encoding, every library
+
+MEMORY_MODES = ("single", "batch")
+
+
+def rss_peak_mb() -> float:
+    with open("/proc/self/status") as f:
+        for line in f:
+            if line.startswith("VmHWM:"):
+                return int(line.split()[1]) / 1024
+    return float("nan")
+
+
+def measure_memory(job: dict) -> dict:
+    """One library, one mode, a fresh process: VmRSS before the import, after loading the
+    tokenizer, and as ``job['mb']`` MB of documents are encoded (the mixed corpus of
+    ``memory_text``, again from its start when it runs out); VmHWM (the peak) at the end."""
+    sys.path.insert(0, str(Path(__file__).resolve().parent))
+    import _peers
+    _peers.set_thread_env(job["threads"])
+    os.environ.setdefault("WARPTOK_DATA_DIR", str(Path(job["data"]) / "vocab"))
+    docs = memory_text(Path(job["data"]))
+    sizes = [len(d.encode("utf-8")) for d in docs]
+    gc.collect()
+    rss = {"start": rss_mb()}
+    try:                                  # the peak so far is the text's preparation: start it again here
+        with open("/proc/self/clear_refs", "w") as f:
+            f.write("5")
+    except OSError:
+        rss["peak_not_reset"] = 1
+    try:
+        adapter = _peers.load(job["library"], job["spec"])
+    except _peers.Unsupported as e:
+        return {"unsupported": str(e)}
+    gc.collect()
+    rss["loaded"] = rss_mb()
+    calls = adapter.calls.get(job["mode"]) or adapter.calls.get("flat" if job["mode"] == "batch" else "")
+    if not calls:
+        return {"unsupported": f"no {job['mode']} call", "rss": rss}
+    label, fn = calls[0]
+    target, done, i, marks = job["mb"] * 1e6, 0, 0, {}
+    t0 = time.perf_counter()
+    step = 1 if job["mode"] == "single" else job["batch"]
+    while done < target:
+        chunk = [docs[(i + k) % len(docs)] for k in range(step)]
+        fn(chunk[0]) if job["mode"] == "single" else fn(chunk)      # the ids are dropped at once
+        done += sum(sizes[(i + k) % len(docs)] for k in range(step))
+        i += step
+        quarter = int(4 * done / target)
+        if quarter not in marks and quarter >= 1:
+            gc.collect()
+            marks[quarter] = rss_mb()
+    rss.update({f"{25 * q}%": v for q, v in sorted(marks.items()) if q <= 4})
+    rss["peak"] = rss_peak_mb()
+    return {"rss": rss, "label": label, "seconds": time.perf_counter() - t0, "mb": done / 1e6,
+            "version": _peers.version(job["library"]) if job["library"] != "tokenizers-1.0" else
+            __import__("tokenizers").__version__}
+
+
+def memory_text(data: Path) -> list:
+    """The documents every library encodes: english, multilingual and the whole stdlib code
+    corpus (about 40 MB of distinct text), cut into documents of about 6.5 KB."""
+    import bench_tokenize as bt
+    docs = []
+    for corpus in bt.CORPORA:
+        raw, _ = bt.load_corpus(corpus, data, 0, code_cap=int(32.5e6))
+        docs += bt.split_documents(raw, 6500)
+    return docs
+
+
+def memory_table(args, spec) -> tuple[str, str]:
+    """Text and markdown of the memory table: one fresh process per (library, mode)."""
+    import _peers
+    head = ("library", "mode", "call", "before MB", "loaded MB", "import+load", "after 25%", "after 100%",
+            "encode +MB", "peak MB", "s")
+    body = []
+    for lib in _peers.LIBS:
+        if lib not in args.memory_libs:
+            continue
+        python = args.hf1_python if lib == "tokenizers-1.0" else sys.executable
+        if lib == "tokenizers-1.0" and not python:
+            continue
+        for mode in MEMORY_MODES:
+            log(f"memory: {lib} {mode}")
+            job = {"library": lib, "mode": mode, "spec": spec, "mb": args.memory_mb, "batch": 256,
+                   "threads": args.threads or os.cpu_count() or 1, "data": str(args.data)}
+            r = run_child(python, "--child-memory", job)
+            if "error" in r:
+                body.append((lib, mode, "error: " + r["error"][:60]) + ("",) * 8)
+                continue
+            if "unsupported" in r:
+                if mode == MEMORY_MODES[0]:
+                    body.append((lib, "-", "n/a: " + r["unsupported"][:60]) + ("",) * 8)
+                continue
+            m = r["rss"]
+            body.append((lib, mode, r["label"][:44], f"{m['start']:.0f}", f"{m['loaded']:.0f}",
+                         f"{m['loaded'] - m['start']:+.0f}", f"{m.get('25%', float('nan')):.0f}",
+                         f"{m.get('100%', float('nan')):.0f}", f"{m.get('100%', float('nan')) - m['loaded']:+.0f}",
+                         f"{m['peak']:.0f}", f"{r['seconds']:.0f}"))
+    md = ["| " + " | ".join(head) + " |", "|---|---|---|" + "---:|" * (len(head) - 3)]
+    md += ["| " + " | ".join(b) + " |" for b in body]
+    widths = [max(len(head[i]), *(len(b[i]) for b in body)) if body else len(head[i]) for i in range(len(head))]
+
+    def fmt(cols):
+        return "  ".join(c.ljust(w) if i < 3 else c.rjust(w) for i, (c, w) in enumerate(zip(cols, widths)))
+    text = [f"memory: {spec['name']}, {args.memory_mb:g} MB of documents (~6.5 KB each; english, multilingual and "
+            "the stdlib code corpus, about 40 MB distinct) per library and mode, each in a fresh process; VmRSS in "
+            "MB (2^20 bytes): before the import (the text already in memory), after the load, after 25% and 100% "
+            "of the text; peak = VmHWM from the import on",
+            fmt(head), "-" * len(fmt(head))] + [fmt(b) for b in body]
+    return "\n".join(text), "\n".join(md)
+
+
 # ---------------------------------------------------------------- the parent
 
 def prepare_specs(args, workdir: Path) -> tuple[list, list]:
@@ -290,6 +403,18 @@ def parse_args(argv=None):
                    help=f"comma-separated subset of {','.join(LIBRARIES)} (default: all that are installed)")
     p.add_argument("--loads", type=int, default=5, help="loads after the first, for the median (default: 5)")
     p.add_argument("--passes", type=int, default=20, help="passes of the long run; 0 to skip it (default: 20)")
+    p.add_argument("--memory-mb", type=float, default=100,
+                   help="memory table: MB each library encodes, per mode (single, batch), in a fresh process "
+                        "(default: 100; 0 skips it)")
+    p.add_argument("--memory-tokenizer", default="llama3", choices=bt.ALL_TOKENIZERS,
+                   help="memory table: the tokenizer (default: llama3)")
+    import _peers
+    p.add_argument("--memory-libs", type=csv(_peers.LIBS), default=list(_peers.LIBS),
+                   help="memory table: libraries, where installed (default: all)")
+    p.add_argument("--threads", type=int, help="memory table: threads for batch calls (default: all cores)")
+    p.add_argument("--docs", nargs="?", type=Path, const=bt.DOCS_FILE,
+                   help="write the run into its section (<!-- bench_load:start/end -->) of this markdown file "
+                        "(default: docs/benchmarks.md)")
     bt.add_source_args(p)
     args = p.parse_args(argv)
     if args.loads < 1:
@@ -298,9 +423,11 @@ def parse_args(argv=None):
 
 
 def main(argv=None):
-    if len(sys.argv) == 3 and sys.argv[1] in ("--child-load", "--child-long-run"):
+    if len(sys.argv) == 3 and sys.argv[1] in ("--child-load", "--child-long-run", "--child-memory"):
         payload = json.loads(sys.argv[2])
-        if sys.argv[1] == "--child-load":
+        if sys.argv[1] == "--child-memory":
+            result = measure_memory(payload)
+        elif sys.argv[1] == "--child-load":
             result = measure_load(payload)
         else:
             result = long_run(payload["tokenizers"], payload["passes"], Path(payload["data"]),
@@ -341,13 +468,31 @@ def main(argv=None):
         long_text = render_long_run(run, args.tokenizers)
         print()
         print(long_text)
-    if args.markdown:
-        md = ["<!-- generated by benchmarks/bench_load.py -->", "", f"`{command}`", ""]
+    memory_text_out = memory_md = ""
+    if args.memory_mb:
+        with tempfile.TemporaryDirectory(prefix="warptok-bench-mem-") as workdir:
+            spec, notes = bt.build_spec(args.memory_tokenizer, args, Path(workdir), args.threads or
+                                        warptok.cpu_count(), list(args.memory_libs))
+            if spec is None:
+                memory_text_out = f"memory: {args.memory_tokenizer} skipped: {'; '.join(notes)}"
+            else:
+                memory_text_out, memory_md = memory_table(args, spec)
+        print()
+        print(memory_text_out)
+    if args.markdown or args.docs:
+        md = [f"`{command}`", ""]
         md += [f"- {h}" for h in header] + ["", render_load_table(results, markdown=True)]
         if long_text:
             md += ["", "```", long_text, "```"]
-        args.markdown.write_text("\n".join(md) + "\n", encoding="utf-8")
-        print(f"markdown written to {args.markdown}")
+        if memory_md:
+            md += ["", memory_text_out.splitlines()[0] + ":", "", memory_md]
+        if args.markdown:
+            args.markdown.write_text("<!-- generated by benchmarks/bench_load.py -->\n\n" + "\n".join(md) + "\n",
+                                     encoding="utf-8")
+            print(f"markdown written to {args.markdown}")
+        if args.docs:
+            bt.write_docs_section(args.docs, "\n".join(["## Load time and memory", ""] + md) + "\n", "bench_load")
+            print(f"section bench_load of {args.docs} written")
     return 0
 
 
