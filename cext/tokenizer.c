@@ -5,6 +5,10 @@
 
 #include "alloc.h"
 #include "pool.h"
+
+#ifdef __SSE2__
+#include <emmintrin.h>
+#endif
 #include "utf8.h"
 
 /* ---- per-thread scratch ---- */
@@ -619,7 +623,7 @@ struct wt_batch {
     atomic_int err;
 };
 
-/* Whether a text may be cut (see next_cut): every split is a scanner's that keeps
+/* Whether a text may be cut (see find_cut): every split is a scanner's that keeps
  * its matches, and no added token holds a space or takes the spaces after it. */
 static int splittable(const wt_tokenizer *t)
 {
@@ -641,23 +645,35 @@ static int splittable(const wt_tokenizer *t)
 
 WT_INLINE int ascii_letter(uint8_t c) { return (uint8_t)((c | 0x20) - 'a') < 26; }
 
-/* The first position from pos on where text s can be cut, or n: a space after an
- * ASCII letter or digit and before an ASCII letter. No piece of the scanner
- * families crosses it (their letter and digit runs end before a space, and the
- * space begins the next word's piece, whatever came before), nor does an added
- * token (splittable), and NFC neither changes such text nor composes across it. */
-static size_t next_cut(const uint8_t *s, size_t n, size_t pos)
+/* The first position in [from, to) where text s can be cut, or 0 (1 <= from,
+ * to < the text's length): a space after an ASCII letter or digit and before
+ * an ASCII letter. No piece of the scanner families crosses it (their letter
+ * and digit runs end before a space, and the space begins the next word's
+ * piece, whatever came before), nor does an added token (splittable), and NFC
+ * neither changes such text nor composes across it. */
+WT_INLINE int cut_at(const uint8_t *s, size_t i)
 {
-    if (pos == 0) pos = 1;
-    while (pos + 1 < n) {
-        const uint8_t *c = memchr(s + pos, ' ', n - 1 - pos);
-        if (!c) break;
-        pos = (size_t)(c - s);
-        uint8_t before = s[pos - 1];
-        if ((ascii_letter(before) || (uint8_t)(before - '0') < 10) && ascii_letter(s[pos + 1])) return pos;
-        pos++;
+    return s[i] == ' ' && (ascii_letter(s[i - 1]) || (uint8_t)(s[i - 1] - '0') < 10) && ascii_letter(s[i + 1]);
+}
+
+static size_t find_cut(const uint8_t *s, size_t from, size_t to)
+{
+    size_t i = from;
+#ifdef __SSE2__
+    /* 16 at a time, the spaces before a letter first: a run of spaces is passed quickly. */
+    const __m128i space = _mm_set1_epi8(' '), case_bit = _mm_set1_epi8(0x20);
+    const __m128i shift = _mm_set1_epi8((char)(0x80 - 'a')), limit = _mm_set1_epi8((char)(26 - 128));
+    for (; i + 16 < to; i += 16) {
+        __m128i x = _mm_loadu_si128((const __m128i *)(s + i)), y = _mm_loadu_si128((const __m128i *)(s + i + 1));
+        __m128i letter_next = _mm_cmplt_epi8(_mm_add_epi8(_mm_or_si128(y, case_bit), shift), limit);
+        for (unsigned m = (unsigned)_mm_movemask_epi8(_mm_and_si128(_mm_cmpeq_epi8(x, space), letter_next)); m;
+             m &= m - 1)
+            if (cut_at(s, i + (unsigned)__builtin_ctz(m))) return i + (unsigned)__builtin_ctz(m);
     }
-    return n;
+#endif
+    for (; i < to; i++)
+        if (cut_at(s, i)) return i;
+    return 0;
 }
 
 static int encode_unit(const wt_batch *b, const wt_unit *u, wt_ids *out)
@@ -734,11 +750,19 @@ static size_t plan_units(wt_batch *b, size_t part)
         size_t u = 0;
         for (size_t i = 0; i < b->n_texts; i++) {
             size_t n = texts[i].n, start = 0;
-            if (cut && n >= WT_SPLIT_MIN) {
-                for (size_t end; start + part < n && (end = next_cut(texts[i].s, n, start + part)) < n; start = end) {
-                    if (pass) b->units[u] = (wt_unit){.doc = i, .start = start, .end = end, .first = start == 0};
-                    u++;
+            /* A cut is looked for in a window after each part's least size, and
+             * each byte is looked at once (text with no cut costs one pass). */
+            for (size_t from = part; cut && n >= WT_SPLIT_MIN && from + 1 < n;) {
+                size_t to = from + WT_SPLIT_PART < n - 1 ? from + WT_SPLIT_PART : n - 1;
+                size_t end = find_cut(texts[i].s, from, to);
+                if (!end) {
+                    from = to;
+                    continue;
                 }
+                if (pass) b->units[u] = (wt_unit){.doc = i, .start = start, .end = end, .first = start == 0};
+                u++;
+                start = end;
+                from = end + part;
             }
             if (pass) b->units[u] = (wt_unit){.doc = i, .start = start, .end = n, .first = start == 0, .last = 1};
             u++;
