@@ -128,15 +128,21 @@ WT_INLINE void pair_prefetch(const wt_bpe *b, uint32_t l, uint32_t r)
     __builtin_prefetch(&b->pairs.slots[pair_home(&b->pairs, pair_key(l, r))]);
 }
 
+/* The first round's pairs are pairs of bytes: read from the byte-pair grid
+ * (half a MiB, mostly in cache), not probed in the pair table. */
 static void small_begin(const wt_bpe *b, small_merge *s, const uint8_t *p, size_t n, uint32_t *ids,
                         uint64_t *work)
 {
     for (size_t i = 0; i < n; i++) ids[i] = b->byte_id[p[i]];
-    for (size_t i = 0; i + 1 < n; i++) pair_prefetch(b, ids[i], ids[i + 1]);
+    for (size_t i = 0; i + 1 < n; i++) {
+        uint64_t e = b->byte_pairs[(size_t)p[i] << 8 | p[i + 1]];
+        s->ranks[i] = (uint32_t)(e >> 32);
+        s->merged[i] = (uint32_t)e;
+    }
     s->ids = ids;
     s->m = (uint32_t)n;
     s->n_fresh = 0;
-    s->all_fresh = 1;
+    s->all_fresh = 0;
     *work += n;
 }
 
@@ -870,6 +876,12 @@ int wt_bpe_init(wt_bpe *b, uint32_t n_ids, const uint32_t *tok_off, const uint8_
         }
     }
 
+    if (!(b->byte_pairs = wt_malloc(65536 * sizeof(uint64_t)))) { rc = WT_ENOMEM; goto fail; }
+    for (size_t x = 0; x < 65536; x++) {
+        uint32_t merged = 0, rank = pair_rank(b, b->byte_id[x >> 8], b->byte_id[x & 0xff], &merged);
+        b->byte_pairs[x] = (uint64_t)rank << 32 | merged;
+    }
+
     /* Which tokens a piece may map to directly: all with ignore_merges (and
      * always for tiktoken); otherwise those the merges rebuild on their own.
      * The linear path needs every token's own run: which are self-built, and the
@@ -944,6 +956,7 @@ void wt_bpe_free(wt_bpe *b)
     wt_free(b->tok_off); wt_free(b->tok_bytes); wt_free(b->tok_flags);
     wt_free(b->vocab);
     wt_free(b->pairs.slots);
+    wt_free(b->byte_pairs);
     linear_free(&b->lin);
     wt_pt_free(&b->pieces);
     memset(b, 0, sizeof *b);

@@ -58,6 +58,7 @@ typedef struct {
     uint32_t *vocab;         /* ids flagged WT_TOK_BPE by their bytes (open addressing) */
     size_t vocab_mask;
     wt_pair_map pairs;
+    uint64_t *byte_pairs;    /* 256 x 256: rank << 32 | merged of the pair of two bytes' tokens (UINT32_MAX rank: none) */
     uint32_t byte_id[256];
     int linear_status;       /* WT_LINEAR_*: ON when the tables below are built */
     uint32_t linear_bad_id;  /* with BROKEN: the first token found so */
