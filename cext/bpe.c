@@ -33,42 +33,50 @@ static int vocab_insert(wt_bpe *b, uint32_t id)
     return 0;
 }
 
-/* ---- (left, right) -> (rank, merged) ---- */
+/* ---- (left, right) -> rank ---- */
 
-WT_INLINE uint64_t pair_key(uint32_t l, uint32_t r) { return ((uint64_t)l << 32) | r; }
+WT_INLINE uint64_t pair_key(uint32_t l, uint32_t r) { return (uint64_t)l << 42 | (uint64_t)r << 21; }
 
-/* Where the probe for key starts. */
+#define WT_RANK_BITS (((uint64_t)1 << 21) - 1)
+
+/* Where the probe for a pair starts. */
 WT_INLINE size_t pair_home(const wt_pair_map *m, uint64_t key) { return wt_hash_u64(key) & m->mask; }
 
-WT_INLINE size_t pair_find(const wt_pair_map *m, uint64_t key)
-{
-    size_t i = pair_home(m, key);
-    while (m->slots[i].key != key && m->slots[i].key != UINT64_MAX) i = (i + 1) & m->mask;
-    return i;
-}
-
-WT_INLINE uint32_t pair_rank(const wt_bpe *b, uint32_t l, uint32_t r, uint32_t *merged)
+/* The pair's rank, or UINT32_MAX when it does not merge. */
+WT_INLINE uint32_t pair_rank(const wt_bpe *b, uint32_t l, uint32_t r)
 {
     const wt_pair_map *m = &b->pairs;
-    size_t i = pair_find(m, pair_key(l, r));
-    if (m->slots[i].key == UINT64_MAX) return UINT32_MAX;
-    *merged = m->slots[i].merged;
-    return m->slots[i].rank;
+    uint64_t key = pair_key(l, r);
+    for (size_t i = pair_home(m, key);; i = (i + 1) & m->mask) {
+        uint64_t slot = m->slots[i];
+        if ((slot & ~WT_RANK_BITS) == key) return (uint32_t)(slot & WT_RANK_BITS);
+        if (slot == UINT64_MAX) return UINT32_MAX;
+    }
 }
 
-static void pair_put(wt_pair_map *m, uint32_t l, uint32_t r, uint32_t rank, uint32_t merged)
+/* The token a pair of this rank merges into. */
+WT_INLINE uint32_t rank_merged(const wt_bpe *b, uint32_t rank)
+{
+    return b->pairs.rank_merged ? b->pairs.rank_merged[rank] : rank;
+}
+
+/* Ranks are unique: a later listing of the same pair replaces the earlier. */
+static void pair_put(wt_pair_map *m, uint32_t l, uint32_t r, uint32_t rank)
 {
     uint64_t key = pair_key(l, r);
-    size_t i = pair_find(m, key);
-    m->slots[i].key = key; m->slots[i].rank = rank; m->slots[i].merged = merged;
+    size_t i = pair_home(m, key);
+    while (m->slots[i] != UINT64_MAX && (m->slots[i] & ~WT_RANK_BITS) != key) i = (i + 1) & m->mask;
+    m->slots[i] = key | rank;
 }
 
+/* At most half full (pairs absent from it are the common probe: a miss ends
+ * at an empty slot). */
 static int pairs_alloc(wt_pair_map *m, size_t n)
 {
     size_t cap = wt_pow2_at_least(n * 2 + 1);
-    m->slots = wt_malloc(cap * sizeof(wt_pair_slot));
+    m->slots = wt_malloc(cap * sizeof(uint64_t));
     if (!m->slots) return WT_ENOMEM;
-    memset(m->slots, 0xff, cap * sizeof(wt_pair_slot));
+    memset(m->slots, 0xff, cap * sizeof(uint64_t));
     m->mask = cap - 1;
     return 0;
 }
@@ -114,11 +122,11 @@ void wt_bpe_scratch_free(wt_bpe_scratch *sc)
  * the one before made, so a piece is a state that a step advances by one
  * merge, prefetching the probes of its next step: wt_bpe_merge_short steps the
  * pieces of a batch in turn, and their probes overlap. Parts are ids[0..m);
- * ranks[i] and merged[i] are those of the pair (part i, part i + 1); the ones
- * at fresh[] (all of them when all_fresh) are still to be read. */
+ * ranks[i] is the rank of the pair (part i, part i + 1); the ones at fresh[]
+ * (all of them when all_fresh) are still to be read. */
 typedef struct {
     uint32_t *ids;
-    uint32_t ranks[WT_BPE_SHORT], merged[WT_BPE_SHORT];
+    uint32_t ranks[WT_BPE_SHORT];
     uint32_t m;
     uint8_t fresh[2], n_fresh, all_fresh;
 } small_merge;
@@ -129,16 +137,12 @@ WT_INLINE void pair_prefetch(const wt_bpe *b, uint32_t l, uint32_t r)
 }
 
 /* The first round's pairs are pairs of bytes: read from the byte-pair grid
- * (half a MiB, mostly in cache), not probed in the pair table. */
+ * (a quarter MiB, mostly in cache), not probed in the pair table. */
 static void small_begin(const wt_bpe *b, small_merge *s, const uint8_t *p, size_t n, uint32_t *ids,
                         uint64_t *work)
 {
     for (size_t i = 0; i < n; i++) ids[i] = b->byte_id[p[i]];
-    for (size_t i = 0; i + 1 < n; i++) {
-        uint64_t e = b->byte_pairs[(size_t)p[i] << 8 | p[i + 1]];
-        s->ranks[i] = (uint32_t)(e >> 32);
-        s->merged[i] = (uint32_t)e;
-    }
+    for (size_t i = 0; i + 1 < n; i++) s->ranks[i] = b->byte_ranks[(size_t)p[i] << 8 | p[i + 1]];
     s->ids = ids;
     s->m = (uint32_t)n;
     s->n_fresh = 0;
@@ -151,13 +155,13 @@ static void small_begin(const wt_bpe *b, small_merge *s, const uint8_t *p, size_
  * single part. */
 WT_INLINE int small_step(const wt_bpe *b, small_merge *s, uint32_t *top, uint64_t *work)
 {
-    uint32_t *ids = s->ids, *ranks = s->ranks, *merged = s->merged;
+    uint32_t *ids = s->ids, *ranks = s->ranks;
     size_t m = s->m;
     if (s->all_fresh)
-        for (size_t i = 0; i + 1 < m; i++) ranks[i] = pair_rank(b, ids[i], ids[i + 1], &merged[i]);
+        for (size_t i = 0; i + 1 < m; i++) ranks[i] = pair_rank(b, ids[i], ids[i + 1]);
     for (size_t k = 0; k < s->n_fresh; k++) {
         size_t i = s->fresh[k];
-        ranks[i] = pair_rank(b, ids[i], ids[i + 1], &merged[i]);
+        ranks[i] = pair_rank(b, ids[i], ids[i + 1]);
     }
     s->all_fresh = s->n_fresh = 0;
     if (m < 2) return 0;
@@ -168,13 +172,10 @@ WT_INLINE int small_step(const wt_bpe *b, small_merge *s, uint32_t *top, uint64_
     *work += m;
     if (best_rank == UINT32_MAX) return 0;
     if (top && m == 2) { top[0] = ids[0]; top[1] = ids[1]; }
-    ids[best] = merged[best];
+    ids[best] = rank_merged(b, best_rank);
     m--;
     for (size_t i = best + 1; i < m; i++) ids[i] = ids[i + 1];    /* short: loops beat memmove calls */
-    for (size_t i = best + 1; i + 1 < m; i++) {
-        ranks[i] = ranks[i + 1];
-        merged[i] = merged[i + 1];
-    }
+    for (size_t i = best + 1; i + 1 < m; i++) ranks[i] = ranks[i + 1];
     if (best > 0) {
         s->fresh[s->n_fresh++] = (uint8_t)(best - 1);
         pair_prefetch(b, ids[best - 1], ids[best]);
@@ -234,14 +235,14 @@ static size_t merge_heap(const wt_bpe *b, const uint8_t *p, size_t n, uint32_t *
     int32_t *prev = sc->prev, *next = sc->next;
     uint64_t *heap = sc->heap;
     size_t hlen = 0, pops = 0;
-    uint32_t merged, last_l = WT_NO_ID, last_r = WT_NO_ID;
+    uint32_t last_l = WT_NO_ID, last_r = WT_NO_ID;
     for (size_t i = 0; i < n; i++) {
         ids[i] = b->byte_id[p[i]];
         prev[i] = (int32_t)i - 1;
         next[i] = i + 1 < n ? (int32_t)(i + 1) : -1;
     }
     for (size_t i = 0; i + 1 < n; i++) {
-        uint32_t r = pair_rank(b, ids[i], ids[i + 1], &merged);
+        uint32_t r = pair_rank(b, ids[i], ids[i + 1]);
         if (r != UINT32_MAX) heap_push(heap, &hlen, ((uint64_t)r << 32) | i);
     }
     while (hlen) {
@@ -251,18 +252,18 @@ static size_t merge_heap(const wt_bpe *b, const uint8_t *p, size_t n, uint32_t *
         if (ids[i] == WT_NO_ID || next[i] < 0) continue;
         int32_t j = next[i];
         /* Stale entry: the pair at i changed since it was pushed. */
-        if (pair_rank(b, ids[i], ids[j], &merged) != rank) continue;
+        if (pair_rank(b, ids[i], ids[j]) != rank) continue;
         last_l = ids[i]; last_r = ids[j];
-        ids[i] = merged;
+        ids[i] = rank_merged(b, rank);
         ids[j] = WT_NO_ID;
         next[i] = next[j];
         if (next[j] >= 0) prev[next[j]] = (int32_t)i;
         if (prev[i] >= 0) {
-            uint32_t r = pair_rank(b, ids[prev[i]], ids[i], &merged);
+            uint32_t r = pair_rank(b, ids[prev[i]], ids[i]);
             if (r != UINT32_MAX) heap_push(heap, &hlen, ((uint64_t)r << 32) | (uint32_t)prev[i]);
         }
         if (next[i] >= 0) {
-            uint32_t r = pair_rank(b, ids[i], ids[next[i]], &merged);
+            uint32_t r = pair_rank(b, ids[i], ids[next[i]]);
             if (r != UINT32_MAX) heap_push(heap, &hlen, ((uint64_t)r << 32) | i);
         }
     }
@@ -382,7 +383,7 @@ static int compatible_ordered(const wt_bpe *b, uint32_t x, uint32_t y, size_t *s
     const uint32_t *tr = b->lin.tree_rank, *split = b->lin.split;
     uint64_t limit = UINT64_MAX;             /* a facing pair of rank r merges if 2 r + 1 < limit */
     for (;;) {
-        uint32_t merged, r = pair_rank(b, x, y, &merged);
+        uint32_t r = pair_rank(b, x, y);
         ++*steps;
         if (r != UINT32_MAX && 2 * (uint64_t)r + 1 < limit) return 0;
         uint32_t rx = tr[x], ry = tr[y];
@@ -777,6 +778,57 @@ out:
     return rc;
 }
 
+/* The tokens to seed the piece table with: per token its id, the count k of
+ * the ids of its bytes as a piece, the ids. */
+typedef struct {
+    uint32_t *ids;
+    size_t len, cap;
+} wt_seeds;
+
+static int seed_push(wt_seeds *seeds, uint32_t id, size_t k, const uint32_t *ids)
+{
+    if (seeds->len + k + 2 > seeds->cap) {
+        size_t cap = seeds->cap ? seeds->cap * 2 : 1 << 16;
+        while (cap < seeds->len + k + 2) cap *= 2;
+        uint32_t *more = wt_realloc(seeds->ids, cap * sizeof(uint32_t));
+        if (!more) return WT_ENOMEM;
+        seeds->ids = more;
+        seeds->cap = cap;
+    }
+    seeds->ids[seeds->len++] = id;
+    seeds->ids[seeds->len++] = (uint32_t)k;
+    memcpy(seeds->ids + seeds->len, ids, k * sizeof(uint32_t));
+    seeds->len += k;
+    return 0;
+}
+
+/* The piece table, seeded: room for the seeds three times over, so that most
+ * pieces lie in their home line and the text's own pieces find room too; twice
+ * that again while a whole token finds none (a piece missing from the table is
+ * then known not to be one). test_slots: a small table, nothing seeded. */
+static int seed_table(wt_bpe *b, const wt_seeds *seeds, size_t n_short, size_t test_slots)
+{
+    if (test_slots) return wt_pt_init(&b->pieces, 16 * test_slots, 16, 4096);
+    const uint32_t *off = b->tok_off;
+    for (size_t slots = wt_pow2_at_least(3 * n_short), tries = 0;; slots *= 2, tries++) {
+        int rc = wt_pt_init(&b->pieces, slots, 1 << 16, 1 << 21), all_whole = 1;
+        if (rc) return rc;
+        for (size_t at = 0; at < seeds->len;) {
+            uint32_t id = seeds->ids[at], k = seeds->ids[at + 1];
+            const uint8_t *tok = b->tok_bytes + off[id];
+            size_t n = off[id + 1] - off[id];
+            int added = wt_pt_add(&b->pieces, tok, n, wt_pt_hash_of(tok, n), seeds->ids + at + 2, k);
+            if (b->tok_flags[id] & WT_TOK_WHOLE) all_whole &= added;
+            at += 2 + k;
+        }
+        if (all_whole || tries == 2) {
+            b->whole_seeded = all_whole;
+            return 0;
+        }
+        wt_pt_free(&b->pieces);
+    }
+}
+
 int wt_bpe_init(wt_bpe *b, uint32_t n_ids, const uint32_t *tok_off, const uint8_t *tok_bytes,
                 const uint8_t *tok_flags, int mode_tiktoken, const uint32_t *merges,
                 size_t n_merges, int ignore_merges, int linear, size_t test_slots)
@@ -795,8 +847,8 @@ int wt_bpe_init(wt_bpe *b, uint32_t n_ids, const uint32_t *tok_off, const uint8_
     memcpy(b->tok_bytes, tok_bytes, nbytes);
     memcpy(b->tok_flags, tok_flags, n_ids);
 
-    if (n_ids >= (1u << 31)) { rc = WT_EINVAL; goto fail; }
-    size_t n_bpe = 0, n_short = 0;
+    if (n_ids >= WT_PAIR_LIMIT - 1) { rc = WT_EINVAL; goto fail; }
+    size_t n_bpe = 0, n_short = 0;   /* BPE tokens, and those of up to WT_PT_SHORT bytes */
     for (uint32_t id = 0; id < n_ids; id++) {
         if (tok_off[id + 1] < tok_off[id]) { rc = WT_EINVAL; goto fail; }
         b->tok_flags[id] &= (uint8_t)~(WT_TOK_WHOLE | WT_TOK_UNORDERED);
@@ -807,11 +859,6 @@ int wt_bpe_init(wt_bpe *b, uint32_t n_ids, const uint32_t *tok_off, const uint8_
     b->vocab_mask = wt_pow2_at_least(n_bpe * 2 + 1) - 1;
     if (!(b->vocab = wt_malloc((b->vocab_mask + 1) * sizeof(uint32_t)))) goto fail;
     memset(b->vocab, 0xff, (b->vocab_mask + 1) * sizeof(uint32_t));
-    /* The piece table: room for its seeds three times over, so that most pieces
-     * lie in their home line and the text's own pieces find room too. */
-    rc = test_slots ? wt_pt_init(&b->pieces, 16 * test_slots, 16, 4096)
-                    : wt_pt_init(&b->pieces, wt_pow2_at_least(3 * n_short), 1 << 16, 1 << 21);
-    if (rc) goto fail;
     for (uint32_t id = 0; id < n_ids; id++)
         if ((b->tok_flags[id] & WT_TOK_BPE) && (rc = vocab_insert(b, id))) goto fail;
 
@@ -850,14 +897,15 @@ int wt_bpe_init(wt_bpe *b, uint32_t n_ids, const uint32_t *tok_off, const uint8_
                 n_pairs++;
             }
         }
-        /* At most a quarter full: the merges' many probes for absent pairs measured
-         * faster than at half (o200k multilingual). */
-        if ((rc = pairs_alloc(&b->pairs, 2 * n_pairs))) { wt_free(found); goto fail; }
-        for (size_t i = 0; i < n_pairs; i++)
-            pair_put(&b->pairs, found[3 * i], found[3 * i + 1], found[3 * i + 2], found[3 * i + 2]);
+        if ((rc = pairs_alloc(&b->pairs, n_pairs))) { wt_free(found); goto fail; }
+        for (size_t i = 0; i < n_pairs; i++) pair_put(&b->pairs, found[3 * i], found[3 * i + 1], found[3 * i + 2]);
         wt_free(found);
     } else {
+        uint32_t max_rank = 0;
+        for (size_t i = 0; i < n_merges; i++) max_rank = merges[3 * i + 2] > max_rank ? merges[3 * i + 2] : max_rank;
+        if (max_rank >= WT_PAIR_LIMIT - 1) { rc = WT_EINVAL; goto fail; }
         if ((rc = pairs_alloc(&b->pairs, n_merges))) goto fail;
+        if (!(b->pairs.rank_merged = wt_calloc((size_t)max_rank + 1, sizeof(uint32_t)))) { rc = WT_ENOMEM; goto fail; }
         rc = WT_EINVAL;
         for (size_t i = 0; i < n_merges; i++) {
             uint32_t l = merges[3 * i], r = merges[3 * i + 1], rank = merges[3 * i + 2];
@@ -872,15 +920,13 @@ int wt_bpe_init(wt_bpe *b, uint32_t n_ids, const uint32_t *tok_off, const uint8_
             uint32_t m = lookup(b, cat, ln + rn);
             if (cat != stackbuf) wt_free(cat);
             if (m == WT_NO_ID) goto fail;
-            pair_put(&b->pairs, l, r, rank, m);
+            pair_put(&b->pairs, l, r, rank);
+            b->pairs.rank_merged[rank] = m;
         }
     }
 
-    if (!(b->byte_pairs = wt_malloc(65536 * sizeof(uint64_t)))) { rc = WT_ENOMEM; goto fail; }
-    for (size_t x = 0; x < 65536; x++) {
-        uint32_t merged = 0, rank = pair_rank(b, b->byte_id[x >> 8], b->byte_id[x & 0xff], &merged);
-        b->byte_pairs[x] = (uint64_t)rank << 32 | merged;
-    }
+    if (!(b->byte_ranks = wt_malloc(65536 * sizeof(uint32_t)))) { rc = WT_ENOMEM; goto fail; }
+    for (size_t x = 0; x < 65536; x++) b->byte_ranks[x] = pair_rank(b, b->byte_id[x >> 8], b->byte_id[x & 0xff]);
 
     /* Which tokens a piece may map to directly: all with ignore_merges (and
      * always for tiktoken); otherwise those the merges rebuild on their own.
@@ -895,7 +941,7 @@ int wt_bpe_init(wt_bpe *b, uint32_t n_ids, const uint32_t *tok_off, const uint8_
     wt_bpe_scratch sc = {0};
     uint32_t *tmp = NULL;
     size_t tmp_cap = 0;
-    int all_whole = !test_slots;   /* so far every whole token was seeded */
+    wt_seeds seeds = {0};
     rc = 0;
     for (uint32_t id = 0; id < n_ids; id++) {
         if (linear) b->lin.split[2 * id] = b->lin.split[2 * id + 1] = WT_NO_ID;
@@ -918,25 +964,24 @@ int wt_bpe_init(wt_bpe *b, uint32_t n_ids, const uint32_t *tok_off, const uint8_
             int self_built = k == 1 && tmp[0] == id;
             whole = whole || self_built;
             if (self_built && linear) {
-                uint32_t merged;
                 b->lin.split[2 * id] = top[0];
                 b->lin.split[2 * id + 1] = top[1];
-                b->lin.tree_rank[id] = pair_rank(b, top[0], top[1], &merged) + 1;
+                b->lin.tree_rank[id] = pair_rank(b, top[0], top[1]) + 1;
             }
         }
         if (whole) b->tok_flags[id] |= WT_TOK_WHOLE;
         /* The seed: what encoding the token's bytes as a piece gives (not always the token). */
-        if (!test_slots && n <= WT_PT_LONG) {
-            const uint8_t *tok = tok_bytes + tok_off[id];
-            if (whole) all_whole &= wt_pt_add(&b->pieces, tok, n, wt_pt_hash_of(tok, n), &id, 1);
-            else wt_pt_add(&b->pieces, tok, n, wt_pt_hash_of(tok, n), tmp, (size_t)k_merged);
+        if (n <= WT_PT_LONG) {
+            size_t k = whole ? 1 : (size_t)k_merged;
+            if ((rc = seed_push(&seeds, id, k, whole ? &id : tmp))) break;
         }
     }
     wt_free(tmp);
     wt_bpe_scratch_free(&sc);
+    if (!rc) rc = seed_table(b, &seeds, n_short, test_slots);
+    wt_free(seeds.ids);
     if (rc) goto fail;
     if (linear && (rc = linear_init(b)) < 0) goto fail;
-    b->whole_seeded = all_whole;
     return 0;
 fail:
     wt_bpe_free(b);
@@ -956,7 +1001,8 @@ void wt_bpe_free(wt_bpe *b)
     wt_free(b->tok_off); wt_free(b->tok_bytes); wt_free(b->tok_flags);
     wt_free(b->vocab);
     wt_free(b->pairs.slots);
-    wt_free(b->byte_pairs);
+    wt_free(b->byte_ranks);
+    wt_free(b->pairs.rank_merged);
     linear_free(&b->lin);
     wt_pt_free(&b->pieces);
     memset(b, 0, sizeof *b);

@@ -12,15 +12,15 @@
 #include "piece_table.h"
 #include "wt_common.h"
 
-/* Key, rank and result side by side: one cache line per probe. */
+/* (left, right) -> rank, one word a pair: left << 42 | right << 21 | rank, so
+ * ids and ranks are below 2^21 (WT_PAIR_LIMIT); UINT64_MAX = empty. The merged
+ * token is rank_merged[rank] (tiktoken: the rank itself), read only for the
+ * pair that merges. */
+#define WT_PAIR_LIMIT (1u << 21)
 typedef struct {
-    uint64_t key;            /* (left << 32) | right; UINT64_MAX = empty */
-    uint32_t rank, merged;
-} wt_pair_slot;
-
-typedef struct {
-    wt_pair_slot *slots;
+    uint64_t *slots;
     size_t mask;
+    uint32_t *rank_merged;   /* NULL: the rank is the merged token (tiktoken) */
 } wt_pair_map;
 
 /* Tables of the linear-time path (see bpe.c, "linear BPE"): built at load when the
@@ -58,7 +58,7 @@ typedef struct {
     uint32_t *vocab;         /* ids flagged WT_TOK_BPE by their bytes (open addressing) */
     size_t vocab_mask;
     wt_pair_map pairs;
-    uint64_t *byte_pairs;    /* 256 x 256: rank << 32 | merged of the pair of two bytes' tokens (UINT32_MAX rank: none) */
+    uint32_t *byte_ranks;    /* 256 x 256: the rank of the pair of two bytes' tokens (UINT32_MAX: none) */
     uint32_t byte_id[256];
     int linear_status;       /* WT_LINEAR_*: ON when the tables below are built */
     uint32_t linear_bad_id;  /* with BROKEN: the first token found so */
