@@ -1,6 +1,6 @@
 #!/usr/bin/env python3
 """Worst-case inputs: time per byte of pathological texts over the time per byte of
-big.txt, for every tokenizer (issue 4 asks for at most 3x; anything quadratic shows
+big.txt, for every tokenizer (the goal is at most 3x; anything quadratic shows
 up as a ratio that grows with the input size).
 
     python benchmarks/bench_worst.py [--scale 1.0] [--only NAME ...]
