@@ -241,6 +241,7 @@ cdef signed char _B64[256]
 _B64[:] = [-1] * 256
 for _k, _c in enumerate("ABCDEFGHIJKLMNOPQRSTUVWXYZabcdefghijklmnopqrstuvwxyz0123456789+/"):
     _B64[ord(_c)] = _k
+del _k, _c
 
 
 def tiktoken_ranks(const unsigned char[::1] raw):
