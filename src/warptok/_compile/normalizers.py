@@ -13,7 +13,7 @@ from dataclasses import dataclass
 from typing import Callable
 
 from .. import errors
-from . import unicode_forms
+from . import spec, unicode_forms
 
 # Rust's char::is_whitespace (Unicode White_Space), which Strip uses.
 _WHITE_SPACE = "\t\n\x0b\x0c\r \x85\xa0\u1680\u2000\u2001\u2002\u2003\u2004\u2005\u2006\u2007\u2008\u2009" \
@@ -28,7 +28,7 @@ class Normalizer:
 
 
 def build(config) -> Normalizer | None:
-    steps = _flatten(config)
+    steps = spec.steps(config, "normalizers")
     if not steps:
         return None
     fns, closed, forms = [], True, []
@@ -45,14 +45,6 @@ def build(config) -> Normalizer | None:
 
     form = forms[0] if len(forms) == 1 else None
     return Normalizer(apply, form, closed)
-
-
-def _flatten(n):
-    if n is None:
-        return []
-    if n.get("type") == "Sequence":
-        return [x for m in n.get("normalizers", []) for x in _flatten(m)]
-    return [n]
 
 
 def _step(n):

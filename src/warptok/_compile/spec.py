@@ -56,3 +56,14 @@ def added_passes(spec: Spec):
     norm = [a for a in spec.added if a.normalized and spec.source != "tiktoken"]
     norm_contents = [spec.normalizer.apply(a.content) if spec.normalizer else a.content for a in norm]
     return [(raw, [a.content for a in raw]), (norm, norm_contents)]
+
+
+def steps(component, key: str) -> list:
+    """A tokenizer.json component as the list of its steps: a ``Sequence``'s members under
+    ``key`` (``"normalizers"``, ``"pretokenizers"``), nested Sequences flattened; the
+    component alone; or none for null."""
+    if component is None:
+        return []
+    if component.get("type") == "Sequence":
+        return [x for member in component.get(key, []) for x in steps(member, key)]
+    return [component]

@@ -15,6 +15,7 @@ from .._native import _core
 from .._native._core import MAX_STAGES, SPLIT_BEHAVIORS
 from . import bytelevel, normalizers
 from .spec import AddedToken, Spec, Stage
+from .spec import steps as spec_steps
 
 # The pattern HF's ByteLevel pre-tokenizer uses when use_regex is true.
 GPT2_PATTERN = r"""'s|'t|'re|'ve|'m|'ll|'d| ?\p{L}+| ?\p{N}+| ?[^\s\p{L}\p{N}]+|\s+(?!\S)|\s+"""
@@ -116,20 +117,12 @@ def _read_normalizer(n):
         raise _fail("normalizer", str(e)) from None
 
 
-def _flatten(p):
-    if p is None:
-        return []
-    if p.get("type") == "Sequence":
-        return [x for q in p.get("pretokenizers", []) for x in _flatten(q)]
-    return [p]
-
-
 # HF pre-tokenizers that are splits on a character predicate or a fixed regex.
 _PUNCT = r"[\p{P}!-/:-@\[-`{-~]"      # char::is_ascii_punctuation || Unicode P*
 
 
 def _read_pre_tokenizer(p, spec: Spec):
-    steps = _flatten(p)
+    steps = spec_steps(p, "pretokenizers")
     if not steps or steps[-1].get("type") != "ByteLevel":
         raise _fail("pre-tokenizer without a final ByteLevel (not byte-level BPE)", p)
     for step in steps:
