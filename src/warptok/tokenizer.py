@@ -406,7 +406,7 @@ def _splice_flat(flat, replacements):
     ids, offsets = flat
     pieces, lengths, prev = [], np.diff(offsets), 0
     for i in sorted(replacements):
-        # array("I") reads a list of ints 3x faster than np.asarray does
+        # array("I") reads a list of ints much faster than np.asarray does
         pieces += [ids[offsets[prev]:offsets[i]], np.frombuffer(array("I", replacements[i]), dtype=np.uint32)]
         lengths[i] = len(replacements[i])
         prev = i + 1

@@ -50,7 +50,7 @@ _NS = 19 * _NV * _NT
 
 def _char_class(chars) -> str:
     """A regex character class matching `chars` and, if any of them is astral, every astral
-    character (a class with many astral ranges makes `re` scan text about ten times slower)."""
+    character (a class with many astral ranges makes `re` scan text far slower)."""
     cps, out, i = sorted({ord(c) for c in chars if c < "\U00010000"}), [], 0
     while i < len(cps):
         j = i
@@ -241,7 +241,7 @@ def _ucd_agrees(text: str) -> bool:
 @functools.lru_cache(maxsize=None)
 def _differing_bits(ucd) -> bytes:
     """`differing(ucd)` as a bit set, which a compiled scan tests per character
-    (a set of the text's characters cost ~10x more)."""
+    (a set of the text's characters costs far more)."""
     return _bit_set(map(ord, differing(ucd)))
 
 

@@ -25,8 +25,7 @@ cdef extern from *:
     /* dest[i] = a new reference to ints[ids[i]]. The int objects are scattered over
      * megabytes that the tokenizer's tables have pushed out of cache, so each is
      * fetched 128 ids ahead, its slot 256 ahead (for the first ids, before the
-     * loop). At 16 and 8 ahead the increfs stalled: English single thread went
-     * +14% (6.5 KB documents) and +7% (1 KB) with these distances. */
+     * loop): nearer, the increfs wait on memory (docs/architecture.md). */
     static void _fill_ints(PyObject **dest, PyObject **ints, const uint32_t *ids, size_t n)
     {
         enum { AHEAD = 128 };
@@ -509,9 +508,9 @@ cdef class Core:
                  bint ignore_merges, list stages, list passes, const uint32_t[::1] prefix,
                  const uint32_t[::1] suffix, dict nfc=None, bint linear=True, size_t piece_cache_sets=0,
                  bint word_blocks=False):
-        """nfc: None, or HF's NFC data (_normalize.nfc_tables()) to normalize what pass 0 leaves;
-        stages: (prog, classes, dialect, behavior, invert, prefix_space, scanner) per split,
-        scanner: None or the fast scanner's parameters (_pattern.scanner_for);
+        """nfc: None, or HF's NFC data (_compile.unicode_forms.nfc_tables()) to normalize what
+        pass 0 leaves; stages: (prog, classes, dialect, behavior, invert, prefix_space, scanner)
+        per split, scanner: None or the fast scanner's parameters (_compile.pattern.scanner_for);
         passes: two (trie_first, trie_byte, trie_target, trie_added, ids, flags) tuples;
         piece_cache_sets: 0 for the default, else fewer (a power of two), for tests;
         word_blocks: the scanners' portable block masks even with SSE2 or NEON, for tests."""
@@ -611,7 +610,7 @@ cdef class Core:
 
     cdef const uint8_t *_active_ptr(self, int k, active) except? NULL:
         """Pass k's mask, a bytes object the caller keeps alive (read in place: a typed
-        memoryview cost ~100 ns a call), or NULL for None."""
+        memoryview would cost more than a short encode), or NULL for None."""
         if active is None:
             return NULL
         if type(active) is not bytes:
