@@ -11,7 +11,6 @@ Each command module has ``register(subparsers)``, which adds its parser with
 from __future__ import annotations
 
 import argparse
-import sys
 
 from . import common, count, encode, isl
 
@@ -27,8 +26,5 @@ def parser() -> argparse.ArgumentParser:
 
 
 def main(argv=None) -> int:
+    """The ``warptok`` command (also ``python -m warptok``)."""
     return common.run(parser(), argv)
-
-
-if __name__ == "__main__":
-    sys.exit(main())
