@@ -52,7 +52,8 @@ def pathological_pieces(docs) -> list:
 def nfc_tokenizer(ranks_path):
     """The bundled ranks under cl100k's pattern (the scanner family Qwen2/3 use) with HF's
     NFC normalizer, which the core applies as it does for Qwen2/3."""
-    spec = tiktoken_file.tiktoken_spec(tiktoken_file.load_tiktoken_ranks(ranks_path), encodings.CL100K_PATTERN, None)
+    ranks = tiktoken_file.load_tiktoken_ranks(ranks_path)
+    spec = tiktoken_file.tiktoken_spec(ranks, encodings.CL100K_PATTERN, None)
     spec.normalizer = normalizers.build({"type": "NFC"})
     return warptok.Tokenizer(spec)
 

@@ -120,7 +120,7 @@ class HFTokenizer:
             raise errors.ValueError(f"truncation_side must be 'left' or 'right', not {truncation_side!r}")
         if tokenizer.source != "huggingface":
             raise errors.TypeError("warptok.hf wraps a tokenizer.json tokenizer; for a tiktoken encoding use "
-                            "warptok.tiktoken_compat")
+                                   "warptok.tiktoken_compat")
         s = object.__setattr__
         s(self, "_tok", tokenizer)
         special_tokens = {k: str(v) for k, v in (special_tokens or {}).items() if v is not None}
@@ -166,7 +166,7 @@ class HFTokenizer:
 
     def __setattr__(self, name, value):
         raise errors.AttributeError(f"warptok.hf tokenizers are immutable (safe to share between threads): "
-                             f"use tok.with_options({name}=...) for a configured copy")
+                                    f"use tok.with_options({name}=...) for a configured copy")
 
     def __delattr__(self, name):
         raise errors.AttributeError("warptok.hf tokenizers are immutable")
@@ -375,10 +375,10 @@ class HFTokenizer:
             for i, t in enumerate(texts):
                 if not isinstance(t, str):
                     raise errors.ValueError("text input must be of type `str` (single example) or `list[str]` (batch); "
-                                     f"texts[{i}] is {type(t).__name__}")
+                                            f"texts[{i}] is {type(t).__name__}")
         else:
             raise errors.ValueError("text input must be of type `str` (single example) or `list[str]` (batch), "
-                             f"not {type(text).__name__}")
+                                    f"not {type(text).__name__}")
         if split_special_tokens is None:
             split_special_tokens = self.split_special_tokens
         side = padding_side if padding_side is not None else self.padding_side
@@ -482,7 +482,7 @@ class HFTokenizer:
         if (trunc != "do_not_truncate" and pad != "do_not_pad" and pad_to_multiple_of is not None
                 and max_length is not None and max_length % pad_to_multiple_of != 0):
             raise errors.ValueError("Truncation and padding are both activated but truncation length "
-                             f"({max_length}) is not a multiple of pad_to_multiple_of ({pad_to_multiple_of}).")
+                                    f"({max_length}) is not a multiple of pad_to_multiple_of ({pad_to_multiple_of}).")
         return pad, trunc, max_length
 
     def _encode_many(self, texts, batched, add, trunc, max_length, split, num_threads) -> list:
@@ -623,7 +623,8 @@ class HFTokenizer:
             raise errors.NotImplementedError("warptok.hf does not support sanitize_control_tokens")
         source = self.get_chat_template(chat_template, tools)
         if isinstance(conversation, (list, tuple)) and len(conversation) == 0:
-            raise errors.ValueError("Cannot apply chat template to an empty conversation. Provide at least one message.")
+            raise errors.ValueError("Cannot apply chat template to an empty conversation. "
+                                    "Provide at least one message.")
         if isinstance(conversation, (list, tuple)) and (isinstance(conversation[0], (list, tuple))
                                                         or hasattr(conversation[0], "messages")):
             conversations, batched = list(conversation), True
@@ -631,9 +632,9 @@ class HFTokenizer:
             conversations, batched = [conversation], False
         if continue_final_message and add_generation_prompt:
             raise errors.ValueError("continue_final_message and add_generation_prompt are not compatible. Use "
-                             "continue_final_message when you want the model to continue the final message, and "
-                             "add_generation_prompt when you want to add a header that will prompt it to start a new "
-                             "assistant message instead.")
+                                    "continue_final_message when you want the model to continue the final "
+                                    "message, and add_generation_prompt when you want to add a header that will "
+                                    "prompt it to start a new assistant message instead.")
         template = chat.compile_template(source)
         tool_schemas = chat.plain_tools(tools)
         if documents is not None:
@@ -682,7 +683,7 @@ def _mark_final(messages, field, source):
         fields = [f for f in _REASONING_FIELDS if last.get(f) == final]
     if not any(f in source for f in fields):
         raise errors.ValueError(f'continue_final_message is set to "{field}" but this is not an accepted field in the '
-                         "chat_template")
+                                "chat_template")
     if isinstance(final, (list, tuple)):
         blocks = [dict(b) if isinstance(b, dict) else b for b in final]
         for block in reversed(blocks):
@@ -692,7 +693,7 @@ def _mark_final(messages, field, source):
                 break
         else:
             raise errors.ValueError("continue_final_message is set but we could not find any text to continue in the "
-                             "final message!")
+                                    "final message!")
         last[field] = blocks
     else:
         for f in fields:
@@ -703,7 +704,7 @@ def _mark_final(messages, field, source):
 def _cut_final(text, final, tag):
     if final.strip() not in text or tag.strip() not in text:
         raise errors.ValueError("continue_final_message is set but the final message does not appear in the chat after "
-                         "applying the chat template!")
+                                "applying the chat template!")
     at = text.rindex(tag.strip())
     if text[at:at + len(tag)] == tag:
         return text[:at]
@@ -732,8 +733,9 @@ def _convert(value, tensors):
 
     if isinstance(value, list) and value and isinstance(value[0], list) and len({len(v) for v in value}) > 1:
         if tensors == "pt":
-            raise errors.ValueError("Unable to create tensor, you should probably activate truncation and/or padding "
-                             "with 'padding=True' 'truncation=True' to have batched tensors with the same length.")
+            raise errors.ValueError("Unable to create tensor, you should probably activate truncation and/or "
+                                    "padding with 'padding=True' 'truncation=True' to have batched tensors with "
+                                    "the same length.")
         arr = np.empty(len(value), dtype=object)
         arr[:] = [np.asarray(v) for v in value]
         return arr
@@ -774,7 +776,7 @@ def from_transformers(tokenizer) -> HFTokenizer:
     backend = getattr(tokenizer, "backend_tokenizer", None)
     if backend is None:
         raise errors.TypeError(f"from_transformers needs a fast tokenizer (one with backend_tokenizer), "
-                        f"not {type(tokenizer).__name__}")
+                               f"not {type(tokenizer).__name__}")
     source = backend.to_str()
     core = Tokenizer.from_str(source, name=getattr(tokenizer, "name_or_path", None))
     special = {}

@@ -61,7 +61,7 @@ class Encoding:
     def __init__(self, tokenizer: Tokenizer, name: str | None = None):
         if tokenizer.source != "tiktoken":
             raise errors.TypeError("tiktoken_compat.Encoding wraps a tiktoken encoding; for a tokenizer.json use "
-                            "warptok.hf")
+                                   "warptok.hf")
         self._tok = tokenizer
         self.name = name or tokenizer.name
         self._special_tokens = dict(tokenizer.special_tokens)
@@ -203,7 +203,7 @@ def get_encoding(encoding_name: str) -> Encoding:
 
             if encoding_name not in ENCODINGS:
                 raise errors.ValueError(f"Unknown encoding {encoding_name}.\nPlugins found: []\n"
-                                 f"Available encodings: {sorted(ENCODINGS)}")
+                                        f"Available encodings: {sorted(ENCODINGS)}")
             enc = Encoding(_warptok_encoding(encoding_name), encoding_name)
             _cache[encoding_name] = enc
         return enc
@@ -222,7 +222,7 @@ def encoding_name_for_model(model_name: str) -> str:
         if model_name.startswith(prefix):
             return name
     raise errors.KeyError(f"Could not automatically map {model_name} to a tokeniser. "
-                   "Please use `tiktoken.get_encoding` to explicitly get the tokeniser you expect.") from None
+                          "Please use `tiktoken.get_encoding` to explicitly get the tokeniser you expect.") from None
 
 
 def encoding_for_model(model_name: str) -> Encoding:

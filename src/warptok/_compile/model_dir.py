@@ -102,7 +102,7 @@ def resolve_model_dir(path, *, revision: str | None = None, cache_dir=None) -> P
     snapshots = root / "snapshots"
     if not snapshots.is_dir():
         raise errors.FileNotFoundError(f"{repo!r} is not a local directory and is not in the Hugging Face cache "
-                                f"({root}); warptok never downloads: fetch it first (huggingface-cli download)")
+                                       f"({root}); warptok never downloads: fetch it first (huggingface-cli download)")
     candidates = []
     ref = root / "refs" / (revision or "main")
     if ref.is_file():
@@ -117,7 +117,7 @@ def resolve_model_dir(path, *, revision: str | None = None, cache_dir=None) -> P
         if (snap / "tokenizer.json").is_file():
             return snap
     raise errors.FileNotFoundError(f"no tokenizer.json for {repo!r} in the Hugging Face cache ({snapshots})"
-                            + (f" at revision {revision!r}" if revision else ""))
+                                   + (f" at revision {revision!r}" if revision else ""))
 
 
 # ---------------------------------------------------------------- what the files say

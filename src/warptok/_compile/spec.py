@@ -43,7 +43,6 @@ class Spec:
     decode_unsupported: str | None = None
 
 
-
 def in_core_normalizer(spec: Spec) -> bool:
     """Whether the C core applies the normalizer itself: NFC (Qwen2/2.5/3) alone."""
     return spec.normalizer is not None and spec.normalizer.form == "NFC"

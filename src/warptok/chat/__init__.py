@@ -50,7 +50,7 @@ from typing import Iterable, Sequence
 from .. import errors
 from .._progress import Progress
 from ..errors import ChatCountMismatch, ChatTemplateError
-from ..tokenizer import threads_argument
+from ..tokenizer import Tokenizer, threads_argument
 from .datasets import conversations_from_records, parse_tool_arguments, read_conversations
 from .template import (Renderer, apply_chat_template, compile_template, prepare_messages, render_chat,
                        select_template, template_of)
@@ -80,7 +80,7 @@ def _split(conversation, default_tools):
         messages = conversation.get("messages")
         if messages is None:
             raise errors.TypeError("a conversation record needs a 'messages' list "
-                            "(read datasets with warptok.chat.read_conversations)")
+                                   "(read datasets with warptok.chat.read_conversations)")
         tools = conversation.get("tools")
         return messages, default_tools if tools is None else tools, conversation.get("id")
     if hasattr(conversation, "messages"):
@@ -155,9 +155,9 @@ def _reuse_point(data: bytes, spans: list, prev: bytes, prev_spans: list) -> int
 
 
 def _check_tokenizer(tokenizer):
-    if getattr(tokenizer, "source", None) != "huggingface" or not hasattr(tokenizer, "_core"):
+    if not isinstance(tokenizer, Tokenizer) or tokenizer.source != "huggingface":
         raise errors.TypeError("count_chat_tokens needs a warptok.Tokenizer loaded from a tokenizer.json "
-                        "(Tokenizer.from_pretrained / from_file)")
+                               "(Tokenizer.from_pretrained / from_file)")
 
 
 def _sample(n_turns: int, verify) -> set:

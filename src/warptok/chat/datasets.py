@@ -105,11 +105,13 @@ def conversations_from_records(records: Iterable, *, tool_arguments: str = "stri
                 out.append(("flat", cid))
             group.append(rec)
         elif "turns" in rec:
-            raise errors.ValueError(f"{source}: record {n} has only 'turns' (questions without answers, like MT-Bench): "
-                             "later turns depend on the model's replies, so their input length is not in the data")
+            raise errors.ValueError(f"{source}: record {n} has only 'turns' (questions without answers, like "
+                                    "MT-Bench): later turns depend on the model's replies, so their input length "
+                                    "is not in the data")
         else:
-            raise errors.ValueError(f"{source}: record {n} is not a conversation (expected 'messages', 'conversations', "
-                             f"or flat rows with 'conversation_id' and 'role'); keys: {sorted(rec)[:10]}")
+            raise errors.ValueError(f"{source}: record {n} is not a conversation (expected 'messages', "
+                                    "'conversations', or flat rows with 'conversation_id' and 'role'); "
+                                    f"keys: {sorted(rec)[:10]}")
     result = []
     for item in out:
         if isinstance(item, tuple):

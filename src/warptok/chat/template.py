@@ -176,14 +176,14 @@ def select_template(tokenizer_template, chat_template: str | None = None, tools=
                 return tokenizer_template["tool_use"]
             if "default" in tokenizer_template:
                 return tokenizer_template["default"]
-            raise errors.ValueError("the tokenizer has several chat templates and none is 'default': pass chat_template "
-                             f"(one of {sorted(tokenizer_template)})")
+            raise errors.ValueError("the tokenizer has several chat templates and none is 'default': pass "
+                                    f"chat_template (one of {sorted(tokenizer_template)})")
         return chat_template
     if chat_template is not None:
         return chat_template
     if tokenizer_template is None:
         raise errors.ValueError("no chat template: the tokenizer has none (load it with Tokenizer.from_pretrained) "
-                         "and chat_template was not given")
+                                "and chat_template was not given")
     return tokenizer_template
 
 
@@ -253,7 +253,7 @@ def plain_tools(tools):
                 from transformers.utils import get_json_schema
             except ImportError as e:
                 raise errors.TypeError("tools given as functions need transformers (get_json_schema); "
-                                "pass JSON schemas instead") from e
+                                       "pass JSON schemas instead") from e
             schemas.append(get_json_schema(tool))
         else:
             raise errors.TypeError("tools must be JSON schemas (dicts) or functions")

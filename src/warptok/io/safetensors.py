@@ -29,7 +29,7 @@ def _numpy_dtype(t: TensorInfo):
     np_name = DTYPES[t.dtype][1]
     if np_name is None:
         raise errors.TypeError(f"tensor {t.name!r} is {t.dtype}, which has no numpy dtype "
-                        f"(safetensors' numpy loader refuses it too)")
+                               f"(safetensors' numpy loader refuses it too)")
     return np.dtype(np_name)
 
 
