@@ -49,8 +49,8 @@ if use_mimalloc():
     extra_compile_args += ["-ftls-model=local-dynamic", "-Wno-error=date-time"]
 
 extension = Extension(
-    "warptok._core",
-    sources=["src/warptok/_core.pyx", "cext/alloc.c", "cext/bpe.c", "cext/nfc.c", "cext/piece_table.c", "cext/pool.c",
+    "warptok._native._core",
+    sources=["src/warptok/_native/_core.pyx", "cext/alloc.c", "cext/bpe.c", "cext/nfc.c", "cext/piece_table.c", "cext/pool.c",
              "cext/regex.c", "cext/scan.c", "cext/tokenizer.c"],
     include_dirs=include_dirs,
     define_macros=define_macros,
@@ -63,8 +63,8 @@ extension = Extension(
 # nothing, so it goes through the same cext/alloc.h door in its system-allocator
 # mode rather than linking a second private copy of mimalloc into the process.
 io_extension = Extension(
-    "warptok._io",
-    sources=["src/warptok/_io.pyx", "cext/reader.c", "cext/reader_src.c"],
+    "warptok._native._io",
+    sources=["src/warptok/_native/_io.pyx", "cext/reader.c", "cext/reader_src.c"],
     include_dirs=include_dirs,
     define_macros=[m for m in define_macros if m[0] != "WT_USE_MIMALLOC"],
     extra_compile_args=extra_compile_args,
@@ -125,7 +125,7 @@ class BuildExt(build_ext):
       or a failure of the instrumented build or its run."""
 
     def build_extensions(self):
-        core = next(e for e in self.extensions if e.name == "warptok._core")
+        core = next(e for e in self.extensions if e.name == "warptok._native._core")
         why = lto_blocker(self.compiler)      # first: the profiled build is then optimized the same way
         if why:
             print(f"warptok: building without link-time optimization ({why})")
@@ -158,7 +158,7 @@ class BuildExt(build_ext):
             shutil.copytree(ROOT / "src" / "warptok", Path(tmp) / "warptok",
                             ignore=shutil.ignore_patterns("*.so", "*.pyd", "*.c", "__pycache__"))
             built = Path(self.get_ext_fullpath(core.name))
-            shutil.copy2(built, Path(tmp) / "warptok" / built.name)
+            shutil.copy2(built, Path(tmp).joinpath(*core.name.split(".")[:-1], built.name))
             subprocess.run([sys.executable, str(ROOT / "tools" / "pgo_train.py")], check=True, timeout=1800,
                            env=dict(os.environ, PYTHONPATH=tmp))
         core.extra_compile_args = compile_args + [f"-fprofile-use={data}", "-fprofile-partial-training",

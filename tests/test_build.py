@@ -10,7 +10,7 @@ import sysconfig
 import pytest
 
 import warptok
-import warptok._core
+import warptok._native._core
 
 
 def expected_allocator():
@@ -38,7 +38,7 @@ def test_core_is_profile_guided_where_gcc_builds_it():
         expected = True
     else:
         pytest.skip("a compiler other than GCC may have built it")
-    assert warptok._core.profile_guided is expected
+    assert warptok._native._core.profile_guided is expected
 
 
 def test_core_is_link_time_optimized_where_gcc_builds_it():
@@ -51,12 +51,12 @@ def test_core_is_link_time_optimized_where_gcc_builds_it():
         expected = True
     else:
         pytest.skip("another compiler may lack LTO")
-    assert warptok._core.link_time_optimized is expected
+    assert warptok._native._core.link_time_optimized is expected
 
 
 @pytest.mark.skipif(not sys.platform.startswith("linux") or not shutil.which("nm"), reason="nm -D on Linux")
 def test_no_mimalloc_symbol_is_exported():
-    out = subprocess.run(["nm", "-D", "--defined-only", warptok._core.__file__],
+    out = subprocess.run(["nm", "-D", "--defined-only", warptok._native._core.__file__],
                          capture_output=True, text=True, check=True).stdout
     exported = [line.split()[-1] for line in out.splitlines() if line.strip()]
     assert exported, "nm listed nothing"

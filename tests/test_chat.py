@@ -27,7 +27,10 @@ import transformers  # noqa: E402,F401  (the reference's apply_chat_template)
 from conftest import data  # noqa: E402
 
 from warptok import chat  # noqa: E402
-from warptok.pretrained import from_pretrained, read_chat_config  # noqa: E402
+from warptok import Tokenizer  # noqa: E402
+from warptok._compile.model_dir import read_chat_config  # noqa: E402
+
+from_pretrained = Tokenizer.from_pretrained
 
 AGENTIC = data("chat", "agentic_coding_2.5h.jsonl")
 FASTCHAT = data("chat", "dummy_conversation.json")
@@ -400,7 +403,7 @@ def test_read_sharegpt_and_openai(tmp_path):
 # ---------------------------------------------------------------- the command
 
 def test_isl_command(model_dirs, tmp_path, capsys):
-    from warptok import chat_cli
+    from warptok.cli import isl as chat_cli
 
     model = str(model_dirs["qwen3"])
     out_csv, out_jsonl = tmp_path / "isl.csv", tmp_path / "isl.jsonl"

@@ -154,7 +154,8 @@ def test_byte_fallback_is_a_no_op_on_a_complete_byte_alphabet():
 def test_first_character_dispatch_equals_plain_alternation():
     """The ALT fast path (alternatives filtered by their first character) against the
     plain backtracking chain, on whole corpora."""
-    from warptok import _load, _pattern
+    from warptok._compile import pattern as _pattern
+    from warptok._compile import tiktoken_file as _load
 
     for pattern in (LLAMA3_PATTERN, warptok.encodings.O200K_PATTERN, warptok.encodings.CL100K_PATTERN):
         fast = _load.tiktoken_spec(_load.load_tiktoken_ranks(warptok.encodings.BUNDLED_GPT2), pattern, None)
@@ -207,7 +208,8 @@ def test_core_nfc_equals_reference():
 def test_compiled_vocabulary_reader_equals_the_byte_level_alphabet():
     # _core.bytelevel_vocab is the compiled form of _bytelevel.to_bytes over a whole
     # vocabulary: both must agree on every real token and on characters at the edges.
-    from warptok import _bytelevel, _core
+    from warptok._compile import bytelevel as _bytelevel
+    from warptok._native import _core
 
     edge = {chr(c) for c in (0, 0x20, 0x7F, 0xA0, 0xAD, 0xFF, 0x100, 0x143, 0x144, 0x4E00, 0x1F600)}
     for name in ("llama3", "qwen3"):

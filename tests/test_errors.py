@@ -110,7 +110,8 @@ def _python_ranks(raw: bytes) -> dict:
 
 
 def test_compiled_rank_reader_equals_the_format_on_real_files():
-    from warptok import _core, _load
+    from warptok._compile import tiktoken_file as _load
+    from warptok._native import _core
 
     names = ["gpt2"] + [n for n in ("cl100k_base", "o200k_base") if _rank_file_or_none(n)]
     for name in names:
@@ -131,7 +132,8 @@ def _rank_file_or_none(name):
 @pytest.mark.parametrize("layout", ["no final newline", "CRLF", "tabs", "blank lines"])
 def test_rank_file_layouts_read_alike(tmp_path, layout):
     # Layouts beyond the compiled reader's go through the Python one, to the same ranks.
-    from warptok import _load, encodings
+    from warptok import encodings
+    from warptok._compile import tiktoken_file as _load
 
     raw = _load.read_maybe_gzipped(encodings.BUNDLED_GPT2)
     variant = {"no final newline": raw.rstrip(b"\n"), "CRLF": raw.replace(b"\n", b"\r\n"),
@@ -143,7 +145,7 @@ def test_rank_file_layouts_read_alike(tmp_path, layout):
 
 @pytest.mark.parametrize("bad_line", [b"@@@@ 5", b"IQ== 5 6", b"IQ== x", b"IQ=", b"IQ"])
 def test_bad_rank_line_is_named(tmp_path, bad_line):
-    from warptok import _load
+    from warptok._compile import tiktoken_file as _load
 
     path = tmp_path / "ranks.tiktoken"
     path.write_bytes(b"IQ== 0\nIg== 1\n" + bad_line + b"\nIw== 3\n")

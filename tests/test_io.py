@@ -724,7 +724,7 @@ def test_big_header_beyond_the_probe(tmp_path):
 
 
 def _encode_cli(argv):
-    from warptok import io_cli
+    from warptok.cli import encode as io_cli
 
     ap = argparse.ArgumentParser()
     io_cli.register(ap.add_subparsers())
@@ -770,9 +770,9 @@ def test_encode_cli_lines(tmp_path, srv):
 
 @pytest.mark.skipif(not sys.platform.startswith("linux") or not shutil.which("nm"), reason="nm -D on Linux")
 def test_io_extension_exports_only_its_init():
-    import warptok._io
+    import warptok._native._io
 
-    out = subprocess.run(["nm", "-D", "--defined-only", warptok._io.__file__],
+    out = subprocess.run(["nm", "-D", "--defined-only", warptok._native._io.__file__],
                          capture_output=True, text=True, check=True).stdout
     exported = [line.split()[-1] for line in out.splitlines() if line.strip()]
     assert exported == ["PyInit__io"], exported

@@ -17,7 +17,7 @@ NAMES = TIKTOKEN_NAMES + ["llama3", "qwen3", "qwen2.5", "deepseek-v3", "glm-4", 
 
 
 def pathological(scale):
-    """The worst-case inputs of issue 4 (scale 1: the sizes it names)."""
+    """The worst-case inputs (scale 1: the sizes benchmarks/bench_worst.py times)."""
     n = lambda x: max(1, int(x * scale))  # noqa: E731
     return {
         "a": "a" * n(1e6), "_": "_" * n(2e5), "7": "7" * n(1e6), "cjk": "\u4e2d\u6587" * n(1.5e5),

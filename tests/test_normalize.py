@@ -1,4 +1,4 @@
-"""warptok._normalize against HF `tokenizers.normalizers` (NFC, NFD, NFKC, NFKD).
+"""warptok._compile.unicode_forms against HF `tokenizers.normalizers` (NFC, NFD, NFKC, NFKD).
 
 Both paths are checked: `normalize` (unicodedata where provably equal, else the tables)
 and `normalize_tables` (HF's tables only), plus `is_normalized`.
@@ -18,7 +18,7 @@ HF = {f: getattr(normalizers, f)() for f in FORMS}
 SEP = "\n"  # a starter that never decomposes or composes: joined fields normalize separately
 
 
-from warptok import _normalize as N  # noqa: E402
+from warptok._compile import unicode_forms as N  # noqa: E402
 
 
 def hf(form, s):

@@ -99,7 +99,8 @@ def test_decode_matches_reference_and_round_trips(name):
 
 
 def test_bundled_gpt2_ranks_equal_tiktokens():
-    from warptok import _load, encodings
+    from warptok import encodings
+    from warptok._compile import tiktoken_file as _load
 
     ranks = _load.load_tiktoken_ranks(encodings.BUNDLED_GPT2)
     assert ranks == reference("gpt2")._mergeable_ranks

@@ -8,9 +8,11 @@ from tokenizers.pre_tokenizers import Split
 
 import warptok
 from conftest import reference
-from warptok import _load
+from warptok._compile import tiktoken_file as _load
+from warptok._compile.pattern import compile_pattern
+from warptok._compile.spec import Stage
 from warptok.encodings import BUNDLED_GPT2
-from warptok._pattern import UnsupportedPattern, compile_pattern
+from warptok.errors import UnsupportedPattern
 from warptok.encodings import CL100K_PATTERN, O200K_PATTERN, R50K_PATTERN
 
 LLAMA3 = r"""(?i:'s|'t|'re|'ve|'m|'ll|'d)|[^\r\n\p{L}\p{N}]?\p{L}+|\p{N}{1,3}| ?[^\s\p{L}\p{N}]+[\r\n]*|\s*[\r\n]+|\s+(?!\S)|\s+"""
@@ -33,7 +35,7 @@ def pattern_tokenizer(pattern, dialect):
     """GPT-2's vocabulary with the pattern in the dialect (and gap handling) of HF or tiktoken."""
     spec = _load.tiktoken_spec(_load.load_tiktoken_ranks(BUNDLED_GPT2), pattern, None)
     if dialect == "onig":                 # HF's Split: Isolated, gaps kept
-        spec.stages = [_load.Stage(pattern, "onig", "Isolated")]
+        spec.stages = [Stage(pattern, "onig", "Isolated")]
     return warptok.Tokenizer(spec)
 
 
@@ -101,7 +103,7 @@ def test_long_runs_match_the_references(pattern):
 
 @pytest.mark.parametrize("pattern", RESCAN_PATTERNS + PATTERNS)
 def test_follow_sets_equal_plain_backtracking(pattern):
-    from warptok import _pattern
+    from warptok._compile import pattern as _pattern
 
     texts = RESCAN_TEXTS + TEXTS + [a + b for a in RESCAN_TEXTS for b in TEXTS[:6]]
     for dialect in ("onig", "fancy"):

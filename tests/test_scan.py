@@ -1,5 +1,5 @@
 """The hand-fused scanners (cext/scan.c) against the generic matcher (cext/regex.c)
-for every pattern _pattern.py hands to them, in both dialects it lists: same pieces
+for every pattern _compile/pattern.py hands to them, in both dialects it lists: same pieces
 on whole corpora and on fuzzed text built from the characters where the families'
 rules differ. The generic matcher itself is checked against the reference engines
 in test_pattern.py, and the scanners against the references in test_parity.py and
@@ -17,7 +17,9 @@ from hypothesis import strategies as st
 
 import warptok
 from conftest import corpus, with_core
-from warptok import _load, _pattern, encodings
+from warptok import encodings
+from warptok._compile import pattern as _pattern
+from warptok._compile import tiktoken_file as _load
 
 # Splits by one repeated class (DeepSeek's digits and CJK runs, and variants).
 CLASS_RUNS = [r"\p{N}{1,3}", r"\p{N}", r"\p{N}+", "[\u4e00-\u9fa5\u3040-\u309f\u30a0-\u30ff]+",
@@ -182,7 +184,7 @@ def test_fuzzed_letters_split_the_same(text):
 
 
 def test_code_splits_the_same():
-    sources = sorted((Path(warptok.__file__).parent).glob("*.py")) + sorted(Path(__file__).parent.glob("*.py"))
+    sources = sorted((Path(warptok.__file__).parent).rglob("*.py")) + sorted(Path(__file__).parent.glob("*.py"))
     texts = [f.read_text(encoding="utf-8") for f in sources]
     assert sum(map(len, texts)) > 200_000
     for key in KNOWN:

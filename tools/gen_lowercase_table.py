@@ -1,4 +1,4 @@
-"""Write src/warptok/_lowercase_data.py: HF tokenizers' Lowercase normalizer, per code point.
+"""Write src/warptok/_compile/ucd/lowercase.py: HF tokenizers' Lowercase normalizer, per code point.
 
 HF lowercases character by character with Rust's char::to_lowercase (full mappings, no
 final-sigma context, Rust's Unicode version), which Python's str.lower() does not match
@@ -12,7 +12,7 @@ from pathlib import Path
 import tokenizers
 from tokenizers.normalizers import Lowercase
 
-OUT = Path(__file__).resolve().parents[1] / "src" / "warptok" / "_lowercase_data.py"
+OUT = Path(__file__).resolve().parents[1] / "src" / "warptok" / "_compile" / "ucd" / "lowercase.py"
 
 
 def main():

@@ -18,12 +18,12 @@ surrogates; Python's ``unicodedata`` only supplies hypotheses that HF then confi
 * Hangul composition: all L+V and LV+T, plus the edges just outside those ranges;
 * Unicode version: marker characters whose normalization data is new in each version.
 
-The table path of ``warptok._normalize`` is then checked against HF on every code point,
+The table path of ``warptok._compile.unicode_forms`` is then checked against HF on every code point,
 on all (first, second) pair candidates, and on NormalizationTest.txt if present, and the
 characters whose data differs from this Python's ``unicodedata`` are stored.
 
-Writes src/warptok/_normalize_data.py. Rerun (about a minute) after upgrading tokenizers:
-  /work/dev/bin/python tools/gen_normalize_tables.py
+Writes src/warptok/_compile/ucd/normalization.py. Rerun (about a minute) after upgrading tokenizers:
+  python tools/gen_normalize_tables.py        # needs tokenizers (the test extra)
 """
 import importlib
 import os
@@ -37,7 +37,7 @@ import tokenizers
 from tokenizers import normalizers
 
 ROOT = pathlib.Path(__file__).resolve().parent.parent
-OUT = ROOT / "src" / "warptok" / "_normalize_data.py"
+OUT = ROOT / "src" / "warptok" / "_compile" / "ucd" / "normalization.py"
 FORMS = ("NFC", "NFD", "NFKC", "NFKD")
 HF = {f: getattr(normalizers, f)() for f in FORMS}
 CPS = [cp for cp in range(0x110000) if not 0xD800 <= cp < 0xE000]
@@ -201,7 +201,7 @@ def write(single, ccc, pairs, version, differing):
     out += ["# primary composites -> the pair (first, second) that HF's NFC composes into them"]
     out += dict_lines("PRIMARY_COMPOSITES", pairs, lambda k, v: f"0x{k:x}: {lit(v)},", 6)
     out += ["# unicodedata version -> characters whose normalization data differs from HF's",
-            "# (see _normalize.differing; other versions are computed at run time)",
+            "# (see unicode_forms.differing; other versions are computed at run time)",
             "DIFFERING = {"]
     for v, chars in sorted(differing.items()):
         s = "".join(sorted(chars))
@@ -213,13 +213,13 @@ def write(single, ccc, pairs, version, differing):
 
 
 def load_normalize():
-    """warptok._normalize from the source tree (without importing the compiled package)."""
+    """warptok._compile.unicode_forms from the source tree (without importing the compiled package)."""
     for name in [m for m in sys.modules if m.startswith("_wt_src")]:
         del sys.modules[name]
     pkg = types.ModuleType("_wt_src")
     pkg.__path__ = [str(ROOT / "src" / "warptok")]
     sys.modules["_wt_src"] = pkg
-    return importlib.import_module("_wt_src._normalize")
+    return importlib.import_module("_wt_src._compile.unicode_forms")
 
 
 def verify(mod, ccc, pairs):

@@ -16,10 +16,10 @@ Surrogates get category Cs and no flags.
 
 Writes:
   cext/unicode_data.h           two-stage uint8 tables: wt_uc_props(dialect, cp)
-  src/warptok/_casefold_data.py FOLD[dialect][cp] = all code points (?i:cp) matches
+  src/warptok/_compile/ucd/casefold.py   FOLD[dialect][cp] = all code points (?i:cp) matches
 
 Rerun from anywhere (takes a few seconds):
-  /work/dev/bin/python tools/gen_unicode_tables.py
+  python tools/gen_unicode_tables.py          # needs tiktoken and tokenizers (the test extras)
 """
 import pathlib
 import sys
@@ -242,7 +242,7 @@ def write_fold(folds, version):
             line += s
         out += [line, "    },"]
     out += ["}", ""]
-    path = ROOT / "src" / "warptok" / "_casefold_data.py"
+    path = ROOT / "src" / "warptok" / "_compile" / "ucd" / "casefold.py"
     path.parent.mkdir(parents=True, exist_ok=True)
     path.write_text("\n".join(out), encoding="utf-8")
     print(f"wrote {path.relative_to(ROOT)}: {path.stat().st_size} bytes")

@@ -13,8 +13,8 @@ import json
 import sys
 from pathlib import Path
 
-sys.path.insert(0, str(Path(__file__).resolve().parents[1] / "src" / "warptok"))
-from _bytelevel import to_bytes  # noqa: E402  (plain module, no build needed)
+sys.path.insert(0, str(Path(__file__).resolve().parents[1] / "src" / "warptok" / "_compile"))
+from bytelevel import to_bytes  # noqa: E402  (plain module, no build needed)
 
 
 def main(encoder_json: str):

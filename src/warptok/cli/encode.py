@@ -16,7 +16,6 @@ an ASCII non-space character, a point no pre-tokenizer of the supported families
 matches across, and every cut is checked by encoding the text around it both
 ways. ``--docs line`` makes every line (without its newline) one document.
 
-The lead hooks ``register`` into ``warptok.cli``'s ``_more_commands()``.
 """
 
 from __future__ import annotations
@@ -25,6 +24,10 @@ import sys
 import time
 from pathlib import Path
 from typing import List
+
+from .._progress import Progress
+from ..errors import CommandError, WarptokError
+from .common import MODEL_HELP, add_threads, load_model, positive_int
 
 MiB = 1 << 20
 _CUT_CONTEXT = 256                 # chars each side of a cut that are encoded to check it
@@ -36,8 +39,7 @@ def register(subparsers) -> None:
         description="Tokenize local files or http:// URLs (read through warptok.io.PrefetchReader) "
                     "into FILE.bin (uint32 ids) and FILE.idx (int64 document offsets).")
     p.add_argument("inputs", nargs="+", metavar="INPUT", help="local paths or http:// URLs")
-    p.add_argument("--model", default="gpt2",
-                   help="encoding name (gpt2, cl100k_base, o200k_base), a tokenizer.json or a model directory")
+    p.add_argument("--model", default="gpt2", help=MODEL_HELP)
     p.add_argument("--out", required=True, help="the id file to write (uint32 little-endian)")
     p.add_argument("--index", default=None, help="the offsets file (default: --out with suffix .idx)")
     p.add_argument("--docs", choices=("file", "line"), default="file",
@@ -46,38 +48,10 @@ def register(subparsers) -> None:
                    help="recognize special tokens written in the text (default: encode them as text)")
     p.add_argument("--add-special-tokens", action="store_true",
                    help="add the tokenizer's BOS/EOS tokens to every document (with --docs line)")
-    p.add_argument("--threads", type=int, default=None, help="tokenizer threads (default: every CPU)")
-    p.add_argument("--block-mb", type=int, default=16, help="MiB read per block (default 16)")
+    add_threads(p)
+    p.add_argument("--block-mb", type=positive_int, default=16, help="MiB read per block (default 16)")
     p.add_argument("--quiet", action="store_true", help="no progress bar or summary")
-    p.set_defaults(run=run_encode)
-
-
-class _Progress:
-    def __init__(self, total: int, enabled: bool):
-        self.total, self.enabled = total, enabled
-        self.start = self.last = time.perf_counter()
-        self.done = self.tokens = 0
-
-    def update(self, nbytes: int, ntokens: int, force: bool = False) -> None:
-        self.done += nbytes
-        self.tokens += ntokens
-        now = time.perf_counter()
-        if not self.enabled or (not force and now - self.last < 0.1):
-            return
-        self.last = now
-        rate = self.done / max(now - self.start, 1e-9)
-        frac = self.done / self.total if self.total else 1.0
-        width = 24
-        bar = "#" * int(frac * width) + "-" * (width - int(frac * width))
-        eta = (self.total - self.done) / rate if rate > 0 else 0
-        sys.stderr.write(f"\rencode [{bar}] {frac * 100:5.1f}%  {self.done / 1e6:,.1f}/{self.total / 1e6:,.1f} MB"
-                         f"  {rate / 1e6:,.1f} MB/s  {self.tokens:,} tokens  ETA {int(eta) // 60}:{int(eta) % 60:02d} ")
-        sys.stderr.flush()
-
-    def finish(self) -> None:
-        if self.enabled:
-            self.update(0, 0, force=True)
-            sys.stderr.write("\n")
+    p.set_defaults(run=run)
 
 
 def _safe_cut(buf: bytes, lo: int, hi: int) -> int:
@@ -150,19 +124,14 @@ def _pieces(enc: _Encoder, buf: bytes, final: bool, piece: int) -> tuple:
     return out, buf[pos:]
 
 
-def run_encode(args) -> int:
+def run(args) -> int:
     import numpy as np
 
-    from .cli import load_model
-    from .io import PrefetchReader
+    from ..io import PrefetchReader
 
-    if args.threads is not None and args.threads < 1:
-        raise SystemExit("warptok encode: --threads must be at least 1")
     if args.add_special_tokens and args.docs != "line":
-        raise SystemExit("warptok encode: --add-special-tokens needs --docs line "
-                         "(a whole input is encoded in blocks, which must not each get BOS/EOS)")
-    if args.block_mb < 1:
-        raise SystemExit("warptok encode: --block-mb must be at least 1")
+        raise CommandError("--add-special-tokens needs --docs line "
+                           "(a whole input is encoded in blocks, which must not each get BOS/EOS)")
     tok = load_model(args.model)
     enc = _Encoder(tok, args)
     out_path = Path(args.out)
@@ -175,10 +144,10 @@ def run_encode(args) -> int:
         for src in args.inputs:
             try:
                 readers.append(PrefetchReader(src, safetensors=False))
-            except (OSError, ValueError) as e:
-                raise SystemExit(f"warptok encode: {e}")
+            except (OSError, ValueError, WarptokError) as e:
+                raise CommandError(str(e)) from None
         total = sum(r.size for r in readers)
-        prog = _Progress(total, enabled=not args.quiet and sys.stderr.isatty())
+        prog = Progress(total, not args.quiet and sys.stderr.isatty(), "encode", unit="MB", scale=1e6, tqdm=False)
         n_tokens = n_docs = 0
         start = time.perf_counter()
         with open(out_path, "wb") as f_ids, open(idx_path, "wb") as f_idx:
@@ -196,7 +165,7 @@ def run_encode(args) -> int:
                 ends.tofile(f_idx)
                 n_tokens += len(ids)
                 n_docs += len(doc_ends)
-                prog.update(nbytes, len(ids))
+                prog.update(nbytes, f"{n_tokens:,} tokens")
 
             for r in readers:
                 rest, pos = b"", 0
@@ -219,7 +188,7 @@ def run_encode(args) -> int:
                         emit(texts, [len(texts)] if final else [], len(data))
                     if final:
                         break
-        prog.finish()
+        prog.close(f"{n_tokens:,} tokens")
     finally:
         for r in readers:
             r.close()

@@ -1,6 +1,6 @@
 """Unicode normalization (NFC, NFD, NFKC, NFKD) identical to Hugging Face `tokenizers`.
 
-HF's normalizers carry Unicode 9.0 data (``_normalize_data.UNICODE_VERSION``, probed from
+HF's normalizers carry Unicode 9.0 data (``ucd/normalization.py``'s ``UNICODE_VERSION``, probed from
 HF by ``tools/gen_normalize_tables.py``), while Python's ``unicodedata`` follows its own,
 usually newer, version (3.9: 13.0, 3.11: 14.0, 3.12: 15.0, 3.13: 15.1, 3.14: 16.0).
 Two paths give HF's exact result:
@@ -36,7 +36,8 @@ import re
 import unicodedata
 from itertools import compress, groupby
 
-from . import _normalize_data as _data
+from .. import errors
+from .ucd import normalization as _data
 
 FORMS = ("NFC", "NFD", "NFKC", "NFKD")
 UNICODE_VERSION = _data.UNICODE_VERSION
@@ -49,7 +50,7 @@ _NS = 19 * _NV * _NT
 
 def _char_class(chars) -> str:
     """A regex character class matching `chars` and, if any of them is astral, every astral
-    character (a class with many astral ranges makes `re` scan text about ten times slower)."""
+    character (a class with many astral ranges makes `re` scan text far slower)."""
     cps, out, i = sorted({ord(c) for c in chars if c < "\U00010000"}), [], 0
     while i < len(cps):
         j = i
@@ -223,7 +224,7 @@ def _compute_differing(ucd) -> frozenset:
 
 def _check(form):
     if form not in FORMS:
-        raise ValueError(f"unknown normalization form {form!r}")
+        raise errors.ValueError(f"unknown normalization form {form!r}")
 
 
 def _version(v: str):
@@ -240,7 +241,7 @@ def _ucd_agrees(text: str) -> bool:
 @functools.lru_cache(maxsize=None)
 def _differing_bits(ucd) -> bytes:
     """`differing(ucd)` as a bit set, which a compiled scan tests per character
-    (a set of the text's characters cost ~10x more)."""
+    (a set of the text's characters costs far more)."""
     return _bit_set(map(ord, differing(ucd)))
 
 
@@ -279,6 +280,6 @@ def ucd_is_normalized(form: str, text: str) -> bool:
 
 @functools.lru_cache(maxsize=None)
 def _compiled():
-    """warptok._core, imported at the first call: tools/ load this module without it."""
-    from . import _core
+    """warptok._native._core, imported at the first call: tools/ load this module without it."""
+    from .._native import _core
     return _core

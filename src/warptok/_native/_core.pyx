@@ -12,13 +12,9 @@ from cpython.unicode cimport PyUnicode_AsUTF8AndSize
 from libc.stdint cimport int16_t, int32_t, int64_t, uint8_t, uint32_t, uint64_t, SIZE_MAX
 from libc.string cimport memcmp, memcpy, memmove, memset
 
-cdef extern from "wt_common.h":
-    enum:
-        WT_OK
-        WT_ENOMEM
-        WT_EINVAL
-        WT_ETHREAD
-        WT_EREGEX_STACK
+from warptok._native.capi cimport *
+
+from warptok import errors
 
 cdef extern from *:
     """
@@ -29,8 +25,7 @@ cdef extern from *:
     /* dest[i] = a new reference to ints[ids[i]]. The int objects are scattered over
      * megabytes that the tokenizer's tables have pushed out of cache, so each is
      * fetched 128 ids ahead, its slot 256 ahead (for the first ids, before the
-     * loop). At 16 and 8 ahead the increfs stalled: English single thread went
-     * +14% (6.5 KB documents) and +7% (1 KB) with these distances. */
+     * loop): nearer, the increfs wait on memory (docs/architecture.md). */
     static void _fill_ints(PyObject **dest, PyObject **ints, const uint32_t *ids, size_t n)
     {
         enum { AHEAD = 128 };
@@ -75,164 +70,29 @@ cdef extern from *:
     Py_ssize_t _next_flagged(int kind, const void *data, Py_ssize_t i, Py_ssize_t n,
                              const uint8_t *bits) nogil
 
-cdef extern from "alloc.h":
-    void *wt_malloc(size_t n) nogil
-    void *wt_calloc(size_t n, size_t sz) nogil
-    void wt_free(void *p) nogil
-    void wt_alloc_collect() nogil
-    const char *WT_ALLOCATOR_NAME
-
-cdef extern from "pool.h":
-    int wt_cpu_count() nogil
-
-cdef extern from "unicode_data.h":
-    const char *WT_UNICODE_VERSION
-    unsigned wt_uc_props(int dialect, uint32_t cp) nogil
-
-cdef extern from "regex.h":
-    ctypedef struct wt_regex:
-        pass
-    ctypedef struct wt_restack:
-        void *items
-        size_t len, cap
-    wt_regex *wt_regex_new(const int32_t *prog, size_t n_prog, const int32_t *classes,
-                           size_t n_words, int dialect, int *err) nogil
-    void wt_regex_free(wt_regex *re) nogil
-    int wt_regex_match_at(const wt_regex *re, const uint8_t *s, size_t n, size_t pos,
-                          size_t *end, wt_restack *st) nogil
-    void wt_restack_free(wt_restack *st) nogil
-
-cdef extern from "bpe.h":
-    ctypedef struct wt_bpe_linear:
-        uint32_t n_nodes
-    ctypedef struct wt_bpe:
-        uint32_t n_ids
-        uint8_t *tok_flags
-        int linear_status
-        uint32_t linear_bad_id
-        uint32_t n_unordered
-        wt_bpe_linear lin
-    ctypedef struct wt_bpe_scratch:
-        pass
-    enum:
-        WT_ALGO_AUTO, WT_ALGO_HEAP, WT_ALGO_LINEAR, WT_ALGO_SMALL
-        WT_LINEAR_ON, WT_LINEAR_BROKEN, WT_LINEAR_OFF
-    int wt_bpe_init(wt_bpe *b, uint32_t n_ids, const uint32_t *tok_off, const uint8_t *tok_bytes,
-                    const uint8_t *tok_flags, int mode_tiktoken, const uint32_t *merges,
-                    size_t n_merges, int ignore_merges, int linear, size_t cache_sets) nogil
-    int64_t wt_bpe_merge_with(const wt_bpe *b, const uint8_t *p, size_t n, uint32_t *out,
-                              wt_bpe_scratch *sc, int algo) nogil
-    uint64_t wt_hash_bytes(const uint8_t *p, size_t n) nogil
-
-cdef extern from "scan.h":
-    enum:
-        WT_SCAN_RANGES
-    ctypedef struct wt_scanner:
-        int family, dialect, contractions, max_digits, marks_are_letters, ws_end_first, trail_slash
-        int word_blocks, blocks
-        int n_ranges
-        uint32_t ranges[WT_SCAN_RANGES][2]
-    int wt_scanner_init(wt_scanner *sc) nogil
-
-cdef extern from "nfc.h":
-    ctypedef struct wt_nfc:
-        uint8_t *unstable
-    ctypedef struct wt_nfc_scratch:
-        uint8_t *out
-    void wt_nfc_scratch_free(wt_nfc_scratch *sc) nogil
-    int wt_nfc_apply(const wt_nfc *f, const uint8_t *s, size_t n, wt_nfc_scratch *sc, size_t *out_n) nogil
-    int wt_nfc_init(wt_nfc *f, const uint8_t *unstable, size_t n_chars, const uint32_t *char_cp,
-                    const uint8_t *char_ccc, const uint8_t *decomp_len, const uint32_t *decomp,
-                    size_t n_pairs, const uint32_t *pair_first, const uint32_t *pair_second,
-                    const uint32_t *pair_composite) nogil
-
-cdef extern from "tokenizer.h":
-    enum:
-        WT_MAX_STAGES
-    ctypedef struct wt_added:
-        pass
-    ctypedef struct wt_stage:
-        wt_regex *re
-        wt_scanner scan
-        int behavior, invert, prefix_space
-    ctypedef struct wt_tokenizer:
-        wt_bpe bpe
-        wt_nfc nfc
-        wt_stage stages[16]
-        uint32_t n_stages
-        wt_added added[2]
-        int filter_inactive
-        uint32_t *prefix
-        uint32_t *suffix
-        uint32_t n_prefix, n_suffix
-    ctypedef struct wt_encode_opts:
-        const uint8_t *active[2]
-        int first_pass
-        size_t max_body
-        int add_special
-    ctypedef struct wt_ids:
-        uint32_t *ids
-        size_t len, cap
-    ctypedef struct wt_bytes:
-        uint8_t *p
-        size_t len, cap
-    ctypedef struct wt_text:
-        const uint8_t *s
-        size_t n
-    ctypedef struct wt_flat:
-        uint32_t *ids
-        int64_t *offsets
-        size_t n_docs
-    int wt_added_init(wt_added *a, uint32_t n_nodes, const uint32_t *first_edge, const uint8_t *edge_byte,
-                      const uint32_t *edge_target, const int32_t *node_added, uint32_t n_added,
-                      const uint32_t *added_id, const uint8_t *added_flags) nogil
-    void wt_tokenizer_free(wt_tokenizer *t) nogil
-    void wt_ids_free(wt_ids *b) nogil
-    void wt_bytes_free(wt_bytes *b) nogil
-    wt_ids *wt_thread_ids() nogil
-    int wt_encode(const wt_tokenizer *t, const uint8_t *s, size_t n, const wt_encode_opts *o, wt_ids *out) nogil
-    int wt_encode_long(const wt_tokenizer *t, const uint8_t *s, size_t n, const wt_encode_opts *o, int n_threads,
-                       wt_ids *out) nogil
-    int wt_find_added(const wt_tokenizer *t, int pass_, const uint8_t *s, size_t n, size_t pos,
-                      const uint8_t *active, size_t *start, size_t *end, uint32_t *index) nogil
-    int wt_pre_tokenize(const wt_tokenizer *t, const uint8_t *s, size_t n, wt_bytes *out, wt_ids *lens) nogil
-    int wt_encode_batch(const wt_tokenizer *t, const wt_text *texts, size_t n_texts,
-                        const wt_encode_opts *o, int n_threads, wt_flat *res) nogil
-    void wt_flat_free(wt_flat *f) nogil
-    ctypedef struct wt_batch:
-        pass
-    wt_batch *wt_batch_begin(const wt_tokenizer *t, const wt_text *texts, size_t n_texts,
-                             const wt_encode_opts *o, int n_threads, int *rc) nogil
-    int wt_batch_step(wt_batch *b) nogil
-    size_t wt_batch_ready(wt_batch *b) nogil
-    const uint32_t *wt_batch_doc(const wt_batch *b, size_t i, size_t *n) nogil
-    int wt_batch_finish(wt_batch *b) nogil
-    void wt_batch_free(wt_batch *b) nogil
-    int wt_decode(const wt_tokenizer *t, const uint32_t *ids, size_t n, int skip_special,
-                  int skip_unknown, uint8_t **out, size_t *out_len, size_t *bad_index) nogil
-    wt_bpe_scratch *wt_thread_bpe_scratch() nogil
-    int wt_work_counters(uint64_t *bpe, uint64_t *regex, int reset) nogil
-
-# Opcodes and constants shared with the pattern compiler (_pattern.py).
-cdef extern from "regex.h":
-    enum:
-        WT_OP_MATCH, WT_OP_CHAR, WT_OP_CLASS, WT_OP_REP, WT_OP_SPLIT, WT_OP_JMP
-        WT_OP_ATOMIC_BEGIN, WT_OP_ATOMIC_END, WT_OP_LOOK, WT_OP_ASSERT, WT_OP_ALT
-        WT_ASSERT_BOT, WT_ASSERT_EOT, WT_ASSERT_BOL, WT_ASSERT_EOL, WT_ASSERT_EOT_NL
-        WT_ITEM_RANGE, WT_ITEM_GC, WT_ITEM_PROP
-cdef extern from "bpe.h":
-    enum:
-        WT_TOK_BPE, WT_TOK_SPECIAL, WT_TOK_WHOLE, WT_TOK_PRESENT, WT_TOK_UNORDERED
-cdef extern from "tokenizer.h":
-    enum:
-        WT_SPLIT_ISOLATED, WT_SPLIT_REMOVED, WT_SPLIT_MERGED_PREV, WT_SPLIT_MERGED_NEXT, WT_SPLIT_CONTIGUOUS
-        WT_ADDED_LSTRIP, WT_ADDED_RSTRIP
-
+# The C core's constants, for the load-time compiler (warptok._compile): exported from the
+# headers, so the Python layer never types a C value again.
 OPCODES = dict(MATCH=WT_OP_MATCH, CHAR=WT_OP_CHAR, CLASS=WT_OP_CLASS, REP=WT_OP_REP,
                SPLIT=WT_OP_SPLIT, JMP=WT_OP_JMP, ATOMIC_BEGIN=WT_OP_ATOMIC_BEGIN,
                ATOMIC_END=WT_OP_ATOMIC_END, LOOK=WT_OP_LOOK, ASSERT=WT_OP_ASSERT, ALT=WT_OP_ALT,
                BOT=WT_ASSERT_BOT, EOT=WT_ASSERT_EOT, BOL=WT_ASSERT_BOL, EOL=WT_ASSERT_EOL,
                EOT_NL=WT_ASSERT_EOT_NL, RANGE=WT_ITEM_RANGE, GC=WT_ITEM_GC, PROP=WT_ITEM_PROP)
+ALT_ENTRY = WT_ALT_ENTRY          # int32 words per alternative of an ALT instruction
+REP_WIDTH = WT_REP_WIDTH          # int32 words of a REP instruction
+DIALECTS = {"onig": WT_DIALECT_ONIG, "fancy": WT_DIALECT_FANCY}
+# General categories: name -> the value wt_uc_props reports (its low bits); then the flags.
+GENERAL_CATEGORIES = dict(
+    Cn=WT_GC_Cn, Lu=WT_GC_Lu, Ll=WT_GC_Ll, Lt=WT_GC_Lt, Lm=WT_GC_Lm, Lo=WT_GC_Lo, Mn=WT_GC_Mn,
+    Mc=WT_GC_Mc, Me=WT_GC_Me, Nd=WT_GC_Nd, Nl=WT_GC_Nl, No=WT_GC_No, Pc=WT_GC_Pc, Pd=WT_GC_Pd,
+    Ps=WT_GC_Ps, Pe=WT_GC_Pe, Pi=WT_GC_Pi, Pf=WT_GC_Pf, Po=WT_GC_Po, Sm=WT_GC_Sm, Sc=WT_GC_Sc,
+    Sk=WT_GC_Sk, So=WT_GC_So, Zs=WT_GC_Zs, Zl=WT_GC_Zl, Zp=WT_GC_Zp, Cc=WT_GC_Cc, Cf=WT_GC_Cf,
+    Cs=WT_GC_Cs, Co=WT_GC_Co)
+PROP_GC_MASK, PROP_SPACE, PROP_DIGIT, PROP_WORD = WT_UC_GC_MASK, WT_UC_SPACE, WT_UC_DIGIT, WT_UC_WORD
+# The fast scanners (cext/scan.h): families, contraction modes, ranges of a class run.
+SCAN_FAMILIES = dict(GPT2=WT_SCAN_GPT2, CL100K=WT_SCAN_CL100K, O200K=WT_SCAN_O200K, DS3=WT_SCAN_DS3,
+                     RUN=WT_SCAN_RUN)
+SCAN_CONTRACTIONS = dict(NONE=WT_CONTRACT_NONE, LOWER=WT_CONTRACT_LOWER, ANY_CASE=WT_CONTRACT_ANY_CASE)
+SCAN_RANGES = WT_SCAN_RANGES
 SPLIT_BEHAVIORS = {"Isolated": WT_SPLIT_ISOLATED, "Removed": WT_SPLIT_REMOVED,
                    "MergedWithPrevious": WT_SPLIT_MERGED_PREV, "MergedWithNext": WT_SPLIT_MERGED_NEXT,
                    "Contiguous": WT_SPLIT_CONTIGUOUS}
@@ -250,12 +110,12 @@ cdef int _check(int rc) except -1:
     if rc >= 0:
         return 0
     if rc == WT_ENOMEM:
-        raise MemoryError("warptok: out of memory")
+        raise errors.MemoryError("warptok: out of memory")
     if rc == WT_ETHREAD:
-        raise RuntimeError("warptok: could not start a worker thread")
+        raise errors.RuntimeError("warptok: could not start a worker thread")
     if rc == WT_EREGEX_STACK:
-        raise RuntimeError("warptok: the pre-tokenizer pattern backtracked too deeply on this input")
-    raise ValueError(f"warptok: invalid table or input (code {rc})")
+        raise errors.RuntimeError("warptok: the pre-tokenizer pattern backtracked too deeply on this input")
+    raise errors.ValueError(f"warptok: invalid table or input (code {rc})")
 
 
 def allocator():
@@ -319,7 +179,7 @@ def first_flagged(str text, const uint8_t[::1] bits):
 
 cdef const uint8_t *_bits_of(const uint8_t[::1] bits) except NULL:
     if bits.shape[0] * 8 < 0x110000:
-        raise ValueError("warptok: the bit set must cover every code point")
+        raise errors.ValueError("warptok: the bit set must cover every code point")
     return &bits[0]
 
 
@@ -336,7 +196,7 @@ def bytelevel_vocab(dict vocab, const int16_t[::1] char_byte):
     cdef bytearray buf = bytearray(256)
     for tok, i in vocab.items():
         if not isinstance(tok, str):
-            raise TypeError(f"vocabulary key {tok!r} is not a string")
+            raise errors.TypeError(f"vocabulary key {tok!r} is not a string")
         if len(<str>tok) > len(buf):
             buf = bytearray(len(<str>tok))
         n = _to_bytes(tok, 0, len(<str>tok), char_byte, buf, len(buf))
@@ -380,6 +240,7 @@ cdef signed char _B64[256]
 _B64[:] = [-1] * 256
 for _k, _c in enumerate("ABCDEFGHIJKLMNOPQRSTUVWXYZabcdefghijklmnopqrstuvwxyz0123456789+/"):
     _B64[ord(_c)] = _k
+del _k, _c
 
 
 def tiktoken_ranks(const unsigned char[::1] raw):
@@ -647,18 +508,18 @@ cdef class Core:
                  bint ignore_merges, list stages, list passes, const uint32_t[::1] prefix,
                  const uint32_t[::1] suffix, dict nfc=None, bint linear=True, size_t piece_cache_sets=0,
                  bint word_blocks=False):
-        """nfc: None, or HF's NFC data (_normalize.nfc_tables()) to normalize what pass 0 leaves;
-        stages: (prog, classes, dialect, behavior, invert, prefix_space, scanner) per split,
-        scanner: None or the fast scanner's parameters (_pattern.scanner_for);
+        """nfc: None, or HF's NFC data (_compile.unicode_forms.nfc_tables()) to normalize what
+        pass 0 leaves; stages: (prog, classes, dialect, behavior, invert, prefix_space, scanner)
+        per split, scanner: None or the fast scanner's parameters (_compile.pattern.scanner_for);
         passes: two (trie_first, trie_byte, trie_target, trie_added, ids, flags) tuples;
         piece_cache_sets: 0 for the default, else fewer (a power of two), for tests;
         word_blocks: the scanners' portable block masks even with SSE2 or NEON, for tests."""
         cdef uint32_t n_ids = <uint32_t>(tok_off.shape[0] - 1)
         cdef int rc
         if tok_flags.shape[0] != n_ids or merges.shape[0] % 3:
-            raise ValueError("warptok: inconsistent token tables")
+            raise errors.ValueError("warptok: inconsistent token tables")
         if len(stages) > WT_MAX_STAGES or len(passes) != 2:
-            raise ValueError(f"warptok: at most {WT_MAX_STAGES} pre-tokenizer splits")
+            raise errors.ValueError(f"warptok: at most {WT_MAX_STAGES} pre-tokenizer splits")
         with nogil:
             rc = wt_bpe_init(&self.t.bpe, n_ids, &tok_off[0], &tok_bytes[0] if tok_bytes.shape[0] else NULL,
                              &tok_flags[0], mode_tiktoken,
@@ -675,7 +536,7 @@ cdef class Core:
         self.t.prefix = <uint32_t *>wt_malloc((prefix.shape[0] + 1) * sizeof(uint32_t))
         self.t.suffix = <uint32_t *>wt_malloc((suffix.shape[0] + 1) * sizeof(uint32_t))
         if self.t.prefix == NULL or self.t.suffix == NULL:
-            raise MemoryError()
+            raise errors.MemoryError()
         for i in range(prefix.shape[0]):
             self.t.prefix[i] = prefix[i]
         for i in range(suffix.shape[0]):
@@ -703,7 +564,7 @@ cdef class Core:
             (sc.family, sc.contractions, sc.max_digits, sc.marks_are_letters, sc.ws_end_first,
              sc.trail_slash, ranges) = scanner
             if len(ranges) > WT_SCAN_RANGES:
-                raise ValueError("warptok: too many ranges for a class-run scanner")
+                raise errors.ValueError("warptok: too many ranges for a class-run scanner")
             sc.n_ranges = len(ranges)
             for i in range(sc.n_ranges):
                 sc.ranges[i][0], sc.ranges[i][1] = ranges[i]
@@ -724,7 +585,7 @@ cdef class Core:
         if (unstable.shape[0] != 0x110000 // 8 or char_ccc.shape[0] != n_chars or decomp_len.shape[0] != n_chars
                 or total != decomp.shape[0] or not n_chars or not n_pairs
                 or pair_second.shape[0] != n_pairs or pair_composite.shape[0] != n_pairs):
-            raise ValueError("warptok: inconsistent normalization tables")
+            raise errors.ValueError("warptok: inconsistent normalization tables")
         _check(wt_nfc_init(&self.t.nfc, &unstable[0], n_chars, &char_cp[0], &char_ccc[0], &decomp_len[0],
                            &decomp[0], n_pairs, &pair_first[0], &pair_second[0], &pair_composite[0]))
 
@@ -733,7 +594,7 @@ cdef class Core:
         if first.shape[0] <= 1:
             return
         if flags.shape[0] != ids.shape[0] or added.shape[0] != first.shape[0] - 1:
-            raise ValueError("warptok: inconsistent added-token tables")
+            raise errors.ValueError("warptok: inconsistent added-token tables")
         _check(wt_added_init(&self.t.added[k], <uint32_t>(first.shape[0] - 1), &first[0],
                              &byte_[0] if byte_.shape[0] else NULL, &target[0] if target.shape[0] else NULL,
                              &added[0], <uint32_t>ids.shape[0], &ids[0] if ids.shape[0] else NULL,
@@ -749,13 +610,13 @@ cdef class Core:
 
     cdef const uint8_t *_active_ptr(self, int k, active) except? NULL:
         """Pass k's mask, a bytes object the caller keeps alive (read in place: a typed
-        memoryview cost ~100 ns a call), or NULL for None."""
+        memoryview would cost more than a short encode), or NULL for None."""
         if active is None:
             return NULL
         if type(active) is not bytes:
-            raise TypeError(f"warptok: an active mask is bytes, not {type(active).__name__}")
+            raise errors.TypeError(f"warptok: an active mask is bytes, not {type(active).__name__}")
         if len(<bytes>active) != self.n_added[k]:
-            raise ValueError("warptok: active mask has the wrong length")
+            raise errors.ValueError("warptok: active mask has the wrong length")
         return <const uint8_t *>PyBytes_AS_STRING(active)
 
     cdef int _opts(self, wt_encode_opts *o, tuple active, bint first_pass, Py_ssize_t max_body,
@@ -803,12 +664,12 @@ cdef class Core:
         cdef const uint32_t *ids
         cdef list out, doc
         if arr == NULL:
-            raise MemoryError()
+            raise errors.MemoryError()
         try:
             for i in range(n_texts):
                 t = keep[i]
                 if not isinstance(t, str):
-                    raise TypeError(f"warptok: texts[{i}] is {type(t).__name__}, not str")
+                    raise errors.TypeError(f"warptok: texts[{i}] is {type(t).__name__}, not str")
                 arr[i].s = _utf8(t, &n)
                 arr[i].n = n
             self._opts(&o, active, first_pass, max_body, add_special)
@@ -841,7 +702,7 @@ cdef class Core:
                     PyList_SET_ITEM(out, i, doc)
                     i += 1
             if i < n_texts:                    # a long document's parts could not be joined
-                raise MemoryError()
+                raise errors.MemoryError("warptok: out of memory joining a long document")
             return out
         finally:
             with nogil:
@@ -883,15 +744,15 @@ cdef class Core:
         for i in range(<size_t>lens.shape[0]):
             total += lens[i]
         if total != n:
-            raise ValueError("warptok: piece lengths do not add up to the data")
+            raise errors.ValueError("warptok: piece lengths do not add up to the data")
         out = <uint32_t *>wt_malloc((n + 1) * sizeof(uint32_t))
         if out == NULL:
-            raise MemoryError()
+            raise errors.MemoryError()
         result = []
         try:
             sc = wt_thread_bpe_scratch()
             if sc == NULL:
-                raise MemoryError()
+                raise errors.MemoryError()
             if not collect:
                 with nogil:
                     for i in range(<size_t>lens.shape[0]):
@@ -974,7 +835,7 @@ cdef class Core:
         cdef size_t out_len = 0, bad = 0
         cdef int rc
         if arr == NULL:
-            raise MemoryError()
+            raise errors.MemoryError()
         try:
             for i in range(n):
                 v = ids[i]
@@ -982,12 +843,12 @@ cdef class Core:
                     if skip_unknown:
                         arr[i] = 0xFFFFFFFF
                         continue
-                    raise KeyError(v)
+                    raise errors.KeyError(v)
                 arr[i] = <uint32_t>v
             with nogil:
                 rc = wt_decode(&self.t, arr, n, skip_special, skip_unknown, &out, &out_len, &bad)
             if rc == WT_EINVAL:
-                raise KeyError(ids[bad])
+                raise errors.KeyError(ids[bad])
             _check(rc)
             try:
                 return PyBytes_FromStringAndSize(<char *>out, out_len)
@@ -1005,7 +866,7 @@ cdef class Pattern:
     def __init__(self, const int32_t[::1] prog, const int32_t[::1] classes, int dialect):
         cdef int err = 0
         if not prog.shape[0]:
-            raise ValueError("warptok: empty pattern program")
+            raise errors.ValueError("warptok: empty pattern program")
         self.re = wt_regex_new(&prog[0], prog.shape[0], &classes[0] if classes.shape[0] else NULL,
                                classes.shape[0], dialect, &err)
         _check(err)

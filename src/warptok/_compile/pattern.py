@@ -20,29 +20,21 @@ import re
 from dataclasses import dataclass, field
 from functools import reduce
 
-from . import _casefold_data
-from ._core import OPCODES as OP
+from .. import errors
+from .._native._core import (ALT_ENTRY, DIALECTS, GENERAL_CATEGORIES, PROP_DIGIT, PROP_GC_MASK, PROP_SPACE,
+                             PROP_WORD, REP_WIDTH, SCAN_CONTRACTIONS, SCAN_FAMILIES, SCAN_RANGES)
+from .._native._core import OPCODES as OP
+from .ucd import casefold
 
-DIALECTS = {"onig": 0, "fancy": 1}
 INF = -1
 
-# General categories in the order of cext/unicode_data.h.
-_GC_NAMES = ["Cn", "Lu", "Ll", "Lt", "Lm", "Lo", "Mn", "Mc", "Me", "Nd", "Nl", "No", "Pc", "Pd",
-             "Ps", "Pe", "Pi", "Pf", "Po", "Sm", "Sc", "Sk", "So", "Zs", "Zl", "Zp", "Cc", "Cf",
-             "Cs", "Co"]
-_GC_BIT = {name: 1 << i for i, name in enumerate(_GC_NAMES)}
+_GC_BIT = {name: 1 << value for name, value in GENERAL_CATEGORIES.items()}
 _GC_GROUPS = {g: sum(bit for name, bit in _GC_BIT.items() if name[0] == g) for g in "LMNPSZC"}
 _LONG_NAMES = {"Letter": "L", "Mark": "M", "Number": "N", "Punctuation": "P", "Symbol": "S",
                "Separator": "Z", "Other": "C", "Uppercase_Letter": "Lu", "Lowercase_Letter": "Ll",
                "Titlecase_Letter": "Lt", "Modifier_Letter": "Lm", "Other_Letter": "Lo",
                "Nonspacing_Mark": "Mn", "Spacing_Mark": "Mc", "Enclosing_Mark": "Me",
                "Decimal_Number": "Nd", "Letter_Number": "Nl", "Other_Number": "No"}
-# Flag bits of cext/unicode_data.h.
-_PROP_SPACE, _PROP_DIGIT, _PROP_WORD = 0x20, 0x40, 0x80
-
-
-class UnsupportedPattern(ValueError):
-    """The pattern uses a construct warptok does not compile exactly."""
 
 
 @dataclass
@@ -62,21 +54,21 @@ def _gc_mask(name: str, where: str) -> int:
         return _GC_BIT[name]
     if name == "L&":
         return _GC_BIT["Lu"] | _GC_BIT["Ll"] | _GC_BIT["Lt"]
-    raise UnsupportedPattern(f"unsupported Unicode property \\p{{{name}}} {where}")
+    raise errors.UnsupportedPattern(f"unsupported Unicode property \\p{{{name}}} {where}")
 
 
 class _Parser:
     def __init__(self, pattern: str, dialect: str):
         if dialect not in DIALECTS:
-            raise ValueError(f"unknown regex dialect {dialect!r}")
+            raise errors.ValueError(f"unknown regex dialect {dialect!r}")
         self.p = pattern
         self.i = 0
         self.dialect = dialect
-        self.fold = _casefold_data.FOLD[dialect]
+        self.fold = casefold.FOLD[dialect]
 
     # -- helpers --
     def error(self, what: str):
-        raise UnsupportedPattern(f"{what} at offset {self.i} of pattern {self.p!r}")
+        raise errors.UnsupportedPattern(f"{what} at offset {self.i} of pattern {self.p!r}")
 
     def peek(self, k: int = 0):
         j = self.i + k
@@ -244,7 +236,7 @@ class _Parser:
         """An escape after '\\': a class item list, a code point, or an assertion."""
         c = self.take()
         simple = {"n": 10, "r": 13, "t": 9, "f": 12, "v": 11, "a": 7, "e": 27, "0": 0}
-        props = {"s": _PROP_SPACE, "d": _PROP_DIGIT, "w": _PROP_WORD}
+        props = {"s": PROP_SPACE, "d": PROP_DIGIT, "w": PROP_WORD}
         if c in simple:
             cp = simple[c]
         elif c == "x":
@@ -367,7 +359,7 @@ def _nullable(node) -> bool:
         return _nullable(node[1])
     if kind == "rep":
         return node[2] == 0 or _nullable(node[1])
-    raise AssertionError(kind)
+    raise errors.AssertionError(kind)
 
 
 def _single(node):
@@ -381,11 +373,9 @@ def _single(node):
     return None
 
 
-ALT_ENTRY = 6    # words per ALT entry: four for the ASCII set, one for "other", the start
 FIRST_CHARACTER_DISPATCH = True   # tests turn it off to check ALT against the plain chain
 FOLLOW_SETS = True                # tests turn it off to check REP's skipping against plain backtracking
 _ANY = ((1 << 128) - 1, True)     # a follow set that rules out nothing
-REP_WIDTH = 10   # REP class min max possessive, then the follow set: four ASCII words and "other"
 
 
 def _start_set(node, dialect):
@@ -437,7 +427,7 @@ def _follow_of(items, follow, dialect):
 
 
 def _class_has(cls: Class, cp: int, dialect: str) -> bool:
-    from ._core import unicode_props
+    from .._native._core import unicode_props
 
     props = unicode_props(DIALECTS[dialect], cp)
     hit = False
@@ -445,7 +435,7 @@ def _class_has(cls: Class, cp: int, dialect: str) -> bool:
         if kind == OP["RANGE"]:
             m = a <= cp <= b
         elif kind == OP["GC"]:
-            m = bool((a >> (props & 0x1F)) & 1)
+            m = bool((a >> (props & PROP_GC_MASK)) & 1)
         else:
             m = bool(props & a)
         if m != bool(neg):
@@ -534,7 +524,7 @@ class _Emitter:
         elif kind == "rep":
             self.rep(*n[1:], follow)
         else:
-            raise AssertionError(kind)
+            raise errors.AssertionError(kind)
 
     def rep(self, body, lo, hi, mode, follow=_ANY):
         single = _single(body)
@@ -542,14 +532,16 @@ class _Emitter:
             mask, other = follow if FOLLOW_SETS and mode != "possessive" else _ANY
             # other: 0 = no non-ASCII start, 1 = maybe, 2 = anything (no skipping at all)
             other = 2 if (mask, other) == _ANY else int(other)
-            self.emit(OP["REP"], self.cls(single), lo, hi, int(mode == "possessive"),
-                      *[_i32((mask >> (32 * w)) & 0xFFFFFFFF) for w in range(4)], other)
+            at = self.emit(OP["REP"], self.cls(single), lo, hi, int(mode == "possessive"),
+                           *[_i32((mask >> (32 * w)) & 0xFFFFFFFF) for w in range(4)], other)
+            if len(self.prog) - at != REP_WIDTH:
+                raise errors.AssertionError("a REP instruction does not have the matcher's width")
             return
         # The body repeats: what follows one pass of it is another pass or the rest.
         m, o, _ = _first(body, self.dialect)
         inner = (m | follow[0], o or follow[1])
         if hi == INF and _nullable(body):
-            raise UnsupportedPattern("a repeated group that can match the empty string")
+            raise errors.UnsupportedPattern("a repeated group that can match the empty string")
         if mode == "possessive":
             self.emit(OP["ATOMIC_BEGIN"])
         for _ in range(lo):
@@ -585,7 +577,7 @@ class Compiled:
 def compile_pattern(pattern: str, dialect: str) -> Compiled:
     tree = _Parser(pattern, dialect).parse()
     if _nullable(tree):
-        raise UnsupportedPattern(f"pattern {pattern!r} can match the empty string")
+        raise errors.UnsupportedPattern(f"pattern {pattern!r} can match the empty string")
     em = _Emitter(dialect)
     em.node(tree)
     em.emit(OP["MATCH"])
@@ -610,8 +602,8 @@ def _i32(v: int) -> int:
 # the generic matcher, so this table can only make known patterns faster.
 FAST_SCANNERS = True   # tests turn it off to check the scanners against the generic matcher
 
-_GPT2, _CL100K, _O200K, _DS3, _RUN = 1, 2, 3, 4, 5
-_LOWER, _ANY_CASE = 1, 2
+_GPT2, _CL100K, _O200K, _DS3, _RUN = (SCAN_FAMILIES[k] for k in ("GPT2", "CL100K", "O200K", "DS3", "RUN"))
+_LOWER, _ANY_CASE = SCAN_CONTRACTIONS["LOWER"], SCAN_CONTRACTIONS["ANY_CASE"]
 _CONTRACTIONS = r"(?i:'s|'t|'re|'ve|'m|'ll|'d)"
 _HF_TAIL = r"\s*[\r\n]+|\s+(?!\S)|\s+"
 _O200K_HF = "|".join([
@@ -662,9 +654,6 @@ def scanner_for(pattern: str, dialect: str, isolated: bool = True) -> tuple | No
     return _class_run(pattern) if isolated else None
 
 
-_MAX_RANGES = 4   # WT_SCAN_RANGES in cext/scan.h
-
-
 def _class_run(pattern: str) -> tuple | None:
     r"""The scanner of a split by one repeated class, as DeepSeek's digit and CJK splits
     are: \p{N}, \p{N}+ or \p{N}{1,k}; or a bracket of literal characters and ranges,
@@ -686,6 +675,6 @@ def _class_run(pattern: str) -> tuple | None:
         if "-" in (chr(lo), chr(hi)) or lo > hi:   # a '-' outside a range's middle, a reversed range
             return None
         ranges.append((lo, hi))
-    if len(ranges) > _MAX_RANGES:
+    if len(ranges) > SCAN_RANGES:
         return None
     return (_RUN, 0, 0 if m.group(2) else 1, 0, 0, 0, tuple(ranges))

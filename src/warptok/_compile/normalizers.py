@@ -2,8 +2,8 @@
 
 ``build(config)`` turns a tokenizer.json ``normalizer`` object into a Normalizer:
 a function str -> str plus what the fast path needs to know. Unicode forms use
-HF's Unicode 9.0 data (_normalize), Lowercase HF's per-character table
-(_lowercase_data); Replace with a regex uses warptok's own matcher in the
+HF's Unicode 9.0 data (unicode_forms), Lowercase HF's per-character table
+(ucd/lowercase.py); Replace with a regex uses warptok's own matcher in the
 Oniguruma dialect, as HF does.
 """
 
@@ -12,15 +12,12 @@ from __future__ import annotations
 from dataclasses import dataclass
 from typing import Callable
 
-from . import _normalize
+from .. import errors
+from . import spec, unicode_forms
 
 # Rust's char::is_whitespace (Unicode White_Space), which Strip uses.
 _WHITE_SPACE = "\t\n\x0b\x0c\r \x85\xa0\u1680\u2000\u2001\u2002\u2003\u2004\u2005\u2006\u2007\u2008\u2009" \
                "\u200a\u2028\u2029\u202f\u205f\u3000"
-
-
-class UnsupportedNormalizer(ValueError):
-    pass
 
 
 @dataclass
@@ -31,7 +28,7 @@ class Normalizer:
 
 
 def build(config) -> Normalizer | None:
-    steps = _flatten(config)
+    steps = spec.steps(config, "normalizers")
     if not steps:
         return None
     fns, closed, forms = [], True, []
@@ -39,7 +36,7 @@ def build(config) -> Normalizer | None:
         fn, step_closed = _step(step)
         fns.append(fn)
         closed = closed and step_closed
-        forms.append(step["type"] if step["type"] in _normalize.FORMS else None)
+        forms.append(step["type"] if step["type"] in unicode_forms.FORMS else None)
 
     def apply(text: str) -> str:
         for fn in fns:
@@ -50,18 +47,10 @@ def build(config) -> Normalizer | None:
     return Normalizer(apply, form, closed)
 
 
-def _flatten(n):
-    if n is None:
-        return []
-    if n.get("type") == "Sequence":
-        return [x for m in n.get("normalizers", []) for x in _flatten(m)]
-    return [n]
-
-
 def _step(n):
     kind = n.get("type")
-    if kind in _normalize.FORMS:
-        return (lambda text, form=kind: _normalize.normalize(form, text)), True
+    if kind in unicode_forms.FORMS:
+        return (lambda text, form=kind: unicode_forms.normalize(form, text)), True
     if kind == "Lowercase":
         return _lowercase, True
     if kind == "Replace":
@@ -69,11 +58,11 @@ def _step(n):
         if "String" in pattern:
             needle = pattern["String"]
             if not needle:
-                raise UnsupportedNormalizer("Replace with an empty pattern")
+                raise errors.UnsupportedNormalizer("Replace with an empty pattern")
             return (lambda text: text.replace(needle, content)), True
         if "Regex" in pattern:
             return _regex_replace(pattern["Regex"], content), False
-        raise UnsupportedNormalizer(f"Replace pattern {pattern!r}")
+        raise errors.UnsupportedNormalizer(f"Replace pattern {pattern!r}")
     if kind == "Prepend":
         prefix = n.get("prepend", "")
         return (lambda text: prefix + text if text else text), False
@@ -87,11 +76,11 @@ def _step(n):
                 text = text.rstrip(_WHITE_SPACE)
             return text
         return strip, False
-    raise UnsupportedNormalizer(f"normalizer {kind}")
+    raise errors.UnsupportedNormalizer(f"normalizer {kind}")
 
 
 def _lowercase(text: str) -> str:
-    from ._lowercase_data import LOWER
+    from .ucd.lowercase import LOWER
 
     if text.isascii():
         return text.lower()
@@ -101,8 +90,8 @@ def _lowercase(text: str) -> str:
 def _regex_replace(regex: str, content: str):
     from array import array
 
-    from ._core import Pattern
-    from ._pattern import compile_pattern
+    from .._native._core import Pattern
+    from .pattern import compile_pattern
 
     c = compile_pattern(regex, "onig")
     pattern = Pattern(array("i", c.prog), array("i", c.classes), c.dialect)

@@ -12,80 +12,10 @@ from cpython.bytes cimport PyBytes_AS_STRING, PyBytes_FromStringAndSize
 from libc.stdint cimport uint8_t, uint32_t, uint64_t
 from libc.string cimport memset
 
-cdef extern from "alloc.h":
-    void *wt_malloc(size_t n) nogil
-    void *wt_calloc(size_t n, size_t sz) nogil
-    void wt_free(void *p) nogil
-    void *wt_pages_alloc(size_t n) nogil
-    void wt_pages_free(void *p, size_t n) nogil
+from warptok._native.capi cimport *
 
-cdef extern from "wt_common.h":
-    enum:
-        WT_ENOMEM
-        WT_EINVAL
-
-cdef extern from "reader.h":
-    enum:
-        WT_EIO, WT_ETIMEOUT, WT_EHTTP, WT_EPROTO, WT_ENOTFOUND, WT_ECLOSED, WT_ECHANGED
-        WT_ENORANGE, WT_EURL, WT_EFORK, WT_ECANCELED, WT_ERANGE, WT_ENET
-    ctypedef struct wt_rerr:
-        int code
-        int sys_errno
-        int http_status
-        int attempts
-        char msg[320]
-    ctypedef struct wt_reader_opts:
-        uint64_t floor
-        uint64_t tensor_cap
-        uint64_t direct_min
-        uint64_t unit
-        uint64_t probe
-        uint32_t max_slots
-        uint32_t io_threads
-        double timeout
-        int retries
-        int prefetch
-        const char *headers
-    ctypedef struct wt_rstats:
-        uint64_t requests, bytes_fetched, retries, slot_fetches, spec_fetches, direct_fetches
-        uint64_t hit_bytes, waits, evictions, slot_bytes
-    ctypedef struct wt_rjob:
-        uint64_t off, len
-        uint8_t *dst
-    ctypedef struct wt_reader:
-        pass
-    wt_reader *wt_reader_open(const char *source, int is_url, const wt_reader_opts *o,
-                              const uint8_t **probe_out, size_t *probe_len, wt_rerr *err) nogil
-    void wt_reader_drop_probe(wt_reader *r) nogil
-    uint64_t wt_reader_size(const wt_reader *r) nogil
-    int wt_reader_read(wt_reader *r, uint64_t off, uint64_t len, uint8_t *dst, wt_rerr *err) nogil
-    int wt_reader_read_many(wt_reader *r, const wt_rjob *jobs, size_t n, uint32_t threads, wt_rerr *err) nogil
-    int wt_reader_set_tensors(wt_reader *r, const uint64_t *bounds, size_t n, wt_rerr *err) nogil
-    void wt_reader_stats(wt_reader *r, wt_rstats *s) nogil
-    void wt_reader_shutdown(wt_reader *r) nogil
-    void wt_reader_free(wt_reader *r) nogil
-    int wt_reader_prefetching(const wt_reader *r) nogil
-    void wt_io_set_budget(uint64_t b) nogil
-    uint64_t wt_io_budget() nogil
-    uint64_t wt_io_used() nogil
-
-
-class FetchError(OSError):
-    """Reading from the source failed: every retry was used, or the server's answer
-    can never be right (an error status, a wrong range, a changed file).
-    ``status`` is the HTTP status involved (or None), ``attempts`` how many requests
-    were made."""
-    status = None
-    attempts = None
-
-
-class FetchTimeout(FetchError, TimeoutError):
-    """The source made no progress within ``timeout`` seconds, on every attempt."""
-
-
-class UnsupportedSource(ValueError):
-    """A source warptok cannot read: https:// (no TLS in warptok's HTTP client),
-    another URL scheme, or a malformed URL."""
+from warptok import errors
+from warptok.errors import FetchError, FetchTimeout, UnsupportedSource
 
 
 cdef int _raise(int rc, wt_rerr *err, object source) except -1:
@@ -93,19 +23,19 @@ cdef int _raise(int rc, wt_rerr *err, object source) except -1:
     msg = err.msg[:sizeof(err.msg)].split(b"\0", 1)[0].decode("utf-8", "replace")
     where = f"{source}: {msg}"
     if rc == WT_ENOMEM:
-        raise MemoryError(f"warptok: out of memory ({where})")
+        raise errors.MemoryError(f"warptok: out of memory ({where})")
     if rc == WT_ECLOSED or rc == WT_ECANCELED:
-        raise ValueError("I/O operation on a closed PrefetchReader")
+        raise errors.ReaderClosed("I/O operation on a closed PrefetchReader")
     if rc == WT_ENOTFOUND:
-        raise FileNotFoundError(_errno.ENOENT, where, str(source))
+        raise errors.source_error(_errno.ENOENT, where, str(source))
     if rc == WT_EURL:
         raise UnsupportedSource(where)
     if rc == WT_EFORK:
-        raise RuntimeError(f"{where}; open a new PrefetchReader in this process")
+        raise errors.RuntimeError(f"{where}; open a new PrefetchReader in this process")
     if rc == WT_ERANGE or rc == WT_EINVAL:
-        raise ValueError(where)
+        raise errors.ValueError(where)
     if rc == WT_EIO and err.sys_errno:
-        raise OSError(err.sys_errno, where, str(source))   # PermissionError, IsADirectoryError, ...
+        raise errors.source_error(err.sys_errno, where, str(source))   # PermissionError, IsADirectoryError, ...
     if rc == WT_ETIMEOUT:
         exc = FetchTimeout(where)
     else:
@@ -117,19 +47,30 @@ cdef int _raise(int rc, wt_rerr *err, object source) except -1:
 
 cdef inline uint64_t _u64(object v, str what) except? 0:
     if isinstance(v, bool) or not isinstance(v, int):
-        raise TypeError(f"{what} must be an int, not {type(v).__name__}")
+        raise errors.TypeError(f"{what} must be an int, not {type(v).__name__}")
     if v < 0:
-        raise ValueError(f"{what} must be >= 0, not {v}")
+        raise errors.ValueError(f"{what} must be >= 0, not {v}")
     if v >= (1 << 63):
-        raise OverflowError(f"{what} is too large: {v}")
+        raise errors.OverflowError(f"{what} is too large: {v}")
     return <uint64_t>v
+
+
+cdef int _writable_buffer(object obj, Py_buffer *view) except -1:
+    """A writable, C-contiguous view of obj: what reads are copied into."""
+    try:
+        PyObject_GetBuffer(obj, view, PyBUF_WRITABLE | PyBUF_C_CONTIGUOUS)
+    except BufferError as e:
+        raise errors.BufferError(str(e)) from None
+    except ValueError as e:                      # numpy: "ndarray is not C-contiguous"
+        raise errors.ValueError(str(e)) from None
+    return 0
 
 
 def set_memory_budget(nbytes):
     """Sets the most memory (bytes) all readers' buffers together may hold."""
     cdef uint64_t b = _u64(nbytes, "nbytes")
     if b == 0:
-        raise ValueError("the memory budget must be positive")
+        raise errors.ValueError("the memory budget must be positive")
     wt_io_set_budget(b)
 
 
@@ -168,10 +109,10 @@ cdef class Reader:
         """Opens the source; returns the first ``probe`` bytes (fewer if the file is shorter)."""
         import os
         if self._r != NULL:
-            raise RuntimeError("reader already open")
+            raise errors.RuntimeError("reader already open")
         cdef bytes c_source = source.encode("utf-8") if is_url else os.fsencode(source)
         if b"\0" in c_source:
-            raise ValueError("embedded null byte in source")
+            raise errors.ValueError("embedded null byte in source")
         cdef wt_reader_opts o
         memset(&o, 0, sizeof(o))
         o.floor = floor
@@ -204,7 +145,7 @@ cdef class Reader:
 
     cdef wt_reader *_live(self) except NULL:
         if self._r == NULL or self._closed:
-            raise ValueError("I/O operation on a closed PrefetchReader")
+            raise errors.ReaderClosed("I/O operation on a closed PrefetchReader")
         return self._r
 
     def pread(self, offset, size):
@@ -236,7 +177,7 @@ cdef class Reader:
         cdef wt_rerr err
         cdef int rc = 0
         err.code = 0
-        PyObject_GetBuffer(buffer, &view, PyBUF_WRITABLE | PyBUF_C_CONTIGUOUS)
+        _writable_buffer(buffer, &view)
         try:
             n = <uint64_t>view.len
             if off >= self.size:
@@ -257,7 +198,7 @@ cdef class Reader:
         cdef wt_reader *r = self._live()
         cdef Py_ssize_t n = len(buffers), i, got = 0
         if len(offsets) != n:
-            raise ValueError("offsets and buffers differ in length")
+            raise errors.ValueError("offsets and buffers differ in length")
         cdef Py_buffer *views = <Py_buffer *>wt_calloc(n if n else 1, sizeof(Py_buffer))
         cdef wt_rjob *jobs = <wt_rjob *>wt_calloc(n if n else 1, sizeof(wt_rjob))
         cdef wt_rerr err
@@ -266,10 +207,10 @@ cdef class Reader:
         if views == NULL or jobs == NULL:
             wt_free(views)
             wt_free(jobs)
-            raise MemoryError()
+            raise errors.MemoryError("warptok: out of memory")
         try:
             for i in range(n):
-                PyObject_GetBuffer(buffers[i], &views[i], PyBUF_WRITABLE | PyBUF_C_CONTIGUOUS)
+                _writable_buffer(buffers[i], &views[i])
                 got += 1
                 jobs[i].off = _u64(offsets[i], "offset")
                 jobs[i].len = <uint64_t>views[i].len
@@ -293,7 +234,7 @@ cdef class Reader:
         cdef int rc
         err.code = 0
         if b == NULL:
-            raise MemoryError()
+            raise errors.MemoryError("warptok: out of memory")
         try:
             for i in range(n):
                 b[2 * i] = _u64(bounds[i][0], "start")
@@ -310,7 +251,7 @@ cdef class Reader:
         and the bytes this reader's buffers hold now."""
         cdef wt_rstats s
         if self._r == NULL:
-            raise ValueError("the reader was never opened")
+            raise errors.ValueError("the reader was never opened")
         wt_reader_stats(self._r, &s)
         return {"requests": s.requests, "bytes_fetched": s.bytes_fetched, "retries": s.retries,
                 "slot_fetches": s.slot_fetches, "spec_fetches": s.spec_fetches,
@@ -352,13 +293,13 @@ cdef class Pages:
 
     def __cinit__(self, Py_ssize_t nbytes):
         if nbytes < 0:
-            raise ValueError("nbytes must be >= 0")
+            raise errors.ValueError("nbytes must be >= 0")
         self._p = NULL
         self.nbytes = nbytes
         with nogil:
             self._p = wt_pages_alloc(<size_t>nbytes)
         if self._p == NULL:
-            raise MemoryError(f"warptok: cannot map {nbytes} bytes")
+            raise errors.MemoryError(f"warptok: cannot map {nbytes} bytes")
 
     def __dealloc__(self):
         if self._p != NULL:

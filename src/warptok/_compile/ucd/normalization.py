@@ -1210,7 +1210,7 @@ PRIMARY_COMPOSITES = {
     0x114bc: "\U000114b9\U000114b0", 0x114be: "\U000114b9\U000114bd", 0x115ba: "\U000115b8\U000115af", 0x115bb: "\U000115b9\U000115af",
 }
 # unicodedata version -> characters whose normalization data differs from HF's
-# (see _normalize.differing; other versions are computed at run time)
+# (see unicode_forms.differing; other versions are computed at run time)
 DIFFERING = {
     "14.0.0": (
         "\u07fd\u0898\u0899\u089a\u089b\u089c\u089d\u089e\u089f\u08ca\u08cb\u08cc\u08cd\u08ce\u08cf\u08d0"

@@ -18,6 +18,9 @@ import sys
 import time
 from pathlib import Path
 
+from ..errors import CommandError, WarptokError
+from .common import add_threads, run as run_command
+
 
 def register(subparsers) -> None:
     p = subparsers.add_parser(
@@ -31,7 +34,7 @@ def register(subparsers) -> None:
     p.add_argument("--verify", default="8",
                    help="compare N sampled turns with a full encode ('all' for every turn, 0 for none; default 8); "
                         "any mismatch recounts everything by full encoding")
-    p.add_argument("--threads", type=int, default=None, help="tokenizer threads (default: every CPU)")
+    add_threads(p)
     p.add_argument("--chat-template", help="a template file, or the name of one of the model's named templates")
     p.add_argument("--template-kwargs", default=None,
                    help='extra template variables as JSON, e.g. \'{"enable_thinking": false}\'')
@@ -53,40 +56,38 @@ def _verify_arg(text: str):
     try:
         n = int(text)
     except ValueError:
-        raise SystemExit(f"warptok isl: --verify takes a number or 'all', not {text!r}")
+        raise CommandError(f"--verify takes a number or 'all', not {text!r}") from None
     if n < 0:
-        raise SystemExit("warptok isl: --verify must be >= 0")
+        raise CommandError("--verify must be >= 0")
     return n
 
 
 def run(args) -> int:
-    from . import chat
-    from .pretrained import from_pretrained
+    from .. import chat
+    from ..tokenizer import Tokenizer
 
     verify = _verify_arg(args.verify)
-    if args.threads is not None and args.threads < 1:
-        raise SystemExit("warptok isl: --threads must be at least 1")
     template_kwargs = None
     if args.template_kwargs:
         try:
             template_kwargs = json.loads(args.template_kwargs)
         except ValueError as e:
-            raise SystemExit(f"warptok isl: --template-kwargs is not JSON: {e}")
+            raise CommandError(f"--template-kwargs is not JSON: {e}") from None
         if not isinstance(template_kwargs, dict):
-            raise SystemExit("warptok isl: --template-kwargs must be a JSON object")
+            raise CommandError("--template-kwargs must be a JSON object")
 
     t0 = time.perf_counter()
     try:
-        tok = from_pretrained(args.model)
+        tok = Tokenizer.from_pretrained(args.model)
     except (FileNotFoundError, ValueError) as e:
-        raise SystemExit(f"warptok isl: --model: {e}")
+        raise CommandError(f"--model: {e}") from None
     chat_template = args.chat_template
     if chat_template and Path(chat_template).is_file():
         chat_template = Path(chat_template).read_text(encoding="utf-8")
     try:
         conversations = chat.read_conversations(args.dataset, tool_arguments=args.tool_arguments)
     except (OSError, ValueError) as e:
-        raise SystemExit(f"warptok isl: {args.dataset}: {e}")
+        raise CommandError(f"{args.dataset}: {e}") from None
     if args.limit is not None:
         conversations = conversations[: args.limit]
     t_load = time.perf_counter() - t0
@@ -97,10 +98,10 @@ def run(args) -> int:
             chat_template_kwargs=template_kwargs, num_threads=args.threads, progress=not args.no_progress,
             verify=verify, on_error="skip" if args.skip_errors else "raise")
     except chat.ChatTemplateError as e:
-        raise SystemExit(f"warptok isl: {e}\n(--skip-errors skips such conversations; --tool-arguments object "
-                         "helps templates that iterate over tool-call arguments)")
-    except ValueError as e:
-        raise SystemExit(f"warptok isl: {e}")
+        raise CommandError(f"{e}\n(--skip-errors skips such conversations; --tool-arguments object "
+                           "helps templates that iterate over tool-call arguments)") from None
+    except (ValueError, WarptokError) as e:
+        raise CommandError(str(e)) from None
 
     counts = [c for conv in res.counts if conv is not None for c in conv]
     n_msgs = sum(len(c["messages"]) for c in conversations)
@@ -151,12 +152,11 @@ def _write(path, fmt, conversations, res):
 
 
 def main(argv=None) -> int:
-    """Run ``isl`` alone (``python -m warptok.chat_cli DATASET --model DIR``)."""
+    """Run ``isl`` alone (``python -m warptok.cli.isl DATASET --model DIR``)."""
     parser = argparse.ArgumentParser(prog="warptok")
     sub = parser.add_subparsers(dest="command", required=True)
     register(sub)
-    args = parser.parse_args(["isl", *(sys.argv[1:] if argv is None else argv)])
-    return args.run(args)
+    return run_command(parser, ["isl", *(sys.argv[1:] if argv is None else argv)])
 
 
 if __name__ == "__main__":

@@ -1,47 +1,74 @@
-"""``Tokenizer.from_pretrained``: a model directory, or a repo id in the local Hugging Face cache.
+"""Model directories: a local directory, or a repo id in the local Hugging Face cache.
 
 Reads what ``transformers`` reads to build a tokenizer and its chat template, from local
 files only (nothing is downloaded):
 
-* ``tokenizer.json`` — the tokenizer itself (``Tokenizer.from_file``);
-* ``tokenizer_config.json`` — ``chat_template`` (a string, or a list of named templates)
-  and the named special tokens (``bos_token``, ``eos_token``, ...) that chat templates use;
+* ``tokenizer.json`` — the tokenizer itself;
+* ``tokenizer_config.json`` — ``chat_template`` (a string, or a list of named templates),
+  the named special tokens (``bos_token``, ``eos_token``, ...) that chat templates use, and
+  ``added_tokens_decoder``: tokens that transformers adds to the tokenizer when it loads the
+  directory, as it adds the named special tokens the file lacks;
 * ``chat_template.jinja`` and ``additional_chat_templates/*.jinja`` — which take priority
   over the config's template, as in transformers 4.5x/5.x;
 * ``special_tokens_map.json`` — legacy special tokens, read when the config has no
   ``added_tokens_decoder`` (as transformers does).
 
-The result is an ordinary :class:`warptok.Tokenizer` with four more attributes:
-``chat_template`` (``str``, a ``dict`` name -> template, or ``None``), ``special_tokens_map``
-(named special token -> text, what transformers passes to the template),
-``split_special_tokens`` (the config's flag, which transformers applies when it encodes a
-rendered chat) and ``name_or_path``.
+:func:`read_model_dir` is the one reader: ``Tokenizer.from_pretrained`` and
+``warptok.hf.from_pretrained(..., backend="files")`` both build on its result, so both
+have the same added tokens.
 """
 
 from __future__ import annotations
 
 import json
 import os
+from dataclasses import dataclass
 from pathlib import Path
+
+from .. import errors
 
 # transformers' SPECIAL_TOKENS_ATTRIBUTES, in its order.
 NAMED_SPECIAL_TOKENS = ("bos_token", "eos_token", "unk_token", "sep_token", "pad_token", "cls_token", "mask_token")
 
 
-def from_pretrained(path, *, revision: str | None = None, cache_dir=None, cls=None):
-    """Load a local model directory or a repo id (``"Qwen/Qwen3-8B"``) from the Hugging Face
+@dataclass(frozen=True)
+class ModelFiles:
+    """What a model directory says about its tokenizer."""
+    directory: Path
+    document: dict                 # tokenizer.json with the tokens transformers adds on load
+    config: dict                   # tokenizer_config.json ({} when absent)
+    chat_template: object          # str, dict name -> template, or None
+    special_tokens_map: dict       # named special token -> text, as the template sees them
+    all_special_tokens: tuple      # their texts and the config's extra special tokens, in order
+    split_special_tokens: bool     # the config's flag, applied when encoding a rendered chat
+
+    def tokenizer_json(self) -> str:
+        """``document`` as tokenizer.json text."""
+        return json.dumps(self.document, ensure_ascii=False)
+
+
+def read_model_dir(path, *, revision: str | None = None, cache_dir=None) -> ModelFiles:
+    """Read a local model directory or a repo id (``"Qwen/Qwen3-8B"``) from the Hugging Face
     cache. Raises ``FileNotFoundError`` naming where it looked when there is no ``tokenizer.json``."""
-    if cls is None:
-        from .tokenizer import Tokenizer as cls
     directory = resolve_model_dir(path, revision=revision, cache_dir=cache_dir)
-    tok = cls.from_file(directory / "tokenizer.json")
+    document = _read_json(directory / "tokenizer.json")
+    if not isinstance(document, dict):
+        raise errors.ValueError(f"{directory / 'tokenizer.json'} is not a tokenizer.json file")
+    cfg_path = directory / "tokenizer_config.json"
+    config = _read_json(cfg_path) if cfg_path.is_file() else {}
     info = read_chat_config(directory)
-    tok.chat_template = info["chat_template"]
-    tok.special_tokens_map = info["special_tokens_map"]
-    tok.split_special_tokens = info["split_special_tokens"]
-    tok.name_or_path = str(path)
-    tok.name = str(path)
-    return tok
+    special = dict(info["special_tokens_map"])
+    padding = document.get("padding") or {}
+    if "pad_token" not in special and padding.get("pad_token"):
+        special["pad_token"] = padding["pad_token"]
+    extra = config.get("extra_special_tokens")
+    if not isinstance(extra, list):
+        extra = config.get("additional_special_tokens")
+    extra = [t for t in (_token_text(x) for x in (extra if isinstance(extra, list) else [])) if t is not None]
+    all_tokens = tuple(dict.fromkeys(list(special.values()) + extra))
+    _add_config_tokens(document, config, all_tokens)
+    return ModelFiles(directory, document, config, info["chat_template"], special, all_tokens,
+                      info["split_special_tokens"])
 
 
 # ---------------------------------------------------------------- where the files are
@@ -66,16 +93,16 @@ def resolve_model_dir(path, *, revision: str | None = None, cache_dir=None) -> P
     if p.is_dir():
         if (p / "tokenizer.json").is_file():
             return p
-        raise FileNotFoundError(f"no tokenizer.json in {p}")
+        raise errors.FileNotFoundError(f"no tokenizer.json in {p}")
     repo = str(path)
     if repo.count("/") > 1 or not repo or repo.startswith(("/", ".")):
-        raise FileNotFoundError(f"{path!r} is neither a model directory nor a repo id")
+        raise errors.FileNotFoundError(f"{path!r} is neither a model directory nor a repo id")
     cache = Path(cache_dir).expanduser() if cache_dir else hf_cache_dir()
     root = cache / ("models--" + repo.replace("/", "--"))
     snapshots = root / "snapshots"
     if not snapshots.is_dir():
-        raise FileNotFoundError(f"{repo!r} is not a local directory and is not in the Hugging Face cache "
-                                f"({root}); warptok never downloads: fetch it first (huggingface-cli download)")
+        raise errors.FileNotFoundError(f"{repo!r} is not a local directory and is not in the Hugging Face cache "
+                                       f"({root}); warptok never downloads: fetch it first (huggingface-cli download)")
     candidates = []
     ref = root / "refs" / (revision or "main")
     if ref.is_file():
@@ -89,15 +116,18 @@ def resolve_model_dir(path, *, revision: str | None = None, cache_dir=None) -> P
     for snap in candidates:
         if (snap / "tokenizer.json").is_file():
             return snap
-    raise FileNotFoundError(f"no tokenizer.json for {repo!r} in the Hugging Face cache ({snapshots})"
-                            + (f" at revision {revision!r}" if revision else ""))
+    raise errors.FileNotFoundError(f"no tokenizer.json for {repo!r} in the Hugging Face cache ({snapshots})"
+                                   + (f" at revision {revision!r}" if revision else ""))
 
 
 # ---------------------------------------------------------------- what the files say
 
 def _read_json(path: Path):
-    with open(path, encoding="utf-8") as f:
-        return json.load(f)
+    try:
+        with open(path, "rb") as f:
+            return json.load(f)
+    except (ValueError, UnicodeDecodeError) as e:
+        raise errors.ValueError(f"{path} is not a JSON file: {e}") from None
 
 
 def _token_text(value):
@@ -162,3 +192,35 @@ def read_chat_config(directory) -> dict:
             special[key] = text
     return {"chat_template": chat_template, "special_tokens_map": special,
             "split_special_tokens": bool(config.get("split_special_tokens", False))}
+
+
+def _add_config_tokens(j: dict, config: dict, special_texts):
+    """Add to the tokenizer.json what transformers adds when it loads the directory: the
+    config's ``added_tokens_decoder`` entries the file lacks (with their ids and flags), then
+    the named and extra special tokens that are not added tokens yet (special, no strip,
+    not normalized; the vocabulary's id when the text is a token, else the next free id)."""
+    entries = j.setdefault("added_tokens", [])
+    have = {a["content"] for a in entries}
+    for key, value in sorted((config.get("added_tokens_decoder") or {}).items(), key=lambda kv: int(kv[0])):
+        if not isinstance(value, dict) or value.get("content") in have:
+            continue
+        entries.append({"id": int(key), "content": value["content"], "single_word": bool(value.get("single_word")),
+                        "lstrip": bool(value.get("lstrip")), "rstrip": bool(value.get("rstrip")),
+                        "normalized": bool(value.get("normalized", not value.get("special"))),
+                        "special": bool(value.get("special"))})
+        have.add(value["content"])
+    model = j.get("model")
+    vocab = model.get("vocab") if isinstance(model, dict) else None
+    if not isinstance(vocab, dict):
+        return                              # not BPE: the tokenizer.json reader says so
+    next_id = max([*vocab.values(), *(a["id"] for a in entries)], default=-1) + 1
+    for text in special_texts:
+        if text in have:
+            continue
+        if text in vocab:
+            i = vocab[text]
+        else:
+            i, next_id = next_id, next_id + 1
+        entries.append({"id": i, "content": text, "single_word": False, "lstrip": False, "rstrip": False,
+                        "normalized": False, "special": True})
+        have.add(text)

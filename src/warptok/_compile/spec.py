@@ -1,0 +1,68 @@
+"""What a tokenizer file says, as plain tables: the ``Spec`` both readers produce
+(tokenizer_json, tiktoken_file) and core_tables turns into the compiled core's arguments,
+plus the two facts about a Spec that the Python layer also needs."""
+
+from __future__ import annotations
+
+from dataclasses import dataclass, field
+
+
+@dataclass
+class AddedToken:
+    content: str
+    id: int
+    special: bool
+    normalized: bool = False      # matched after normalization (HF's second pass)
+    lstrip: bool = False
+    rstrip: bool = False
+
+
+@dataclass
+class Stage:
+    """One pre-tokenizer split: a pattern (None: no split) and HF's behavior."""
+    pattern: str | None
+    dialect: str = "onig"
+    behavior: str = "Isolated"
+    invert: bool = False
+    prefix_space: bool = False
+
+
+@dataclass
+class Spec:
+    source: str                          # "huggingface" or "tiktoken"
+    token_bytes: dict                    # id -> bytes it decodes to
+    bpe_ids: set                         # ids reachable by merging bytes
+    mode_tiktoken: bool
+    merges: object = None                # HF: flat uint32 array of (left, right, rank) rows
+    ignore_merges: bool = False
+    stages: list = field(default_factory=list)   # Stage, applied in order
+    added: list = field(default_factory=list)    # AddedToken, in file order
+    normalizer: object = None            # a normalizers.Normalizer, or None
+    prefix: list = field(default_factory=list)   # post-processor ids before the text
+    suffix: list = field(default_factory=list)
+    decode_unsupported: str | None = None
+
+
+def in_core_normalizer(spec: Spec) -> bool:
+    """Whether the C core applies the normalizer itself: NFC (Qwen2/2.5/3) alone."""
+    return spec.normalizer is not None and spec.normalizer.form == "NFC"
+
+
+def added_passes(spec: Spec):
+    """The added tokens of each pass, with the text each is matched as: pass 0 on the
+    raw text, pass 1 (HF's normalized: true tokens, content normalized) after normalization."""
+    raw = [a for a in spec.added if not a.normalized or spec.source == "tiktoken"]
+    norm = [a for a in spec.added if a.normalized and spec.source != "tiktoken"]
+    norm_contents = [spec.normalizer.apply(a.content) if spec.normalizer else a.content for a in norm]
+    return [(raw, [a.content for a in raw]), (norm, norm_contents)]
+
+
+def steps(component, key: str) -> list:
+    """A tokenizer.json component as the list of its steps: a ``Sequence``'s members under
+    ``key`` (``"normalizers"``, ``"pretokenizers"``), nested Sequences flattened; the
+    component alone; or none for null."""
+    if component is None:
+        return []
+    if component.get("type") == "Sequence":
+        return [x for member in component.get(key, []) for x in steps(member, key)]
+    return [component]

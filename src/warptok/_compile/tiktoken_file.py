@@ -1,0 +1,56 @@
+"""The reader of tiktoken rank files: base64 token and rank per line, plain or gzipped.
+A Spec for them is the ranks under the encoding's pattern, in tiktoken's dialect and
+with tiktoken's BPE semantics (any adjacent pair that is a token merges)."""
+
+from __future__ import annotations
+
+import base64
+from pathlib import Path
+
+from .. import errors
+from .._native import _core
+from .spec import AddedToken, Spec, Stage
+
+
+def read_maybe_gzipped(path) -> bytes:
+    raw = Path(path).read_bytes()
+    if raw[:2] == b"\x1f\x8b":
+        import gzip
+        raw = gzip.decompress(raw)
+    return raw
+
+
+def load_tiktoken_ranks(path) -> dict:
+    """A tiktoken rank file (plain or .gz): {token bytes: rank}."""
+    path = Path(path)
+    raw = read_maybe_gzipped(path)
+    ranks = _core.tiktoken_ranks(raw)       # the usual layout, compiled
+    if ranks is not None:
+        return ranks
+    ranks = {}
+    for n, line in enumerate(raw.splitlines(), 1):
+        if not line:
+            continue
+        try:
+            tok, rank = line.split()
+            ranks[base64.b64decode(tok, validate=True)] = int(rank)
+        except ValueError:
+            raise errors.ValueError(f"{path}:{n}: not a tiktoken rank line: {line[:60]!r}") from None
+    return ranks
+
+
+def tiktoken_spec(ranks: dict, pattern: str, special_tokens: dict | None) -> Spec:
+    token_bytes = {}
+    for b, r in ranks.items():
+        if r in token_bytes:
+            raise errors.ValueError(f"rank {r} appears twice in the rank file")
+        token_bytes[r] = b
+    # tiktoken keeps only what the pattern matches: HF's Removed split, inverted.
+    spec = Spec("tiktoken", token_bytes, set(token_bytes), mode_tiktoken=True,
+                stages=[Stage(pattern, "fancy", "Removed", invert=True)])
+    for content, i in (special_tokens or {}).items():
+        if i in token_bytes:
+            raise errors.ValueError(f"special token {content!r} reuses rank {i}")
+        token_bytes[i] = content.encode()
+        spec.added.append(AddedToken(content, i, True))
+    return spec

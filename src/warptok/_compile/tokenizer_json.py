@@ -1,0 +1,207 @@
+"""The reader of Hugging Face ``tokenizer.json`` files (the byte-level BPE family).
+
+It produces a ``Spec``: plain tables that ``_native._core.Core`` takes (through
+core_tables), plus what the Python layer needs (normalizer, added tokens,
+post-processor ids). A configuration warptok cannot reproduce exactly raises
+``UnsupportedTokenizer`` naming the part, never a silently different tokenizer.
+"""
+
+from __future__ import annotations
+
+import json
+
+from .. import errors
+from .._native import _core
+from .._native._core import MAX_STAGES, SPLIT_BEHAVIORS
+from . import bytelevel, normalizers
+from .spec import AddedToken, Spec, Stage
+from .spec import steps as spec_steps
+
+# The pattern HF's ByteLevel pre-tokenizer uses when use_regex is true.
+GPT2_PATTERN = r"""'s|'t|'re|'ve|'m|'ll|'d| ?\p{L}+| ?\p{N}+| ?[^\s\p{L}\p{N}]+|\s+(?!\S)|\s+"""
+
+
+def _fail(part: str, value) -> errors.UnsupportedTokenizer:
+    text = json.dumps(value, ensure_ascii=False) if not isinstance(value, str) else value
+    if len(text) > 200:
+        text = text[:200] + "..."
+    return errors.UnsupportedTokenizer(f"unsupported {part}: {text}")
+
+
+def load_tokenizer_json(path) -> Spec:
+    with open(path, "rb") as f:
+        return parse_tokenizer_json(f.read())
+
+
+def parse_tokenizer_json(data) -> Spec:
+    """A Spec from a tokenizer.json's text (str or bytes) or its parsed JSON object (not changed)."""
+    if isinstance(data, dict):
+        j = data
+    else:
+        try:
+            j = json.loads(data)
+        except (ValueError, UnicodeDecodeError) as e:
+            raise errors.ValueError(f"not a tokenizer.json file: {e}") from None
+    if not isinstance(j, dict) or not isinstance(j.get("model"), dict):
+        raise errors.ValueError("not a tokenizer.json file: no 'model' object")
+    model = j["model"]
+    if model.get("type", "BPE") != "BPE" or "merges" not in model:
+        raise _fail("model type (only byte-level BPE is supported)", model.get("type"))
+    if model.get("dropout") not in (None, 0, 0.0):
+        raise _fail("model.dropout", model.get("dropout"))
+    for key in ("continuing_subword_prefix", "end_of_word_suffix"):
+        if model.get(key):
+            raise _fail(f"model.{key}", model[key])
+    # byte_fallback only acts on a character missing from the vocabulary; with every byte
+    # that UTF-8 text can contain present (checked below) it never does.
+
+    vocab = model["vocab"]
+    if not isinstance(vocab, dict):
+        raise errors.ValueError("not a tokenizer.json file: model.vocab is not an object")
+    token_bytes, bpe_ids = _core.bytelevel_vocab(vocab, bytelevel.char_byte_table())
+    # Bytes that never occur in UTF-8 (C0, C1, F5-FF) may be absent: text is always valid UTF-8.
+    never_in_utf8 = {0xC0, 0xC1, *range(0xF5, 0x100)}
+    missing = [hex(b) for b in range(256) if bytelevel.byte_to_char()[b] not in vocab and b not in never_in_utf8]
+    if missing:
+        raise _fail("vocabulary without every byte-level character (missing bytes)", ", ".join(missing[:8]))
+
+    merges, bad = _core.merge_rows(model["merges"], token_bytes, bpe_ids, bytelevel.char_byte_table())
+    if bad >= 0:
+        _merge_error(model["merges"][bad], vocab, bpe_ids)
+
+    spec = Spec("huggingface", token_bytes, bpe_ids, mode_tiktoken=False, merges=merges,
+                ignore_merges=bool(model.get("ignore_merges")))
+    _read_added(j.get("added_tokens") or [], spec, vocab)
+    spec.normalizer = _read_normalizer(j.get("normalizer"))
+    _read_pre_tokenizer(j.get("pre_tokenizer"), spec)
+    _read_post_processor(j.get("post_processor"), spec)
+    spec.decode_unsupported = _check_decoder(j.get("decoder"))
+    return spec
+
+
+def _merge_error(m, vocab: dict, bpe_ids: set):
+    """Raise what is wrong with a merge that _core.merge_rows refused."""
+    parts = m.split(" ", 1) if isinstance(m, str) else m
+    if not isinstance(parts, (list, tuple)) or len(parts) != 2 or not all(isinstance(p, str) for p in parts):
+        raise errors.ValueError(f"merge {m!r} is not two tokens")
+    a, b = parts
+    for part in (a, b):
+        if part not in vocab:
+            raise errors.ValueError(f"merge {m!r} uses a token that is not in the vocabulary: {part!r}")
+    if a + b not in vocab:
+        raise errors.ValueError(f"merge {m!r} makes {a + b!r}, which is not in the vocabulary")
+    if vocab[a] not in bpe_ids or vocab[b] not in bpe_ids or vocab[a + b] not in bpe_ids:
+        raise _fail("merge of tokens that are not byte-level", m)
+    raise errors.AssertionError(f"merge {m!r} was refused by the compiled reader but looks valid")
+
+
+def _read_added(entries, spec: Spec, vocab: dict):
+    for e in entries:
+        if e.get("single_word"):
+            raise _fail("added token flag single_word", e)
+        # As HF: content that is already a vocabulary token keeps that token's id.
+        content = e["content"]
+        i = vocab.get(content, e["id"])
+        if not content:
+            raise _fail("empty added token", e)
+        spec.added.append(AddedToken(content, i, bool(e.get("special")), normalized=bool(e.get("normalized")),
+                                     lstrip=bool(e.get("lstrip")), rstrip=bool(e.get("rstrip"))))
+        # HF decodes added tokens through the ByteLevel decoder too (UTF-8 when not byte-level).
+        spec.token_bytes[i] = bytelevel.to_bytes(content) or content.encode()
+
+
+def _read_normalizer(n):
+    try:
+        return normalizers.build(n)
+    except errors.UnsupportedNormalizer as e:
+        raise _fail("normalizer", str(e)) from None
+
+
+# HF pre-tokenizers that are splits on a character predicate or a fixed regex.
+_PUNCT = r"[\p{P}!-/:-@\[-`{-~]"      # char::is_ascii_punctuation || Unicode P*
+
+
+def _read_pre_tokenizer(p, spec: Spec):
+    steps = spec_steps(p, "pretokenizers")
+    if not steps or steps[-1].get("type") != "ByteLevel":
+        raise _fail("pre-tokenizer without a final ByteLevel (not byte-level BPE)", p)
+    for step in steps:
+        kind = step.get("type")
+        if kind == "Split":
+            behavior = step.get("behavior")
+            if behavior not in SPLIT_BEHAVIORS:
+                raise _fail("Split behavior", step)
+            pat = step.get("pattern", {})
+            if "Regex" in pat:
+                pattern = pat["Regex"]
+            elif "String" in pat:
+                pattern = "".join("\\" + c if not c.isalnum() else c for c in pat["String"])
+            else:
+                raise _fail("Split pattern", step)
+            spec.stages.append(Stage(pattern, "onig", behavior, bool(step.get("invert"))))
+        elif kind == "Digits":
+            spec.stages.append(Stage(r"\p{N}", "onig", "Isolated" if step.get("individual_digits") else "Contiguous"))
+        elif kind == "Punctuation":
+            behavior = step.get("behavior", "Isolated")
+            if behavior not in SPLIT_BEHAVIORS:
+                raise _fail("Punctuation behavior", step)
+            spec.stages.append(Stage(_PUNCT, "onig", behavior))
+        elif kind == "Whitespace":
+            spec.stages.append(Stage(r"\w+|[^\w\s]+", "onig", "Removed", invert=True))
+        elif kind == "WhitespaceSplit":
+            spec.stages.append(Stage(r"\s", "onig", "Removed"))
+        elif kind == "ByteLevel":
+            if step is not steps[-1]:
+                raise _fail("pre-tokenizer step after ByteLevel", p)
+            regex = GPT2_PATTERN if step.get("use_regex", True) else None
+            if regex or step.get("add_prefix_space"):
+                spec.stages.append(Stage(regex, "onig", "Isolated", prefix_space=bool(step.get("add_prefix_space"))))
+        else:
+            raise _fail("pre-tokenizer", step)
+    if len(spec.stages) > MAX_STAGES:
+        raise _fail(f"pre-tokenizer with more than {MAX_STAGES} splits", p)
+
+
+def _read_post_processor(p, spec: Spec):
+    if p is None:
+        return
+    kind = p.get("type")
+    if kind == "Sequence":
+        for q in p.get("processors", []):
+            _read_post_processor(q, spec)
+    elif kind == "ByteLevel":
+        pass                             # changes offsets only
+    elif kind == "TemplateProcessing":
+        if spec.prefix or spec.suffix:
+            raise _fail("more than one template post-processor", p)
+        specials = p.get("special_tokens", {})
+        seen_a = False
+        for item in p.get("single", []):
+            if "Sequence" in item:
+                if item["Sequence"].get("id") != "A" or seen_a:
+                    raise _fail("template item", item)
+                seen_a = True
+            elif "SpecialToken" in item:
+                name = item["SpecialToken"]["id"]
+                if name not in specials:
+                    raise errors.ValueError(f"template names special token {name!r} it does not define")
+                (spec.suffix if seen_a else spec.prefix).extend(specials[name]["ids"])
+            else:
+                raise _fail("template item", item)
+        if not seen_a:
+            raise _fail("template without the sequence $A", p)
+    elif kind == "RobertaProcessing":
+        spec.prefix.append(p["cls"][1])
+        spec.suffix.append(p["sep"][1])
+    else:
+        raise _fail("post-processor", p)
+
+
+def _check_decoder(d):
+    if d is None:
+        return "no decoder (HF joins tokens with spaces)"
+    if d.get("type") == "ByteLevel":
+        return None
+    if d.get("type") == "Sequence" and all(x.get("type") == "ByteLevel" for x in d.get("decoders", [])):
+        return None
+    return f"decoder {json.dumps(d)[:200]}"

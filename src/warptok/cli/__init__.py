@@ -1,0 +1,30 @@
+"""The ``warptok`` command.
+
+    warptok count  [FILE ...] [--model gpt2] [--threads N]      tokens and speed (count.py)
+    warptok encode INPUT... --model M --out FILE.bin             a corpus to a flat id file (encode.py)
+    warptok isl    DATASET --model DIR [--out FILE]             per-turn chat input lengths (isl.py)
+
+Each command module has ``register(subparsers)``, which adds its parser with
+``set_defaults(run=...)``; ``common.py`` holds what they share.
+"""
+
+from __future__ import annotations
+
+import argparse
+
+from . import common, count, encode, isl
+
+COMMANDS = (count, encode, isl)
+
+
+def parser() -> argparse.ArgumentParser:
+    p = argparse.ArgumentParser(prog="warptok", description="Exact, fast BPE tokenization.")
+    sub = p.add_subparsers(dest="command", required=True)
+    for command in COMMANDS:
+        command.register(sub)
+    return p
+
+
+def main(argv=None) -> int:
+    """The ``warptok`` command (also ``python -m warptok``)."""
+    return common.run(parser(), argv)

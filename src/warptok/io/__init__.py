@@ -1,0 +1,43 @@
+"""Fast concurrent reads of large files, local or over HTTP, and safetensors loading.
+
+    >>> from warptok.io import PrefetchReader, load_safetensors, safe_open
+    >>> with PrefetchReader("http://host:8000/model.safetensors") as r:
+    ...     head = r.pread(0, 4096)                 # bytes; safe from many threads at once
+    ...     r.readinto(1 << 30, array)              # straight into a numpy array
+    >>> tensors = load_safetensors("model.safetensors")   # dict[str, numpy.ndarray]
+
+A :class:`PrefetchReader` serves reads through a few shared buffers ("slots")
+filled by fetches of at least a floor size (4 MiB; 32 MiB for ``.safetensors``,
+``.bin``, ``.pt`` and ``.gguf``), so that a stream of small reads (the 128 KiB
+reads of a memory map or a FUSE mount) costs one round trip per floor, not per
+read. The compiled manager (cext/reader.c) holds its lock only to plan and to
+store, never across I/O; a fetch in flight is shared by every reader who needs
+its bytes, and they copy them out as they arrive. Past 75% of a buffer read as a
+stream, or of a safetensors tensor of at least 4 MiB, the next range is fetched
+ahead by an I/O thread. Inside a known tensor the rest of the tensor is fetched
+(up to 64 MiB). A big read that continues no stream goes straight into the
+caller's memory, in parallel pieces when it is very big. All buffers of all
+readers share one memory budget (:func:`set_memory_budget`).
+
+HTTP: ``http://`` URLs, range requests over kept-alive connections, with a
+per-request timeout (seconds without progress) and bounded retries that resume
+where a broken response stopped, ending in :class:`FetchError`. ``https://`` is
+refused with :class:`UnsupportedSource`: warptok's HTTP client has no TLS (put a
+TLS-terminating proxy on localhost, or read through a mount).
+"""
+
+from __future__ import annotations
+
+from .._native._io import memory_budget, memory_used, set_memory_budget
+from ..errors import FetchError, FetchTimeout, InvalidSafetensors, UnsupportedSource
+from .header import DTYPES, MAX_HEADER, TensorInfo
+from .reader import (DEFAULT_FLOOR, DIRECT_MIN, HEADER_PROBE, TENSOR_CAP, URL_PROBE, WEIGHT_FLOOR, WEIGHT_SUFFIXES,
+                     PrefetchReader)
+from .safetensors import PAGES_MIN, load_safetensors, read_safetensors_header, safe_open
+
+__all__ = ["PrefetchReader", "load_safetensors", "safe_open", "TensorInfo", "read_safetensors_header",
+           "FetchError", "FetchTimeout", "UnsupportedSource", "InvalidSafetensors",
+           "set_memory_budget", "memory_budget", "memory_used",
+           # the reader's defaults and the format's limits
+           "DEFAULT_FLOOR", "WEIGHT_FLOOR", "WEIGHT_SUFFIXES", "TENSOR_CAP", "DIRECT_MIN", "HEADER_PROBE",
+           "URL_PROBE", "PAGES_MIN", "MAX_HEADER", "DTYPES"]
