@@ -413,7 +413,7 @@ def parse_args(argv=None):
                    help="memory table: libraries, where installed (default: all)")
     p.add_argument("--threads", type=int, help="memory table: threads for batch calls (default: all cores)")
     p.add_argument("--docs", nargs="?", type=Path, const=bt.DOCS_FILE,
-                   help="write the run into its section (<!-- bench_load:start/end -->) of this markdown file "
+                   help="write the run into its section (<!-- begin/end bench_load.py -->) of this markdown file "
                         "(default: docs/benchmarks.md)")
     bt.add_source_args(p)
     args = p.parse_args(argv)
@@ -491,7 +491,7 @@ def main(argv=None):
                                      encoding="utf-8")
             print(f"markdown written to {args.markdown}")
         if args.docs:
-            bt.write_docs_section(args.docs, "\n".join(["## Load time and memory", ""] + md) + "\n", "bench_load")
+            bt.write_docs_section(args.docs, "\n".join(["## Load time and memory", ""] + md) + "\n", "bench_load.py")
             print(f"section bench_load of {args.docs} written")
     return 0
 

@@ -49,7 +49,7 @@ REPO = HERE.parent
 DATA = Path(os.environ.get("WARPTOK_SHARED_DATA", REPO.parent / "shared" / "data"))
 NAMES = ["gpt2", "cl100k_base", "o200k_base", "llama3", "qwen3", "qwen2.5", "deepseek-v3", "glm-4", "minimax"]
 PEER_LIBS = [lib for lib in _peers.LIBS if lib != "warptok"]
-SECTION = "bench_worst"
+SECTION = "bench_worst.py"
 
 
 def cases(scale):
@@ -406,7 +406,7 @@ def main():
                         help="python of the venv with tokenizers 1.0 (default: $WARPTOK_BENCH_HF1_PYTHON)")
     parser.add_argument("--markdown", type=Path, help="also write the tables as markdown to this file")
     parser.add_argument("--docs", nargs="?", type=Path, const=REPO / "docs" / "benchmarks.md",
-                        help=f"write the run into its section (<!-- {SECTION}:start/end -->) of this markdown file "
+                        help=f"write the run into its section (<!-- begin/end {SECTION} -->) of this markdown file "
                              "(default: docs/benchmarks.md)")
     parser.add_argument("--child", help=argparse.SUPPRESS)
     args = parser.parse_args()
