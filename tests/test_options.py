@@ -3,6 +3,7 @@ special tokens, tiktoken's allowed/disallowed specials, decode options."""
 
 import json
 
+import numpy as np
 import pytest
 
 import warptok
@@ -136,25 +137,31 @@ COUNT_OPTIONS = {
 
 
 @pytest.mark.parametrize("name", ["cl100k_base", "llama3", "qwen2.5"])
-def test_count_is_len_encode_with_every_option(name):
-    # count shares encode's body (its fast paths too) but returns the core's count
-    # instead of a list: every path must agree (normalizers: test_configs' check_same).
+def test_count_and_array_equal_encode_with_every_option(name):
+    # count and encode_to_numpy share encode's body (its fast paths too) but return
+    # the core's count or an array instead of a list: every path must agree
+    # (normalizers: test_configs' check_same).
     tok = ours(name)
     kind = "tiktoken" if name in TIKTOKEN_NAMES else "hf"
     texts = TEXTS + ["cafe\u0301 <|im_end|> x", "lone \ud800 surrogate"] + corpus("english")[:40] + corpus("multilingual")[:10]
     for options in COUNT_OPTIONS[kind]:
         for text in texts:
             try:
-                expected = len(tok.encode(text, **options))
+                expected = tok.encode(text, **options)
             except (ValueError, UnicodeEncodeError) as e:      # disallowed special, surrogate (HF)
                 with pytest.raises(type(e)):
                     tok.count(text, **options)
+                with pytest.raises(type(e)):
+                    tok.encode_to_numpy(text, **options)
                 continue
-            assert tok.count(text, **options) == expected, (options, text[:60])
-    with pytest.raises(TypeError):
-        tok.count(b"bytes")
-    with pytest.raises(TypeError):
-        tok.count("x", no_such_option=1)
+            assert tok.count(text, **options) == len(expected), (options, text[:60])
+            array = tok.encode_to_numpy(text, **options)
+            assert array.dtype == np.uint32 and array.tolist() == expected, (options, text[:60])
+    for call in (tok.count, tok.encode_to_numpy):
+        with pytest.raises(TypeError):
+            call(b"bytes")
+        with pytest.raises(TypeError):
+            call("x", no_such_option=1)
 
 
 def test_text_that_needs_normalizing_truncates_as_hf():

@@ -102,9 +102,7 @@ class Encoding:
     def encode_to_numpy(self, text: str, *, allowed_special: Literal["all"] | AbstractSet[str] = frozenset(),
                         disallowed_special: Literal["all"] | Collection[str] = "all"):
         self._tok._check_disallowed((text,), allowed_special, disallowed_special)
-        ids, _ = self._tok.encode_batch_flat([text], allowed_special=allowed_special, disallowed_special=(),
-                                             num_threads=1)
-        return ids
+        return self._tok.encode_to_numpy(text, allowed_special=allowed_special, disallowed_special=())
 
     def encode_ordinary_batch(self, text: list[str], *, num_threads: int = 8) -> list[list[int]]:
         return self._tok.encode_ordinary_batch(text, num_threads=_threads(num_threads))

@@ -10,7 +10,7 @@ from typing import Iterable, Sequence
 from . import errors
 from ._compile import core_tables, model_dir, tiktoken_file, tokenizer_json, unicode_forms
 from ._compile.spec import Spec, added_passes, in_core_normalizer
-from ._native._core import Core
+from ._native._core import RESULT_ARRAY, RESULT_COUNT, RESULT_LIST, Core
 
 
 class Tokenizer:
@@ -96,9 +96,10 @@ class Tokenizer:
 
     # ------------------------------------------------------------ encoding
 
-    def _encoder(counting: bool):
-        """encode and count: one body, fast paths included, whose core call returns
-        the ids or only their number (a shared private method would cost encode a call)."""
+    def _encoder(result: int):
+        """encode, count and encode_to_numpy: one body, fast paths included, whose core
+        call returns the ids as a list, their number or an array (a shared private
+        method would cost each call a call)."""
 
         def call(self, text: str, *, add_special_tokens: bool = True, max_length: int | None = None,
                  split_special_tokens: bool = False,
@@ -106,23 +107,23 @@ class Tokenizer:
             if (self._hf and max_length is None and not split_special_tokens and type(text) is str
                     and (self._normalizer is None or not self._needs_normalizing(text))):
                 try:        # the common HF call: its masks are precomputed, nothing to check
-                    return self._core.encode(text, self._hf_plain, False, -1, add_special_tokens, counting)
+                    return self._core.encode(text, self._hf_plain, False, -1, add_special_tokens, result)
                 except UnicodeEncodeError:
                     pass    # lone surrogates: the general path raises as HF does
             elif (self._tiktoken and max_length is None and not allowed_special and disallowed_special == "all"
                   and type(text) is str and (not self.special_tokens or self._special_re.search(text) is None)):
                 try:        # tiktoken's default call on text without special tokens: ordinary text
-                    return self._core.encode(text, _NO_SPLIT, False, -1, False, counting)
+                    return self._core.encode(text, _NO_SPLIT, False, -1, False, result)
                 except UnicodeEncodeError:
                     pass    # lone surrogates: the general path replaces them as tiktoken does
             active, max_body, add = self._call_options(add_special_tokens, max_length, allowed_special,
                                                        disallowed_special, split_special_tokens)
             _check_str(text)
             self._check_disallowed((text,), allowed_special, disallowed_special)
-            return self._encode_one(text, active, max_body, add, counting)
+            return self._encode_one(text, active, max_body, add, result)
         return call
 
-    encode = _encoder(False)
+    encode = _encoder(RESULT_LIST)
     encode.__name__, encode.__qualname__ = "encode", "Tokenizer.encode"
     encode.__annotations__["return"] = "list[int]"
     encode.__doc__ = """Token ids of ``text``.
@@ -136,10 +137,16 @@ class Tokenizer:
         encoded as such; one in ``disallowed_special`` raises tiktoken's ValueError.
         """
 
-    count = _encoder(True)
+    count = _encoder(RESULT_COUNT)
     count.__name__, count.__qualname__ = "count", "Tokenizer.count"
     count.__annotations__["return"] = "int"
     count.__doc__ = """``len(self.encode(text, ...))`` with the same options, without building the list."""
+
+    encode_to_numpy = _encoder(RESULT_ARRAY)
+    encode_to_numpy.__name__, encode_to_numpy.__qualname__ = "encode_to_numpy", "Tokenizer.encode_to_numpy"
+    encode_to_numpy.__annotations__["return"] = "numpy.ndarray"
+    encode_to_numpy.__doc__ = """``encode(text, ...)`` as a uint32 ndarray (tiktoken's ``encode_to_numpy``),
+        with the same options, without building the list."""
     del _encoder
 
     def encode_ordinary(self, text: str) -> list[int]:
@@ -263,16 +270,21 @@ class Tokenizer:
 
     # ------------------------------------------------------------ internals
 
-    def _encode_one(self, text, active, max_body, add, count=False):
-        """text's ids, or with count their number."""
+    def _encode_one(self, text, active, max_body, add, result=RESULT_LIST):
+        """text's ids as a list, their number or an array (Core.encode's result)."""
         if self._normalizer is not None and self._needs_normalizing(text):
             ids = self._encode_normalizing([text], active, max_body, add, 1)[0]
-            return len(ids) if count else ids
+            if result == RESULT_COUNT:
+                return len(ids)
+            if result == RESULT_ARRAY:
+                import numpy as np
+                return np.array(ids, dtype=np.uint32)
+            return ids
         try:
-            return self._core.encode(text, active, False, max_body, add, count)
+            return self._core.encode(text, active, False, max_body, add, result)
         except UnicodeEncodeError:
             fixed = self._surrogates_fixed(text)      # raises for HF, as HF does
-            return self._core.encode(fixed, active, False, max_body, add, count)
+            return self._core.encode(fixed, active, False, max_body, add, result)
 
     def _surrogates_fixed(self, text):
         """tiktoken's own fix-up: lone surrogates become U+FFFD. HF refuses them."""

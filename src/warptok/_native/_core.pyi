@@ -48,6 +48,10 @@ def merge_rows(merges: Sequence, token_bytes: dict[int, bytes], bpe_ids: set[int
 
 _Mask = bytes | None
 
+RESULT_LIST: int
+RESULT_COUNT: int
+RESULT_ARRAY: int
+
 class Core:
     n_ids: int
     n_added: tuple[int, int]
@@ -55,7 +59,7 @@ class Core:
                  stages: list, passes: list, prefix, suffix, nfc: dict | None = None, linear: bool = True,
                  piece_cache_sets: int = 0, word_blocks: bool = False) -> None: ...
     def encode(self, text: str, active: tuple[_Mask, _Mask], first_pass: bool, max_body: int,
-               add_special: bool, count: bool = False) -> list[int] | int: ...
+               add_special: bool, result: int = 0) -> list[int] | int | np.ndarray: ...
     def encode_batch(self, texts: Sequence[str], active: tuple[_Mask, _Mask], max_body: int, add_special: bool,
                      num_threads: int, flat: bool, first_pass: bool = False
                      ) -> list[list[int]] | tuple[np.ndarray, np.ndarray]: ...

@@ -491,6 +491,26 @@ cdef inline const uint8_t *_utf8(str text, Py_ssize_t *n) except NULL:
     return <const uint8_t *>PyUnicode_AsUTF8AndSize(text, n)
 
 
+# What Core.encode returns.
+RESULT_LIST, RESULT_COUNT, RESULT_ARRAY = 0, 1, 2
+
+cdef object _frombuffer = None, _uint32 = None
+
+
+cdef object _as_array(const uint32_t *ids, size_t n):
+    """A uint32 ndarray of its own holding a copy of ids[0..n)."""
+    global _frombuffer, _uint32
+    if _frombuffer is None:
+        import numpy as np
+        _frombuffer, _uint32 = np.frombuffer, np.dtype(np.uint32)
+    cdef uint32_t *copy = <uint32_t *>wt_malloc(n * sizeof(uint32_t) + 1)
+    if copy == NULL:
+        raise errors.MemoryError("warptok: out of memory")
+    if n:
+        memcpy(copy, ids, n * sizeof(uint32_t))
+    return _frombuffer(_own(copy, n, 4, b"I"), _uint32)
+
+
 cdef class Core:
     """One immutable tokenizer: vocabulary, merges, pattern, added tokens and
     the post-processor's ids. Safe to use from any number of threads."""
@@ -629,11 +649,11 @@ cdef class Core:
         return 0
 
     def encode(self, str text, tuple active, bint first_pass, Py_ssize_t max_body, bint add_special,
-               bint count=False):
-        """Ids of one text, or with count only their number (no list built). active:
-        per pass, a bytes mask of the added tokens to split out, or None to skip the
-        pass; first_pass: start at pass 1 (a segment pass 0 produced); max_body < 0:
-        no truncation."""
+               int result=RESULT_LIST):
+        """Ids of one text: a list, their number (RESULT_COUNT: nothing built) or a uint32
+        ndarray (RESULT_ARRAY). active: per pass, a bytes mask of the added tokens to split
+        out, or None to skip the pass; first_pass: start at pass 1 (a segment pass 0
+        produced); max_body < 0: no truncation."""
         cdef Py_ssize_t n
         cdef const uint8_t *s = _utf8(text, &n)
         cdef wt_encode_opts o
@@ -644,8 +664,10 @@ cdef class Core:
             out = wt_thread_ids()          # reused by this thread's next call
             rc = wt_encode_long(&self.t, s, n, &o, 0, out) if out != NULL else WT_ENOMEM
         _check(rc)
-        if count:
+        if result == RESULT_COUNT:
             return out.len
+        if result == RESULT_ARRAY:
+            return _as_array(out.ids, out.len)
         return self._as_list(out.ids, out.len)
 
     def encode_batch(self, texts, tuple active, Py_ssize_t max_body, bint add_special,
