@@ -94,12 +94,12 @@ def server(files, model):
 @pytest.fixture
 def srv(server):
     """The shared server, with latency and faults reset after the test."""
-    server.latency, server.fault, server.stall = 0.0, None, 5.0
+    server.latency, server.fault, server.stall, server.trickle = 0.0, None, 5.0, 0.4
     with server._lock:
         server.requests.clear()
         server._n = 0                                   # fault(n, ...) counts from the test's start
     yield server
-    server.latency, server.fault, server.stall = 0.0, None, 5.0
+    server.latency, server.fault, server.stall, server.trickle = 0.0, None, 5.0, 0.4
 
 
 def check_reads(r, blob, plan):
