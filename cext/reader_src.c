@@ -660,7 +660,8 @@ typedef struct wt_attempt {
     uint64_t off, len;           /* the whole request; bytes [0, *done) are already in place */
     const struct iovec *iov;
     int niov;
-    int probe;                   /* the opening request: learn the size, follow redirects */
+    uint64_t cap;                /* bytes iov holds: no answer may write past them */
+    int probe;                   /* the opening request: learn the size (len may change), follow redirects */
     wt_progress_fn fn;
     void *ctx;
     /* in/out */
@@ -690,6 +691,8 @@ static int request(wt_src *s, int fd, uint64_t first, uint64_t last, wt_rerr *er
 /* Receives `want` body bytes into a's scatter list from position a->done. */
 static int read_body(wt_src *s, int fd, wt_attempt *a, uint64_t want, wt_rerr *err)
 {
+    if (a->done > a->cap || want > a->cap - a->done)
+        return wt_rerr_set(err, WT_EPROTO, 0, 0, "the server sent more bytes than asked for");
     uint64_t target = a->done + want, reported = a->done;
     int seg;
     uint64_t within;
@@ -791,7 +794,7 @@ static int attempt(wt_src *s, int fd, wt_attempt *a, wt_rerr *err)
         s->size = 0;                              /* an empty file */
         copy_value(s->etag, sizeof s->etag, r.etag, strlen(r.etag), NULL);
         copy_value(s->last_mod, sizeof s->last_mod, r.last_mod, strlen(r.last_mod), NULL);
-        a->len = 0;
+        a->len = a->done = 0;
         return 0;
     }
     a->retryable = 0;
@@ -805,10 +808,14 @@ static int attempt(wt_src *s, int fd, wt_attempt *a, wt_rerr *err)
         return wt_rerr_set(err, WT_EPROTO, 0, r.status, "chunked transfer encoding of a byte range is not supported");
     if (r.encoded)
         return wt_rerr_set(err, WT_EPROTO, 0, r.status, "the server compressed the response (Content-Encoding)");
+    /* A probe's answer from byte 0 starts it afresh, whatever it had (a retry that
+     * does not resume): the size, the length and the validators are this answer's. */
+    int restart = 0;
     if (r.status == 200) {
         /* The server ignored Range: fine only when the whole file is what we asked for. */
         uint64_t whole = r.clen >= 0 ? (uint64_t)r.clen : UINT64_MAX;
-        if (a->probe && whole <= a->len) {
+        if (a->probe && whole <= a->cap) {
+            restart = 1;
             s->size = whole;
             a->len = whole;
         } else if (a->probe || first != 0 || whole != s->size || last + 1 != s->size) {
@@ -819,16 +826,17 @@ static int attempt(wt_src *s, int fd, wt_attempt *a, wt_rerr *err)
     } else {
         if (!r.has_crange)
             return wt_rerr_set(err, WT_EPROTO, 0, 206, "HTTP 206 without a Content-Range");
-        if (a->probe) {
+        if (a->probe && (a->done == 0 || r.cr_first != first)) {
             if (!r.total_known)
                 return wt_rerr_set(err, WT_EPROTO, 0, 206, "the server did not tell the file size (Content-Range */*)");
-            if (r.cr_first != 0 || r.cr_last > last)
-                return wt_rerr_set(err, WT_EPROTO, 0, 206, "the server sent bytes %llu-%llu for bytes 0-%llu",
+            if (r.cr_first != 0 || r.cr_last >= a->cap)
+                return wt_rerr_set(err, WT_EPROTO, 0, 206, "the server sent bytes %llu-%llu for bytes %llu-%llu",
                                    (unsigned long long)r.cr_first, (unsigned long long)r.cr_last,
-                                   (unsigned long long)last);
+                                   (unsigned long long)first, (unsigned long long)last);
+            restart = 1;
             s->size = r.cr_total;
             a->len = r.cr_last + 1;
-        } else {
+        } else {                                  /* a fetch, or a probe resumed where it stopped */
             if (r.total_known && r.cr_total != s->size)
                 return wt_rerr_set(err, WT_ECHANGED, 0, 206,
                                    "the file size changed from %llu to %llu bytes since it was opened",
@@ -843,14 +851,15 @@ static int attempt(wt_src *s, int fd, wt_attempt *a, wt_rerr *err)
             return wt_rerr_set(err, WT_EPROTO, 0, 206, "Content-Length %lld does not match Content-Range",
                                (long long)r.clen);
     }
-    if (a->probe) {
+    if (restart) {
+        a->done = 0;
         copy_value(s->etag, sizeof s->etag, r.etag, strlen(r.etag), NULL);
         copy_value(s->last_mod, sizeof s->last_mod, r.last_mod, strlen(r.last_mod), NULL);
     } else if (!validators_match(s, &r)) {
         return wt_rerr_set(err, WT_ECHANGED, 0, r.status, "the file changed since it was opened (ETag/Last-Modified)");
     }
     uint64_t extra = have - head_len;             /* body bytes already received with the head */
-    if (extra > body)
+    if (extra > body || body > a->cap - a->done)
         return wt_rerr_set(err, WT_EPROTO, 0, r.status, "the server sent more bytes than the range");
     a->retryable = 1;
     if (extra) {
@@ -951,7 +960,7 @@ static int http_open(wt_src *s, const char *url, const wt_reader_opts *o, uint8_
         wt_attempt a;
         memset(&a, 0, sizeof a);
         a.off = 0;
-        a.len = cap;
+        a.len = a.cap = cap;
         a.iov = &v;
         a.niov = 1;
         a.probe = 1;
@@ -1099,7 +1108,7 @@ int wt_src_fetch(wt_src *s, uint64_t off, const struct iovec *iov, int niov, wt_
     wt_attempt a;
     memset(&a, 0, sizeof a);
     a.off = off;
-    a.len = len;
+    a.len = a.cap = len;
     a.iov = iov;
     a.niov = niov;
     a.fn = fn;
