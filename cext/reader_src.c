@@ -552,31 +552,46 @@ static int parse_content_range(const char *v, size_t n, wt_hresp *r)
     return 0;
 }
 
+/* The end of the line at p (before its LF, and before a CR there); *next: after the LF. */
+static const char *line_end(const char *p, const char *end, const char **next)
+{
+    const char *lf = memchr(p, '\n', (size_t)(end - p));
+    if (!lf)
+        return NULL;
+    *next = lf + 1;
+    return lf > p && lf[-1] == '\r' ? lf - 1 : lf;
+}
+
+/* Where the head ends (after its blank line) in h[0, n), looking from `from`; 0 when not yet.
+ * Lines may end in LF alone (RFC 9112 2.2 lets a recipient accept that). */
+static size_t head_end(const char *h, size_t from, size_t n)
+{
+    for (size_t i = from; i + 1 < n; i++)
+        if (h[i] == '\n') {
+            if (h[i + 1] == '\n')
+                return i + 2;
+            if (h[i + 1] == '\r' && i + 2 < n && h[i + 2] == '\n')
+                return i + 3;
+        }
+    return 0;
+}
+
 static int parse_head(const char *h, size_t n, wt_hresp *r)
 {
     memset(r, 0, sizeof *r);
     r->clen = -1;
-    const char *end = h + n, *eol = NULL;
-    for (const char *q = h; q + 1 < end; q++)
-        if (q[0] == '\r' && q[1] == '\n') {
-            eol = q;
-            break;
-        }
-    if (!eol || eol - h < 12 || strncmp(h, "HTTP/1.", 7) != 0 || (h[7] != '0' && h[7] != '1') || h[8] != ' ')
+    const char *end = h + n, *line, *eol = line_end(h, end, &line);
+    /* "HTTP/1.x NNN" then a reason after a space, or nothing */
+    if (!eol || eol - h < 12 || strncmp(h, "HTTP/1.", 7) != 0 || (h[7] != '0' && h[7] != '1') || h[8] != ' ' ||
+        (eol - h > 12 && h[12] != ' '))
         return -1;
     r->minor = h[7] - '0';
     for (int i = 9; i < 12; i++)
         if (h[i] < '0' || h[i] > '9')
             return -1;
     r->status = (h[9] - '0') * 100 + (h[10] - '0') * 10 + (h[11] - '0');
-    const char *line = eol + 2;
     while (line < end) {
-        const char *le = NULL;
-        for (const char *q = line; q + 1 < end; q++)
-            if (q[0] == '\r' && q[1] == '\n') {
-                le = q;
-                break;
-            }
+        const char *next, *le = line_end(line, end, &next);
         if (!le)
             return -1;
         if (le == line)
@@ -619,7 +634,7 @@ static int parse_head(const char *h, size_t n, wt_hresp *r)
             copy_value(r->location, sizeof r->location, v, vn, &r->location_long);
         }
 #undef KEY
-        line = le + 2;
+        line = next;
     }
     return 0;
 }
@@ -760,14 +775,9 @@ static int attempt(wt_src *s, int fd, wt_attempt *a, wt_rerr *err)
             return wt_rerr_set(err, WT_ENET, 0, 0, "the server closed the connection %s",
                                have ? "in the middle of the response headers" : "without answering");
         a->got_any = 1;
-        size_t from = have >= 3 ? have - 3 : 0;
+        size_t from = have >= 2 ? have - 2 : 0;
         have += got;
-        for (size_t i = from; i + 3 < have; i++)
-            if (head[i] == '\r' && head[i + 1] == '\n' && head[i + 2] == '\r' && head[i + 3] == '\n') {
-                head_len = i + 4;
-                break;
-            }
-        if (head_len)
+        if ((head_len = head_end(head, from, have)))
             break;
     }
     wt_hresp r;

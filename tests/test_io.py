@@ -489,6 +489,24 @@ def test_a_cut_probe_resumes_exactly_restarts_or_fails_clearly(probe_files, srv,
     assert sent[1][:2] == (min(size, PROBE) // 2, min(size, PROBE) - 1)     # the retry asked for the rest
 
 
+@pytest.mark.parametrize("at", ["open", "read"])
+def test_a_status_of_four_digits_is_malformed(files, srv, at):
+    srv.fault = lambda n, p, a, b: "status2000" if at == "open" or n > 0 else None
+    with pytest.raises(FetchError, match="malformed HTTP response head"):
+        with PrefetchReader(srv.url("blob.dat"), prefetch=False, retries=2) as r:
+            r.pread(1000, 5000)
+    assert srv.count("/blob.dat") == (1 if at == "open" else 2)           # not retried
+
+
+@pytest.mark.parametrize("at", ["open", "read"])
+def test_head_lines_ending_in_lf_alone_are_read(files, srv, at):
+    _, blob = files
+    srv.fault = lambda n, p, a, b: "lf" if at == "open" or n > 0 else None
+    with PrefetchReader(srv.url("blob.dat"), prefetch=False) as r:
+        assert r.size == len(blob)
+        assert r.pread(1000, 5000) == blob[1000:6000]
+
+
 def test_extra_headers_are_sent(files, srv):
     seen = []
 
