@@ -307,16 +307,36 @@ static int resolve(wt_src *s, wt_rerr *err)
 
 /* ----------------------------------------------------------------- sockets */
 
-/* Waits until fd is ready for ev; WT_ETIMEOUT after timeout_ms without it. */
-static int wait_fd(wt_src *s, int fd, short ev, wt_rerr *err)
+/* When a request must be over, whatever progress it makes: without one, a server
+ * sending a byte now and then within the timeout would hold it forever. */
+typedef struct wt_deadline {
+    int64_t at, ms;                   /* monotonic ms; ms: the allowance, for messages */
+} wt_deadline;
+
+/* timeout for every MiB asked for (begun), plus timeout: a server silent from the
+ * start meets the timeout first. */
+static void deadline_set(const wt_src *s, uint64_t bytes, wt_deadline *d)
 {
-    int64_t deadline = now_ms() + s->timeout_ms;
+    uint64_t units = (bytes >> 20) + ((bytes & ((1u << 20) - 1)) != 0) + 1;
+    d->ms = units > (uint64_t)(INT64_MAX / 4) / (uint64_t)s->timeout_ms ? INT64_MAX / 4
+                                                                          : (int64_t)units * s->timeout_ms;
+    d->at = now_ms() + d->ms;
+}
+
+/* Waits until fd is ready for ev; WT_ETIMEOUT after timeout_ms without it or
+ * past the request's deadline. */
+static int wait_fd(wt_src *s, int fd, short ev, const wt_deadline *d, wt_rerr *err)
+{
+    int64_t idle = now_ms() + s->timeout_ms;
     for (;;) {
         if (is_aborted(s))
             return wt_rerr_set(err, WT_ECANCELED, 0, 0, "reader closed");
-        int64_t left = deadline - now_ms();
-        if (left <= 0)
+        int64_t now = now_ms(), left = (idle < d->at ? idle : d->at) - now;
+        if (now >= idle)
             return wt_rerr_set(err, WT_ETIMEOUT, 0, 0, "no response within %.3g s", s->timeout_ms / 1000.0);
+        if (left <= 0)
+            return wt_rerr_set(err, WT_ETIMEOUT, 0, 0, "the request took longer than %.3g s (the server sends too slowly)",
+                               d->ms / 1000.0);
         struct pollfd p = {fd, ev, 0};
         int rc = poll(&p, 1, left > INT_MAX ? INT_MAX : (int)left);
         if (rc > 0)
@@ -358,7 +378,7 @@ static int set_nonblock_opts(int fd)
     return 0;
 }
 
-static int connect_new(wt_src *s, int *out, wt_rerr *err)
+static int connect_new(wt_src *s, int *out, const wt_deadline *d, wt_rerr *err)
 {
     int rc = wt_rerr_set(err, WT_ENET, 0, 0, "no address to connect to");
     for (int i = 0; i < s->n_addrs; i++) {
@@ -382,7 +402,7 @@ static int connect_new(wt_src *s, int *out, wt_rerr *err)
                 close(fd);
                 continue;
             }
-            rc = wait_fd(s, fd, POLLOUT, err);
+            rc = wait_fd(s, fd, POLLOUT, d, err);
             int soerr = 0;
             socklen_t sl = sizeof soerr;
             if (rc == 0 && (getsockopt(fd, SOL_SOCKET, SO_ERROR, &soerr, &sl) != 0 || soerr != 0))
@@ -439,7 +459,7 @@ static void put_idle(wt_src *s, int fd)
         close(fd);
 }
 
-static int send_all(wt_src *s, int fd, const char *buf, size_t n, wt_rerr *err)
+static int send_all(wt_src *s, int fd, const char *buf, size_t n, const wt_deadline *d, wt_rerr *err)
 {
     while (n > 0) {
         ssize_t w = send(fd, buf, n, MSG_NOSIGNAL);
@@ -451,7 +471,7 @@ static int send_all(wt_src *s, int fd, const char *buf, size_t n, wt_rerr *err)
         if (w < 0 && errno == EINTR)
             continue;
         if (w < 0 && (errno == EAGAIN || errno == EWOULDBLOCK)) {
-            int rc = wait_fd(s, fd, POLLOUT, err);
+            int rc = wait_fd(s, fd, POLLOUT, d, err);
             if (rc)
                 return rc;
             continue;
@@ -462,7 +482,7 @@ static int send_all(wt_src *s, int fd, const char *buf, size_t n, wt_rerr *err)
 }
 
 /* Receives at least one byte; 0 bytes means the peer closed (*got = 0). */
-static int recv_some(wt_src *s, int fd, void *buf, size_t cap, size_t *got, wt_rerr *err)
+static int recv_some(wt_src *s, int fd, void *buf, size_t cap, size_t *got, const wt_deadline *d, wt_rerr *err)
 {
     for (;;) {
         ssize_t r = recv(fd, buf, cap, 0);
@@ -473,7 +493,7 @@ static int recv_some(wt_src *s, int fd, void *buf, size_t cap, size_t *got, wt_r
         if (errno == EINTR)
             continue;
         if (errno == EAGAIN || errno == EWOULDBLOCK) {
-            int rc = wait_fd(s, fd, POLLIN, err);
+            int rc = wait_fd(s, fd, POLLIN, d, err);
             if (rc)
                 return rc;
             continue;
@@ -681,12 +701,13 @@ typedef struct wt_attempt {
     void *ctx;
     /* in/out */
     uint64_t done;
+    wt_deadline deadline;        /* of the attempt under way */
     /* out */
     int reusable, got_any, retryable;
     char location[2048];
 } wt_attempt;
 
-static int request(wt_src *s, int fd, uint64_t first, uint64_t last, wt_rerr *err)
+static int request(wt_src *s, int fd, uint64_t first, uint64_t last, const wt_deadline *d, wt_rerr *err)
 {
     char stack[4096], *buf = stack;
     size_t need = strlen(s->u.target) + strlen(s->u.host_hdr) + (s->headers ? strlen(s->headers) : 0) + 256;
@@ -697,7 +718,7 @@ static int request(wt_src *s, int fd, uint64_t first, uint64_t last, wt_rerr *er
                      "User-Agent: warptok\r\n%s\r\n",
                      s->u.target, s->u.host_hdr, (unsigned long long)first, (unsigned long long)last,
                      s->headers ? s->headers : "");
-    int rc = send_all(s, fd, buf, (size_t)n, err);
+    int rc = send_all(s, fd, buf, (size_t)n, d, err);
     if (buf != stack)
         wt_free(buf);
     return rc;
@@ -720,7 +741,7 @@ static int read_body(wt_src *s, int fd, wt_attempt *a, uint64_t want, wt_rerr *e
         if (room > WT_SYSCALL_MAX)
             room = WT_SYSCALL_MAX;
         size_t got = 0;
-        int rc = recv_some(s, fd, p, (size_t)room, &got, err);
+        int rc = recv_some(s, fd, p, (size_t)room, &got, &a->deadline, err);
         if (rc)
             return rc;
         if (got == 0)
@@ -761,7 +782,7 @@ static int attempt(wt_src *s, int fd, wt_attempt *a, wt_rerr *err)
     a->got_any = 0;
     a->retryable = 1;
     __atomic_fetch_add(&s->n_requests, 1, __ATOMIC_RELAXED);
-    if ((rc = request(s, fd, first, last, err)))
+    if ((rc = request(s, fd, first, last, &a->deadline, err)))
         return rc;
     for (;;) {                                    /* the response head */
         size_t got = 0;
@@ -769,7 +790,7 @@ static int attempt(wt_src *s, int fd, wt_attempt *a, wt_rerr *err)
             a->retryable = 0;
             return wt_rerr_set(err, WT_EPROTO, 0, 0, "response headers larger than %d bytes", WT_HEAD_MAX);
         }
-        if ((rc = recv_some(s, fd, head + have, sizeof head - have, &got, err)))
+        if ((rc = recv_some(s, fd, head + have, sizeof head - have, &got, &a->deadline, err)))
             return rc;
         if (got == 0)
             return wt_rerr_set(err, WT_ENET, 0, 0, "the server closed the connection %s",
@@ -905,8 +926,9 @@ static int http_run(wt_src *s, wt_attempt *a, wt_rerr *err)
     for (;;) {
         int fd = take_idle(s), reused = fd >= 0;
         wt_hreq q;
+        deadline_set(s, a->len - a->done, &a->deadline);
         if (fd < 0)
-            rc = connect_new(s, &fd, err);
+            rc = connect_new(s, &fd, &a->deadline, err);
         else
             rc = 0;
         if (rc == 0) {

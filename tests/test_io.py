@@ -507,6 +507,18 @@ def test_head_lines_ending_in_lf_alone_are_read(files, srv, at):
         assert r.pread(1000, 5000) == blob[1000:6000]
 
 
+@pytest.mark.parametrize("at", ["open", "read"])
+def test_a_trickling_server_meets_the_deadline_of_a_request(files, srv, at):
+    """One byte every 0.4 s is progress within timeout=1, but no request may take
+    longer than its deadline (2 s for a request of at most 1 MiB)."""
+    srv.fault = lambda n, p, a, b: "trickle" if at == "open" or n > 0 else None
+    t = time.perf_counter()
+    with pytest.raises(FetchTimeout, match="took longer than"):
+        with PrefetchReader(srv.url("blob.dat"), prefetch=False, retries=1, timeout=1) as r:
+            r.pread(1000, 5000)
+    assert time.perf_counter() - t < 6
+
+
 def test_extra_headers_are_sent(files, srv):
     seen = []
 

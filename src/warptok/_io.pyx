@@ -80,7 +80,8 @@ class FetchError(OSError):
 
 
 class FetchTimeout(FetchError, TimeoutError):
-    """The source made no progress within ``timeout`` seconds, on every attempt."""
+    """The source made no progress within ``timeout`` seconds, or a request passed
+    its deadline, on every attempt."""
 
 
 class UnsupportedSource(ValueError):

@@ -20,8 +20,9 @@ caller's memory, in parallel pieces when it is very big. All buffers of all
 readers share one memory budget (:func:`set_memory_budget`).
 
 HTTP: ``http://`` URLs, range requests over kept-alive connections, with a
-per-request timeout (seconds without progress) and bounded retries that resume
-where a broken response stopped, ending in :class:`FetchError`. ``https://`` is
+per-request timeout (seconds without progress, and a deadline for the whole
+request) and bounded retries that resume where a broken response stopped,
+ending in :class:`FetchError`. ``https://`` is
 refused with :class:`UnsupportedSource`: warptok's HTTP client has no TLS (put a
 TLS-terminating proxy on localhost, or read through a mount).
 """
@@ -232,7 +233,9 @@ class PrefetchReader(_io.Reader):
       :func:`set_memory_budget` for the budget they share with other readers.
     * ``io_threads``: threads for read-ahead and parallel pieces of big reads
       (default 16 for a URL, the CPU count up to 8 for a local file).
-    * ``timeout``: seconds an HTTP request may make no progress (default 30);
+    * ``timeout``: seconds an HTTP request may make no progress (default 30); a
+      request must also end within ``timeout`` seconds per MiB it asks for, plus
+      ``timeout``, so that a server trickling bytes cannot hold it forever.
       ``retries``: attempts after the first (default 3), resuming where a broken
       response stopped. Then :class:`FetchError` (:class:`FetchTimeout`).
     * ``headers``: extra HTTP request headers (e.g. ``{"Authorization": ...}``).
