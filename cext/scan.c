@@ -412,6 +412,11 @@ size_t wt_scan_match(const wt_scanner *sc, const uint8_t *s, size_t n, size_t po
  * check these pieces against the generic matcher on corpora and fuzzed text. */
 
 /* Does the scanner's ASCII table match the masks' model? */
+/* Both defined where a shift by 64 or ctz(0) is not, and branch-free: bsf+cmov
+ * or tzcnt; two shifts. */
+WT_INLINE unsigned ctz_or_64(uint64_t x) { return x ? (unsigned)__builtin_ctzll(x) : 64u; }
+WT_INLINE uint64_t low_bits(unsigned n) { return ((1ull << (n >> 1)) << (n - (n >> 1))) - 1; }  /* n <= 64 */
+
 static int blocks_exact(const wt_scanner *sc)
 {
     int o200k = sc->family == WT_SCAN_O200K;
@@ -598,8 +603,8 @@ static uint64_t with_contractions(int mode, int suffix, const uint8_t *s, size_t
         size_t e = suffix && j == last ? 0 : contraction(mode, s, n, pos + j);
         if (!e) continue;
         last = (unsigned)(e - pos);
-        if (e - pos >= WT_SCAN_BLOCK) return T & ((1ull << from) - 1);
-        T &= ~(((1ull << (e - pos)) - 1) & ~((1ull << from) - 1));
+        if (e - pos >= WT_SCAN_BLOCK) return T & low_bits(from);   /* from is 64 after an apostrophe at 63 */
+        T &= ~(((1ull << (e - pos)) - 1) & ~low_bits(from));
         T |= 1ull << (e - pos);
     }
     return T;
@@ -651,7 +656,7 @@ static uint64_t block_starts(const wt_scanner *sc, const uint8_t *s, size_t n, s
         for (int t = 1; t <= k; t++) longer &= D << t;
         if (longer)
             for (uint64_t r = D & ~(D << 1); r; r &= r - 1) {
-                unsigned a = (unsigned)__builtin_ctzll(r), len = (unsigned)__builtin_ctzll(~(D >> a));
+                unsigned a = (unsigned)__builtin_ctzll(r), len = ctz_or_64(~(D >> a));   /* 64: all digits */
                 for (unsigned i = a + (unsigned)k; i < a + len; i += (unsigned)k) T |= 1ull << i;
             }
     }
