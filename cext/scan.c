@@ -411,12 +411,13 @@ size_t wt_scan_match(const wt_scanner *sc, const uint8_t *s, size_t n, size_t po
  * has none marked. The next block starts at the last start kept. The tests
  * check these pieces against the generic matcher on corpora and fuzzed text. */
 
-/* Does the scanner's ASCII table match the masks' model? */
-/* Both defined where a shift by 64 or ctz(0) is not, and branch-free: bsf+cmov
- * or tzcnt; two shifts. */
+/* Defined where ctz(0) and a shift by 64 are not, without a branch: bsf+cmov (or
+ * tzcnt); one shift, as (1 << n) - 1 was (a bigger mask kept with_contractions
+ * from being inlined). */
 WT_INLINE unsigned ctz_or_64(uint64_t x) { return x ? (unsigned)__builtin_ctzll(x) : 64u; }
-WT_INLINE uint64_t low_bits(unsigned n) { return ((1ull << (n >> 1)) << (n - (n >> 1))) - 1; }  /* n <= 64 */
+WT_INLINE uint64_t low_bits(unsigned n) { return ~0ull >> (64 - n); }   /* 1 <= n <= 64 */
 
+/* Does the scanner's ASCII table match the masks' model? */
 static int blocks_exact(const wt_scanner *sc)
 {
     int o200k = sc->family == WT_SCAN_O200K;
@@ -603,7 +604,8 @@ static uint64_t with_contractions(int mode, int suffix, const uint8_t *s, size_t
         size_t e = suffix && j == last ? 0 : contraction(mode, s, n, pos + j);
         if (!e) continue;
         last = (unsigned)(e - pos);
-        if (e - pos >= WT_SCAN_BLOCK) return T & low_bits(from);   /* from is 64 after an apostrophe at 63 */
+        /* from >= 1 (a suffix's apostrophe follows a letter); 64 after an apostrophe at 63 */
+        if (e - pos >= WT_SCAN_BLOCK) return T & low_bits(from);
         T &= ~(((1ull << (e - pos)) - 1) & ~low_bits(from));
         T |= 1ull << (e - pos);
     }
