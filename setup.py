@@ -1,5 +1,19 @@
 """Build of warptok's extension: Cython bindings over our C core, with mimalloc
-compiled in as its private allocator on the targets where we test it."""
+compiled in as its private allocator on the targets where we test it.
+
+Environment switches (the default build is -O3 with LTO and, with GCC, PGO):
+
+    WARPTOK_ALLOCATOR=auto|system|mimalloc   the core's allocator (see use_mimalloc)
+    WARPTOK_OPT=-O1                          the optimization flag instead of -O3
+    WARPTOK_LTO=off                          no link-time optimization
+    WARPTOK_PGO=off                          no profile-guided build
+    WARPTOK_SANITIZE=address,undefined       -fsanitize= with these (or thread), -g and
+                                             frame pointers; implies WARPTOK_LTO=off,
+                                             WARPTOK_PGO=off, WARPTOK_OPT=-O1 unless set,
+                                             and the system allocator
+
+tools/sanitize.sh builds with WARPTOK_SANITIZE outside the source tree and runs the
+tests under it (docs/development.md)."""
 
 import os
 import platform
@@ -17,13 +31,30 @@ from setuptools.command.build_ext import build_ext
 ROOT = Path(__file__).parent.resolve()
 
 
+def switched_off(name: str) -> bool:
+    return os.environ.get(name, "auto").lower() in ("off", "0", "no")
+
+
+SANITIZE = os.environ.get("WARPTOK_SANITIZE", "").strip()
+if SANITIZE and not all(k in ("address", "undefined", "thread") for k in SANITIZE.split(",")):
+    sys.exit(f"WARPTOK_SANITIZE must list address, undefined or thread, not {SANITIZE!r}")
+OPT = os.environ.get("WARPTOK_OPT", "-O1" if SANITIZE else "-O3")
+if OPT not in ("-O0", "-O1", "-O2", "-O3", "-Os", "-Og"):
+    sys.exit(f"WARPTOK_OPT must be one of -O0 -O1 -O2 -O3 -Os -Og, not {OPT!r}")
+# A sanitizer's reports need frame pointers and line numbers; LTO and PGO only blur them.
+SANITIZE_FLAGS = [f"-fsanitize={SANITIZE}", "-fno-omit-frame-pointer", "-g"] if SANITIZE else []
+
+
 def use_mimalloc() -> bool:
     """The one platform predicate: glibc Linux on x86_64/aarch64 and macOS arm64.
-    WARPTOK_ALLOCATOR=system forces the system allocator anywhere."""
+    WARPTOK_ALLOCATOR=system forces the system allocator anywhere, as does a
+    sanitizer build (the sanitizers must see every allocation)."""
     choice = os.environ.get("WARPTOK_ALLOCATOR", "auto")
     if choice not in ("auto", "system", "mimalloc"):
         sys.exit(f"WARPTOK_ALLOCATOR must be auto, system or mimalloc, not {choice!r}")
-    if choice == "system":
+    if SANITIZE and choice == "mimalloc":
+        sys.exit("WARPTOK_SANITIZE needs the system allocator, not WARPTOK_ALLOCATOR=mimalloc")
+    if choice == "system" or SANITIZE:
         return False
     plat = sysconfig.get_platform()          # honours cross-compilation settings
     tested = (plat.startswith("linux-") and plat.endswith(("x86_64", "aarch64"))
@@ -36,8 +67,8 @@ def use_mimalloc() -> bool:
 define_macros = []
 include_dirs = ["cext"]
 # A call to an undeclared function is an error in GCC 14 and Clang 16: fail here too.
-extra_compile_args = ["-std=gnu11", "-O3", "-fvisibility=hidden", "-Wall", "-Wno-unused-function",
-                      "-Werror=implicit-function-declaration"]
+extra_compile_args = ["-std=gnu11", OPT, "-fvisibility=hidden", "-Wall", "-Wno-unused-function",
+                      "-Werror=implicit-function-declaration"] + SANITIZE_FLAGS
 if use_mimalloc():
     sys.path.insert(0, str(ROOT / "vendor"))
     from fetch_mimalloc import ensure_mimalloc
@@ -55,7 +86,7 @@ extension = Extension(
     include_dirs=include_dirs,
     define_macros=define_macros,
     extra_compile_args=extra_compile_args,
-    extra_link_args=["-pthread"],
+    extra_link_args=["-pthread"] + SANITIZE_FLAGS,
 )
 
 # warptok.io's prefetch reader is a second extension with the same flags. Its
@@ -68,13 +99,15 @@ io_extension = Extension(
     include_dirs=include_dirs,
     define_macros=[m for m in define_macros if m[0] != "WT_USE_MIMALLOC"],
     extra_compile_args=extra_compile_args,
-    extra_link_args=["-pthread"],
+    extra_link_args=["-pthread"] + SANITIZE_FLAGS,
 )
 
 
 def pgo_blocker(compiler):
     """Why the core cannot be built with a GCC profile here, or None."""
-    if os.environ.get("WARPTOK_PGO", "auto").lower() in ("off", "0", "no"):
+    if SANITIZE:
+        return "WARPTOK_SANITIZE"
+    if switched_off("WARPTOK_PGO"):
         return "WARPTOK_PGO=off"
     if compiler.compiler_type != "unix":
         return f"{compiler.compiler_type} compiler"
@@ -93,13 +126,17 @@ def pgo_blocker(compiler):
 
 
 LTO_COMPILE = ["-flto"]
-LTO_LINK = ["-flto=auto", "-O3"]       # auto: the link's code generation on all cores
+LTO_LINK = ["-flto=auto", OPT]         # auto: the link's code generation on all cores
 
 
 def lto_blocker(compiler):
     """Why the core cannot be linked with link-time optimization here, or None: a
     trial compile and link of a one-line file with -flto (a Clang without an LTO
     linker plugin, say, fails it)."""
+    if SANITIZE:
+        return "WARPTOK_SANITIZE"
+    if switched_off("WARPTOK_LTO"):
+        return "WARPTOK_LTO=off"
     if compiler.compiler_type != "unix":
         return f"{compiler.compiler_type} compiler"
     with tempfile.TemporaryDirectory() as tmp:
@@ -122,7 +159,8 @@ class BuildExt(build_ext):
     - with GCC, a profile: built instrumented, then, after tools/pgo_train.py has encoded
       sample text with it, with the branch counts (-fprofile-use). English and code single
       thread 5-7% faster, multilingual unchanged. Not with other compilers, WARPTOK_PGO=off,
-      or a failure of the instrumented build or its run."""
+      or a failure of the instrumented build or its run.
+    Neither with WARPTOK_SANITIZE (see the module's docstring)."""
 
     def build_extensions(self):
         core = next(e for e in self.extensions if e.name == "warptok._native._core")

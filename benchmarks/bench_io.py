@@ -76,7 +76,12 @@ class RangeServer(ThreadingHTTPServer):
       wrongrange  206 for a range one byte later than asked
       etag        answer with a different ETag (the file "changed")
       close       answer correctly, then close the connection
+      restart     206 from byte 0 to the asked end, whatever start was asked
+      trickle     send the response one byte every `trickle` seconds
+      lf          end the head's lines with LF alone
+      status2000  status line "HTTP/1.1 2000 OK"
 
+    Modes combine with "+": "norange+short" is a 200 cut after half its body.
     Bodies go out with os.sendfile. `requests` logs (path, first, last, fault)."""
 
     daemon_threads = True
@@ -90,6 +95,7 @@ class RangeServer(ThreadingHTTPServer):
         self.latency = latency
         self.fault = fault
         self.stall = stall
+        self.trickle = 0.4
         self.requests = []
         self._n = 0
         self._lock = threading.Lock()
@@ -178,36 +184,54 @@ class RangeServer(ThreadingHTTPServer):
         mode = self.fault(n, path, first, last) if self.fault else None
         with self._lock:
             self.requests.append((path, first, last, mode))
-        if mode == "drop":
+        modes = set(mode.split("+")) if mode else set()
+        if "drop" in modes:
             h.close_connection = True
             return
-        if mode == "stall":
+        if "stall" in modes:
             time.sleep(self.stall)
             h.close_connection = True
             return
-        if mode in ("503", "404"):
-            return self._error(h, int(mode))
-        if mode == "norange":
+        if modes & {"503", "404"}:
+            return self._error(h, int(min(modes & {"503", "404"})))
+        if "norange" in modes:
             partial, first, last = False, 0, size - 1
-        if mode == "wrongrange" and partial:
+        if "restart" in modes and partial:
+            first = 0
+        if "wrongrange" in modes and partial:
             first, last = first + 1, min(last + 1, size - 1)
-        if mode == "etag":
+        if "etag" in modes:
             etag = '"changed"'
         length = last - first + 1 if size else 0
-        h.send_response(206 if partial else 200)
-        if partial:
-            h.send_header("Content-Range", f"bytes {first}-{last}/{size}")
-        h.send_header("Content-Length", str(length))
-        h.send_header("Accept-Ranges", "bytes")
-        h.send_header("ETag", etag)
-        h.send_header("Last-Modified", email.utils.formatdate(st.st_mtime, usegmt=True))
-        if mode in ("short", "close"):
-            h.send_header("Connection", "close")
+        headers = [("Content-Range", f"bytes {first}-{last}/{size}")] if partial else []
+        headers += [("Content-Length", str(length)), ("Accept-Ranges", "bytes"), ("ETag", etag),
+                    ("Last-Modified", email.utils.formatdate(st.st_mtime, usegmt=True))]
+        if modes & {"short", "close"}:
+            headers.append(("Connection", "close"))
             h.close_connection = True
+        send = length // 2 if "short" in modes else length
+        if modes & {"trickle", "lf", "status2000"}:      # a head written byte by byte, as the mode says
+            h.close_connection = True
+            eol = "\n" if "lf" in modes else "\r\n"
+            status = "2000" if "status2000" in modes else "206" if partial else "200"
+            head = f"HTTP/1.1 {status} OK{eol}" + "".join(f"{k}: {v}{eol}" for k, v in headers) + eol
+            with open(fn, "rb") as f:
+                f.seek(first)
+                data = head.encode("latin-1") + (f.read(send) if h.command != "HEAD" else b"")
+            if "trickle" in modes:
+                for i in range(len(data)):
+                    h.wfile.write(data[i:i + 1])
+                    h.wfile.flush()
+                    time.sleep(self.trickle)
+            else:
+                h.wfile.write(data)
+            return
+        h.send_response(206 if partial else 200)
+        for k, v in headers:
+            h.send_header(k, v)
         h.end_headers()
         if h.command == "HEAD":
             return
-        send = length // 2 if mode == "short" else length
         with open(fn, "rb") as f:
             off, left, sock = first, send, h.connection
             while left > 0:

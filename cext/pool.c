@@ -91,8 +91,11 @@ static void *worker_main(void *arg)
 /* Fork: the workers are stopped (after the jobs they are in) and joined, so
  * the process forks with no thread of ours alive -- Python >= 3.12 warns when
  * a process with several OS threads forks -- and the parent holds the mutex
- * across fork() so the child copies a consistent state. Both sides start
- * workers again lazily, on their next batch. */
+ * across fork() so the child copies a consistent state. The child's only thread
+ * is the one that locked it, so it unlocks it (re-initialising a locked mutex is
+ * undefined); the condition variables are made anew, since waiters of other
+ * parent threads may still be counted in them. Both sides start workers again
+ * lazily, on their next batch. */
 static void atfork_prepare(void)
 {
     pthread_mutex_lock(&pool_mu);
@@ -106,13 +109,13 @@ static void atfork_prepare(void)
 static void atfork_parent(void) { pthread_mutex_unlock(&pool_mu); }
 static void atfork_child(void)
 {
-    pthread_mutex_init(&pool_mu, NULL);
     pthread_cond_init(&work_cv, NULL);
     pthread_cond_init(&done_cv, NULL);
     jobs = NULL;
     n_workers = 0;
     n_started = 0;
     stopping = 0;
+    pthread_mutex_unlock(&pool_mu);
 }
 
 /* Called with pool_mu held. */

@@ -27,7 +27,7 @@
 /* Reader error codes (wt_common.h owns -1 .. -31). */
 enum {
     WT_EIO = -32,         /* a system call failed (sys_errno says which) */
-    WT_ETIMEOUT = -33,    /* no progress within the timeout, after every retry */
+    WT_ETIMEOUT = -33,    /* no progress within the timeout, or past the deadline, after every retry */
     WT_EHTTP = -34,       /* the server answered with an error status */
     WT_EPROTO = -35,      /* the response broke HTTP or did not match the request */
     WT_ENOTFOUND = -36,   /* 404/410, or no such local file */
@@ -57,7 +57,8 @@ typedef struct wt_reader_opts {
     uint64_t probe;       /* bytes read at open into the first slot (header probe) */
     uint32_t max_slots;   /* slots of this reader */
     uint32_t io_threads;  /* I/O workers (speculative fetches, parallel chunks) */
-    double timeout;       /* seconds without progress before an attempt is abandoned */
+    double timeout;       /* seconds without progress before an attempt is abandoned; an attempt
+                             also ends timeout s per MiB asked for, plus timeout, after it began */
     int retries;          /* attempts after the first */
     int prefetch;         /* 1 on, 0 off (every read direct), -1 auto: on unless a local disk */
     const char *headers;  /* extra request header lines, each ending in \r\n, or NULL */

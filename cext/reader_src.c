@@ -307,16 +307,36 @@ static int resolve(wt_src *s, wt_rerr *err)
 
 /* ----------------------------------------------------------------- sockets */
 
-/* Waits until fd is ready for ev; WT_ETIMEOUT after timeout_ms without it. */
-static int wait_fd(wt_src *s, int fd, short ev, wt_rerr *err)
+/* When a request must be over, whatever progress it makes: without one, a server
+ * sending a byte now and then within the timeout would hold it forever. */
+typedef struct wt_deadline {
+    int64_t at, ms;                   /* monotonic ms; ms: the allowance, for messages */
+} wt_deadline;
+
+/* timeout for every MiB asked for (begun), plus timeout: a server silent from the
+ * start meets the timeout first. */
+static void deadline_set(const wt_src *s, uint64_t bytes, wt_deadline *d)
 {
-    int64_t deadline = now_ms() + s->timeout_ms;
+    uint64_t units = (bytes >> 20) + ((bytes & ((1u << 20) - 1)) != 0) + 1;
+    d->ms = units > (uint64_t)(INT64_MAX / 4) / (uint64_t)s->timeout_ms ? INT64_MAX / 4
+                                                                          : (int64_t)units * s->timeout_ms;
+    d->at = now_ms() + d->ms;
+}
+
+/* Waits until fd is ready for ev; WT_ETIMEOUT after timeout_ms without it or
+ * past the request's deadline. */
+static int wait_fd(wt_src *s, int fd, short ev, const wt_deadline *d, wt_rerr *err)
+{
+    int64_t idle = now_ms() + s->timeout_ms;
     for (;;) {
         if (is_aborted(s))
             return wt_rerr_set(err, WT_ECANCELED, 0, 0, "reader closed");
-        int64_t left = deadline - now_ms();
-        if (left <= 0)
+        int64_t now = now_ms(), left = (idle < d->at ? idle : d->at) - now;
+        if (now >= idle)
             return wt_rerr_set(err, WT_ETIMEOUT, 0, 0, "no response within %.3g s", s->timeout_ms / 1000.0);
+        if (left <= 0)
+            return wt_rerr_set(err, WT_ETIMEOUT, 0, 0, "the request took longer than %.3g s (the server sends too slowly)",
+                               d->ms / 1000.0);
         struct pollfd p = {fd, ev, 0};
         int rc = poll(&p, 1, left > INT_MAX ? INT_MAX : (int)left);
         if (rc > 0)
@@ -358,7 +378,7 @@ static int set_nonblock_opts(int fd)
     return 0;
 }
 
-static int connect_new(wt_src *s, int *out, wt_rerr *err)
+static int connect_new(wt_src *s, int *out, const wt_deadline *d, wt_rerr *err)
 {
     int rc = wt_rerr_set(err, WT_ENET, 0, 0, "no address to connect to");
     for (int i = 0; i < s->n_addrs; i++) {
@@ -382,7 +402,7 @@ static int connect_new(wt_src *s, int *out, wt_rerr *err)
                 close(fd);
                 continue;
             }
-            rc = wait_fd(s, fd, POLLOUT, err);
+            rc = wait_fd(s, fd, POLLOUT, d, err);
             int soerr = 0;
             socklen_t sl = sizeof soerr;
             if (rc == 0 && (getsockopt(fd, SOL_SOCKET, SO_ERROR, &soerr, &sl) != 0 || soerr != 0))
@@ -439,7 +459,7 @@ static void put_idle(wt_src *s, int fd)
         close(fd);
 }
 
-static int send_all(wt_src *s, int fd, const char *buf, size_t n, wt_rerr *err)
+static int send_all(wt_src *s, int fd, const char *buf, size_t n, const wt_deadline *d, wt_rerr *err)
 {
     while (n > 0) {
         ssize_t w = send(fd, buf, n, MSG_NOSIGNAL);
@@ -451,7 +471,7 @@ static int send_all(wt_src *s, int fd, const char *buf, size_t n, wt_rerr *err)
         if (w < 0 && errno == EINTR)
             continue;
         if (w < 0 && (errno == EAGAIN || errno == EWOULDBLOCK)) {
-            int rc = wait_fd(s, fd, POLLOUT, err);
+            int rc = wait_fd(s, fd, POLLOUT, d, err);
             if (rc)
                 return rc;
             continue;
@@ -462,7 +482,7 @@ static int send_all(wt_src *s, int fd, const char *buf, size_t n, wt_rerr *err)
 }
 
 /* Receives at least one byte; 0 bytes means the peer closed (*got = 0). */
-static int recv_some(wt_src *s, int fd, void *buf, size_t cap, size_t *got, wt_rerr *err)
+static int recv_some(wt_src *s, int fd, void *buf, size_t cap, size_t *got, const wt_deadline *d, wt_rerr *err)
 {
     for (;;) {
         ssize_t r = recv(fd, buf, cap, 0);
@@ -473,7 +493,7 @@ static int recv_some(wt_src *s, int fd, void *buf, size_t cap, size_t *got, wt_r
         if (errno == EINTR)
             continue;
         if (errno == EAGAIN || errno == EWOULDBLOCK) {
-            int rc = wait_fd(s, fd, POLLIN, err);
+            int rc = wait_fd(s, fd, POLLIN, d, err);
             if (rc)
                 return rc;
             continue;
@@ -552,31 +572,46 @@ static int parse_content_range(const char *v, size_t n, wt_hresp *r)
     return 0;
 }
 
+/* The end of the line at p (before its LF, and before a CR there); *next: after the LF. */
+static const char *line_end(const char *p, const char *end, const char **next)
+{
+    const char *lf = memchr(p, '\n', (size_t)(end - p));
+    if (!lf)
+        return NULL;
+    *next = lf + 1;
+    return lf > p && lf[-1] == '\r' ? lf - 1 : lf;
+}
+
+/* Where the head ends (after its blank line) in h[0, n), looking from `from`; 0 when not yet.
+ * Lines may end in LF alone (RFC 9112 2.2 lets a recipient accept that). */
+static size_t head_end(const char *h, size_t from, size_t n)
+{
+    for (size_t i = from; i + 1 < n; i++)
+        if (h[i] == '\n') {
+            if (h[i + 1] == '\n')
+                return i + 2;
+            if (h[i + 1] == '\r' && i + 2 < n && h[i + 2] == '\n')
+                return i + 3;
+        }
+    return 0;
+}
+
 static int parse_head(const char *h, size_t n, wt_hresp *r)
 {
     memset(r, 0, sizeof *r);
     r->clen = -1;
-    const char *end = h + n, *eol = NULL;
-    for (const char *q = h; q + 1 < end; q++)
-        if (q[0] == '\r' && q[1] == '\n') {
-            eol = q;
-            break;
-        }
-    if (!eol || eol - h < 12 || strncmp(h, "HTTP/1.", 7) != 0 || (h[7] != '0' && h[7] != '1') || h[8] != ' ')
+    const char *end = h + n, *line, *eol = line_end(h, end, &line);
+    /* "HTTP/1.x NNN" then a reason after a space, or nothing */
+    if (!eol || eol - h < 12 || strncmp(h, "HTTP/1.", 7) != 0 || (h[7] != '0' && h[7] != '1') || h[8] != ' ' ||
+        (eol - h > 12 && h[12] != ' '))
         return -1;
     r->minor = h[7] - '0';
     for (int i = 9; i < 12; i++)
         if (h[i] < '0' || h[i] > '9')
             return -1;
     r->status = (h[9] - '0') * 100 + (h[10] - '0') * 10 + (h[11] - '0');
-    const char *line = eol + 2;
     while (line < end) {
-        const char *le = NULL;
-        for (const char *q = line; q + 1 < end; q++)
-            if (q[0] == '\r' && q[1] == '\n') {
-                le = q;
-                break;
-            }
+        const char *next, *le = line_end(line, end, &next);
         if (!le)
             return -1;
         if (le == line)
@@ -619,7 +654,7 @@ static int parse_head(const char *h, size_t n, wt_hresp *r)
             copy_value(r->location, sizeof r->location, v, vn, &r->location_long);
         }
 #undef KEY
-        line = le + 2;
+        line = next;
     }
     return 0;
 }
@@ -660,17 +695,19 @@ typedef struct wt_attempt {
     uint64_t off, len;           /* the whole request; bytes [0, *done) are already in place */
     const struct iovec *iov;
     int niov;
-    int probe;                   /* the opening request: learn the size, follow redirects */
+    uint64_t cap;                /* bytes iov holds: no answer may write past them */
+    int probe;                   /* the opening request: learn the size (len may change), follow redirects */
     wt_progress_fn fn;
     void *ctx;
     /* in/out */
     uint64_t done;
+    wt_deadline deadline;        /* of the attempt under way */
     /* out */
     int reusable, got_any, retryable;
     char location[2048];
 } wt_attempt;
 
-static int request(wt_src *s, int fd, uint64_t first, uint64_t last, wt_rerr *err)
+static int request(wt_src *s, int fd, uint64_t first, uint64_t last, const wt_deadline *d, wt_rerr *err)
 {
     char stack[4096], *buf = stack;
     size_t need = strlen(s->u.target) + strlen(s->u.host_hdr) + (s->headers ? strlen(s->headers) : 0) + 256;
@@ -681,7 +718,7 @@ static int request(wt_src *s, int fd, uint64_t first, uint64_t last, wt_rerr *er
                      "User-Agent: warptok\r\n%s\r\n",
                      s->u.target, s->u.host_hdr, (unsigned long long)first, (unsigned long long)last,
                      s->headers ? s->headers : "");
-    int rc = send_all(s, fd, buf, (size_t)n, err);
+    int rc = send_all(s, fd, buf, (size_t)n, d, err);
     if (buf != stack)
         wt_free(buf);
     return rc;
@@ -690,6 +727,8 @@ static int request(wt_src *s, int fd, uint64_t first, uint64_t last, wt_rerr *er
 /* Receives `want` body bytes into a's scatter list from position a->done. */
 static int read_body(wt_src *s, int fd, wt_attempt *a, uint64_t want, wt_rerr *err)
 {
+    if (a->done > a->cap || want > a->cap - a->done)
+        return wt_rerr_set(err, WT_EPROTO, 0, 0, "the server sent more bytes than asked for");
     uint64_t target = a->done + want, reported = a->done;
     int seg;
     uint64_t within;
@@ -702,7 +741,7 @@ static int read_body(wt_src *s, int fd, wt_attempt *a, uint64_t want, wt_rerr *e
         if (room > WT_SYSCALL_MAX)
             room = WT_SYSCALL_MAX;
         size_t got = 0;
-        int rc = recv_some(s, fd, p, (size_t)room, &got, err);
+        int rc = recv_some(s, fd, p, (size_t)room, &got, &a->deadline, err);
         if (rc)
             return rc;
         if (got == 0)
@@ -743,7 +782,7 @@ static int attempt(wt_src *s, int fd, wt_attempt *a, wt_rerr *err)
     a->got_any = 0;
     a->retryable = 1;
     __atomic_fetch_add(&s->n_requests, 1, __ATOMIC_RELAXED);
-    if ((rc = request(s, fd, first, last, err)))
+    if ((rc = request(s, fd, first, last, &a->deadline, err)))
         return rc;
     for (;;) {                                    /* the response head */
         size_t got = 0;
@@ -751,20 +790,15 @@ static int attempt(wt_src *s, int fd, wt_attempt *a, wt_rerr *err)
             a->retryable = 0;
             return wt_rerr_set(err, WT_EPROTO, 0, 0, "response headers larger than %d bytes", WT_HEAD_MAX);
         }
-        if ((rc = recv_some(s, fd, head + have, sizeof head - have, &got, err)))
+        if ((rc = recv_some(s, fd, head + have, sizeof head - have, &got, &a->deadline, err)))
             return rc;
         if (got == 0)
             return wt_rerr_set(err, WT_ENET, 0, 0, "the server closed the connection %s",
                                have ? "in the middle of the response headers" : "without answering");
         a->got_any = 1;
-        size_t from = have >= 3 ? have - 3 : 0;
+        size_t from = have >= 2 ? have - 2 : 0;
         have += got;
-        for (size_t i = from; i + 3 < have; i++)
-            if (head[i] == '\r' && head[i + 1] == '\n' && head[i + 2] == '\r' && head[i + 3] == '\n') {
-                head_len = i + 4;
-                break;
-            }
-        if (head_len)
+        if ((head_len = head_end(head, from, have)))
             break;
     }
     wt_hresp r;
@@ -791,7 +825,7 @@ static int attempt(wt_src *s, int fd, wt_attempt *a, wt_rerr *err)
         s->size = 0;                              /* an empty file */
         copy_value(s->etag, sizeof s->etag, r.etag, strlen(r.etag), NULL);
         copy_value(s->last_mod, sizeof s->last_mod, r.last_mod, strlen(r.last_mod), NULL);
-        a->len = 0;
+        a->len = a->done = 0;
         return 0;
     }
     a->retryable = 0;
@@ -805,10 +839,14 @@ static int attempt(wt_src *s, int fd, wt_attempt *a, wt_rerr *err)
         return wt_rerr_set(err, WT_EPROTO, 0, r.status, "chunked transfer encoding of a byte range is not supported");
     if (r.encoded)
         return wt_rerr_set(err, WT_EPROTO, 0, r.status, "the server compressed the response (Content-Encoding)");
+    /* A probe's answer from byte 0 starts it afresh, whatever it had (a retry that
+     * does not resume): the size, the length and the validators are this answer's. */
+    int restart = 0;
     if (r.status == 200) {
         /* The server ignored Range: fine only when the whole file is what we asked for. */
         uint64_t whole = r.clen >= 0 ? (uint64_t)r.clen : UINT64_MAX;
-        if (a->probe && whole <= a->len) {
+        if (a->probe && whole <= a->cap) {
+            restart = 1;
             s->size = whole;
             a->len = whole;
         } else if (a->probe || first != 0 || whole != s->size || last + 1 != s->size) {
@@ -819,16 +857,17 @@ static int attempt(wt_src *s, int fd, wt_attempt *a, wt_rerr *err)
     } else {
         if (!r.has_crange)
             return wt_rerr_set(err, WT_EPROTO, 0, 206, "HTTP 206 without a Content-Range");
-        if (a->probe) {
+        if (a->probe && (a->done == 0 || r.cr_first != first)) {
             if (!r.total_known)
                 return wt_rerr_set(err, WT_EPROTO, 0, 206, "the server did not tell the file size (Content-Range */*)");
-            if (r.cr_first != 0 || r.cr_last > last)
-                return wt_rerr_set(err, WT_EPROTO, 0, 206, "the server sent bytes %llu-%llu for bytes 0-%llu",
+            if (r.cr_first != 0 || r.cr_last >= a->cap)
+                return wt_rerr_set(err, WT_EPROTO, 0, 206, "the server sent bytes %llu-%llu for bytes %llu-%llu",
                                    (unsigned long long)r.cr_first, (unsigned long long)r.cr_last,
-                                   (unsigned long long)last);
+                                   (unsigned long long)first, (unsigned long long)last);
+            restart = 1;
             s->size = r.cr_total;
             a->len = r.cr_last + 1;
-        } else {
+        } else {                                  /* a fetch, or a probe resumed where it stopped */
             if (r.total_known && r.cr_total != s->size)
                 return wt_rerr_set(err, WT_ECHANGED, 0, 206,
                                    "the file size changed from %llu to %llu bytes since it was opened",
@@ -843,14 +882,15 @@ static int attempt(wt_src *s, int fd, wt_attempt *a, wt_rerr *err)
             return wt_rerr_set(err, WT_EPROTO, 0, 206, "Content-Length %lld does not match Content-Range",
                                (long long)r.clen);
     }
-    if (a->probe) {
+    if (restart) {
+        a->done = 0;
         copy_value(s->etag, sizeof s->etag, r.etag, strlen(r.etag), NULL);
         copy_value(s->last_mod, sizeof s->last_mod, r.last_mod, strlen(r.last_mod), NULL);
     } else if (!validators_match(s, &r)) {
         return wt_rerr_set(err, WT_ECHANGED, 0, r.status, "the file changed since it was opened (ETag/Last-Modified)");
     }
     uint64_t extra = have - head_len;             /* body bytes already received with the head */
-    if (extra > body)
+    if (extra > body || body > a->cap - a->done)
         return wt_rerr_set(err, WT_EPROTO, 0, r.status, "the server sent more bytes than the range");
     a->retryable = 1;
     if (extra) {
@@ -886,8 +926,9 @@ static int http_run(wt_src *s, wt_attempt *a, wt_rerr *err)
     for (;;) {
         int fd = take_idle(s), reused = fd >= 0;
         wt_hreq q;
+        deadline_set(s, a->len - a->done, &a->deadline);
         if (fd < 0)
-            rc = connect_new(s, &fd, err);
+            rc = connect_new(s, &fd, &a->deadline, err);
         else
             rc = 0;
         if (rc == 0) {
@@ -951,7 +992,7 @@ static int http_open(wt_src *s, const char *url, const wt_reader_opts *o, uint8_
         wt_attempt a;
         memset(&a, 0, sizeof a);
         a.off = 0;
-        a.len = cap;
+        a.len = a.cap = cap;
         a.iov = &v;
         a.niov = 1;
         a.probe = 1;
@@ -1099,7 +1140,7 @@ int wt_src_fetch(wt_src *s, uint64_t off, const struct iovec *iov, int niov, wt_
     wt_attempt a;
     memset(&a, 0, sizeof a);
     a.off = off;
-    a.len = len;
+    a.len = a.cap = len;
     a.iov = iov;
     a.niov = niov;
     a.fn = fn;

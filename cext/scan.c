@@ -411,6 +411,12 @@ size_t wt_scan_match(const wt_scanner *sc, const uint8_t *s, size_t n, size_t po
  * has none marked. The next block starts at the last start kept. The tests
  * check these pieces against the generic matcher on corpora and fuzzed text. */
 
+/* Defined where ctz(0) and a shift by 64 are not, without a branch: bsf+cmov (or
+ * tzcnt); one shift, as (1 << n) - 1 was (a bigger mask kept with_contractions
+ * from being inlined). */
+WT_INLINE unsigned ctz_or_64(uint64_t x) { return x ? (unsigned)__builtin_ctzll(x) : 64u; }
+WT_INLINE uint64_t low_bits(unsigned n) { return ~0ull >> (64 - n); }   /* 1 <= n <= 64 */
+
 /* Does the scanner's ASCII table match the masks' model? */
 static int blocks_exact(const wt_scanner *sc)
 {
@@ -598,8 +604,9 @@ static uint64_t with_contractions(int mode, int suffix, const uint8_t *s, size_t
         size_t e = suffix && j == last ? 0 : contraction(mode, s, n, pos + j);
         if (!e) continue;
         last = (unsigned)(e - pos);
-        if (e - pos >= WT_SCAN_BLOCK) return T & ((1ull << from) - 1);
-        T &= ~(((1ull << (e - pos)) - 1) & ~((1ull << from) - 1));
+        /* from >= 1 (a suffix's apostrophe follows a letter); 64 after an apostrophe at 63 */
+        if (e - pos >= WT_SCAN_BLOCK) return T & low_bits(from);
+        T &= ~(((1ull << (e - pos)) - 1) & ~low_bits(from));
         T |= 1ull << (e - pos);
     }
     return T;
@@ -651,7 +658,7 @@ static uint64_t block_starts(const wt_scanner *sc, const uint8_t *s, size_t n, s
         for (int t = 1; t <= k; t++) longer &= D << t;
         if (longer)
             for (uint64_t r = D & ~(D << 1); r; r &= r - 1) {
-                unsigned a = (unsigned)__builtin_ctzll(r), len = (unsigned)__builtin_ctzll(~(D >> a));
+                unsigned a = (unsigned)__builtin_ctzll(r), len = ctz_or_64(~(D >> a));   /* 64: all digits */
                 for (unsigned i = a + (unsigned)k; i < a + len; i += (unsigned)k) T |= 1ull << i;
             }
     }

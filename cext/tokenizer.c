@@ -518,6 +518,7 @@ static int split_stage(wt_run *r, uint32_t k, const wt_stage *st, const uint8_t 
 
 static int push_ids(wt_ids *out, const uint32_t *ids, size_t n)
 {
+    if (n == 0) return 0;                  /* out->ids and ids may be NULL: no memcpy(NULL, ..., 0) */
     int rc = wt_ids_reserve(out, n);
     if (rc) return rc;
     memcpy(out->ids + out->len, ids, n * sizeof(uint32_t));

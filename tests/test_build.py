@@ -13,6 +13,10 @@ import warptok
 import warptok._native._core
 
 
+def switched_off(name):
+    return os.environ.get(name, "auto").lower() in ("off", "0", "no")
+
+
 def expected_allocator():
     if "WARPTOK_EXPECT_ALLOCATOR" in os.environ:      # set by the wheel builds per target
         return os.environ["WARPTOK_EXPECT_ALLOCATOR"]
@@ -29,10 +33,11 @@ def test_allocator_is_the_platforms():
 def test_core_is_profile_guided_where_gcc_builds_it():
     """setup.py builds the core with a GCC profile; anything that breaks its training run
     falls back to a plain build, which only this test would notice. Expected on glibc
-    Linux x86_64/aarch64 (GCC there), unless WARPTOK_PGO=off or WARPTOK_EXPECT_PGO says."""
+    Linux x86_64/aarch64 (GCC there), unless WARPTOK_PGO=off, WARPTOK_SANITIZE or
+    WARPTOK_EXPECT_PGO says."""
     if "WARPTOK_EXPECT_PGO" in os.environ:
         expected = os.environ["WARPTOK_EXPECT_PGO"] == "1"
-    elif os.environ.get("WARPTOK_PGO", "auto").lower() in ("off", "0", "no"):
+    elif switched_off("WARPTOK_PGO") or os.environ.get("WARPTOK_SANITIZE"):
         expected = False
     elif sysconfig.get_platform().startswith("linux-") and expected_allocator() == "mimalloc":
         expected = True
@@ -44,9 +49,12 @@ def test_core_is_profile_guided_where_gcc_builds_it():
 def test_core_is_link_time_optimized_where_gcc_builds_it():
     """setup.py links the core with -flto when a trial link with it works, else builds it
     without (printing why), which only this test would notice. Expected on glibc Linux
-    x86_64/aarch64 (GCC there), unless WARPTOK_EXPECT_LTO says."""
+    x86_64/aarch64 (GCC there), unless WARPTOK_LTO=off, WARPTOK_SANITIZE or WARPTOK_EXPECT_LTO
+    says."""
     if "WARPTOK_EXPECT_LTO" in os.environ:
         expected = os.environ["WARPTOK_EXPECT_LTO"] == "1"
+    elif switched_off("WARPTOK_LTO") or os.environ.get("WARPTOK_SANITIZE"):
+        expected = False
     elif sysconfig.get_platform().startswith("linux-") and expected_allocator() == "mimalloc":
         expected = True
     else:

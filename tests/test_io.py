@@ -94,12 +94,12 @@ def server(files, model):
 @pytest.fixture
 def srv(server):
     """The shared server, with latency and faults reset after the test."""
-    server.latency, server.fault, server.stall = 0.0, None, 5.0
+    server.latency, server.fault, server.stall, server.trickle = 0.0, None, 5.0, 0.4
     with server._lock:
         server.requests.clear()
         server._n = 0                                   # fault(n, ...) counts from the test's start
     yield server
-    server.latency, server.fault, server.stall = 0.0, None, 5.0
+    server.latency, server.fault, server.stall, server.trickle = 0.0, None, 5.0, 0.4
 
 
 def check_reads(r, blob, plan):
@@ -440,6 +440,83 @@ def test_open_errors(files, srv):
     with pytest.raises(FetchError, match="cannot connect"):
         PrefetchReader(f"http://127.0.0.1:{port}/x", retries=1)
     assert time.perf_counter() - t < 2
+
+
+# The probe at open (URL_PROBE bytes; it learns the size) cut after half its body,
+# then retried, for files below, at and above the probe's size.
+PROBE = wio.URL_PROBE
+PROBE_SIZES = [10_000, 60_000, PROBE, 100_000]
+NO_RANGES = "does not support range requests"
+# case: (first answer, the retry's answer, error when the file is bigger than the probe, error always)
+CUT_PROBE = {
+    "resumed": ("short", None, None, None),              # 206 from where the cut stopped
+    "200-twice": ("norange+short", "norange", NO_RANGES, None),
+    "206-from-0-again": ("short", "restart", None, None),
+    "206-then-200": ("short", "norange", NO_RANGES, None),
+    "206-elsewhere": ("short", "wrongrange", None, "the server sent bytes"),
+    "206-changed": ("short", "etag", None, "changed since it was opened"),
+}
+
+
+@pytest.fixture(scope="module")
+def probe_files(tmp_path_factory, server):
+    d = tmp_path_factory.mktemp("probe")
+    rng = np.random.default_rng(27)
+    out = {}
+    for n in PROBE_SIZES:
+        out[n] = rng.bytes(n)
+        (d / f"p{n}.dat").write_bytes(out[n])
+        server.files[f"/p{n}.dat"] = str(d / f"p{n}.dat")
+    return out
+
+
+@pytest.mark.parametrize("size", PROBE_SIZES)
+@pytest.mark.parametrize("case", list(CUT_PROBE))
+def test_a_cut_probe_resumes_exactly_restarts_or_fails_clearly(probe_files, srv, case, size):
+    first, retry, too_big, always = CUT_PROBE[case]
+    data, path = probe_files[size], f"/p{size}.dat"
+    srv.fault = lambda n, p, a, b: {0: first, 1: retry}.get(n) if p == path else None
+    error = always or (too_big if size > PROBE else None)
+    if error:
+        with pytest.raises(FetchError, match=error):
+            PrefetchReader(srv.url(path), retries=2, timeout=5)
+        return
+    with PrefetchReader(srv.url(path), retries=2, timeout=5) as r:
+        assert r.size == size
+        assert r.pread(0, size) == data
+        assert r.pread(size - 1000, 2000) == data[-1000:]
+    sent = [(a, b, f) for p, a, b, f in srv.requests if p == path]
+    assert sent[1][:2] == (min(size, PROBE) // 2, min(size, PROBE) - 1)     # the retry asked for the rest
+
+
+@pytest.mark.parametrize("at", ["open", "read"])
+def test_a_status_of_four_digits_is_malformed(files, srv, at):
+    srv.fault = lambda n, p, a, b: "status2000" if at == "open" or n > 0 else None
+    with pytest.raises(FetchError, match="malformed HTTP response head"):
+        with PrefetchReader(srv.url("blob.dat"), prefetch=False, retries=2) as r:
+            r.pread(1000, 5000)
+    assert srv.count("/blob.dat") == (1 if at == "open" else 2)           # not retried
+
+
+@pytest.mark.parametrize("at", ["open", "read"])
+def test_head_lines_ending_in_lf_alone_are_read(files, srv, at):
+    _, blob = files
+    srv.fault = lambda n, p, a, b: "lf" if at == "open" or n > 0 else None
+    with PrefetchReader(srv.url("blob.dat"), prefetch=False) as r:
+        assert r.size == len(blob)
+        assert r.pread(1000, 5000) == blob[1000:6000]
+
+
+@pytest.mark.parametrize("at", ["open", "read"])
+def test_a_trickling_server_meets_the_deadline_of_a_request(files, srv, at):
+    """One byte every 0.4 s is progress within timeout=1, but no request may take
+    longer than its deadline (2 s for a request of at most 1 MiB)."""
+    srv.fault = lambda n, p, a, b: "trickle" if at == "open" or n > 0 else None
+    t = time.perf_counter()
+    with pytest.raises(FetchTimeout, match="took longer than"):
+        with PrefetchReader(srv.url("blob.dat"), prefetch=False, retries=1, timeout=1) as r:
+            r.pread(1000, 5000)
+    assert time.perf_counter() - t < 6
 
 
 def test_extra_headers_are_sent(files, srv):

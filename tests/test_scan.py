@@ -137,6 +137,22 @@ def test_hand_picked_turns_split_the_same():
                 assert fast.pre_tokenize(text) == generic.pre_tokenize(text), (key, text)
 
 
+def test_runs_to_a_blocks_last_byte_split_the_same():
+    """A 64-byte block of digits only (its run's length is 64), an apostrophe as a
+    block's last byte (a contraction's mask reaches bit 64), and their neighbours:
+    under UBSan these are the shifts by 64 and ctz(0) that scan.c must not do."""
+    texts = []
+    for lead in ("", "x", " ", "ab "):
+        for n in (62, 63, 64, 65, 127, 128):
+            texts += [lead + "7" * n + " and more", lead + "a" * n + "'ll be fine", lead + "A" * n + "'S",
+                      lead + "a" * n + "'", lead + "'" * n + "s"]
+    for key in KNOWN:
+        fasts, generic = _pairs(key)
+        for fast in fasts:
+            for text in texts:
+                assert fast.pre_tokenize(text) == generic.pre_tokenize(text), (key, text)
+
+
 @settings(max_examples=3000, deadline=None)
 @given(text=st.lists(st.sampled_from(FRAGMENTS), max_size=24).map("".join))
 def test_fuzzed_text_splits_the_same(text):

@@ -172,7 +172,8 @@ class FetchError(SourceError):
 
 
 class FetchTimeout(FetchError, builtins.TimeoutError):
-    """The source made no progress within ``timeout`` seconds, on every attempt."""
+    """The source made no progress within ``timeout`` seconds, or a request passed
+    its deadline, on every attempt."""
 
 
 class UnsupportedSource(WarptokError, builtins.ValueError):

@@ -20,8 +20,9 @@ caller's memory, in parallel pieces when it is very big. All buffers of all
 readers share one memory budget (:func:`set_memory_budget`).
 
 HTTP: ``http://`` URLs, range requests over kept-alive connections, with a
-per-request timeout (seconds without progress) and bounded retries that resume
-where a broken response stopped, ending in :class:`FetchError`. ``https://`` is
+per-request timeout (seconds without progress, and a deadline for the whole
+request) and bounded retries that resume where a broken response stopped,
+ending in :class:`FetchError`. ``https://`` is
 refused with :class:`UnsupportedSource`: warptok's HTTP client has no TLS (put a
 TLS-terminating proxy on localhost, or read through a mount).
 """

@@ -57,7 +57,9 @@ class PrefetchReader(_io.Reader):
       :func:`set_memory_budget` for the budget they share with other readers.
     * ``io_threads``: threads for read-ahead and parallel pieces of big reads
       (default 16 for a URL, the CPU count up to 8 for a local file).
-    * ``timeout``: seconds an HTTP request may make no progress (default 30);
+    * ``timeout``: seconds an HTTP request may make no progress (default 30); a
+      request must also end within ``timeout`` seconds per MiB it asks for, plus
+      ``timeout``, so that a server trickling bytes cannot hold it forever.
       ``retries``: attempts after the first (default 3), resuming where a broken
       response stopped. Then :class:`FetchError` (:class:`FetchTimeout`).
     * ``headers``: extra HTTP request headers (e.g. ``{"Authorization": ...}``).
