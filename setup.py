@@ -81,8 +81,10 @@ if use_mimalloc():
 
 extension = Extension(
     "warptok._native._core",
-    sources=["src/warptok/_native/_core.pyx", "cext/alloc.c", "cext/bpe.c", "cext/nfc.c", "cext/piece_table.c", "cext/pool.c",
-             "cext/regex.c", "cext/scan.c", "cext/tokenizer.c"],
+    sources=["src/warptok/_native/_core.pyx", "cext/common/alloc.c", "cext/common/pool.c", "cext/text/nfc.c",
+             "cext/pretokenize/regex.c", "cext/pretokenize/scan.c", "cext/bpe/build.c", "cext/bpe/merge.c",
+             "cext/bpe/linear.c", "cext/bpe/piece_table.c", "cext/pipeline/tokenizer.c",
+             "cext/pipeline/batch.c"],
     include_dirs=include_dirs,
     define_macros=define_macros,
     extra_compile_args=extra_compile_args,
@@ -91,11 +93,11 @@ extension = Extension(
 
 # warptok.io's prefetch reader is a second extension with the same flags. Its
 # native memory is a few large, reused buffers (MiBs each), where mimalloc gains
-# nothing, so it goes through the same cext/alloc.h door in its system-allocator
+# nothing, so it goes through the same cext/common/alloc.h door in its system-allocator
 # mode rather than linking a second private copy of mimalloc into the process.
 io_extension = Extension(
     "warptok._native._io",
-    sources=["src/warptok/_native/_io.pyx", "cext/reader.c", "cext/reader_src.c"],
+    sources=["src/warptok/_native/_io.pyx", "cext/io/reader.c", "cext/io/reader_src.c"],
     include_dirs=include_dirs,
     define_macros=[m for m in define_macros if m[0] != "WT_USE_MIMALLOC"],
     extra_compile_args=extra_compile_args,

@@ -248,7 +248,7 @@ def run_script(tmp_path, body, timeout=90):
 
 # Python >= 3.12 warns (DeprecationWarning "This process is multi-threaded, use of fork() may
 # lead to deadlocks") when a process with more than one OS thread forks. The pool stops and
-# joins its workers before a fork (cext/pool.c), so warptok's threads never cause it.
+# joins its workers before a fork (cext/common/pool.c), so warptok's threads never cause it.
 _MT_FORK = "DeprecationWarning: This process"
 needs_fork = pytest.mark.skipif(not hasattr(os, "fork"), reason="needs fork")
 

@@ -1,5 +1,5 @@
 """A long text is cut where the pre-tokenizer starts afresh and its parts are encoded
-on the pool (cext/tokenizer.c, next_cut): the joined ids equal the references' for
+on the pool (cext/pipeline/tokenizer.c, find_cut): the joined ids equal the references' for
 every pattern family, with added tokens next to the cut points, and in batches."""
 
 import random

@@ -1,4 +1,4 @@
-"""The piece table (cext/piece_table.c) is a cache: seeded at load with every
+"""The piece table (cext/bpe/piece_table.c) is a cache: seeded at load with every
 vocabulary string's encoding, added to as pieces are merged. Whatever it holds,
 ids equal the references'."""
 

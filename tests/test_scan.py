@@ -1,4 +1,4 @@
-"""The hand-fused scanners (cext/scan.c) against the generic matcher (cext/regex.c)
+"""The hand-fused scanners (cext/pretokenize/scan.c) against the generic matcher (cext/pretokenize/regex.c)
 for every pattern _compile/pattern.py hands to them, in both dialects it lists: same pieces
 on whole corpora and on fuzzed text built from the characters where the families'
 rules differ. The generic matcher itself is checked against the reference engines

@@ -15,7 +15,7 @@ rejects is derived as "none of the others"), and `\\s`, `\\d`, `\\w`; plus
 Surrogates get category Cs and no flags.
 
 Writes:
-  cext/unicode_data.h           two-stage uint8 tables: wt_uc_props(dialect, cp)
+  cext/text/unicode_data.h           two-stage uint8 tables: wt_uc_props(dialect, cp)
   src/warptok/_compile/ucd/casefold.py   FOLD[dialect][cp] = all code points (?i:cp) matches
 
 Rerun from anywhere (takes a few seconds):
@@ -222,7 +222,7 @@ def write_header(props, version, versions_note):
     else:
         out += ["  return wt_uc_stage2[wt_uc_stage1[dialect != 0][cp >> 8]][cp & 0xff];"]
     out += ["}", "", "#undef WT_R4", "#undef WT_R16", "#undef WT_R64", "#endif /* WT_UNICODE_DATA_H */", ""]
-    path = ROOT / "cext" / "unicode_data.h"
+    path = ROOT / "cext" / "text" / "unicode_data.h"
     path.parent.mkdir(parents=True, exist_ok=True)
     path.write_text("\n".join(out))
     print(f"wrote {path.relative_to(ROOT)}: {path.stat().st_size} bytes, {len(blocks)} stage2 blocks")

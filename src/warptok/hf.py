@@ -27,7 +27,7 @@ raises (:meth:`HFTokenizer.with_options` returns a configured copy that shares t
 tokenizer). The encoding itself is ``warptok.Tokenizer``'s: per-thread scratch in C, a
 piece cache shared without locks (an entry read while it is written counts as missing),
 and the worker pool's one mutex taken once to publish a batch and once to collect it
-(``cext/pool.c``), never per text or per piece. So one ``HFTokenizer`` can serve
+(``cext/common/pool.c``), never per text or per piece. So one ``HFTokenizer`` can serve
 any number of threads, with or without the GIL, with no lock in this module.
 
 Differences from transformers, on purpose

@@ -1,4 +1,4 @@
-"""Compile a pre-tokenizer pattern into a program for the C matcher (cext/regex.c).
+"""Compile a pre-tokenizer pattern into a program for the C matcher (cext/pretokenize/regex.c).
 
 Supports the regex subset tokenizer files use: alternation, groups ``(?:)``,
 ``(?i:)``, ``(?>)``, look-ahead ``(?=)``/``(?!)``, classes with ``\\p{..}``,
@@ -595,9 +595,9 @@ def _i32(v: int) -> int:
 
 # ---------------------------------------------------------------- fast scanners
 
-# Patterns that cext/scan.c matches with a hand-fused scanner instead of the
+# Patterns that cext/pretokenize/scan.c matches with a hand-fused scanner instead of the
 # generic matcher, keyed by (pattern, dialect). Values: (family, contractions,
-# max_digits, marks_are_letters, ws_end_first, trail_slash) as in cext/scan.h.
+# max_digits, marks_are_letters, ws_end_first, trail_slash) as in cext/pretokenize/scan.h.
 # A pattern string not listed here (even one differing by a character) runs on
 # the generic matcher, so this table can only make known patterns faster.
 FAST_SCANNERS = True   # tests turn it off to check the scanners against the generic matcher

@@ -6,7 +6,7 @@ from typing import Sequence
 
 import numpy as np
 
-# The C core's constants (cext/*.h).
+# The C core's constants (cext/*/*.h).
 OPCODES: dict[str, int]
 ALT_ENTRY: int
 REP_WIDTH: int

@@ -88,7 +88,7 @@ GENERAL_CATEGORIES = dict(
     Sk=WT_GC_Sk, So=WT_GC_So, Zs=WT_GC_Zs, Zl=WT_GC_Zl, Zp=WT_GC_Zp, Cc=WT_GC_Cc, Cf=WT_GC_Cf,
     Cs=WT_GC_Cs, Co=WT_GC_Co)
 PROP_GC_MASK, PROP_SPACE, PROP_DIGIT, PROP_WORD = WT_UC_GC_MASK, WT_UC_SPACE, WT_UC_DIGIT, WT_UC_WORD
-# The fast scanners (cext/scan.h): families, contraction modes, ranges of a class run.
+# The fast scanners (cext/pretokenize/scan.h): families, contraction modes, ranges of a class run.
 SCAN_FAMILIES = dict(GPT2=WT_SCAN_GPT2, CL100K=WT_SCAN_CL100K, O200K=WT_SCAN_O200K, DS3=WT_SCAN_DS3,
                      RUN=WT_SCAN_RUN)
 SCAN_CONTRACTIONS = dict(NONE=WT_CONTRACT_NONE, LOWER=WT_CONTRACT_LOWER, ANY_CASE=WT_CONTRACT_ANY_CASE)

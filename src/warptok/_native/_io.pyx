@@ -1,6 +1,6 @@
 # cython: language_level=3, boundscheck=False, wraparound=False, cdivision=True
 # cython: freethreading_compatible=True
-"""Thin bindings over the prefetch reader in cext/reader.c (the public API is
+"""Thin bindings over the prefetch reader in cext/io/reader.c (the public API is
 warptok.io). Every call releases the GIL once, for all of its I/O and copies;
 C error codes become exceptions in one place: ``_raise``."""
 

@@ -6,7 +6,7 @@
 
 from libc.stdint cimport int16_t, int32_t, int64_t, uint8_t, uint32_t, uint64_t
 
-cdef extern from "wt_common.h":
+cdef extern from "common/wt_common.h":
     enum:
         WT_OK
         WT_ENOMEM
@@ -14,7 +14,7 @@ cdef extern from "wt_common.h":
         WT_ETHREAD
         WT_EREGEX_STACK
 
-cdef extern from "alloc.h":
+cdef extern from "common/alloc.h":
     void *wt_malloc(size_t n) nogil
     void *wt_calloc(size_t n, size_t sz) nogil
     void wt_free(void *p) nogil
@@ -25,10 +25,10 @@ cdef extern from "alloc.h":
 
 # ---------------------------------------------------------------- the tokenizer core
 
-cdef extern from "pool.h":
+cdef extern from "common/pool.h":
     int wt_cpu_count() nogil
 
-cdef extern from "unicode_data.h":
+cdef extern from "text/unicode_data.h":
     const char *WT_UNICODE_VERSION
     unsigned wt_uc_props(int dialect, uint32_t cp) nogil
     enum:
@@ -39,7 +39,7 @@ cdef extern from "unicode_data.h":
         WT_UC_GC_MASK, WT_UC_SPACE, WT_UC_DIGIT, WT_UC_WORD
         WT_DIALECT_ONIG, WT_DIALECT_FANCY
 
-cdef extern from "regex.h":
+cdef extern from "pretokenize/regex.h":
     ctypedef struct wt_regex:
         pass
     ctypedef struct wt_restack:
@@ -58,7 +58,7 @@ cdef extern from "regex.h":
                           size_t *end, wt_restack *st) nogil
     void wt_restack_free(wt_restack *st) nogil
 
-cdef extern from "bpe.h":
+cdef extern from "bpe/bpe.h":
     ctypedef struct wt_bpe_linear:
         uint32_t n_nodes
     ctypedef struct wt_bpe:
@@ -81,7 +81,7 @@ cdef extern from "bpe.h":
                               wt_bpe_scratch *sc, int algo) nogil
     uint64_t wt_hash_bytes(const uint8_t *p, size_t n) nogil
 
-cdef extern from "scan.h":
+cdef extern from "pretokenize/scan.h":
     enum:
         WT_SCAN_RANGES
         WT_SCAN_GPT2, WT_SCAN_CL100K, WT_SCAN_O200K, WT_SCAN_DS3, WT_SCAN_RUN
@@ -93,7 +93,7 @@ cdef extern from "scan.h":
         uint32_t ranges[WT_SCAN_RANGES][2]
     int wt_scanner_init(wt_scanner *sc) nogil
 
-cdef extern from "nfc.h":
+cdef extern from "text/nfc.h":
     ctypedef struct wt_nfc:
         uint8_t *unstable
     ctypedef struct wt_nfc_scratch:
@@ -105,7 +105,7 @@ cdef extern from "nfc.h":
                     size_t n_pairs, const uint32_t *pair_first, const uint32_t *pair_second,
                     const uint32_t *pair_composite) nogil
 
-cdef extern from "tokenizer.h":
+cdef extern from "pipeline/tokenizer.h":
     enum:
         WT_MAX_STAGES
         WT_SPLIT_ISOLATED, WT_SPLIT_REMOVED, WT_SPLIT_MERGED_PREV, WT_SPLIT_MERGED_NEXT, WT_SPLIT_CONTIGUOUS
@@ -176,7 +176,7 @@ cdef extern from "tokenizer.h":
 
 # ---------------------------------------------------------------- the prefetch reader
 
-cdef extern from "reader.h":
+cdef extern from "io/reader.h":
     enum:
         WT_EIO, WT_ETIMEOUT, WT_EHTTP, WT_EPROTO, WT_ENOTFOUND, WT_ECLOSED, WT_ECHANGED
         WT_ENORANGE, WT_EURL, WT_EFORK, WT_ECANCELED, WT_ERANGE, WT_ENET

@@ -10,7 +10,7 @@ A :class:`PrefetchReader` serves reads through a few shared buffers ("slots")
 filled by fetches of at least a floor size (4 MiB; 32 MiB for ``.safetensors``,
 ``.bin``, ``.pt`` and ``.gguf``), so that a stream of small reads (the 128 KiB
 reads of a memory map or a FUSE mount) costs one round trip per floor, not per
-read. The compiled manager (cext/reader.c) holds its lock only to plan and to
+read. The compiled manager (cext/io/reader.c) holds its lock only to plan and to
 store, never across I/O; a fetch in flight is shared by every reader who needs
 its bytes, and they copy them out as they arrive. Past 75% of a buffer read as a
 stream, or of a safetensors tensor of at least 4 MiB, the next range is fetched

@@ -1,5 +1,5 @@
 """PrefetchReader: concurrent reads of a large local file or ``http://`` URL through
-shared, prefetched buffers (the compiled manager is cext/reader.c, bound in
+shared, prefetched buffers (the compiled manager is cext/io/reader.c, bound in
 _native/_io.pyx). See the package docstring for what it does."""
 
 from __future__ import annotations

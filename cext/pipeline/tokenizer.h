@@ -5,10 +5,10 @@
 #ifndef WT_TOKENIZER_H
 #define WT_TOKENIZER_H
 
-#include "bpe.h"
-#include "nfc.h"
-#include "regex.h"
-#include "scan.h"
+#include "bpe/bpe.h"
+#include "text/nfc.h"
+#include "pretokenize/regex.h"
+#include "pretokenize/scan.h"
 
 /* Added tokens of one pass, as a byte trie: children of node k at edges
  * [first_edge[k], first_edge[k+1]). */
@@ -89,6 +89,8 @@ typedef struct {
 } wt_flat;
 
 int wt_ids_reserve(wt_ids *b, size_t extra);
+/* Append ids[0..n). */
+int wt_ids_push(wt_ids *out, const uint32_t *ids, size_t n);
 /* This thread's reusable result buffer, emptied; NULL if out of memory. */
 wt_ids *wt_thread_ids(void);
 void wt_ids_free(wt_ids *b);

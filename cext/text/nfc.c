@@ -4,10 +4,10 @@
  * is only scanned; around each unstable one, the region from the stable code
  * point before it to the next stable one is decomposed, put in canonical
  * order and composed again, and copied out only if that changed it. */
-#include "nfc.h"
+#include "text/nfc.h"
 
-#include "alloc.h"
-#include "utf8.h"
+#include "common/alloc.h"
+#include "common/utf8.h"
 
 /* Hangul syllables: S = S0 + (L * V_COUNT + V) * T_COUNT + T. */
 enum {

@@ -1,15 +1,10 @@
-#include "tokenizer.h"
+#include "pipeline/tokenizer.h"
 
 #include <pthread.h>
 #include <stdatomic.h>
 
-#include "alloc.h"
-#include "pool.h"
-
-#ifdef __SSE2__
-#include <emmintrin.h>
-#endif
-#include "utf8.h"
+#include "common/alloc.h"
+#include "common/utf8.h"
 
 /* ---- per-thread scratch ---- */
 
@@ -516,7 +511,7 @@ static int split_stage(wt_run *r, uint32_t k, const wt_stage *st, const uint8_t 
     return 0;
 }
 
-static int push_ids(wt_ids *out, const uint32_t *ids, size_t n)
+int wt_ids_push(wt_ids *out, const uint32_t *ids, size_t n)
 {
     if (n == 0) return 0;                  /* out->ids and ids may be NULL: no memcpy(NULL, ..., 0) */
     int rc = wt_ids_reserve(out, n);
@@ -541,7 +536,7 @@ static int encode_pass(wt_run *r, const wt_encode_opts *o, int pass, const uint8
     }
     while (wt_find_added(r->t, pass, s, n, pos, o->active[pass], &start, &end, &k)) {
         if ((rc = encode_pass(r, o, pass + 1, s + pos, start - pos)) || (rc = block_flush(r))) return rc;
-        if ((rc = push_ids(r->out, &r->t->added[pass].added_id[k], 1))) return rc;
+        if ((rc = wt_ids_push(r->out, &r->t->added[pass].added_id[k], 1))) return rc;
         if (r->out->len >= r->limit) return 1;
         pos = end;
     }
@@ -555,7 +550,7 @@ int wt_encode(const wt_tokenizer *t, const uint8_t *s, size_t n, const wt_encode
     wt_scratch *sc = scratch_get();
     if (!sc) return WT_ENOMEM;
     int rc;
-    if (o->add_special && (rc = push_ids(out, t->prefix, t->n_prefix))) return rc;
+    if (o->add_special && (rc = wt_ids_push(out, t->prefix, t->n_prefix))) return rc;
     wt_run r = {.t = t, .out = out, .sc = sc, .block = &sc->block};
     sc->block.count = sc->block.bytes = 0;     /* left over by a call that failed */
     r.limit = o->max_body > SIZE_MAX - out->len ? SIZE_MAX : out->len + o->max_body;
@@ -563,7 +558,7 @@ int wt_encode(const wt_tokenizer *t, const uint8_t *s, size_t n, const wt_encode
         if ((rc = encode_pass(&r, o, o->first_pass ? 1 : 0, s, n)) == 0) rc = block_flush(&r);
         if (rc < 0) return rc;
     }
-    if (o->add_special && (rc = push_ids(out, t->suffix, t->n_suffix))) return rc;
+    if (o->add_special && (rc = wt_ids_push(out, t->suffix, t->n_suffix))) return rc;
     return 0;
 }
 
@@ -587,355 +582,6 @@ int wt_pre_tokenize(const wt_tokenizer *t, const uint8_t *s, size_t n, wt_bytes 
     sc->block.count = sc->block.bytes = 0;
     int rc = stage_run(&r, 0, s, n);
     return rc < 0 ? rc : 0;
-}
-
-/* ---- batches ---- */
-
-/* A batch is a list of units: a whole document, or a part of a long one, cut
- * where the pre-tokenizer provably starts afresh, so that one long text keeps
- * every thread busy. Units are grouped into chunks of about equal bytes; a
- * chunk is one pool task with its own output buffer. Chunks finish in any
- * order; ready counts the leading chunks that are done, so a caller can use
- * their documents while later chunks are still being encoded. */
-#define WT_SPLIT_MIN ((size_t)128 << 10)    /* shorter texts stay whole */
-#define WT_SPLIT_PART ((size_t)64 << 10)    /* the least bytes of a part */
-
-typedef struct {
-    size_t doc, start, end;  /* bytes [start, end) of texts[doc] */
-    int first, last;         /* the document's first and last part */
-} wt_unit;
-
-struct wt_batch {
-    const wt_tokenizer *t;
-    const wt_text *texts;
-    wt_encode_opts o;
-    size_t n_texts, n_units, n_chunks;
-    wt_unit *units;
-    size_t *chunk_first;     /* chunk c encodes units [chunk_first[c], chunk_first[c+1]) */
-    wt_ids *chunk_out;
-    atomic_uchar *chunk_done;
-    size_t *unit_len;        /* ids of unit u, at unit_at[u] in its chunk's buffer */
-    size_t *unit_at;
-    int64_t *doc_len;        /* set as the caller sees the doc's last chunk done */
-    const uint32_t **doc_ids;
-    uint32_t **joined;       /* a document in parts: its ids in one buffer */
-    size_t ready, ready_units, ready_docs;   /* chunks, units and documents done (the caller's view) */
-    wt_job *job;
-    atomic_int err;
-};
-
-/* Whether a text may be cut (see find_cut): every split is a scanner's that keeps
- * its matches, and no added token holds a space or takes the spaces after it. */
-static int splittable(const wt_tokenizer *t)
-{
-    if (t->n_stages == 0) return 0;
-    for (uint32_t k = 0; k < t->n_stages; k++) {
-        const wt_stage *st = &t->stages[k];
-        int keeps_matches = st->behavior == WT_SPLIT_ISOLATED || (st->behavior == WT_SPLIT_REMOVED && st->invert);
-        if (!st->re || !st->scan.family || !keeps_matches) return 0;
-    }
-    for (int pass = 0; pass < 2; pass++) {
-        const wt_added *a = &t->added[pass];
-        if (a->n_nodes == 0) continue;
-        if (memchr(a->edge_byte, ' ', a->first_edge[a->n_nodes])) return 0;
-        for (uint32_t k = 0; k < a->n_added; k++)
-            if (a->added_flags[k] & WT_ADDED_RSTRIP) return 0;
-    }
-    return 1;
-}
-
-WT_INLINE int ascii_letter(uint8_t c) { return (uint8_t)((c | 0x20) - 'a') < 26; }
-
-/* The first position in [from, to) where text s can be cut, or 0 (1 <= from,
- * to < the text's length): a space after an ASCII letter or digit and before
- * an ASCII letter. No piece of the scanner families crosses it (their letter
- * and digit runs end before a space, and the space begins the next word's
- * piece, whatever came before), nor does an added token (splittable), and NFC
- * neither changes such text nor composes across it. */
-WT_INLINE int cut_at(const uint8_t *s, size_t i)
-{
-    return s[i] == ' ' && (ascii_letter(s[i - 1]) || (uint8_t)(s[i - 1] - '0') < 10) && ascii_letter(s[i + 1]);
-}
-
-static size_t find_cut(const uint8_t *s, size_t from, size_t to)
-{
-    size_t i = from;
-#ifdef __SSE2__
-    /* 16 at a time, the spaces before a letter first: a run of spaces is passed quickly. */
-    const __m128i space = _mm_set1_epi8(' '), case_bit = _mm_set1_epi8(0x20);
-    const __m128i shift = _mm_set1_epi8((char)(0x80 - 'a')), limit = _mm_set1_epi8((char)(26 - 128));
-    for (; i + 16 < to; i += 16) {
-        __m128i x = _mm_loadu_si128((const __m128i *)(s + i)), y = _mm_loadu_si128((const __m128i *)(s + i + 1));
-        __m128i letter_next = _mm_cmplt_epi8(_mm_add_epi8(_mm_or_si128(y, case_bit), shift), limit);
-        for (unsigned m = (unsigned)_mm_movemask_epi8(_mm_and_si128(_mm_cmpeq_epi8(x, space), letter_next)); m;
-             m &= m - 1)
-            if (cut_at(s, i + (unsigned)__builtin_ctz(m))) return i + (unsigned)__builtin_ctz(m);
-    }
-#endif
-    for (; i < to; i++)
-        if (cut_at(s, i)) return i;
-    return 0;
-}
-
-static int encode_unit(const wt_batch *b, const wt_unit *u, wt_ids *out)
-{
-    const wt_text *tx = &b->texts[u->doc];
-    if (u->first && u->last) return wt_encode(b->t, tx->s, tx->n, &b->o, out);
-    const wt_tokenizer *t = b->t;
-    wt_encode_opts o = b->o;
-    int rc;
-    o.add_special = 0;
-    if (u->first && b->o.add_special && (rc = push_ids(out, t->prefix, t->n_prefix))) return rc;
-    if ((rc = wt_encode(t, tx->s + u->start, u->end - u->start, &o, out))) return rc;
-    if (u->last && b->o.add_special && (rc = push_ids(out, t->suffix, t->n_suffix))) return rc;
-    return 0;
-}
-
-static void batch_task(void *ctx, size_t c)
-{
-    wt_batch *b = ctx;
-    if (atomic_load(&b->err)) return;
-    /* Encode into a buffer of this thread's own: the chunk_out entries of
-     * neighbouring chunks share a cache line, and the update of out.len at
-     * every piece would bounce it between the threads (two threads encoded
-     * at 1.4x one thread's speed that way, where two processes make 2x). */
-    wt_ids out = {0};
-    for (size_t u = b->chunk_first[c]; u < b->chunk_first[c + 1]; u++) {
-        size_t before = out.len;
-        int rc = encode_unit(b, &b->units[u], &out);
-        if (rc) {
-            int zero = 0;
-            atomic_compare_exchange_strong(&b->err, &zero, rc);
-            wt_ids_free(&out);
-            return;
-        }
-        b->unit_at[u] = before;
-        b->unit_len[u] = out.len - before;
-    }
-    b->chunk_out[c] = out;
-    atomic_store_explicit(&b->chunk_done[c], 1, memory_order_release);
-}
-
-void wt_batch_free(wt_batch *b)
-{
-    if (!b) return;
-    if (b->job) {                             /* stop the tasks not yet started, wait for the rest */
-        int zero = 0;
-        atomic_compare_exchange_strong(&b->err, &zero, WT_EINVAL);
-        wt_pool_finish(b->job);
-    }
-    if (b->chunk_out)
-        for (size_t c = 0; c < b->n_chunks; c++) wt_ids_free(&b->chunk_out[c]);
-    if (b->joined)
-        for (size_t i = 0; i < b->n_texts; i++) wt_free(b->joined[i]);
-    wt_free(b->units);
-    wt_free(b->chunk_out);
-    wt_free(b->chunk_first);
-    wt_free((void *)b->chunk_done);
-    wt_free(b->unit_len);
-    wt_free(b->unit_at);
-    wt_free(b->doc_len);
-    wt_free(b->doc_ids);
-    wt_free(b->joined);
-    wt_free(b);
-}
-
-/* The units of a batch: each document whole, or cut into parts of at least
- * part bytes. Returns the count, or 0 if out of memory (b->units then NULL). */
-static size_t plan_units(wt_batch *b, size_t part)
-{
-    const wt_text *texts = b->texts;
-    int cut = b->o.max_body == SIZE_MAX && splittable(b->t);  /* under a limit, the first part is enough */
-    size_t count = 0;
-    for (int pass = 0; pass < 2; pass++) {        /* count, then fill */
-        size_t u = 0;
-        for (size_t i = 0; i < b->n_texts; i++) {
-            size_t n = texts[i].n, start = 0;
-            /* A cut is looked for in a window after each part's least size, and
-             * each byte is looked at once (text with no cut costs one pass). */
-            for (size_t from = part; cut && n >= WT_SPLIT_MIN && from + 1 < n;) {
-                size_t to = from + WT_SPLIT_PART < n - 1 ? from + WT_SPLIT_PART : n - 1;
-                size_t end = find_cut(texts[i].s, from, to);
-                if (!end) {
-                    from = to;
-                    continue;
-                }
-                if (pass) b->units[u] = (wt_unit){.doc = i, .start = start, .end = end, .first = start == 0};
-                u++;
-                start = end;
-                from = end + part;
-            }
-            if (pass) b->units[u] = (wt_unit){.doc = i, .start = start, .end = n, .first = start == 0, .last = 1};
-            u++;
-        }
-        if (!pass && !(b->units = wt_malloc((u + 1) * sizeof(wt_unit)))) return 0;
-        count = u;
-    }
-    return count;
-}
-
-wt_batch *wt_batch_begin(const wt_tokenizer *t, const wt_text *texts, size_t n_texts,
-                         const wt_encode_opts *o, int n_threads, int *rc)
-{
-    *rc = WT_ENOMEM;
-    wt_batch *b = wt_calloc(1, sizeof *b);
-    if (!b) return NULL;
-    *b = (wt_batch){.t = t, .texts = texts, .o = *o, .n_texts = n_texts};
-    atomic_init(&b->err, 0);
-    if (n_threads <= 0) n_threads = wt_cpu_count();
-    size_t total = 0;
-    for (size_t i = 0; i < n_texts; i++) total += texts[i].n;
-    /* Split by bytes, not by count: several chunks per thread balance uneven
-     * documents, and keep the part left after the last chunk small. */
-    size_t target = total / ((size_t)n_threads * 8) + 1;
-    if (target < 16384) target = 16384;
-    size_t part = target > WT_SPLIT_PART ? target : WT_SPLIT_PART;
-    b->n_units = plan_units(b, part);
-    size_t max_chunks = b->n_units ? b->n_units : 1;
-    b->chunk_first = wt_malloc((max_chunks + 1) * sizeof(size_t));
-    b->chunk_out = wt_calloc(max_chunks, sizeof(wt_ids));
-    b->chunk_done = wt_calloc(max_chunks, sizeof(atomic_uchar));
-    b->unit_len = wt_calloc(max_chunks, sizeof(size_t));
-    b->unit_at = wt_calloc(max_chunks, sizeof(size_t));
-    b->doc_len = wt_calloc(n_texts + 1, sizeof(int64_t));
-    b->doc_ids = wt_calloc(n_texts + 1, sizeof(uint32_t *));
-    b->joined = wt_calloc(n_texts + 1, sizeof(uint32_t *));
-    if (!b->units || !b->chunk_first || !b->chunk_out || !b->chunk_done || !b->unit_len || !b->unit_at ||
-        !b->doc_len || !b->doc_ids || !b->joined) {
-        wt_batch_free(b);
-        return NULL;
-    }
-    size_t acc = 0;
-    b->chunk_first[0] = 0;
-    for (size_t u = 0; u < b->n_units; u++) {
-        acc += b->units[u].end - b->units[u].start;
-        if (acc >= target || u + 1 == b->n_units) {
-            b->chunk_first[++b->n_chunks] = u + 1;
-            acc = 0;
-        }
-    }
-    if (b->n_chunks && !(b->job = wt_pool_begin(batch_task, b, b->n_chunks, n_threads))) {
-        wt_batch_free(b);
-        return NULL;
-    }
-    *rc = 0;
-    return b;
-}
-
-int wt_batch_step(wt_batch *b)
-{
-    return b->job ? wt_pool_step(b->job) : 0;
-}
-
-/* The ids of units [first, last] (one document's), in their chunks' buffers. */
-static const uint32_t *unit_ids(const wt_batch *b, size_t chunk, size_t u)
-{
-    return b->chunk_out[chunk].ids + b->unit_at[u];
-}
-
-size_t wt_batch_ready(wt_batch *b)
-{
-    while (b->ready < b->n_chunks && atomic_load_explicit(&b->chunk_done[b->ready], memory_order_acquire)) {
-        /* The chunk's units: whole documents point into its buffer; a document
-         * in parts, once its last part is done, is joined into one. */
-        size_t c = b->ready++;
-        for (size_t u = b->chunk_first[c]; u < b->chunk_first[c + 1]; u++) {
-            const wt_unit *un = &b->units[u];
-            b->doc_len[un->doc] += (int64_t)b->unit_len[u];
-            if (un->first && un->last) b->doc_ids[un->doc] = unit_ids(b, c, u);
-            if (!un->last || un->first) continue;
-            size_t first = u;
-            while (!b->units[first].first) first--;
-            uint32_t *all = wt_malloc(((size_t)b->doc_len[un->doc] + 1) * sizeof(uint32_t));
-            if (!all) {
-                int zero = 0;
-                atomic_compare_exchange_strong(&b->err, &zero, WT_ENOMEM);
-                b->ready = b->n_chunks;        /* nothing more is handed out */
-                return b->ready_docs;
-            }
-            size_t at = 0, chunk = c;
-            while (b->chunk_first[chunk] > first) chunk--;
-            for (size_t v = first; v <= u; v++) {
-                while (b->chunk_first[chunk + 1] <= v) chunk++;
-                memcpy(all + at, unit_ids(b, chunk, v), b->unit_len[v] * sizeof(uint32_t));
-                at += b->unit_len[v];
-            }
-            b->joined[un->doc] = all;
-            b->doc_ids[un->doc] = all;
-        }
-        b->ready_units = b->chunk_first[b->ready];
-        const wt_unit *lastu = &b->units[b->ready_units - 1];
-        b->ready_docs = lastu->doc + (lastu->last ? 1 : 0);
-    }
-    return b->ready_docs;
-}
-
-const uint32_t *wt_batch_doc(const wt_batch *b, size_t i, size_t *n)
-{
-    *n = (size_t)b->doc_len[i];
-    return b->doc_ids[i];
-}
-
-int wt_batch_finish(wt_batch *b)
-{
-    if (b->job) {
-        wt_pool_finish(b->job);
-        b->job = NULL;
-    }
-    return atomic_load(&b->err);
-}
-
-/* res: zeroed by the caller. */
-static int batch_flat(const wt_batch *b, wt_flat *res)
-{
-    if (!(res->offsets = wt_calloc(b->n_texts + 1, sizeof(int64_t)))) return WT_ENOMEM;
-    for (size_t u = 0; u < b->n_units; u++) res->offsets[b->units[u].doc + 1] += (int64_t)b->unit_len[u];
-    for (size_t i = 0; i < b->n_texts; i++) res->offsets[i + 1] += res->offsets[i];
-    size_t n_ids = (size_t)res->offsets[b->n_texts];
-    if (!(res->ids = wt_malloc((n_ids + 1) * sizeof(uint32_t)))) {
-        wt_flat_free(res);
-        return WT_ENOMEM;
-    }
-    size_t at = 0;
-    for (size_t c = 0; c < b->n_chunks; c++) {
-        if (b->chunk_out[c].len) memcpy(res->ids + at, b->chunk_out[c].ids, b->chunk_out[c].len * sizeof(uint32_t));
-        at += b->chunk_out[c].len;
-    }
-    res->n_docs = b->n_texts;
-    return 0;
-}
-
-int wt_encode_batch(const wt_tokenizer *t, const wt_text *texts, size_t n_texts,
-                    const wt_encode_opts *o, int n_threads, wt_flat *res)
-{
-    int rc;
-    memset(res, 0, sizeof *res);
-    wt_batch *b = wt_batch_begin(t, texts, n_texts, o, n_threads, &rc);
-    if (!b) return rc;
-    if (!(rc = wt_batch_finish(b))) rc = batch_flat(b, res);
-    wt_batch_free(b);
-    return rc;
-}
-
-int wt_encode_long(const wt_tokenizer *t, const uint8_t *s, size_t n, const wt_encode_opts *o, int n_threads,
-                   wt_ids *out)
-{
-    if (n < WT_SPLIT_MIN || o->max_body != SIZE_MAX || !splittable(t)) return wt_encode(t, s, n, o, out);
-    wt_text text = {s, n};
-    int rc;
-    wt_batch *b = wt_batch_begin(t, &text, 1, o, n_threads, &rc);
-    if (!b) return rc;
-    if (!(rc = wt_batch_finish(b)))
-        for (size_t c = 0; !rc && c < b->n_chunks; c++) rc = push_ids(out, b->chunk_out[c].ids, b->chunk_out[c].len);
-    wt_batch_free(b);
-    return rc;
-}
-
-void wt_flat_free(wt_flat *f)
-{
-    wt_free(f->ids);
-    wt_free(f->offsets);
-    memset(f, 0, sizeof *f);
 }
 
 /* ---- decode ---- */

@@ -5,7 +5,7 @@
 #ifndef WT_REGEX_H
 #define WT_REGEX_H
 
-#include "wt_common.h"
+#include "common/wt_common.h"
 
 /* Opcodes; keep in sync with _pattern.py (it imports them from _core). */
 enum {

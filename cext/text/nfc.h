@@ -5,7 +5,7 @@
 #ifndef WT_NFC_H
 #define WT_NFC_H
 
-#include "wt_common.h"
+#include "common/wt_common.h"
 
 typedef struct {
     uint32_t cp, info;       /* info: ccc (bits 0-7), decomposition length (8-15) and start (16-31) */

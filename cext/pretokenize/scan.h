@@ -7,7 +7,7 @@
 #ifndef WT_SCAN_H
 #define WT_SCAN_H
 
-#include "wt_common.h"
+#include "common/wt_common.h"
 
 enum {
     WT_SCAN_GPT2 = 1,        /* 's|'t|..| ?\p{L}+| ?\p{N}+| ?[^\s\p{L}\p{N}]+|\s+(?!\S)|\s+ */

@@ -1,7 +1,7 @@
-#include "regex.h"
-#include "alloc.h"
-#include "utf8.h"
-#include "unicode_data.h"
+#include "pretokenize/regex.h"
+#include "common/alloc.h"
+#include "common/utf8.h"
+#include "text/unicode_data.h"
 
 /* The stack holds at most one entry per alternative still open; a single class
  * loop needs one entry however long it runs. The cap stops runaway patterns. */

@@ -9,8 +9,8 @@
 
 #include <stdatomic.h>
 
-#include "piece_table.h"
-#include "wt_common.h"
+#include "bpe/piece_table.h"
+#include "common/wt_common.h"
 
 /* (left, right) -> rank, one word a pair: left << 42 | right << 21 | rank, so
  * ids and ranks are below 2^21 (WT_PAIR_LIMIT); UINT64_MAX = empty. The merged

@@ -22,7 +22,7 @@
 #include <stdint.h>
 #include <sys/uio.h>
 
-#include "wt_common.h"
+#include "common/wt_common.h"
 
 /* Reader error codes (wt_common.h owns -1 .. -31). */
 enum {

@@ -5,8 +5,8 @@
 #ifndef _GNU_SOURCE
 #define _GNU_SOURCE
 #endif
-#include "pool.h"
-#include "alloc.h"
+#include "common/pool.h"
+#include "common/alloc.h"
 
 #include <pthread.h>
 #include <sched.h>

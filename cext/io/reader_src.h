@@ -5,7 +5,7 @@
 #ifndef WT_READER_SRC_H
 #define WT_READER_SRC_H
 
-#include "reader.h"
+#include "io/reader.h"
 
 #define WT_MAX_IOV 64   /* most pieces one fetch scatters into */
 

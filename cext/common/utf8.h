@@ -4,7 +4,7 @@
 #ifndef WT_UTF8_H
 #define WT_UTF8_H
 
-#include "wt_common.h"
+#include "common/wt_common.h"
 
 /* Decode the code point at s[pos] (pos < n); *len receives its byte length. */
 WT_INLINE uint32_t wt_utf8_decode(const uint8_t *s, size_t n, size_t pos, size_t *len)

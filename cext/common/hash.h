@@ -2,7 +2,7 @@
 #ifndef WT_HASH_H
 #define WT_HASH_H
 
-#include "wt_common.h"
+#include "common/wt_common.h"
 
 /* A product's low bits see only its factors' low bits, so the high half is
  * folded in first: without it a packed key's last bytes never reach the index. */

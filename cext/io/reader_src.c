@@ -3,7 +3,7 @@
 #ifndef _GNU_SOURCE
 #define _GNU_SOURCE
 #endif
-#include "reader_src.h"
+#include "io/reader_src.h"
 
 #include <errno.h>
 #include <fcntl.h>
@@ -28,7 +28,7 @@
 #include <time.h>
 #include <unistd.h>
 
-#include "alloc.h"
+#include "common/alloc.h"
 
 #ifndef MSG_NOSIGNAL
 #define MSG_NOSIGNAL 0          /* macOS: SO_NOSIGPIPE is set on the socket instead */

@@ -1,6 +1,6 @@
-#include "scan.h"
-#include "unicode_data.h"
-#include "utf8.h"
+#include "pretokenize/scan.h"
+#include "text/unicode_data.h"
+#include "common/utf8.h"
 
 /* How blocks of ASCII get their class masks (see "64 ASCII bytes at a time"):
  * SSE2 or NEON vectors, else 8-byte words on little-endian CPUs, else no blocks. */

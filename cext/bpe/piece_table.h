@@ -22,7 +22,7 @@
 #ifndef WT_PIECE_TABLE_H
 #define WT_PIECE_TABLE_H
 
-#include "wt_common.h"
+#include "common/wt_common.h"
 
 #define WT_PT_SHORT 15
 #define WT_PT_INLINE 3

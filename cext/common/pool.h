@@ -3,7 +3,7 @@
 #ifndef WT_POOL_H
 #define WT_POOL_H
 
-#include "wt_common.h"
+#include "common/wt_common.h"
 
 typedef void (*wt_task_fn)(void *ctx, size_t task);
 

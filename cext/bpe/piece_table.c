@@ -1,7 +1,7 @@
-#include "piece_table.h"
+#include "bpe/piece_table.h"
 
-#include "alloc.h"
-#include "hash.h"
+#include "common/alloc.h"
+#include "common/hash.h"
 
 #include <stdatomic.h>
 

@@ -8,7 +8,7 @@
 #ifndef _GNU_SOURCE
 #define _GNU_SOURCE
 #endif
-#include "reader.h"
+#include "io/reader.h"
 
 #include <errno.h>
 #include <pthread.h>
@@ -18,8 +18,8 @@
 #include <sys/mman.h>
 #include <unistd.h>
 
-#include "alloc.h"
-#include "reader_src.h"
+#include "common/alloc.h"
+#include "io/reader_src.h"
 
 #define MiB ((uint64_t)1 << 20)
 #define WT_SPEC_TENSOR_MIN (4 * MiB)   /* tensors this big trigger a speculative fetch of the next */

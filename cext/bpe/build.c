@@ -1,0 +1,280 @@
+/* Building the BPE tables of a tokenizer from its tokens and merges, and seeding
+ * its piece table. */
+#include "bpe/internal.h"
+#include "common/alloc.h"
+
+#include <stdatomic.h>
+
+/* ---- bytes -> id, while building ---- */
+
+static uint32_t lookup(const wt_bpe *b, const uint8_t *p, size_t n)
+{
+    const uint32_t *off = b->tok_off;
+    for (size_t i = wt_hash_mem(p, n) & b->vocab_mask;; i = (i + 1) & b->vocab_mask) {
+        uint32_t id = b->vocab[i];
+        if (id == WT_NO_ID) return WT_NO_ID;
+        if (off[id + 1] - off[id] == n && memcmp(b->tok_bytes + off[id], p, n) == 0) return id;
+    }
+}
+
+static int vocab_insert(wt_bpe *b, uint32_t id)
+{
+    const uint8_t *p = b->tok_bytes + b->tok_off[id];
+    size_t n = b->tok_off[id + 1] - b->tok_off[id];
+    if (n == 0 || lookup(b, p, n) != WT_NO_ID) return WT_EINVAL;   /* empty, or two ids with the same bytes */
+    size_t i = wt_hash_mem(p, n) & b->vocab_mask;
+    while (b->vocab[i] != WT_NO_ID) i = (i + 1) & b->vocab_mask;
+    b->vocab[i] = id;
+    return 0;
+}
+
+/* ---- the pair table ---- */
+
+/* Ranks are unique: a later listing of the same pair replaces the earlier. */
+static void pair_put(wt_pair_map *m, uint32_t l, uint32_t r, uint32_t rank)
+{
+    uint64_t key = pair_key(l, r);
+    size_t i = pair_home(m, key);
+    while (m->slots[i] != UINT64_MAX && (m->slots[i] & ~WT_RANK_BITS) != key) i = (i + 1) & m->mask;
+    m->slots[i] = key | rank;
+}
+
+/* At most half full (pairs absent from it are the common probe: a miss ends
+ * at an empty slot). */
+static int pairs_alloc(wt_pair_map *m, size_t n)
+{
+    size_t cap = wt_pow2_at_least(n * 2 + 1);
+    m->slots = wt_malloc(cap * sizeof(uint64_t));
+    if (!m->slots) return WT_ENOMEM;
+    memset(m->slots, 0xff, cap * sizeof(uint64_t));
+    m->mask = cap - 1;
+    return 0;
+}
+
+uint32_t wt_bpe_whole(const wt_bpe *b, const uint8_t *p, size_t n)
+{
+    uint32_t id = lookup(b, p, n);
+    return id != WT_NO_ID && (b->tok_flags[id] & WT_TOK_WHOLE) ? id : WT_NO_ID;
+}
+
+/* The tokens to seed the piece table with: per token its id, the count k of
+ * the ids of its bytes as a piece, the ids. */
+typedef struct {
+    uint32_t *ids;
+    size_t len, cap;
+} wt_seeds;
+
+static int seed_push(wt_seeds *seeds, uint32_t id, size_t k, const uint32_t *ids)
+{
+    if (seeds->len + k + 2 > seeds->cap) {
+        size_t cap = seeds->cap ? seeds->cap * 2 : 1 << 16;
+        while (cap < seeds->len + k + 2) cap *= 2;
+        uint32_t *more = wt_realloc(seeds->ids, cap * sizeof(uint32_t));
+        if (!more) return WT_ENOMEM;
+        seeds->ids = more;
+        seeds->cap = cap;
+    }
+    seeds->ids[seeds->len++] = id;
+    seeds->ids[seeds->len++] = (uint32_t)k;
+    memcpy(seeds->ids + seeds->len, ids, k * sizeof(uint32_t));
+    seeds->len += k;
+    return 0;
+}
+
+/* The piece table, seeded: room for the seeds three times over, so that most
+ * pieces lie in their home line and the text's own pieces find room too; twice
+ * that again while a whole token finds none (a piece missing from the table is
+ * then known not to be one). test_slots: a small table, nothing seeded. */
+static int seed_table(wt_bpe *b, const wt_seeds *seeds, size_t n_short, size_t test_slots)
+{
+    if (test_slots) return wt_pt_init(&b->pieces, 16 * test_slots, 16, 4096);
+    const uint32_t *off = b->tok_off;
+    for (size_t slots = wt_pow2_at_least(3 * n_short), tries = 0;; slots *= 2, tries++) {
+        int rc = wt_pt_init(&b->pieces, slots, 1 << 16, 1 << 21), all_whole = 1;
+        if (rc) return rc;
+        for (size_t at = 0; at < seeds->len;) {
+            uint32_t id = seeds->ids[at], k = seeds->ids[at + 1];
+            const uint8_t *tok = b->tok_bytes + off[id];
+            size_t n = off[id + 1] - off[id];
+            int added = wt_pt_add(&b->pieces, tok, n, wt_pt_hash_of(tok, n), seeds->ids + at + 2, k);
+            if (b->tok_flags[id] & WT_TOK_WHOLE) all_whole &= added;
+            at += 2 + k;
+        }
+        if (all_whole || tries == 2) {
+            b->whole_seeded = all_whole;
+            return 0;
+        }
+        wt_pt_free(&b->pieces);
+    }
+}
+
+int wt_bpe_init(wt_bpe *b, uint32_t n_ids, const uint32_t *tok_off, const uint8_t *tok_bytes,
+                const uint8_t *tok_flags, int mode_tiktoken, const uint32_t *merges,
+                size_t n_merges, int ignore_merges, int linear, size_t test_slots)
+{
+    int rc = WT_ENOMEM;
+    static atomic_uint next_serial = 1;
+    memset(b, 0, sizeof *b);
+    b->serial = atomic_fetch_add(&next_serial, 1);
+    b->n_ids = n_ids;
+    size_t nbytes = tok_off[n_ids];
+    b->tok_off = wt_malloc((n_ids + 1) * sizeof(uint32_t));
+    b->tok_bytes = wt_malloc(nbytes + 1);
+    b->tok_flags = wt_malloc(n_ids + 1);
+    if (!b->tok_off || !b->tok_bytes || !b->tok_flags) goto fail;
+    memcpy(b->tok_off, tok_off, (n_ids + 1) * sizeof(uint32_t));
+    memcpy(b->tok_bytes, tok_bytes, nbytes);
+    memcpy(b->tok_flags, tok_flags, n_ids);
+
+    if (n_ids >= WT_PAIR_LIMIT - 1) { rc = WT_EINVAL; goto fail; }
+    size_t n_bpe = 0, n_short = 0;   /* BPE tokens, and those of up to WT_PT_SHORT bytes */
+    for (uint32_t id = 0; id < n_ids; id++) {
+        if (tok_off[id + 1] < tok_off[id]) { rc = WT_EINVAL; goto fail; }
+        b->tok_flags[id] &= (uint8_t)~(WT_TOK_WHOLE | WT_TOK_UNORDERED);
+        if (!(b->tok_flags[id] & WT_TOK_BPE)) continue;
+        n_bpe++;
+        n_short += tok_off[id + 1] - tok_off[id] <= WT_PT_SHORT;
+    }
+    b->vocab_mask = wt_pow2_at_least(n_bpe * 2 + 1) - 1;
+    if (!(b->vocab = wt_malloc((b->vocab_mask + 1) * sizeof(uint32_t)))) goto fail;
+    memset(b->vocab, 0xff, (b->vocab_mask + 1) * sizeof(uint32_t));
+    for (uint32_t id = 0; id < n_ids; id++)
+        if ((b->tok_flags[id] & WT_TOK_BPE) && (rc = vocab_insert(b, id))) goto fail;
+
+    rc = WT_EINVAL;
+    for (int c = 0; c < 256; c++) {
+        uint8_t byte = (uint8_t)c;
+        if ((b->byte_id[c] = lookup(b, &byte, 1)) != WT_NO_ID) continue;
+        /* Bytes that never occur in valid UTF-8 may be missing: the bindings only
+         * pass Python str contents. Any other missing byte is an error. */
+        if (c != 0xC0 && c != 0xC1 && c < 0xF5) goto fail;
+        b->byte_id[c] = 0;
+    }
+
+    if (mode_tiktoken) {
+        /* Every split of a token into two tokens is a pair, ranked by the token.
+         * Collected first, so the table is sized by the pairs that exist, not by
+         * the splits tried (a few times fewer: a sparse table costs memory and
+         * cache misses at every merge). */
+        size_t n_pairs = 0, cap = 1 << 16;
+        uint32_t *found = wt_malloc(cap * 3 * sizeof(uint32_t));
+        if (!found) { rc = WT_ENOMEM; goto fail; }
+        for (uint32_t id = 0; id < n_ids; id++) {
+            if (!(b->tok_flags[id] & WT_TOK_BPE)) continue;
+            const uint8_t *p = tok_bytes + tok_off[id];
+            size_t n = tok_off[id + 1] - tok_off[id];
+            for (size_t k = 1; k < n; k++) {
+                uint32_t l = lookup(b, p, k), r;
+                if (l == WT_NO_ID || (r = lookup(b, p + k, n - k)) == WT_NO_ID) continue;
+                if (n_pairs == cap) {
+                    uint32_t *more = wt_realloc(found, cap * 2 * 3 * sizeof(uint32_t));
+                    if (!more) { wt_free(found); rc = WT_ENOMEM; goto fail; }
+                    found = more;
+                    cap *= 2;
+                }
+                found[3 * n_pairs] = l; found[3 * n_pairs + 1] = r; found[3 * n_pairs + 2] = id;
+                n_pairs++;
+            }
+        }
+        if ((rc = pairs_alloc(&b->pairs, n_pairs))) { wt_free(found); goto fail; }
+        for (size_t i = 0; i < n_pairs; i++) pair_put(&b->pairs, found[3 * i], found[3 * i + 1], found[3 * i + 2]);
+        wt_free(found);
+    } else {
+        uint32_t max_rank = 0;
+        for (size_t i = 0; i < n_merges; i++) max_rank = merges[3 * i + 2] > max_rank ? merges[3 * i + 2] : max_rank;
+        if (max_rank >= WT_PAIR_LIMIT - 1) { rc = WT_EINVAL; goto fail; }
+        if ((rc = pairs_alloc(&b->pairs, n_merges))) goto fail;
+        if (!(b->pairs.rank_merged = wt_calloc((size_t)max_rank + 1, sizeof(uint32_t)))) { rc = WT_ENOMEM; goto fail; }
+        rc = WT_EINVAL;
+        for (size_t i = 0; i < n_merges; i++) {
+            uint32_t l = merges[3 * i], r = merges[3 * i + 1], rank = merges[3 * i + 2];
+            if (l >= n_ids || r >= n_ids) goto fail;
+            /* The merged token is the concatenation; the loader checked it exists. */
+            size_t ln = tok_off[l + 1] - tok_off[l], rn = tok_off[r + 1] - tok_off[r];
+            uint8_t stackbuf[256];
+            uint8_t *cat = ln + rn <= sizeof stackbuf ? stackbuf : wt_malloc(ln + rn);
+            if (!cat) { rc = WT_ENOMEM; goto fail; }
+            memcpy(cat, tok_bytes + tok_off[l], ln);
+            memcpy(cat + ln, tok_bytes + tok_off[r], rn);
+            uint32_t m = lookup(b, cat, ln + rn);
+            if (cat != stackbuf) wt_free(cat);
+            if (m == WT_NO_ID) goto fail;
+            pair_put(&b->pairs, l, r, rank);
+            b->pairs.rank_merged[rank] = m;
+        }
+    }
+
+    if (!(b->byte_ranks = wt_malloc(65536 * sizeof(uint32_t)))) { rc = WT_ENOMEM; goto fail; }
+    for (size_t x = 0; x < 65536; x++) b->byte_ranks[x] = pair_rank(b, b->byte_id[x >> 8], b->byte_id[x & 0xff]);
+
+    /* Which tokens a piece may map to directly: all with ignore_merges (and
+     * always for tiktoken); otherwise those the merges rebuild on their own.
+     * The linear path needs every token's own run: which are self-built, and the
+     * last merge of each (the top of its tree). */
+    b->linear_status = WT_LINEAR_OFF;
+    if (linear) {
+        b->lin.split = wt_malloc(((size_t)n_ids * 2 + 1) * sizeof(uint32_t));
+        b->lin.tree_rank = wt_calloc((size_t)n_ids + 1, sizeof(uint32_t));
+        if (!b->lin.split || !b->lin.tree_rank) { rc = WT_ENOMEM; goto fail; }
+    }
+    wt_bpe_scratch sc = {0};
+    uint32_t *tmp = NULL;
+    size_t tmp_cap = 0;
+    wt_seeds seeds = {0};
+    rc = 0;
+    for (uint32_t id = 0; id < n_ids; id++) {
+        if (linear) b->lin.split[2 * id] = b->lin.split[2 * id + 1] = WT_NO_ID;
+        if (!(b->tok_flags[id] & WT_TOK_BPE)) continue;
+        size_t n = tok_off[id + 1] - tok_off[id];
+        int whole = mode_tiktoken || ignore_merges || n == 1;
+        if (n == 1 && linear) b->lin.split[2 * id] = b->lin.split[2 * id + 1] = id;
+        int64_t k_merged = 0;    /* ids in tmp: the merges' result, when they ran */
+        if (n > 1 && (!whole || linear)) {
+            if (n > tmp_cap) {
+                wt_free(tmp);
+                tmp_cap = n * 2;
+                if (!(tmp = wt_malloc(tmp_cap * sizeof(uint32_t)))) { rc = WT_ENOMEM; break; }
+            }
+            uint32_t top[2] = {WT_NO_ID, WT_NO_ID};
+            int64_t k = n <= WT_BPE_SHORT ? (int64_t)wt_merge_small(b, tok_bytes + tok_off[id], n, tmp, top, &sc.work)
+                                          : wt_merge_heap(b, tok_bytes + tok_off[id], n, tmp, &sc, top);
+            if (k < 0) { rc = (int)k; break; }
+            k_merged = k;
+            int self_built = k == 1 && tmp[0] == id;
+            whole = whole || self_built;
+            if (self_built && linear) {
+                b->lin.split[2 * id] = top[0];
+                b->lin.split[2 * id + 1] = top[1];
+                b->lin.tree_rank[id] = pair_rank(b, top[0], top[1]) + 1;
+            }
+        }
+        if (whole) b->tok_flags[id] |= WT_TOK_WHOLE;
+        /* The seed: what encoding the token's bytes as a piece gives (not always the token). */
+        if (n <= WT_PT_LONG) {
+            size_t k = whole ? 1 : (size_t)k_merged;
+            if ((rc = seed_push(&seeds, id, k, whole ? &id : tmp))) break;
+        }
+    }
+    wt_free(tmp);
+    wt_bpe_scratch_free(&sc);
+    if (!rc) rc = seed_table(b, &seeds, n_short, test_slots);
+    wt_free(seeds.ids);
+    if (rc) goto fail;
+    if (linear && (rc = wt_linear_init(b)) < 0) goto fail;
+    return 0;
+fail:
+    wt_bpe_free(b);
+    return rc;
+}
+
+void wt_bpe_free(wt_bpe *b)
+{
+    wt_free(b->tok_off); wt_free(b->tok_bytes); wt_free(b->tok_flags);
+    wt_free(b->vocab);
+    wt_free(b->pairs.slots);
+    wt_free(b->byte_ranks);
+    wt_free(b->pairs.rank_merged);
+    wt_linear_free(&b->lin);
+    wt_pt_free(&b->pieces);
+    memset(b, 0, sizeof *b);
+}
