@@ -1,7 +1,8 @@
 #!/usr/bin/env bash
 # The extensions built with AddressSanitizer + UndefinedBehaviorSanitizer, then
-# with ThreadSanitizer, each run over the parity, fuzz, io, concurrency, threads
-# and worst-case tests (and the scanner's block-edge test). Any report fails.
+# with ThreadSanitizer, each run over the parity, fuzz, io, concurrency, threads,
+# worst-case, piece-table and long-document tests (and the scanner's block-edge
+# test). Any report fails.
 #
 #   tools/sanitize.sh                          # both builds, the default tests
 #   tools/sanitize.sh address                  # one build: address or thread
@@ -18,7 +19,7 @@ ROOT=$(cd "$(dirname "$0")/.." && pwd)
 PY=${PYTHON:-python}
 CC_=${CC:-gcc}
 DEFAULT_TESTS=(tests/test_parity.py tests/test_fuzz.py tests/test_io.py tests/test_concurrency.py
-               tests/test_threads.py tests/test_worst_case.py
+               tests/test_threads.py tests/test_worst_case.py tests/test_piece_table.py tests/test_long_documents.py
                tests/test_scan.py::test_runs_to_a_blocks_last_byte_split_the_same)
 
 kinds=(address thread)
