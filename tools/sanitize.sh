@@ -57,7 +57,7 @@ run_kind() {
             || { tail -30 "$out/build.log"; return 1; }
         cp -r "$ROOT/src/warptok" "$out/pkg/"
         find "$out/pkg" \( -name '*.so' -o -name '*.c' -o -name __pycache__ \) -prune -exec rm -rf {} +
-        cp "$out"/lib/warptok/*.so "$out/pkg/warptok/"
+        (cd "$out/lib" && find warptok -name '*.so' -exec cp --parents {} "$out/pkg/" \;)
     fi
 
     # Reports go to files (children of the fork tests included) as well as failing the run.

@@ -436,9 +436,13 @@ static int blocks_exact(const wt_scanner *sc)
     return 1;
 }
 
+/* A block's class masks: bit i is the class of byte i (offs NULL: the block is
+ * 64 bytes of mostly ASCII) or of code point i (offs[i]: its byte offset; see
+ * block_load_chars). */
 typedef struct {
     uint64_t let, up, dig, pun, sp, os, nl, apos, slash;
-    unsigned known;          /* bytes [0, known) are in the text and classified */
+    unsigned known;          /* units [0, known) are in the text and classified */
+    const uint16_t *offs;    /* code points: offs[0..known] */
 } wt_block;
 
 /* The class masks of the block: bit i of each is byte i's class. With SSE2 or
@@ -552,8 +556,9 @@ static void masks_words(const uint8_t *p, uint64_t *hi, wt_block *c)
 /* The block's masks. Beyond ASCII, whole characters the scanner calls letters
  * join the letter mask (o200k's only when cased one way, which the case split
  * reads), so text in Latin, Greek or Cyrillic letters stays on the block path;
- * any other non-ASCII character ends what is known. */
-static void block_load(const wt_scanner *sc, const uint8_t *s, size_t n, size_t pos, wt_block *c)
+ * any other non-ASCII character ends what is known: then 1 (the block is read
+ * again by code point, block_load_chars). */
+static int block_load(const wt_scanner *sc, const uint8_t *s, size_t n, size_t pos, wt_block *c)
 {
     uint8_t pad[WT_SCAN_BLOCK];
     const uint8_t *p = s + pos;
@@ -569,14 +574,16 @@ static void block_load(const wt_scanner *sc, const uint8_t *s, size_t n, size_t 
     else
 #endif
         masks_words(p, &hi, c);
-    int o200k = sc->family == WT_SCAN_O200K;
+    int o200k = sc->family == WT_SCAN_O200K, stopped = 0;
     c->known = WT_SCAN_BLOCK;
+    c->offs = NULL;
     for (uint64_t rest = hi; rest;) {          /* each non-ASCII character in turn */
         unsigned i = (unsigned)__builtin_ctzll(rest);
         size_t len;                            /* one cut by the block's end decodes as U+FFFD */
         unsigned cls = classify(sc, wt_utf8_decode(p, WT_SCAN_BLOCK, i, &len));
         if (!(cls & C_LET) || (o200k && !(cls & C_UP) == !(cls & C_LO))) {
             c->known = i;
+            stopped = pos + i < n;             /* a character, not the text's end */
             break;
         }
         uint64_t bytes = ((1ull << len) - 1) << i;
@@ -588,6 +595,61 @@ static void block_load(const wt_scanner *sc, const uint8_t *s, size_t n, size_t 
     c->let &= valid; c->up &= valid; c->dig &= valid; c->sp &= valid; c->os &= valid; c->nl &= valid;
     c->apos &= valid; c->slash &= valid;
     c->pun = valid & ~(c->let | c->dig | c->sp | c->os | c->nl);
+    return stopped;
+}
+
+/* The block's masks by code point, from pos (a piece start): up to 64 code
+ * points, to the text's end, or to the first one o200k's case split cannot put
+ * in one cased class (Lm, Lo, marks: in both; its letter runs take them). Each rule of block_starts reads
+ * a unit's neighbours and the run it is in, whatever its bytes, so the same
+ * rules cut text in any script, and \p{N}{1,k} and \s+(?!\S) count code points
+ * as the patterns do. offs: room for 65. */
+static void block_load_chars(const wt_scanner *sc, const uint8_t *s, size_t n, size_t pos, wt_block *c,
+                             uint16_t *offs)
+{
+    int o200k = sc->family == WT_SCAN_O200K;
+    memset(c, 0, sizeof *c);
+    unsigned k = 0;
+    size_t b = pos;
+    for (; k < WT_SCAN_BLOCK && b < n; k++) {
+        uint8_t x = s[b];
+        size_t len = 1;
+        unsigned cls;
+        uint64_t bit = 1ull << k;
+        if (x < 0x80) {
+            cls = sc->ascii[x];
+            c->sp |= (uint64_t)(x == ' ') << k;
+            c->apos |= (uint64_t)(x == '\'') << k;
+            c->slash |= (uint64_t)(x == '/') << k;
+        } else {
+            cls = classify(sc, wt_utf8_decode(s, n, b, &len));
+            /* o200k's letter runs take marks, Lm and Lo, which are in both cased classes */
+            if (o200k && (cls & (C_UP | C_LO)) && (!(cls & C_LET) || !(cls & C_UP) == !(cls & C_LO))) break;
+        }
+        offs[k] = (uint16_t)(b - pos);
+        if (cls & C_LET) c->let |= bit;
+        if (cls & C_UP) c->up |= bit;
+        if (cls & C_NUM) c->dig |= bit;
+        if (cls & C_NL) c->nl |= bit;
+        else if ((cls & C_WS) && x != ' ') c->os |= bit;
+        b += len;
+    }
+    offs[k] = (uint16_t)(b - pos);
+    c->known = k;
+    c->offs = offs;
+    uint64_t valid = k == 64 ? ~0ull : (1ull << k) - 1;
+    c->pun = valid & ~(c->let | c->dig | c->sp | c->os | c->nl);
+}
+
+/* The unit of the block where byte offset e (from its start) begins, when a
+ * contraction that starts at unit j ends there; WT_SCAN_BLOCK when past the
+ * known units. */
+WT_INLINE size_t unit_at(const wt_block *c, unsigned j, size_t e)
+{
+    if (!c->offs) return e;
+    for (unsigned k = j + 1; k <= c->known && k <= j + 4; k++)
+        if (c->offs[k] == e) return k;
+    return WT_SCAN_BLOCK;
 }
 
 /* A contraction at each apostrophe j of `at` that has one: its end e becomes a
@@ -595,19 +657,21 @@ static void block_load(const wt_scanner *sc, const uint8_t *s, size_t n, size_t 
  * as the suffix of the letters before it (o200k) it does not, and a
  * contraction's own letters take no suffix. A contraction past the block
  * keeps only the starts before it. */
-static uint64_t with_contractions(int mode, int suffix, const uint8_t *s, size_t n, size_t pos, uint64_t T,
-                                  uint64_t at)
+static uint64_t with_contractions(int mode, int suffix, const uint8_t *s, size_t n, size_t pos,
+                                  const wt_block *c, uint64_t T, uint64_t at)
 {
     unsigned last = 0;                         /* where the last contraction ended */
     for (; at; at &= at - 1) {
         unsigned j = (unsigned)__builtin_ctzll(at), from = suffix ? j : j + 1;
-        size_t e = suffix && j == last ? 0 : contraction(mode, s, n, pos + j);
+        size_t start = c->offs ? c->offs[j] : j;
+        size_t e = suffix && j == last ? 0 : contraction(mode, s, n, pos + start);
         if (!e) continue;
-        last = (unsigned)(e - pos);
+        size_t u = unit_at(c, j, e - pos);
+        last = (unsigned)u;
         /* from >= 1 (a suffix's apostrophe follows a letter); 64 after an apostrophe at 63 */
-        if (e - pos >= WT_SCAN_BLOCK) return T & low_bits(from);
-        T &= ~(((1ull << (e - pos)) - 1) & ~low_bits(from));
-        T |= 1ull << (e - pos);
+        if (u >= WT_SCAN_BLOCK) return T & low_bits(from);
+        T &= ~(((1ull << u) - 1) & ~low_bits(from));
+        T |= 1ull << u;
     }
     return T;
 }
@@ -629,7 +693,7 @@ static uint64_t block_starts_gpt2(const wt_scanner *sc, const uint8_t *s, size_t
     T |= (~S & (S << 1) & valid) >> 1;
     T &= valid;
     if (sc->contractions)                      /* at an apostrophe that starts a punctuation run */
-        T = with_contractions(sc->contractions, 0, s, n, pos, T, c->pun & ~(c->pun << 1) & ~after_sp & c->apos);
+        T = with_contractions(sc->contractions, 0, s, n, pos, c, T, c->pun & ~(c->pun << 1) & ~after_sp & c->apos);
     return T & ~1ull;
 }
 
@@ -678,9 +742,9 @@ static uint64_t block_starts(const wt_scanner *sc, const uint8_t *s, size_t n, s
     }
     T &= valid;
     if (o200k)                                 /* after letters */
-        T = with_contractions(WT_CONTRACT_ANY_CASE, 1, s, n, pos, T, c->apos & (L << 1) & valid);
+        T = with_contractions(WT_CONTRACT_ANY_CASE, 1, s, n, pos, c, T, c->apos & (L << 1) & valid);
     else if (sc->contractions)                 /* at an apostrophe that is LP */
-        T = with_contractions(sc->contractions, 0, s, n, pos, T, LP & c->apos);
+        T = with_contractions(sc->contractions, 0, s, n, pos, c, T, LP & c->apos);
     return T & ~1ull;
 }
 
@@ -688,15 +752,20 @@ size_t wt_scan_pieces(const wt_scanner *sc, const uint8_t *s, size_t n, size_t p
 {
     if (sc->blocks) {
         wt_block c;
+        uint16_t offs[WT_SCAN_BLOCK + 1];
         uint64_t T = 0;
-        /* a block needs 16 bytes at least */
+        /* a block needs 16 bytes at least; read by code point when a non-ASCII
+         * character other than a letter ends the bytes known early in it */
         if (n - pos >= 16) {
-            block_load(sc, s, n, pos, &c);
+            if (block_load(sc, s, n, pos, &c) && c.known < WT_SCAN_BLOCK / 2) block_load_chars(sc, s, n, pos, &c, offs);
             T = sc->family == WT_SCAN_GPT2 ? block_starts_gpt2(sc, s, n, pos, &c) : block_starts(sc, s, n, pos, &c);
         }
         size_t count = 0;
         if (T) {
-            for (; T; T &= T - 1) ends[count++] = pos + (size_t)__builtin_ctzll(T);
+            for (; T; T &= T - 1) {
+                unsigned i = (unsigned)__builtin_ctzll(T);
+                ends[count++] = pos + (c.offs ? c.offs[i] : i);
+            }
             return count;
         }
         /* Non-ASCII text near (or one long run): piece by piece over the
