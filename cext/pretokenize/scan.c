@@ -420,8 +420,8 @@ WT_INLINE uint64_t low_bits(unsigned n) { return ~0ull >> (64 - n); }   /* 1 <= 
 /* Does the scanner's ASCII table match the masks' model? */
 static int blocks_exact(const wt_scanner *sc)
 {
-    int o200k = sc->family == WT_SCAN_O200K;
-    if (sc->family != WT_SCAN_CL100K && sc->family != WT_SCAN_GPT2 && !o200k) return 0;
+    int o200k = sc->family == WT_SCAN_O200K, ds3 = sc->family == WT_SCAN_DS3;
+    if (sc->family != WT_SCAN_CL100K && sc->family != WT_SCAN_GPT2 && !ds3 && !o200k) return 0;
     if (sc->trail_slash != o200k) return 0;
     for (unsigned b = 0; b < 128; b++) {
         int let = (b | 0x20) >= 'a' && (b | 0x20) <= 'z', dig = b >= '0' && b <= '9';
@@ -430,7 +430,10 @@ static int blocks_exact(const wt_scanner *sc)
                         | (!nl && !let && !dig ? C_PRE : 0) | (!ws && !let && !dig ? C_PUN : 0);
         if (o200k)                             /* its cased classes: A-Z and a-z */
             want |= (let && b < 'a' ? C_UP : 0) | (let && b >= 'a' ? C_LO : 0) | (nl || b == '/' ? C_TRAIL : 0);
-        unsigned mask = C_LET | C_NUM | C_WS | C_NL | C_PRE | C_PUN | (o200k ? C_UP | C_LO | C_TRAIL : 0);
+        if (ds3)                               /* punctuation and symbols: [\p{P}\p{S}] */
+            want |= !ws && !let && !dig && b >= 0x20 && b != 0x7F ? C_PS : 0;
+        unsigned mask = C_LET | C_NUM | C_WS | C_NL | C_PRE | C_PUN | (o200k ? C_UP | C_LO | C_TRAIL : 0)
+                        | (ds3 ? C_PS : 0);
         if ((sc->ascii[b] & mask) != want) return 0;
     }
     return 1;
@@ -441,6 +444,7 @@ static int blocks_exact(const wt_scanner *sc)
  * block_load_chars). */
 typedef struct {
     uint64_t let, up, dig, pun, sp, os, nl, apos, slash;
+    uint64_t ctl;            /* ASCII controls other than \s (DeepSeek-V3's pattern matches them apart) */
     unsigned known;          /* units [0, known) are in the text and classified */
     const uint16_t *offs;    /* code points: offs[0..known] */
 } wt_block;
@@ -473,6 +477,9 @@ static void masks_sse2(const uint8_t *p, uint64_t *hi, wt_block *c)
         c->apos |= (uint64_t)(uint16_t)_mm_movemask_epi8(_mm_cmpeq_epi8(x, _mm_set1_epi8('\''))) << sh;
         c->up |= (uint64_t)(uint16_t)_mm_movemask_epi8(bytes_in(x, 'A', 26)) << sh;
         c->slash |= (uint64_t)(uint16_t)_mm_movemask_epi8(_mm_cmpeq_epi8(x, _mm_set1_epi8('/'))) << sh;
+        __m128i ctl = _mm_or_si128(_mm_andnot_si128(bytes_in(x, 9, 5), bytes_in(x, 0, 32)),
+                                   _mm_cmpeq_epi8(x, _mm_set1_epi8(0x7F)));
+        c->ctl |= (uint64_t)(uint16_t)_mm_movemask_epi8(ctl) << sh;
     }
 }
 #elif defined(WT_VECTOR_MASKS)
@@ -498,7 +505,7 @@ WT_INLINE uint64_t neon_bits(uint8x16_t m0, uint8x16_t m1, uint8x16_t m2, uint8x
 
 static void masks_neon(const uint8_t *p, uint64_t *hi, wt_block *c)
 {
-    uint8x16_t x[4], nl[4], m[9][4];
+    uint8x16_t x[4], nl[4], m[10][4];
     for (int k = 0; k < 4; k++) {
         x[k] = vld1q_u8(p + 16 * k);
         nl[k] = vorrq_u8(vceqq_u8(x[k], vdupq_n_u8('\n')), vceqq_u8(x[k], vdupq_n_u8('\r')));
@@ -511,12 +518,13 @@ static void masks_neon(const uint8_t *p, uint64_t *hi, wt_block *c)
         m[6][k] = vceqq_u8(x[k], vdupq_n_u8('\''));
         m[7][k] = neon_in(x[k], 'A', 26);
         m[8][k] = vceqq_u8(x[k], vdupq_n_u8('/'));
+        m[9][k] = vorrq_u8(vbicq_u8(vcltq_u8(x[k], vdupq_n_u8(32)), neon_in(x[k], 9, 5)), vceqq_u8(x[k], vdupq_n_u8(0x7F)));
     }
-    uint64_t bits[9];
-    for (int j = 0; j < 9; j++) bits[j] = neon_bits(m[j][0], m[j][1], m[j][2], m[j][3]);
+    uint64_t bits[10];
+    for (int j = 0; j < 10; j++) bits[j] = neon_bits(m[j][0], m[j][1], m[j][2], m[j][3]);
     *hi = bits[0];
     c->let = bits[1]; c->dig = bits[2]; c->sp = bits[3]; c->os = bits[4]; c->nl = bits[5];
-    c->apos = bits[6]; c->up = bits[7]; c->slash = bits[8];
+    c->apos = bits[6]; c->up = bits[7]; c->slash = bits[8]; c->ctl = bits[9];
 }
 #endif
 
@@ -550,6 +558,8 @@ static void masks_words(const uint8_t *p, uint64_t *hi, wt_block *c)
         c->apos |= gather(word_in(x, '\'', 1)) << sh;
         c->up |= gather(word_in(x, 'A', 26)) << sh;
         c->slash |= gather(word_in(x, '/', 1)) << sh;
+        uint64_t t = x & ~WT_HIGH, below_space = ~(t + WT_BYTES(0x80 - 0x20)) & ~x & WT_HIGH;
+        c->ctl |= gather((below_space & ~word_in(x, 9, 5)) | word_in(x, 0x7F, 1)) << sh;
     }
 }
 
@@ -577,6 +587,14 @@ static int block_load(const wt_scanner *sc, const uint8_t *s, size_t n, size_t p
     int o200k = sc->family == WT_SCAN_O200K, stopped = 0;
     c->known = WT_SCAN_BLOCK;
     c->offs = NULL;
+    if (sc->family == WT_SCAN_DS3) {
+        /* ASCII letters only (its [!-/:-@[-`{-~][A-Za-z]+ takes no other letter); digits
+         * and controls end what is known, as its pattern does not match them as the
+         * cl100k family's does (its digits are split off before it, in DeepSeek-V3). */
+        uint64_t stop = hi | c->dig | c->ctl;
+        if (stop) c->known = (unsigned)__builtin_ctzll(stop);
+        hi = 0;
+    }
     for (uint64_t rest = hi; rest;) {          /* each non-ASCII character in turn */
         unsigned i = (unsigned)__builtin_ctzll(rest);
         size_t len;                            /* one cut by the block's end decodes as U+FFFD */
