@@ -59,6 +59,8 @@ typedef struct {
     size_t vocab_mask;
     wt_pair_map pairs;
     uint32_t *byte_ranks;    /* 256 x 256: the rank of the pair of two bytes' tokens (UINT32_MAX: none) */
+    uint32_t *preformed;     /* per code point below 0x10000: the token its bytes surely merge into
+                              * before anything else touches them, or WT_NO_ID (build.c) */
     uint32_t byte_id[256];
     int linear_status;       /* WT_LINEAR_*: ON when the tables below are built */
     uint32_t linear_bad_id;  /* with BROKEN: the first token found so */

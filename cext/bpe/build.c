@@ -57,6 +57,71 @@ uint32_t wt_bpe_whole(const wt_bpe *b, const uint8_t *p, size_t n)
     return id != WT_NO_ID && (b->tok_flags[id] & WT_TOK_WHOLE) ? id : WT_NO_ID;
 }
 
+/* ---- characters merged before their neighbours ---- */
+
+/* For every code point of two or three bytes, the token its bytes merge into
+ * when they surely do so before any of its parts merges with a neighbour, so
+ * that a piece's merges may start from that token (fewer parts, fewer steps).
+ * Sure: each merge that could join a part at the character's edge to anything
+ * outside ranks after every merge inside it (ranks decide the order of merges
+ * wherever they are in a piece, so the inside ones all come first). */
+static int preformed_init(wt_bpe *b)
+{
+    size_t n_ids = b->n_ids;
+    uint32_t *as_left = wt_malloc((n_ids + 1) * sizeof(uint32_t)), *as_right = wt_malloc((n_ids + 1) * sizeof(uint32_t));
+    b->preformed = wt_malloc(0x10000 * sizeof(uint32_t));
+    if (!as_left || !as_right || !b->preformed) {
+        wt_free(as_left);
+        wt_free(as_right);
+        return WT_ENOMEM;
+    }
+    memset(as_left, 0xff, (n_ids + 1) * sizeof(uint32_t));
+    memset(as_right, 0xff, (n_ids + 1) * sizeof(uint32_t));
+    memset(b->preformed, 0xff, 0x10000 * sizeof(uint32_t));
+    /* The first merge of each token as the left part, and as the right part. */
+    for (size_t i = 0; i <= b->pairs.mask; i++) {
+        uint64_t slot = b->pairs.slots[i];
+        if (slot == UINT64_MAX) continue;
+        uint32_t l = (uint32_t)(slot >> 42), r = (uint32_t)(slot >> 21) & (WT_PAIR_LIMIT - 1);
+        uint32_t rank = (uint32_t)(slot & WT_RANK_BITS);
+        if (rank < as_left[l]) as_left[l] = rank;
+        if (rank < as_right[r]) as_right[r] = rank;
+    }
+    for (uint32_t cp = 0x80; cp < 0x10000; cp++) {
+        if (cp >= 0xD800 && cp < 0xE000) continue;
+        uint8_t u[3];
+        size_t m = cp < 0x800 ? 2 : 3;
+        if (m == 2) { u[0] = (uint8_t)(0xC0 | cp >> 6); u[1] = (uint8_t)(0x80 | (cp & 0x3F)); }
+        else { u[0] = (uint8_t)(0xE0 | cp >> 12); u[1] = (uint8_t)(0x80 | ((cp >> 6) & 0x3F)); u[2] = (uint8_t)(0x80 | (cp & 0x3F)); }
+        uint32_t part[3], edge_left[3], edge_right[3], last = 0;   /* last: the highest rank inside */
+        size_t edges = 0;
+        for (size_t i = 0; i < m; i++) part[i] = b->byte_id[u[i]];
+        while (m > 1) {
+            edge_left[edges] = part[0];
+            edge_right[edges++] = part[m - 1];
+            size_t best = 0;
+            uint32_t best_rank = pair_rank(b, part[0], part[1]);
+            if (m == 3) {
+                uint32_t r = pair_rank(b, part[1], part[2]);
+                if (r < best_rank) { best_rank = r; best = 1; }
+            }
+            if (best_rank == UINT32_MAX) break;
+            if (best_rank > last) last = best_rank;   /* the last merge inside is the latest */
+            part[best] = rank_merged(b, best_rank);
+            if (best + 2 < m) part[best + 1] = part[best + 2];
+            m--;
+        }
+        if (m != 1) continue;
+        int sure = 1;
+        for (size_t e = 0; e < edges; e++)
+            sure &= as_right[edge_left[e]] > last && as_left[edge_right[e]] > last;
+        if (sure) b->preformed[cp] = part[0];
+    }
+    wt_free(as_left);
+    wt_free(as_right);
+    return 0;
+}
+
 /* The tokens to seed the piece table with: per token its id, the count k of
  * the ids of its bytes as a piece, the ids. */
 typedef struct {
@@ -206,6 +271,7 @@ int wt_bpe_init(wt_bpe *b, uint32_t n_ids, const uint32_t *tok_off, const uint8_
 
     if (!(b->byte_ranks = wt_malloc(65536 * sizeof(uint32_t)))) { rc = WT_ENOMEM; goto fail; }
     for (size_t x = 0; x < 65536; x++) b->byte_ranks[x] = pair_rank(b, b->byte_id[x >> 8], b->byte_id[x & 0xff]);
+    if ((rc = preformed_init(b))) goto fail;
 
     /* Which tokens a piece may map to directly: all with ignore_merges (and
      * always for tiktoken); otherwise those the merges rebuild on their own.
@@ -273,6 +339,7 @@ void wt_bpe_free(wt_bpe *b)
     wt_free(b->vocab);
     wt_free(b->pairs.slots);
     wt_free(b->byte_ranks);
+    wt_free(b->preformed);
     wt_free(b->pairs.rank_merged);
     wt_linear_free(&b->lin);
     wt_pt_free(&b->pieces);

@@ -53,15 +53,45 @@ typedef struct {
     uint8_t fresh[2], n_fresh, all_fresh;
 } small_merge;
 
-/* The first round's pairs are pairs of bytes: read from the byte-pair grid
- * (a quarter MiB, mostly in cache), not probed in the pair table. */
+/* The token a rank merges into is read only for the pair that merges, a step
+ * or more after its rank: loaded ahead as the rank is known, it is in cache then. */
+WT_INLINE void merged_prefetch(const wt_bpe *b, uint32_t rank)
+{
+    if (b->pairs.rank_merged && rank != UINT32_MAX) __builtin_prefetch(&b->pairs.rank_merged[rank]);
+}
+
+/* The parts to merge: bytes, but a character whose bytes surely merge first is
+ * its token already (b->preformed). Pairs of bytes are read from the byte-pair
+ * grid (a quarter MiB, mostly in cache), not probed in the pair table. */
 static void small_begin(const wt_bpe *b, small_merge *s, const uint8_t *p, size_t n, uint32_t *ids,
                         uint64_t *work)
 {
-    for (size_t i = 0; i < n; i++) ids[i] = b->byte_id[p[i]];
-    for (size_t i = 0; i + 1 < n; i++) s->ranks[i] = b->byte_ranks[(size_t)p[i] << 8 | p[i + 1]];
+    uint16_t byte[WT_BPE_SHORT];               /* part i's byte, or 0x100: a preformed character */
+    size_t m = 0;
+    for (size_t i = 0; i < n; m++) {
+        uint8_t c = p[i];
+        uint32_t cp = 0, t = WT_NO_ID;
+        /* Two- and three-byte characters (valid UTF-8: Python str contents) */
+        if (c >= 0xC0 && c < 0xE0 && i + 1 < n) cp = (uint32_t)(c & 0x1F) << 6 | (p[i + 1] & 0x3F);
+        else if (c >= 0xE0 && c < 0xF0 && i + 2 < n)
+            cp = (uint32_t)(c & 0x0F) << 12 | (uint32_t)(p[i + 1] & 0x3F) << 6 | (p[i + 2] & 0x3F);
+        if (cp && (t = b->preformed[cp]) != WT_NO_ID) {
+            ids[m] = t;
+            byte[m] = 0x100;
+            i += cp < 0x800 ? 2 : 3;
+        } else {
+            ids[m] = b->byte_id[c];
+            byte[m] = c;
+            i++;
+        }
+    }
+    for (size_t i = 0; i + 1 < m; i++) {
+        s->ranks[i] = (byte[i] | byte[i + 1]) < 0x100 ? b->byte_ranks[(size_t)byte[i] << 8 | byte[i + 1]]
+                                                      : pair_rank(b, ids[i], ids[i + 1]);
+        merged_prefetch(b, s->ranks[i]);
+    }
     s->ids = ids;
-    s->m = (uint32_t)n;
+    s->m = (uint32_t)m;
     s->n_fresh = 0;
     s->all_fresh = 0;
     *work += n;
@@ -79,6 +109,7 @@ WT_INLINE int small_step(const wt_bpe *b, small_merge *s, uint32_t *top, uint64_
     for (size_t k = 0; k < s->n_fresh; k++) {
         size_t i = s->fresh[k];
         ranks[i] = pair_rank(b, ids[i], ids[i + 1]);
+        merged_prefetch(b, ranks[i]);
     }
     s->all_fresh = s->n_fresh = 0;
     if (m < 2) return 0;
@@ -244,16 +275,18 @@ void wt_bpe_merge_short(const wt_bpe *b, wt_bpe_job *jobs, size_t count, wt_bpe_
     small_merge st[WT_BPE_JOBS];
     uint8_t live[WT_BPE_JOBS];
     size_t n_live = 0;
+    uint64_t work = 0;
     for (size_t j = 0; j < count; j++) {
-        small_begin(b, &st[j], jobs[j].p, jobs[j].n, jobs[j].out, &sc->work);
+        small_begin(b, &st[j], jobs[j].p, jobs[j].n, jobs[j].out, &work);
         live[n_live++] = (uint8_t)j;
     }
     while (n_live) {                            /* a merge of each piece in turn */
         size_t still = 0;
         for (size_t k = 0; k < n_live; k++)
-            if (small_step(b, &st[live[k]], NULL, &sc->work)) live[still++] = live[k];
+            if (small_step(b, &st[live[k]], NULL, &work)) live[still++] = live[k];
         n_live = still;
     }
     for (size_t j = 0; j < count; j++) jobs[j].k = st[j].m;
+    sc->work += work;
 }
 
