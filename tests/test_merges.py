@@ -1,8 +1,9 @@
 """Short pieces merge in a small array that starts from preformed characters (a
 character whose bytes surely merge into one token before any neighbour touches
 them is that token at once, cext/bpe/build.c: preformed_init). Their ids equal
-the heap's, which merges from bytes, on every short piece of the corpora and on
-random strings of many-byte characters between ASCII neighbours."""
+the heap's, which merges from bytes, on every short piece of the corpora, on
+random strings of many-byte characters between ASCII neighbours, and on bytes
+that are not all characters (cut, overlong)."""
 
 import random
 from array import array
@@ -58,7 +59,29 @@ def random_pieces(seed, count=20000):
     return out
 
 
+def broken_pieces(seed, count=20000):
+    """Bytes that are not (all) characters: merges also take two tokens' bytes with a
+    character cut between them. Characters cut, shuffled, overlong (E0 82 A9 is not
+    U+00A9's bytes) or led by C0/C1."""
+    rng = random.Random(seed)
+    chars = [chr(c).encode() for c in (0xE9, 0x416, 0x4E2D, 0x65E5, 0x939, 0x93F, 0xAC00, 0x2019, 0x3002)]
+    odd = [b"\xe0\x82\xa9", b"\xc0\xa9", b"\xc1\xbf", b"\xe0\x80\x80", b"\xed\xa0\x80", b"\xc3", b"\xa9", b"\xe4\xb8"]
+    out = []
+    for _ in range(count):
+        parts = []
+        while sum(map(len, parts)) < rng.randrange(2, SHORT - 4):
+            r = rng.random()
+            c = rng.choice(chars)
+            parts.append(rng.choice(odd) if r < 0.3 else c[rng.randrange(len(c)):] if r < 0.5 else
+                         c[:rng.randrange(1, len(c) + 1)] if r < 0.7 else c if r < 0.9 else rng.choice([b"a", b" ", b"."]))
+        b = b"".join(parts)
+        if len(b) <= SHORT:
+            out.append(b)
+    return out
+
+
 @pytest.mark.parametrize("name", NAMES)
 def test_short_merges_equal_the_heap(name):
-    for pieces in (short_pieces(name), random_pieces(hash(name) & 0xFFFF)):
+    seed = sum(map(ord, name))
+    for pieces in (short_pieces(name), random_pieces(seed), broken_pieces(seed)):
         assert merge(name, pieces, "small") == merge(name, pieces, "heap")

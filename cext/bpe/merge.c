@@ -60,22 +60,26 @@ WT_INLINE void merged_prefetch(const wt_bpe *b, uint32_t rank)
     if (b->pairs.rank_merged && rank != UINT32_MAX) __builtin_prefetch(&b->pairs.rank_merged[rank]);
 }
 
-/* The parts to merge: bytes, but a character whose bytes surely merge first is
- * its token already (b->preformed). Pairs of bytes are read from the byte-pair
+/* The parts to merge: bytes, but (with preform) a character whose bytes surely
+ * merge first is its token already (b->preformed). Pairs of bytes are read from the byte-pair
  * grid (a quarter MiB, mostly in cache), not probed in the pair table. */
 static void small_begin(const wt_bpe *b, small_merge *s, const uint8_t *p, size_t n, uint32_t *ids,
-                        uint64_t *work)
+                        int preform, uint64_t *work)
 {
     uint16_t byte[WT_BPE_SHORT];               /* part i's byte, or 0x100: a preformed character */
     size_t m = 0;
     for (size_t i = 0; i < n; m++) {
         uint8_t c = p[i];
         uint32_t cp = 0, t = WT_NO_ID;
-        /* Two- and three-byte characters (valid UTF-8: Python str contents) */
-        if (c >= 0xC0 && c < 0xE0 && i + 1 < n) cp = (uint32_t)(c & 0x1F) << 6 | (p[i + 1] & 0x3F);
-        else if (c >= 0xE0 && c < 0xF0 && i + 2 < n)
+        /* A two- or three-byte character, well formed: merges also take arbitrary bytes
+         * (two tokens' bytes, a character cut between them) */
+        if (c >= 0xC2 && c < 0xE0 && i + 1 < n && (p[i + 1] & 0xC0) == 0x80) {
+            cp = (uint32_t)(c & 0x1F) << 6 | (p[i + 1] & 0x3F);
+        } else if (c >= 0xE0 && c < 0xF0 && i + 2 < n && (p[i + 1] & 0xC0) == 0x80 && (p[i + 2] & 0xC0) == 0x80) {
             cp = (uint32_t)(c & 0x0F) << 12 | (uint32_t)(p[i + 1] & 0x3F) << 6 | (p[i + 2] & 0x3F);
-        if (cp && (t = b->preformed[cp]) != WT_NO_ID) {
+            cp = cp >= 0x800 ? cp : 0;         /* overlong: not that character's bytes */
+        }
+        if (cp && preform && (t = b->preformed[cp]) != WT_NO_ID) {
             ids[m] = t;
             byte[m] = 0x100;
             i += cp < 0x800 ? 2 : 3;
@@ -141,7 +145,7 @@ size_t wt_merge_small(const wt_bpe *b, const uint8_t *p, size_t n, uint32_t *ids
                           uint64_t *work)
 {
     small_merge s;
-    small_begin(b, &s, p, n, ids, work);
+    small_begin(b, &s, p, n, ids, top == NULL, work);   /* top wants the true last merge: from bytes */
     while (small_step(b, &s, top, work)) {}
     return s.m;
 }
@@ -277,7 +281,7 @@ void wt_bpe_merge_short(const wt_bpe *b, wt_bpe_job *jobs, size_t count, wt_bpe_
     size_t n_live = 0;
     uint64_t work = 0;
     for (size_t j = 0; j < count; j++) {
-        small_begin(b, &st[j], jobs[j].p, jobs[j].n, jobs[j].out, &work);
+        small_begin(b, &st[j], jobs[j].p, jobs[j].n, jobs[j].out, 1, &work);
         live[n_live++] = (uint8_t)j;
     }
     while (n_live) {                            /* a merge of each piece in turn */
