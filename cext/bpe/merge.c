@@ -60,6 +60,27 @@ WT_INLINE void merged_prefetch(const wt_bpe *b, uint32_t rank)
     if (b->pairs.rank_merged && rank != UINT32_MAX) __builtin_prefetch(&b->pairs.rank_merged[rank]);
 }
 
+/* The first part of p[i..n): a preformed character's token (its byte length in
+ * *len), else the byte's. Only a well-formed character counts: merges also take
+ * arbitrary bytes (two tokens' bytes, with a character cut between them). */
+WT_INLINE uint32_t first_part(const wt_bpe *b, const uint8_t *p, size_t n, size_t i, size_t *len)
+{
+    uint8_t c = p[i];
+    uint32_t cp = 0, t;
+    if (c >= 0xC2 && c < 0xE0 && i + 1 < n && (p[i + 1] & 0xC0) == 0x80) {
+        cp = (uint32_t)(c & 0x1F) << 6 | (p[i + 1] & 0x3F);
+    } else if (c >= 0xE0 && c < 0xF0 && i + 2 < n && (p[i + 1] & 0xC0) == 0x80 && (p[i + 2] & 0xC0) == 0x80) {
+        cp = (uint32_t)(c & 0x0F) << 12 | (uint32_t)(p[i + 1] & 0x3F) << 6 | (p[i + 2] & 0x3F);
+        cp = cp >= 0x800 ? cp : 0;             /* overlong: not that character's bytes */
+    }
+    if (cp && (t = b->preformed[cp]) != WT_NO_ID) {
+        *len = cp < 0x800 ? 2 : 3;
+        return t;
+    }
+    *len = 1;
+    return b->byte_id[c];
+}
+
 /* The parts to merge: bytes, but (with preform) a character whose bytes surely
  * merge first is its token already (b->preformed). Pairs of bytes are read from the byte-pair
  * grid (a quarter MiB, mostly in cache), not probed in the pair table. */
@@ -68,26 +89,14 @@ static void small_begin(const wt_bpe *b, small_merge *s, const uint8_t *p, size_
 {
     uint16_t byte[WT_BPE_SHORT];               /* part i's byte, or 0x100: a preformed character */
     size_t m = 0;
-    for (size_t i = 0; i < n; m++) {
-        uint8_t c = p[i];
-        uint32_t cp = 0, t = WT_NO_ID;
-        /* A two- or three-byte character, well formed: merges also take arbitrary bytes
-         * (two tokens' bytes, a character cut between them) */
-        if (c >= 0xC2 && c < 0xE0 && i + 1 < n && (p[i + 1] & 0xC0) == 0x80) {
-            cp = (uint32_t)(c & 0x1F) << 6 | (p[i + 1] & 0x3F);
-        } else if (c >= 0xE0 && c < 0xF0 && i + 2 < n && (p[i + 1] & 0xC0) == 0x80 && (p[i + 2] & 0xC0) == 0x80) {
-            cp = (uint32_t)(c & 0x0F) << 12 | (uint32_t)(p[i + 1] & 0x3F) << 6 | (p[i + 2] & 0x3F);
-            cp = cp >= 0x800 ? cp : 0;         /* overlong: not that character's bytes */
-        }
-        if (cp && preform && (t = b->preformed[cp]) != WT_NO_ID) {
-            ids[m] = t;
-            byte[m] = 0x100;
-            i += cp < 0x800 ? 2 : 3;
+    for (size_t i = 0, len; i < n; m++, i += len) {
+        if (preform) {
+            ids[m] = first_part(b, p, n, i, &len);
         } else {
-            ids[m] = b->byte_id[c];
-            byte[m] = c;
-            i++;
+            ids[m] = b->byte_id[p[i]];
+            len = 1;
         }
+        byte[m] = len == 1 ? p[i] : 0x100;
     }
     for (size_t i = 0; i + 1 < m; i++) {
         s->ranks[i] = (byte[i] | byte[i + 1]) < 0x100 ? b->byte_ranks[(size_t)byte[i] << 8 | byte[i + 1]]
@@ -188,14 +197,17 @@ static size_t merge_heap(const wt_bpe *b, const uint8_t *p, size_t n, uint32_t *
     uint64_t *heap = sc->heap;
     size_t hlen = 0, pops = 0;
     uint32_t last_l = WT_NO_ID, last_r = WT_NO_ID;
-    for (size_t i = 0; i < n; i++) {
-        ids[i] = b->byte_id[p[i]];
-        prev[i] = (int32_t)i - 1;
-        next[i] = i + 1 < n ? (int32_t)(i + 1) : -1;
+    int32_t before = -1;
+    for (size_t i = 0, len = 1; i < n; i += len) {   /* the parts: bytes, or preformed characters */
+        if (top) ids[i] = b->byte_id[p[i]];         /* top wants the true last merge: from bytes */
+        else ids[i] = first_part(b, p, n, i, &len);
+        prev[i] = before;
+        next[i] = i + len < n ? (int32_t)(i + len) : -1;
+        before = (int32_t)i;
     }
-    for (size_t i = 0; i + 1 < n; i++) {
-        uint32_t r = pair_rank(b, ids[i], ids[i + 1]);
-        if (r != UINT32_MAX) heap_push(heap, &hlen, ((uint64_t)r << 32) | i);
+    for (int32_t i = 0; next[i] >= 0; i = next[i]) {
+        uint32_t r = pair_rank(b, ids[i], ids[next[i]]);
+        if (r != UINT32_MAX) heap_push(heap, &hlen, ((uint64_t)r << 32) | (uint32_t)i);
     }
     while (hlen) {
         uint64_t e = heap_pop(heap, &hlen);
