@@ -43,14 +43,18 @@ void wt_bpe_scratch_free(wt_bpe_scratch *sc)
  * short pieces that dominate text. Each merge waits on the pair-table probes
  * the one before made, so a piece is a state that a step advances by one
  * merge, prefetching the probes of its next step: wt_bpe_merge_short steps the
- * pieces of a batch in turn, and their probes overlap. Parts are ids[0..m);
- * ranks[i] is the rank of the pair (part i, part i + 1); the ones at fresh[]
- * (all of them when all_fresh) are still to be read. */
+ * pieces of a batch in turn, and their probes overlap. The parts are a linked
+ * list over slots 0..slots-1 (the first parts), so a merge moves nothing: the
+ * right part's slot dies. ids[i] is the part in slot i, ranks[i] the rank of
+ * the pair (slot i, next[i]), UINT32_MAX for none and for a dead or last slot;
+ * the ones at fresh[] are still to be read. */
+#define WT_NONE_SLOT 0xFF
 typedef struct {
     uint32_t *ids;
     uint32_t ranks[WT_BPE_SHORT];
-    uint32_t m;
-    uint8_t fresh[2], n_fresh, all_fresh;
+    uint8_t next[WT_BPE_SHORT], prev[WT_BPE_SHORT];
+    uint32_t slots, m;
+    uint8_t fresh[2], n_fresh;
 } small_merge;
 
 /* The token a rank merges into is read only for the pair that merges, a step
@@ -98,55 +102,66 @@ static void small_begin(const wt_bpe *b, small_merge *s, const uint8_t *p, size_
         }
         byte[m] = len == 1 ? p[i] : 0x100;
     }
+    for (size_t i = 0; i < m; i++) {
+        s->next[i] = i + 1 < m ? (uint8_t)(i + 1) : WT_NONE_SLOT;
+        s->prev[i] = i ? (uint8_t)(i - 1) : WT_NONE_SLOT;
+        s->ranks[i] = UINT32_MAX;
+    }
     for (size_t i = 0; i + 1 < m; i++) {
         s->ranks[i] = (byte[i] | byte[i + 1]) < 0x100 ? b->byte_ranks[(size_t)byte[i] << 8 | byte[i + 1]]
                                                       : pair_rank(b, ids[i], ids[i + 1]);
         merged_prefetch(b, s->ranks[i]);
     }
     s->ids = ids;
-    s->m = (uint32_t)m;
+    s->slots = s->m = (uint32_t)m;
     s->n_fresh = 0;
-    s->all_fresh = 0;
     *work += n;
 }
 
-/* One merge: 1 when it merged, 0 when the piece is done (its parts are then
- * s->ids[0..s->m)). top (optional) receives the parts of the merge that left a
- * single part. */
+/* One merge: 1 when it merged, 0 when the piece is done (small_finish then
+ * lines its parts up). top (optional) receives the parts of the merge that left
+ * a single part. */
 WT_INLINE int small_step(const wt_bpe *b, small_merge *s, uint32_t *top, uint64_t *work)
 {
     uint32_t *ids = s->ids, *ranks = s->ranks;
-    size_t m = s->m;
-    if (s->all_fresh)
-        for (size_t i = 0; i + 1 < m; i++) ranks[i] = pair_rank(b, ids[i], ids[i + 1]);
     for (size_t k = 0; k < s->n_fresh; k++) {
         size_t i = s->fresh[k];
-        ranks[i] = pair_rank(b, ids[i], ids[i + 1]);
+        ranks[i] = pair_rank(b, ids[i], ids[s->next[i]]);
         merged_prefetch(b, ranks[i]);
     }
-    s->all_fresh = s->n_fresh = 0;
-    if (m < 2) return 0;
+    s->n_fresh = 0;
+    if (s->m < 2) return 0;
     size_t best = 0;
     uint32_t best_rank = ranks[0];
-    for (size_t i = 1; i + 1 < m; i++)
+    for (size_t i = 1; i < s->slots; i++)
         if (ranks[i] < best_rank) { best_rank = ranks[i]; best = i; }
-    *work += m;
+    *work += s->slots;
     if (best_rank == UINT32_MAX) return 0;
-    if (top && m == 2) { top[0] = ids[0]; top[1] = ids[1]; }
+    size_t right = s->next[best], after = s->next[right], before = s->prev[best];
+    if (top && s->m == 2) { top[0] = ids[best]; top[1] = ids[right]; }
     ids[best] = rank_merged(b, best_rank);
-    m--;
-    for (size_t i = best + 1; i < m; i++) ids[i] = ids[i + 1];    /* short: loops beat memmove calls */
-    for (size_t i = best + 1; i + 1 < m; i++) ranks[i] = ranks[i + 1];
-    if (best > 0) {
-        s->fresh[s->n_fresh++] = (uint8_t)(best - 1);
-        pair_prefetch(b, ids[best - 1], ids[best]);
-    }
-    if (best + 1 < m) {
+    ranks[right] = ranks[best] = UINT32_MAX;
+    s->next[best] = (uint8_t)after;
+    s->m--;
+    if (after != WT_NONE_SLOT) {
+        s->prev[after] = (uint8_t)best;
         s->fresh[s->n_fresh++] = (uint8_t)best;
-        pair_prefetch(b, ids[best], ids[best + 1]);
+        pair_prefetch(b, ids[best], ids[after]);
     }
-    s->m = (uint32_t)m;
+    if (before != WT_NONE_SLOT) {
+        s->fresh[s->n_fresh++] = (uint8_t)before;
+        pair_prefetch(b, ids[before], ids[best]);
+    }
     return 1;
+}
+
+/* The parts left, lined up in ids[0..m) (slot 0 is always a part's): m. */
+WT_INLINE size_t small_finish(small_merge *s)
+{
+    size_t k = 0;
+    if (!s->slots) return 0;
+    for (size_t i = 0; i != WT_NONE_SLOT; i = s->next[i]) s->ids[k++] = s->ids[i];
+    return k;
 }
 
 /* One piece of n <= WT_BPE_SHORT bytes; ids needs room for n. */
@@ -156,7 +171,7 @@ size_t wt_merge_small(const wt_bpe *b, const uint8_t *p, size_t n, uint32_t *ids
     small_merge s;
     small_begin(b, &s, p, n, ids, top == NULL, work);   /* top wants the true last merge: from bytes */
     while (small_step(b, &s, top, work)) {}
-    return s.m;
+    return small_finish(&s);
 }
 
 /* Min-heap of (rank << 32 | start): lowest rank first, then leftmost. */
@@ -302,7 +317,7 @@ void wt_bpe_merge_short(const wt_bpe *b, wt_bpe_job *jobs, size_t count, wt_bpe_
             if (small_step(b, &st[live[k]], NULL, &work)) live[still++] = live[k];
         n_live = still;
     }
-    for (size_t j = 0; j < count; j++) jobs[j].k = st[j].m;
+    for (size_t j = 0; j < count; j++) jobs[j].k = small_finish(&st[j]);
     sc->work += work;
 }
 

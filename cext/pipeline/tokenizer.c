@@ -244,10 +244,11 @@ struct wt_run {
 /* An entry that matches no piece: the lookups of misses read it instead. */
 static const wt_pt_entry no_entry = {0, 0, 0, 0};
 
-/* The misses of a block, resolved. at[j]: where miss j's room (n[j] ids) begins
- * in base; its ids are written there, their count to k[j]. */
-static int resolve_misses(wt_run *r, uint32_t *base, const uint8_t *const *ps, const size_t *ns,
-                          const uint64_t *hs, const size_t *at, size_t *k, size_t n_miss)
+/* The misses of a block (its pieces mi[0..n_miss)), resolved. at[j]: where miss
+ * j's room (as many ids as its bytes) begins in base; its ids are written there,
+ * their count to k[j]. */
+static int resolve_misses(wt_run *r, const wt_block *bk, uint32_t *base, const uint16_t *mi, const size_t *at,
+                          size_t *k, size_t n_miss)
 {
     const wt_bpe *b = &r->t->bpe;
     wt_piece_table *table = (wt_piece_table *)&b->pieces;   /* the mutable part: learns without locks */
@@ -260,23 +261,24 @@ static int resolve_misses(wt_run *r, uint32_t *base, const uint8_t *const *ps, c
             for (size_t q = 0; q < n_jobs; q++) {
                 size_t m = job_miss[q];
                 k[m] = jobs[q].k;
-                wt_pt_add(table, jobs[q].p, jobs[q].n, hs[m], jobs[q].out, jobs[q].k);
+                wt_pt_add(table, jobs[q].p, jobs[q].n, bk->h[mi[m]], jobs[q].out, jobs[q].k);
             }
             n_jobs = 0;
         }
         if (j == n_miss) break;
-        const uint8_t *p = ps[j];
-        size_t n = ns[j];
-        int64_t got = wt_pt_find(table, p, n, hs[j], base + at[j]);
+        const uint8_t *p = bk->p[mi[j]];
+        size_t n = bk->n[mi[j]];
+        uint64_t h = bk->h[mi[j]];
+        int64_t got = wt_pt_find(table, p, n, h, base + at[j]);
         uint32_t id;
         if (got < 0 && !(b->whole_seeded && n <= WT_PT_LONG) && (id = wt_bpe_whole(b, p, n)) != WT_NO_ID) {
             base[at[j]] = id;
-            wt_pt_add(table, p, n, hs[j], &id, 1);
+            wt_pt_add(table, p, n, h, &id, 1);
             got = 1;
         }
         if (got < 0 && n > WT_BPE_SHORT) {
             if ((got = wt_bpe_merge(b, p, n, base + at[j], bsc)) < 0) return (int)got;
-            wt_pt_add(table, p, n, hs[j], base + at[j], (size_t)got);
+            wt_pt_add(table, p, n, h, base + at[j], (size_t)got);
         }
         if (got >= 0) {
             k[j] = (size_t)got;
@@ -300,14 +302,15 @@ static int block_flush(wt_run *r)
     bk->bytes = 0;
     if (rc) return rc;
     const wt_piece_table *table = &r->t->bpe.pieces;
+    const wt_pt_entry *slots = table->slots;
+    const size_t line_mask = table->mask & ~(size_t)1;
+    const uint32_t *arena = table->arena;
     uint32_t *base = out->ids + out->len, *o = base;
-    const uint8_t *miss_p[WT_BLOCK];
-    size_t miss_n[WT_BLOCK], miss_at[WT_BLOCK];
-    uint64_t miss_h[WT_BLOCK];
-    size_t n_miss = 0, miss_k[WT_BLOCK];
+    uint16_t mi[WT_BLOCK];
+    size_t n_miss = 0, miss_at[WT_BLOCK], miss_k[WT_BLOCK];
     for (size_t i = 0; i < m; i++) {
-        if (i + WT_AHEAD < m) __builtin_prefetch(wt_pt_home(table, bk->h[i + WT_AHEAD]));
-        const wt_pt_entry *e = wt_pt_home(table, bk->h[i]);
+        if (i + WT_AHEAD < m) __builtin_prefetch(&slots[bk->h[i + WT_AHEAD] & line_mask]);
+        const wt_pt_entry *e = &slots[bk->h[i] & line_mask];
         uint64_t k0 = bk->k0[i], k1 = bk->k1[i];
         uint64_t a1 = __atomic_load_n(&e[0].k1, __ATOMIC_ACQUIRE), b1 = __atomic_load_n(&e[1].k1, __ATOMIC_ACQUIRE);
         uint64_t a0 = __atomic_load_n(&e[0].k0, __ATOMIC_RELAXED), b0 = __atomic_load_n(&e[1].k0, __ATOMIC_RELAXED);
@@ -318,21 +321,19 @@ static int block_flush(wt_run *r)
         size_t c = WT_PT_COUNT(v1);
         memcpy(o, &v0, 8);
         memcpy(o + 2, &v1, 8);
-        if (WT_UNLIKELY(c > WT_PT_INLINE)) memcpy(o, table->arena + WT_PT_REF(v1), c * sizeof(uint32_t));
-        miss_p[n_miss] = bk->p[i];
-        miss_n[n_miss] = bk->n[i];
-        miss_h[n_miss] = bk->h[i];
+        if (WT_UNLIKELY(c > WT_PT_INLINE)) memcpy(o, arena + WT_PT_REF(v1), c * sizeof(uint32_t));
+        mi[n_miss] = (uint16_t)i;
         miss_at[n_miss] = (size_t)(o - base);
         n_miss += !hit;
         o += hit ? c : bk->n[i];
     }
     size_t len = (size_t)(o - base);
     if (n_miss) {
-        if ((rc = resolve_misses(r, base, miss_p, miss_n, miss_h, miss_at, miss_k, n_miss))) return rc;
+        if ((rc = resolve_misses(r, bk, base, mi, miss_at, miss_k, n_miss))) return rc;
         /* Close up each miss's room: its k ids, then what came after it. */
         size_t to = miss_at[0];
         for (size_t j = 0; j < n_miss; j++) {
-            size_t from = miss_at[j] + miss_n[j], upto = j + 1 < n_miss ? miss_at[j + 1] : len;
+            size_t from = miss_at[j] + bk->n[mi[j]], upto = j + 1 < n_miss ? miss_at[j + 1] : len;
             memmove(base + to, base + miss_at[j], miss_k[j] * sizeof(uint32_t));
             to += miss_k[j];
             memmove(base + to, base + from, (upto - from) * sizeof(uint32_t));
@@ -348,20 +349,18 @@ static int block_flush(wt_run *r)
     return 0;
 }
 
-/* Add a piece of the text [lo, hi) to the block (its bytes must stay in place
- * until the block is flushed); flush a full block. */
-WT_INLINE int block_add(wt_run *r, const uint8_t *p, size_t n, const uint8_t *lo, const uint8_t *hi)
+/* Piece p[0..n) of the text [lo, hi) into slot i of the block: keyed, hashed,
+ * its home line prefetched. Its bytes must stay in place until the block is flushed. */
+WT_INLINE void block_put(wt_block *bk, size_t i, const uint8_t *p, size_t n, const uint8_t *lo, const uint8_t *hi,
+                         const wt_piece_table *table, const wt_pt_entry *slots, size_t line_mask)
 {
-    wt_block *bk = r->block;
-    const wt_piece_table *table = &r->t->bpe.pieces;
-    size_t i = bk->count;
     uint64_t h;
     if (WT_LIKELY(n <= WT_PT_SHORT)) {
         wt_pt_key key = wt_pt_key_of(p, n, lo, hi);
         h = wt_pt_hash(key);
         bk->k0[i] = key.k0;
         bk->k1[i] = key.k1;
-        __builtin_prefetch(wt_pt_home(table, h));
+        __builtin_prefetch(&slots[h & line_mask]);
     } else {
         h = wt_hash_bytes(p, n);
         bk->k0[i] = 0;
@@ -370,10 +369,18 @@ WT_INLINE int block_add(wt_run *r, const uint8_t *p, size_t n, const uint8_t *lo
     }
     bk->h[i] = h;
     bk->p[i] = p;
-    bk->n[i] = (uint32_t)n;
+    bk->n[i] = n;
+}
+
+/* One piece into the block (a full block is flushed): for splits other than
+ * the fused scanners'. */
+static int block_add(wt_run *r, const uint8_t *p, size_t n)
+{
+    wt_block *bk = r->block;
+    const wt_piece_table *table = &r->t->bpe.pieces;
+    block_put(bk, bk->count, p, n, p, p + n, table, table->slots, table->mask & ~(size_t)1);
     bk->bytes += n;
-    bk->count = i + 1;
-    return i + 1 == WT_BLOCK ? block_flush(r) : 0;
+    return ++bk->count == WT_BLOCK ? block_flush(r) : 0;
 }
 
 static int stage_run(wt_run *r, uint32_t k, const uint8_t *s, size_t n);
@@ -398,16 +405,29 @@ WT_INLINE size_t scan_next(wt_scan_queue *q, const wt_scanner *sc, const uint8_t
  * pieces, and each piece goes straight to the block. */
 static int scan_and_encode(wt_run *r, const wt_scanner *scan, const uint8_t *s, size_t n)
 {
-    size_t ends[WT_SCAN_BLOCK];
+    wt_block *bk = r->block;
+    const wt_piece_table *table = &r->t->bpe.pieces;
+    const wt_pt_entry *slots = table->slots;
+    const size_t line_mask = table->mask & ~(size_t)1;
+    size_t ends[WT_SCAN_BLOCK], i = bk->count, bytes = bk->bytes;
     r->sc->stack.work += n;        /* a scanner's work: the bytes it matched (see scan.h) */
     for (size_t pos = 0; pos < n;) {
         size_t count = wt_scan_pieces(scan, s, n, pos, ends);
         for (size_t j = 0; j < count; j++) {
-            int rc = block_add(r, s + pos, ends[j] - pos, s, s + n);
+            block_put(bk, i, s + pos, ends[j] - pos, s, s + n, table, slots, line_mask);
+            bytes += ends[j] - pos;
             pos = ends[j];
-            if (rc) return rc;
+            if (++i == WT_BLOCK) {
+                bk->count = i;
+                bk->bytes = bytes;
+                int rc = block_flush(r);
+                if (rc) return rc;
+                i = bytes = 0;
+            }
         }
     }
+    bk->count = i;
+    bk->bytes = bytes;
     return 0;
 }
 
@@ -456,7 +476,7 @@ static int stage_run(wt_run *r, uint32_t k, const uint8_t *s, size_t n)
 {
     if (n == 0) return 0;
     const wt_tokenizer *t = r->t;
-    if (k == t->n_stages) return r->piece ? r->piece(r, s, n) : block_add(r, s, n, s, s + n);
+    if (k == t->n_stages) return r->piece ? r->piece(r, s, n) : block_add(r, s, n);
     const wt_stage *st = &t->stages[k];
     if (st->prefix_space && s[0] != ' ') {
         /* The pieces of the copy must be encoded before the next piece of stage
