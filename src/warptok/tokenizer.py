@@ -165,7 +165,8 @@ class Tokenizer:
                     pass    # lone surrogates: the general path replaces them as tiktoken does
             active, max_body, add = self._call_options(add_special_tokens, max_length, allowed_special,
                                                        disallowed_special, split_special_tokens)
-            _check_str(text)
+            if type(text) is not str:
+                text = _as_str(text)        # raises, or a str subclass's characters as a str
             self._check_disallowed((text,), allowed_special, disallowed_special)
             return self._encode_one(text, active, max_body, add, result)
         return call
@@ -200,7 +201,7 @@ class Tokenizer:
         """Ids of ``text`` with no special-token recognition and no post-processor
         (tiktoken's ``encode_ordinary``)."""
         if type(text) is not str:
-            _check_str(text)    # raises, or lets a str subclass through
+            text = _as_str(text)
         return self._encode_one(text, _NO_SPLIT, -1, False)
 
     def encode_batch(self, texts: Sequence[str], *, add_special_tokens: bool = True,
@@ -245,7 +246,8 @@ class Tokenizer:
 
     def pre_tokenize(self, text: str) -> list[str]:
         """The pre-tokenizer's pieces of ``text`` (before BPE, no added-token split)."""
-        _check_str(text)
+        if type(text) is not str:
+            text = _as_str(text)
         return self._core.pieces(self._surrogates_fixed(text))
 
     # ------------------------------------------------------------ segments
@@ -428,8 +430,9 @@ class Tokenizer:
         if isinstance(texts, str):
             raise errors.TypeError("texts must be a sequence of str, not a single str")
         texts = list(texts)
-        for t in texts:
-            _check_str(t)
+        for i, t in enumerate(texts):
+            if type(t) is not str:
+                texts[i] = _as_str(t, i)
         if add_special_tokens is None:           # the *_ordinary variants
             active, max_body, add = _NO_SPLIT, -1, False
         else:
@@ -539,9 +542,13 @@ def _rebuild(h: dict, data) -> Tokenizer:
     raise errors.ValueError(f"a warptok pickle of an unknown kind {kind!r}")
 
 
-def _check_str(text):
-    if not isinstance(text, str):
-        raise errors.TypeError(f"text must be str, not {type(text).__name__}")
+def _as_str(text, i=None) -> str:
+    """``text`` as an exact str: a subclass's characters (``numpy.str_``, a user's class), or
+    TypeError. Exact strs never come here, so the common call pays nothing."""
+    if isinstance(text, str):
+        return str.__str__(text)        # a str holding the same characters, whatever __str__ says
+    where = "text" if i is None else f"texts[{i}]"
+    raise errors.TypeError(f"{where} must be str, not {type(text).__name__}")
 
 
 def threads_argument(num_threads) -> int:
