@@ -105,7 +105,8 @@ def resolve_model_dir(path, *, revision: str | None = None, cache_dir=None) -> P
     snapshots = root / "snapshots"
     if not snapshots.is_dir():
         raise errors.FileNotFoundError(f"{repo!r} is not a local directory and is not in the Hugging Face cache "
-                                       f"({root}); warptok never downloads: fetch it first (huggingface-cli download)")
+                                       f"({root}); warptok never downloads: fetch it first with huggingface_hub's "
+                                       f"command: hf download {repo}")
     candidates = []
     ref = root / "refs" / (revision or "main")
     if ref.is_file():
