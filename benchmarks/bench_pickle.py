@@ -179,8 +179,8 @@ def main(argv=None):
                 raise SystemExit(f"{name}: {lib} encodes differently in a worker: {ids} != {expected[name]}")
             rows.append((name, lib, len(blob) / 1e6, first, statistics.median(again), loads))
             del obj
-    print(f"Pickling a tokenizer for a worker (`python benchmarks/bench_pickle.py`, {args.workers} fresh "
-          f"processes per row; {time.time() - t0:.0f} s). Every worker's ids were checked.\n")
+    print(f"{args.workers} fresh worker processes per row, {time.time() - t0:.0f} s; every worker's ids were "
+          "checked.\n")
     print("| tokenizer | library | pickle MB | dumps ms, first / again | loads ms in a worker |")
     print("|---|---|---:|---:|---:|")
     for name, lib, mb, first, again, loads in rows:
