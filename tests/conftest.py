@@ -101,12 +101,11 @@ def ours(name: str):
 def with_core(tok, **core_options):
     """A copy of tok whose core is built again with Core's test-only options
     (linear, piece_cache_sets, word_blocks)."""
-    import copy
-
     from warptok._compile.core_tables import core_tables
     from warptok._native._core import Core
 
-    other = copy.copy(tok)
+    other = object.__new__(type(tok))      # not copy.copy: that returns tok itself (immutable)
+    other.__dict__.update(tok.__dict__)
     other._core = Core(**core_tables(tok._spec), **core_options)
     return other
 

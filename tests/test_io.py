@@ -22,6 +22,7 @@ import numpy as np
 import pytest
 
 import warptok
+from warptok import errors as wterrors
 from warptok import io as wio
 from warptok.io import (FetchError, FetchTimeout, InvalidSafetensors, PrefetchReader, UnsupportedSource,
                         load_safetensors, safe_open)
@@ -674,6 +675,74 @@ def test_safe_open_equals_the_safetensors_package(model, srv, where):
             f.get_tensor("nope")
     with pytest.raises(ValueError):
         safe_open(src, framework="pt")
+
+
+SLICES = [slice(None), slice(1, 3), 1, -1, 0, (1, 2), (slice(1, 3), slice(0, 2)), slice(None, None, 2),
+          slice(1, 9, 4), Ellipsis, (Ellipsis, 1), (slice(1, 3), Ellipsis), (1, Ellipsis, 2), (), np.int64(1),
+          (slice(None), 1), slice(0, 2, 1)]
+# Where safetensors 0.8 fails (negative or out-of-range bounds, empty or reversed ranges): numpy's answer.
+NUMPY_ONLY = [slice(-2, None), slice(None, -1), slice(3, 1), slice(10, 10 ** 6), slice(4, 0, -2), slice(None, None, -1)]
+
+
+@pytest.mark.parametrize("where", ["local", "http"])
+def test_get_slice_equals_the_safetensors_package(model, srv, where):
+    from safetensors import SafetensorError
+    from safetensors import safe_open as st_open
+
+    src = model if where == "local" else srv.url("model.safetensors")
+    with st_open(str(model), framework="np") as ref, safe_open(src) as f:
+        for name in ("counts", "i32", "u8", "layer0.w", "mask", "cplx", "scalar", "empty"):
+            ours, theirs, full = f.get_slice(name), ref.get_slice(name), ref.get_tensor(name)
+            assert ours.get_shape() == theirs.get_shape() and ours.get_dtype() == theirs.get_dtype()
+            for key, same_as_theirs in [(k, True) for k in SLICES] + [(k, False) for k in NUMPY_ONLY]:
+                try:
+                    expected = np.asarray(full[key])
+                except IndexError:
+                    with pytest.raises(wterrors.IndexError):
+                        ours[key]
+                    continue
+                got = ours[key]
+                assert type(got) is np.ndarray and got.flags.writeable and got.dtype == full.dtype, (name, key)
+                assert got.shape == expected.shape and np.array_equal(got, expected), (name, key)
+                if same_as_theirs and expected.size:
+                    try:
+                        reference = theirs[key]
+                    except SafetensorError:             # an out-of-range bound: numpy's answer, above
+                        continue
+                    assert reference.shape == got.shape and np.array_equal(reference, got), (name, key)
+        with pytest.raises(wterrors.KeyError):
+            f.get_slice("nope")
+        s = f.get_slice("i32")
+        for bad, err in (((0, 0, 0, 0), wterrors.IndexError), (5, wterrors.IndexError), ((0, -4), wterrors.IndexError),
+                         ([0, 1], wterrors.TypeError), (None, wterrors.TypeError), ((..., ...), wterrors.IndexError)):
+            with pytest.raises(err):
+                s[bad]
+
+
+def test_get_slice_reads_only_its_rows(model):
+    """What the slice asks of the reader: the selected rows of the first dimension."""
+    with safe_open(model) as f:
+        t = f.tensor_info("layer1.w")                      # 2048 x 1280 float32: 5120 bytes a row
+        row = 1280 * 4
+        asked = []
+        real = f.reader.readinto
+
+        class Spy:
+            def readinto(self, offset, arr):
+                asked.append((offset, arr.nbytes))
+                return real(offset, arr)
+
+        s = f.get_slice("layer1.w")
+        s._reader = Spy()
+        full = f.get_tensor("layer1.w")
+        assert np.array_equal(s[100:104, 7:9], full[100:104, 7:9])
+        assert asked == [(t.start + 100 * row, 4 * row)]
+        asked.clear()
+        assert np.array_equal(s[10:2000:1000], full[10:2000:1000])
+        assert asked == [(t.start + 10 * row, row), (t.start + 1010 * row, row)]
+        asked.clear()
+        assert np.array_equal(s[-1, 5], full[-1, 5])
+        assert asked == [(t.start + 2047 * row, row)]
 
 
 def test_tensor_aware_fetches_over_http(model, srv):

@@ -84,12 +84,13 @@ def find_rank_file(name: str) -> Path:
         f"or use warptok.Tokenizer.from_tiktoken(path, pattern).")
 
 
-def check_hash(name: str, path: Path):
+def check_hash(name: str, path: Path, data: bytes | None = None):
+    """Raise unless ``path`` (its bytes ``data``, when read already) is the published rank file."""
     expected = ENCODINGS[name][2]
     if expected is None or path == BUNDLED_GPT2:
         return
-    from ._compile.tiktoken_file import read_maybe_gzipped
+    from ._compile.tiktoken_file import gunzipped
 
-    got = hashlib.sha256(read_maybe_gzipped(path)).hexdigest()
+    got = hashlib.sha256(gunzipped(path.read_bytes() if data is None else data)).hexdigest()
     if got != expected:
         raise errors.ValueError(f"{path} is not the published {name} rank file (sha256 {got}, expected {expected})")

@@ -54,6 +54,10 @@ class KeyError(WarptokError, builtins.KeyError):
     """A token, id, model or tensor name that is not there."""
 
 
+class IndexError(WarptokError, builtins.IndexError):
+    """An index out of a tensor's range, or more indices than it has dimensions."""
+
+
 class AttributeError(WarptokError, builtins.AttributeError):
     """An attribute that does not exist, or cannot be set on an immutable object."""
 

@@ -111,9 +111,9 @@ class HFTokenizer:
                  model_input_names: Sequence[str] = ("input_ids", "attention_mask"), pad_token_type_id: int = 0,
                  chat_template=None, split_special_tokens: bool = False,
                  clean_up_tokenization_spaces: bool = False, clean_up_bpe: bool = False,
-                 name_or_path: str = "", vocab: Mapping[str, int] | None = None, vocab_path=None,
+                 name_or_path: str = "", vocab: Mapping[str, int] | None = None,
                  n_tokens: int | None = None, vocab_size: int | None = None,
-                 chat_return_dict: bool = True, source: str | None = None):
+                 chat_return_dict: bool = True):
         if padding_side not in ("left", "right"):
             raise errors.ValueError(f"padding_side must be 'left' or 'right', not {padding_side!r}")
         if truncation_side not in ("left", "right"):
@@ -144,7 +144,6 @@ class HFTokenizer:
         s(self, "_clean_up_bpe", bool(clean_up_bpe))
         s(self, "name_or_path", str(name_or_path))
         s(self, "_vocab", dict(vocab) if vocab is not None else None)
-        s(self, "_vocab_path", vocab_path)
         s(self, "_n_tokens", n_tokens)
         s(self, "_vocab_size", vocab_size)
         s(self, "_chat_return_dict", bool(chat_return_dict))
@@ -152,14 +151,13 @@ class HFTokenizer:
         s(self, "_prefix", list(spec.prefix))
         s(self, "_suffix", list(spec.suffix))
         s(self, "_id_to_token", None)
-        s(self, "_source", source)        # the tokenizer.json text, for pickling
         s(self, "_options", dict(
             special_tokens=special_tokens, special_ids=dict(ids), all_special_tokens=list(all_special_tokens),
             all_special_ids=list(all_special_ids), padding_side=padding_side, truncation_side=truncation_side,
             model_max_length=model_max_length, model_input_names=list(model_input_names),
             pad_token_type_id=pad_token_type_id, chat_template=chat_template,
             split_special_tokens=split_special_tokens, clean_up_tokenization_spaces=clean_up_tokenization_spaces,
-            clean_up_bpe=clean_up_bpe, name_or_path=name_or_path, vocab=vocab, vocab_path=vocab_path,
+            clean_up_bpe=clean_up_bpe, name_or_path=name_or_path, vocab=vocab,
             n_tokens=n_tokens, vocab_size=vocab_size, chat_return_dict=chat_return_dict))
 
     # ------------------------------------------------------------ immutability
@@ -188,18 +186,24 @@ class HFTokenizer:
                     value = str(value)
                     opts["special_tokens"][key] = value
                     opts["special_ids"][key] = self.convert_tokens_to_ids(value)
-            elif key in opts and key not in ("special_tokens", "special_ids", "vocab", "vocab_path"):
+            elif key in opts and key not in ("special_tokens", "special_ids", "vocab"):
                 opts[key] = value
             else:
                 raise errors.TypeError(f"with_options() got an unexpected option {key!r}")
-        return HFTokenizer(self._tok, source=self._source, **opts)
+        return HFTokenizer(self._tok, **opts)
 
     def __reduce__(self):
-        """Pickled as its tokenizer.json text and settings (``datasets.map(num_proc=...)``
-        and ``multiprocessing`` spawn pickle the tokenizer); rebuilt on load."""
-        if self._source is None:
-            raise errors.TypeError("this HFTokenizer was built without its tokenizer.json text and cannot be pickled")
-        return (_rebuild, (self._source, self._options))
+        """Pickled as its :class:`warptok.Tokenizer` (the tokenizer.json, compressed) and its
+        settings as JSON, without the vocabulary, which is read again from the tokenizer.json
+        on first use (``datasets.map(num_proc=...)`` and ``multiprocessing`` pickle the tokenizer)."""
+        options = dict(self._options, vocab=None)
+        return _rebuild, (self._tok, json.dumps(options, ensure_ascii=False))
+
+    def __copy__(self):
+        return self             # immutable
+
+    def __deepcopy__(self, memo):
+        return self
 
     # ------------------------------------------------------------ attributes
 
@@ -272,8 +276,7 @@ class HFTokenizer:
         between two first uses builds two equal tables, one of which is kept (no lock needed)."""
         vocab = self._vocab
         if vocab is None:
-            with open(self._vocab_path, "rb") as f:
-                j = json.load(f)
+            j = self._tok._origin.document()
             vocab = dict(j["model"]["vocab"])
             for a in j.get("added_tokens") or []:
                 vocab[a["content"]] = a["id"]
@@ -662,8 +665,8 @@ class HFTokenizer:
         return out if return_dict else out["input_ids"]
 
 
-def _rebuild(source, options):
-    return HFTokenizer(Tokenizer.from_str(source), source=source, **options)
+def _rebuild(tokenizer, options: str):
+    return HFTokenizer(tokenizer, **json.loads(options))
 
 
 _CALL_OPTIONS = frozenset(inspect.signature(HFTokenizer._call).parameters) - {"self", "text"}
@@ -805,7 +808,7 @@ def from_transformers(tokenizer) -> HFTokenizer:
         clean_up_bpe=bool(getattr(tokenizer, "clean_up_tokenization_spaces_for_bpe_even_though_it_will_corrupt_output",
                                   False)),
         name_or_path=getattr(tokenizer, "name_or_path", ""), vocab=tokenizer.get_vocab(),
-        n_tokens=len(tokenizer), vocab_size=tokenizer.vocab_size, chat_return_dict=chat_return_dict, source=source)
+        n_tokens=len(tokenizer), vocab_size=tokenizer.vocab_size, chat_return_dict=chat_return_dict)
 
 
 def from_pretrained(path, *, backend: str = "auto", revision: str | None = None, cache_dir=None,
@@ -849,8 +852,7 @@ def _from_files(path, *, revision=None, cache_dir=None) -> HFTokenizer:
             f"tokenizer_class {cls!r}: transformers 5 may rebuild this class's pipeline instead of using "
             "tokenizer.json as it is; load it with transformers and wrap it with warptok.hf.from_transformers, "
             "or use from_pretrained(..., backend='transformers')")
-    source = files.tokenizer_json()
-    core = Tokenizer.from_str(source, name=str(path))
+    core = Tokenizer._from_model(files, str(path))
     special = files.special_tokens_map
     all_tokens = list(files.all_special_tokens)
     json_padding = j.get("padding") or {}
@@ -879,4 +881,4 @@ def _from_files(path, *, revision=None, cache_dir=None) -> HFTokenizer:
         clean_up_bpe=bool(config.get("clean_up_tokenization_spaces_for_bpe_even_though_it_will_corrupt_output",
                                      False)),
         name_or_path=str(path), vocab=vocab, n_tokens=len(set(vocab.values())), vocab_size=vocab_size,
-        chat_return_dict=True, source=source)
+        chat_return_dict=True)

@@ -74,12 +74,16 @@ class Encoding:
         return f"<Encoding {self.name!r}>"
 
     def __reduce__(self):
-        """Pickled by name, as tiktoken pickles its registered encodings."""
-        from .encodings import ENCODINGS
+        """Pickled as its :class:`warptok.Tokenizer` (the rank file's bytes, or the name of
+        the one that ships with warptok). A pickle of ``get_encoding(name)`` loads as the
+        process's own ``get_encoding(name)``."""
+        return _rebuild, (self._tok, self.name)
 
-        if self.name not in ENCODINGS:
-            raise errors.TypeError(f"only the named encodings ({sorted(ENCODINGS)}) can be pickled")
-        return (get_encoding, (self.name,))
+    def __copy__(self):
+        return self             # immutable
+
+    def __deepcopy__(self, memo):
+        return self
 
     @property
     def warptok(self) -> Tokenizer:
@@ -205,6 +209,14 @@ def get_encoding(encoding_name: str) -> Encoding:
             enc = Encoding(_warptok_encoding(encoding_name), encoding_name)
             _cache[encoding_name] = enc
         return enc
+
+
+def _rebuild(tokenizer: Tokenizer, name: str) -> Encoding:
+    from .tokenizer import _encodings
+
+    if _encodings.get(name) is tokenizer:      # warptok's own encoding: this module's one for it
+        return get_encoding(name)
+    return Encoding(tokenizer, name)
 
 
 def list_encoding_names() -> list[str]:

@@ -2,13 +2,17 @@
 
 from __future__ import annotations
 
+import json
 import re
+import threading
 from array import array
 from collections.abc import Set
+from pathlib import Path
 from typing import Iterable, Sequence
 
-from . import errors
-from ._compile import core_tables, model_dir, tiktoken_file, tokenizer_json, unicode_forms
+from . import encodings, errors
+from ._compile import core_tables, model_dir, source, tiktoken_file, tokenizer_json, unicode_forms
+from ._compile.source import Source
 from ._compile.spec import Spec, added_passes, in_core_normalizer
 from ._native._core import RESULT_ARRAY, RESULT_COUNT, RESULT_LIST, Core
 
@@ -27,10 +31,17 @@ class Tokenizer:
     transformers passes to the template), ``split_special_tokens`` (the config's flag, which
     transformers applies when it encodes a rendered chat) and ``name_or_path``; otherwise
     these are ``None``, ``None``, ``False`` and ``None``.
+
+    A tokenizer pickles as the file it was loaded from, compressed, and is rebuilt from it
+    on load (no file is read then): ``multiprocessing``, ``datasets.map(num_proc=...)``,
+    Spark and Ray can ship it to workers, and two loads of one file pickle to the same
+    bytes. ``copy.copy`` and ``copy.deepcopy`` return the tokenizer itself (it is immutable).
     """
 
-    def __init__(self, spec: Spec, name: str | None = None, *, _model: model_dir.ModelFiles | None = None):
+    def __init__(self, spec: Spec, name: str | None = None, *, _model: model_dir.ModelFiles | None = None,
+                 _origin: Source | None = None):
         self._spec = spec
+        self._origin = _origin        # what it was loaded from, for pickling (None: not picklable)
         self._core = Core(**core_tables.core_tables(spec))
         self.name = name
         self.source = spec.source
@@ -60,12 +71,19 @@ class Tokenizer:
     @classmethod
     def from_file(cls, path) -> "Tokenizer":
         """Load a Hugging Face ``tokenizer.json`` of the byte-level BPE family."""
-        return cls(tokenizer_json.load_tokenizer_json(path), name=str(path))
+        with open(path, "rb") as f:
+            data = f.read()
+        return cls(tokenizer_json.parse_tokenizer_json(data), name=str(path), _origin=Source("json", data))
 
     @classmethod
     def from_str(cls, json_text: str | bytes, name: str | None = None) -> "Tokenizer":
         """Load the text of a ``tokenizer.json``."""
-        return cls(tokenizer_json.parse_tokenizer_json(json_text), name=name)
+        spec = tokenizer_json.parse_tokenizer_json(json_text)
+        if isinstance(json_text, dict):         # a parsed document: its text, as it is now
+            json_text = json.dumps(json_text, ensure_ascii=False)
+        elif not isinstance(json_text, (str, bytes)):
+            json_text = bytes(json_text)
+        return cls(spec, name=name, _origin=Source("json", json_text))
 
     @classmethod
     def from_pretrained(cls, path, *, revision: str | None = None, cache_dir=None) -> "Tokenizer":
@@ -73,16 +91,45 @@ class Tokenizer:
         template) or a repo id already in the Hugging Face cache; never downloads. The
         tokenizer has the added tokens transformers gives it when it loads the directory,
         and the directory's chat template and special tokens (see the class)."""
-        files = model_dir.read_model_dir(path, revision=revision, cache_dir=cache_dir)
-        return cls(tokenizer_json.parse_tokenizer_json(files.document), name=str(path), _model=files)
+        return cls._from_model(model_dir.read_model_dir(path, revision=revision, cache_dir=cache_dir), str(path))
+
+    @classmethod
+    def _from_model(cls, files: model_dir.ModelFiles, name: str) -> "Tokenizer":
+        origin = Source("pretrained", files.raw, added=list(files.added), chat_template=files.chat_template,
+                        special_tokens_map=files.special_tokens_map,
+                        split_special_tokens=files.split_special_tokens)
+        return cls(tokenizer_json.parse_tokenizer_json(files.document), name=name, _model=files, _origin=origin)
 
     @classmethod
     def from_tiktoken(cls, path, pattern: str, special_tokens: dict | None = None,
                       name: str | None = None) -> "Tokenizer":
         """Load a tiktoken rank file (``.tiktoken``, optionally gzipped) with its
         pre-tokenizer pattern, interpreted as tiktoken (fancy-regex) does."""
-        ranks = tiktoken_file.load_tiktoken_ranks(path)
-        return cls(tiktoken_file.tiktoken_spec(ranks, pattern, special_tokens), name=name or str(path))
+        return cls._from_ranks(Path(path).read_bytes(), pattern, special_tokens, name or str(path), where=path)
+
+    @classmethod
+    def _from_ranks(cls, data: bytes, pattern: str, special_tokens, name, *, where="rank file",
+                    origin: Source | None = None) -> "Tokenizer":
+        ranks = tiktoken_file.parse_tiktoken_ranks(data, where)
+        special_tokens = dict(special_tokens or {})
+        if origin is None:
+            origin = Source("tiktoken", data, pattern=pattern, special_tokens=special_tokens)
+        return cls(tiktoken_file.tiktoken_spec(ranks, pattern, special_tokens), name=name, _origin=origin)
+
+    # ------------------------------------------------------------ pickling and copying
+
+    def __reduce__(self):
+        """Pickled as what it was loaded from (see the class); rebuilt by the loader."""
+        if self._origin is None:
+            raise errors.TypeError("this Tokenizer was built from a Spec, not loaded from a file, and cannot be "
+                                   "pickled")
+        return _restore, source.pack(self._origin, {"name": self.name})
+
+    def __copy__(self):
+        return self             # immutable, like a str
+
+    def __deepcopy__(self, memo):
+        return self
 
     # ------------------------------------------------------------ properties
 
@@ -118,7 +165,8 @@ class Tokenizer:
                     pass    # lone surrogates: the general path replaces them as tiktoken does
             active, max_body, add = self._call_options(add_special_tokens, max_length, allowed_special,
                                                        disallowed_special, split_special_tokens)
-            _check_str(text)
+            if type(text) is not str:
+                text = _as_str(text)        # raises, or a str subclass's characters as a str
             self._check_disallowed((text,), allowed_special, disallowed_special)
             return self._encode_one(text, active, max_body, add, result)
         return call
@@ -153,7 +201,7 @@ class Tokenizer:
         """Ids of ``text`` with no special-token recognition and no post-processor
         (tiktoken's ``encode_ordinary``)."""
         if type(text) is not str:
-            _check_str(text)    # raises, or lets a str subclass through
+            text = _as_str(text)
         return self._encode_one(text, _NO_SPLIT, -1, False)
 
     def encode_batch(self, texts: Sequence[str], *, add_special_tokens: bool = True,
@@ -198,7 +246,8 @@ class Tokenizer:
 
     def pre_tokenize(self, text: str) -> list[str]:
         """The pre-tokenizer's pieces of ``text`` (before BPE, no added-token split)."""
-        _check_str(text)
+        if type(text) is not str:
+            text = _as_str(text)
         return self._core.pieces(self._surrogates_fixed(text))
 
     # ------------------------------------------------------------ segments
@@ -381,8 +430,9 @@ class Tokenizer:
         if isinstance(texts, str):
             raise errors.TypeError("texts must be a sequence of str, not a single str")
         texts = list(texts)
-        for t in texts:
-            _check_str(t)
+        for i, t in enumerate(texts):
+            if type(t) is not str:
+                texts[i] = _as_str(t, i)
         if add_special_tokens is None:           # the *_ordinary variants
             active, max_body, add = _NO_SPLIT, -1, False
         else:
@@ -430,10 +480,75 @@ def _splice_flat(flat, replacements):
 
 _NO_SPLIT = (None, None)      # no added-token pass: encode_ordinary
 
+# ---------------------------------------------------------------- OpenAI's encodings, and pickles
 
-def _check_str(text):
-    if not isinstance(text, str):
-        raise errors.TypeError(f"text must be str, not {type(text).__name__}")
+_encodings: dict = {}
+_encodings_lock = threading.Lock()
+
+
+def get_encoding(name: str) -> Tokenizer:
+    """An OpenAI encoding (``gpt2``, ``r50k_base``, ``cl100k_base``, ``o200k_base``) with
+    tiktoken's ids. GPT-2's ranks ship with warptok; the others are looked up on this
+    machine (see ``warptok.encodings.candidate_paths``). Cached: one object per name."""
+    with _encodings_lock:
+        tok = _encodings.get(name)
+        if tok is None:
+            path = encodings.find_rank_file(name)
+            data = path.read_bytes()
+            encodings.check_hash(name, path, data)
+            tok = _encoding(name, data, bundled=path == encodings.BUNDLED_GPT2)
+            _encodings[name] = tok
+        return tok
+
+
+def _encoding(name: str, data: bytes, *, bundled: bool) -> Tokenizer:
+    """Encoding ``name`` from its rank file's bytes. It pickles by name and those bytes (by
+    name alone for the rank file that ships with warptok)."""
+    pattern, specials, _ = encodings.ENCODINGS[name]
+    return Tokenizer._from_ranks(data, pattern, specials, name, where=name,
+                                 origin=Source("encoding", None if bundled else data))
+
+
+def _restore(version, header: str, payload: bytes) -> Tokenizer:
+    """A pickled Tokenizer (Tokenizer.__reduce__), rebuilt from its file's bytes."""
+    h, data = source.unpack_state(version, header, payload)
+    tok = _rebuild(h, data)
+    if tok._origin.kind == h["kind"]:
+        tok._origin.adopt(h["codec"], payload)      # no second compression if pickled again
+    return tok
+
+
+def _rebuild(h: dict, data) -> Tokenizer:
+    kind, name = h["kind"], h["name"]
+    if kind == "encoding":
+        # The process's own encoding when it has one (a pickle of get_encoding(name) is it).
+        with _encodings_lock:
+            tok = _encodings.get(name)
+        if tok is None:
+            tok = get_encoding(name) if data is None else _encoding(name, data, bundled=False)
+            with _encodings_lock:
+                tok = _encodings.setdefault(name, tok)
+        return tok
+    if kind == "json":
+        return Tokenizer(tokenizer_json.parse_tokenizer_json(data), name=name, _origin=Source("json", data))
+    if kind == "tiktoken":
+        return Tokenizer._from_ranks(data, h["pattern"], h["special_tokens"], name)
+    if kind == "pretrained":
+        document = json.loads(data)
+        document["added_tokens"] = (document.get("added_tokens") or []) + h["added"]
+        files = model_dir.ModelFiles(Path(name), document, {}, h["chat_template"], h["special_tokens_map"], (),
+                                     h["split_special_tokens"], data, tuple(h["added"]))
+        return Tokenizer._from_model(files, name)
+    raise errors.ValueError(f"a warptok pickle of an unknown kind {kind!r}")
+
+
+def _as_str(text, i=None) -> str:
+    """``text`` as an exact str: a subclass's characters (``numpy.str_``, a user's class), or
+    TypeError. Exact strs never come here, so the common call pays nothing."""
+    if isinstance(text, str):
+        return str.__str__(text)        # a str holding the same characters, whatever __str__ says
+    where = "text" if i is None else f"texts[{i}]"
+    raise errors.TypeError(f"{where} must be str, not {type(text).__name__}")
 
 
 def threads_argument(num_threads) -> int:

@@ -41,6 +41,8 @@ class ModelFiles:
     special_tokens_map: dict       # named special token -> text, as the template sees them
     all_special_tokens: tuple      # their texts and the config's extra special tokens, in order
     split_special_tokens: bool     # the config's flag, applied when encoding a rendered chat
+    raw: bytes = b""               # tokenizer.json's bytes as read (pickles rebuild from them)
+    added: tuple = ()              # the entries of document["added_tokens"] that are not in raw
 
     def tokenizer_json(self) -> str:
         """``document`` as tokenizer.json text."""
@@ -51,7 +53,8 @@ def read_model_dir(path, *, revision: str | None = None, cache_dir=None) -> Mode
     """Read a local model directory or a repo id (``"Qwen/Qwen3-8B"``) from the Hugging Face
     cache. Raises ``FileNotFoundError`` naming where it looked when there is no ``tokenizer.json``."""
     directory = resolve_model_dir(path, revision=revision, cache_dir=cache_dir)
-    document = _read_json(directory / "tokenizer.json")
+    raw = (directory / "tokenizer.json").read_bytes()
+    document = _parse_json(raw, directory / "tokenizer.json")
     if not isinstance(document, dict):
         raise errors.ValueError(f"{directory / 'tokenizer.json'} is not a tokenizer.json file")
     cfg_path = directory / "tokenizer_config.json"
@@ -66,9 +69,9 @@ def read_model_dir(path, *, revision: str | None = None, cache_dir=None) -> Mode
         extra = config.get("additional_special_tokens")
     extra = [t for t in (_token_text(x) for x in (extra if isinstance(extra, list) else [])) if t is not None]
     all_tokens = tuple(dict.fromkeys(list(special.values()) + extra))
-    _add_config_tokens(document, config, all_tokens)
+    added = _add_config_tokens(document, config, all_tokens)
     return ModelFiles(directory, document, config, info["chat_template"], special, all_tokens,
-                      info["split_special_tokens"])
+                      info["split_special_tokens"], raw, tuple(added))
 
 
 # ---------------------------------------------------------------- where the files are
@@ -102,7 +105,8 @@ def resolve_model_dir(path, *, revision: str | None = None, cache_dir=None) -> P
     snapshots = root / "snapshots"
     if not snapshots.is_dir():
         raise errors.FileNotFoundError(f"{repo!r} is not a local directory and is not in the Hugging Face cache "
-                                       f"({root}); warptok never downloads: fetch it first (huggingface-cli download)")
+                                       f"({root}); warptok never downloads: fetch it first with huggingface_hub's "
+                                       f"command: hf download {repo}")
     candidates = []
     ref = root / "refs" / (revision or "main")
     if ref.is_file():
@@ -123,9 +127,13 @@ def resolve_model_dir(path, *, revision: str | None = None, cache_dir=None) -> P
 # ---------------------------------------------------------------- what the files say
 
 def _read_json(path: Path):
+    with open(path, "rb") as f:
+        return _parse_json(f.read(), path)
+
+
+def _parse_json(data: bytes, path: Path):
     try:
-        with open(path, "rb") as f:
-            return json.load(f)
+        return json.loads(data)
     except (ValueError, UnicodeDecodeError) as e:
         raise errors.ValueError(f"{path} is not a JSON file: {e}") from None
 
@@ -198,8 +206,10 @@ def _add_config_tokens(j: dict, config: dict, special_texts):
     """Add to the tokenizer.json what transformers adds when it loads the directory: the
     config's ``added_tokens_decoder`` entries the file lacks (with their ids and flags), then
     the named and extra special tokens that are not added tokens yet (special, no strip,
-    not normalized; the vocabulary's id when the text is a token, else the next free id)."""
+    not normalized; the vocabulary's id when the text is a token, else the next free id).
+    Returns the entries added."""
     entries = j.setdefault("added_tokens", [])
+    n_file = len(entries)
     have = {a["content"] for a in entries}
     for key, value in sorted((config.get("added_tokens_decoder") or {}).items(), key=lambda kv: int(kv[0])):
         if not isinstance(value, dict) or value.get("content") in have:
@@ -212,7 +222,7 @@ def _add_config_tokens(j: dict, config: dict, special_texts):
     model = j.get("model")
     vocab = model.get("vocab") if isinstance(model, dict) else None
     if not isinstance(vocab, dict):
-        return                              # not BPE: the tokenizer.json reader says so
+        return entries[n_file:]             # not BPE: the tokenizer.json reader says so
     next_id = max([*vocab.values(), *(a["id"] for a in entries)], default=-1) + 1
     for text in special_texts:
         if text in have:
@@ -224,3 +234,4 @@ def _add_config_tokens(j: dict, config: dict, special_texts):
         entries.append({"id": i, "content": text, "single_word": False, "lstrip": False, "rstrip": False,
                         "normalized": False, "special": True})
         have.add(text)
+    return entries[n_file:]

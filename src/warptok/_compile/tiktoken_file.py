@@ -13,7 +13,11 @@ from .spec import AddedToken, Spec, Stage
 
 
 def read_maybe_gzipped(path) -> bytes:
-    raw = Path(path).read_bytes()
+    return gunzipped(Path(path).read_bytes())
+
+
+def gunzipped(raw: bytes) -> bytes:
+    """A rank file's bytes, gunzipped when they are gzipped."""
     if raw[:2] == b"\x1f\x8b":
         import gzip
         raw = gzip.decompress(raw)
@@ -22,8 +26,13 @@ def read_maybe_gzipped(path) -> bytes:
 
 def load_tiktoken_ranks(path) -> dict:
     """A tiktoken rank file (plain or .gz): {token bytes: rank}."""
-    path = Path(path)
-    raw = read_maybe_gzipped(path)
+    return parse_tiktoken_ranks(Path(path).read_bytes(), path)
+
+
+def parse_tiktoken_ranks(data: bytes, where="rank file") -> dict:
+    """The bytes of a tiktoken rank file (plain or gzipped): {token bytes: rank}.
+    ``where`` names it in errors."""
+    raw = gunzipped(data)
     ranks = _core.tiktoken_ranks(raw)       # the usual layout, compiled
     if ranks is not None:
         return ranks
@@ -35,7 +44,7 @@ def load_tiktoken_ranks(path) -> dict:
             tok, rank = line.split()
             ranks[base64.b64decode(tok, validate=True)] = int(rank)
         except ValueError:
-            raise errors.ValueError(f"{path}:{n}: not a tiktoken rank line: {line[:60]!r}") from None
+            raise errors.ValueError(f"{where}:{n}: not a tiktoken rank line: {line[:60]!r}") from None
     return ranks
 
 

@@ -14,6 +14,8 @@ from libc.string cimport memcmp, memcpy, memmove, memset
 
 from warptok._native.capi cimport *
 
+import operator
+
 from warptok import errors
 
 cdef extern from *:
@@ -861,6 +863,8 @@ cdef class Core:
         try:
             for i in range(n):
                 v = ids[i]
+                if type(v) is not int:
+                    v = _id_at(v, i)         # numpy integers and bools become ints; anything else raises
                 if v < 0 or v > 0xFFFFFFFF:
                     if skip_unknown:
                         arr[i] = 0xFFFFFFFF
@@ -878,6 +882,14 @@ cdef class Core:
                 wt_free(out)
         finally:
             wt_free(arr)
+
+
+cdef object _id_at(object v, Py_ssize_t i):
+    """ids[i] as an int (numpy integers, bools): a TypeError naming the item otherwise."""
+    try:
+        return operator.index(v)
+    except TypeError:
+        raise errors.TypeError(f"ids[{i}] must be an int, not {type(v).__name__}: {repr(v)[:60]}") from None
 
 
 cdef class Pattern:

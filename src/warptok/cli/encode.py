@@ -132,10 +132,13 @@ def run(args) -> int:
     if args.add_special_tokens and args.docs != "line":
         raise CommandError("--add-special-tokens needs --docs line "
                            "(a whole input is encoded in blocks, which must not each get BOS/EOS)")
-    tok = load_model(args.model)
-    enc = _Encoder(tok, args)
     out_path = Path(args.out)
     idx_path = Path(args.index) if args.index else out_path.with_suffix(".idx")
+    for option, path in (("--out", out_path), ("--index", idx_path)):
+        if not path.parent.is_dir():        # before any work; the directory is not made for you
+            raise CommandError(f"{option} {path}: no directory {path.parent}")
+    tok = load_model(args.model)
+    enc = _Encoder(tok, args)
     block = args.block_mb * MiB
     piece = max(64 * 1024, min(MiB, block // 8))
 
@@ -150,7 +153,15 @@ def run(args) -> int:
         prog = Progress(total, not args.quiet and sys.stderr.isatty(), "encode", unit="MB", scale=1e6, tqdm=False)
         n_tokens = n_docs = 0
         start = time.perf_counter()
-        with open(out_path, "wb") as f_ids, open(idx_path, "wb") as f_idx:
+        f_ids = None
+        try:
+            f_ids = open(out_path, "wb")
+            f_idx = open(idx_path, "wb")
+        except OSError as e:
+            if f_ids is not None:
+                f_ids.close()
+            raise CommandError(f"cannot write {e.filename}: {e.strerror}") from None
+        with f_ids, f_idx:
             np.zeros(1, dtype="<i8").tofile(f_idx)
 
             def emit(texts: List[str], doc_ends: List[int], nbytes: int) -> None:

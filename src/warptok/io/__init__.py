@@ -34,9 +34,9 @@ from ..errors import FetchError, FetchTimeout, InvalidSafetensors, UnsupportedSo
 from .header import DTYPES, MAX_HEADER, TensorInfo
 from .reader import (DEFAULT_FLOOR, DIRECT_MIN, HEADER_PROBE, TENSOR_CAP, URL_PROBE, WEIGHT_FLOOR, WEIGHT_SUFFIXES,
                      PrefetchReader)
-from .safetensors import PAGES_MIN, load_safetensors, read_safetensors_header, safe_open
+from .safetensors import PAGES_MIN, TensorSlice, load_safetensors, read_safetensors_header, safe_open
 
-__all__ = ["PrefetchReader", "load_safetensors", "safe_open", "TensorInfo", "read_safetensors_header",
+__all__ = ["PrefetchReader", "load_safetensors", "safe_open", "TensorSlice", "TensorInfo", "read_safetensors_header",
            "FetchError", "FetchTimeout", "UnsupportedSource", "InvalidSafetensors",
            "set_memory_budget", "memory_budget", "memory_used",
            # the reader's defaults and the format's limits

@@ -83,7 +83,7 @@ def load_safetensors(source, *, threads: Optional[int] = None, **reader_options)
 class safe_open:
     """Lazy access to a safetensors file, like ``safetensors.safe_open(path, "np")``:
     ``keys()``, ``offset_keys()``, ``metadata()``, ``get_tensor(name)``,
-    ``get_tensors()``. Tensors are read on demand through a :class:`PrefetchReader`,
+    ``get_slice(name)``, ``get_tensors()``. Tensors are read on demand through a :class:`PrefetchReader`,
     so reading them in file order streams the file with read-ahead."""
 
     def __init__(self, source, framework: str = "np", device: str = "cpu", **reader_options):
@@ -122,6 +122,11 @@ class safe_open:
             self._reader.readinto(t.start, arr)
         return arr
 
+    def get_slice(self, name: str) -> "TensorSlice":
+        """A view of the tensor that reads only what it is indexed with (safetensors'
+        ``get_slice``): ``f.get_slice("w")[10:20]`` reads rows 10 to 19."""
+        return TensorSlice(self._reader, self.tensor_info(name))
+
     def get_tensors(self) -> Dict[str, "numpy.ndarray"]:
         """Every tensor, read in parallel (as :func:`load_safetensors`)."""
         return _load_all(self._reader, None)
@@ -140,3 +145,97 @@ class safe_open:
 
     def __exit__(self, *exc) -> None:
         self.close()
+
+
+class TensorSlice:
+    """One tensor of a :class:`safe_open` file, read when indexed, as safetensors'
+    ``get_slice`` gives: ``get_shape()``, ``get_dtype()`` and ``[...]`` with ints, slices
+    (steps too) and one Ellipsis per dimension, numpy's semantics (negative indices and
+    out-of-range slice bounds too). Only the rows of the first dimension that the index
+    selects are asked of the reader (one read for a run of rows, one per row for a step;
+    over HTTP its read-ahead rules still apply); the other dimensions are indexed in
+    memory. The result is a new writable numpy array."""
+
+    def __init__(self, reader: PrefetchReader, info: TensorInfo):
+        self._reader, self._info = reader, info
+
+    def get_shape(self) -> List[int]:
+        return list(self._info.shape)
+
+    def get_dtype(self) -> str:
+        return self._info.dtype
+
+    def __repr__(self):
+        return f"<warptok.io.TensorSlice {self._info.name!r} {self._info.dtype} {list(self._info.shape)}>"
+
+    def __getitem__(self, key):
+        import numpy as np
+
+        t = self._info
+        shape = t.shape
+        key = _index(key, shape, t.name)
+        dtype = _numpy_dtype(t)
+        if not shape:                                # a scalar: () or ... only
+            arr = np.empty((), dtype=dtype)
+            if t.nbytes:
+                self._reader.readinto(t.start, arr)
+            return arr
+        first, rest = key[0], key[1:]
+        n = shape[0]
+        row = t.nbytes // n if n else 0
+        if isinstance(first, int):
+            rows = range(first, first + 1)
+        else:
+            rows = range(*first.indices(n))
+        if rows.step == 1 or len(rows) <= 1:
+            block = np.empty((len(rows),) + tuple(shape[1:]), dtype=dtype)
+            if block.nbytes:
+                self._reader.readinto(t.start + rows.start * row, block)
+        else:                                        # a step: each row read on its own
+            block = np.empty((len(rows),) + tuple(shape[1:]), dtype=dtype)
+            if row:
+                for k, r in enumerate(rows):
+                    self._reader.readinto(t.start + r * row, block[k:k + 1])
+        if all(k == slice(None) for k in rest):
+            return block.reshape(block.shape[1:]) if isinstance(first, int) else block
+        local = 0 if isinstance(first, int) else slice(None)
+        return np.array(block[(local,) + rest])         # a new array (a 0-d one for a single element)
+
+
+def _index(key, shape, name: str) -> tuple:
+    """``key`` as one int or slice per dimension of ``shape``: Ellipsis expanded, numpy
+    integers taken as ints, negative ints counted from the end and checked."""
+    import operator
+
+    ndim = len(shape)
+    key = key if isinstance(key, tuple) else (key,)
+    out, ellipsis = [], False
+    for k in key:
+        if k is Ellipsis:
+            if ellipsis:
+                raise errors.IndexError("an index can only have a single ellipsis ('...')")
+            ellipsis = True
+            out.append(k)
+        elif isinstance(k, slice):
+            out.append(k)
+        else:
+            try:
+                out.append(operator.index(k))
+            except TypeError:
+                raise errors.TypeError(f"tensor {name!r}: unsupported index {k!r} (ints, slices and '...' "
+                                       "only, as safetensors' get_slice)") from None
+    n_real = len(out) - ellipsis
+    if n_real > ndim:
+        raise errors.IndexError(f"tensor {name!r}: {n_real} indices for {ndim} dimensions")
+    if ellipsis:
+        at = next(i for i, k in enumerate(out) if k is Ellipsis)
+        out[at:at + 1] = [slice(None)] * (ndim - n_real)
+    else:
+        out += [slice(None)] * (ndim - n_real)
+    for dim, (k, n) in enumerate(zip(out, shape)):
+        if isinstance(k, int):
+            if not -n <= k < n:
+                raise errors.IndexError(f"tensor {name!r}: index {k} is out of bounds for dimension {dim} "
+                                        f"of size {n}")
+            out[dim] = k + n if k < 0 else k
+    return tuple(out)
