@@ -6,6 +6,7 @@ from __future__ import annotations
 
 import json
 import struct
+import sys
 
 import numpy as np
 import pytest
@@ -21,7 +22,7 @@ QWEN3 = data("vocab", "qwen3")
 LLAMA3 = data("vocab", "llama3")
 
 
-def encode(argv, capsys=None):
+def encode(argv):
     return main(["encode", "--quiet", *map(str, argv)])
 
 
@@ -186,3 +187,13 @@ def test_cli_errors(tmp_path, capsys):
     assert "--index is for --format warptok" in fails([p, "--format", "megatron", "--index", out, "--out", out],
                                                       capsys)
     assert list(tmp_path.iterdir()) == [p]
+
+
+def test_cli_progress_bar_on_a_terminal(tmp_path, capsys, monkeypatch):
+    p = tmp_path / "a.txt"
+    p.write_bytes(data("english", "big.txt").read_bytes()[:3_000_000])
+    monkeypatch.setattr(sys.stderr, "isatty", lambda: True)
+    assert main(["encode", str(p), "--format", "megatron", "--out", str(tmp_path / "m"), "--block-mb", "1"]) == 0
+    out, err = capsys.readouterr()
+    assert "encode [" in err and "100.0%" in err and "tokens" in err       # the bar, redrawn to its end
+    assert "1 documents" in out and "(uint16)" in out and "Megatron's index" in out
