@@ -1,7 +1,7 @@
 """The ``warptok`` command.
 
     warptok count  [FILE ...] [--model gpt2] [--threads N]      tokens, a cold and a warm pass's speed (count.py)
-    warptok encode INPUT... --model M --out FILE.bin             a corpus to a flat id file (encode.py)
+    warptok encode INPUT... --model M --out FILE.bin             a corpus to token files, warptok's or Megatron's (encode.py)
     warptok isl    DATASET --model DIR [--out FILE]             per-turn chat input lengths (isl.py)
     warptok --version
 

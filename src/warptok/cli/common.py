@@ -3,31 +3,18 @@ how a command fails (``CommandError``: the message, exit status 1)."""
 
 from __future__ import annotations
 
-from pathlib import Path
-
-from .. import errors
+from .. import _load, errors
 from ..errors import CommandError, WarptokError
 
-MODEL_HELP = "encoding name (gpt2, cl100k_base, o200k_base), a tokenizer.json or a model directory"
+MODEL_HELP = _load.MODEL_HELP
 
 
 def load_model(name: str):
-    """``--model``: an encoding name, a tokenizer.json, or a directory holding one."""
-    import warptok
-    from warptok import encodings
-
-    path = Path(name)
-    if path.is_dir():
-        path = path / "tokenizer.json"
+    """``--model``: see :func:`warptok._load.load_tokenizer`; a failure is a CommandError."""
     try:
-        if name in encodings.ENCODINGS:
-            return warptok.get_encoding(name)
-        if path.is_file():
-            return warptok.Tokenizer.from_file(path)
+        return _load.load_tokenizer(name)
     except (WarptokError, OSError) as e:
         raise CommandError(f"--model {name}: {e}") from None
-    raise CommandError(f"--model {name!r} is neither an encoding name "
-                       f"({', '.join(sorted(encodings.ENCODINGS))}) nor a tokenizer.json / model directory")
 
 
 def positive_int(text: str) -> int:
