@@ -20,12 +20,13 @@ def variant(**changes):
 
 
 @pytest.mark.parametrize("change, named", [
-    (dict(model__type="WordPiece"), "model type"),
+    (dict(model__type="Bogus"), "model type"),
     (dict(model__dropout=0.1), "dropout"),
     (dict(normalizer={"type": "Precompiled", "precompiled_charsmap": "AA=="}), "normalizer"),
     (dict(pre_tokenizer__pretokenizers__0__behavior="Bogus"), "Split behavior"),
-    (dict(pre_tokenizer={"type": "Metaspace", "replacement": "_"}), "pre-tokenizer"),
-    (dict(post_processor={"type": "BertProcessing", "sep": ["x", 1], "cls": ["y", 2]}), "post-processor"),
+    (dict(pre_tokenizer={"type": "Sequence", "pretokenizers": [{"type": "UnicodeScripts"}, {
+        "type": "ByteLevel", "add_prefix_space": False, "trim_offsets": True, "use_regex": True}]}), "pre-tokenizer"),
+    (dict(post_processor={"type": "Bogus", "sep": ["x", 1], "cls": ["y", 2]}), "post-processor"),
     (dict(added_tokens__0__single_word=True), "single_word"),
     (dict(pre_tokenizer__pretokenizers__0__pattern={"Regex": r"(a)\1"}), r"\\1"),
 ])

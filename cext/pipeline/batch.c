@@ -47,7 +47,7 @@ struct wt_batch {
  * its matches, and no added token holds a space or takes the spaces after it. */
 static int splittable(const wt_tokenizer *t)
 {
-    if (t->n_stages == 0) return 0;
+    if (t->n_stages == 0 || t->norm || t->model) return 0;
     for (uint32_t k = 0; k < t->n_stages; k++) {
         const wt_stage *st = &t->stages[k];
         int keeps_matches = st->behavior == WT_SPLIT_ISOLATED || (st->behavior == WT_SPLIT_REMOVED && st->invert);

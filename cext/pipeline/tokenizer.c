@@ -239,6 +239,7 @@ struct wt_run {
     int (*piece)(wt_run *r, const uint8_t *p, size_t n);   /* instead of encoding (wt_pre_tokenize) */
     wt_bytes *piece_bytes;   /* wt_pre_tokenize only */
     wt_ids *piece_lens;
+    const uint8_t *origin;   /* where the text's first character is (Metaspace's prepend_scheme "first") */
 };
 
 /* An entry that matches no piece: the lookups of misses read it instead. */
@@ -252,6 +253,7 @@ static int resolve_misses(wt_run *r, const wt_block *bk, uint32_t *base, const u
 {
     const wt_bpe *b = &r->t->bpe;
     wt_piece_table *table = (wt_piece_table *)&b->pieces;   /* the mutable part: learns without locks */
+    if (r->t->model) return wt_model_resolve(r->t->model, table, bk->p, bk->n, bk->h, base, mi, at, k, n_miss);
     wt_bpe_scratch *bsc = &r->sc->bpe;
     wt_bpe_job jobs[WT_BPE_JOBS];
     size_t job_miss[WT_BPE_JOBS], n_jobs = 0;
@@ -385,6 +387,7 @@ static int block_add(wt_run *r, const uint8_t *p, size_t n)
 
 static int stage_run(wt_run *r, uint32_t k, const uint8_t *s, size_t n);
 static int split_stage(wt_run *r, uint32_t k, const wt_stage *st, const uint8_t *s, size_t n);
+static int other_stage(wt_run *r, uint32_t k, const wt_stage *st, const uint8_t *s, size_t n);
 
 /* A scanner's piece ends, found up to WT_SCAN_BLOCK at a time, handed out one
  * by one: the end of the piece that starts at pos. */
@@ -497,6 +500,7 @@ static int stage_run(wt_run *r, uint32_t k, const uint8_t *s, size_t n)
 static int split_stage(wt_run *r, uint32_t k, const wt_stage *st, const uint8_t *s, size_t n)
 {
     const wt_tokenizer *t = r->t;
+    if (st->kind) return other_stage(r, k, st, s, n);
     if (!st->re) return stage_run(r, k + 1, s, n);
     /* A scanner reports every stretch of text as a match (DeepSeek-V3's and the
      * class runs' their gaps too, so _pattern.scanner_for gives those to Isolated
@@ -531,6 +535,34 @@ static int split_stage(wt_run *r, uint32_t k, const wt_stage *st, const uint8_t 
     return 0;
 }
 
+/* The splits of pretokenize/classes.h: by a class per character, or Metaspace's
+ * rewrite (into the stage's buffer, whose pieces are encoded before it is
+ * reused) and its split on the replacement. */
+static int other_stage(wt_run *r, uint32_t k, const wt_stage *st, const uint8_t *s, size_t n)
+{
+    int rc;
+    if (st->kind == WT_STAGE_CLASSES) {
+        size_t pos = 0, starts[64], ends[64];
+        while (pos < n) {
+            size_t count = wt_classes_split(&st->classes, s, n, &pos, starts, ends, 64);
+            for (size_t j = 0; j < count; j++)
+                if ((rc = stage_run(r, k + 1, s + starts[j], ends[j] - starts[j]))) return rc;
+        }
+        return 0;
+    }
+    wt_bytes *buf = &r->sc->prefixed[k];
+    buf->len = 0;
+    if ((rc = wt_bytes_reserve(buf, 3 * n + 8))) return rc;
+    size_t m = wt_metaspace_rewrite(&st->ms, s, n, s == r->origin, buf->p);
+    if (s == r->origin) r->origin = buf->p;
+    for (size_t pos = 0; pos < m;) {
+        size_t end = wt_metaspace_next(&st->ms, buf->p, m, pos);
+        if ((rc = stage_run(r, k + 1, buf->p + pos, end - pos))) return rc;
+        pos = end;
+    }
+    return r->piece ? 0 : block_flush(r);
+}
+
 int wt_ids_push(wt_ids *out, const uint32_t *ids, size_t n)
 {
     if (n == 0) return 0;                  /* out->ids and ids may be NULL: no memcpy(NULL, ..., 0) */
@@ -554,6 +586,17 @@ static int encode_pass(wt_run *r, const wt_encode_opts *o, int pass, const uint8
         if ((rc = wt_nfc_apply(&r->t->nfc, s, n, &r->sc->nfc, &normalized_n)) < 0) return rc;
         if ((normalized = rc == 1)) { s = r->sc->nfc.out; n = normalized_n; }
     }
+    if (pass == 1 && r->t->norm && o->first_pass != 2) {
+        const uint8_t *normalized_s;
+        size_t normalized_n;
+        int lost_start = 0;
+        if ((rc = wt_norm_apply(r->t->norm, s, n, &normalized_s, &normalized_n, &lost_start)) < 0) return rc;
+        if ((normalized = rc == 1)) {
+            if (s == r->origin) r->origin = lost_start ? NULL : normalized_s;
+            s = normalized_s;
+            n = normalized_n;
+        }
+    }
     while (wt_find_added(r->t, pass, s, n, pos, o->active[pass], &start, &end, &k)) {
         if ((rc = encode_pass(r, o, pass + 1, s + pos, start - pos)) || (rc = block_flush(r))) return rc;
         if ((rc = wt_ids_push(r->out, &r->t->added[pass].added_id[k], 1))) return rc;
@@ -571,7 +614,7 @@ int wt_encode(const wt_tokenizer *t, const uint8_t *s, size_t n, const wt_encode
     if (!sc) return WT_ENOMEM;
     int rc;
     if (o->add_special && (rc = wt_ids_push(out, t->prefix, t->n_prefix))) return rc;
-    wt_run r = {.t = t, .out = out, .sc = sc, .block = &sc->block};
+    wt_run r = {.t = t, .out = out, .sc = sc, .block = &sc->block, .origin = s};
     sc->block.count = sc->block.bytes = 0;     /* left over by a call that failed */
     r.limit = o->max_body > SIZE_MAX - out->len ? SIZE_MAX : out->len + o->max_body;
     if (r.limit > out->len) {
@@ -598,7 +641,7 @@ int wt_pre_tokenize(const wt_tokenizer *t, const uint8_t *s, size_t n, wt_bytes 
     if (!sc) return WT_ENOMEM;
     if (n > UINT32_MAX / 2) return WT_EINVAL;
     wt_run r = {.t = t, .sc = sc, .piece = collect_piece, .piece_bytes = out, .piece_lens = lens,
-                .limit = SIZE_MAX, .block = &sc->block};
+                .limit = SIZE_MAX, .block = &sc->block, .origin = s};
     sc->block.count = sc->block.bytes = 0;
     int rc = stage_run(&r, 0, s, n);
     return rc < 0 ? rc : 0;
@@ -640,7 +683,12 @@ void wt_tokenizer_free(wt_tokenizer *t)
 {
     wt_bpe_free(&t->bpe);
     wt_nfc_free(&t->nfc);
-    for (uint32_t k = 0; k < t->n_stages; k++) wt_regex_free(t->stages[k].re);
+    for (uint32_t k = 0; k < t->n_stages; k++) {
+        wt_regex_free(t->stages[k].re);
+        wt_classes_free(&t->stages[k].classes);
+    }
+    wt_norm_free(t->norm);
+    wt_model_free(t->model);
     added_free(&t->added[0]);
     added_free(&t->added[1]);
     wt_free(t->prefix);

@@ -9,6 +9,9 @@
 #include "text/nfc.h"
 #include "pretokenize/regex.h"
 #include "pretokenize/scan.h"
+#include "models/models.h"
+#include "pretokenize/classes.h"
+#include "text/normalize.h"
 
 /* Added tokens of one pass, as a byte trie: children of node k at edges
  * [first_edge[k], first_edge[k+1]). */
@@ -43,7 +46,12 @@ typedef struct {
     wt_scanner scan;         /* family != 0: a hand-fused matcher for re's pattern, used instead */
     int behavior, invert;
     int prefix_space;        /* ByteLevel add_prefix_space: ' ' before a piece that lacks one */
+    int kind;                /* WT_STAGE_*: how it splits when re is NULL */
+    wt_classes classes;      /* WT_STAGE_CLASSES */
+    wt_metaspace ms;         /* WT_STAGE_METASPACE */
 } wt_stage;
+
+enum { WT_STAGE_PATTERN = 0, WT_STAGE_CLASSES = 1, WT_STAGE_METASPACE = 2 };
 
 typedef struct {
     wt_bpe bpe;
@@ -57,11 +65,13 @@ typedef struct {
     int filter_inactive;
     uint32_t *prefix, *suffix;
     uint32_t n_prefix, n_suffix;
+    wt_norm *norm;           /* normalizers beyond NFC (text/normalize.h), on what pass 0 leaves; NULL: none */
+    wt_model *model;         /* the model when not byte-level BPE (models/models.h); NULL: byte-level BPE */
 } wt_tokenizer;
 
 typedef struct {
     const uint8_t *active[2];/* per added token of each pass: split out or not; NULL: pass off */
-    int first_pass;          /* 1: the text is a segment pass 0 already produced */
+    int first_pass;          /* 1: the text is a segment pass 0 already produced; 2: one already normalized */
     size_t max_body;         /* ids kept from the text itself (truncation); SIZE_MAX: all */
     int add_special;         /* surround with the post-processor's prefix and suffix */
 } wt_encode_opts;

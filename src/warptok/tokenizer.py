@@ -14,7 +14,7 @@ from . import encodings, errors
 from ._compile import core_tables, model_dir, source, tiktoken_file, tokenizer_json, unicode_forms
 from ._compile.source import Source
 from ._compile.spec import Spec, added_passes, in_core_normalizer
-from ._native._core import RESULT_ARRAY, RESULT_COUNT, RESULT_LIST, Core
+from ._native._core import RESULT_ARRAY, RESULT_COUNT, RESULT_LIST, Core, first_flagged
 
 
 class Tokenizer:
@@ -46,6 +46,7 @@ class Tokenizer:
         self.name = name
         self.source = spec.source
         self.special_tokens = {a.content: a.id for a in spec.added if a.special}
+        self._special_ids = frozenset(self.special_tokens.values())
         self.added_tokens = {a.content: a.id for a in spec.added}
         self._passes = [tokens for tokens, _ in added_passes(spec)]   # added tokens per pass
         # Per-call options resolve to these precomputed masks (HF: by split_special_tokens).
@@ -235,6 +236,8 @@ class Tokenizer:
 
     def decode_bytes(self, ids: Sequence[int], *, skip_special_tokens: bool = False) -> bytes:
         """The bytes ``ids`` stand for."""
+        if self._spec.model is not None:
+            return self.decode(ids, skip_special_tokens=skip_special_tokens).encode()
         if self._spec.decode_unsupported:
             raise errors.UnsupportedTokenizer(f"decoding is not supported for {self._spec.decode_unsupported}")
         # HF drops ids it does not know; tiktoken raises KeyError.
@@ -242,6 +245,18 @@ class Tokenizer:
 
     def decode(self, ids: Sequence[int], *, skip_special_tokens: bool = False) -> str:
         """Text of ``ids``; invalid UTF-8 becomes U+FFFD, as in both references."""
+        spec = self._spec
+        if spec.model is not None:          # HF: the tokens' strings through the file's decoder
+            tokens, specials, known = [], self._special_ids, spec.id_to_token
+            for i, v in enumerate(ids):
+                if type(v) is not int:
+                    v = _id_of(v, i)
+                if skip_special_tokens and v in specials:
+                    continue
+                t = known.get(v)
+                if t is not None:
+                    tokens.append(t)
+            return spec.decoder.decode(tokens)
         return self.decode_bytes(ids, skip_special_tokens=skip_special_tokens).decode("utf-8", "replace")
 
     def pre_tokenize(self, text: str) -> list[str]:
@@ -268,9 +283,11 @@ class Tokenizer:
         _split_added's tokens, and are normalized (here, or by the core's NFC) and encoded
         from pass 1 on, all in one batch on the worker pool (``threads``: 0 for every CPU).
         ``max_body`` >= 0 bounds each segment's ids."""
+        first_pass = 1
         if self._normalizer is not None:
             segments = [self._normalized(t) for t in segments]
-        out = self._core.encode_batch(segments, active, max_body, False, threads, count, True)
+            first_pass = 2             # the core must not normalize them again
+        out = self._core.encode_batch(segments, active, max_body, False, threads, count, first_pass)
         if count:
             offsets = out[1]
             return (offsets[1:] - offsets[:-1]).tolist()
@@ -415,6 +432,8 @@ class Tokenizer:
         norm = self._normalizer
         if norm is None:
             return False
+        if norm.core is not None:      # the core normalizes, but not texts with these characters
+            return first_flagged(text, norm.unsafe) >= 0
         if norm.form:      # Python's "normalized" implies HF's (HF's data is older, see unicode_forms)
             return not unicode_forms.ucd_is_normalized(norm.form, text)
         return not norm.substring_closed or norm.apply(text) != text
@@ -549,6 +568,14 @@ def _as_str(text, i=None) -> str:
         return str.__str__(text)        # a str holding the same characters, whatever __str__ says
     where = "text" if i is None else f"texts[{i}]"
     raise errors.TypeError(f"{where} must be str, not {type(text).__name__}")
+
+
+def _id_of(v, i):
+    import operator
+    try:
+        return operator.index(v)
+    except TypeError:
+        raise errors.TypeError(f"ids[{i}] must be an int, not {type(v).__name__}: {repr(v)[:60]}") from None
 
 
 def threads_argument(num_threads) -> int:

@@ -11,7 +11,7 @@ from .._native import _core
 from .._native._core import ADDED_LSTRIP, ADDED_RSTRIP, SPLIT_BEHAVIORS
 from . import unicode_forms
 from .pattern import compile_pattern, scanner_for
-from .spec import Spec, added_passes, in_core_normalizer
+from .spec import Spec, added_passes
 
 
 def core_tables(spec: Spec) -> dict:
@@ -32,13 +32,28 @@ def core_tables(spec: Spec) -> dict:
             c = compile_pattern(st.pattern, st.dialect)
             prog, classes, dialect = array("i", c.prog), array("i", c.classes), c.dialect
             scanner = scanner_for(st.pattern, st.dialect, isolated=st.behavior == "Isolated" and not st.invert)
-        stages.append((prog, classes, dialect, SPLIT_BEHAVIORS[st.behavior], st.invert, st.prefix_space, scanner))
+        stages.append((prog, classes, dialect, SPLIT_BEHAVIORS[st.behavior], st.invert, st.prefix_space, scanner,
+                       st.other))
     passes = [_pass_tables(tokens, contents) for tokens, contents in added_passes(spec)]
+    norm = spec.normalizer.core if spec.normalizer is not None else None
     return dict(
-        nfc=unicode_forms.nfc_tables() if in_core_normalizer(spec) else None,
+        model=_model_tables(spec) if spec.model is not None else None, norm=norm,
+        nfc=unicode_forms.nfc_tables() if spec.normalizer is not None and spec.normalizer.form == "NFC" else None,
         tok_off=offsets, tok_bytes=blob, tok_flags=flags, mode_tiktoken=spec.mode_tiktoken,
         merges=spec.merges if spec.merges is not None else array("I"), ignore_merges=spec.ignore_merges,
         stages=stages, passes=passes, prefix=array("I", spec.prefix), suffix=array("I", spec.suffix))
+
+
+def _model_tables(spec: Spec) -> dict:
+    """The model's own vocabulary (not the added tokens) and options, for Core's model."""
+    m = spec.model
+    vocab = {i: t.encode() for i, t in m["vocab"].items()}
+    n_ids = max(vocab, default=-1) + 1
+    off, blob, flags = _core.token_tables(vocab, n_ids, set(), set())
+    present = bytes(1 if f else 0 for f in flags)
+    out = {k: v for k, v in m.items() if k != "vocab"}
+    out.update(off=off, bytes=blob, present=present)
+    return out
 
 
 def _pass_tables(tokens, contents):

@@ -1,4 +1,4 @@
-"""HF's normalizers for the byte-level family, with HF's exact results.
+"""HF's normalizers, with HF's exact results.
 
 ``build(config)`` turns a tokenizer.json ``normalizer`` object into a Normalizer:
 a function str -> str plus what the fast path needs to know. Unicode forms use
@@ -9,6 +9,7 @@ Oniguruma dialect, as HF does.
 
 from __future__ import annotations
 
+import json
 from dataclasses import dataclass
 from typing import Callable
 
@@ -25,9 +26,24 @@ class Normalizer:
     apply: Callable[[str], str]
     form: str | None             # the Unicode form when that is all it does (unicodedata quick check)
     substring_closed: bool       # text unchanged => every substring unchanged (the C fast path is exact)
+    core: list | None = None     # the core's program (Core's norm): the core normalizes every segment
+    unsafe: bytes | None = None  # with core: code points whose texts take the Python path instead
 
 
 def build(config) -> Normalizer | None:
+    key = json.dumps(config, sort_keys=True)
+    got = _built.get(key)
+    if got is None:
+        got = _build(config)
+        if len(_built) < 32:
+            _built[key] = got      # the same normalizer: building its tables again gives equal ones
+    return got
+
+
+_built: dict = {}
+
+
+def _build(config) -> Normalizer | None:
     steps = spec.steps(config, "normalizers")
     if not steps:
         return None
@@ -44,15 +60,67 @@ def build(config) -> Normalizer | None:
         return text
 
     form = forms[0] if len(forms) == 1 else None
-    return Normalizer(apply, form, closed)
+    core, unsafe = _core_program(steps) if form != "NFC" else (None, None)
+    return Normalizer(apply, form, closed, core, unsafe)
+
+
+def _char_step(n):
+    """The step as a charmap.CharStep when it maps each character on its own, else None."""
+    from . import charmap
+    kind = n.get("type")
+    if kind == "Lowercase":
+        return charmap.lowercase_step()
+    if kind == "StripAccents":
+        return charmap.strip_accents_step()
+    if kind == "BertNormalizer":
+        lower = n.get("lowercase", True)
+        strip = n.get("strip_accents")
+        return charmap.bert_step(bool(n.get("clean_text", True)), bool(n.get("handle_chinese_chars", True)),
+                                 bool(lower if strip is None else strip), bool(lower))
+    if kind == "Replace" and "String" in n.get("pattern", {}) and len(n["pattern"]["String"]) == 1:
+        return charmap.replace_char_step(n["pattern"]["String"], n.get("content", ""))
+    return None
+
+
+def _core_program(steps):
+    """(program, unsafe bits) when the core can run every step, else (None, None): runs of
+    per-character steps become one map; Prepend, Replace of a string and Strip are steps
+    of their own."""
+    from . import charmap
+    program, run, all_char = [], [], []
+
+    def flush():
+        if run:
+            program.append(("map", *charmap.compose_map(run)))
+            all_char.extend(run)
+            run.clear()
+
+    for n in steps:
+        step = _char_step(n)
+        if step is not None:
+            run.append(step)
+            continue
+        flush()
+        kind = n.get("type")
+        if kind == "Prepend":
+            program.append(("prepend", n.get("prepend", "").encode()))
+        elif kind == "Replace" and "String" in n.get("pattern", {}) and n["pattern"]["String"]:
+            program.append(("replace", n["pattern"]["String"].encode(), n.get("content", "").encode()))
+        elif kind == "Strip":
+            program.append(("strip", bool(n.get("strip_left", True)), bool(n.get("strip_right", True))))
+        else:
+            return None, None
+    flush()
+    return program, charmap.unsafe_bits(all_char)
 
 
 def _step(n):
     kind = n.get("type")
+    char = _char_step(n)
+    if char is not None and kind != "Replace":
+        return char.text, True
     if kind in unicode_forms.FORMS:
         return (lambda text, form=kind: unicode_forms.normalize(form, text)), True
-    if kind == "Lowercase":
-        return _lowercase, True
     if kind == "Replace":
         pattern, content = n.get("pattern", {}), n.get("content", "")
         if "String" in pattern:

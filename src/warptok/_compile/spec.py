@@ -25,6 +25,8 @@ class Stage:
     behavior: str = "Isolated"
     invert: bool = False
     prefix_space: bool = False
+    other: tuple | None = None    # a split of pretokenize/classes.h instead: ("classes", block_of, classes)
+                                  # or ("metaspace", replacement bytes, prepend scheme, split)
 
 
 @dataclass
@@ -41,11 +43,19 @@ class Spec:
     prefix: list = field(default_factory=list)   # post-processor ids before the text
     suffix: list = field(default_factory=list)
     decode_unsupported: str | None = None
+    model: dict | None = None            # None: byte-level BPE; else the model's tables (_compile/models.py)
+    id_to_token: dict = field(default_factory=dict)   # models: id -> token string (HF's id_to_token)
+    decoder: object = None               # models: a _compile.decoders.Decoder
+    pair: list | None = None             # the post-processor's pair template (_compile/post.py)
+    single: list | None = None           # and its single one
+    post_offsets: list = field(default_factory=list)  # post-processors that change offsets only
 
 
 def in_core_normalizer(spec: Spec) -> bool:
-    """Whether the C core applies the normalizer itself: NFC (Qwen2/2.5/3) alone."""
-    return spec.normalizer is not None and spec.normalizer.form == "NFC"
+    """Whether the C core applies the normalizer itself to every text: NFC (Qwen2/2.5/3) alone,
+    or a program of the core's steps that no text needs the Python path for."""
+    n = spec.normalizer
+    return n is not None and (n.form == "NFC" or (n.core is not None and n.unsafe is None))
 
 
 def added_passes(spec: Spec):

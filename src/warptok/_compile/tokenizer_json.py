@@ -13,7 +13,7 @@ import json
 from .. import errors
 from .._native import _core
 from .._native._core import MAX_STAGES, SPLIT_BEHAVIORS
-from . import bytelevel, normalizers
+from . import bytelevel, decoders, models, normalizers, post
 from .spec import AddedToken, Spec, Stage
 from .spec import steps as spec_steps
 
@@ -45,16 +45,52 @@ def parse_tokenizer_json(data) -> Spec:
     if not isinstance(j, dict) or not isinstance(j.get("model"), dict):
         raise errors.ValueError("not a tokenizer.json file: no 'model' object")
     model = j["model"]
-    if model.get("type", "BPE") != "BPE" or "merges" not in model:
-        raise _fail("model type (only byte-level BPE is supported)", model.get("type"))
+    kind = model.get("type") or _model_type(model)
     if model.get("dropout") not in (None, 0, 0.0):
-        raise _fail("model.dropout", model.get("dropout"))
+        raise _fail("model.dropout (BPE dropout samples merges at random; no exact result to match)",
+                    model.get("dropout"))
+    if kind == "BPE" and _byte_level_pre_tokenizer(j.get("pre_tokenizer")):
+        spec = _byte_level_bpe(model)
+    elif kind in ("WordPiece", "WordLevel", "BPE", "Unigram"):
+        spec = models.read_model(kind, model)
+    else:
+        raise _fail("model type", kind)
+    _read_added(j.get("added_tokens") or [], spec, model.get("vocab"))
+    spec.normalizer = _read_normalizer(j.get("normalizer"))
+    if spec.model is None:
+        _read_pre_tokenizer(j.get("pre_tokenizer"), spec)
+        _read_post_processor(j.get("post_processor"), spec)
+        spec.decode_unsupported = _check_decoder(j.get("decoder"))
+    else:
+        models.read_pre_tokenizer(j.get("pre_tokenizer"), spec)
+        _read_post_processor(j.get("post_processor"), spec)
+        spec.decoder = decoders.build(j.get("decoder"))
+    return spec
+
+
+def _model_type(model) -> str:
+    """HF's guess when a model has no "type" (old files): by its fields."""
+    if "merges" in model:
+        return "BPE"
+    if "max_input_chars_per_word" in model or "continuing_subword_prefix" in model:
+        return "WordPiece"
+    if isinstance(model.get("vocab"), list):
+        return "Unigram"
+    return "WordLevel"
+
+
+def _byte_level_pre_tokenizer(p) -> bool:
+    return any(step.get("type") == "ByteLevel" for step in spec_steps(p, "pretokenizers"))
+
+
+def _byte_level_bpe(model) -> Spec:
     for key in ("continuing_subword_prefix", "end_of_word_suffix"):
         if model.get(key):
-            raise _fail(f"model.{key}", model[key])
+            raise _fail(f"model.{key} with a ByteLevel pre-tokenizer", model[key])
+    if "merges" not in model:
+        raise errors.ValueError("not a tokenizer.json file: a BPE model without merges")
     # byte_fallback only acts on a character missing from the vocabulary; with every byte
     # that UTF-8 text can contain present (checked below) it never does.
-
     vocab = model["vocab"]
     if not isinstance(vocab, dict):
         raise errors.ValueError("not a tokenizer.json file: model.vocab is not an object")
@@ -63,20 +99,14 @@ def parse_tokenizer_json(data) -> Spec:
     never_in_utf8 = {0xC0, 0xC1, *range(0xF5, 0x100)}
     missing = [hex(b) for b in range(256) if bytelevel.byte_to_char()[b] not in vocab and b not in never_in_utf8]
     if missing:
-        raise _fail("vocabulary without every byte-level character (missing bytes)", ", ".join(missing[:8]))
+        raise _fail("byte-level BPE vocabulary without every byte-level character (missing bytes)",
+                    ", ".join(missing[:8]))
 
     merges, bad = _core.merge_rows(model["merges"], token_bytes, bpe_ids, bytelevel.char_byte_table())
     if bad >= 0:
         _merge_error(model["merges"][bad], vocab, bpe_ids)
-
-    spec = Spec("huggingface", token_bytes, bpe_ids, mode_tiktoken=False, merges=merges,
+    return Spec("huggingface", token_bytes, bpe_ids, mode_tiktoken=False, merges=merges,
                 ignore_merges=bool(model.get("ignore_merges")))
-    _read_added(j.get("added_tokens") or [], spec, vocab)
-    spec.normalizer = _read_normalizer(j.get("normalizer"))
-    _read_pre_tokenizer(j.get("pre_tokenizer"), spec)
-    _read_post_processor(j.get("post_processor"), spec)
-    spec.decode_unsupported = _check_decoder(j.get("decoder"))
-    return spec
 
 
 def _merge_error(m, vocab: dict, bpe_ids: set):
@@ -95,7 +125,12 @@ def _merge_error(m, vocab: dict, bpe_ids: set):
     raise errors.AssertionError(f"merge {m!r} was refused by the compiled reader but looks valid")
 
 
-def _read_added(entries, spec: Spec, vocab: dict):
+def _read_added(entries, spec: Spec, vocab):
+    if not isinstance(vocab, dict):          # Unigram: a list of [piece, score]
+        vocab = {}
+        if spec.model is not None:
+            for i, piece in sorted(spec.model["vocab"].items()):
+                vocab[piece] = i
     for e in entries:
         if e.get("single_word"):
             raise _fail("added token flag single_word", e)
@@ -107,7 +142,11 @@ def _read_added(entries, spec: Spec, vocab: dict):
         spec.added.append(AddedToken(content, i, bool(e.get("special")), normalized=bool(e.get("normalized")),
                                      lstrip=bool(e.get("lstrip")), rstrip=bool(e.get("rstrip"))))
         # HF decodes added tokens through the ByteLevel decoder too (UTF-8 when not byte-level).
-        spec.token_bytes[i] = bytelevel.to_bytes(content) or content.encode()
+        if spec.model is None:
+            spec.token_bytes[i] = bytelevel.to_bytes(content) or content.encode()
+        else:
+            spec.token_bytes[i] = content.encode()
+            spec.id_to_token[i] = content
 
 
 def _read_normalizer(n):
@@ -163,38 +202,7 @@ def _read_pre_tokenizer(p, spec: Spec):
 
 
 def _read_post_processor(p, spec: Spec):
-    if p is None:
-        return
-    kind = p.get("type")
-    if kind == "Sequence":
-        for q in p.get("processors", []):
-            _read_post_processor(q, spec)
-    elif kind == "ByteLevel":
-        pass                             # changes offsets only
-    elif kind == "TemplateProcessing":
-        if spec.prefix or spec.suffix:
-            raise _fail("more than one template post-processor", p)
-        specials = p.get("special_tokens", {})
-        seen_a = False
-        for item in p.get("single", []):
-            if "Sequence" in item:
-                if item["Sequence"].get("id") != "A" or seen_a:
-                    raise _fail("template item", item)
-                seen_a = True
-            elif "SpecialToken" in item:
-                name = item["SpecialToken"]["id"]
-                if name not in specials:
-                    raise errors.ValueError(f"template names special token {name!r} it does not define")
-                (spec.suffix if seen_a else spec.prefix).extend(specials[name]["ids"])
-            else:
-                raise _fail("template item", item)
-        if not seen_a:
-            raise _fail("template without the sequence $A", p)
-    elif kind == "RobertaProcessing":
-        spec.prefix.append(p["cls"][1])
-        spec.suffix.append(p["sep"][1])
-    else:
-        raise _fail("post-processor", p)
+    post.read(p, spec)
 
 
 def _check_decoder(d):

@@ -9,7 +9,7 @@ from cpython.list cimport PyList_New, PyList_SET_ITEM
 from cpython.ref cimport Py_INCREF
 from cpython.object cimport PyObject
 from cpython.unicode cimport PyUnicode_AsUTF8AndSize
-from libc.stdint cimport int16_t, int32_t, int64_t, uint8_t, uint32_t, uint64_t, SIZE_MAX
+from libc.stdint cimport int16_t, int32_t, int64_t, uint8_t, uint16_t, uint32_t, uint64_t, SIZE_MAX
 from libc.string cimport memcmp, memcpy, memmove, memset
 
 from warptok._native.capi cimport *
@@ -105,6 +105,16 @@ TOK_BPE = WT_TOK_BPE
 TOK_SPECIAL = WT_TOK_SPECIAL
 TOK_PRESENT = WT_TOK_PRESENT
 UNICODE_VERSION = WT_UNICODE_VERSION.decode()
+MAP_BLOCK = WT_MAP_BLOCK
+CLASS_BLOCK = WT_CLASS_BLOCK
+CLASS_REMOVED = WT_CLASS_REMOVED
+CLASS_ISOLATED = WT_CLASS_ISOLATED
+_MODEL_KINDS = {"WordPiece": WT_MODEL_WORDPIECE, "WordLevel": WT_MODEL_WORDLEVEL, "BPE": WT_MODEL_BPE,
+                "Unigram": WT_MODEL_UNIGRAM}
+_PREPEND_SCHEMES = {"always": WT_PREPEND_ALWAYS, "never": WT_PREPEND_NEVER, "first": WT_PREPEND_FIRST}
+from array import array as _array
+_EMPTY_U32 = _array("I")
+_EMPTY_F64 = _array("d")
 
 
 cdef int _check(int rc) except -1:
@@ -117,6 +127,9 @@ cdef int _check(int rc) except -1:
         raise errors.RuntimeError("warptok: could not start a worker thread")
     if rc == WT_EREGEX_STACK:
         raise errors.RuntimeError("warptok: the pre-tokenizer pattern backtracked too deeply on this input")
+    if rc == WT_EUNK:
+        raise errors.ValueError("warptok: the text needs the unknown token, and the model has none "
+                                "(HF tokenizers fails on it too)")
     raise errors.ValueError(f"warptok: invalid table or input (code {rc})")
 
 
@@ -529,28 +542,40 @@ cdef class Core:
                  const uint8_t[::1] tok_flags, bint mode_tiktoken, const uint32_t[::1] merges,
                  bint ignore_merges, list stages, list passes, const uint32_t[::1] prefix,
                  const uint32_t[::1] suffix, dict nfc=None, bint linear=True, size_t piece_cache_sets=0,
-                 bint word_blocks=False):
+                 bint word_blocks=False, dict model=None, list norm=None):
         """nfc: None, or HF's NFC data (_compile.unicode_forms.nfc_tables()) to normalize what
         pass 0 leaves; stages: (prog, classes, dialect, behavior, invert, prefix_space, scanner)
         per split, scanner: None or the fast scanner's parameters (_compile.pattern.scanner_for);
         passes: two (trie_first, trie_byte, trie_target, trie_added, ids, flags) tuples;
         piece_cache_sets: 0 for the default, else fewer (a power of two), for tests;
-        word_blocks: the scanners' portable block masks even with SSE2 or NEON, for tests."""
+        word_blocks: the scanners' portable block masks even with SSE2 or NEON, for tests;
+        model: None for byte-level BPE, else the model's tables (_compile.core_tables); a stage
+        may then carry an eighth item, ("classes", block_of, classes) or ("metaspace",
+        replacement, scheme, split); norm: None, or the normalizer's steps (_compile.charmap)."""
         cdef uint32_t n_ids = <uint32_t>(tok_off.shape[0] - 1)
         cdef int rc
         if tok_flags.shape[0] != n_ids or merges.shape[0] % 3:
             raise errors.ValueError("warptok: inconsistent token tables")
         if len(stages) > WT_MAX_STAGES or len(passes) != 2:
             raise errors.ValueError(f"warptok: at most {WT_MAX_STAGES} pre-tokenizer splits")
-        with nogil:
-            rc = wt_bpe_init(&self.t.bpe, n_ids, &tok_off[0], &tok_bytes[0] if tok_bytes.shape[0] else NULL,
-                             &tok_flags[0], mode_tiktoken,
-                             &merges[0] if merges.shape[0] else NULL, merges.shape[0] // 3, ignore_merges,
-                             linear, piece_cache_sets)
-        _check(rc)
-        for k, (prog, classes, dialect, behavior, invert, prefix_space, scanner) in enumerate(stages):
+        if model is None:
+            with nogil:
+                rc = wt_bpe_init(&self.t.bpe, n_ids, &tok_off[0], &tok_bytes[0] if tok_bytes.shape[0] else NULL,
+                                 &tok_flags[0], mode_tiktoken,
+                                 &merges[0] if merges.shape[0] else NULL, merges.shape[0] // 3, ignore_merges,
+                                 linear, piece_cache_sets)
+            _check(rc)
+        else:
+            self._set_tokens(n_ids, tok_off, tok_bytes, tok_flags)
+            self._set_model(model, piece_cache_sets)
+        for k, stage in enumerate(stages):
+            prog, classes, dialect, behavior, invert, prefix_space, scanner = stage[:7]
             self._set_stage(k, prog, classes, dialect, behavior, invert, prefix_space, scanner, word_blocks)
+            if len(stage) > 7 and stage[7] is not None:
+                self._set_other_stage(k, stage[7])
             self.t.n_stages = k + 1
+        if norm:
+            self._set_norm(norm)
         for k, (first, byte_, target, added, ids, flags) in enumerate(passes):
             self._set_pass(k, first, byte_, target, added, ids, flags)
         self.n_added = (len(passes[0][4]), len(passes[1][4]))
@@ -597,6 +622,105 @@ cdef class Core:
         self.t.stages[k].invert = invert
         self.t.stages[k].prefix_space = prefix_space
 
+    cdef _set_tokens(self, uint32_t n_ids, const uint32_t[::1] tok_off, const uint8_t[::1] tok_bytes,
+                     const uint8_t[::1] tok_flags):
+        """The token tables decode reads, when the model is not byte-level BPE (no wt_bpe_init)."""
+        cdef size_t nbytes = tok_off[n_ids]
+        if <size_t>tok_bytes.shape[0] < nbytes:
+            raise errors.ValueError("warptok: inconsistent token tables")
+        self.t.bpe.n_ids = n_ids
+        self.t.bpe.tok_off = <uint32_t *>wt_malloc((n_ids + 1) * sizeof(uint32_t))
+        self.t.bpe.tok_bytes = <uint8_t *>wt_malloc(nbytes + 1)
+        self.t.bpe.tok_flags = <uint8_t *>wt_malloc(n_ids + 1)
+        if self.t.bpe.tok_off == NULL or self.t.bpe.tok_bytes == NULL or self.t.bpe.tok_flags == NULL:
+            raise errors.MemoryError()
+        memcpy(self.t.bpe.tok_off, &tok_off[0], (n_ids + 1) * sizeof(uint32_t))
+        if nbytes:
+            memcpy(self.t.bpe.tok_bytes, &tok_bytes[0], nbytes)
+        memcpy(self.t.bpe.tok_flags, &tok_flags[0], n_ids)
+
+    cdef _set_model(self, dict model, size_t piece_cache_sets):
+        cdef wt_model_def d
+        cdef const uint32_t[::1] off = model["off"]
+        cdef const uint8_t[::1] data = model["bytes"]
+        cdef const uint8_t[::1] present = model["present"]
+        cdef bytes prefix = model.get("prefix", b"")
+        cdef bytes suffix = model.get("suffix", b"")
+        cdef const uint32_t[::1] merges = model.get("merges") if model.get("merges") is not None else _EMPTY_U32
+        cdef const double[::1] scores = model.get("scores") if model.get("scores") is not None else _EMPTY_F64
+        cdef int rc
+        memset(&d, 0, sizeof(d))
+        d.kind = _MODEL_KINDS[model["kind"]]
+        d.n_ids = <uint32_t>(off.shape[0] - 1)
+        if present.shape[0] != d.n_ids or <size_t>data.shape[0] < off[d.n_ids] or merges.shape[0] % 3 or (
+                scores.shape[0] and scores.shape[0] != d.n_ids):
+            raise errors.ValueError("warptok: inconsistent model tables")
+        d.off = &off[0]
+        d.bytes = &data[0] if data.shape[0] else <const uint8_t *>b""
+        d.present = &present[0] if present.shape[0] else NULL
+        d.unk = model["unk"] if model.get("unk") is not None else 0xFFFFFFFF
+        d.prefix = <const uint8_t *>prefix
+        d.prefix_len = len(prefix)
+        d.suffix = <const uint8_t *>suffix
+        d.suffix_len = len(suffix)
+        d.max_chars = model.get("max_chars", 0)
+        d.merges = &merges[0] if merges.shape[0] else NULL
+        d.n_merges = merges.shape[0] // 3
+        d.byte_fallback = model.get("byte_fallback", False)
+        d.fuse_unk = model.get("fuse_unk", False)
+        d.ignore_merges = model.get("ignore_merges", False)
+        d.scores = &scores[0] if scores.shape[0] else NULL
+        d.test_slots = piece_cache_sets
+        with nogil:
+            rc = wt_model_new(&self.t.model, &d, &self.t.bpe.pieces)
+        _check(rc)
+
+    cdef _set_other_stage(self, int k, tuple other):
+        cdef const uint32_t[::1] block_of
+        cdef const uint8_t[::1] classes
+        cdef bytes rep
+        if other[0] == "classes":
+            block_of, classes = other[1], other[2]
+            self.t.stages[k].kind = WT_STAGE_CLASSES
+            _check(wt_classes_init(&self.t.stages[k].classes, &block_of[0], block_of.shape[0], &classes[0],
+                                   classes.shape[0]))
+        elif other[0] == "metaspace":
+            rep = other[1]
+            if not 1 <= len(rep) <= 4:
+                raise errors.ValueError("warptok: Metaspace replacement must be one character")
+            self.t.stages[k].kind = WT_STAGE_METASPACE
+            memcpy(self.t.stages[k].ms.rep, <const char *>rep, len(rep))
+            self.t.stages[k].ms.rep_len = len(rep)
+            self.t.stages[k].ms.scheme = _PREPEND_SCHEMES[other[2]]
+            self.t.stages[k].ms.split = other[3]
+        else:
+            raise errors.ValueError(f"warptok: unknown stage {other[0]!r}")
+
+    cdef _set_norm(self, list steps):
+        cdef const uint32_t[::1] block_of
+        cdef const uint32_t[::1] entries
+        cdef bytes a, b
+        self.t.norm = wt_norm_new()
+        if self.t.norm == NULL:
+            raise errors.MemoryError()
+        for step in steps:
+            kind = step[0]
+            if kind == "map":
+                block_of, entries, a = step[1], step[2], step[3]
+                _check(wt_norm_add_map(self.t.norm, &block_of[0], block_of.shape[0], &entries[0],
+                                       entries.shape[0], <const uint8_t *>a, len(a)))
+            elif kind == "prepend" or kind == "replace":
+                a, b = step[1], step[2] if len(step) > 2 else b""
+                _check(wt_norm_add_bytes(self.t.norm, WT_NORM_PREPEND if kind == "prepend" else WT_NORM_REPLACE,
+                                         <const uint8_t *>a, len(a), <const uint8_t *>b, len(b)))
+            elif kind == "strip":
+                _check(wt_norm_add_strip(self.t.norm, step[1], step[2]))
+            elif kind == "precompiled":
+                a = step[1]
+                _check(wt_norm_add_precompiled(self.t.norm, <const uint8_t *>a, len(a)))
+            else:
+                raise errors.ValueError(f"warptok: unknown normalizer step {kind!r}")
+
     cdef _set_nfc(self, const uint8_t[::1] unstable, const uint32_t[::1] char_cp, const uint8_t[::1] char_ccc,
                   const uint8_t[::1] decomp_len, const uint32_t[::1] decomp, const uint32_t[::1] pair_first,
                   const uint32_t[::1] pair_second, const uint32_t[::1] pair_composite):
@@ -641,7 +765,7 @@ cdef class Core:
             raise errors.ValueError("warptok: active mask has the wrong length")
         return <const uint8_t *>PyBytes_AS_STRING(active)
 
-    cdef int _opts(self, wt_encode_opts *o, tuple active, bint first_pass, Py_ssize_t max_body,
+    cdef int _opts(self, wt_encode_opts *o, tuple active, int first_pass, Py_ssize_t max_body,
                    bint add_special) except -1:
         o.active[0] = self._active_ptr(0, active[0])
         o.active[1] = self._active_ptr(1, active[1])
@@ -650,7 +774,7 @@ cdef class Core:
         o.add_special = add_special
         return 0
 
-    def encode(self, str text, tuple active, bint first_pass, Py_ssize_t max_body, bint add_special,
+    def encode(self, str text, tuple active, int first_pass, Py_ssize_t max_body, bint add_special,
                int result=RESULT_LIST):
         """Ids of one text: a list, their number (RESULT_COUNT: nothing built) or a uint32
         ndarray (RESULT_ARRAY). active: per pass, a bytes mask of the added tokens to split
@@ -673,7 +797,7 @@ cdef class Core:
         return self._as_list(out.ids, out.len)
 
     def encode_batch(self, texts, tuple active, Py_ssize_t max_body, bint add_special,
-                     int num_threads, bint flat, bint first_pass=False):
+                     int num_threads, bint flat, int first_pass=0):
         """Many texts on the worker pool. flat: (ids uint32, offsets int64) numpy arrays;
         otherwise a list of lists, built while the pool still encodes later texts.
         first_pass: as in encode, for every text."""
@@ -797,6 +921,28 @@ cdef class Core:
             wt_free(out)
         return result
 
+    def model_pieces(self, list pieces):
+        """For tests: the model's ids of each piece (str), with no piece table."""
+        cdef wt_model *m = self.t.model
+        cdef bytes b
+        cdef int64_t k
+        cdef uint32_t *out
+        if m == NULL:
+            raise errors.ValueError("warptok: a byte-level BPE tokenizer (use merge_pieces)")
+        result = []
+        for piece in pieces:
+            b = piece.encode()
+            out = <uint32_t *>wt_malloc((len(b) + 1) * sizeof(uint32_t))
+            if out == NULL:
+                raise errors.MemoryError()
+            try:
+                k = wt_model_encode(m, <const uint8_t *>b, len(b), out)
+                _check(<int>k if k < 0 else 0)
+                result.append([out[j] for j in range(k)])
+            finally:
+                wt_free(out)
+        return result
+
     def find_added(self, bytes data, int pass_, active):
         """Spans (start, end, index) of a pass's added tokens in UTF-8 data."""
         cdef const uint8_t *s = data
@@ -816,7 +962,13 @@ cdef class Core:
         cdef const uint8_t *s = _utf8(text, &n)
         cdef wt_nfc_scratch sc
         cdef size_t out_n = 0
-        cdef int rc
+        cdef int rc, lost = 0
+        cdef const uint8_t *res = NULL
+        if self.t.norm != NULL:
+            with nogil:
+                rc = wt_norm_apply(self.t.norm, s, n, &res, &out_n, &lost)
+            _check(rc)
+            return (<char *>res)[:out_n].decode("utf-8") if rc == 1 else text
         if self.t.nfc.unstable == NULL:
             return text
         memset(&sc, 0, sizeof(sc))

@@ -58,12 +58,19 @@ cdef extern from "pretokenize/regex.h":
                           size_t *end, wt_restack *st) nogil
     void wt_restack_free(wt_restack *st) nogil
 
+cdef extern from "bpe/piece_table.h":
+    ctypedef struct wt_piece_table:
+        pass
+
 cdef extern from "bpe/bpe.h":
     ctypedef struct wt_bpe_linear:
         uint32_t n_nodes
     ctypedef struct wt_bpe:
         uint32_t n_ids
+        uint32_t *tok_off
+        uint8_t *tok_bytes
         uint8_t *tok_flags
+        wt_piece_table pieces
         int linear_status
         uint32_t linear_bad_id
         uint32_t n_unordered
@@ -105,9 +112,67 @@ cdef extern from "text/nfc.h":
                     size_t n_pairs, const uint32_t *pair_first, const uint32_t *pair_second,
                     const uint32_t *pair_composite) nogil
 
+cdef extern from "text/normalize.h":
+    ctypedef struct wt_norm:
+        int n_steps
+    ctypedef struct wt_norm_buf:
+        uint8_t *p
+        size_t cap
+    enum:
+        WT_NORM_PREPEND, WT_NORM_REPLACE, WT_MAP_BLOCK
+    wt_norm *wt_norm_new() nogil
+    void wt_norm_free(wt_norm *nm) nogil
+    int wt_norm_add_map(wt_norm *nm, const uint32_t *block_of, size_t n_block_of, const uint32_t *entries,
+                        size_t n_entries, const uint8_t *blob, size_t n_blob) nogil
+    int wt_norm_add_bytes(wt_norm *nm, int kind, const uint8_t *a, size_t na, const uint8_t *b, size_t nb) nogil
+    int wt_norm_add_strip(wt_norm *nm, int left, int right) nogil
+    int wt_norm_add_precompiled(wt_norm *nm, const uint8_t *data, size_t n) nogil
+    int wt_norm_apply(const wt_norm *nm, const uint8_t *s, size_t n, const uint8_t **out, size_t *out_n,
+                      int *lost_start) nogil
+
+cdef extern from "pretokenize/classes.h":
+    ctypedef struct wt_classes:
+        pass
+    ctypedef struct wt_metaspace:
+        uint8_t rep[4]
+        size_t rep_len
+        int scheme, split
+    enum:
+        WT_CLASS_BLOCK, WT_CLASS_REMOVED, WT_CLASS_ISOLATED
+        WT_PREPEND_ALWAYS, WT_PREPEND_NEVER, WT_PREPEND_FIRST
+    int wt_classes_init(wt_classes *c, const uint32_t *block_of, size_t n_block_of, const uint8_t *classes,
+                        size_t n_classes) nogil
+
+cdef extern from "models/models.h":
+    enum:
+        WT_MODEL_WORDPIECE, WT_MODEL_WORDLEVEL, WT_MODEL_BPE, WT_MODEL_UNIGRAM
+        WT_EUNK
+    ctypedef struct wt_model:
+        pass
+    ctypedef struct wt_model_def:
+        int kind
+        uint32_t n_ids
+        const uint32_t *off
+        const uint8_t *bytes
+        const uint8_t *present
+        uint32_t unk
+        const uint8_t *prefix
+        size_t prefix_len
+        size_t max_chars
+        const uint32_t *merges
+        size_t n_merges
+        const uint8_t *suffix
+        size_t suffix_len
+        int byte_fallback, fuse_unk, ignore_merges
+        const double *scores
+        size_t test_slots
+    int wt_model_new(wt_model **out, const wt_model_def *d, wt_piece_table *table) nogil
+    int64_t wt_model_encode(const wt_model *m, const uint8_t *p, size_t n, uint32_t *out) nogil
+
 cdef extern from "pipeline/tokenizer.h":
     enum:
         WT_MAX_STAGES
+        WT_STAGE_PATTERN, WT_STAGE_CLASSES, WT_STAGE_METASPACE
         WT_SPLIT_ISOLATED, WT_SPLIT_REMOVED, WT_SPLIT_MERGED_PREV, WT_SPLIT_MERGED_NEXT, WT_SPLIT_CONTIGUOUS
         WT_ADDED_LSTRIP, WT_ADDED_RSTRIP
     ctypedef struct wt_added:
@@ -116,6 +181,9 @@ cdef extern from "pipeline/tokenizer.h":
         wt_regex *re
         wt_scanner scan
         int behavior, invert, prefix_space
+        int kind
+        wt_classes classes
+        wt_metaspace ms
     ctypedef struct wt_tokenizer:
         wt_bpe bpe
         wt_nfc nfc
@@ -126,6 +194,8 @@ cdef extern from "pipeline/tokenizer.h":
         uint32_t *prefix
         uint32_t *suffix
         uint32_t n_prefix, n_suffix
+        wt_norm *norm
+        wt_model *model
     ctypedef struct wt_encode_opts:
         const uint8_t *active[2]
         int first_pass

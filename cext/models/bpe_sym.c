@@ -1,0 +1,16 @@
+/* BPE over characters (SentencePiece style): not yet. */
+#include "models/internal.h"
+
+int wt_bpe_sym_new(wt_model *m, const wt_model_def *def)
+{
+    (void)m; (void)def;
+    return WT_EINVAL;
+}
+
+void wt_bpe_sym_free(wt_bpe_sym *b) { (void)b; }
+
+int64_t wt_bpe_sym_encode(const wt_model *m, const uint8_t *p, size_t n, uint32_t *out)
+{
+    (void)m; (void)p; (void)n; (void)out;
+    return WT_EINVAL;
+}
