@@ -106,8 +106,31 @@ def with_core(tok, **core_options):
 
     other = object.__new__(type(tok))      # not copy.copy: that returns tok itself (immutable)
     other.__dict__.update(tok.__dict__)
-    other._core = Core(**core_tables(tok._spec), **core_options)
+    other._core = Core(**core_tables(full_spec(tok)), **core_options)
     return other
+
+
+def full_spec(tok):
+    """tok's spec with its per-token tables (a built tokenizer keeps it without them):
+    read again from what tok was loaded from, through its pickle."""
+    import pickle
+
+    from warptok import encodings
+    from warptok._compile import tiktoken_file
+    from warptok._compile.spec import Spec
+
+    if tok._origin is None:                  # built from a Spec: it kept the tables
+        return tok._spec
+    if tok.source == "tiktoken" and tok.name in encodings.ENCODINGS:   # a pickle gives back the cached one
+        pattern, specials, _ = encodings.ENCODINGS[tok.name]
+        ranks = {b: i for i, b in tok._token_bytes().items() if i not in set(tok.special_tokens.values())}
+        return tiktoken_file.tiktoken_spec(ranks, pattern, specials)
+    keep = Spec.without_tables
+    Spec.without_tables = lambda self: self
+    try:
+        return pickle.loads(pickle.dumps(tok))._spec
+    finally:
+        Spec.without_tables = keep
 
 
 def reference_encode(name: str, text: str) -> list[int]:

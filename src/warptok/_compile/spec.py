@@ -4,7 +4,7 @@ plus the two facts about a Spec that the Python layer also needs."""
 
 from __future__ import annotations
 
-from dataclasses import dataclass, field
+from dataclasses import dataclass, field, replace
 
 
 @dataclass
@@ -41,6 +41,11 @@ class Spec:
     prefix: list = field(default_factory=list)   # post-processor ids before the text
     suffix: list = field(default_factory=list)
     decode_unsupported: str | None = None
+
+    def without_tables(self) -> "Spec":
+        """The spec without its per-token tables (token bytes, BPE ids, merges): what a
+        built tokenizer keeps, once the core holds them."""
+        return replace(self, token_bytes=None, bpe_ids=None, merges=None)
 
 
 def in_core_normalizer(spec: Spec) -> bool:

@@ -851,6 +851,16 @@ cdef class Core:
             wt_bytes_free(&out)
             wt_ids_free(&lens)
 
+    def token_bytes(self):
+        """Every id's bytes, as a dict id -> bytes (the ids that exist)."""
+        cdef dict out = {}
+        cdef uint32_t i
+        cdef const uint32_t *off = self.t.bpe.tok_off
+        for i in range(self.t.bpe.n_ids):
+            if self.t.bpe.tok_flags[i] & WT_TOK_PRESENT:
+                out[i] = PyBytes_FromStringAndSize(<const char *>self.t.bpe.tok_bytes + off[i], off[i + 1] - off[i])
+        return out
+
     def decode_bytes(self, ids, bint skip_special, bint skip_unknown):
         """The bytes ids stand for. Unknown ids are skipped or raise KeyError."""
         cdef Py_ssize_t n = len(ids), i

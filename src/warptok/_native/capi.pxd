@@ -63,6 +63,8 @@ cdef extern from "bpe/bpe.h":
         uint32_t n_nodes
     ctypedef struct wt_bpe:
         uint32_t n_ids
+        uint32_t *tok_off
+        uint8_t *tok_bytes
         uint8_t *tok_flags
         int linear_status
         uint32_t linear_bad_id
