@@ -31,6 +31,7 @@ import http.client
 import os
 import random
 import socket
+import ssl
 import statistics
 import sys
 import tempfile
@@ -51,6 +52,16 @@ class _Handler(BaseHTTPRequestHandler):
 
     def log_message(self, *args):        # quiet
         pass
+
+    def handle(self):
+        if isinstance(self.connection, ssl.SSLSocket):
+            if self.server._handshake_drop():
+                return                       # closed before the handshake
+            try:
+                self.connection.do_handshake()
+            except (ssl.SSLError, OSError):  # the client refused us, or left
+                return
+        super().handle()
 
     def do_GET(self):
         try:
@@ -80,17 +91,29 @@ class RangeServer(ThreadingHTTPServer):
       trickle     send the response one byte every `trickle` seconds
       lf          end the head's lines with LF alone
       status2000  status line "HTTP/1.1 2000 OK"
+      tlscut      (HTTPS) send half the body, then the start of a TLS record, close
+      tlsjunk     (HTTPS) send half the body, then bytes that are no TLS record, close
 
     Modes combine with "+": "norange+short" is a 200 cut after half its body.
-    Bodies go out with os.sendfile. `requests` logs (path, first, last, fault)."""
+    Bodies go out with os.sendfile. `requests` logs (path, first, last, fault),
+    `headers` (path, request headers) of every request.
+
+    With `ssl_context` (a server-side ssl.SSLContext) it serves HTTPS; then
+    `handshake_drops` connections in a row are closed before the TLS handshake.
+    `redirects` maps a path to (status, Location): answered before any fault."""
 
     daemon_threads = True
     allow_reuse_address = True
     request_queue_size = 256
 
     def __init__(self, files: Dict[str, str], latency: float = 0.0,
-                 fault: Optional[Callable[[int, str, int, int], Optional[str]]] = None, stall: float = 5.0):
+                 fault: Optional[Callable[[int, str, int, int], Optional[str]]] = None, stall: float = 5.0,
+                 ssl_context: Optional[ssl.SSLContext] = None):
         super().__init__(("127.0.0.1", 0), _Handler)
+        self.ssl_context = ssl_context
+        self.handshake_drops = 0
+        self.redirects: Dict[str, tuple] = {}
+        self.headers = []
         self.files = {("/" + k.lstrip("/")): os.fspath(v) for k, v in files.items()}
         self.latency = latency
         self.fault = fault
@@ -101,6 +124,19 @@ class RangeServer(ThreadingHTTPServer):
         self._lock = threading.Lock()
         self._conns = set()
         self._thread = None
+
+    def get_request(self):
+        sock, addr = super().get_request()
+        if self.ssl_context is not None:      # the handshake runs in the connection's thread
+            sock = self.ssl_context.wrap_socket(sock, server_side=True, do_handshake_on_connect=False)
+        return sock, addr
+
+    def _handshake_drop(self) -> bool:
+        with self._lock:
+            if self.handshake_drops <= 0:
+                return False
+            self.handshake_drops -= 1
+            return True
 
     # connections are tracked so that stop() can cut the kept-alive ones
     def process_request(self, request, client_address):
@@ -113,8 +149,9 @@ class RangeServer(ThreadingHTTPServer):
             self._conns.discard(request)
         super().shutdown_request(request)
 
-    def url(self, name: str) -> str:
-        return f"http://127.0.0.1:{self.server_address[1]}/{name.lstrip('/')}"
+    def url(self, name: str, host: str = "127.0.0.1") -> str:
+        scheme = "https" if self.ssl_context is not None else "http"
+        return f"{scheme}://{host}:{self.server_address[1]}/{name.lstrip('/')}"
 
     def start(self) -> "RangeServer":
         self._thread = threading.Thread(target=self.serve_forever, kwargs={"poll_interval": 0.05}, daemon=True)
@@ -150,8 +187,16 @@ class RangeServer(ThreadingHTTPServer):
         with self._lock:
             n = self._n
             self._n += 1
+            self.headers.append((path, dict(h.headers)))
         if self.latency:
             time.sleep(self.latency)
+        if path in self.redirects:
+            status, location = self.redirects[path]
+            h.send_response(status)
+            h.send_header("Location", location)
+            h.send_header("Content-Length", "0")
+            h.end_headers()
+            return
         if fn is None:
             return self._error(h, 404)
         st = os.stat(fn)
@@ -206,10 +251,10 @@ class RangeServer(ThreadingHTTPServer):
         headers = [("Content-Range", f"bytes {first}-{last}/{size}")] if partial else []
         headers += [("Content-Length", str(length)), ("Accept-Ranges", "bytes"), ("ETag", etag),
                     ("Last-Modified", email.utils.formatdate(st.st_mtime, usegmt=True))]
-        if modes & {"short", "close"}:
+        if modes & {"short", "close", "tlscut", "tlsjunk"}:
             headers.append(("Connection", "close"))
             h.close_connection = True
-        send = length // 2 if "short" in modes else length
+        send = length // 2 if modes & {"short", "tlscut", "tlsjunk"} else length
         if modes & {"trickle", "lf", "status2000"}:      # a head written byte by byte, as the mode says
             h.close_connection = True
             eol = "\n" if "lf" in modes else "\r\n"
@@ -235,11 +280,19 @@ class RangeServer(ThreadingHTTPServer):
         with open(fn, "rb") as f:
             off, left, sock = first, send, h.connection
             while left > 0:
-                sent = os.sendfile(sock.fileno(), f.fileno(), off, min(left, 16 * MiB))
+                if isinstance(sock, ssl.SSLSocket):   # encrypted here: no sendfile
+                    sent = sock.send(os.pread(f.fileno(), min(left, 4 * MiB), off))
+                else:
+                    sent = os.sendfile(sock.fileno(), f.fileno(), off, min(left, 16 * MiB))
                 if sent == 0:
                     break
                 off += sent
                 left -= sent
+        if modes & {"tlscut", "tlsjunk"} and isinstance(sock, ssl.SSLSocket):
+            # past the TLS layer, straight onto the socket: an application-data record
+            # announcing 16 KiB cut after 5 bytes, or 64 bytes that decrypt to nothing
+            raw = b"\x17\x03\x03\x40\x00" + b"\x00" * 5 if "tlscut" in modes else b"\x17\x03\x03\x00\x3b" + os.urandom(59)
+            os.write(sock.fileno(), raw)
 
     def _error(self, h: _Handler, code: int) -> None:
         body = f"error {code}\n".encode()
@@ -247,6 +300,67 @@ class RangeServer(ThreadingHTTPServer):
         h.send_header("Content-Length", str(len(body)))
         h.end_headers()
         h.wfile.write(body)
+
+
+# ------------------------------------------------------------------ certificates
+
+_CERT_CONFIG = """\
+[req]
+distinguished_name = dn
+prompt = no
+[dn]
+CN = warptok
+[ca]
+basicConstraints = critical, CA:TRUE
+keyUsage = critical, keyCertSign, cRLSign
+subjectKeyIdentifier = hash
+[leaf]
+basicConstraints = critical, CA:FALSE
+keyUsage = critical, digitalSignature, keyEncipherment
+extendedKeyUsage = serverAuth
+subjectKeyIdentifier = hash
+authorityKeyIdentifier = keyid
+subjectAltName = {san}
+"""
+
+
+def make_certs(d: Path) -> Dict[str, Path]:
+    """A throwaway CA and two server certificates it signs, made with the `openssl`
+    command: `localhost` for 127.0.0.1/::1/localhost and `wrongname` for
+    wrong.invalid only. Returns the paths: ca (PEM), localhost.pem/.key, wrongname.pem/.key."""
+    import shutil
+    import subprocess
+
+    exe = shutil.which("openssl")
+    if not exe:
+        raise RuntimeError("the openssl command is needed to make test certificates")
+    d.mkdir(parents=True, exist_ok=True)
+
+    def run(*args, san="DNS:localhost"):
+        cfg = d / "openssl.cnf"
+        cfg.write_text(_CERT_CONFIG.format(san=san))
+        subprocess.run([exe, *args], check=True, capture_output=True, timeout=60,
+                       env={**os.environ, "OPENSSL_CONF": str(cfg)})
+
+    out = {"ca": d / "ca.pem", "ca_key": d / "ca.key"}
+    run("req", "-x509", "-new", "-newkey", "rsa:2048", "-nodes", "-sha256", "-days", "3650",
+        "-config", str(d / "openssl.cnf"), "-extensions", "ca", "-subj", "/CN=warptok test CA",
+        "-keyout", str(out["ca_key"]), "-out", str(out["ca"]))
+    for name, san in (("localhost", "DNS:localhost, IP:127.0.0.1, IP:::1"), ("wrongname", "DNS:wrong.invalid")):
+        key, csr, pem = d / f"{name}.key", d / f"{name}.csr", d / f"{name}.pem"
+        run("req", "-new", "-newkey", "rsa:2048", "-nodes", "-sha256", "-config", str(d / "openssl.cnf"),
+            "-subj", f"/CN={name}", "-keyout", str(key), "-out", str(csr), san=san)
+        run("x509", "-req", "-in", str(csr), "-CA", str(out["ca"]), "-CAkey", str(out["ca_key"]),
+            "-set_serial", str(int.from_bytes(os.urandom(8), "big")), "-sha256", "-days", "3650",
+            "-extfile", str(d / "openssl.cnf"), "-extensions", "leaf", "-out", str(pem), san=san)
+        out[f"{name}.pem"], out[f"{name}.key"] = pem, key
+    return out
+
+
+def server_context(certs: Dict[str, Path], name: str = "localhost") -> ssl.SSLContext:
+    ctx = ssl.SSLContext(ssl.PROTOCOL_TLS_SERVER)
+    ctx.load_cert_chain(certs[f"{name}.pem"], certs[f"{name}.key"])
+    return ctx
 
 
 # ------------------------------------------------------------------ test data

@@ -29,7 +29,6 @@ enum {
     OSSL_ERROR_SYSCALL = 5,
     OSSL_ERROR_ZERO_RETURN = 6,
     OSSL_CTRL_MODE = 33,
-    OSSL_CTRL_SET_READ_AHEAD = 41,
     OSSL_CTRL_SET_TLSEXT_HOSTNAME = 55,
     OSSL_CTRL_SET_MIN_PROTO_VERSION = 123,
     OSSL_TLSEXT_NAMETYPE_host_name = 0,
@@ -196,7 +195,6 @@ int wt_tls_ctx_new(wt_tls_ctx **out, const wt_tls_conf *c, wt_rerr *err)
     F.SSL_CTX_ctrl(t->ctx, OSSL_CTRL_SET_MIN_PROTO_VERSION, minv, NULL);
     F.SSL_CTX_ctrl(t->ctx, OSSL_CTRL_MODE, OSSL_MODE_ENABLE_PARTIAL_WRITE | OSSL_MODE_ACCEPT_MOVING_WRITE_BUFFER,
                    NULL);
-    F.SSL_CTX_ctrl(t->ctx, OSSL_CTRL_SET_READ_AHEAD, 1, NULL);
     t->verify = c->verify != 0;
     t->check_hostname = t->verify && c->check_hostname;
     if (!t->verify) {
