@@ -293,7 +293,10 @@ class RangeServer(ThreadingHTTPServer):
         if modes & {"tlscut", "tlsjunk"} and isinstance(sock, ssl.SSLSocket):
             # past the TLS layer, straight onto the socket: an application-data record
             # announcing 16 KiB cut after 5 bytes, or 64 bytes that decrypt to nothing
-            raw = b"\x17\x03\x03\x40\x00" + b"\x00" * 5 if "tlscut" in modes else b"\x17\x03\x03\x00\x3b" + os.urandom(59)
+            if "tlscut" in modes:
+                raw = b"\x17\x03\x03\x40\x00" + b"\x00" * 5
+            else:
+                raw = b"\x17\x03\x03\x00\x3b" + os.urandom(59)
             os.write(sock.fileno(), raw)
 
     def _error(self, h: _Handler, code: int) -> None:

@@ -285,7 +285,7 @@ cdef class Reader:
 
     @property
     def prefetching(self):
-        """True when reads go through the prefetch buffers (an http:// source, or a
+        """True when reads go through the prefetch buffers (an http(s):// source, or a
         local file on a network/FUSE filesystem, unless prefetch=False)."""
         return self._r != NULL and wt_reader_prefetching(self._r) != 0
 
