@@ -436,3 +436,17 @@ def test_relative_locations_resolve_as_rfc_3986_says(srv, trusted, base, locatio
     with srv._lock:
         paths = [p for p, h in srv.headers]
     assert paths[-1] == lands.split("?")[0]
+
+
+def test_without_the_ssl_module_https_is_an_unsupported_source(files, servers, srv, monkeypatch):
+    from warptok.io import UnsupportedSource, reader
+
+    monkeypatch.setattr(reader, "_tls_settings", lambda ssl_context: None)   # as in a Python built without ssl
+    with pytest.raises(UnsupportedSource, match="needs Python's ssl module"):
+        PrefetchReader(srv.url("tiny.dat"))
+    plain = servers["plain"]
+    plain.redirects["/start"] = (302, srv.url("tiny.dat"))
+    with pytest.raises(UnsupportedSource, match="needs Python's ssl module"):
+        PrefetchReader(plain.url("start"))
+    with PrefetchReader(plain.url("tiny.dat")) as r:                        # http:// needs no TLS
+        assert r.pread(0, 3) == b"012"
