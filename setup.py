@@ -97,11 +97,13 @@ extension = Extension(
 # mode rather than linking a second private copy of mimalloc into the process.
 io_extension = Extension(
     "warptok._native._io",
-    sources=["src/warptok/_native/_io.pyx", "cext/io/reader.c", "cext/io/reader_src.c"],
+    sources=["src/warptok/_native/_io.pyx", "cext/io/reader.c", "cext/io/reader_src.c", "cext/io/tls.c"],
     include_dirs=include_dirs,
     define_macros=[m for m in define_macros if m[0] != "WT_USE_MIMALLOC"],
     extra_compile_args=extra_compile_args,
-    extra_link_args=["-pthread"] + SANITIZE_FLAGS,
+    # dlopen/dlsym (io/tls.c finds the OpenSSL that Python's ssl loaded): in libc from
+    # glibc 2.34 and on macOS, in libdl before.
+    extra_link_args=["-pthread"] + (["-ldl"] if sys.platform.startswith("linux") else []) + SANITIZE_FLAGS,
 )
 
 
