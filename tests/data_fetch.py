@@ -297,7 +297,8 @@ def _write(dest: Path, rel: str, data: bytes, sha256: str) -> None:
         raise FetchError(f"{rel}: rebuilt with sha256 {got}, expected {sha256} (see tests/data_fetch.py)")
     target = dest / rel
     target.parent.mkdir(parents=True, exist_ok=True)
-    fd, tmp = tempfile.mkstemp(prefix=f".{target.name}.", dir=target.parent)
+    (dest / ".partial").mkdir(exist_ok=True)      # not beside the target: tests list folders
+    fd, tmp = tempfile.mkstemp(prefix=f"{target.name}.", dir=dest / ".partial")
     try:
         with os.fdopen(fd, "wb") as f:
             f.write(data)
