@@ -76,6 +76,15 @@ def test_no_mimalloc_symbol_is_exported():
     assert any(s.startswith("PyInit__core") for s in exported)
 
 
+@pytest.mark.skipif(not sysconfig.get_config_var("Py_GIL_DISABLED"), reason="free-threaded CPython only")
+def test_importing_warptok_leaves_the_gil_off():
+    """Both extensions declare free-threading support (freethreading_compatible): importing
+    them must not turn the GIL back on (CPython would, with a RuntimeWarning)."""
+    env = {k: v for k, v in os.environ.items() if k != "PYTHON_GIL"}
+    code = "import sys, warptok, warptok._native._core, warptok._native._io; assert not sys._is_gil_enabled()"
+    subprocess.run([sys.executable, "-W", "error::RuntimeWarning", "-c", code], env=env, check=True, timeout=120)
+
+
 def test_release_memory_and_cpu_count():
     warptok.release_memory()
     assert warptok.cpu_count() >= 1
