@@ -73,7 +73,12 @@ if use_mimalloc():
     sys.path.insert(0, str(ROOT / "vendor"))
     from fetch_mimalloc import ensure_mimalloc
 
-    ensure_mimalloc(ROOT)
+    try:
+        ensure_mimalloc(ROOT)
+    except Exception as e:  # noqa: BLE001 - no network, a proxy, a changed index: one line, no traceback
+        sys.exit(f"warptok: mimalloc's sources are not in vendor/mimalloc and could not be fetched ({e}). "
+                 "Fix: build with WARPTOK_ALLOCATOR=system, or run `python vendor/fetch_mimalloc.py` where "
+                 "PyPI is reachable, or build from the sdist (it ships vendor/mimalloc).")
     define_macros += [("WT_USE_MIMALLOC", "1"), ("MI_DEBUG", "0"), ("MI_SECURE", "0"),
                       ("MI_TLS_MODEL_THREAD_LOCAL", "1")]
     include_dirs.append("vendor/mimalloc/include")

@@ -12,6 +12,8 @@ from cpython.unicode cimport PyUnicode_AsUTF8AndSize
 from libc.stdint cimport int16_t, int32_t, int64_t, uint8_t, uint32_t, uint64_t, SIZE_MAX
 from libc.string cimport memcmp, memcpy, memmove, memset
 
+cimport cython
+
 from warptok._native.capi cimport *
 
 import operator
@@ -496,21 +498,30 @@ cdef inline const uint8_t *_utf8(str text, Py_ssize_t *n) except NULL:
 # What Core.encode returns.
 RESULT_LIST, RESULT_COUNT, RESULT_ARRAY = 0, 1, 2
 
+# numpy, imported on the first array result (import warptok stays without it). The
+# module is declared free-threading compatible: the lock makes the first call's
+# initialization safe without the GIL (another thread could otherwise see _frombuffer
+# set and _uint32 not yet, or the two stores race on the references).
 cdef object _frombuffer = None, _uint32 = None
+cdef cython.pymutex _numpy_lock
 
 
 cdef object _as_array(const uint32_t *ids, size_t n):
     """A uint32 ndarray of its own holding a copy of ids[0..n)."""
     global _frombuffer, _uint32
-    if _frombuffer is None:
-        import numpy as np
-        _frombuffer, _uint32 = np.frombuffer, np.dtype(np.uint32)
+    cdef object frombuffer, uint32
+    with _numpy_lock:
+        if _frombuffer is None:
+            import numpy as np
+            _uint32 = np.dtype(np.uint32)
+            _frombuffer = np.frombuffer
+        frombuffer, uint32 = _frombuffer, _uint32
     cdef uint32_t *copy = <uint32_t *>wt_malloc(n * sizeof(uint32_t) + 1)
     if copy == NULL:
         raise errors.MemoryError("warptok: out of memory")
     if n:
         memcpy(copy, ids, n * sizeof(uint32_t))
-    return _frombuffer(_own(copy, n, 4, b"I"), _uint32)
+    return frombuffer(_own(copy, n, 4, b"I"), uint32)
 
 
 cdef class Core:

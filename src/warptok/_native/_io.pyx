@@ -312,6 +312,8 @@ cdef class Pages:
             raise errors.ValueError("nbytes must be >= 0")
         self._p = NULL
         self.nbytes = nbytes
+        self._shape[0] = nbytes      # set once: __getbuffer__ only reads them (threads may share one)
+        self._strides[0] = 1
         with nogil:
             self._p = wt_pages_alloc(<size_t>nbytes)
         if self._p == NULL:
@@ -323,8 +325,6 @@ cdef class Pages:
             self._p = NULL
 
     def __getbuffer__(self, Py_buffer *view, int flags):
-        self._shape[0] = self.nbytes
-        self._strides[0] = 1
         view.buf = self._p
         view.obj = self
         view.len = self.nbytes
