@@ -73,7 +73,12 @@ if use_mimalloc():
     sys.path.insert(0, str(ROOT / "vendor"))
     from fetch_mimalloc import ensure_mimalloc
 
-    ensure_mimalloc(ROOT)
+    try:
+        ensure_mimalloc(ROOT)
+    except Exception as e:  # noqa: BLE001 - no network, a proxy, a changed index: one line, no traceback
+        sys.exit(f"warptok: mimalloc's sources are not in vendor/mimalloc and could not be fetched ({e}). "
+                 "Fix: build with WARPTOK_ALLOCATOR=system, or run `python vendor/fetch_mimalloc.py` where "
+                 "PyPI is reachable, or build from the sdist (it ships vendor/mimalloc).")
     define_macros += [("WT_USE_MIMALLOC", "1"), ("MI_DEBUG", "0"), ("MI_SECURE", "0"),
                       ("MI_TLS_MODEL_THREAD_LOCAL", "1")]
     include_dirs.append("vendor/mimalloc/include")
@@ -99,11 +104,13 @@ extension = Extension(
 # mode rather than linking a second private copy of mimalloc into the process.
 io_extension = Extension(
     "warptok._native._io",
-    sources=["src/warptok/_native/_io.pyx", "cext/io/reader.c", "cext/io/reader_src.c"],
+    sources=["src/warptok/_native/_io.pyx", "cext/io/reader.c", "cext/io/reader_src.c", "cext/io/tls.c"],
     include_dirs=include_dirs,
     define_macros=[m for m in define_macros if m[0] != "WT_USE_MIMALLOC"],
     extra_compile_args=extra_compile_args,
-    extra_link_args=["-pthread"] + SANITIZE_FLAGS,
+    # dlopen/dlsym (io/tls.c finds the OpenSSL that Python's ssl loaded): in libc from
+    # glibc 2.34 and on macOS, in libdl before.
+    extra_link_args=["-pthread"] + (["-ldl"] if sys.platform.startswith("linux") else []) + SANITIZE_FLAGS,
 )
 
 

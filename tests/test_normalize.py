@@ -3,16 +3,13 @@
 Both paths are checked: `normalize` (unicodedata where provably equal, else the tables)
 and `normalize_tables` (HF's tables only), plus `is_normalized`.
 """
-import os
-import pathlib
 import unicodedata
 
 import pytest
+from conftest import data
 
 from tokenizers import normalizers  # noqa: E402
 
-ROOT = pathlib.Path(__file__).resolve().parent.parent
-DATA = pathlib.Path(os.environ.get("WARPTOK_SHARED_DATA", ROOT.parent / "shared" / "data"))
 FORMS = ("NFC", "NFD", "NFKC", "NFKD")
 HF = {f: getattr(normalizers, f)() for f in FORMS}
 SEP = "\n"  # a starter that never decomposes or composes: joined fields normalize separately
@@ -23,13 +20,6 @@ from warptok._compile import unicode_forms as N  # noqa: E402
 
 def hf(form, s):
     return HF[form].normalize_str(s)
-
-
-def data_file(*parts):
-    path = DATA.joinpath(*parts)
-    if not path.exists():
-        raise FileNotFoundError(f"{path} absent (set WARPTOK_SHARED_DATA to the shared data directory)")
-    return path
 
 
 def check(strings, per_string=True):
@@ -80,7 +70,7 @@ def test_ascii_and_empty():
 def normalization_test_fields():
     """The five columns of every line of Unicode's NormalizationTest.txt."""
     fields = []
-    for line in data_file("adversarial", "NormalizationTest.txt").read_text(encoding="utf-8").splitlines():
+    for line in data("adversarial", "NormalizationTest.txt").read_text(encoding="utf-8").splitlines():
         line = line.split("#")[0]
         if ";" in line:
             fields += ["".join(chr(int(h, 16)) for h in col.split()) for col in line.split(";")[:5]]
@@ -107,7 +97,7 @@ def test_every_code_point(joined):
 
 
 def test_udhr():
-    text = data_file("multilingual", "udhr_dev.txt").read_text(encoding="utf-8")
+    text = data("multilingual", "udhr_dev.txt").read_text(encoding="utf-8")
     lines = text.splitlines()
     check(lines[::5])
     check([text], per_string=False)
@@ -239,6 +229,6 @@ def test_core_nfc_long_runs():
 
 
 def test_core_nfc_udhr():
-    text = data_file("multilingual", "udhr_dev.txt").read_text(encoding="utf-8")
+    text = data("multilingual", "udhr_dev.txt").read_text(encoding="utf-8")
     lines = text.splitlines()
     check_core(lines[::3] + [unicodedata.normalize("NFD", x) for x in lines[1::3]])

@@ -16,7 +16,10 @@ import warptok
 import warptok.ray as wray
 from warptok import errors
 
-LLAMA3 = data("vocab", "llama3")
+
+def llama3():
+    return data("vocab", "llama3")
+
 
 # Ray warns about its own settings (DataContext's deprecated fields) as it runs: not ours.
 pytestmark = pytest.mark.filterwarnings("ignore::DeprecationWarning:ray")
@@ -93,7 +96,7 @@ def tokenized(ray):
     try:
         ds = ray.data.from_arrow(blocks)
         ds = wray.tokenize(ds, "gpt2", output_column="gpt2", concurrency=1, batch_size=256, allowed_special="all")
-        ds = wray.tokenize(ds, LLAMA3, output_column="llama", concurrency=1, batch_size=300, max_length=16)
+        ds = wray.tokenize(ds, llama3(), output_column="llama", concurrency=1, batch_size=300, max_length=16)
         ds = ds.materialize()
     finally:
         options.preserve_order = kept
@@ -109,7 +112,7 @@ def test_tokenize_equals_one_process(tokenized):
     rows = sorted((r for t in tables for r in t.to_pylist()), key=lambda r: r["id"])
     assert [r["text"] for r in rows] == ts
     assert [r["gpt2"] for r in rows] == warptok.get_encoding("gpt2").encode_batch(ts, allowed_special="all")
-    llama = warptok.Tokenizer.from_pretrained(LLAMA3)
+    llama = warptok.Tokenizer.from_pretrained(llama3())
     assert [r["llama"] for r in rows] == llama.encode_batch(ts, max_length=16)
 
 
@@ -124,7 +127,7 @@ def test_write_megatron_shards(tokenized, tmp_path):
         docs += r.documents()
     ref = [d + [50256] for d in warptok.get_encoding("gpt2").encode_batch(ts, allowed_special="all")]
     assert sorted(docs) == sorted(ref)
-    llama = warptok.Tokenizer.from_pretrained(LLAMA3)
+    llama = warptok.Tokenizer.from_pretrained(llama3())
     shards = wray.write_megatron(ds, tmp_path / "llama", vocab_size=llama.n_vocab, column="llama", name="ll")
     docs = [d for p in shards for d in read_indexed(p).documents()]
     assert {read_indexed(p).code for p in shards} == {4}            # int32: 128k ids

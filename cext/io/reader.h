@@ -1,5 +1,5 @@
 /* The prefetch buffer manager: concurrent reads of one large file, local or over
- * HTTP, through a few shared buffers ("slots").
+ * HTTP(S), through a few shared buffers ("slots").
  *
  *   - One mutex per reader, held only to plan and to store, never across I/O.
  *   - A slot is a stored range [start, start+len) with its own fill watermark and
@@ -34,11 +34,12 @@ enum {
     WT_ECLOSED = -37,     /* the reader was closed */
     WT_ECHANGED = -38,    /* the file changed (size, ETag) since it was opened */
     WT_ENORANGE = -39,    /* the server does not serve byte ranges */
-    WT_EURL = -40,        /* a source this build cannot read (https://, bad URL) */
+    WT_EURL = -40,        /* a source this build cannot read (bad URL, another scheme, https:// without TLS) */
     WT_EFORK = -41,       /* used in a process forked after it was opened */
     WT_ECANCELED = -42,   /* internal: a fetch aborted by close */
     WT_ERANGE = -43,      /* offset/length outside the file */
     WT_ENET = -44,        /* connection failed or broke, after every retry */
+    WT_ETLS = -45,        /* TLS refused: an untrusted certificate, a name mismatch, a failed handshake */
 };
 
 typedef struct wt_rerr {
@@ -48,6 +49,22 @@ typedef struct wt_rerr {
     int attempts;         /* attempts made (HTTP), 0 when not applicable */
     char msg[320];
 } wt_rerr;
+
+/* How https:// connections are made and checked (io/tls.h). The strings and bytes
+ * are copied at open. */
+typedef struct wt_tls_conf {
+    int available;             /* 0: no TLS in this process (https:// is refused) */
+    const char *lib;           /* a loaded module linked with libssl (Python's _ssl), or NULL:
+                                  OpenSSL's functions are looked up there */
+    const char *ca_file;       /* trusted certificates: a PEM bundle, */
+    const char *ca_dir;        /* a hashed directory, */
+    const uint8_t *ca_der;     /* or DER certificates, concatenated (an SSLContext's); NULL */
+    size_t ca_der_len;
+    int verify;                /* 1: verify the server's certificate chain */
+    int check_hostname;        /* 1: and that it names the host */
+    unsigned long verify_flags;/* X509_V_FLAG_* bits added to OpenSSL's defaults */
+    int min_version;           /* lowest protocol version (0x0303 TLS 1.2, 0x0304 TLS 1.3); 0: TLS 1.2 */
+} wt_tls_conf;
 
 typedef struct wt_reader_opts {
     uint64_t floor;       /* smallest fetch into a slot (bytes) */
@@ -61,7 +78,9 @@ typedef struct wt_reader_opts {
                              also ends timeout s per MiB asked for, plus timeout, after it began */
     int retries;          /* attempts after the first */
     int prefetch;         /* 1 on, 0 off (every read direct), -1 auto: on unless a local disk */
-    const char *headers;  /* extra request header lines, each ending in \r\n, or NULL */
+    const char *headers;  /* extra request header lines, each ending in \r\n, or NULL; not
+                             sent again after a redirect to another origin */
+    wt_tls_conf tls;
 } wt_reader_opts;
 
 typedef struct wt_rstats {
@@ -85,7 +104,7 @@ typedef struct wt_rjob {
 
 typedef struct wt_reader wt_reader;
 
-/* Opens a local path (is_url 0) or an http:// URL. *probe_out receives up to
+/* Opens a local path (is_url 0) or an http:// or https:// URL. *probe_out receives up to
  * o->probe bytes from offset 0 (they also seed the first slot); it is owned by the
  * reader and valid until wt_reader_drop_probe. Returns NULL with err filled on failure. */
 wt_reader *wt_reader_open(const char *source, int is_url, const wt_reader_opts *o,

@@ -1,5 +1,5 @@
-/* Sources of a prefetch reader: local files and http:// range requests.
- * See reader_src.h. No Python here; errors are WT_E* codes plus a wt_rerr. */
+/* Sources of a prefetch reader: local files and http:// or https:// range requests
+ * (TLS through io/tls.h). See reader_src.h. No Python here; errors are WT_E* codes plus a wt_rerr. */
 #ifndef _GNU_SOURCE
 #define _GNU_SOURCE
 #endif
@@ -29,13 +29,14 @@
 #include <unistd.h>
 
 #include "common/alloc.h"
+#include "io/tls.h"
 
 #ifndef MSG_NOSIGNAL
 #define MSG_NOSIGNAL 0          /* macOS: SO_NOSIGPIPE is set on the socket instead */
 #endif
 
 enum { SRC_LOCAL = 1, SRC_HTTP = 2 };
-enum { WT_MAX_IDLE = 32, WT_MAX_REDIRECTS = 5, WT_HEAD_MAX = 32768 };
+enum { WT_MAX_IDLE = 32, WT_MAX_REDIRECTS = 5, WT_HEAD_MAX = 32768, WT_LOCATION_MAX = 8192 };
 #define WT_LOCAL_PIECE ((uint64_t)4 << 20)     /* local reads report progress per piece */
 #define WT_SYSCALL_MAX ((uint64_t)1 << 30)      /* bytes per read(2)-family call */
 #define WT_PROGRESS_STEP ((uint64_t)1024 << 10)  /* HTTP progress granularity */
@@ -48,11 +49,18 @@ typedef struct wt_hreq {
 } wt_hreq;
 
 typedef struct wt_url {
+    int tls;             /* https:// */
     char *host;          /* as given, without brackets */
     char *host_hdr;      /* Host header value */
     char *target;        /* request target: /path?query */
     char port[8];
 } wt_url;
+
+/* A connection: a socket, and its TLS state for https://. */
+typedef struct wt_conn {
+    int fd;
+    wt_tls *tls;
+} wt_conn;
 
 struct wt_src {
     int kind;
@@ -67,8 +75,11 @@ struct wt_src {
     char *headers;                    /* extra header lines, each ending in \r\n */
     char etag[160], last_mod[80];     /* validators from the probe */
     int timeout_ms, retries;
+    wt_tls_conf tls_conf;             /* a copy (its strings and bytes owned here) */
+    wt_tls_ctx *tls_ctx;              /* made at the first https:// URL, then read-only */
     pthread_mutex_t mu;               /* idle pool and active list */
-    int idle[WT_MAX_IDLE], n_idle;
+    wt_conn idle[WT_MAX_IDLE];
+    int n_idle;
     wt_hreq active;                   /* sentinel of the in-flight list */
     int aborted;                      /* atomic */
     uint64_t n_requests, n_bytes, n_retries;   /* atomic counters */
@@ -79,7 +90,7 @@ typedef struct wt_hresp {
     int64_t clen;                     /* -1: absent */
     int has_crange, crange_unsat, total_known;
     uint64_t cr_first, cr_last, cr_total;
-    char etag[160], last_mod[80], location[2048];
+    char etag[160], last_mod[80], location[WT_LOCATION_MAX];
     int location_long;
 } wt_hresp;
 
@@ -190,7 +201,7 @@ static void url_free(wt_url *u)
     memset(u, 0, sizeof *u);
 }
 
-/* http://host[:port][/path][?query][#fragment] */
+/* http[s]://host[:port][/path][?query][#fragment] */
 static int url_parse(const char *url, wt_url *u, wt_rerr *err)
 {
     memset(u, 0, sizeof *u);
@@ -198,12 +209,10 @@ static int url_parse(const char *url, wt_url *u, wt_rerr *err)
         if ((unsigned char)*c <= 0x20 || *c == 0x7f)
             return wt_rerr_set(err, WT_EURL, 0, 0, "invalid URL (control character or space): %.200s", url);
     if (strncasecmp(url, "https://", 8) == 0)
-        return wt_rerr_set(err, WT_EURL, 0, 0,
-                           "https:// is not supported by warptok's HTTP client (no TLS in this build): %.200s",
-                           url);
-    if (strncasecmp(url, "http://", 7) != 0)
-        return wt_rerr_set(err, WT_EURL, 0, 0, "not an http:// URL: %.200s", url);
-    const char *a = url + 7, *e = a;
+        u->tls = 1;
+    else if (strncasecmp(url, "http://", 7) != 0)
+        return wt_rerr_set(err, WT_EURL, 0, 0, "not an http:// or https:// URL: %.200s", url);
+    const char *a = url + (u->tls ? 8 : 7), *e = a;
     while (*e && *e != '/' && *e != '?' && *e != '#')
         e++;
     if (memchr(a, '@', (size_t)(e - a)))
@@ -243,7 +252,7 @@ static int url_parse(const char *url, wt_url *u, wt_rerr *err)
             return wt_rerr_set(err, WT_EURL, 0, 0, "invalid port in URL: %.200s", url);
         snprintf(u->port, sizeof u->port, "%lu", port);
     } else {
-        strcpy(u->port, "80");
+        strcpy(u->port, u->tls ? "443" : "80");
     }
     u->host = dup_range(hs, (size_t)(he - hs));
     u->host_hdr = dup_range(a, (size_t)(e - a));
@@ -378,127 +387,170 @@ static int set_nonblock_opts(int fd)
     return 0;
 }
 
-static int connect_new(wt_src *s, int *out, const wt_deadline *d, wt_rerr *err)
+static void conn_close(wt_conn *c)
 {
-    int rc = wt_rerr_set(err, WT_ENET, 0, 0, "no address to connect to");
-    for (int i = 0; i < s->n_addrs; i++) {
-        int fd = socket(s->addrs[i].ss_family, SOCK_STREAM, 0);
-        if (fd < 0) {
-            rc = wt_rerr_set(err, WT_ENET, errno, 0, "socket failed: %s", strerror(errno));
-            continue;
-        }
-        if (set_nonblock_opts(fd) != 0) {
-            rc = wt_rerr_set(err, WT_ENET, errno, 0, "fcntl failed: %s", strerror(errno));
-            close(fd);
-            continue;
-        }
-        wt_hreq q;
-        track(s, &q, fd);
-        if (connect(fd, (struct sockaddr *)&s->addrs[i], s->addrlens[i]) != 0) {
-            if (errno != EINPROGRESS && errno != EINTR) {
-                rc = wt_rerr_set(err, WT_ENET, errno, 0, "cannot connect to %s port %s: %s", s->u.host, s->u.port,
-                                 strerror(errno));
-                untrack(s, &q);
-                close(fd);
-                continue;
-            }
-            rc = wait_fd(s, fd, POLLOUT, d, err);
-            int soerr = 0;
-            socklen_t sl = sizeof soerr;
-            if (rc == 0 && (getsockopt(fd, SOL_SOCKET, SO_ERROR, &soerr, &sl) != 0 || soerr != 0))
-                rc = wt_rerr_set(err, WT_ENET, soerr, 0, "cannot connect to %s port %s: %s", s->u.host, s->u.port,
-                                 strerror(soerr ? soerr : errno));
-            else if (rc == WT_ETIMEOUT)
-                wt_rerr_set(err, WT_ETIMEOUT, 0, 0, "connecting to %s port %s timed out after %.3g s", s->u.host,
-                            s->u.port, s->timeout_ms / 1000.0);
-            if (rc != 0) {
-                untrack(s, &q);
-                close(fd);
-                if (rc == WT_ECANCELED)
-                    return rc;
-                continue;
-            }
-        }
-        untrack(s, &q);
-        int one = 1;
-        setsockopt(fd, IPPROTO_TCP, TCP_NODELAY, &one, sizeof one);
-        *out = fd;
-        return 0;
+    wt_tls_free(c->tls);
+    c->tls = NULL;
+    if (c->fd >= 0)
+        close(c->fd);
+    c->fd = -1;
+}
+
+/* The TLS handshake on a connected socket (tracked, so that abort can cut it). */
+static int tls_start(wt_src *s, wt_conn *c, const wt_deadline *d, wt_rerr *err)
+{
+    int rc = wt_tls_new(&c->tls, s->tls_ctx, c->fd, s->u.host, s->u.port, err);
+    while (rc == 0) {
+        rc = wt_tls_handshake(c->tls, err);
+        if (rc <= 0)
+            break;
+        rc = wait_fd(s, c->fd, rc == WT_TLS_WANT_READ ? POLLIN : POLLOUT, d, err);
+        if (rc == WT_ETIMEOUT)
+            wt_rerr_set(err, WT_ETIMEOUT, 0, 0, "the TLS handshake with %s port %s timed out after %.3g s",
+                        s->u.host, s->u.port, s->timeout_ms / 1000.0);
     }
     return rc;
 }
 
-/* An idle keep-alive connection, or -1. One the server closed (readable while
- * idle: EOF or junk) is dropped here rather than failing a request. */
-static int take_idle(wt_src *s)
+static int connect_new(wt_src *s, wt_conn *out, const wt_deadline *d, wt_rerr *err)
+{
+    int rc = wt_rerr_set(err, WT_ENET, 0, 0, "no address to connect to");
+    for (int i = 0; i < s->n_addrs; i++) {
+        wt_conn c = {socket(s->addrs[i].ss_family, SOCK_STREAM, 0), NULL};
+        if (c.fd < 0) {
+            rc = wt_rerr_set(err, WT_ENET, errno, 0, "socket failed: %s", strerror(errno));
+            continue;
+        }
+        if (set_nonblock_opts(c.fd) != 0) {
+            rc = wt_rerr_set(err, WT_ENET, errno, 0, "fcntl failed: %s", strerror(errno));
+            conn_close(&c);
+            continue;
+        }
+        wt_hreq q;
+        track(s, &q, c.fd);
+        rc = 0;
+        if (connect(c.fd, (struct sockaddr *)&s->addrs[i], s->addrlens[i]) != 0) {
+            if (errno != EINPROGRESS && errno != EINTR) {
+                rc = wt_rerr_set(err, WT_ENET, errno, 0, "cannot connect to %s port %s: %s", s->u.host, s->u.port,
+                                 strerror(errno));
+            } else {
+                rc = wait_fd(s, c.fd, POLLOUT, d, err);
+                int soerr = 0;
+                socklen_t sl = sizeof soerr;
+                if (rc == 0 && (getsockopt(c.fd, SOL_SOCKET, SO_ERROR, &soerr, &sl) != 0 || soerr != 0))
+                    rc = wt_rerr_set(err, WT_ENET, soerr, 0, "cannot connect to %s port %s: %s", s->u.host,
+                                     s->u.port, strerror(soerr ? soerr : errno));
+                else if (rc == WT_ETIMEOUT)
+                    wt_rerr_set(err, WT_ETIMEOUT, 0, 0, "connecting to %s port %s timed out after %.3g s", s->u.host,
+                                s->u.port, s->timeout_ms / 1000.0);
+            }
+        }
+        if (rc == 0) {
+            int one = 1;
+            setsockopt(c.fd, IPPROTO_TCP, TCP_NODELAY, &one, sizeof one);
+            if (s->u.tls)
+                rc = tls_start(s, &c, d, err);
+        }
+        untrack(s, &q);
+        if (rc == 0) {
+            *out = c;
+            return 0;
+        }
+        conn_close(&c);
+        if (rc == WT_ECANCELED || rc == WT_ETLS)      /* another address would not do better */
+            return rc;
+    }
+    return rc;
+}
+
+/* An idle keep-alive connection (fd -1: none). One the server closed (readable
+ * while idle: EOF, an alert or junk) is dropped here rather than failing a request. */
+static wt_conn take_idle(wt_src *s)
 {
     for (;;) {
-        int fd = -1;
+        wt_conn c = {-1, NULL};
         pthread_mutex_lock(&s->mu);
         if (s->n_idle > 0)
-            fd = s->idle[--s->n_idle];
+            c = s->idle[--s->n_idle];
         pthread_mutex_unlock(&s->mu);
-        if (fd < 0)
-            return -1;
-        struct pollfd p = {fd, POLLIN, 0};
-        if (poll(&p, 1, 0) == 0)
-            return fd;
-        close(fd);
+        if (c.fd < 0)
+            return c;
+        struct pollfd p = {c.fd, POLLIN, 0};
+        if (poll(&p, 1, 0) == 0 && !(c.tls && wt_tls_pending(c.tls) > 0))
+            return c;
+        conn_close(&c);
     }
 }
 
-static void put_idle(wt_src *s, int fd)
+static void put_idle(wt_src *s, wt_conn *c)
 {
     pthread_mutex_lock(&s->mu);
     if (s->n_idle < WT_MAX_IDLE && !is_aborted(s)) {
-        s->idle[s->n_idle++] = fd;
-        fd = -1;
+        s->idle[s->n_idle++] = *c;
+        c->fd = -1;
+        c->tls = NULL;
     }
     pthread_mutex_unlock(&s->mu);
-    if (fd >= 0)
-        close(fd);
+    conn_close(c);
 }
 
-static int send_all(wt_src *s, int fd, const char *buf, size_t n, const wt_deadline *d, wt_rerr *err)
+static int send_all(wt_src *s, wt_conn *c, const char *buf, size_t n, const wt_deadline *d, wt_rerr *err)
 {
     while (n > 0) {
-        ssize_t w = send(fd, buf, n, MSG_NOSIGNAL);
-        if (w > 0) {
-            buf += w;
-            n -= (size_t)w;
-            continue;
-        }
-        if (w < 0 && errno == EINTR)
-            continue;
-        if (w < 0 && (errno == EAGAIN || errno == EWOULDBLOCK)) {
-            int rc = wait_fd(s, fd, POLLOUT, d, err);
-            if (rc)
+        int rc, ev = POLLOUT;
+        if (c->tls) {
+            size_t put = 0;
+            rc = wt_tls_write(c->tls, buf, n, &put, err);
+            if (rc < 0)
                 return rc;
-            continue;
+            if (rc == 0) {
+                buf += put;
+                n -= put;
+                continue;
+            }
+            ev = rc == WT_TLS_WANT_READ ? POLLIN : POLLOUT;
+        } else {
+            ssize_t w = send(c->fd, buf, n, MSG_NOSIGNAL);
+            if (w > 0) {
+                buf += w;
+                n -= (size_t)w;
+                continue;
+            }
+            if (w < 0 && errno == EINTR)
+                continue;
+            if (!(w < 0 && (errno == EAGAIN || errno == EWOULDBLOCK)))
+                return wt_rerr_set(err, WT_ENET, errno, 0, "sending the request failed: %s", strerror(errno));
         }
-        return wt_rerr_set(err, WT_ENET, errno, 0, "sending the request failed: %s", strerror(errno));
+        if ((rc = wait_fd(s, c->fd, (short)ev, d, err)))
+            return rc;
     }
     return 0;
 }
 
 /* Receives at least one byte; 0 bytes means the peer closed (*got = 0). */
-static int recv_some(wt_src *s, int fd, void *buf, size_t cap, size_t *got, const wt_deadline *d, wt_rerr *err)
+static int recv_some(wt_src *s, wt_conn *c, void *buf, size_t cap, size_t *got, const wt_deadline *d,
+                     wt_rerr *err)
 {
     for (;;) {
-        ssize_t r = recv(fd, buf, cap, 0);
-        if (r >= 0) {
-            *got = (size_t)r;
-            return 0;
-        }
-        if (errno == EINTR)
-            continue;
-        if (errno == EAGAIN || errno == EWOULDBLOCK) {
-            int rc = wait_fd(s, fd, POLLIN, d, err);
-            if (rc)
+        int rc, ev = POLLIN;
+        if (c->tls) {
+            rc = wt_tls_read(c->tls, buf, cap, got, err);
+            if (rc <= 0)
                 return rc;
-            continue;
+            ev = rc == WT_TLS_WANT_READ ? POLLIN : POLLOUT;
+        } else {
+            ssize_t r = recv(c->fd, buf, cap, 0);
+            if (r >= 0) {
+                *got = (size_t)r;
+                return 0;
+            }
+            if (errno == EINTR)
+                continue;
+            if (errno != EAGAIN && errno != EWOULDBLOCK)
+                return wt_rerr_set(err, WT_ENET, errno, 0, "connection failed: %s", strerror(errno));
         }
-        return wt_rerr_set(err, WT_ENET, errno, 0, "connection failed: %s", strerror(errno));
+        if ((rc = wait_fd(s, c->fd, (short)ev, d, err)))
+            return rc;
     }
 }
 
@@ -704,10 +756,11 @@ typedef struct wt_attempt {
     wt_deadline deadline;        /* of the attempt under way */
     /* out */
     int reusable, got_any, retryable;
-    char location[2048];
+    int status;                  /* of a redirect */
+    char location[WT_LOCATION_MAX];
 } wt_attempt;
 
-static int request(wt_src *s, int fd, uint64_t first, uint64_t last, const wt_deadline *d, wt_rerr *err)
+static int request(wt_src *s, wt_conn *c, uint64_t first, uint64_t last, const wt_deadline *d, wt_rerr *err)
 {
     char stack[4096], *buf = stack;
     size_t need = strlen(s->u.target) + strlen(s->u.host_hdr) + (s->headers ? strlen(s->headers) : 0) + 256;
@@ -718,14 +771,14 @@ static int request(wt_src *s, int fd, uint64_t first, uint64_t last, const wt_de
                      "User-Agent: warptok\r\n%s\r\n",
                      s->u.target, s->u.host_hdr, (unsigned long long)first, (unsigned long long)last,
                      s->headers ? s->headers : "");
-    int rc = send_all(s, fd, buf, (size_t)n, d, err);
+    int rc = send_all(s, c, buf, (size_t)n, d, err);
     if (buf != stack)
         wt_free(buf);
     return rc;
 }
 
 /* Receives `want` body bytes into a's scatter list from position a->done. */
-static int read_body(wt_src *s, int fd, wt_attempt *a, uint64_t want, wt_rerr *err)
+static int read_body(wt_src *s, wt_conn *c, wt_attempt *a, uint64_t want, wt_rerr *err)
 {
     if (a->done > a->cap || want > a->cap - a->done)
         return wt_rerr_set(err, WT_EPROTO, 0, 0, "the server sent more bytes than asked for");
@@ -741,7 +794,7 @@ static int read_body(wt_src *s, int fd, wt_attempt *a, uint64_t want, wt_rerr *e
         if (room > WT_SYSCALL_MAX)
             room = WT_SYSCALL_MAX;
         size_t got = 0;
-        int rc = recv_some(s, fd, p, (size_t)room, &got, &a->deadline, err);
+        int rc = recv_some(s, c, p, (size_t)room, &got, &a->deadline, err);
         if (rc)
             return rc;
         if (got == 0)
@@ -771,8 +824,8 @@ static int validators_match(const wt_src *s, const wt_hresp *r)
     return 1;
 }
 
-/* One GET on fd. Sets a->retryable for failures worth another attempt. */
-static int attempt(wt_src *s, int fd, wt_attempt *a, wt_rerr *err)
+/* One GET on c. Sets a->retryable for failures worth another attempt. */
+static int attempt(wt_src *s, wt_conn *c, wt_attempt *a, wt_rerr *err)
 {
     char head[WT_HEAD_MAX];
     size_t have = 0, head_len = 0;
@@ -782,7 +835,7 @@ static int attempt(wt_src *s, int fd, wt_attempt *a, wt_rerr *err)
     a->got_any = 0;
     a->retryable = 1;
     __atomic_fetch_add(&s->n_requests, 1, __ATOMIC_RELAXED);
-    if ((rc = request(s, fd, first, last, &a->deadline, err)))
+    if ((rc = request(s, c, first, last, &a->deadline, err)))
         return rc;
     for (;;) {                                    /* the response head */
         size_t got = 0;
@@ -790,7 +843,7 @@ static int attempt(wt_src *s, int fd, wt_attempt *a, wt_rerr *err)
             a->retryable = 0;
             return wt_rerr_set(err, WT_EPROTO, 0, 0, "response headers larger than %d bytes", WT_HEAD_MAX);
         }
-        if ((rc = recv_some(s, fd, head + have, sizeof head - have, &got, &a->deadline, err)))
+        if ((rc = recv_some(s, c, head + have, sizeof head - have, &got, &a->deadline, err)))
             return rc;
         if (got == 0)
             return wt_rerr_set(err, WT_ENET, 0, 0, "the server closed the connection %s",
@@ -807,12 +860,15 @@ static int attempt(wt_src *s, int fd, wt_attempt *a, wt_rerr *err)
         return wt_rerr_set(err, WT_EPROTO, 0, 0, "malformed HTTP response head");
     }
     uint64_t body;                                /* body bytes expected */
-    if (a->probe && r.status >= 300 && r.status < 400 && r.status != 304 && r.location[0]) {
-        if (r.location_long) {
-            a->retryable = 0;
-            return wt_rerr_set(err, WT_EPROTO, 0, r.status, "redirect location too long");
-        }
+    if (a->probe && (r.status == 301 || r.status == 302 || r.status == 303 || r.status == 307 || r.status == 308)) {
+        a->retryable = 0;
+        if (!r.location[0])
+            return wt_rerr_set(err, WT_EHTTP, 0, r.status, "HTTP %d redirect without a Location", r.status);
+        if (r.location_long)
+            return wt_rerr_set(err, WT_EPROTO, 0, r.status, "redirect location longer than %d bytes",
+                               WT_LOCATION_MAX - 1);
         memcpy(a->location, r.location, sizeof a->location);
+        a->status = r.status;
         return WT_REDIRECT;
     }
     if (r.status == 404 || r.status == 410) {
@@ -898,7 +954,7 @@ static int attempt(wt_src *s, int fd, wt_attempt *a, wt_rerr *err)
         a->done += extra;
         __atomic_fetch_add(&s->n_bytes, extra, __ATOMIC_RELAXED);
     }
-    if ((rc = read_body(s, fd, a, body - extra, err)))
+    if ((rc = read_body(s, c, a, body - extra, err)))
         return rc;
     if (a->fn && extra && body == extra)
         a->fn(a->ctx, a->done);
@@ -924,25 +980,26 @@ static int http_run(wt_src *s, wt_attempt *a, wt_rerr *err)
 {
     int tries = 0, stale = 0, rc;
     for (;;) {
-        int fd = take_idle(s), reused = fd >= 0;
+        wt_conn c = take_idle(s);
+        int reused = c.fd >= 0;
         wt_hreq q;
         deadline_set(s, a->len - a->done, &a->deadline);
-        if (fd < 0)
-            rc = connect_new(s, &fd, &a->deadline, err);
+        if (c.fd < 0)
+            rc = connect_new(s, &c, &a->deadline, err);
         else
             rc = 0;
         if (rc == 0) {
-            track(s, &q, fd);
-            rc = is_aborted(s) ? wt_rerr_set(err, WT_ECANCELED, 0, 0, "reader closed") : attempt(s, fd, a, err);
+            track(s, &q, c.fd);
+            rc = is_aborted(s) ? wt_rerr_set(err, WT_ECANCELED, 0, 0, "reader closed") : attempt(s, &c, a, err);
             untrack(s, &q);
             if (rc == 0 && a->reusable)
-                put_idle(s, fd);
+                put_idle(s, &c);
             else
-                close(fd);
+                conn_close(&c);
             if (rc == 0 || rc == WT_REDIRECT)
                 return rc;
         } else {
-            a->retryable = 1;
+            a->retryable = rc != WT_ETLS;         /* an untrusted certificate stays untrusted */
         }
         tries++;
         if (rc == WT_ECANCELED || is_aborted(s))
@@ -972,6 +1029,138 @@ static int http_run(wt_src *s, wt_attempt *a, wt_rerr *err)
     }
 }
 
+/* ---------------------------------------------------------------- redirects */
+
+/* Removes the "." and ".." segments of an absolute path, in place (RFC 3986 5.2.4). */
+static void remove_dot_segments(char *path)
+{
+    char *out = path;
+    const char *in = path;
+    while (*in) {                             /* in is at a '/' */
+        const char *seg = in + 1, *end = seg;
+        while (*end && *end != '/')
+            end++;
+        size_t n = (size_t)(end - seg);
+        if ((n == 1 && seg[0] == '.') || (n == 2 && seg[0] == '.' && seg[1] == '.')) {
+            if (n == 2)
+                while (out > path && *--out != '/')
+                    ;
+            in = end;
+            if (!*in)
+                *out++ = '/';
+            continue;
+        }
+        memmove(out, in, (size_t)(end - in));
+        out += end - in;
+        in = end;
+    }
+    if (out == path)
+        *out++ = '/';
+    *out = 0;
+}
+
+/* The absolute URL that a Location names, relative to the URL now requested
+ * (RFC 3986 5.2; the fragment is dropped later by url_parse). NULL: out of memory. */
+static char *resolve_location(const wt_src *s, const char *loc)
+{
+    const char *scheme = s->u.tls ? "https:" : "http:", *p = loc;
+    if ((*p >= 'a' && *p <= 'z') || (*p >= 'A' && *p <= 'Z')) {
+        while ((*p >= 'a' && *p <= 'z') || (*p >= 'A' && *p <= 'Z') || (*p >= '0' && *p <= '9') || *p == '+' ||
+               *p == '-' || *p == '.')
+            p++;
+        if (*p == ':')                        /* absolute: taken as it is */
+            return dup_range(loc, strlen(loc));
+    }
+    size_t ln = strlen(loc), tn = strlen(s->u.target), hn = strlen(s->u.host_hdr);
+    if (loc[0] == '/' && loc[1] == '/') {     /* another host, the same scheme */
+        char *out = wt_malloc(ln + 8);
+        if (out)
+            snprintf(out, ln + 8, "%s%s", scheme, loc);
+        return out;
+    }
+    /* A path on this host: build "path[?query]", then clean the path's dots. */
+    char *path = wt_malloc(tn + ln + 2);
+    if (!path)
+        return NULL;
+    const char *q = strchr(s->u.target, '?');
+    size_t base = q ? (size_t)(q - s->u.target) : tn;           /* the current path */
+    const char *hash = strchr(loc, '#');
+    size_t lref = hash ? (size_t)(hash - loc) : ln;             /* the reference, without a fragment */
+    if (lref == 0) {                                            /* "" or "#frag": this URL again */
+        memcpy(path, s->u.target, tn + 1);
+    } else if (loc[0] == '/') {
+        memcpy(path, loc, lref);
+        path[lref] = 0;
+    } else if (loc[0] == '?') {
+        memcpy(path, s->u.target, base);
+        memcpy(path + base, loc, lref);
+        path[base + lref] = 0;
+    } else {                                                    /* relative to the current directory */
+        size_t dir = base;
+        while (dir > 0 && s->u.target[dir - 1] != '/')
+            dir--;
+        memcpy(path, s->u.target, dir);
+        memcpy(path + dir, loc, lref);
+        path[dir + lref] = 0;
+    }
+    char *qs = strchr(path, '?'), *query = NULL;
+    if (qs) {
+        if (!(query = dup_range(qs, strlen(qs)))) {
+            wt_free(path);
+            return NULL;
+        }
+        *qs = 0;
+    }
+    remove_dot_segments(path);
+    size_t n = strlen(scheme) + 2 + hn + strlen(path) + (query ? strlen(query) : 0) + 1;
+    char *out = wt_malloc(n);
+    if (out)
+        snprintf(out, n, "%s//%s%s%s", scheme, s->u.host_hdr, path, query ? query : "");
+    wt_free(path);
+    wt_free(query);
+    return out;
+}
+
+static int same_origin(const wt_url *a, const wt_url *b)
+{
+    return a->tls == b->tls && strcasecmp(a->host, b->host) == 0 && strcmp(a->port, b->port) == 0;
+}
+
+/* The TLS context, made when the URL now requested is the first https:// one. */
+static int tls_ready(wt_src *s, wt_rerr *err)
+{
+    if (!s->u.tls || s->tls_ctx)
+        return 0;
+    return wt_tls_ctx_new(&s->tls_ctx, &s->tls_conf, err);
+}
+
+static int copy_tls_conf(wt_src *s, const wt_tls_conf *c, wt_rerr *err)
+{
+    wt_tls_conf *d = &s->tls_conf;
+    *d = *c;
+    d->lib = d->ca_file = d->ca_dir = NULL;
+    d->ca_der = NULL;
+    if ((c->lib && !(d->lib = dup_range(c->lib, strlen(c->lib)))) ||
+        (c->ca_file && !(d->ca_file = dup_range(c->ca_file, strlen(c->ca_file)))) ||
+        (c->ca_dir && !(d->ca_dir = dup_range(c->ca_dir, strlen(c->ca_dir)))) ||
+        (c->ca_der && !(d->ca_der = (const uint8_t *)dup_range((const char *)c->ca_der, c->ca_der_len))))
+        return wt_rerr_set(err, WT_ENOMEM, 0, 0, "out of memory");
+    return 0;
+}
+
+static void free_tls_conf(wt_tls_conf *c)
+{
+    wt_free((char *)c->lib);
+    wt_free((char *)c->ca_file);
+    wt_free((char *)c->ca_dir);
+    wt_free((uint8_t *)c->ca_der);
+    memset(c, 0, sizeof *c);
+}
+
+/* Opens an http(s) source: the probe, following up to WT_MAX_REDIRECTS redirects
+ * (301, 302, 303, 307, 308), each asking for the same Range. A redirect to another
+ * origin (scheme, host or port) drops the extra headers (Authorization, ...) for
+ * good; one from https:// to http:// is refused. Later fetches go to the last URL. */
 static int http_open(wt_src *s, const char *url, const wt_reader_opts *o, uint8_t *probe, size_t cap,
                      size_t *got, wt_rerr *err)
 {
@@ -983,9 +1172,11 @@ static int http_open(wt_src *s, const char *url, const wt_reader_opts *o, uint8_
         return wt_rerr_set(err, WT_ENOMEM, 0, 0, "out of memory");
     if (cap == 0)
         return wt_rerr_set(err, WT_EINVAL, 0, 0, "an HTTP source needs a probe buffer");
+    if ((rc = copy_tls_conf(s, &o->tls, err)))
+        return rc;
     if (!(s->url = dup_range(url, strlen(url))))
         return wt_rerr_set(err, WT_ENOMEM, 0, 0, "out of memory");
-    if ((rc = url_parse(url, &s->u, err)) || (rc = resolve(s, err)))
+    if ((rc = url_parse(url, &s->u, err)) || (rc = tls_ready(s, err)) || (rc = resolve(s, err)))
         return rc;
     for (int hops = 0;; hops++) {
         struct iovec v = {probe, cap};
@@ -1004,37 +1195,41 @@ static int http_open(wt_src *s, const char *url, const wt_reader_opts *o, uint8_
         if (rc != WT_REDIRECT)
             return rc;
         if (hops >= WT_MAX_REDIRECTS)
-            return wt_rerr_set(err, WT_EHTTP, 0, 0, "more than %d redirects", WT_MAX_REDIRECTS);
-        char *next;
-        if (a.location[0] == '/' && a.location[1] != '/') {       /* same host, new path */
-            size_t hn = strlen(s->u.host_hdr), ln = strlen(a.location);
-            next = wt_malloc(hn + ln + 8);
-            if (next)
-                snprintf(next, hn + ln + 8, "http://%s%s", s->u.host_hdr, a.location);
-        } else {
-            next = dup_range(a.location, strlen(a.location));
-        }
+            return wt_rerr_set(err, WT_EHTTP, 0, a.status, "more than %d redirects (the last, HTTP %d, to %.160s)",
+                               WT_MAX_REDIRECTS, a.status, a.location);
+        char *next = resolve_location(s, a.location);
         if (!next)
             return wt_rerr_set(err, WT_ENOMEM, 0, 0, "out of memory");
         wt_url nu;
         if ((rc = url_parse(next, &nu, err))) {
             char reason[sizeof err->msg];
             memcpy(reason, err->msg, sizeof reason);
-            wt_rerr_set(err, rc, 0, 0, "redirected to an unsupported location: %.260s", reason);
+            wt_rerr_set(err, rc, 0, a.status, "redirected to an unsupported location: %.260s", reason);
             wt_free(next);
             return rc;
         }
-        int same = strcmp(nu.host, s->u.host) == 0 && strcmp(nu.port, s->u.port) == 0;
+        if (s->u.tls && !nu.tls) {
+            wt_rerr_set(err, WT_EHTTP, 0, a.status,
+                        "refusing a redirect (HTTP %d) from https:// to http://: %.200s", a.status, next);
+            url_free(&nu);
+            wt_free(next);
+            return WT_EHTTP;
+        }
+        int same = same_origin(&s->u, &nu);
         url_free(&s->u);
         s->u = nu;
         wt_free(s->url);
         s->url = next;
-        pthread_mutex_lock(&s->mu);               /* connections to the old host are of no use now */
-        while (!same && s->n_idle > 0)
-            close(s->idle[--s->n_idle]);
-        pthread_mutex_unlock(&s->mu);
-        if (!same && (rc = resolve(s, err)))
-            return rc;
+        if (!same) {
+            wt_free(s->headers);                  /* credentials stay with the origin they were given for */
+            s->headers = NULL;
+            pthread_mutex_lock(&s->mu);           /* connections to the old origin are of no use now */
+            while (s->n_idle > 0)
+                conn_close(&s->idle[--s->n_idle]);
+            pthread_mutex_unlock(&s->mu);
+            if ((rc = tls_ready(s, err)) || (rc = resolve(s, err)))
+                return rc;
+        }
     }
 }
 
@@ -1166,7 +1361,9 @@ void wt_src_close(wt_src *s)
     if (s->fd >= 0)
         close(s->fd);
     while (s->n_idle > 0)
-        close(s->idle[--s->n_idle]);
+        conn_close(&s->idle[--s->n_idle]);
+    wt_tls_ctx_free(s->tls_ctx);
+    free_tls_conf(&s->tls_conf);
     url_free(&s->u);
     wt_free(s->url);
     wt_free(s->addrs);

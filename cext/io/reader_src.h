@@ -1,6 +1,7 @@
-/* Where a reader's bytes come from: a local file (pread) or an http:// server
- * (range requests over pooled keep-alive connections, TCP_NODELAY, poll-based
- * timeouts, bounded retries that resume where a broken response stopped).
+/* Where a reader's bytes come from: a local file (pread) or an http:// or https://
+ * server (range requests over pooled keep-alive connections, TLS through io/tls.h,
+ * TCP_NODELAY, poll-based timeouts, bounded retries that resume where a broken
+ * response stopped, redirects followed at open).
  * Thread-safe: any number of fetches may run at once. */
 #ifndef WT_READER_SRC_H
 #define WT_READER_SRC_H

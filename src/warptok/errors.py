@@ -168,7 +168,8 @@ def source_error(code: int, message: str, filename) -> SourceError:
 
 class FetchError(SourceError):
     """Reading from the source failed: every retry was used, or the server's answer
-    can never be right (an error status, a wrong range, a changed file).
+    can never be right (an error status, a wrong range, a changed file, a TLS
+    certificate that is not trusted or names another host, a refused redirect).
     ``status`` is the HTTP status involved (or None), ``attempts`` how many requests
     were made."""
     status = None
@@ -181,8 +182,9 @@ class FetchTimeout(FetchError, builtins.TimeoutError):
 
 
 class UnsupportedSource(WarptokError, builtins.ValueError):
-    """A source warptok cannot read: https:// (no TLS in warptok's HTTP client),
-    another URL scheme, or a malformed URL."""
+    """A source warptok cannot read: a URL scheme other than http:// and https://
+    (also as a redirect's target), a malformed URL, or https:// in a Python whose
+    ssl module is missing or older than OpenSSL 1.1.1."""
 
 
 class InvalidSafetensors(WarptokError, builtins.ValueError):

@@ -67,7 +67,7 @@ class Encoding:
         self._special_tokens = dict(tokenizer.special_tokens)
         self._special_token_values = frozenset(self._special_tokens.values())
         self.special_tokens_set = frozenset(self._special_tokens)
-        self.max_token_value = max(tokenizer._spec.token_bytes)
+        self.max_token_value = tokenizer.n_vocab - 1
         self._bytes_to_id = None          # built on first encode_single_token (an idempotent race)
 
     def __repr__(self) -> str:
@@ -126,7 +126,7 @@ class Encoding:
             text_or_bytes = text_or_bytes.encode("utf-8")
         table = self._bytes_to_id
         if table is None:
-            table = {b: i for i, b in self._tok._spec.token_bytes.items()}
+            table = {b: i for i, b in self._tok._token_bytes().items()}
             self._bytes_to_id = table
         try:
             return table[text_or_bytes]
@@ -169,7 +169,7 @@ class Encoding:
     def token_byte_values(self) -> list[bytes]:
         """Every ordinary token's bytes, sorted (tiktoken's)."""
         specials = self._special_token_values
-        return sorted(b for i, b in self._tok._spec.token_bytes.items() if i not in specials)
+        return sorted(b for i, b in self._tok._token_bytes().items() if i not in specials)
 
     @property
     def eot_token(self) -> int:

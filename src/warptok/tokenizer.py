@@ -40,9 +40,12 @@ class Tokenizer:
 
     def __init__(self, spec: Spec, name: str | None = None, *, _model: model_dir.ModelFiles | None = None,
                  _origin: Source | None = None):
-        self._spec = spec
         self._origin = _origin        # what it was loaded from, for pickling (None: not picklable)
         self._core = Core(**core_tables.core_tables(spec))
+        # The per-token tables now live in the core (tens of MB of Python objects otherwise):
+        # _token_bytes() reads them back when a rare call needs them. A tokenizer built from
+        # a Spec (not loaded from a file: tests) keeps them, its only source.
+        self._spec = spec.without_tables() if _origin is not None else spec
         self.name = name
         self.source = spec.source
         self.special_tokens = {a.content: a.id for a in spec.added if a.special}
@@ -66,6 +69,10 @@ class Tokenizer:
         self.special_tokens_map = dict(_model.special_tokens_map) if _model else None
         self.split_special_tokens = _model.split_special_tokens if _model else False
         self.name_or_path = name if _model else None
+
+    def _token_bytes(self) -> dict:
+        """Every id's bytes (added tokens included), read back from the core."""
+        return self._core.token_bytes()
 
     # ------------------------------------------------------------ construction
 

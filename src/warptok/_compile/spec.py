@@ -4,7 +4,7 @@ plus the two facts about a Spec that the Python layer also needs."""
 
 from __future__ import annotations
 
-from dataclasses import dataclass, field
+from dataclasses import dataclass, field, replace
 
 
 @dataclass
@@ -49,6 +49,11 @@ class Spec:
     pair: list | None = None             # the post-processor's pair template (_compile/post.py)
     single: list | None = None           # and its single one
     post_offsets: list = field(default_factory=list)  # post-processors that change offsets only
+
+    def without_tables(self) -> "Spec":
+        """The spec without its per-token tables (token bytes, BPE ids, merges): what a
+        built tokenizer keeps, once the core holds them."""
+        return replace(self, token_bytes=None, bpe_ids=None, merges=None)
 
 
 def in_core_normalizer(spec: Spec) -> bool:

@@ -12,6 +12,8 @@ from cpython.unicode cimport PyUnicode_AsUTF8AndSize
 from libc.stdint cimport int16_t, int32_t, int64_t, uint8_t, uint16_t, uint32_t, uint64_t, SIZE_MAX
 from libc.string cimport memcmp, memcpy, memmove, memset
 
+cimport cython
+
 from warptok._native.capi cimport *
 
 import operator
@@ -509,21 +511,30 @@ cdef inline const uint8_t *_utf8(str text, Py_ssize_t *n) except NULL:
 # What Core.encode returns.
 RESULT_LIST, RESULT_COUNT, RESULT_ARRAY = 0, 1, 2
 
+# numpy, imported on the first array result (import warptok stays without it). The
+# module is declared free-threading compatible: the lock makes the first call's
+# initialization safe without the GIL (another thread could otherwise see _frombuffer
+# set and _uint32 not yet, or the two stores race on the references).
 cdef object _frombuffer = None, _uint32 = None
+cdef cython.pymutex _numpy_lock
 
 
 cdef object _as_array(const uint32_t *ids, size_t n):
     """A uint32 ndarray of its own holding a copy of ids[0..n)."""
     global _frombuffer, _uint32
-    if _frombuffer is None:
-        import numpy as np
-        _frombuffer, _uint32 = np.frombuffer, np.dtype(np.uint32)
+    cdef object frombuffer, uint32
+    with _numpy_lock:
+        if _frombuffer is None:
+            import numpy as np
+            _uint32 = np.dtype(np.uint32)
+            _frombuffer = np.frombuffer
+        frombuffer, uint32 = _frombuffer, _uint32
     cdef uint32_t *copy = <uint32_t *>wt_malloc(n * sizeof(uint32_t) + 1)
     if copy == NULL:
         raise errors.MemoryError("warptok: out of memory")
     if n:
         memcpy(copy, ids, n * sizeof(uint32_t))
-    return _frombuffer(_own(copy, n, 4, b"I"), _uint32)
+    return frombuffer(_own(copy, n, 4, b"I"), uint32)
 
 
 cdef class Core:
@@ -1002,6 +1013,16 @@ cdef class Core:
         finally:
             wt_bytes_free(&out)
             wt_ids_free(&lens)
+
+    def token_bytes(self):
+        """Every id's bytes, as a dict id -> bytes (the ids that exist)."""
+        cdef dict out = {}
+        cdef uint32_t i
+        cdef const uint32_t *off = self.t.bpe.tok_off
+        for i in range(self.t.bpe.n_ids):
+            if self.t.bpe.tok_flags[i] & WT_TOK_PRESENT:
+                out[i] = PyBytes_FromStringAndSize(<const char *>self.t.bpe.tok_bytes + off[i], off[i + 1] - off[i])
+        return out
 
     def decode_bytes(self, ids, bint skip_special, bint skip_unknown):
         """The bytes ids stand for. Unknown ids are skipped or raise KeyError."""

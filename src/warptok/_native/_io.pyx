@@ -105,8 +105,11 @@ cdef class Reader:
 
     def _open(self, str source, bint is_url, uint64_t floor, uint64_t tensor_cap, uint64_t direct_min,
               uint64_t unit, uint64_t probe, uint32_t max_slots, uint32_t io_threads, double timeout,
-              int retries, int prefetch, bytes headers):
-        """Opens the source; returns the first ``probe`` bytes (fewer if the file is shorter)."""
+              int retries, int prefetch, bytes headers, tuple tls=None):
+        """Opens the source; returns the first ``probe`` bytes (fewer if the file is shorter).
+        ``tls``: how https:// is verified, (module linked with libssl, CA file, CA directory,
+        DER CA certificates, verify, check hostname, X509 verify flags, lowest version), each
+        path or bytes None when absent; None: no TLS in this process."""
         import os
         if self._r != NULL:
             raise errors.RuntimeError("reader already open")
@@ -126,6 +129,19 @@ cdef class Reader:
         o.retries = retries
         o.prefetch = prefetch
         o.headers = <const char *>headers if headers else NULL
+        cdef bytes t_lib = None, t_file = None, t_dir = None, t_der = None
+        if tls is not None:
+            t_lib, t_file, t_dir, t_der = tls[0], tls[1], tls[2], tls[3]
+            o.tls.available = 1
+            o.tls.lib = <const char *>t_lib if t_lib is not None else NULL
+            o.tls.ca_file = <const char *>t_file if t_file is not None else NULL
+            o.tls.ca_dir = <const char *>t_dir if t_dir is not None else NULL
+            o.tls.ca_der = <const uint8_t *><const char *>t_der if t_der is not None else NULL
+            o.tls.ca_der_len = len(t_der) if t_der is not None else 0
+            o.tls.verify = 1 if tls[4] else 0
+            o.tls.check_hostname = 1 if tls[5] else 0
+            o.tls.verify_flags = tls[6]
+            o.tls.min_version = tls[7]
         cdef const char *c_src = c_source
         cdef const uint8_t *head = NULL
         cdef size_t head_len = 0
@@ -269,7 +285,7 @@ cdef class Reader:
 
     @property
     def prefetching(self):
-        """True when reads go through the prefetch buffers (an http:// source, or a
+        """True when reads go through the prefetch buffers (an http(s):// source, or a
         local file on a network/FUSE filesystem, unless prefetch=False)."""
         return self._r != NULL and wt_reader_prefetching(self._r) != 0
 
@@ -296,6 +312,8 @@ cdef class Pages:
             raise errors.ValueError("nbytes must be >= 0")
         self._p = NULL
         self.nbytes = nbytes
+        self._shape[0] = nbytes      # set once: __getbuffer__ only reads them (threads may share one)
+        self._strides[0] = 1
         with nogil:
             self._p = wt_pages_alloc(<size_t>nbytes)
         if self._p == NULL:
@@ -307,8 +325,6 @@ cdef class Pages:
             self._p = NULL
 
     def __getbuffer__(self, Py_buffer *view, int flags):
-        self._shape[0] = self.nbytes
-        self._strides[0] = 1
         view.buf = self._p
         view.obj = self
         view.len = self.nbytes

@@ -249,13 +249,24 @@ cdef extern from "pipeline/tokenizer.h":
 cdef extern from "io/reader.h":
     enum:
         WT_EIO, WT_ETIMEOUT, WT_EHTTP, WT_EPROTO, WT_ENOTFOUND, WT_ECLOSED, WT_ECHANGED
-        WT_ENORANGE, WT_EURL, WT_EFORK, WT_ECANCELED, WT_ERANGE, WT_ENET
+        WT_ENORANGE, WT_EURL, WT_EFORK, WT_ECANCELED, WT_ERANGE, WT_ENET, WT_ETLS
     ctypedef struct wt_rerr:
         int code
         int sys_errno
         int http_status
         int attempts
         char msg[320]
+    ctypedef struct wt_tls_conf:
+        int available
+        const char *lib
+        const char *ca_file
+        const char *ca_dir
+        const uint8_t *ca_der
+        size_t ca_der_len
+        int verify
+        int check_hostname
+        unsigned long verify_flags
+        int min_version
     ctypedef struct wt_reader_opts:
         uint64_t floor
         uint64_t tensor_cap
@@ -268,6 +279,7 @@ cdef extern from "io/reader.h":
         int retries
         int prefetch
         const char *headers
+        wt_tls_conf tls
     ctypedef struct wt_rstats:
         uint64_t requests, bytes_fetched, retries, slot_fetches, spec_fetches, direct_fetches
         uint64_t hit_bytes, waits, evictions, slot_bytes

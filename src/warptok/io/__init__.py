@@ -1,7 +1,7 @@
-"""Fast concurrent reads of large files, local or over HTTP, and safetensors loading.
+"""Fast concurrent reads of large files, local or over HTTP(S), and safetensors loading.
 
     >>> from warptok.io import PrefetchReader, load_safetensors, safe_open
-    >>> with PrefetchReader("http://host:8000/model.safetensors") as r:
+    >>> with PrefetchReader("https://host/model.safetensors") as r:
     ...     head = r.pread(0, 4096)                 # bytes; safe from many threads at once
     ...     r.readinto(1 << 30, array)              # straight into a numpy array
     >>> tensors = load_safetensors("model.safetensors")   # dict[str, numpy.ndarray]
@@ -19,12 +19,17 @@ ahead by an I/O thread. Inside a known tensor the rest of the tensor is fetched
 caller's memory, in parallel pieces when it is very big. All buffers of all
 readers share one memory budget (:func:`set_memory_budget`).
 
-HTTP: ``http://`` URLs, range requests over kept-alive connections, with a
-per-request timeout (seconds without progress, and a deadline for the whole
-request) and bounded retries that resume where a broken response stopped,
-ending in :class:`FetchError`. ``https://`` is
-refused with :class:`UnsupportedSource`: warptok's HTTP client has no TLS (put a
-TLS-terminating proxy on localhost, or read through a mount).
+HTTP: ``http://`` and ``https://`` URLs, range requests over kept-alive
+connections, with a per-request timeout (seconds without progress, and a
+deadline for the whole request) and bounded retries that resume where a broken
+response stopped, ending in :class:`FetchError`. TLS goes through the OpenSSL
+that Python's ``ssl`` module uses, from the reader's own threads: the server's
+certificate and name are checked against the system trust store (as Python's
+``ssl`` finds it; ``SSL_CERT_FILE``/``SSL_CERT_DIR`` honoured) or an
+``ssl_context``; a refusal is a :class:`FetchError` saying why. Redirects (301,
+302, 303, 307, 308; at most 5) are followed when the file is opened, asking for
+the same Range; a redirect to another scheme, host or port drops the
+``headers`` (``Authorization``), and one from https:// to http:// is refused.
 """
 
 from __future__ import annotations

@@ -1,4 +1,4 @@
-"""PrefetchReader: concurrent reads of a large local file or ``http://`` URL through
+"""PrefetchReader: concurrent reads of a large local file or ``http(s)://`` URL through
 shared, prefetched buffers (the compiled manager is cext/io/reader.c, bound in
 _native/_io.pyx). See the package docstring for what it does."""
 
@@ -32,8 +32,41 @@ def _is_url(source) -> bool:
     if head.startswith(("http://", "https://")):
         return True
     if "://" in source[:32] and source.split("://", 1)[0].isalnum():
-        raise UnsupportedSource(f"{source}: only local paths and http:// URLs can be read")
+        raise UnsupportedSource(f"{source}: only local paths and http:// or https:// URLs can be read")
     return False
+
+
+def _tls_settings(ssl_context) -> Optional[tuple]:
+    """How the C client verifies https:// (see _io.Reader._open): the OpenSSL that
+    Python's ssl module loaded, with the system trust store as Python's ssl finds it
+    (honouring SSL_CERT_FILE and SSL_CERT_DIR), or what an SSLContext says: its CA
+    certificates, verify mode, hostname check, verify flags and lowest version.
+    None when this Python has no ssl module."""
+    try:
+        import _ssl
+        import ssl
+    except ImportError:
+        if ssl_context is not None:
+            raise errors.ImportError("ssl_context needs Python's ssl module, which this Python does not have") from None
+        return None
+    lib = getattr(_ssl, "__file__", None)
+    lib = os.fsencode(lib) if lib else None
+    if ssl_context is None:
+        paths = ssl.get_default_verify_paths()
+        return (lib, os.fsencode(paths.cafile) if paths.cafile else None,
+                os.fsencode(paths.capath) if paths.capath else None, None, True, True, 0, 0)
+    if not isinstance(ssl_context, ssl.SSLContext):
+        raise errors.TypeError(f"ssl_context must be an ssl.SSLContext, not {type(ssl_context).__name__}")
+    verify = ssl_context.verify_mode != ssl.CERT_NONE
+    der = b"".join(ssl_context.get_ca_certs(binary_form=True)) if verify else b""
+    if verify and not der:
+        raise errors.ValueError(
+            "ssl_context lists no CA certificates (those of a capath directory are not listed by "
+            "SSLContext.get_ca_certs()): load them with load_verify_locations(cafile=...) or cadata=, "
+            "or leave ssl_context out to use the system trust store")
+    low = int(getattr(ssl_context, "minimum_version", 0))
+    return (lib, None, None, der if verify else None, verify, bool(ssl_context.check_hostname),
+            int(ssl_context.verify_flags), max(low, 0))
 
 
 def _suffix(source, is_url: bool) -> str:
@@ -46,8 +79,8 @@ def _suffix(source, is_url: bool) -> str:
 
 
 class PrefetchReader(_io.Reader):
-    """Concurrent reads of a large local file or ``http://`` URL through shared,
-    prefetched buffers. Every method may be called from many threads at once.
+    """Concurrent reads of a large local file or ``http://``/``https://`` URL through
+    shared, prefetched buffers. Every method may be called from many threads at once.
 
     Options (all keyword-only):
 
@@ -62,7 +95,14 @@ class PrefetchReader(_io.Reader):
       ``timeout``, so that a server trickling bytes cannot hold it forever.
       ``retries``: attempts after the first (default 3), resuming where a broken
       response stopped. Then :class:`FetchError` (:class:`FetchTimeout`).
-    * ``headers``: extra HTTP request headers (e.g. ``{"Authorization": ...}``).
+    * ``headers``: extra HTTP request headers (e.g. ``{"Authorization": ...}``); they
+      are not sent after a redirect to another scheme, host or port.
+    * ``ssl_context``: how ``https://`` servers are verified. Default: the system
+      trust store as Python's ``ssl`` finds it (``SSL_CERT_FILE``/``SSL_CERT_DIR``
+      honoured), certificate and host name checked. An ``ssl.SSLContext`` gives its
+      CA certificates (``get_ca_certs()``: loaded with ``cafile=``/``cadata=``), its
+      ``verify_mode``, ``check_hostname``, ``verify_flags`` and ``minimum_version``;
+      client certificates and ciphers are not taken from it.
     * ``prefetch``: True/False to force the buffers on/off. The default turns them
       on for URLs and for local files on network or FUSE filesystems (NFS, SMB,
       s3fs/gcsfuse, 9p, Lustre, ...), and off for local disks, whose page cache and
@@ -75,7 +115,7 @@ class PrefetchReader(_io.Reader):
     def __init__(self, source, *, floor: Optional[int] = None, max_slots: int = 32,
                  io_threads: Optional[int] = None, timeout: float = 30.0, retries: int = 3,
                  headers: Optional[Mapping[str, str]] = None, prefetch: Optional[bool] = None,
-                 safetensors: Optional[bool] = None):
+                 safetensors: Optional[bool] = None, ssl_context=None):
         is_url = _is_url(source)
         if not is_url:
             source = os.fspath(source)
@@ -103,10 +143,13 @@ class PrefetchReader(_io.Reader):
             if any(c in str(k) + str(v) for c in "\r\n\0") or ":" in str(k) or not str(k).strip():
                 raise errors.ValueError(f"invalid HTTP header {k!r}: {v!r}")
             header_block += f"{k}: {v}\r\n".encode("latin-1")
+        tls = _tls_settings(ssl_context) if is_url else None
+        if tls is not None and any(b"\0" in p for p in tls[:3] if p is not None):
+            raise errors.ValueError("embedded null byte in a trust store path")
         probe = HEADER_PROBE if safetensors else (URL_PROBE if is_url else 0)
         head = self._open(source, is_url, floor, max(TENSOR_CAP, floor), DIRECT_MIN,
                           16 * MiB if is_url else 8 * MiB, probe, max_slots, io_threads, float(timeout),
-                          retries, -1 if prefetch is None else int(bool(prefetch)), header_block)
+                          retries, -1 if prefetch is None else int(bool(prefetch)), header_block, tls)
         self.tensors: Optional[Dict[str, TensorInfo]] = None
         self.metadata: Optional[Dict[str, str]] = None
         if safetensors:

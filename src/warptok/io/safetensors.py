@@ -66,7 +66,7 @@ def _load_all(reader: PrefetchReader, threads: Optional[int]):
 
 
 def load_safetensors(source, *, threads: Optional[int] = None, **reader_options) -> Dict[str, "numpy.ndarray"]:
-    """Every tensor of a safetensors file (local path or ``http://`` URL) as numpy
+    """Every tensor of a safetensors file (local path or ``http(s)://`` URL) as numpy
     arrays, in file order: the same names, dtypes, shapes and values as
     ``safetensors.numpy.load_file``. The header is checked strictly
     (:class:`InvalidSafetensors`); the data is read in parallel (``threads``,
