@@ -16,24 +16,18 @@ from tokenizers import pre_tokenizers as P
 import warptok
 from conftest import corpus, data
 
-BERT = data("vocab", "bert-base-uncased", "tokenizer.json")
+
+@lru_cache(maxsize=None)
+def bert() -> str:
+    """bert-base-uncased's tokenizer.json (a call, not a module constant: the data is fetched on first use)."""
+    return data("vocab", "bert-base-uncased", "tokenizer.json").read_text(encoding="utf-8")
+
+
 CPS = [c for c in range(1, 0x110000) if not 0xD800 <= c < 0xE000]
 
 
-@lru_cache(maxsize=None)
-def bert_json(**changes) -> str:
-    j = json.loads(BERT.read_text(encoding="utf-8"))
-    for key, value in changes.items():
-        part, _, field = key.partition("__")
-        if field:
-            j[part][field] = value
-        else:
-            j[part] = value
-    return json.dumps(j)
-
-
 def variant(normalizer=None, pre_tokenizer=None, model=None, **extra):
-    j = json.loads(BERT.read_text(encoding="utf-8"))
+    j = json.loads(bert())
     if normalizer is not None:
         j["normalizer"] = normalizer
     if pre_tokenizer is not None:
@@ -64,7 +58,7 @@ def check_docs(text_json, texts, **kwargs):
 
 
 def test_bert_base_uncased_corpora():
-    ours, ref, expected = check_docs(BERT.read_text(encoding="utf-8"), docs())
+    ours, ref, expected = check_docs(bert(), docs())
     for ids in expected[:100] + expected[-100:]:
         for skip in (False, True):
             assert ours.decode(ids, skip_special_tokens=skip) == ref.decode(ids, skip_special_tokens=skip)
@@ -119,7 +113,7 @@ def test_max_input_chars_per_word(max_chars):
 
 
 def test_continuing_prefix_and_unknown_token():
-    j = json.loads(BERT.read_text(encoding="utf-8"))
+    j = json.loads(bert())
     vocab = {(("@@" + t[2:]) if t.startswith("##") else t): i for t, i in j["model"]["vocab"].items()}
     text = variant(model={"vocab": vocab, "continuing_subword_prefix": "@@"})
     check_docs(text, docs()[:200])
@@ -168,7 +162,7 @@ def test_pre_tokenizer_classes_on_every_code_point():
 
 
 def test_post_processors_and_options():
-    ours, ref = pair(BERT.read_text(encoding="utf-8"))
+    ours, ref = pair(bert())
     text = "The quick brown fox, naïvely! " * 20
     for kwargs in ({}, {"add_special_tokens": False}):
         assert ours.encode(text, **kwargs) == ref.encode(text, **kwargs).ids
@@ -184,7 +178,7 @@ def test_post_processors_and_options():
 
 
 def test_added_tokens_and_special_splitting():
-    ours, ref = pair(BERT.read_text(encoding="utf-8"))
+    ours, ref = pair(bert())
     texts = ["[CLS] hello [SEP] world[MASK]x", "[mask] [MASK][MASK]", "a[UNK]b [PAD]"]
     for t in texts:
         assert ours.encode(t) == ref.encode(t).ids
@@ -209,7 +203,7 @@ ALPHABET = list("aZ0 9'sS\n\r\t .,!?-_=/\\<>|$+^`~") + [
                                        {"type": "Prepend", "prepend": "a "}]),
 ])
 def test_fuzz(config):
-    text_json = BERT.read_text(encoding="utf-8") if config is None else variant(normalizer=config)
+    text_json = bert() if config is None else variant(normalizer=config)
     ours, ref = pair(text_json)
 
     @settings(max_examples=300, deadline=None, suppress_health_check=list(HealthCheck), derandomize=True)

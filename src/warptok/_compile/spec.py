@@ -52,8 +52,10 @@ class Spec:
 
     def without_tables(self) -> "Spec":
         """The spec without its per-token tables (token bytes, BPE ids, merges): what a
-        built tokenizer keeps, once the core holds them."""
-        return replace(self, token_bytes=None, bpe_ids=None, merges=None)
+        built tokenizer keeps, once the core holds them. A model's vocabulary goes too
+        (id_to_token, which decode reads, stays)."""
+        model = None if self.model is None else {k: v for k, v in self.model.items() if k != "vocab"}
+        return replace(self, token_bytes=None, bpe_ids=None, merges=None, model=model)
 
 
 def in_core_normalizer(spec: Spec) -> bool:
