@@ -9,6 +9,7 @@ from functools import lru_cache
 import pytest
 from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
+import tokenizers
 from tokenizers import Tokenizer as HFTokenizer
 from tokenizers import normalizers as N
 from tokenizers import pre_tokenizers as P
@@ -135,6 +136,14 @@ PRE_TOKENIZERS = {
                            P.Punctuation("merged_with_previous")),
     "CharDelimiterSplit": ({"type": "CharDelimiterSplit", "delimiter": "-"}, P.CharDelimiterSplit("-")),
     "Digits": ({"type": "Digits", "individual_digits": True}, P.Digits(True)),
+    "Split-regex": ({"type": "Split", "pattern": {"Regex": "\\s+|[0-9]"}, "behavior": "Removed", "invert": False},
+                    P.Split(tokenizers.Regex("\\s+|[0-9]"), "removed")),
+    "Split-string": ({"type": "Split", "pattern": {"String": ". "}, "behavior": "MergedWithNext", "invert": False},
+                     P.Split(". ", "merged_with_next")),
+    "Split-string-unicode": ({"type": "Split", "pattern": {"String": "\u2581\n"}, "behavior": "Isolated",
+                              "invert": False}, P.Split("\u2581\n", "isolated")),
+    "Split-string-invert": ({"type": "Split", "pattern": {"String": "a.|"}, "behavior": "Contiguous",
+                             "invert": True}, P.Split("a.|", "contiguous", invert=True)),
     "Sequence": ({"type": "Sequence", "pretokenizers": [{"type": "WhitespaceSplit"},
                                                         {"type": "Punctuation", "behavior": "Isolated"},
                                                         {"type": "Digits", "individual_digits": False}]},
@@ -147,6 +156,7 @@ def test_pre_tokenizer_pieces(name):
     config, ref = PRE_TOKENIZERS[name]
     ours = warptok.Tokenizer.from_str(variant(pre_tokenizer=config, normalizer=None))
     texts = docs()[::5] + ["".join(chr(c) for c in CPS[i:i + 512]) for i in range(0, len(CPS), 512 * 17)]
+    texts = ["x\u2581\ny\u2581\n\u2581\n z a.|b a.|a.|. . 12 3-4--5 ,,!? \u00a0\u3000"] + texts
     for t in texts:
         assert ours.pre_tokenize(t) == [p for p, _ in ref.pre_tokenize_str(t)], t[:80]
     check_docs(variant(pre_tokenizer=config), texts[:80])
@@ -203,7 +213,12 @@ ALPHABET = list("aZ0 9'sS\n\r\t .,!?-_=/\\<>|$+^`~") + [
                                        {"type": "Prepend", "prepend": "a "}]),
 ])
 def test_fuzz(config):
-    text_json = bert() if config is None else variant(normalizer=config)
+    if config is None:
+        text_json = bert()
+    elif "type" in config:
+        text_json = variant(normalizer=config)
+    else:
+        text_json = variant(**config)
     ours, ref = pair(text_json)
 
     @settings(max_examples=300, deadline=None, suppress_health_check=list(HealthCheck), derandomize=True)
@@ -216,6 +231,9 @@ def test_fuzz(config):
 
 
 def test_wordpiece_refusals_name_the_part():
+    with pytest.raises(warptok.UnsupportedTokenizer, match="Metaspace pre-tokenizer"):
+        warptok.Tokenizer.from_str(variant(pre_tokenizer={"type": "Metaspace", "replacement": "\u2581",
+                                                          "prepend_scheme": "first", "split": True}))
     with pytest.raises(warptok.UnsupportedTokenizer, match="ByteLevel pre-tokenizer with a WordPiece"):
         warptok.Tokenizer.from_str(variant(pre_tokenizer={"type": "ByteLevel", "add_prefix_space": False,
                                                           "trim_offsets": True, "use_regex": True}))
@@ -223,3 +241,106 @@ def test_wordpiece_refusals_name_the_part():
     assert tok.encode("hello") == [101, 7592, 102]
     with pytest.raises(warptok.UnsupportedTokenizer, match="decoder.*CTC"):
         tok.decode([7592])
+
+
+DECODER_TOKENS = ["##", "##a", "a", "##ing", "Hello", ".", ",", "?", "!", "'", "n't", "'m", "'s", "'ve", "'re", "do",
+                  "not", " ", "  ", "\u2581", "\u2581a", "\u2581\u2581b", "a\u2581", "<0x41>", "<0xE2>", "<0x82>",
+                  "<0xAC>", "<0xab>", "<0x+F>", "<0xZZ>", "<0x4>", "<0x41", "<0x\u00e9>", "\u00e9", "[CLS]", " do not",
+                  "x y", "##\u2581"]
+DECODERS = [
+    {"type": "WordPiece", "prefix": "##", "cleanup": True},
+    {"type": "WordPiece", "prefix": "##", "cleanup": False},
+    {"type": "WordPiece", "prefix": "\u2581", "cleanup": True},
+    {"type": "ByteFallback"},
+    {"type": "Fuse"},
+    {"type": "Strip", "content": " ", "start": 1, "stop": 0},
+    {"type": "Strip", "content": "\u2581", "start": 2, "stop": 1},
+    {"type": "Replace", "pattern": {"String": "\u2581"}, "content": " "},
+    {"type": "Metaspace", "replacement": "\u2581", "prepend_scheme": "always", "split": True},
+    {"type": "Metaspace", "replacement": "\u2581", "prepend_scheme": "first", "split": True},
+    {"type": "Metaspace", "replacement": "\u2581", "prepend_scheme": "never", "split": False},
+    {"type": "Sequence", "decoders": [{"type": "Replace", "pattern": {"String": "\u2581"}, "content": " "},
+                                      {"type": "ByteFallback"}, {"type": "Fuse"},
+                                      {"type": "Strip", "content": " ", "start": 1, "stop": 0}]},
+]
+
+
+@pytest.mark.parametrize("config", DECODERS, ids=lambda c: json.dumps(c, ensure_ascii=False))
+def test_decoders(config):
+    """Each decoder against HF's, on random token lists (HF panics in Strip on some: then both raise)."""
+    from warptok._compile import decoders
+    ours = decoders.build(config)
+    ref = HFTokenizer.from_str(variant(decoder=config)).decoder
+
+    @settings(max_examples=400, deadline=None, suppress_health_check=list(HealthCheck), derandomize=True)
+    @given(st.lists(st.sampled_from(DECODER_TOKENS), max_size=12))
+    def check(tokens):
+        try:
+            expected = ref.decode(tokens)
+        except BaseException:                 # a Rust panic: pyo3's PanicException
+            with pytest.raises(warptok.WarptokError):
+                ours.decode(tokens)
+            return
+        assert ours.decode(tokens) == expected
+
+    check()
+
+
+def test_decode_through_the_tokenizer():
+    """Tokenizer.decode: specials skipped or kept, unknown ids dropped, any decoder above."""
+    for config in (None, *DECODERS[:4], DECODERS[-1]):
+        ours, ref = pair(variant(decoder=config) if config else variant(decoder=None))
+        ids_list = [[101, 7592, 1010, 2088, 999, 102], [100, 7592, 2075, 2075, 1005, 1055], [0, 1, 30521, 40000],
+                    [101, 102], []]
+        for ids in ids_list + [ref.encode(t).ids for t in docs()[:20]]:
+            for skip in (False, True):
+                assert ours.decode(ids, skip_special_tokens=skip) == ref.decode(ids, skip_special_tokens=skip)
+
+
+def test_wordlevel_trained_model(tmp_path):
+    """A WordLevel model (HF's trainer on the shared corpora) with BERT's normalizer and Whitespace."""
+    from tokenizers import Tokenizer as T
+    from tokenizers import models, trainers
+
+    tok = T(models.WordLevel(unk_token="[UNK]"))
+    tok.normalizer = N.BertNormalizer(lowercase=True)
+    tok.pre_tokenizer = P.Whitespace()
+    tok.train([str(data("english", "big.txt"))], trainers.WordLevelTrainer(vocab_size=5000,
+                                                                            special_tokens=["[UNK]", "[PAD]"]))
+    check_docs(tok.to_str(), docs()[::2])
+
+
+def test_normalized_added_tokens():
+    """Added tokens matched after normalization (normalized: true), next to special ones."""
+    j = json.loads(bert())
+    j["added_tokens"] += [
+        {"id": 30522, "content": "Hello World", "single_word": False, "lstrip": False, "rstrip": False,
+         "normalized": True, "special": False},
+        {"id": 30523, "content": "na\u00efve", "single_word": False, "lstrip": False, "rstrip": False,
+         "normalized": True, "special": False},
+        {"id": 30524, "content": "<raw>", "single_word": False, "lstrip": True, "rstrip": True,
+         "normalized": False, "special": True},
+    ]
+    texts = ["hello world", "HELLO WORLD!", "naive NA\u00cfVE na\u00efve", "a <raw> b<raw>c [SEP]hello world",
+             "x\u00a0hello world\u3000", "Hello\tWorld"] + docs()[:40]
+    check_docs(json.dumps(j), texts)
+    check_docs(json.dumps(j), texts, add_special_tokens=False)
+
+
+def test_batch_options_and_threads():
+    """encode_batch with per-call options, threads, flat output and count, against HF's encode_batch."""
+    ours, ref = pair(bert())
+    texts = docs()[:300]
+    for kwargs in ({"add_special_tokens": False}, {}):
+        expected = [e.ids for e in ref.encode_batch(texts, **kwargs)]
+        for threads in (1, 2, None):
+            assert ours.encode_batch(texts, num_threads=threads, **kwargs) == expected
+        ids, offsets = ours.encode_batch_flat(texts, **kwargs)
+        assert [ids[offsets[i]:offsets[i + 1]].tolist() for i in range(len(texts))] == expected
+        assert [ours.count(t, **kwargs) for t in texts[:50]] == [len(e) for e in expected[:50]]
+    for max_length in (2, 7, 64):
+        expected = [ref.encode(t).ids for t in texts[:50]]
+        want = [e if len(e) <= max_length else e[:max_length - 1] + [e[-1]] for e in expected]
+        assert ours.encode_batch(texts[:50], max_length=max_length) == want
+    long_text = " ".join(docs()[:400])          # one long text: cut into parts only for byte-level BPE
+    assert ours.encode(long_text) == ref.encode(long_text).ids

@@ -9,7 +9,6 @@ joins the tokens with spaces.
 from __future__ import annotations
 
 import json
-import re
 
 from .. import errors
 from .spec import steps as spec_steps
@@ -52,7 +51,19 @@ def cleanup(text: str) -> str:
     return text
 
 
-_BYTE = re.compile(r"<0x([0-9A-F]{2})>")
+_HEX = frozenset("0123456789abcdefABCDEF")
+
+
+def _fallback_byte(token: str):
+    """The byte of a ``<0xHH>`` token as HF reads it (six UTF-8 bytes, then Rust's
+    u8::from_str_radix(.., 16) of the two in the middle: either case, a leading '+' too),
+    else None."""
+    if len(token) != 6 or not token.startswith("<0x") or not token.endswith(">"):
+        return None          # six characters of six bytes: ASCII, the only kind that parses
+    digits = token[3:5]
+    if digits[0] == "+":
+        digits = digits[1:]
+    return int(digits, 16) if digits and all(c in _HEX for c in digits) else None
 
 
 def _step(d):
@@ -80,9 +91,9 @@ def _step(d):
                         out.extend("\ufffd" * len(pending))
                     pending.clear()
             for t in tokens:
-                m = _BYTE.fullmatch(t) if len(t) == 6 else None
-                if m:
-                    pending.append(int(m.group(1), 16))
+                byte = _fallback_byte(t)
+                if byte is not None:
+                    pending.append(byte)
                 else:
                     flush()
                     out.append(t)
@@ -95,16 +106,26 @@ def _step(d):
         content, start, stop = d.get("content", " "), d.get("start", 0), d.get("stop", 0)
 
         def strip(tokens):
+            # HF's loops as written: up to `start` leading and `stop` trailing `content`
+            # characters cut; where its indices would leave the token, HF panics.
             out = []
             for t in tokens:
-                chars = list(t)
-                a = 0
-                while a < start and a < len(chars) and chars[a] == content:
-                    a += 1
-                b = len(chars)
-                while len(chars) - b < stop and b > a and chars[b - 1] == content:
-                    b -= 1
-                out.append("".join(chars[a:b]))
+                start_cut = 0
+                for i, c in enumerate(t[:start]):
+                    if c != content:
+                        break
+                    start_cut = i + 1
+                stop_cut = len(t)
+                for i in range(stop):
+                    index = len(t) - i - 1
+                    if index < 0:
+                        raise errors.ValueError("the Strip decoder fails on this token (HF tokenizers panics)")
+                    if t[index] != content:
+                        break
+                    stop_cut = index
+                if stop_cut < start_cut:
+                    raise errors.ValueError("the Strip decoder fails on this token (HF tokenizers panics)")
+                out.append(t[start_cut:stop_cut])
             return out
         return strip
     if kind == "Replace":
@@ -120,12 +141,8 @@ def _step(d):
             scheme = "always" if d.get("add_prefix_space", True) else "never"
 
         def metaspace(tokens):
-            out = []
-            for i, t in enumerate(tokens):
-                t = t.replace(rep, " ")
-                if i == 0 and scheme != "never" and t.startswith(" "):
-                    t = t[1:]
-                out.append(t)
-            return out
+            # HF drops every replacement of the first token (not only a leading one)
+            # unless the scheme is never, and turns the others into spaces.
+            return [t.replace(rep, "" if i == 0 and scheme != "never" else " ") for i, t in enumerate(tokens)]
         return metaspace
     raise _fail(d)
