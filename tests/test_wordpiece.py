@@ -211,6 +211,10 @@ ALPHABET = list("aZ0 9'sS\n\r\t .,!?-_=/\\<>|$+^`~") + [
                                                                  "strip_right": True},
                                        {"type": "Replace", "pattern": {"String": "er"}, "content": "ER"},
                                        {"type": "Prepend", "prepend": "a "}]),
+    # a composed map whose texts with reorderable marks take the Python path (not normalized twice)
+    dict(type="Sequence", normalizers=[{"type": "BertNormalizer", "clean_text": True, "handle_chinese_chars": True,
+                                        "strip_accents": True, "lowercase": True},
+                                       {"type": "Replace", "pattern": {"String": "e"}, "content": "ee"}]),
 ])
 def test_fuzz(config):
     if config is None:
