@@ -348,3 +348,43 @@ def test_batch_options_and_threads():
         assert ours.encode_batch(texts[:50], max_length=max_length) == want
     long_text = " ".join(docs()[:400])          # one long text: cut into parts only for byte-level BPE
     assert ours.encode(long_text) == ref.encode(long_text).ids
+
+
+def test_tiny_piece_table_with_nothing_seeded():
+    """16 slots, nothing seeded: every word goes through the model, the table fills at once."""
+    from conftest import with_core
+
+    ours, ref = pair(bert())
+    tiny = with_core(ours, piece_cache_sets=1)
+    texts = docs()[:200] + ["x" + "\0" * k + "y" for k in range(2, 70)] + ["a" * k for k in range(1, 140)]
+    expected = [e.ids for e in ref.encode_batch(texts)]
+    for _ in range(2):
+        assert [tiny.encode(t) for t in texts] == expected
+        assert tiny.encode_batch(texts, num_threads=2) == expected
+
+
+def test_threads_share_one_tokenizer():
+    """Python threads encoding with one tokenizer at once (the piece table learns without locks)."""
+    import threading
+
+    ours, ref = pair(variant(model={"max_input_chars_per_word": 40}))
+    texts = docs()[::3]
+    expected = [e.ids for e in ref.encode_batch(texts)]
+    errors = []
+
+    def work(k):
+        try:
+            for j in range(3):
+                part = texts[(k + j) % 4::4]
+                want = expected[(k + j) % 4::4]
+                if ours.encode_batch(part, num_threads=2) != want or [ours.encode(t) for t in part[:30]] != want[:30]:
+                    errors.append(k)
+        except Exception as e:          # noqa: BLE001  (reported below)
+            errors.append(e)
+
+    threads = [threading.Thread(target=work, args=(k,)) for k in range(6)]
+    for t in threads:
+        t.start()
+    for t in threads:
+        t.join()
+    assert not errors
