@@ -78,7 +78,7 @@ class Tokenizer:
 
     @classmethod
     def from_file(cls, path) -> "Tokenizer":
-        """Load a Hugging Face ``tokenizer.json`` of the byte-level BPE family."""
+        """Load a Hugging Face ``tokenizer.json``: byte-level BPE, or WordPiece (BERT)."""
         with open(path, "rb") as f:
             data = f.read()
         return cls(tokenizer_json.parse_tokenizer_json(data), name=str(path), _origin=Source("json", data))
