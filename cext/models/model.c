@@ -142,14 +142,12 @@ int wt_model_new(wt_model **out, const wt_model_def *def, wt_piece_table *table)
     }
     switch (m->kind) {
     case WT_MODEL_WORDPIECE:
-        rc = wt_strmap_init(&m->cont, m->off, m->bytes, m->present, n_ids, def->prefix_len, def->prefix,
-                            def->prefix_len);
-        if (rc) goto fail;
-        for (uint32_t id = 0; id < n_ids; id++) {
-            size_t len = m->off[id + 1] - m->off[id];
-            if (m->present[id] && len >= def->prefix_len && memcmp(m->bytes + m->off[id], def->prefix, def->prefix_len) == 0
-                && len - def->prefix_len > m->max_cont_len)
-                m->max_cont_len = len - def->prefix_len;
+        if ((rc = wt_vocab_trie_init(&m->trie, m->off, m->bytes, m->present, n_ids))) goto fail;
+        /* Continuations are the strings under the prefix's node: the walk starts there. */
+        m->cont_root = 0;
+        for (size_t i = 0; i < def->prefix_len && m->cont_root != WT_NO_ID; i++) {
+            uint32_t next = wt_vocab_trie_child(&m->trie, m->cont_root, def->prefix[i]);
+            m->cont_root = next ? next : WT_NO_ID;
         }
         m->max_chars = def->max_chars;
         break;
@@ -196,7 +194,7 @@ void wt_model_free(wt_model *m)
 {
     if (!m) return;
     wt_strmap_free(&m->vocab);
-    wt_strmap_free(&m->cont);
+    wt_vocab_trie_free(&m->trie);
     wt_bpe_sym_free(m->bpe);
     wt_unigram_free(m->uni);
     wt_free(m->off);
