@@ -163,7 +163,7 @@ def test_pre_tokenizer_pieces(name):
 
 
 def test_pre_tokenizer_classes_on_every_code_point():
-    for name in ("BertPreTokenizer", "Whitespace", "WhitespaceSplit", "Punctuation"):
+    for name in ("BertPreTokenizer", "Whitespace", "WhitespaceSplit", "Punctuation", "Punctuation-merged", "Digits"):
         config, ref = PRE_TOKENIZERS[name]
         ours = warptok.Tokenizer.from_str(variant(pre_tokenizer=config, normalizer=None))
         for i in range(0, len(CPS), 4096):
@@ -388,3 +388,11 @@ def test_threads_share_one_tokenizer():
     for t in threads:
         t.join()
     assert not errors
+
+
+def test_no_pre_tokenizer():
+    """No pre-tokenizer: each segment is one word (long ones too)."""
+    text_json = variant(pre_tokenizer=None, model={"max_input_chars_per_word": 1000})
+    j = json.loads(text_json)
+    j["pre_tokenizer"] = None
+    check_docs(json.dumps(j), docs()[:300] + ["hello", "", "a" * 900, "ab" * 600, "x" * 1001])

@@ -274,7 +274,15 @@ def whitespace_classes():
     return class_table(RUN2, [(t.WORD, RUN), (t.SPACE, CLASS_REMOVED)])
 
 
+def _class_regex(ranges) -> str:
+    return "[" + "".join("\\x{%x}-\\x{%x}" % (lo, hi) if hi > lo else "\\x{%x}" % lo for lo, hi in ranges) + "]"
+
+
 def punctuation_class_regex() -> str:
     """A character class of HF's punctuation (for Punctuation with other behaviors)."""
-    return "[" + "".join("\\x{%x}-\\x{%x}" % (lo, hi) if hi > lo else "\\x{%x}" % lo
-                         for lo, hi in _tables().PUNCTUATION) + "]"
+    return _class_regex(_tables().PUNCTUATION)
+
+
+def digits_class_regex() -> str:
+    """A character class of HF's Digits (Rust's char::is_numeric, which is not the regex tables' \\p{N})."""
+    return _class_regex(_tables().DIGITS)

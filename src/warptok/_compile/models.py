@@ -95,7 +95,8 @@ def read_pre_tokenizer(p, spec: Spec):
             else:
                 spec.stages.append(Stage(charmap.punctuation_class_regex(), "onig", behavior))
         elif kind == "Digits":
-            spec.stages.append(Stage(r"\p{N}", "onig", "Isolated" if step.get("individual_digits") else "Contiguous"))
+            spec.stages.append(Stage(charmap.digits_class_regex(), "onig",
+                                     "Isolated" if step.get("individual_digits") else "Contiguous"))
         elif kind == "Split":
             behavior = step.get("behavior")
             if behavior not in SPLIT_BEHAVIORS:
