@@ -396,3 +396,20 @@ def test_no_pre_tokenizer():
     j = json.loads(text_json)
     j["pre_tokenizer"] = None
     check_docs(json.dumps(j), docs()[:300] + ["hello", "", "a" * 900, "ab" * 600, "x" * 1001])
+
+
+def test_hf_wrapper_of_a_bert_tokenizer():
+    """warptok.hf.from_transformers on transformers' BertTokenizerFast: the same batch encoding
+    (ids, token types, attention mask, padding, truncation) and decoding."""
+    transformers = pytest.importorskip("transformers")
+    from warptok import hf as warptok_hf
+
+    path = data("vocab", "bert-base-uncased", "tokenizer.json")
+    theirs = transformers.BertTokenizerFast(tokenizer_file=str(path))
+    ours = warptok_hf.from_transformers(theirs)
+    texts = docs()[:100] + ["a [MASK] b", "", "Hello, World! na\u00efve caf\u00e9 \u4e2d\u6587"]
+    for kwargs in ({}, {"padding": True, "truncation": True, "max_length": 16}, {"add_special_tokens": False}):
+        assert dict(ours(texts, **kwargs)) == dict(theirs(texts, **kwargs))
+    for ids in theirs(texts[:30])["input_ids"]:
+        for skip in (False, True):
+            assert ours.decode(ids, skip_special_tokens=skip) == theirs.decode(ids, skip_special_tokens=skip)
