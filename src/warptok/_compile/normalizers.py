@@ -147,14 +147,6 @@ def _step(n):
     raise errors.UnsupportedNormalizer(f"normalizer {kind}")
 
 
-def _lowercase(text: str) -> str:
-    from .ucd.lowercase import LOWER
-
-    if text.isascii():
-        return text.lower()
-    return "".join(LOWER.get(ord(c), c) for c in text)
-
-
 def _regex_replace(regex: str, content: str):
     from array import array
 
