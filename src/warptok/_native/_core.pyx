@@ -155,11 +155,12 @@ def release_memory():
 
 
 def work_counters(bint reset=False):
-    """(merge steps, pattern-matcher steps) done by this thread so far: a measure of
-    work that does not depend on the machine (tests bound it on worst-case inputs)."""
-    cdef uint64_t bpe = 0, regex = 0
-    _check(wt_work_counters(&bpe, &regex, reset))
-    return bpe, regex
+    """(merge steps, pre-tokenizer steps, NFC steps) done by this thread so far: a
+    measure of work that does not depend on the machine, each step examining a
+    bounded number of bytes (tests bound it on worst-case inputs)."""
+    cdef uint64_t bpe = 0, split = 0, normalize = 0
+    _check(wt_work_counters(&bpe, &split, &normalize, reset))
+    return bpe, split, normalize
 
 
 _ALGOS = {"auto": WT_ALGO_AUTO, "heap": WT_ALGO_HEAP, "linear": WT_ALGO_LINEAR, "small": WT_ALGO_SMALL}

@@ -174,7 +174,7 @@ cdef extern from "pipeline/tokenizer.h":
     int wt_decode(const wt_tokenizer *t, const uint32_t *ids, size_t n, int skip_special,
                   int skip_unknown, uint8_t **out, size_t *out_len, size_t *bad_index) nogil
     wt_bpe_scratch *wt_thread_bpe_scratch() nogil
-    int wt_work_counters(uint64_t *bpe, uint64_t *regex, int reset) nogil
+    int wt_work_counters(uint64_t *bpe, uint64_t *split, uint64_t *normalize, int reset) nogil
 
 # ---------------------------------------------------------------- the prefetch reader
 
