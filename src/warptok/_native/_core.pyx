@@ -755,6 +755,26 @@ cdef class Core:
                     trie_nodes=self.t.bpe.lin.n_nodes, unordered=self.t.bpe.n_unordered)
 
     @property
+    def piece_table(self):
+        """The piece table's size: slots, seeds spilled to the long map (their lines had
+        no room), and whether every whole token was seeded."""
+        return dict(slots=self.t.bpe.pieces.mask + 1, spilled=self.t.bpe.pieces.spilled,
+                    whole_seeded=bool(self.t.bpe.whole_seeded))
+
+    def piece_table_find(self, bytes piece):
+        """The ids the piece table holds for a piece, or None (for tests)."""
+        cdef const uint8_t *p = piece
+        cdef size_t n = len(piece)
+        cdef uint32_t *out = <uint32_t *>wt_malloc((n + 1) * sizeof(uint32_t))
+        if out == NULL:
+            raise errors.MemoryError("warptok: out of memory")
+        try:
+            k = wt_pt_find(&self.t.bpe.pieces, p, n, wt_pt_hash_of(p, n), out)
+            return None if k < 0 else [out[i] for i in range(k)]
+        finally:
+            wt_free(out)
+
+    @property
     def block_masks(self):
         """Per pre-tokenizer split, how its scanner classifies ASCII 64 bytes at a time:
         "vector" (SSE2 or NEON), "words" (portable 8-byte words: other CPUs, or

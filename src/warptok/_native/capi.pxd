@@ -58,10 +58,19 @@ cdef extern from "pretokenize/regex.h":
                           size_t *end, wt_restack *st) nogil
     void wt_restack_free(wt_restack *st) nogil
 
+cdef extern from "bpe/piece_table.h":
+    ctypedef struct wt_piece_table:
+        size_t mask
+        size_t spilled
+    int64_t wt_pt_find(const wt_piece_table *t, const uint8_t *p, size_t n, uint64_t h, uint32_t *out) nogil
+    uint64_t wt_pt_hash_of(const uint8_t *p, size_t n) nogil
+
 cdef extern from "bpe/bpe.h":
     ctypedef struct wt_bpe_linear:
         uint32_t n_nodes
     ctypedef struct wt_bpe:
+        wt_piece_table pieces
+        int whole_seeded
         uint32_t n_ids
         uint32_t *tok_off
         uint8_t *tok_bytes
