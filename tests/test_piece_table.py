@@ -74,6 +74,28 @@ def test_every_vocabulary_string_encodes_as_the_reference_on_first_sight(name):
     assert not bad, f"{len(bad)} of {len(strings)} differ, first {bad[:5]!r}"
 
 
+def vocabulary_bytes(name):
+    """Every token but the added ones, as bytes."""
+    ref = reference(name)
+    if name in TIKTOKEN_NAMES:
+        return list(ref._mergeable_ranks)
+    to_byte = byte_level_decoder()
+    specials = {t.content for t in ref.get_added_tokens_decoder().values()}
+    return [bytes(to_byte[c] for c in t) for t in ref.get_vocab() if t not in specials]
+
+
+@pytest.mark.parametrize("name", SEED_NAMES)
+def test_every_token_is_seeded(name):
+    # The few seeds whose lines are full spill to the long map: found there too, so
+    # a piece the table lacks is known not to be a token (whole_seeded).
+    core = fresh(name)._core
+    info = core.piece_table
+    assert info["whole_seeded"], info
+    assert info["slots"] <= 5 * 2 * len(vocabulary_bytes(name)), info   # bounded: no doubling
+    missing = [b for b in vocabulary_bytes(name) if len(b) <= 128 and core.piece_table_find(b) is None]
+    assert not missing, f"{len(missing)} tokens not in the table ({info}), first {missing[:5]!r}"
+
+
 @pytest.mark.parametrize("name", ALL_NAMES)
 def test_learned_pieces_read_back_equal(name):
     # First pass: misses merged and learned; second pass: the same pieces read back.

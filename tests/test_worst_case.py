@@ -1,6 +1,7 @@
-"""Worst-case inputs stay linear: the work the core does (merge steps and pattern-matcher
-steps, counted per thread, independent of the machine) is bounded by a constant per
-byte, and doubling the input at most about doubles it. Ids equal the heap path's."""
+"""Worst-case inputs stay linear: the work the core does (merge steps, pre-tokenizer steps
+-- the pattern matcher's, and the scanners' code points and 8-byte words examined --
+and NFC steps, counted per thread, independent of the machine) is bounded by a constant
+per byte, and doubling the input at most about doubles it. Ids equal the heap path's."""
 
 from functools import lru_cache
 
@@ -39,8 +40,7 @@ def encode(tok, name, text):
 def work(tok, name, text):
     work_counters(reset=True)
     ids = encode(tok, name, text)
-    bpe, regex = work_counters()
-    return ids, bpe + regex
+    return ids, sum(work_counters())
 
 
 @pytest.mark.parametrize("name", NAMES)
@@ -61,8 +61,41 @@ def test_work_is_linear_on_worst_cases(name):
 def test_counters_are_per_thread_and_reset():
     tok, _ = pair("cl100k_base")
     work_counters(reset=True)
-    assert work_counters() == (0, 0)
+    assert work_counters() == (0, 0, 0)
     tok.encode_ordinary("a" * 1000 + " " * 1000 + "x")
-    bpe, regex = work_counters(reset=True)
-    assert bpe > 0 and regex > 0
-    assert work_counters() == (0, 0)
+    bpe, split, normalize = work_counters(reset=True)
+    assert bpe > 0 and split > 0 and normalize == 0
+    assert work_counters() == (0, 0, 0)
+
+
+@pytest.mark.parametrize("name", ["cl100k_base", "o200k_base", "llama3", "deepseek-v3"])
+def test_scanner_steps_are_what_it_examines(name):
+    """A scanner counts what it reads, not what it matched: a text read twice costs
+    about twice the steps, and a long run of spaces (read by code point) costs more a
+    byte than a letter run (read a block or a word at a time)."""
+    tok, _ = pair(name)
+    text = "The quick brown fox jumps over the lazy dog. " * 1000   # twice: one call on this thread
+    work(tok, name, text)
+    _, split, _ = work_counters()
+    assert len(text) / 64 <= split <= 2 * len(text), split
+    _, once = work(tok, name, text)
+    _, twice = work(tok, name, text + text)
+    assert 1.8 * once <= twice <= 2.2 * once
+    _, spaces = work(tok, name, "\u3000" * 30000 + "x")     # ideographic spaces: code point by code point
+    assert spaces >= 30000
+
+
+def test_nfc_steps_are_counted():
+    """Qwen's NFC (in the core) counts its steps: canonical ordering of a run of
+    marks is work too, and stays linear when the run is long."""
+    tok, _ = pair("qwen3")
+    work_counters(reset=True)
+    tok.encode("plain ascii " * 100)
+    assert work_counters()[2] > 0
+    short, long = "e" + "\u0301\u0323" * 1000, "e" + "\u0301\u0323" * 2000
+    work_counters(reset=True)
+    tok.encode(short)
+    n1 = work_counters(reset=True)[2]
+    tok.encode(long)
+    n2 = work_counters(reset=True)[2]
+    assert n1 >= 2000 and n2 <= 2.2 * n1

@@ -146,31 +146,27 @@ static int seed_push(wt_seeds *seeds, uint32_t id, size_t k, const uint32_t *ids
     return 0;
 }
 
-/* The piece table, seeded: room for the seeds three times over, so that most
- * pieces lie in their home line and the text's own pieces find room too; twice
- * that again while a whole token finds none (a piece missing from the table is
- * then known not to be one). test_slots: a small table, nothing seeded. */
+/* The piece table, seeded: room for the seeds five times over, so that most
+ * pieces lie in their home line and the text's own pieces find room too. The
+ * few seeds whose lines are full spill to the long map; when every whole token
+ * is kept, a piece missing from the table is known not to be one.
+ * test_slots: a small table, nothing seeded. */
 static int seed_table(wt_bpe *b, const wt_seeds *seeds, size_t n_short, size_t test_slots)
 {
     if (test_slots) return wt_pt_init(&b->pieces, 16 * test_slots, 16, 4096);
     const uint32_t *off = b->tok_off;
-    for (size_t slots = wt_pow2_at_least(3 * n_short), tries = 0;; slots *= 2, tries++) {
-        int rc = wt_pt_init(&b->pieces, slots, 1 << 16, 1 << 21), all_whole = 1;
-        if (rc) return rc;
-        for (size_t at = 0; at < seeds->len;) {
-            uint32_t id = seeds->ids[at], k = seeds->ids[at + 1];
-            const uint8_t *tok = b->tok_bytes + off[id];
-            size_t n = off[id + 1] - off[id];
-            int added = wt_pt_add(&b->pieces, tok, n, wt_pt_hash_of(tok, n), seeds->ids + at + 2, k);
-            if (b->tok_flags[id] & WT_TOK_WHOLE) all_whole &= added;
-            at += 2 + k;
-        }
-        if (all_whole || tries == 2) {
-            b->whole_seeded = all_whole;
-            return 0;
-        }
-        wt_pt_free(&b->pieces);
+    int rc = wt_pt_init(&b->pieces, wt_pow2_at_least(5 * n_short), 1 << 16, 1 << 21), all_whole = 1;
+    if (rc) return rc;
+    for (size_t at = 0; at < seeds->len;) {
+        uint32_t id = seeds->ids[at], k = seeds->ids[at + 1];
+        const uint8_t *tok = b->tok_bytes + off[id];
+        size_t n = off[id + 1] - off[id];
+        int added = wt_pt_seed(&b->pieces, tok, n, wt_pt_hash_of(tok, n), seeds->ids + at + 2, k);
+        if (b->tok_flags[id] & WT_TOK_WHOLE) all_whole &= added;
+        at += 2 + k;
     }
+    b->whole_seeded = all_whole;
+    return 0;
 }
 
 int wt_bpe_init(wt_bpe *b, uint32_t n_ids, const uint32_t *tok_off, const uint8_t *tok_bytes,

@@ -95,7 +95,8 @@ static int64_t find_long(const wt_piece_table *t, const uint8_t *p, size_t n, ui
         if ((uint32_t)(word >> 32) != tag) continue;
         const uint32_t *rec = t->arena + (uint32_t)word - 1;
         size_t len = rec[0] & 0xffff, k = rec[0] >> 16;
-        if (len != n || !wt_mem_equal8((const uint8_t *)(rec + 1), p, n)) continue;
+        const uint8_t *bytes = (const uint8_t *)(rec + 1);   /* a spilled seed may be under 8 bytes */
+        if (len != n || !(n >= 8 ? wt_mem_equal8(bytes, p, n) : memcmp(bytes, p, n) == 0)) continue;
         memcpy(out, rec + 1 + (n + 3) / 4, k * sizeof(uint32_t));
         return (int64_t)k;
     }
@@ -104,7 +105,12 @@ static int64_t find_long(const wt_piece_table *t, const uint8_t *p, size_t n, ui
 
 int64_t wt_pt_find(const wt_piece_table *t, const uint8_t *p, size_t n, uint64_t h, uint32_t *out)
 {
-    if (n <= WT_PT_SHORT) return find_short(t, wt_pt_key_of(p, n, p, p + n), h, out);
+    if (n <= WT_PT_SHORT) {
+        int64_t k = find_short(t, wt_pt_key_of(p, n, p, p + n), h, out);
+        size_t bit = WT_PT_SPILL_BIT(h);
+        if (k < 0 && (t->spill_filter[bit / 64] >> (bit % 64) & 1)) k = find_long(t, p, n, h, out);
+        return k;
+    }
     if (n <= WT_PT_LONG) return find_long(t, p, n, h, out);
     return -1;
 }
@@ -170,4 +176,14 @@ int wt_pt_add(wt_piece_table *t, const uint8_t *p, size_t n, uint64_t h, const u
     if (n == 0 || k == 0 || k > 0xff) return 0;
     if (n <= WT_PT_SHORT) return add_short(t, wt_pt_key_of(p, n, p, p + n), h, ids, k);
     return n <= WT_PT_LONG && add_long(t, p, n, h, ids, k);
+}
+
+int wt_pt_seed(wt_piece_table *t, const uint8_t *p, size_t n, uint64_t h, const uint32_t *ids, size_t k)
+{
+    if (wt_pt_add(t, p, n, h, ids, k)) return 1;
+    if (n == 0 || n > WT_PT_SHORT || k == 0 || k > 0xff || !add_long(t, p, n, h, ids, k)) return 0;
+    t->spilled++;
+    size_t bit = WT_PT_SPILL_BIT(h);
+    t->spill_filter[bit / 64] |= 1ull << (bit % 64);
+    return 1;
 }

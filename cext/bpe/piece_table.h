@@ -39,6 +39,9 @@ typedef struct {
     uint64_t k1, k0, v0, v1;
 } wt_pt_entry;
 
+/* A short piece's bit in spill_filter (hash bits the home line and the long map's slot do not use). */
+#define WT_PT_SPILL_BIT(h) ((size_t)((h) >> 20) & 4095)
+
 #define WT_PT_COUNT(v1) ((uint32_t)((v1) >> 32) & 0xff)
 #define WT_PT_REF(v1) ((uint32_t)((v1) >> 40))
 
@@ -55,6 +58,8 @@ typedef struct {
     size_t arena_words;
     size_t slots_bytes, long_bytes, arena_bytes;  /* of the mappings */
     _Atomic size_t arena_used;
+    size_t spilled;          /* short seeds kept in the long map: their lines had no room */
+    uint64_t spill_filter[64];   /* a bit per spilled seed's hash (WT_PT_SPILL_BIT): most misses skip the map */
     int learning;            /* 0: seeded entries only (tests) */
 } wt_piece_table;
 
@@ -117,8 +122,13 @@ void wt_pt_free(wt_piece_table *t);
 int64_t wt_pt_find(const wt_piece_table *t, const uint8_t *p, size_t n, uint64_t h, uint32_t *out);
 
 /* Add a piece's ids (n <= WT_PT_LONG bytes, h its wt_pt_hash_of), unless its
- * home has no room or the arena is full (then 0, else 1); also for seeding. Thread-safe. */
+ * home has no room or the arena is full (then 0, else 1). Thread-safe. */
 int wt_pt_add(wt_piece_table *t, const uint8_t *p, size_t n, uint64_t h, const uint32_t *ids, size_t k);
+
+/* wt_pt_add for seeding (one thread, before any lookup): a short piece whose
+ * lines are full goes to the long map, where wt_pt_find still finds it, so a
+ * seed is kept unless the long map or the arena is full (then 0). */
+int wt_pt_seed(wt_piece_table *t, const uint8_t *p, size_t n, uint64_t h, const uint32_t *ids, size_t k);
 
 /* The hash of p[0..n) as the table keys it (any n >= 1). */
 uint64_t wt_pt_hash_of(const uint8_t *p, size_t n);

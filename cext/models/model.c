@@ -164,11 +164,13 @@ int wt_model_new(wt_model **out, const wt_model_def *def, wt_piece_table *table)
         goto fail;
     }
 
-    /* The piece table, seeded with what each vocabulary string encodes to as a piece. */
+    /* The piece table, seeded with what each vocabulary string encodes to as a piece:
+     * room for the seeds five times over, as bpe/build.c sizes it (seeds whose lines
+     * are full spill to the long map, where lookups still find them). */
     if (def->test_slots) {
         rc = wt_pt_init(table, 16 * def->test_slots, 16, 4096);
     } else {
-        rc = wt_pt_init(table, wt_pow2_at_least(3 * n_short + 1024), 1 << 16, 1 << 21);
+        rc = wt_pt_init(table, wt_pow2_at_least(5 * n_short + 1024), 1 << 16, 1 << 21);
     }
     if (rc) goto fail;
     if (!def->test_slots) {
@@ -180,7 +182,7 @@ int wt_model_new(wt_model **out, const wt_model_def *def, wt_piece_table *table)
             int64_t k = wt_model_encode(m, s, len, ids);
             if (k == WT_EUNK) continue;
             if (k < 0) { rc = (int)k; goto fail; }
-            wt_pt_add(table, s, len, wt_pt_hash_of(s, len), ids, (size_t)k);
+            wt_pt_seed(table, s, len, wt_pt_hash_of(s, len), ids, (size_t)k);
         }
     }
     *out = m;

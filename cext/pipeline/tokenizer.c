@@ -71,13 +71,14 @@ wt_bpe_scratch *wt_thread_bpe_scratch(void)
     return sc ? &sc->bpe : NULL;
 }
 
-int wt_work_counters(uint64_t *bpe, uint64_t *regex, int reset)
+int wt_work_counters(uint64_t *bpe, uint64_t *split, uint64_t *normalize, int reset)
 {
     wt_scratch *sc = scratch_get();
     if (!sc) return WT_ENOMEM;
     *bpe = sc->bpe.work;
-    *regex = sc->stack.work;
-    if (reset) sc->bpe.work = sc->stack.work = 0;
+    *split = sc->stack.work;
+    *normalize = sc->nfc.work;
+    if (reset) sc->bpe.work = sc->stack.work = sc->nfc.work = 0;
     return 0;
 }
 
@@ -395,10 +396,11 @@ typedef struct {
     size_t ends[WT_SCAN_BLOCK], count, next;
 } wt_scan_queue;
 
-WT_INLINE size_t scan_next(wt_scan_queue *q, const wt_scanner *sc, const uint8_t *s, size_t n, size_t pos)
+WT_INLINE size_t scan_next(wt_scan_queue *q, const wt_scanner *sc, const uint8_t *s, size_t n, size_t pos,
+                           uint64_t *steps)
 {
     if (q->next == q->count) {
-        q->count = wt_scan_pieces(sc, s, n, pos, q->ends);
+        q->count = wt_scan_pieces(sc, s, n, pos, q->ends, steps);
         q->next = 0;
     }
     return q->ends[q->next++];
@@ -413,9 +415,8 @@ static int scan_and_encode(wt_run *r, const wt_scanner *scan, const uint8_t *s, 
     const wt_pt_entry *slots = table->slots;
     const size_t line_mask = table->mask & ~(size_t)1;
     size_t ends[WT_SCAN_BLOCK], i = bk->count, bytes = bk->bytes;
-    r->sc->stack.work += n;        /* a scanner's work: the bytes it matched (see scan.h) */
     for (size_t pos = 0; pos < n;) {
-        size_t count = wt_scan_pieces(scan, s, n, pos, ends);
+        size_t count = wt_scan_pieces(scan, s, n, pos, ends, &r->sc->stack.work);
         for (size_t j = 0; j < count; j++) {
             block_put(bk, i, s + pos, ends[j] - pos, s, s + n, table, slots, line_mask);
             bytes += ends[j] - pos;
@@ -516,8 +517,7 @@ static int split_stage(wt_run *r, uint32_t k, const wt_stage *st, const uint8_t 
     int rc;
     while (pos < n) {
         if (st->scan.family) {
-            end = scan_next(&q, &st->scan, s, n, pos);
-            r->sc->stack.work += end - pos;
+            end = scan_next(&q, &st->scan, s, n, pos, &r->sc->stack.work);
             rc = 1;
         } else if ((rc = wt_regex_match_at(st->re, s, n, pos, &end, &r->sc->stack)) < 0) {
             return rc;

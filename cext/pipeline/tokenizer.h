@@ -155,9 +155,10 @@ void wt_batch_free(wt_batch *b);
 /* This thread's merge scratch (tests drive wt_bpe_merge_with with it); NULL if out of memory. */
 wt_bpe_scratch *wt_thread_bpe_scratch(void);
 
-/* Work done by this thread so far: merge steps and pattern-matcher steps. reset
+/* Work done by this thread so far, in steps that each examine a bounded number
+ * of bytes: merges, pre-tokenizer (pattern matcher and scanners), NFC. reset
  * zeroes them after reading. Returns WT_ENOMEM if the thread has no scratch. */
-int wt_work_counters(uint64_t *bpe, uint64_t *regex, int reset);
+int wt_work_counters(uint64_t *bpe, uint64_t *split, uint64_t *normalize, int reset);
 
 /* Bytes that ids decode to, concatenated into out; unknown ids are reported. */
 int wt_decode(const wt_tokenizer *t, const uint32_t *ids, size_t n, int skip_special,

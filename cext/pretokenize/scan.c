@@ -102,17 +102,18 @@ int wt_scanner_init(wt_scanner *sc)
     return 0;
 }
 
-WT_INLINE unsigned class_at(const wt_scanner *sc, const uint8_t *s, size_t n, size_t pos, size_t *len)
+WT_INLINE unsigned class_at(const wt_scanner *sc, const uint8_t *s, size_t n, size_t pos, size_t *len, uint64_t *w)
 {
+    (*w)++;
     if (WT_LIKELY(s[pos] < 0x80)) { *len = 1; return sc->ascii[s[pos]]; }
     return classify(sc, wt_utf8_decode(s, n, pos, len));
 }
 
 /* The end of the run of code points with `bit` starting at pos. */
-WT_INLINE size_t run_end(const wt_scanner *sc, const uint8_t *s, size_t n, size_t pos, unsigned bit)
+WT_INLINE size_t run_end(const wt_scanner *sc, const uint8_t *s, size_t n, size_t pos, unsigned bit, uint64_t *w)
 {
     size_t len;
-    while (pos < n && (class_at(sc, s, n, pos, &len) & bit)) pos += len;
+    while (pos < n && (class_at(sc, s, n, pos, &len, w) & bit)) pos += len;
     return pos;
 }
 
@@ -136,19 +137,20 @@ WT_INLINE uint64_t ascii_in(uint64_t x, int any_case)
 /* run_end for C_LET (any_case = 1) or C_LO (0), whose ASCII members are exactly
  * those of ascii_in: 8 bytes a step while they all are, so the end of an
  * English word costs no per-byte branch. */
-WT_INLINE size_t letters_end(const wt_scanner *sc, const uint8_t *s, size_t n, size_t pos, int any_case)
+WT_INLINE size_t letters_end(const wt_scanner *sc, const uint8_t *s, size_t n, size_t pos, int any_case, uint64_t *w)
 {
     const uint64_t high = 0x8080808080808080ull;
     while (pos + 8 <= n) {
         uint64_t x;
         memcpy(&x, s + pos, 8);
+        (*w)++;
         uint64_t stop = ~ascii_in(x, any_case) & high;
         if (!stop) { pos += 8; continue; }
         pos += (size_t)__builtin_ctzll(stop) / 8;
         if (s[pos] < 0x80) return pos;             /* ASCII and not in the class: the end */
         break;                                     /* a non-ASCII code point decides */
     }
-    return run_end(sc, s, n, pos, any_case ? C_LET : C_LO);
+    return run_end(sc, s, n, pos, any_case ? C_LET : C_LO, w);
 }
 
 WT_INLINE uint8_t ascii_lower(uint8_t b) { return b >= 'A' && b <= 'Z' ? (uint8_t)(b + 32) : b; }
@@ -179,7 +181,7 @@ static size_t contraction(int mode, const uint8_t *s, size_t n, size_t pos)
  * \s*[\r\n]+ backs off from the end of W to its last \r or \n and ends just
  * after it; \s+(?!\S) takes W at the end of the text, else W without its last
  * code point (if that leaves any); \s+ and \s then take what is left. */
-static size_t whitespace(const wt_scanner *sc, const uint8_t *s, size_t n, size_t pos, int newline_rule)
+static size_t whitespace(const wt_scanner *sc, const uint8_t *s, size_t n, size_t pos, int newline_rule, uint64_t *w)
 {
     size_t p = pos, len, last = pos, last_nl = SIZE_MAX, count = 0;
     while (p < n) {
@@ -187,10 +189,11 @@ static size_t whitespace(const wt_scanner *sc, const uint8_t *s, size_t n, size_
         if (p + 8 <= n && (memcpy(&x, s + p, 8), x == 0x2020202020202020ull)) {
             last = p + 7;
             p += 8;
+            (*w)++;
             count += 8;
             continue;
         }
-        unsigned c = class_at(sc, s, n, p, &len);
+        unsigned c = class_at(sc, s, n, p, &len, w);
         if (!(c & C_WS)) break;
         if (c & C_NL) last_nl = p;
         last = p;
@@ -204,55 +207,55 @@ static size_t whitespace(const wt_scanner *sc, const uint8_t *s, size_t n, size_
 }
 
 /* \p{N}{1,k} (k = 0: \p{N}+) at pos, a \p{N} code point. */
-static size_t digits(const wt_scanner *sc, const uint8_t *s, size_t n, size_t pos)
+static size_t digits(const wt_scanner *sc, const uint8_t *s, size_t n, size_t pos, uint64_t *w)
 {
-    if (!sc->max_digits) return run_end(sc, s, n, pos, C_NUM);
+    if (!sc->max_digits) return run_end(sc, s, n, pos, C_NUM, w);
     size_t len;
     for (int k = 0; k < sc->max_digits && pos < n; k++) {
-        if (!(class_at(sc, s, n, pos, &len) & C_NUM)) break;
+        if (!(class_at(sc, s, n, pos, &len, w) & C_NUM)) break;
         pos += len;
     }
     return pos;
 }
 
-static size_t match_gpt2(const wt_scanner *sc, const uint8_t *s, size_t n, size_t pos)
+static size_t match_gpt2(const wt_scanner *sc, const uint8_t *s, size_t n, size_t pos, uint64_t *w)
 {
     size_t len, e;
     if (s[pos] == '\'' && (e = contraction(sc->contractions, s, n, pos))) return e;
     size_t q = pos;
-    unsigned c = class_at(sc, s, n, pos, &len);
+    unsigned c = class_at(sc, s, n, pos, &len, w);
     if (s[pos] == ' ' && pos + 1 < n) {       /* ' ?' before a letter, number or punctuation run */
-        unsigned next = class_at(sc, s, n, pos + 1, &len);
+        unsigned next = class_at(sc, s, n, pos + 1, &len, w);
         if (next & (C_LET | C_NUM | C_PUN)) { q = pos + 1; c = next; }
     }
-    if (c & C_LET) return letters_end(sc, s, n, q, 1);
-    if (c & C_NUM) return run_end(sc, s, n, q, C_NUM);
-    if (c & C_PUN) return run_end(sc, s, n, q, C_PUN);
-    return whitespace(sc, s, n, pos, 0);
+    if (c & C_LET) return letters_end(sc, s, n, q, 1, w);
+    if (c & C_NUM) return run_end(sc, s, n, q, C_NUM, w);
+    if (c & C_PUN) return run_end(sc, s, n, q, C_PUN, w);
+    return whitespace(sc, s, n, pos, 0, w);
 }
 
 /* The alternatives after the letters, shared by cl100k and o200k:
  * \p{N}{1,k} | ' ?[^\s\p{L}\p{N}]+[\r\n]*' | whitespace. */
-static size_t match_rest(const wt_scanner *sc, const uint8_t *s, size_t n, size_t pos, unsigned c)
+static size_t match_rest(const wt_scanner *sc, const uint8_t *s, size_t n, size_t pos, unsigned c, uint64_t *w)
 {
     size_t len;
-    if (c & C_NUM) return digits(sc, s, n, pos);
+    if (c & C_NUM) return digits(sc, s, n, pos, w);
     size_t q = pos;
-    if (s[pos] == ' ' && pos + 1 < n && (class_at(sc, s, n, pos + 1, &len) & C_PUN)) { q = pos + 1; c = C_PUN; }
-    if (c & C_PUN) return run_end(sc, s, n, run_end(sc, s, n, q, C_PUN), C_TRAIL);
-    return whitespace(sc, s, n, pos, 1);
+    if (s[pos] == ' ' && pos + 1 < n && (class_at(sc, s, n, pos + 1, &len, w) & C_PUN)) { q = pos + 1; c = C_PUN; }
+    if (c & C_PUN) return run_end(sc, s, n, run_end(sc, s, n, q, C_PUN, w), C_TRAIL, w);
+    return whitespace(sc, s, n, pos, 1, w);
 }
 
-static size_t match_cl100k(const wt_scanner *sc, const uint8_t *s, size_t n, size_t pos)
+static size_t match_cl100k(const wt_scanner *sc, const uint8_t *s, size_t n, size_t pos, uint64_t *w)
 {
     size_t len, len1, e;
     if (s[pos] == '\'' && sc->contractions && (e = contraction(sc->contractions, s, n, pos))) return e;
-    unsigned c = class_at(sc, s, n, pos, &len);
+    unsigned c = class_at(sc, s, n, pos, &len, w);
     /* [^\r\n\p{L}\p{N}]?\p{L}+: a letter run, or one prefix character and a letter run. */
-    if (c & C_LET) return letters_end(sc, s, n, pos + len, 1);
-    if ((c & C_PRE) && pos + len < n && (class_at(sc, s, n, pos + len, &len1) & C_LET))
-        return letters_end(sc, s, n, pos + len + len1, 1);
-    return match_rest(sc, s, n, pos, c);
+    if (c & C_LET) return letters_end(sc, s, n, pos + len, 1, w);
+    if ((c & C_PRE) && pos + len < n && (class_at(sc, s, n, pos + len, &len1, w) & C_LET))
+        return letters_end(sc, s, n, pos + len + len1, 1, w);
+    return match_rest(sc, s, n, pos, c, w);
 }
 
 /* o200k's letter alternatives from q, without the optional prefix character:
@@ -262,12 +265,12 @@ static size_t match_cl100k(const wt_scanner *sc, const uint8_t *s, size_t n, siz
  * the [UP] run if a [LO] follows it, else at the last [LO] inside the run
  * (Lm, Lo and marks are in both classes), which then matches just itself.
  * Returns the end, or 0 if the alternative fails. */
-static size_t o200k_letters(const wt_scanner *sc, const uint8_t *s, size_t n, size_t q, int upper_first)
+static size_t o200k_letters(const wt_scanner *sc, const uint8_t *s, size_t n, size_t q, int upper_first, uint64_t *w)
 {
     size_t p = q, len, last_lo_end = 0, e;
     unsigned c = 0;
     while (p < n) {
-        c = class_at(sc, s, n, p, &len);
+        c = class_at(sc, s, n, p, &len, w);
         if (!(c & C_UP)) break;
         p += len;
         if (c & C_LO) last_lo_end = p;
@@ -275,9 +278,9 @@ static size_t o200k_letters(const wt_scanner *sc, const uint8_t *s, size_t n, si
     int lo_follows = p < n && (c & C_LO) && !(c & C_UP);
     if (upper_first) {
         if (p == q) return 0;
-        e = lo_follows ? letters_end(sc, s, n, p, 0) : p;
+        e = lo_follows ? letters_end(sc, s, n, p, 0, w) : p;
     } else if (lo_follows) {
-        e = letters_end(sc, s, n, p, 0);
+        e = letters_end(sc, s, n, p, 0, w);
     } else if (last_lo_end) {
         e = last_lo_end;
     } else {
@@ -288,42 +291,43 @@ static size_t o200k_letters(const wt_scanner *sc, const uint8_t *s, size_t n, si
     return e;
 }
 
-static size_t match_o200k(const wt_scanner *sc, const uint8_t *s, size_t n, size_t pos)
+static size_t match_o200k(const wt_scanner *sc, const uint8_t *s, size_t n, size_t pos, uint64_t *w)
 {
     size_t len, len1, e;
-    unsigned c = class_at(sc, s, n, pos, &len);
+    unsigned c = class_at(sc, s, n, pos, &len, w);
     int pre = (c & C_PRE) && pos + len < n;
     /* The letter alternatives need a cased-class code point where they start
      * (punctuation and spaces, much of code, skip them at once). Each is tried
      * first with the prefix character (when there is one), then without. */
-    unsigned next = pre ? class_at(sc, s, n, pos + len, &len1) : 0;
+    unsigned next = pre ? class_at(sc, s, n, pos + len, &len1, w) : 0;
     if ((c | next) & (C_UP | C_LO))
         for (int upper_first = 0; upper_first < 2; upper_first++) {
-            if (pre && (e = o200k_letters(sc, s, n, pos + len, upper_first))) return e;
-            if ((e = o200k_letters(sc, s, n, pos, upper_first))) return e;
+            if (pre && (e = o200k_letters(sc, s, n, pos + len, upper_first, w))) return e;
+            if ((e = o200k_letters(sc, s, n, pos, upper_first, w))) return e;
         }
-    return match_rest(sc, s, n, pos, c);
+    return match_rest(sc, s, n, pos, c, w);
 }
 
 /* DeepSeek-V3's last split, from pos, or pos when no alternative matches there:
  *   [!-/:-@[-`{-~][A-Za-z]+ | [^\r\n\p{L}\p{P}\p{S}]?[\p{L}\p{M}]+
  *   | ?[\p{P}\p{S}]+[\r\n]* | whitespace as in match_rest
  * (its letter runs are C_LET with marks_are_letters set). */
-static size_t ds3_at(const wt_scanner *sc, const uint8_t *s, size_t n, size_t pos)
+static size_t ds3_at(const wt_scanner *sc, const uint8_t *s, size_t n, size_t pos, uint64_t *w)
 {
     size_t len, len1, q = pos;
     uint8_t b = s[pos];
     if (b < 0x80 && (sc->ascii[b] & C_PS) && pos + 1 < n && s[pos + 1] < 0x80 && (sc->ascii[s[pos + 1]] & C_LET)) {
         for (q = pos + 2; q < n && s[q] < 0x80 && (sc->ascii[s[q]] & C_LET); q++) {}
+        *w += q - pos;
         return q;                                   /* ASCII punctuation, then ASCII letters only */
     }
-    unsigned c = class_at(sc, s, n, pos, &len);
-    if (c & C_LET) return letters_end(sc, s, n, pos + len, 1);
-    if ((c & C_PRE_PS) && pos + len < n && (class_at(sc, s, n, pos + len, &len1) & C_LET))
-        return letters_end(sc, s, n, pos + len + len1, 1);
-    if (b == ' ' && pos + 1 < n && (class_at(sc, s, n, pos + 1, &len1) & C_PS)) { q = pos + 1; c = C_PS; }
-    if (c & C_PS) return run_end(sc, s, n, run_end(sc, s, n, q, C_PS), C_NL);
-    if (c & C_WS) return whitespace(sc, s, n, pos, 1);
+    unsigned c = class_at(sc, s, n, pos, &len, w);
+    if (c & C_LET) return letters_end(sc, s, n, pos + len, 1, w);
+    if ((c & C_PRE_PS) && pos + len < n && (class_at(sc, s, n, pos + len, &len1, w) & C_LET))
+        return letters_end(sc, s, n, pos + len + len1, 1, w);
+    if (b == ' ' && pos + 1 < n && (class_at(sc, s, n, pos + 1, &len1, w) & C_PS)) { q = pos + 1; c = C_PS; }
+    if (c & C_PS) return run_end(sc, s, n, run_end(sc, s, n, q, C_PS, w), C_NL, w);
+    if (c & C_WS) return whitespace(sc, s, n, pos, 1, w);
     return pos;
 }
 
@@ -331,21 +335,23 @@ static size_t ds3_at(const wt_scanner *sc, const uint8_t *s, size_t n, size_t po
  * (controls, format and unassigned code points...): the end of the match at
  * pos, or of the gap before the next match. Only for Isolated splits, where
  * gaps are pieces as matches are (_pattern.scanner_for). */
-static size_t match_ds3(const wt_scanner *sc, const uint8_t *s, size_t n, size_t pos)
+static size_t match_ds3(const wt_scanner *sc, const uint8_t *s, size_t n, size_t pos, uint64_t *w)
 {
-    size_t e = ds3_at(sc, s, n, pos), len;
+    size_t e = ds3_at(sc, s, n, pos, w), len;
     if (e > pos) return e;
     do {
         wt_utf8_decode(s, n, pos, &len);         /* step over one code point */
         pos += len;
-    } while (pos < n && ds3_at(sc, s, n, pos) == pos);
+        (*w)++;
+    } while (pos < n && ds3_at(sc, s, n, pos, w) == pos);
     return pos;
 }
 
 /* Is the code point at pos in the class (its length in *len)? Ranges need no
  * property lookup. */
-WT_INLINE int run_member(const wt_scanner *sc, const uint8_t *s, size_t n, size_t pos, size_t *len)
+WT_INLINE int run_member(const wt_scanner *sc, const uint8_t *s, size_t n, size_t pos, size_t *len, uint64_t *w)
 {
+    (*w)++;
     if (WT_LIKELY(s[pos] < 0x80)) { *len = 1; return (sc->ascii[s[pos]] & C_RUN) != 0; }
     uint32_t cp = wt_utf8_decode(s, n, pos, len);
     return sc->n_ranges ? in_ranges(sc, cp) : (classify(sc, cp) & C_RUN) != 0;
@@ -353,30 +359,34 @@ WT_INLINE int run_member(const wt_scanner *sc, const uint8_t *s, size_t n, size_
 
 /* A run of the class, at most max_digits code points of it (0: no limit), or
  * the gap up to the next code point of it. */
-static size_t match_run(const wt_scanner *sc, const uint8_t *s, size_t n, size_t pos)
+static size_t match_run(const wt_scanner *sc, const uint8_t *s, size_t n, size_t pos, uint64_t *w)
 {
     size_t len, count = 0;
-    if (run_member(sc, s, n, pos, &len)) {
+    if (run_member(sc, s, n, pos, &len, w)) {
         do {
             pos += len;
             count++;
-        } while (pos < n && count != (size_t)sc->max_digits && run_member(sc, s, n, pos, &len));
+        } while (pos < n && count != (size_t)sc->max_digits && run_member(sc, s, n, pos, &len, w));
         return pos;
     }
     for (pos += len;; pos += len) {
-        if (sc->gap_words) pos = wt_skip_ascii_words(s, n, pos, sc->gap_lo, sc->gap_hi);
-        if (pos >= n || run_member(sc, s, n, pos, &len)) return pos;
+        if (sc->gap_words) {
+            size_t from = pos;
+            pos = wt_skip_ascii_words(s, n, pos, sc->gap_lo, sc->gap_hi);
+            *w += (pos - from) / 8;            /* a word a step */
+        }
+        if (pos >= n || run_member(sc, s, n, pos, &len, w)) return pos;
     }
 }
 
-size_t wt_scan_match(const wt_scanner *sc, const uint8_t *s, size_t n, size_t pos)
+static size_t match_at(const wt_scanner *sc, const uint8_t *s, size_t n, size_t pos, uint64_t *w)
 {
     switch (sc->family) {
-    case WT_SCAN_GPT2: return match_gpt2(sc, s, n, pos);
-    case WT_SCAN_CL100K: return match_cl100k(sc, s, n, pos);
-    case WT_SCAN_O200K: return match_o200k(sc, s, n, pos);
-    case WT_SCAN_RUN: return match_run(sc, s, n, pos);
-    default: return match_ds3(sc, s, n, pos);
+    case WT_SCAN_GPT2: return match_gpt2(sc, s, n, pos, w);
+    case WT_SCAN_CL100K: return match_cl100k(sc, s, n, pos, w);
+    case WT_SCAN_O200K: return match_o200k(sc, s, n, pos, w);
+    case WT_SCAN_RUN: return match_run(sc, s, n, pos, w);
+    default: return match_ds3(sc, s, n, pos, w);
     }
 }
 
@@ -568,7 +578,7 @@ static void masks_words(const uint8_t *p, uint64_t *hi, wt_block *c)
  * reads), so text in Latin, Greek or Cyrillic letters stays on the block path;
  * any other non-ASCII character ends what is known: then 1 (the block is read
  * again by code point, block_load_chars). */
-static int block_load(const wt_scanner *sc, const uint8_t *s, size_t n, size_t pos, wt_block *c)
+static int block_load(const wt_scanner *sc, const uint8_t *s, size_t n, size_t pos, wt_block *c, uint64_t *w)
 {
     uint8_t pad[WT_SCAN_BLOCK];
     const uint8_t *p = s + pos;
@@ -579,6 +589,7 @@ static int block_load(const wt_scanner *sc, const uint8_t *s, size_t n, size_t p
     }
     uint64_t hi = 0;
     memset(c, 0, sizeof *c);
+    *w += WT_SCAN_BLOCK / 8;                   /* as many steps as 8-byte words */
 #ifdef WT_VECTOR_MASKS
     if (sc->blocks == WT_BLOCKS_VECTOR) WT_VECTOR_MASKS(p, &hi, c);
     else
@@ -623,7 +634,7 @@ static int block_load(const wt_scanner *sc, const uint8_t *s, size_t n, size_t p
  * rules cut text in any script, and \p{N}{1,k} and \s+(?!\S) count code points
  * as the patterns do. offs: room for 65. */
 static void block_load_chars(const wt_scanner *sc, const uint8_t *s, size_t n, size_t pos, wt_block *c,
-                             uint16_t *offs)
+                             uint16_t *offs, uint64_t *w)
 {
     int o200k = sc->family == WT_SCAN_O200K;
     memset(c, 0, sizeof *c);
@@ -634,6 +645,7 @@ static void block_load_chars(const wt_scanner *sc, const uint8_t *s, size_t n, s
         size_t len = 1;
         unsigned cls;
         uint64_t bit = 1ull << k;
+        (*w)++;
         if (x < 0x80) {
             cls = sc->ascii[x];
             c->sp |= (uint64_t)(x == ' ') << k;
@@ -766,7 +778,7 @@ static uint64_t block_starts(const wt_scanner *sc, const uint8_t *s, size_t n, s
     return T & ~1ull;
 }
 
-size_t wt_scan_pieces(const wt_scanner *sc, const uint8_t *s, size_t n, size_t pos, size_t *ends)
+static size_t scan_pieces(const wt_scanner *sc, const uint8_t *s, size_t n, size_t pos, size_t *ends, uint64_t *w)
 {
     if (sc->blocks) {
         wt_block c;
@@ -775,7 +787,7 @@ size_t wt_scan_pieces(const wt_scanner *sc, const uint8_t *s, size_t n, size_t p
         /* a block needs 16 bytes at least; read by code point when a non-ASCII
          * character other than a letter ends the bytes known early in it */
         if (n - pos >= 16) {
-            if (block_load(sc, s, n, pos, &c) && c.known < WT_SCAN_BLOCK / 2) block_load_chars(sc, s, n, pos, &c, offs);
+            if (block_load(sc, s, n, pos, &c, w) && c.known < WT_SCAN_BLOCK / 2) block_load_chars(sc, s, n, pos, &c, offs, w);
             T = sc->family == WT_SCAN_GPT2 ? block_starts_gpt2(sc, s, n, pos, &c) : block_starts(sc, s, n, pos, &c);
         }
         size_t count = 0;
@@ -790,10 +802,18 @@ size_t wt_scan_pieces(const wt_scanner *sc, const uint8_t *s, size_t n, size_t p
          * block, so that text with few ASCII stretches pays one load a block. */
         size_t stop = pos + WT_SCAN_BLOCK;
         do {
-            pos = ends[count++] = wt_scan_match(sc, s, n, pos);
+            pos = ends[count++] = match_at(sc, s, n, pos, w);
         } while (pos < stop && pos < n && count < WT_SCAN_BLOCK);
         return count;
     }
-    ends[0] = wt_scan_match(sc, s, n, pos);
+    ends[0] = match_at(sc, s, n, pos, w);
     return 1;
+}
+
+size_t wt_scan_pieces(const wt_scanner *sc, const uint8_t *s, size_t n, size_t pos, size_t *ends, uint64_t *steps)
+{
+    uint64_t w = 0;                    /* a local: no store through steps can alias ends */
+    size_t count = scan_pieces(sc, s, n, pos, ends, &w);
+    *steps += w;
+    return count;
 }

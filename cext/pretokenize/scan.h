@@ -44,19 +44,17 @@ enum { WT_BLOCKS_NONE = 0, WT_BLOCKS_VECTOR = 1, WT_BLOCKS_WORDS = 2 };   /* VEC
 /* Fill the class table; 0 or WT_EINVAL for an unknown family. */
 int wt_scanner_init(wt_scanner *sc);
 
-/* The match starting at pos < n, as wt_regex_match_at would find it with the
- * family's pattern; these patterns match at every position, except DeepSeek-V3's
- * and the class runs, whose scanners return the end of the gap before the next
- * match where none starts at pos (so they serve Isolated splits only). Returns its end.
+/* The ends of the next pieces from pos < n: at least one, at most WT_SCAN_BLOCK.
+ * Each is the end of the match starting where the one before ends, as
+ * wt_regex_match_at would find it with the family's pattern; these patterns
+ * match at every position, except DeepSeek-V3's and the class runs, whose
+ * scanners return the end of the gap before the next match where none starts
+ * (so they serve Isolated splits only).
  * Linear over a text: a match looks past its end only within the \s run or the
  * cased-letter run it stops in, and the next match takes the rest of that run,
- * so each byte is examined a bounded number of times (the work counters count
- * a scanner's matched bytes). */
-size_t wt_scan_match(const wt_scanner *sc, const uint8_t *s, size_t n, size_t pos);
-
-/* The ends of the next pieces from pos < n, the same as wt_scan_match would
- * find one by one: at least one, at most WT_SCAN_BLOCK. */
+ * so each byte is examined a bounded number of times. Adds the steps taken to
+ * *steps (a code point or an 8-byte word examined: the work counters' unit). */
 #define WT_SCAN_BLOCK 64
-size_t wt_scan_pieces(const wt_scanner *sc, const uint8_t *s, size_t n, size_t pos, size_t *ends);
+size_t wt_scan_pieces(const wt_scanner *sc, const uint8_t *s, size_t n, size_t pos, size_t *ends, uint64_t *steps);
 
 #endif

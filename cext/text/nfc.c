@@ -124,7 +124,7 @@ static int grow(void **p, size_t *cap, size_t need, size_t size)
 /* Stable sort of a run of non-starters (code points cp, classes cls) by class:
  * insertion for the usual few, counting for long runs (a text of 10^5 marks
  * must stay linear). */
-static int sort_run(uint32_t *cp, uint8_t *cls, size_t n)
+static int sort_run(uint32_t *cp, uint8_t *cls, size_t n, uint64_t *work)
 {
     if (n <= 32) {
         for (size_t i = 1; i < n; i++) {
@@ -132,11 +132,13 @@ static int sort_run(uint32_t *cp, uint8_t *cls, size_t n)
             uint8_t k = cls[i];
             size_t j = i;
             for (; j > 0 && cls[j - 1] > k; j--) { cp[j] = cp[j - 1]; cls[j] = cls[j - 1]; }
+            *work += 1 + (i - j);
             cp[j] = c;
             cls[j] = k;
         }
         return 0;
     }
+    *work += 3 * n + 256;
     size_t start[257] = {0};
     uint32_t *tmp = wt_malloc(n * sizeof *tmp);
     if (!tmp) return WT_ENOMEM;
@@ -224,9 +226,10 @@ static int64_t region_nfc(const wt_nfc *f, const uint8_t *s, size_t n, wt_nfc_sc
         if (cls[i] == 0) { i++; continue; }
         size_t j = i + 1;
         while (j < m && cls[j] != 0) j++;
-        if (j - i > 1 && sort_run(cp + i, cls + i, j - i)) return WT_ENOMEM;
+        if (j - i > 1 && sort_run(cp + i, cls + i, j - i, &sc->work)) return WT_ENOMEM;
         i = j;
     }
+    sc->work += 2 * m;                         /* decomposed, then composed */
     return (int64_t)compose_all(f, cp, cls, m);
 }
 
@@ -236,17 +239,21 @@ int wt_nfc_apply(const wt_nfc *f, const uint8_t *s, size_t n, wt_nfc_scratch *sc
     int changed = 0;
     while (pos < n) {
         if (s[pos] < 0x80) {
+            size_t from = pos;
             pos = wt_skip_ascii_words(s, n, pos + 1, 1, 0);
+            sc->work += 1 + (pos - from) / 8;  /* a word a step */
             continue;
         }
         size_t len;
         uint32_t c = wt_utf8_decode(s, n, pos, &len);
+        sc->work++;
         if (!unstable(f, c)) { pos += len; continue; }
         /* The region: from the stable code point before (or the start) to the next stable one. */
         size_t rs = pos > copied ? wt_utf8_prev(s, copied, pos) : pos, re = pos + len;
         while (re < n) {
             size_t l2;
             uint32_t c2 = wt_utf8_decode(s, n, re, &l2);
+            sc->work++;
             if (!unstable(f, c2)) break;
             re += l2;
         }

@@ -42,6 +42,7 @@ typedef struct {
     uint32_t *cps;           /* one region's code points while it is rebuilt */
     uint8_t *cls;            /* their combining classes */
     size_t out_cap, cps_cap, cls_cap;
+    uint64_t work;           /* steps done by this thread's wt_nfc_apply calls (wt_work_counters) */
 } wt_nfc_scratch;
 void wt_nfc_scratch_free(wt_nfc_scratch *sc);
 

@@ -59,6 +59,9 @@ class Tokenizer:
         self._mask_cache = {}
         self._special_set = frozenset(self.special_tokens)
         self._special_re = re.compile("|".join(map(re.escape, sorted(self.special_tokens, key=len, reverse=True))))
+        # The special tokens of pass 0 (tiktoken's all are), for the core's search of a text.
+        self._special_mask = (bytes(a.special for a in self._passes[0])
+                              if self._passes and self.special_tokens else None)
         self._regex_cache = {}
         self._n_post = len(spec.prefix) + len(spec.suffix)
         # The Python path normalizes between added tokens, unless the core does it itself.
@@ -166,9 +169,10 @@ class Tokenizer:
                 except UnicodeEncodeError:
                     pass    # lone surrogates: the general path raises as HF does
             elif (self._tiktoken and max_length is None and not allowed_special and disallowed_special == "all"
-                  and type(text) is str and (not self.special_tokens or self._special_re.search(text) is None)):
+                  and type(text) is str):
                 try:        # tiktoken's default call on text without special tokens: ordinary text
-                    return self._core.encode(text, _NO_SPLIT, False, -1, False, result)
+                    if self._special_mask is None or not self._core.has_added(text, 0, self._special_mask):
+                        return self._core.encode(text, _NO_SPLIT, False, -1, False, result)
                 except UnicodeEncodeError:
                     pass    # lone surrogates: the general path replaces them as tiktoken does
             active, max_body, add = self._call_options(add_special_tokens, max_length, allowed_special,

@@ -168,11 +168,12 @@ def release_memory():
 
 
 def work_counters(bint reset=False):
-    """(merge steps, pattern-matcher steps) done by this thread so far: a measure of
-    work that does not depend on the machine (tests bound it on worst-case inputs)."""
-    cdef uint64_t bpe = 0, regex = 0
-    _check(wt_work_counters(&bpe, &regex, reset))
-    return bpe, regex
+    """(merge steps, pre-tokenizer steps, NFC steps) done by this thread so far: a
+    measure of work that does not depend on the machine, each step examining a
+    bounded number of bytes (tests bound it on worst-case inputs)."""
+    cdef uint64_t bpe = 0, split = 0, normalize = 0
+    _check(wt_work_counters(&bpe, &split, &normalize, reset))
+    return bpe, split, normalize
 
 
 _ALGOS = {"auto": WT_ALGO_AUTO, "heap": WT_ALGO_HEAP, "linear": WT_ALGO_LINEAR, "small": WT_ALGO_SMALL}
@@ -513,28 +514,39 @@ RESULT_LIST, RESULT_COUNT, RESULT_ARRAY = 0, 1, 2
 
 # numpy, imported on the first array result (import warptok stays without it). The
 # module is declared free-threading compatible: the lock makes the first call's
-# initialization safe without the GIL (another thread could otherwise see _frombuffer
+# initialization safe without the GIL (another thread could otherwise see _empty
 # set and _uint32 not yet, or the two stores race on the references).
-cdef object _frombuffer = None, _uint32 = None
+cdef object _empty = None, _uint32 = None, _ndarray = None
 cdef cython.pymutex _numpy_lock
+
+cdef extern from *:
+    """
+    /* An ndarray's data pointer: the first field after the object header in
+     * numpy's PyArrayObject_fields, which its PyArray_DATA reads in every compiled
+     * extension (numpy's ABI), without building numpy's headers in here. */
+    static void *wt_ndarray_data(PyObject *a) { return *(void **)((char *)a + sizeof(PyObject)); }
+    """
+    void *wt_ndarray_data(object a)
 
 
 cdef object _as_array(const uint32_t *ids, size_t n):
-    """A uint32 ndarray of its own holding a copy of ids[0..n)."""
-    global _frombuffer, _uint32
-    cdef object frombuffer, uint32
+    """A uint32 ndarray of its own holding a copy of ids[0..n): numpy.empty and one
+    copy (a view of our own buffer through numpy.frombuffer cost 3x the time)."""
+    global _empty, _uint32, _ndarray
+    cdef object empty, uint32
     with _numpy_lock:
-        if _frombuffer is None:
+        if _empty is None:
             import numpy as np
             _uint32 = np.dtype(np.uint32)
-            _frombuffer = np.frombuffer
-        frombuffer, uint32 = _frombuffer, _uint32
-    cdef uint32_t *copy = <uint32_t *>wt_malloc(n * sizeof(uint32_t) + 1)
-    if copy == NULL:
-        raise errors.MemoryError("warptok: out of memory")
+            _ndarray = np.ndarray
+            _empty = np.empty
+        empty, uint32 = _empty, _uint32
+    arr = empty(n, uint32)
+    if type(arr) is not _ndarray:       # never with numpy's own empty: the layout read below
+        raise errors.TypeError("warptok: numpy.empty did not return an ndarray")
     if n:
-        memcpy(copy, ids, n * sizeof(uint32_t))
-    return frombuffer(_own(copy, n, 4, b"I"), uint32)
+        memcpy(wt_ndarray_data(arr), ids, n * sizeof(uint32_t))
+    return arr
 
 
 cdef class Core:
@@ -878,6 +890,26 @@ cdef class Core:
                     trie_nodes=self.t.bpe.lin.n_nodes, unordered=self.t.bpe.n_unordered)
 
     @property
+    def piece_table(self):
+        """The piece table's size: slots, seeds spilled to the long map (their lines had
+        no room), and whether every whole token was seeded."""
+        return dict(slots=self.t.bpe.pieces.mask + 1, spilled=self.t.bpe.pieces.spilled,
+                    whole_seeded=bool(self.t.bpe.whole_seeded))
+
+    def piece_table_find(self, bytes piece):
+        """The ids the piece table holds for a piece, or None (for tests)."""
+        cdef const uint8_t *p = piece
+        cdef size_t n = len(piece)
+        cdef uint32_t *out = <uint32_t *>wt_malloc((n + 1) * sizeof(uint32_t))
+        if out == NULL:
+            raise errors.MemoryError("warptok: out of memory")
+        try:
+            k = wt_pt_find(&self.t.bpe.pieces, p, n, wt_pt_hash_of(p, n), out)
+            return None if k < 0 else [out[i] for i in range(k)]
+        finally:
+            wt_free(out)
+
+    @property
     def block_masks(self):
         """Per pre-tokenizer split, how its scanner classifies ASCII 64 bytes at a time:
         "vector" (SSE2 or NEON), "words" (portable 8-byte words: other CPUs, or
@@ -932,27 +964,14 @@ cdef class Core:
             wt_free(out)
         return result
 
-    def model_pieces(self, list pieces):
-        """For tests: the model's ids of each piece (str), with no piece table."""
-        cdef wt_model *m = self.t.model
-        cdef bytes b
-        cdef int64_t k
-        cdef uint32_t *out
-        if m == NULL:
-            raise errors.ValueError("warptok: a byte-level BPE tokenizer (use merge_pieces)")
-        result = []
-        for piece in pieces:
-            b = piece.encode()
-            out = <uint32_t *>wt_malloc((len(b) + 1) * sizeof(uint32_t))
-            if out == NULL:
-                raise errors.MemoryError()
-            try:
-                k = wt_model_encode(m, <const uint8_t *>b, len(b), out)
-                _check(<int>k if k < 0 else 0)
-                result.append([out[j] for j in range(k)])
-            finally:
-                wt_free(out)
-        return result
+    def has_added(self, str text, int pass_, active):
+        """Whether text holds one of a pass's added tokens (active: its mask)."""
+        cdef Py_ssize_t n
+        cdef const uint8_t *s = _utf8(text, &n)
+        cdef size_t start, end
+        cdef uint32_t k
+        cdef const uint8_t *act = self._active_ptr(pass_, active)
+        return wt_find_added(&self.t, pass_, s, n, 0, act, &start, &end, &k) != 0
 
     def find_added(self, bytes data, int pass_, active):
         """Spans (start, end, index) of a pass's added tokens in UTF-8 data."""

@@ -60,12 +60,17 @@ cdef extern from "pretokenize/regex.h":
 
 cdef extern from "bpe/piece_table.h":
     ctypedef struct wt_piece_table:
-        pass
+        size_t mask
+        size_t spilled
+    int64_t wt_pt_find(const wt_piece_table *t, const uint8_t *p, size_t n, uint64_t h, uint32_t *out) nogil
+    uint64_t wt_pt_hash_of(const uint8_t *p, size_t n) nogil
 
 cdef extern from "bpe/bpe.h":
     ctypedef struct wt_bpe_linear:
         uint32_t n_nodes
     ctypedef struct wt_bpe:
+        wt_piece_table pieces
+        int whole_seeded
         uint32_t n_ids
         uint32_t *tok_off
         uint8_t *tok_bytes
@@ -242,7 +247,7 @@ cdef extern from "pipeline/tokenizer.h":
     int wt_decode(const wt_tokenizer *t, const uint32_t *ids, size_t n, int skip_special,
                   int skip_unknown, uint8_t **out, size_t *out_len, size_t *bad_index) nogil
     wt_bpe_scratch *wt_thread_bpe_scratch() nogil
-    int wt_work_counters(uint64_t *bpe, uint64_t *regex, int reset) nogil
+    int wt_work_counters(uint64_t *bpe, uint64_t *split, uint64_t *normalize, int reset) nogil
 
 # ---------------------------------------------------------------- the prefetch reader
 
