@@ -419,3 +419,16 @@ def test_hf_wrapper_of_a_bert_tokenizer():
     for ids in theirs(texts[:30])["input_ids"]:
         for skip in (False, True):
             assert ours.decode(ids, skip_special_tokens=skip) == theirs.decode(ids, skip_special_tokens=skip)
+
+
+def test_pickle_round_trip():
+    """A WordPiece tokenizer pickles as its file and comes back the same (workers get it)."""
+    import pickle
+
+    ours, ref = pair(bert())
+    back = pickle.loads(pickle.dumps(ours))
+    texts = docs()[:50]
+    assert back.encode_batch(texts) == hf_ids(ref, texts)
+    ids = ref.encode(texts[0]).ids
+    assert back.decode(ids, skip_special_tokens=False) == ref.decode(ids, skip_special_tokens=False)
+    assert pickle.dumps(back) == pickle.dumps(ours)
