@@ -50,6 +50,13 @@ def long_texts(name):
         glued.append(w + sp if r < 0.05 else sp + w if r < 0.1 else w)
     glued = " ".join(glued)
     glued = (glued * (LONG // len(glued) + 1))[:LONG]
+    # Spaces between words of every script, and around marks, digits of other systems,
+    # modifier and titlecase letters, jamo NFC would join, emoji: every kind of neighbour
+    # a cut between non-ASCII letters can have.
+    pieces = ["слово", "Ελληνικά", "中文", "日本語", "한국어", "\u1100", "\u1161", "e\u0301", "\u0301", "\u0323\u0301",
+              "١٢٣", "Ⅻ", "x²", "'s", "ǅemal", "ʰa", "שלום", "مرحبا", "👍🏽", "7", "ÉCOLE", "naïve", "ß", "ﬁ", "\u200d"]
+    scripts = "".join(rng.choice(pieces) + rng.choice([" ", " ", " ", "  ", "\n", "", " \u3000", "\u3000  ", "\u00a0  "])
+                      for _ in range(LONG // 4))
     return {
         "english": english[:LONG],
         "multilingual": multi[:LONG],
@@ -57,6 +64,7 @@ def long_texts(name):
         "glued": glued,
         "code": "".join(corpus("english")[:3])[:1000] + "    def f(x):\n        return x + 1\n" * 8000,
         "no cut": "abc" * (LONG // 3),
+        "scripts": scripts,
     }
 
 

@@ -20,6 +20,9 @@
 typedef struct {
     uint64_t *slots;
     size_t mask;
+    uint64_t *filter;        /* a bit per pair's hash (high bits): most pairs that do not
+                              * merge are known so here, in cache, without a probe */
+    size_t filter_mask;      /* bits - 1 */
     uint32_t *rank_merged;   /* NULL: the rank is the merged token (tiktoken) */
 } wt_pair_map;
 

@@ -37,17 +37,22 @@ static void pair_put(wt_pair_map *m, uint32_t l, uint32_t r, uint32_t rank)
     size_t i = pair_home(m, key);
     while (m->slots[i] != UINT64_MAX && (m->slots[i] & ~WT_RANK_BITS) != key) i = (i + 1) & m->mask;
     m->slots[i] = key | rank;
+    size_t bit = pair_filter_bit(m, wt_hash_u64(key));
+    m->filter[bit / 64] |= 1ull << (bit % 64);
 }
 
 /* At most half full (pairs absent from it are the common probe: a miss ends
- * at an empty slot). */
+ * at an empty slot). The filter has 8 to 16 bits a pair: one in 8 to 16 of the
+ * pairs absent passes it. */
 static int pairs_alloc(wt_pair_map *m, size_t n)
 {
-    size_t cap = wt_pow2_at_least(n * 2 + 1);
+    size_t cap = wt_pow2_at_least(n * 2 + 1), bits = wt_pow2_at_least(n * 8 + 4096);
     m->slots = wt_malloc(cap * sizeof(uint64_t));
-    if (!m->slots) return WT_ENOMEM;
+    m->filter = wt_calloc(bits / 64, sizeof(uint64_t));
+    if (!m->slots || !m->filter) return WT_ENOMEM;
     memset(m->slots, 0xff, cap * sizeof(uint64_t));
     m->mask = cap - 1;
+    m->filter_mask = bits - 1;
     return 0;
 }
 
@@ -334,6 +339,7 @@ void wt_bpe_free(wt_bpe *b)
     wt_free(b->tok_off); wt_free(b->tok_bytes); wt_free(b->tok_flags);
     wt_free(b->vocab);
     wt_free(b->pairs.slots);
+    wt_free(b->pairs.filter);
     wt_free(b->byte_ranks);
     wt_free(b->preformed);
     wt_free(b->pairs.rank_merged);

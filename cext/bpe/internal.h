@@ -14,12 +14,17 @@ WT_INLINE uint64_t pair_key(uint32_t l, uint32_t r) { return (uint64_t)l << 42 |
 /* Where the probe for a pair starts. */
 WT_INLINE size_t pair_home(const wt_pair_map *m, uint64_t key) { return wt_hash_u64(key) & m->mask; }
 
+/* The pair's bit in the filter (hash bits the home does not use). */
+WT_INLINE size_t pair_filter_bit(const wt_pair_map *m, uint64_t hash) { return (size_t)(hash >> 40) & m->filter_mask; }
+
 /* The pair's rank, or UINT32_MAX when it does not merge. */
 WT_INLINE uint32_t pair_rank(const wt_bpe *b, uint32_t l, uint32_t r)
 {
     const wt_pair_map *m = &b->pairs;
-    uint64_t key = pair_key(l, r);
-    for (size_t i = pair_home(m, key);; i = (i + 1) & m->mask) {
+    uint64_t key = pair_key(l, r), hash = wt_hash_u64(key);
+    size_t bit = pair_filter_bit(m, hash);
+    if (!(m->filter[bit / 64] >> (bit % 64) & 1)) return UINT32_MAX;
+    for (size_t i = hash & m->mask;; i = (i + 1) & m->mask) {
         uint64_t slot = m->slots[i];
         if ((slot & ~WT_RANK_BITS) == key) return (uint32_t)(slot & WT_RANK_BITS);
         if (slot == UINT64_MAX) return UINT32_MAX;
@@ -34,7 +39,11 @@ WT_INLINE uint32_t rank_merged(const wt_bpe *b, uint32_t rank)
 
 WT_INLINE void pair_prefetch(const wt_bpe *b, uint32_t l, uint32_t r)
 {
-    __builtin_prefetch(&b->pairs.slots[pair_home(&b->pairs, pair_key(l, r))]);
+    const wt_pair_map *m = &b->pairs;
+    uint64_t hash = wt_hash_u64(pair_key(l, r));
+    size_t bit = pair_filter_bit(m, hash);
+    __builtin_prefetch(&m->filter[bit / 64]);
+    __builtin_prefetch(&m->slots[hash & m->mask]);
 }
 
 /* The byte length of token id (0 for WT_NO_ID). */

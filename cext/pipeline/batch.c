@@ -5,6 +5,8 @@
 
 #include "common/alloc.h"
 #include "common/pool.h"
+#include "common/utf8.h"
+#include "text/unicode_data.h"
 
 #ifdef __SSE2__
 #include <emmintrin.h>
@@ -65,34 +67,49 @@ static int splittable(const wt_tokenizer *t)
 
 WT_INLINE int ascii_letter(uint8_t c) { return (uint8_t)((c | 0x20) - 'a') < 26; }
 
-/* The first position in [from, to) where text s can be cut, or 0 (1 <= from,
- * to < the text's length): a space after an ASCII letter or digit and before
- * an ASCII letter. No piece of the scanner families crosses it (their letter
- * and digit runs end before a space, and the space begins the next word's
- * piece, whatever came before), nor does an added token (splittable), and NFC
- * neither changes such text nor composes across it. */
-WT_INLINE int cut_at(const uint8_t *s, size_t i)
+/* \p{L}, or with digits \p{L} or \p{N}, in the tokenizer's Unicode tables. */
+static int letter(int dialect, uint32_t cp, int digits)
 {
-    return s[i] == ' ' && (ascii_letter(s[i - 1]) || (uint8_t)(s[i - 1] - '0') < 10) && ascii_letter(s[i + 1]);
+    unsigned gc = wt_uc_props(dialect, cp) & WT_UC_GC_MASK;
+    return (gc >= WT_GC_Lu && gc <= WT_GC_Lo) || (digits && gc >= WT_GC_Nd && gc <= WT_GC_No);
 }
 
-static size_t find_cut(const uint8_t *s, size_t from, size_t to)
+/* Whether text s (n bytes) can be cut before byte i (1 <= i < n - 1): a space
+ * after a letter or digit and before a letter, in any script. No piece of the
+ * scanner families crosses it (their letter and digit runs end before a space,
+ * and the space begins the next word's piece, whatever came before; DeepSeek-V3's
+ * CJK and digit runs end there too), nor does an added token (splittable), and
+ * NFC neither changes a space nor composes across it. */
+static int cut_at(int dialect, const uint8_t *s, size_t n, size_t i)
+{
+    size_t len;
+    uint8_t before = s[i - 1], after = s[i + 1];
+    if (s[i] != ' ' || !(after < 0x80 ? ascii_letter(after) : letter(dialect, wt_utf8_decode(s, n, i + 1, &len), 0)))
+        return 0;
+    if (before < 0x80) return ascii_letter(before) || (uint8_t)(before - '0') < 10;
+    return letter(dialect, wt_utf8_decode(s, n, wt_utf8_prev(s, 0, i), &len), 1);
+}
+
+/* The first position in [from, to) where s can be cut, or 0 (1 <= from, to < n - 1). */
+static size_t find_cut(int dialect, const uint8_t *s, size_t n, size_t from, size_t to)
 {
     size_t i = from;
 #ifdef __SSE2__
-    /* 16 at a time, the spaces before a letter first: a run of spaces is passed quickly. */
+    /* 16 at a time, the spaces before an ASCII letter or a non-ASCII character
+     * first: a run of spaces is passed quickly. */
     const __m128i space = _mm_set1_epi8(' '), case_bit = _mm_set1_epi8(0x20);
     const __m128i shift = _mm_set1_epi8((char)(0x80 - 'a')), limit = _mm_set1_epi8((char)(26 - 128));
     for (; i + 16 < to; i += 16) {
         __m128i x = _mm_loadu_si128((const __m128i *)(s + i)), y = _mm_loadu_si128((const __m128i *)(s + i + 1));
         __m128i letter_next = _mm_cmplt_epi8(_mm_add_epi8(_mm_or_si128(y, case_bit), shift), limit);
-        for (unsigned m = (unsigned)_mm_movemask_epi8(_mm_and_si128(_mm_cmpeq_epi8(x, space), letter_next)); m;
-             m &= m - 1)
-            if (cut_at(s, i + (unsigned)__builtin_ctz(m))) return i + (unsigned)__builtin_ctz(m);
+        unsigned m = (unsigned)_mm_movemask_epi8(_mm_cmpeq_epi8(x, space))
+                     & ((unsigned)_mm_movemask_epi8(letter_next) | (unsigned)_mm_movemask_epi8(y));
+        for (; m; m &= m - 1)
+            if (cut_at(dialect, s, n, i + (unsigned)__builtin_ctz(m))) return i + (unsigned)__builtin_ctz(m);
     }
 #endif
     for (; i < to; i++)
-        if (cut_at(s, i)) return i;
+        if (cut_at(dialect, s, n, i)) return i;
     return 0;
 }
 
@@ -165,6 +182,7 @@ static size_t plan_units(wt_batch *b, size_t part)
 {
     const wt_text *texts = b->texts;
     int cut = b->o.max_body == SIZE_MAX && splittable(b->t);  /* under a limit, the first part is enough */
+    int dialect = cut ? b->t->stages[b->t->n_stages - 1].scan.dialect : 0;
     size_t count = 0;
     for (int pass = 0; pass < 2; pass++) {        /* count, then fill */
         size_t u = 0;
@@ -174,7 +192,7 @@ static size_t plan_units(wt_batch *b, size_t part)
              * each byte is looked at once (text with no cut costs one pass). */
             for (size_t from = part; cut && n >= WT_SPLIT_MIN && from + 1 < n;) {
                 size_t to = from + WT_SPLIT_PART < n - 1 ? from + WT_SPLIT_PART : n - 1;
-                size_t end = find_cut(texts[i].s, from, to);
+                size_t end = find_cut(dialect, texts[i].s, n, from, to);
                 if (!end) {
                     from = to;
                     continue;
