@@ -116,6 +116,8 @@ def unsafe_bits(steps: list) -> bytes | None:
         cps |= s.unsafe
     if not cps:
         return None
+    if min(cps) < 0x80:            # Tokenizer._needs_normalizing lets ASCII texts skip the scan
+        raise errors.AssertionError("an ASCII character among the code points for the Python path")
     bits = bytearray(N_CP // 8)
     for c in cps:
         bits[c >> 3] |= 1 << (c & 7)
