@@ -432,3 +432,21 @@ def test_pickle_round_trip():
     ids = ref.encode(texts[0]).ids
     assert back.decode(ids, skip_special_tokens=False) == ref.decode(ids, skip_special_tokens=False)
     assert pickle.dumps(back) == pickle.dumps(ours)
+
+
+def test_marks_nfd_reorders_take_the_python_path():
+    """BertNormalizer's strip_accents is NFD, which reorders kept marks (U+1D16D, ccc 226,
+    before U+1D165, ccc 216) across characters: the per-character map cannot, so such texts
+    take the Python path. Visible in ids only when the vocabulary has the reordered string."""
+    j = json.loads(bert())
+    vocab = j["model"]["vocab"]
+    for token in ["a\U0001d165\U0001d16d", "##\U0001d165\U0001d16d", "\U0001d165\U0001d16d"]:
+        vocab[token] = len(vocab)
+    j["normalizer"]["strip_accents"] = True
+    texts = ["a\U0001d16d\U0001d165", "xa\U0001d16d\U0001d165 a\U0001d16d\U0001d165b", "\U0001d16d\U0001d165",
+             "b\U0001d16d\u0301\U0001d165", "[CLS]a\U0001d16d\U0001d165[SEP]"]
+    ours, ref = pair(json.dumps(j))
+    expected = hf_ids(ref, texts)
+    assert any(len(vocab) - 3 <= i for ids in expected for i in ids)     # the new tokens are used
+    assert [ours.encode(t) for t in texts] == expected
+    assert ours.encode_batch(texts) == expected

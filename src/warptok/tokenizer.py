@@ -443,8 +443,8 @@ class Tokenizer:
         norm = self._normalizer
         if norm is None:
             return False
-        if norm.core is not None:      # the core normalizes, but not texts with these characters
-            return first_flagged(text, norm.unsafe) >= 0
+        if norm.core is not None:      # the core normalizes, but not texts with these (non-ASCII) characters
+            return norm.unsafe is not None and not text.isascii() and first_flagged(text, norm.unsafe) >= 0
         if norm.form:      # Python's "normalized" implies HF's (HF's data is older, see unicode_forms)
             return not unicode_forms.ucd_is_normalized(norm.form, text)
         return not norm.substring_closed or norm.apply(text) != text
