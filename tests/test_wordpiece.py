@@ -348,6 +348,7 @@ def test_batch_options_and_threads():
         ids, offsets = ours.encode_batch_flat(texts, **kwargs)
         assert [ids[offsets[i]:offsets[i + 1]].tolist() for i in range(len(texts))] == expected
         assert [ours.count(t, **kwargs) for t in texts[:50]] == [len(e) for e in expected[:50]]
+        assert [ours.encode_to_numpy(t, **kwargs).tolist() for t in texts[:50]] == expected[:50]
     for max_length in (2, 7, 64):
         expected = [ref.encode(t).ids for t in texts[:50]]
         want = [e if len(e) <= max_length else e[:max_length - 1] + [e[-1]] for e in expected]
