@@ -451,3 +451,26 @@ def test_marks_nfd_reorders_take_the_python_path():
     assert any(len(vocab) - 3 <= i for ids in expected for i in ids)     # the new tokens are used
     assert [ours.encode(t) for t in texts] == expected
     assert ours.encode_batch(texts) == expected
+
+
+@pytest.mark.parametrize("changes", [
+    {},
+    {"pre_tokenizer": {"type": "Whitespace"}},
+    # not cut: Prepend adds to each part, Strip trims each part's ends
+    {"normalizer": {"type": "Sequence", "normalizers": [{"type": "Lowercase"}, {"type": "Prepend", "prepend": "x "}]}},
+    {"normalizer": {"type": "Sequence", "normalizers": [{"type": "Strip", "strip_left": True, "strip_right": True},
+                                                        {"type": "Lowercase"}]}},
+    # not cut: the first split keeps spaces inside its pieces
+    {"pre_tokenizer": {"type": "Punctuation", "behavior": "Isolated"}, "model": {"max_input_chars_per_word": 10000}},
+], ids=["bert", "whitespace", "prepend", "strip", "punctuation"])
+def test_long_texts_cut_for_the_pool(changes):
+    """Texts of 128 KiB or more are cut at spaces and encoded on the pool when the
+    pre-tokenizer starts afresh there; whole otherwise. Both as HF."""
+    english = "\n\n".join(docs()[:2000])
+    multilingual = " [SEP] ".join(corpus("multilingual"))
+    texts = [english[:300_000] + " [MASK]  [SEP] x", multilingual, "short one"]
+    ours, ref = pair(variant(**changes))
+    expected = hf_ids(ref, texts)
+    assert [ours.encode(t) for t in texts] == expected
+    assert ours.encode_batch(texts, num_threads=2) == expected
+    assert ours.encode_batch(texts, add_special_tokens=False) == hf_ids(ref, texts, add_special_tokens=False)

@@ -45,15 +45,38 @@ struct wt_batch {
     atomic_int err;
 };
 
+/* A model's tokenizer (WordPiece, WordLevel) may be cut at a space when its first
+ * split drops spaces by class (BertPreTokenizer, Whitespace, WhitespaceSplit: no
+ * piece crosses one; later splits work inside those pieces) and its normalizer
+ * maps each character on its own, a space to itself (the parts then normalize
+ * to the whole's; Prepend, Strip and Replace of a string would not). */
+static int model_splittable(const wt_tokenizer *t)
+{
+    const wt_stage *first = &t->stages[0];
+    if (first->kind != WT_STAGE_CLASSES || first->classes.ascii[' '] != WT_CLASS_REMOVED) return 0;
+    for (uint32_t k = 0; k < t->n_stages; k++)
+        if (t->stages[k].kind == WT_STAGE_METASPACE) return 0;
+    if (t->norm)
+        for (int i = 0; i < t->norm->n_steps; i++)
+            if (t->norm->steps[i].kind != WT_NORM_MAP || t->norm->steps[i].map.ascii[' '] != 0) return 0;
+    return 1;
+}
+
 /* Whether a text may be cut (see find_cut): every split is a scanner's that keeps
- * its matches, and no added token holds a space or takes the spaces after it. */
+ * its matches (or, with a model, model_splittable), and no added token holds a
+ * space or takes the spaces after it. */
 static int splittable(const wt_tokenizer *t)
 {
-    if (t->n_stages == 0 || t->norm || t->model) return 0;
-    for (uint32_t k = 0; k < t->n_stages; k++) {
-        const wt_stage *st = &t->stages[k];
-        int keeps_matches = st->behavior == WT_SPLIT_ISOLATED || (st->behavior == WT_SPLIT_REMOVED && st->invert);
-        if (!st->re || !st->scan.family || !keeps_matches) return 0;
+    if (t->n_stages == 0) return 0;
+    if (t->model) {
+        if (!model_splittable(t)) return 0;
+    } else {
+        if (t->norm) return 0;
+        for (uint32_t k = 0; k < t->n_stages; k++) {
+            const wt_stage *st = &t->stages[k];
+            int keeps_matches = st->behavior == WT_SPLIT_ISOLATED || (st->behavior == WT_SPLIT_REMOVED && st->invert);
+            if (!st->re || !st->scan.family || !keeps_matches) return 0;
+        }
     }
     for (int pass = 0; pass < 2; pass++) {
         const wt_added *a = &t->added[pass];
