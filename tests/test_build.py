@@ -116,3 +116,13 @@ def test_a_clone_built_offline_without_mimalloc_stops_with_one_line(tmp_path):
     for fix in ("WARPTOK_ALLOCATOR=system", "python vendor/fetch_mimalloc.py", "sdist"):
         assert fix in lines[0]
     assert not (tmp_path / "vendor" / "mimalloc").exists()
+
+
+def test_warptok_imports_and_encodes_without_numpy():
+    """setup.py's profile run (tools/pgo_train.py) runs in pip's build environment, which
+    has no numpy: importing warptok and encoding lists must not need it (else the build
+    silently loses its profile)."""
+    code = ("import sys; sys.modules['numpy'] = None\n"
+            "import warptok\n"
+            "assert warptok.get_encoding('gpt2').encode('hello world') == [31373, 995]\n")
+    subprocess.run([sys.executable, "-c", code], check=True, timeout=120)

@@ -19,8 +19,6 @@ import re
 from dataclasses import dataclass
 from typing import Callable
 
-import numpy as np
-
 from .. import errors
 from .._native._core import CLASS_BLOCK, CLASS_ISOLATED, CLASS_REMOVED, MAP_BLOCK
 
@@ -44,6 +42,7 @@ def _expand(ranges) -> set:
 
 def compose_map(steps: list) -> tuple:
     """(block_of uint32, entries uint32, blob bytes): the map of the steps applied in order."""
+    import numpy as np     # here, not at import: warptok imports without numpy (setup.py's profile run)
     entries = np.zeros(N_CP, dtype=np.uint32)
     sparse = set()
     for s in steps:
@@ -95,6 +94,7 @@ def compose_map(steps: list) -> tuple:
 
 def _blocks(values: np.ndarray, size: int):
     """Two-level form of a per-code-point array: (block index per group, the distinct groups)."""
+    import numpy as np
     groups = values.reshape(-1, size)
     raw = groups.tobytes()
     width = size * values.itemsize
@@ -241,6 +241,7 @@ RUN, RUN2 = 0, 1
 def class_table(default: int, assignments: list) -> tuple:
     """(block_of, classes) for pretokenize/classes.h: every code point `default`, then
     each (ranges, class) in order."""
+    import numpy as np
     table = np.full(N_CP, default, dtype=np.uint8)
     for ranges, cls in assignments:
         for lo, hi in ranges:
