@@ -199,3 +199,12 @@ class ReaderClosed(WarptokError, builtins.ValueError):
 
 class CommandError(WarptokError):
     """A ``warptok`` command cannot run as asked; the CLI prints the message and exits 1."""
+
+
+def unsupported(part: str, value) -> UnsupportedTokenizer:
+    """The error for a tokenizer.json part warptok does not support, quoting it (200 characters)."""
+    import json
+    text = json.dumps(value, ensure_ascii=False) if not isinstance(value, str) else value
+    if len(text) > 200:
+        text = text[:200] + "..."
+    return UnsupportedTokenizer(f"unsupported {part}: {text}")

@@ -8,20 +8,12 @@ characters; decoding goes through the file's decoder (decoders.py).
 
 from __future__ import annotations
 
-import json
 
 from .. import errors
 from .._native._core import MAX_STAGES, SPLIT_BEHAVIORS
 from . import charmap
 from .spec import Spec, Stage
 from .spec import steps as spec_steps
-
-
-def _fail(part: str, value) -> errors.UnsupportedTokenizer:
-    text = json.dumps(value, ensure_ascii=False) if not isinstance(value, str) else value
-    if len(text) > 200:
-        text = text[:200] + "..."
-    return errors.UnsupportedTokenizer(f"unsupported {part}: {text}")
 
 
 def _dict_vocab(model) -> dict:
@@ -47,9 +39,9 @@ def read_model(kind: str, model: dict) -> Spec:
     if kind == "WordLevel":
         return _wordlevel(model)
     if kind == "BPE":
-        raise _fail("model: BPE without a ByteLevel pre-tokenizer (SentencePiece style) is not supported yet",
+        raise errors.unsupported("model: BPE without a ByteLevel pre-tokenizer (SentencePiece style) is not supported yet",
                     {k: model.get(k) for k in ("byte_fallback", "unk_token", "fuse_unk")})
-    raise _fail("model type", kind)
+    raise errors.unsupported("model type", kind)
 
 
 def _wordpiece(model) -> Spec:
@@ -84,12 +76,12 @@ def read_pre_tokenizer(p, spec: Spec):
         elif kind == "CharDelimiterSplit":
             delim = step.get("delimiter")
             if not isinstance(delim, str) or len(delim) != 1:
-                raise _fail("CharDelimiterSplit delimiter", step)
+                raise errors.unsupported("CharDelimiterSplit delimiter", step)
             spec.stages.append(Stage(None, other=("classes", *charmap.delimiter_classes(ord(delim)))))
         elif kind == "Punctuation":
             behavior = step.get("behavior", "Isolated")
             if behavior not in SPLIT_BEHAVIORS:
-                raise _fail("Punctuation behavior", step)
+                raise errors.unsupported("Punctuation behavior", step)
             if behavior == "Isolated":
                 spec.stages.append(Stage(None, other=("classes", *charmap.punctuation_classes())))
             else:
@@ -100,7 +92,7 @@ def read_pre_tokenizer(p, spec: Spec):
         elif kind == "Split":
             behavior = step.get("behavior")
             if behavior not in SPLIT_BEHAVIORS:
-                raise _fail("Split behavior", step)
+                raise errors.unsupported("Split behavior", step)
             pat = step.get("pattern", {})
             if "Regex" in pat:
                 pattern = pat["Regex"]
@@ -108,16 +100,16 @@ def read_pre_tokenizer(p, spec: Spec):
                 # a literal: every character but ASCII letters and digits by its code point
                 pattern = "".join(c if c.isascii() and c.isalnum() else "\\x{%x}" % ord(c) for c in pat["String"])
             else:
-                raise _fail("Split pattern", step)
+                raise errors.unsupported("Split pattern", step)
             spec.stages.append(Stage(pattern, "onig", behavior, bool(step.get("invert"))))
         elif kind == "Metaspace":
             # pretokenize/classes.c rewrites and splits pieces, but prepend_scheme "first"
             # needs each piece's place in the original text, which the segment path
             # (texts normalized in Python) does not carry yet.
-            raise _fail("Metaspace pre-tokenizer (not yet: comes with the SentencePiece models)", step)
+            raise errors.unsupported("Metaspace pre-tokenizer (not yet: comes with the SentencePiece models)", step)
         elif kind == "ByteLevel":
-            raise _fail(f"ByteLevel pre-tokenizer with a {spec.model['kind']} model", step)
+            raise errors.unsupported(f"ByteLevel pre-tokenizer with a {spec.model['kind']} model", step)
         else:
-            raise _fail("pre-tokenizer", step)
+            raise errors.unsupported("pre-tokenizer", step)
     if len(spec.stages) > MAX_STAGES:
-        raise _fail(f"pre-tokenizer with more than {MAX_STAGES} splits", p)
+        raise errors.unsupported(f"pre-tokenizer with more than {MAX_STAGES} splits", p)

@@ -21,13 +21,6 @@ from .spec import steps as spec_steps
 GPT2_PATTERN = r"""'s|'t|'re|'ve|'m|'ll|'d| ?\p{L}+| ?\p{N}+| ?[^\s\p{L}\p{N}]+|\s+(?!\S)|\s+"""
 
 
-def _fail(part: str, value) -> errors.UnsupportedTokenizer:
-    text = json.dumps(value, ensure_ascii=False) if not isinstance(value, str) else value
-    if len(text) > 200:
-        text = text[:200] + "..."
-    return errors.UnsupportedTokenizer(f"unsupported {part}: {text}")
-
-
 def load_tokenizer_json(path) -> Spec:
     with open(path, "rb") as f:
         return parse_tokenizer_json(f.read())
@@ -47,14 +40,14 @@ def parse_tokenizer_json(data) -> Spec:
     model = j["model"]
     kind = model.get("type") or _model_type(model)
     if model.get("dropout") not in (None, 0, 0.0):
-        raise _fail("model.dropout (BPE dropout samples merges at random; no exact result to match)",
+        raise errors.unsupported("model.dropout (BPE dropout samples merges at random; no exact result to match)",
                     model.get("dropout"))
     if kind == "BPE" and _byte_level_pre_tokenizer(j.get("pre_tokenizer")):
         spec = _byte_level_bpe(model)
     elif kind in ("WordPiece", "WordLevel", "BPE", "Unigram"):
         spec = models.read_model(kind, model)
     else:
-        raise _fail("model type", kind)
+        raise errors.unsupported("model type", kind)
     _read_added(j.get("added_tokens") or [], spec, model.get("vocab"))
     spec.normalizer = _read_normalizer(j.get("normalizer"))
     if spec.model is None:
@@ -86,7 +79,7 @@ def _byte_level_pre_tokenizer(p) -> bool:
 def _byte_level_bpe(model) -> Spec:
     for key in ("continuing_subword_prefix", "end_of_word_suffix"):
         if model.get(key):
-            raise _fail(f"model.{key} with a ByteLevel pre-tokenizer", model[key])
+            raise errors.unsupported(f"model.{key} with a ByteLevel pre-tokenizer", model[key])
     if "merges" not in model:
         raise errors.ValueError("not a tokenizer.json file: a BPE model without merges")
     # byte_fallback only acts on a character missing from the vocabulary; with every byte
@@ -99,7 +92,7 @@ def _byte_level_bpe(model) -> Spec:
     never_in_utf8 = {0xC0, 0xC1, *range(0xF5, 0x100)}
     missing = [hex(b) for b in range(256) if bytelevel.byte_to_char()[b] not in vocab and b not in never_in_utf8]
     if missing:
-        raise _fail("byte-level BPE vocabulary without every byte-level character (missing bytes)",
+        raise errors.unsupported("byte-level BPE vocabulary without every byte-level character (missing bytes)",
                     ", ".join(missing[:8]))
 
     merges, bad = _core.merge_rows(model["merges"], token_bytes, bpe_ids, bytelevel.char_byte_table())
@@ -121,7 +114,7 @@ def _merge_error(m, vocab: dict, bpe_ids: set):
     if a + b not in vocab:
         raise errors.ValueError(f"merge {m!r} makes {a + b!r}, which is not in the vocabulary")
     if vocab[a] not in bpe_ids or vocab[b] not in bpe_ids or vocab[a + b] not in bpe_ids:
-        raise _fail("merge of tokens that are not byte-level", m)
+        raise errors.unsupported("merge of tokens that are not byte-level", m)
     raise errors.AssertionError(f"merge {m!r} was refused by the compiled reader but looks valid")
 
 
@@ -133,12 +126,12 @@ def _read_added(entries, spec: Spec, vocab):
                 vocab[piece] = i
     for e in entries:
         if e.get("single_word"):
-            raise _fail("added token flag single_word", e)
+            raise errors.unsupported("added token flag single_word", e)
         # As HF: content that is already a vocabulary token keeps that token's id.
         content = e["content"]
         i = vocab.get(content, e["id"])
         if not content:
-            raise _fail("empty added token", e)
+            raise errors.unsupported("empty added token", e)
         spec.added.append(AddedToken(content, i, bool(e.get("special")), normalized=bool(e.get("normalized")),
                                      lstrip=bool(e.get("lstrip")), rstrip=bool(e.get("rstrip"))))
         # HF decodes added tokens through the ByteLevel decoder too (UTF-8 when not byte-level).
@@ -153,7 +146,7 @@ def _read_normalizer(n):
     try:
         return normalizers.build(n)
     except errors.UnsupportedNormalizer as e:
-        raise _fail("normalizer", str(e)) from None
+        raise errors.unsupported("normalizer", str(e)) from None
 
 
 # HF pre-tokenizers that are splits on a character predicate or a fixed regex.
@@ -163,27 +156,27 @@ _PUNCT = r"[\p{P}!-/:-@\[-`{-~]"      # char::is_ascii_punctuation || Unicode P*
 def _read_pre_tokenizer(p, spec: Spec):
     steps = spec_steps(p, "pretokenizers")
     if not steps or steps[-1].get("type") != "ByteLevel":
-        raise _fail("pre-tokenizer without a final ByteLevel (not byte-level BPE)", p)
+        raise errors.unsupported("pre-tokenizer without a final ByteLevel (not byte-level BPE)", p)
     for step in steps:
         kind = step.get("type")
         if kind == "Split":
             behavior = step.get("behavior")
             if behavior not in SPLIT_BEHAVIORS:
-                raise _fail("Split behavior", step)
+                raise errors.unsupported("Split behavior", step)
             pat = step.get("pattern", {})
             if "Regex" in pat:
                 pattern = pat["Regex"]
             elif "String" in pat:
                 pattern = "".join("\\" + c if not c.isalnum() else c for c in pat["String"])
             else:
-                raise _fail("Split pattern", step)
+                raise errors.unsupported("Split pattern", step)
             spec.stages.append(Stage(pattern, "onig", behavior, bool(step.get("invert"))))
         elif kind == "Digits":
             spec.stages.append(Stage(r"\p{N}", "onig", "Isolated" if step.get("individual_digits") else "Contiguous"))
         elif kind == "Punctuation":
             behavior = step.get("behavior", "Isolated")
             if behavior not in SPLIT_BEHAVIORS:
-                raise _fail("Punctuation behavior", step)
+                raise errors.unsupported("Punctuation behavior", step)
             spec.stages.append(Stage(_PUNCT, "onig", behavior))
         elif kind == "Whitespace":
             spec.stages.append(Stage(r"\w+|[^\w\s]+", "onig", "Removed", invert=True))
@@ -191,14 +184,14 @@ def _read_pre_tokenizer(p, spec: Spec):
             spec.stages.append(Stage(r"\s", "onig", "Removed"))
         elif kind == "ByteLevel":
             if step is not steps[-1]:
-                raise _fail("pre-tokenizer step after ByteLevel", p)
+                raise errors.unsupported("pre-tokenizer step after ByteLevel", p)
             regex = GPT2_PATTERN if step.get("use_regex", True) else None
             if regex or step.get("add_prefix_space"):
                 spec.stages.append(Stage(regex, "onig", "Isolated", prefix_space=bool(step.get("add_prefix_space"))))
         else:
-            raise _fail("pre-tokenizer", step)
+            raise errors.unsupported("pre-tokenizer", step)
     if len(spec.stages) > MAX_STAGES:
-        raise _fail(f"pre-tokenizer with more than {MAX_STAGES} splits", p)
+        raise errors.unsupported(f"pre-tokenizer with more than {MAX_STAGES} splits", p)
 
 
 def _read_post_processor(p, spec: Spec):
