@@ -55,6 +55,7 @@ typedef struct {
     const uint8_t *suffix;
     size_t suffix_len;
     int byte_fallback, fuse_unk, ignore_merges;
+    int unk_missing;         /* BPE: an unknown token is named but not in the vocabulary (WT_EUNK when needed) */
     /* Unigram: a score per id (HF's f64) */
     const double *scores;
     size_t test_slots;       /* 0, or a small unseeded piece table (tests) */

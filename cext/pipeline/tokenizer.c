@@ -614,7 +614,7 @@ int wt_encode(const wt_tokenizer *t, const uint8_t *s, size_t n, const wt_encode
     if (!sc) return WT_ENOMEM;
     int rc;
     if (o->add_special && (rc = wt_ids_push(out, t->prefix, t->n_prefix))) return rc;
-    wt_run r = {.t = t, .out = out, .sc = sc, .block = &sc->block, .origin = s};
+    wt_run r = {.t = t, .out = out, .sc = sc, .block = &sc->block, .origin = o->mid_text ? NULL : s};
     sc->block.count = sc->block.bytes = 0;     /* left over by a call that failed */
     r.limit = o->max_body > SIZE_MAX - out->len ? SIZE_MAX : out->len + o->max_body;
     if (r.limit > out->len) {

@@ -74,6 +74,8 @@ typedef struct {
     int first_pass;          /* 1: the text is a segment pass 0 already produced; 2: one already normalized */
     size_t max_body;         /* ids kept from the text itself (truncation); SIZE_MAX: all */
     int add_special;         /* surround with the post-processor's prefix and suffix */
+    int mid_text;            /* the text is a segment that does not begin the original text (it
+                              * follows an added token): Metaspace's prepend_scheme "first" skips it */
 } wt_encode_opts;
 
 typedef struct {

@@ -66,6 +66,9 @@ class Tokenizer:
         self._n_post = len(spec.prefix) + len(spec.suffix)
         # The Python path normalizes between added tokens, unless the core does it itself.
         self._normalizer = None if in_core_normalizer(spec) else spec.normalizer
+        # Metaspace with prepend_scheme "first": a segment's ids depend on whether it begins the text.
+        self._prepend_first = any(st.other is not None and st.other[0] == "metaspace" and st.other[2] == "first"
+                                  for st in spec.stages)
         self._hf = self.source == "huggingface"
         self._tiktoken = self.source == "tiktoken" and spec.normalizer is None
         self.chat_template = _model.chat_template if _model else None
@@ -289,16 +292,36 @@ class Tokenizer:
         return self._core.find_added(data, 0, active[0]) if active[0] is not None else []
 
     def _encode_segments(self, segments: list, active, threads: int, *, count: bool = False,
-                         max_body: int = -1) -> list:
+                         max_body: int = -1, starts=None) -> list:
         """Each segment's ids (with ``count``, their number): the segments lie between
         _split_added's tokens, and are normalized (here, or by the core's NFC) and encoded
         from pass 1 on, all in one batch on the worker pool (``threads``: 0 for every CPU).
-        ``max_body`` >= 0 bounds each segment's ids."""
+        ``max_body`` >= 0 bounds each segment's ids. ``starts``: per segment, whether it
+        begins its text (None: all do), which Metaspace's prepend_scheme "first" needs."""
         first_pass = 1
+        mid = [False] * len(segments) if starts is None or not self._prepend_first else [not s for s in starts]
         if self._normalizer is not None:
+            if self._prepend_first:     # HF: a segment whose first character goes no longer begins the text
+                mid = [m or self._normalizer.loses_start(t) for m, t in zip(mid, segments)]
             segments = [self._normalized(t) for t in segments]
             first_pass = 2             # the core must not normalize them again
-        out = self._core.encode_batch(segments, active, max_body, False, threads, count, first_pass)
+        if any(mid):                    # two batches: the segments that begin their texts, the others
+            parts = [[i for i, m in enumerate(mid) if m == want] for want in (False, True)]
+            got = [self._encode_segments_as(segments, part, active, threads, count, max_body, first_pass, want)
+                   for part, want in zip(parts, (False, True))]
+            out = [None] * len(segments)
+            for part, values in zip(parts, got):
+                for i, v in zip(part, values):
+                    out[i] = v
+            return out
+        return self._encode_segments_as(segments, range(len(segments)), active, threads, count, max_body,
+                                        first_pass, False)
+
+    def _encode_segments_as(self, segments, which, active, threads, count, max_body, first_pass, mid_text):
+        texts = [segments[i] for i in which]
+        if not texts:
+            return []
+        out = self._core.encode_batch(texts, active, max_body, False, threads, count, first_pass, mid_text)
         if count:
             offsets = out[1]
             return (offsets[1:] - offsets[:-1]).tolist()
@@ -315,7 +338,7 @@ class Tokenizer:
         """HF's order: pass-0 added tokens on the raw text, then normalize what lies
         between them, and encode each normalized segment from pass 1 on. The segments
         of all the texts are encoded in one batch on the pool. A list of id lists."""
-        segments, layouts = [], []
+        segments, layouts, starts = [], [], []
         for text in texts:
             try:
                 data = text.encode("utf-8")
@@ -326,12 +349,13 @@ class Tokenizer:
                 if start > pos:
                     layout.append(len(segments))
                     segments.append(data[pos:start].decode("utf-8"))
+                    starts.append(pos == 0)
                 if k is not None:
                     layout.append(~self._passes[0][k].id)
                 pos = end
             layouts.append(layout)
         # max_body bounds each segment's ids too: no segment needs more.
-        encoded = self._encode_segments(segments, active, threads, max_body=max_body)
+        encoded = self._encode_segments(segments, active, threads, max_body=max_body, starts=starts)
         spec, out = self._spec, []
         for layout in layouts:
             body = []

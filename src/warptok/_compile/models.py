@@ -8,6 +8,7 @@ characters; decoding goes through the file's decoder (decoders.py).
 
 from __future__ import annotations
 
+from array import array
 
 from .. import errors
 from .._native._core import MAX_STAGES, SPLIT_BEHAVIORS
@@ -39,8 +40,7 @@ def read_model(kind: str, model: dict) -> Spec:
     if kind == "WordLevel":
         return _wordlevel(model)
     if kind == "BPE":
-        raise errors.unsupported("model: BPE without a ByteLevel pre-tokenizer (SentencePiece style) is not supported yet",
-                    {k: model.get(k) for k in ("byte_fallback", "unk_token", "fuse_unk")})
+        return _bpe(model)
     raise errors.unsupported("model type", kind)
 
 
@@ -59,6 +59,54 @@ def _wordlevel(model) -> Spec:
     vocab = _dict_vocab(model)
     id_to_token = {i: t for t, i in vocab.items()}
     return _spec("WordLevel", id_to_token, unk=vocab.get(model.get("unk_token")))
+
+
+def _bpe(model) -> Spec:
+    """BPE over characters (SentencePiece style): the merges as (left, right, merged) id
+    rows in rank order. As HF builds its merge map: the merged token is left + right
+    without right's continuing prefix; a pair listed twice keeps its last rank."""
+    vocab = _dict_vocab(model)
+    id_to_token = {i: t for t, i in vocab.items()}
+    prefix = model.get("continuing_subword_prefix") or ""
+    suffix = model.get("end_of_word_suffix") or ""
+    if not isinstance(prefix, str) or not isinstance(suffix, str):
+        raise errors.ValueError("not a tokenizer.json file: bad BPE options")
+    byte_fallback = bool(model.get("byte_fallback"))
+    if byte_fallback and (prefix or suffix):
+        # HF falls back to the bytes of the character with its prefix or suffix: more ids than bytes
+        raise errors.unsupported("model: byte_fallback with continuing_subword_prefix or end_of_word_suffix",
+                                 {"continuing_subword_prefix": prefix, "end_of_word_suffix": suffix})
+    merges = model.get("merges")
+    if merges is None:
+        merges = []
+    if not isinstance(merges, list):
+        raise errors.ValueError("not a tokenizer.json file: model.merges is not a list")
+    plen = len(prefix.encode())
+    rank = {}
+    for i, m in enumerate(merges):
+        parts = m.split(" ") if isinstance(m, str) else m
+        if not isinstance(parts, (list, tuple)) or len(parts) != 2 or not all(isinstance(x, str) for x in parts):
+            raise errors.ValueError(f"not a tokenizer.json file: merge {m!r} is not two tokens")
+        a, b = parts
+        merged = (a.encode() + b.encode()[plen:]).decode("utf-8", "surrogateescape")
+        for t in (a, b, merged):
+            if t not in vocab:
+                raise errors.ValueError(f"not a tokenizer.json file: merge {m!r} uses {t!r}, which is not in "
+                                        "the vocabulary")
+        pair = (vocab[a], vocab[b])
+        rank.pop(pair, None)              # re-inserted last: its last rank
+        rank[pair] = vocab[merged]
+    rows = array("I")
+    for (a, b), merged in rank.items():
+        rows.extend((a, b, merged))
+    unk = model.get("unk_token")
+    if unk is not None and not isinstance(unk, str):
+        raise errors.ValueError("not a tokenizer.json file: bad unk_token")
+    # HF looks the unknown token up when a text needs it and fails then if it is missing.
+    return _spec("BPE", id_to_token, unk=vocab.get(unk) if unk is not None else None,
+                 unk_missing=unk is not None and unk not in vocab, prefix=prefix.encode(), suffix=suffix.encode(),
+                 merges=rows, byte_fallback=byte_fallback, fuse_unk=bool(model.get("fuse_unk")),
+                 ignore_merges=bool(model.get("ignore_merges")))
 
 
 # ---------------------------------------------------------------- pre-tokenizers
@@ -103,13 +151,23 @@ def read_pre_tokenizer(p, spec: Spec):
                 raise errors.unsupported("Split pattern", step)
             spec.stages.append(Stage(pattern, "onig", behavior, bool(step.get("invert"))))
         elif kind == "Metaspace":
-            # pretokenize/classes.c rewrites and splits pieces, but prepend_scheme "first"
-            # needs each piece's place in the original text, which the segment path
-            # (texts normalized in Python) does not carry yet.
-            raise errors.unsupported("Metaspace pre-tokenizer (not yet: comes with the SentencePiece models)", step)
+            spec.stages.append(Stage(None, other=_metaspace(step)))
         elif kind == "ByteLevel":
             raise errors.unsupported(f"ByteLevel pre-tokenizer with a {spec.model['kind']} model", step)
         else:
             raise errors.unsupported("pre-tokenizer", step)
     if len(spec.stages) > MAX_STAGES:
         raise errors.unsupported(f"pre-tokenizer with more than {MAX_STAGES} splits", p)
+
+
+def _metaspace(step) -> tuple:
+    """("metaspace", replacement, prepend scheme, split) as HF reads it: prepend_scheme
+    "always" by default; the old add_prefix_space false must come with "never"."""
+    rep = step.get("replacement", "\u2581")
+    scheme = step.get("prepend_scheme", "always")
+    if step.get("add_prefix_space") is False and scheme != "never":
+        raise errors.ValueError("not a tokenizer.json file: Metaspace add_prefix_space does not match "
+                                "prepend_scheme")
+    if not isinstance(rep, str) or len(rep) != 1 or scheme not in ("always", "never", "first"):
+        raise errors.ValueError(f"not a tokenizer.json file: bad Metaspace {step!r}")
+    return ("metaspace", rep.encode(), scheme, bool(step.get("split", True)))

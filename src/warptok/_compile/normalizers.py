@@ -28,6 +28,9 @@ class Normalizer:
     substring_closed: bool       # text unchanged => every substring unchanged (the C fast path is exact)
     core: list | None = None     # the core's program (Core's norm): the core normalizes every segment
     unsafe: bytes | None = None  # with core: code points whose texts take the Python path instead
+    loses_start: Callable[[str], bool] = lambda text: False
+    # ^ whether normalizing text deletes its first character, so that HF no longer places the
+    # result at the original text's start (Metaspace's prepend_scheme "first"); the core's rule
 
 
 def build(config) -> Normalizer | None:
@@ -50,18 +53,44 @@ def _build(config) -> Normalizer | None:
     fns, closed, forms = [], True, []
     for step in steps:
         fn, step_closed = _step(step)
-        fns.append(fn)
+        fns.append((fn, _start_deleter(step)))
         closed = closed and step_closed
         forms.append(step["type"] if step["type"] in unicode_forms.FORMS else None)
 
     def apply(text: str) -> str:
-        for fn in fns:
+        for fn, _ in fns:
             text = fn(text)
         return text
 
+    def loses_start(text: str) -> bool:
+        for fn, deletes_start in fns:
+            if text and deletes_start is not None and deletes_start(text):
+                return True
+            text = fn(text)
+        return False
+
     form = forms[0] if len(forms) == 1 else None
     core, unsafe = _core_program(steps) if form != "NFC" else (None, None)
-    return Normalizer(apply, form, closed, core, unsafe)
+    return Normalizer(apply, form, closed, core, unsafe, loses_start)
+
+
+def _start_deleter(n):
+    """A test of whether the step deletes the first character of a (non-empty) text, as
+    text/normalize.c's wt_norm_apply decides it (lost_start), or None: it never does."""
+    kind = n.get("type")
+    char = _char_step(n)
+    if char is not None:
+        return lambda text: char.char(text[0]) == ""
+    if kind == "Replace" and not n.get("content"):
+        pattern = n.get("pattern", {})
+        if "String" in pattern and pattern["String"]:
+            return lambda text, needle=pattern["String"]: text.startswith(needle)
+        if "Regex" in pattern:
+            spans = _regex_spans(pattern["Regex"])
+            return lambda text: any(start == 0 < end for start, end in spans(text.encode("utf-8"))[:1])
+    if kind == "Strip" and n.get("strip_left", True):
+        return lambda text: text[0] in _WHITE_SPACE and bool(text.strip(_WHITE_SPACE))
+    return None
 
 
 def _char_step(n):
@@ -147,19 +176,24 @@ def _step(n):
     raise errors.UnsupportedNormalizer(f"normalizer {kind}")
 
 
-def _regex_replace(regex: str, content: str):
+def _regex_spans(regex: str):
+    """UTF-8 bytes -> the (start, end) of every match, in the Oniguruma dialect."""
     from array import array
 
     from .._native._core import Pattern
     from .pattern import compile_pattern
 
     c = compile_pattern(regex, "onig")
-    pattern = Pattern(array("i", c.prog), array("i", c.classes), c.dialect)
+    return Pattern(array("i", c.prog), array("i", c.classes), c.dialect).spans
+
+
+def _regex_replace(regex: str, content: str):
+    find = _regex_spans(regex)
     replacement = content.encode("utf-8")
 
     def replace(text: str) -> str:
         data = text.encode("utf-8")
-        spans = pattern.spans(data)
+        spans = find(data)
         if not spans:
             return text
         out, pos = [], 0

@@ -692,6 +692,7 @@ cdef class Core:
         d.byte_fallback = model.get("byte_fallback", False)
         d.fuse_unk = model.get("fuse_unk", False)
         d.ignore_merges = model.get("ignore_merges", False)
+        d.unk_missing = model.get("unk_missing", False)
         d.scores = &scores[0] if scores.shape[0] else NULL
         d.test_slots = piece_cache_sets
         with nogil:
@@ -789,12 +790,13 @@ cdef class Core:
         return <const uint8_t *>PyBytes_AS_STRING(active)
 
     cdef int _opts(self, wt_encode_opts *o, tuple active, int first_pass, Py_ssize_t max_body,
-                   bint add_special) except -1:
+                   bint add_special, bint mid_text=False) except -1:
         o.active[0] = self._active_ptr(0, active[0])
         o.active[1] = self._active_ptr(1, active[1])
         o.first_pass = first_pass
         o.max_body = SIZE_MAX if max_body < 0 else <size_t>max_body
         o.add_special = add_special
+        o.mid_text = mid_text
         return 0
 
     def encode(self, str text, tuple active, int first_pass, Py_ssize_t max_body, bint add_special,
@@ -820,10 +822,11 @@ cdef class Core:
         return self._as_list(out.ids, out.len)
 
     def encode_batch(self, texts, tuple active, Py_ssize_t max_body, bint add_special,
-                     int num_threads, bint flat, int first_pass=0):
+                     int num_threads, bint flat, int first_pass=0, bint mid_text=False):
         """Many texts on the worker pool. flat: (ids uint32, offsets int64) numpy arrays;
         otherwise a list of lists, built while the pool still encodes later texts.
-        first_pass: as in encode, for every text."""
+        first_pass: as in encode, for every text; mid_text: every text is a segment that
+        does not begin its original text (Metaspace's prepend_scheme "first" skips it)."""
         cdef tuple keep = tuple(texts)   # holds every str alive while C reads it
         cdef Py_ssize_t n_texts = len(keep), i, n
         cdef wt_text *arr = <wt_text *>wt_calloc(n_texts + 1, sizeof(wt_text))
@@ -843,7 +846,7 @@ cdef class Core:
                     raise errors.TypeError(f"warptok: texts[{i}] is {type(t).__name__}, not str")
                 arr[i].s = _utf8(t, &n)
                 arr[i].n = n
-            self._opts(&o, active, first_pass, max_body, add_special)
+            self._opts(&o, active, first_pass, max_body, add_special, mid_text)
             if flat:
                 with nogil:
                     rc = wt_encode_batch(&self.t, arr, n_texts, &o, num_threads, &res)

@@ -169,6 +169,7 @@ cdef extern from "models/models.h":
         const uint8_t *suffix
         size_t suffix_len
         int byte_fallback, fuse_unk, ignore_merges
+        int unk_missing
         const double *scores
         size_t test_slots
     int wt_model_new(wt_model **out, const wt_model_def *d, wt_piece_table *table) nogil
@@ -206,6 +207,7 @@ cdef extern from "pipeline/tokenizer.h":
         int first_pass
         size_t max_body
         int add_special
+        int mid_text
     ctypedef struct wt_ids:
         uint32_t *ids
         size_t len, cap
