@@ -105,8 +105,10 @@ def configs() -> dict:
                                      drop_bytes=(0x80, 0x81, 0x98, 0xE4), pre_tokenizer=metaspace()),
         "missing-bytes-fuse": variant(base, model=dict(byte_fallback=True, fuse_unk=True), byte_tokens=True,
                                       drop_bytes=(0x80, 0x81, 0x98, 0xE4), pre_tokenizer=metaspace("first")),
-        "ignore_merges": variant(base, model=dict(ignore_merges=True, byte_fallback=True), byte_tokens=True,
-                                 pre_tokenizer=metaspace()),
+        # the last merges dropped: their tokens stay in the vocabulary, reachable only whole
+        "ignore_merges": variant(base, model=dict(ignore_merges=True, byte_fallback=True,
+                                                  merges=json.loads(base)["model"]["merges"][:-500]),
+                                 byte_tokens=True, pre_tokenizer=metaspace()),
         "prefix": variant(trained("##"), pre_tokenizer={"type": "WhitespaceSplit"},
                           decoder={"type": "WordPiece", "prefix": "##", "cleanup": False}),
         "suffix": variant(trained("", "</w>"), model=dict(fuse_unk=True), pre_tokenizer={"type": "Whitespace"}),
@@ -274,6 +276,14 @@ def test_merge_order_and_ties():
             assert ours.encode(text) == ref.encode(text).ids
 
         run()
+
+        # words of more than 48 symbols take the heap
+        @settings(max_examples=100, deadline=None, suppress_health_check=list(HealthCheck), derandomize=True)
+        @given(st.lists(st.sampled_from(["a", "b", "c", "aa", "bc", "x"]), min_size=40, max_size=200).map("".join))
+        def run_long(text):
+            assert ours.encode(text) == ref.encode(text).ids
+
+        run_long()
 
 
 def test_unknown_token_named_but_not_in_vocabulary():
