@@ -359,3 +359,20 @@ def test_from_transformers_llama():
     for ids in ref(texts)["input_ids"][:60]:
         assert ours.decode(ids) == ref.decode(ids)
         assert ours.decode(ids, skip_special_tokens=True) == ref.decode(ids, skip_special_tokens=True)
+
+
+@pytest.mark.parametrize("template", [
+    "{% for m in messages %}<s>{{ m['role'] }}: {{ m['content'] }}</s>{% endfor %}",
+    "{% for m in messages %}{{ m['role'] }} {{ m['content'] }}</s>\n{% endfor %}",
+])
+def test_chat_counts_with_prepend_first(template):
+    """warptok.chat counts each segment once: one that begins the rendered text is told apart
+    from the same bytes after an added token (Metaspace "first" prepends only to the former)."""
+    from warptok import chat
+
+    for name in ("first-split-added", "first-python-normalizer", "always-split-byte_fallback"):
+        ours, _ = pair(name)
+        convs = [[{"role": "user", "content": c}, {"role": "assistant", "content": "ｘ" + c},
+                  {"role": "user", "content": " user " + c}] for c in ("hello", " a<s>b", "user hi", "")]
+        assert chat.count_chat_tokens(convs, ours, chat_template=template, verify=0) == \
+            chat.count_chat_tokens_full(convs, ours, chat_template=template)

@@ -107,17 +107,22 @@ class ISLResult:
 
 
 class _Segments:
-    """Distinct text pieces (between added tokens), by exact bytes."""
+    """Distinct text pieces (between added tokens), by exact bytes, and by whether they begin
+    the rendered text when that changes their tokens (Metaspace's prepend_scheme "first")."""
 
-    def __init__(self):
-        self.index = {b"": 0}
+    def __init__(self, by_start: bool = False):
+        self.index = {(b"", False): 0}
         self.texts = [b""]
+        self.starts = [False]
+        self.by_start = by_start
 
-    def id_of(self, data: bytes) -> int:
-        k = self.index.get(data)
+    def id_of(self, data: bytes, at_start: bool = False) -> int:
+        key = (data, at_start and self.by_start)
+        k = self.index.get(key)
         if k is None:
-            k = self.index[data] = len(self.texts)
+            k = self.index[key] = len(self.texts)
             self.texts.append(data)
+            self.starts.append(key[1])
         return k
 
 
@@ -254,7 +259,7 @@ def count_chat_tokens_detailed(conversations: Iterable, tokenizer, *, chat_templ
     # segments (spans), and the segments are encoded on their own (_segment_counts).
     split_special = bool(getattr(tokenizer, "split_special_tokens", False))
     active = tokenizer._call_options(False, None, (), "all", split_special)[0]
-    segments = _Segments()
+    segments = _Segments(tokenizer._prepend_first)
     plans = [[] for _ in convs]   # per conversation, per turn: (reuse point, new piece ids, tail piece id) or None
     full_counts = {}              # global turn number -> count of a full encode (verification)
     failed = {}                   # conversation index -> first error message
@@ -280,9 +285,9 @@ def count_chat_tokens_detailed(conversations: Iterable, tokenizer, *, chat_templ
                 pos = spans[r - 1][1] if r else 0
                 ids = []
                 for s, e, _ in (spans[r:] if r else spans):
-                    ids.append(segments.id_of(data[pos:s]))
+                    ids.append(segments.id_of(data[pos:s], pos == 0))
                     pos = e
-                plan.append((r, ids, segments.id_of(data[pos:])))
+                plan.append((r, ids, segments.id_of(data[pos:], pos == 0)))
                 if turn_no in sample:
                     full_counts[turn_no] = tokenizer.count(data.decode("utf-8"), add_special_tokens=False,
                                                            split_special_tokens=split_special)
@@ -293,7 +298,7 @@ def count_chat_tokens_detailed(conversations: Iterable, tokenizer, *, chat_templ
         bar.close()
 
     # Tokenize every distinct piece once, in parallel.
-    counts_of = _segment_counts(tokenizer, active, segments.texts, num_threads)
+    counts_of = _segment_counts(tokenizer, active, segments.texts, segments.starts, num_threads)
 
     result = ISLResult(counts=[], turn_indices=turn_lists, n_turns=n_turns, errors=failed,
                        unique_segments=len(segments.texts) - 1,
@@ -335,12 +340,13 @@ def _conv_name(name):
     return f" ({name})" if name is not None else ""
 
 
-def _segment_counts(tokenizer, active, texts: list, num_threads) -> list:
-    """Token count of every distinct segment (UTF-8 bytes), tokenized together on the worker pool."""
+def _segment_counts(tokenizer, active, texts: list, starts: list, num_threads) -> list:
+    """Token count of every distinct segment (UTF-8 bytes; starts: whether each begins its
+    text), tokenized together on the worker pool."""
     if len(texts) <= 1:
         return [0] * len(texts)
     return tokenizer._encode_segments([t.decode("utf-8") for t in texts], active, threads_argument(num_threads),
-                                      count=True)
+                                      count=True, starts=starts)
 
 
 def count_chat_tokens_full(conversations: Iterable, tokenizer, *, chat_template=None, tools=None,
