@@ -66,6 +66,26 @@ def variant(base: str, *, model=None, byte_tokens=False, drop_bytes=(), **parts)
     return json.dumps(j)
 
 
+LLAMA_NORMALIZER = {"type": "Sequence", "normalizers": [{"type": "Prepend", "prepend": REP},
+                                                        {"type": "Replace", "pattern": {"String": " "}, "content": REP}]}
+
+
+def glued(base: str, **model) -> str:
+    """base Llama-style (no pre-tokenizer: a whole text is one piece), with tokens that hold a
+    character then U+2581, made first by the merges: where the core must not cut a text."""
+    j = json.loads(variant(base, model={"byte_fallback": True, "fuse_unk": True, **model}, byte_tokens=True,
+                           normalizer=LLAMA_NORMALIZER, pre_tokenizer=None, decoder=DECODER))
+    vocab = j["model"]["vocab"]
+    new = []
+    for a in ("e", "s", ">", "<0x83>", "<unk>", "\u00e9"):
+        for t in (a, a + REP):
+            if t not in vocab:
+                vocab[t] = len(vocab)
+        new.append([a, REP])
+    j["model"]["merges"] = new + [m.split(" ") if isinstance(m, str) else m for m in j["model"]["merges"]]
+    return json.dumps(j)
+
+
 def metaspace(scheme="always", split=True):
     return {"type": "Metaspace", "replacement": REP, "prepend_scheme": scheme, "split": split}
 
@@ -127,6 +147,11 @@ def configs() -> dict:
                                                {"type": "Replace", "pattern": {"Regex": "^x+"}, "content": ""}]}),
         "always-python-normalizer": variant(base, model=bf, byte_tokens=True, pre_tokenizer=metaspace("always"),
                                             added_tokens=ADDED, normalizer={"type": "NFKC"}),
+        "llama-style": variant(base, model=bf, byte_tokens=True, normalizer=LLAMA_NORMALIZER, pre_tokenizer=None,
+                               decoder=DECODER),
+        "llama-style-glued": glued(base),
+        "llama-style-glued-unk": glued(base, byte_fallback=False),
+        "llama-style-glued-drop": glued(base, byte_fallback=False, unk_token=None),
         "llama2": real("llama2"),
         "gemma3": real("gemma3"),
     }
@@ -135,7 +160,8 @@ def configs() -> dict:
 CONFIG_NAMES = ["always-split-byte_fallback", "first-nosplit-byte_fallback", "first-split-added", "never-split-unk",
                 "always-nosplit-fuse_unk", "no-unk", "missing-bytes-unk", "missing-bytes-fuse", "ignore_merges",
                 "prefix", "suffix", "prefix-and-suffix", "first-core-normalizer", "first-python-normalizer",
-                "always-python-normalizer", "llama2", "gemma3"]
+                "always-python-normalizer", "llama-style", "llama-style-glued", "llama-style-glued-unk",
+                "llama-style-glued-drop", "llama2", "gemma3"]
 
 
 @lru_cache(maxsize=None)
@@ -206,7 +232,7 @@ def test_every_code_point(name):
             assert ours.pre_tokenize(t) == [p for p, _ in ref.pre_tokenizer.pre_tokenize_str(t)]
 
 
-ALPHABET = list("ab xyz.,\n\t") + ["  ", REP, "<s>", "</s>", "[X]", "yo", "<R>", "<L>", "\u00e9", "e\u0301", "\u4e2d",
+ALPHABET = list("ab xyz.,\n\t>se") + ["\u2603", "s ", "e  ", "> ", "\u2603 ", "\u00e9 ", "  ", REP, "<s>", "</s>", "[X]", "yo", "<R>", "<L>", "\u00e9", "e\u0301", "\u4e2d",
                                    "\U0001F600", "\x00", "\u0080", "\u00e4", "ｘ", "\u3000", "the", " of", "ing"]
 
 

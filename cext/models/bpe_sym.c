@@ -14,6 +14,7 @@
 
 #include "common/alloc.h"
 #include "common/hash.h"
+#include "common/utf8.h"
 
 #define NO_PAIR UINT64_MAX
 #define SHORT_SYMBOLS 48     /* up to this many symbols: the rank-array scan */
@@ -27,6 +28,13 @@ struct wt_bpe_sym {
     uint8_t *affix;          /* prefix then suffix */
     size_t prefix_len, suffix_len;
     int byte_fallback, fuse_unk, ignore_merges, unk_missing;
+    /* Cuts (wt_model_cut): a piece may be cut before a U+2581 that follows another
+     * character, unless that character is one of `glued` (some token holds it before a
+     * U+2581), or has no token of its own while a fallback symbol's string ends in a
+     * glued character or characters may be dropped (glued_fallback). */
+    int cuts, glued_fallback;
+    uint32_t glued[16];
+    size_t n_glued;
 };
 
 WT_INLINE size_t pair_slot(uint64_t key, size_t mask) { return (size_t)wt_hash_u64(key) & mask; }
@@ -44,6 +52,78 @@ WT_INLINE int pair_get(const wt_bpe_sym *b, uint32_t a, uint32_t c, uint32_t *ra
         }
         if (k == NO_PAIR) return 0;
     }
+}
+
+static const uint8_t REP[3] = {0xE2, 0x96, 0x81};    /* U+2581, SentencePiece's space */
+
+/* The last code point of s[0..n) (n > 0). */
+static uint32_t last_cp(const uint8_t *s, size_t n)
+{
+    size_t len, at = wt_utf8_prev(s, 0, n);
+    return wt_utf8_decode(s, n, at, &len);
+}
+
+static int is_glued(const wt_bpe_sym *b, uint32_t cp)
+{
+    for (size_t i = 0; i < b->n_glued; i++)
+        if (b->glued[i] == cp) return 1;
+    return 0;
+}
+
+/* Whether pieces may be cut before a U+2581 (see wt_model_cut), and where not. A merge
+ * across such a cut would make a token holding the left symbol's last character then
+ * U+2581: cutting where no token holds that pair changes no merge, so the pieces' ids
+ * joined are the whole's. Not with a prefix, a suffix or ignore_merges (they look at the
+ * whole piece), nor when U+2581 has no token (unknowns could fuse across the cut). */
+static void cuts_init(const wt_model *m, wt_bpe_sym *b)
+{
+    b->cuts = 0;
+    if (b->prefix_len || b->suffix_len || b->ignore_merges || wt_strmap_get(&m->vocab, REP, 3) == WT_NO_ID) return;
+    for (uint32_t id = 0; id < m->n_ids; id++) {
+        if (!m->present[id]) continue;
+        const uint8_t *s = m->bytes + m->off[id];
+        size_t n = m->off[id + 1] - m->off[id];
+        for (size_t i = 1; i + 3 <= n; i++) {
+            if (memcmp(s + i, REP, 3) != 0) continue;
+            if (i >= 3 && memcmp(s + i - 3, REP, 3) == 0) continue;
+            uint32_t cp = last_cp(s, i);
+            if (is_glued(b, cp)) continue;
+            if (b->n_glued == sizeof b->glued / sizeof b->glued[0]) return;   /* too many: no cuts */
+            b->glued[b->n_glued++] = cp;
+        }
+    }
+    /* A character without a token becomes <0xXX> symbols or the unknown token, whose
+     * strings end in '>' or the unknown's last character; with no unknown token it may
+     * be dropped, and the symbol before it meets the U+2581. */
+    int glued_fallback = b->byte_fallback && is_glued(b, '>');
+    if (m->unk != WT_NO_ID && m->off[m->unk + 1] > m->off[m->unk])
+        glued_fallback |= is_glued(b, last_cp(m->bytes + m->off[m->unk], m->off[m->unk + 1] - m->off[m->unk]));
+    if (m->unk == WT_NO_ID && b->n_glued) glued_fallback = 1;
+    b->glued_fallback = glued_fallback;
+    b->cuts = 1;
+}
+
+int wt_model_cuts(const wt_model *m) { return m->kind == WT_MODEL_BPE && m->bpe->cuts; }
+
+size_t wt_model_cut(const wt_model *m, const uint8_t *s, size_t n, size_t pos)
+{
+    const wt_bpe_sym *b = m->bpe;
+    for (size_t p = pos + 1; p + 3 <= n;) {
+        const uint8_t *hit = memchr(s + p, REP[0], n - p);
+        if (!hit) return n;
+        p = (size_t)(hit - s);
+        if (p + 3 > n) return n;
+        if (s[p + 1] != REP[1] || s[p + 2] != REP[2]) { p++; continue; }
+        size_t at = wt_utf8_prev(s, pos, p), len;
+        uint32_t cp = wt_utf8_decode(s, n, at, &len);
+        if (cp != 0x2581 && !is_glued(b, cp)) {
+            if (!b->glued_fallback) return p;
+            uint32_t id = s[at] < 0x80 ? b->ascii_id[s[at]] : wt_strmap_get(&m->vocab, s + at, p - at);
+            if (id != WT_NO_ID) return p;
+        }
+        p += 3;
+    }
+    return n;
 }
 
 int wt_bpe_sym_new(wt_model *m, const wt_model_def *def)
@@ -86,6 +166,7 @@ int wt_bpe_sym_new(wt_model *m, const wt_model_def *def)
         uint8_t ch = (uint8_t)c;
         b->ascii_id[c] = wt_strmap_get(&m->vocab, &ch, 1);
     }
+    cuts_init(m, b);
     return 0;
 }
 

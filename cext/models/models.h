@@ -67,6 +67,12 @@ void wt_model_free(wt_model *m);
 /* The ids of one piece (out: room for n), or WT_E*. */
 int64_t wt_model_encode(const wt_model *m, const uint8_t *p, size_t n, uint32_t *out);
 
+/* BPE over characters may cut a piece into parts whose ids, joined, are the piece's
+ * (before a U+2581 that no merge can join to what precedes it): whether it does, and
+ * the end of the part that starts at pos. */
+int wt_model_cuts(const wt_model *m);
+size_t wt_model_cut(const wt_model *m, const uint8_t *s, size_t n, size_t pos);
+
 /* A block's misses: piece j is p[mi[j]][0 .. len[mi[j]]) with piece-table hash
  * h[mi[j]]; its ids go to base + at[j], their count to k[j]. Learns them. */
 int wt_model_resolve(const wt_model *m, wt_piece_table *table, const uint8_t *const *p, const size_t *len,

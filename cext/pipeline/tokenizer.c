@@ -387,6 +387,20 @@ static int block_add(wt_run *r, const uint8_t *p, size_t n)
 }
 
 static int stage_run(wt_run *r, uint32_t k, const uint8_t *s, size_t n);
+
+/* A piece cut where the model says its parts encode to its ids (SentencePiece BPE
+ * without a pre-tokenizer: a whole text is one piece), so the parts go through the
+ * piece table. */
+static int model_parts(wt_run *r, const uint8_t *s, size_t n)
+{
+    int rc;
+    for (size_t pos = 0; pos < n;) {
+        size_t end = wt_model_cut(r->t->model, s, n, pos);
+        if ((rc = block_add(r, s + pos, end - pos))) return rc;
+        pos = end;
+    }
+    return 0;
+}
 static int split_stage(wt_run *r, uint32_t k, const wt_stage *st, const uint8_t *s, size_t n);
 static int other_stage(wt_run *r, uint32_t k, const wt_stage *st, const uint8_t *s, size_t n);
 
@@ -480,7 +494,11 @@ static int stage_run(wt_run *r, uint32_t k, const uint8_t *s, size_t n)
 {
     if (n == 0) return 0;
     const wt_tokenizer *t = r->t;
-    if (k == t->n_stages) return r->piece ? r->piece(r, s, n) : block_add(r, s, n);
+    if (k == t->n_stages) {
+        if (r->piece) return r->piece(r, s, n);
+        if (t->model && wt_model_cuts(t->model)) return model_parts(r, s, n);
+        return block_add(r, s, n);
+    }
     const wt_stage *st = &t->stages[k];
     if (st->prefix_space && s[0] != ' ') {
         /* The pieces of the copy must be encoded before the next piece of stage

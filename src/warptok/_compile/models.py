@@ -8,6 +8,7 @@ characters; decoding goes through the file's decoder (decoders.py).
 
 from __future__ import annotations
 
+import itertools
 from array import array
 
 from .. import errors
@@ -81,24 +82,11 @@ def _bpe(model) -> Spec:
         merges = []
     if not isinstance(merges, list):
         raise errors.ValueError("not a tokenizer.json file: model.merges is not a list")
-    plen = len(prefix.encode())
-    rank = {}
-    for i, m in enumerate(merges):
-        parts = m.split(" ") if isinstance(m, str) else m
-        if not isinstance(parts, (list, tuple)) or len(parts) != 2 or not all(isinstance(x, str) for x in parts):
-            raise errors.ValueError(f"not a tokenizer.json file: merge {m!r} is not two tokens")
-        a, b = parts
-        merged = (a.encode() + b.encode()[plen:]).decode("utf-8", "surrogateescape")
-        for t in (a, b, merged):
-            if t not in vocab:
-                raise errors.ValueError(f"not a tokenizer.json file: merge {m!r} uses {t!r}, which is not in "
-                                        "the vocabulary")
-        pair = (vocab[a], vocab[b])
-        rank.pop(pair, None)              # re-inserted last: its last rank
-        rank[pair] = vocab[merged]
-    rows = array("I")
-    for (a, b), merged in rank.items():
-        rows.extend((a, b, merged))
+    try:
+        rows = _merge_rows(merges, vocab, prefix)
+    except (KeyError, ValueError, TypeError, AttributeError):
+        _merge_error(merges, vocab, prefix)
+        raise
     unk = model.get("unk_token")
     if unk is not None and not isinstance(unk, str):
         raise errors.ValueError("not a tokenizer.json file: bad unk_token")
@@ -107,6 +95,40 @@ def _bpe(model) -> Spec:
                  unk_missing=unk is not None and unk not in vocab, prefix=prefix.encode(), suffix=suffix.encode(),
                  merges=rows, byte_fallback=byte_fallback, fuse_unk=bool(model.get("fuse_unk")),
                  ignore_merges=bool(model.get("ignore_merges")))
+
+
+def _merge_rows(merges, vocab, prefix) -> array:
+    """The (left, right, merged) id rows; KeyError, ValueError or TypeError on a bad merge."""
+    def merged(a, b):
+        if b.startswith(prefix):
+            return a + b[len(prefix):]
+        return (a.encode() + b.encode()[len(prefix.encode()):]).decode()   # HF cuts bytes
+    parts = [m.split(" ") if type(m) is str else m for m in merges]
+    if prefix:
+        ids = [(vocab[a], vocab[b], vocab[merged(a, b)]) for a, b in parts]
+    else:
+        ids = [(vocab[a], vocab[b], vocab[a + b]) for a, b in parts]
+    by_pair = {(a, b): (i, m) for i, (a, b, m) in enumerate(ids)}
+    if len(by_pair) < len(ids):       # a pair listed twice keeps its last rank
+        ids = [(a, b, m) for (a, b), (_, m) in sorted(by_pair.items(), key=lambda kv: kv[1][0])]
+    return array("I", itertools.chain.from_iterable(ids))
+
+
+def _merge_error(merges, vocab, prefix):
+    """Raise what is wrong with the first bad merge."""
+    for m in merges:
+        parts = m.split(" ") if isinstance(m, str) else m
+        if not isinstance(parts, (list, tuple)) or len(parts) != 2 or not all(isinstance(x, str) for x in parts):
+            raise errors.ValueError(f"not a tokenizer.json file: merge {m!r} is not two tokens")
+        a, b = parts
+        try:
+            made = (a.encode() + b.encode()[len(prefix.encode()):]).decode()
+        except UnicodeDecodeError:
+            made = None
+        for t in (a, b, made):
+            if t not in vocab:
+                raise errors.ValueError(f"not a tokenizer.json file: merge {m!r} uses {t!r}, which is not in "
+                                        "the vocabulary")
 
 
 # ---------------------------------------------------------------- pre-tokenizers
