@@ -154,7 +154,7 @@ int wt_bpe_sym_new(wt_model *m, const wt_model_def *def)
         uint64_t key = (uint64_t)row[0] << 32 | row[1];
         size_t i = pair_slot(key, b->pair_mask);
         while (b->pair_key[i] != NO_PAIR && b->pair_key[i] != key) i = (i + 1) & b->pair_mask;
-        b->pair_key[i] = key;                  /* a pair listed again: the later row (Python dedups) */
+        b->pair_key[i] = key;                  /* a pair listed again: its later rank (HF's map keeps the last) */
         b->pair_val[i] = (uint64_t)r << 32 | row[2];
     }
     for (int c = 0; c < 256; c++) {

@@ -65,7 +65,7 @@ def _wordlevel(model) -> Spec:
 def _bpe(model) -> Spec:
     """BPE over characters (SentencePiece style): the merges as (left, right, merged) id
     rows in rank order. As HF builds its merge map: the merged token is left + right
-    without right's continuing prefix; a pair listed twice keeps its last rank."""
+    without right's continuing prefix."""
     vocab = _dict_vocab(model)
     id_to_token = {i: t for t, i in vocab.items()}
     prefix = model.get("continuing_subword_prefix") or ""
@@ -108,10 +108,7 @@ def _merge_rows(merges, vocab, prefix) -> array:
         ids = [(vocab[a], vocab[b], vocab[merged(a, b)]) for a, b in parts]
     else:
         ids = [(vocab[a], vocab[b], vocab[a + b]) for a, b in parts]
-    by_pair = {(a, b): (i, m) for i, (a, b, m) in enumerate(ids)}
-    if len(by_pair) < len(ids):       # a pair listed twice keeps its last rank
-        ids = [(a, b, m) for (a, b), (_, m) in sorted(by_pair.items(), key=lambda kv: kv[1][0])]
-    return array("I", itertools.chain.from_iterable(ids))
+    return array("I", itertools.chain.from_iterable(ids))   # (a pair listed twice: bpe_sym.c keeps the last)
 
 
 def _merge_error(merges, vocab, prefix):
