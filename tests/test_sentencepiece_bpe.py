@@ -66,8 +66,8 @@ def variant(base: str, *, model=None, byte_tokens=False, drop_bytes=(), **parts)
     return json.dumps(j)
 
 
-LLAMA_NORMALIZER = {"type": "Sequence", "normalizers": [{"type": "Prepend", "prepend": REP},
-                                                        {"type": "Replace", "pattern": {"String": " "}, "content": REP}]}
+LLAMA_NORMALIZER = {"type": "Sequence", "normalizers": [
+    {"type": "Prepend", "prepend": REP}, {"type": "Replace", "pattern": {"String": " "}, "content": REP}]}
 
 
 def glued(base: str, **model) -> str:
@@ -147,6 +147,12 @@ def configs() -> dict:
                                                {"type": "Replace", "pattern": {"Regex": "^x+"}, "content": ""}]}),
         "always-python-normalizer": variant(base, model=bf, byte_tokens=True, pre_tokenizer=metaspace("always"),
                                             added_tokens=ADDED, normalizer={"type": "NFKC"}),
+        # Metaspace after another split: "first" prepends only to the piece at the text's start
+        "split-then-first": variant(base, model=bf, byte_tokens=True, added_tokens=ADDED, pre_tokenizer={
+            "type": "Sequence", "pretokenizers": [
+                {"type": "Split", "pattern": {"String": "-"}, "behavior": "Removed", "invert": False},
+                {"type": "Split", "pattern": {"Regex": "[.,]"}, "behavior": "Isolated", "invert": False},
+                metaspace("first")]}),
         "llama-style": variant(base, model=bf, byte_tokens=True, normalizer=LLAMA_NORMALIZER, pre_tokenizer=None,
                                decoder=DECODER),
         "llama-style-glued": glued(base),
@@ -160,8 +166,8 @@ def configs() -> dict:
 CONFIG_NAMES = ["always-split-byte_fallback", "first-nosplit-byte_fallback", "first-split-added", "never-split-unk",
                 "always-nosplit-fuse_unk", "no-unk", "missing-bytes-unk", "missing-bytes-fuse", "ignore_merges",
                 "prefix", "suffix", "prefix-and-suffix", "first-core-normalizer", "first-python-normalizer",
-                "always-python-normalizer", "llama-style", "llama-style-glued", "llama-style-glued-unk",
-                "llama-style-glued-drop", "llama2", "gemma3"]
+                "always-python-normalizer", "split-then-first", "llama-style", "llama-style-glued",
+                "llama-style-glued-unk", "llama-style-glued-drop", "llama2", "gemma3"]
 
 
 @lru_cache(maxsize=None)
@@ -232,8 +238,9 @@ def test_every_code_point(name):
             assert ours.pre_tokenize(t) == [p for p, _ in ref.pre_tokenizer.pre_tokenize_str(t)]
 
 
-ALPHABET = list("ab xyz.,\n\t>se") + ["\u2603", "s ", "e  ", "> ", "\u2603 ", "\u00e9 ", "  ", REP, "<s>", "</s>", "[X]", "yo", "<R>", "<L>", "\u00e9", "e\u0301", "\u4e2d",
-                                   "\U0001F600", "\x00", "\u0080", "\u00e4", "ｘ", "\u3000", "the", " of", "ing"]
+ALPHABET = list("ab xyz.,\n\t>se-") + [
+    "-a", ".-", "\u2603", "s ", "e  ", "> ", "\u2603 ", "\u00e9 ", "  ", REP, "<s>", "</s>", "[X]", "yo", "<R>", "<L>",
+    "\u00e9", "e\u0301", "\u4e2d", "\U0001F600", "\x00", "\u0080", "\u00e4", "ｘ", "\u3000", "the", " of", "ing"]
 
 
 @pytest.mark.parametrize("name", CONFIG_NAMES)
@@ -269,7 +276,8 @@ def test_added_tokens_next_to_metaspace(scheme, split):
     texts += [t.replace("x", "\uff58").replace("a", "\uff41").replace(" ", "\u3000") for t in texts]
     texts += ["\u3000<s>", "\uff58<s>\uff58", "  \uff58[X]", "\u3000a", "\u00a0\u00a0b<s>"]
     for normalizer in (None, {"type": "Lowercase"}, {"type": "NFKC"},
-                       {"type": "Sequence", "normalizers": [{"type": "NFKC"}, {"type": "Strip", "strip_left": True, "strip_right": True}]}):
+                       {"type": "Sequence", "normalizers": [
+                           {"type": "NFKC"}, {"type": "Strip", "strip_left": True, "strip_right": True}]}):
         text_json = variant(base, model=dict(byte_fallback=True), byte_tokens=True,
                             pre_tokenizer=metaspace(scheme, split), added_tokens=ADDED, normalizer=normalizer)
         ours, ref = warptok.Tokenizer.from_str(text_json), HFTokenizer.from_str(text_json)

@@ -326,7 +326,8 @@ static int64_t merge_long(const wt_bpe_sym *b, uint32_t *ids, size_t k)
     }
     uint32_t rank, merged;
     for (size_t i = 0; i + 1 < k; i++)
-        if (pair_get(b, ids[i], ids[i + 1], &rank, &merged)) heap_push(heap, &len, (heap_entry){rank, (uint32_t)i, merged});
+        if (pair_get(b, ids[i], ids[i + 1], &rank, &merged))
+            heap_push(heap, &len, (heap_entry){rank, (uint32_t)i, merged});
     const uint32_t dead = WT_NO_ID;
     while (len) {
         heap_entry e = heap_pop(heap, &len);
