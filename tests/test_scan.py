@@ -20,6 +20,7 @@ from conftest import corpus, with_core
 from warptok import encodings
 from warptok._compile import pattern as _pattern
 from warptok._compile import tiktoken_file as _load
+from warptok._compile.spec import Stage
 
 # Splits by one repeated class (DeepSeek's digits and CJK runs, and variants).
 CLASS_RUNS = [r"\p{N}{1,3}", r"\p{N}", r"\p{N}+", "[\u4e00-\u9fa5\u3040-\u309f\u30a0-\u30ff]+",
@@ -217,3 +218,51 @@ def _pairs(key):
     if key not in _cache:
         _cache[key] = pair(*key)
     return _cache[key]
+
+
+# Class-run splits before a scanner's split are encoded in one pass (tokenizer.c,
+# runs_then_scan), which pre_tokenize does not take: it goes stage by stage. So the
+# chains are checked on encode, against the generic matcher. The third and fourth
+# chains' classes overlap: a run of a later class stops at a code point of an
+# earlier one, which split the text first.
+_DS3 = next(k for k in _pattern._SCANNERS if _pattern._SCANNERS[k][0] == _pattern._DS3)
+RUN_CHAINS = [
+    ([r"\p{N}{1,3}", "[\u4e00-\u9fa5\u3040-\u309f\u30a0-\u30ff]+"], _DS3),       # DeepSeek-V3's
+    ([r"\p{N}{1,3}"], (r"'s|'t|'re|'ve|'m|'ll|'d| ?\p{L}+| ?\p{N}+| ?[^\s\p{L}\p{N}]+|\s+(?!\S)|\s+", "onig")),
+    ([r"\p{N}+", "[0-9a-c]+"], _DS3),
+    (["[ab9]", r"\p{N}{1,2}", "[a-c\u4e00-\u9fa5]+"], (encodings.CL100K_PATTERN, "fancy")),
+]
+
+
+def chain_pair(runs, last):
+    spec = _load.tiktoken_spec(_load.load_tiktoken_ranks(encodings.BUNDLED_GPT2), last[0], None)
+    spec.stages = [Stage(r, "onig", "Isolated") for r in runs] + [Stage(last[0], last[1], "Isolated")]
+    fast = warptok.Tokenizer(spec)
+    assert fast._core.block_masks[:len(runs)] == [None] * len(runs)   # the runs have scanners: no masks
+    try:
+        _pattern.FAST_SCANNERS = False
+        generic = warptok.Tokenizer(spec)
+    finally:
+        _pattern.FAST_SCANNERS = True
+    return fast, generic
+
+
+@pytest.fixture(scope="module")
+def chains():
+    return [chain_pair(*c) for c in RUN_CHAINS]
+
+
+def test_run_chains_encode_the_same(chains):
+    docs = corpus("english")[:300] + corpus("multilingual") + corpus("adversarial")
+    docs.append("\n".join(["x = 12345 + 0.5 * (abc9 - 中文123) ", "1" * 1000, "中" * 500 + "1", "a9b8c7" * 300]))
+    for fast, generic in chains:
+        for doc in docs:
+            assert fast.encode_ordinary(doc) == generic.encode_ordinary(doc), doc[:200]
+
+
+@settings(max_examples=1500, deadline=None)
+@given(text=st.lists(st.sampled_from(FRAGMENTS + ["123", "9999", "a9", "9a", "abc", "ba9", "\u4e2d9",
+                                                  "\u30a1\u30fc", "1 2", " 7"]), max_size=30).map("".join))
+def test_fuzzed_run_chains_encode_the_same(chains, text):
+    for fast, generic in chains:
+        assert fast.encode_ordinary(text) == generic.encode_ordinary(text), text

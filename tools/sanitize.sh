@@ -2,7 +2,7 @@
 # The extensions built with AddressSanitizer + UndefinedBehaviorSanitizer, then
 # with ThreadSanitizer, each run over the parity, fuzz, io, concurrency, threads,
 # worst-case, piece-table and long-document tests (and the scanner's block-edge
-# test, and WordPiece's fuzz, threads, tiny-table and batch tests). Any report fails.
+# test and the class-run chains, and WordPiece's fuzz, threads, tiny-table and batch tests). Any report fails.
 #
 #   tools/sanitize.sh                          # both builds, the default tests
 #   tools/sanitize.sh address                  # one build: address or thread
@@ -21,6 +21,7 @@ CC_=${CC:-gcc}
 DEFAULT_TESTS=(tests/test_parity.py tests/test_fuzz.py tests/test_io.py tests/test_io_https.py tests/test_concurrency.py
                tests/test_threads.py tests/test_worst_case.py tests/test_piece_table.py tests/test_long_documents.py
                tests/test_scan.py::test_runs_to_a_blocks_last_byte_split_the_same
+               tests/test_scan.py::test_run_chains_encode_the_same tests/test_scan.py::test_fuzzed_run_chains_encode_the_same
                tests/test_wordpiece.py::test_fuzz tests/test_wordpiece.py::test_threads_share_one_tokenizer
                tests/test_wordpiece.py::test_tiny_piece_table_with_nothing_seeded
                tests/test_wordpiece.py::test_batch_options_and_threads)

@@ -14,7 +14,8 @@
 typedef struct {
     const uint8_t *p[WT_BLOCK];
     size_t n[WT_BLOCK];
-    uint64_t k0[WT_BLOCK], k1[WT_BLOCK], h[WT_BLOCK];
+    uint64_t k0[WT_BLOCK], k1[WT_BLOCK];
+    uint64_t h[WT_BLOCK + WT_AHEAD];   /* past count: stale hashes, prefetched for nothing (no branch) */
     size_t count, bytes;
 } wt_block;
 
@@ -225,11 +226,12 @@ int wt_find_added(const wt_tokenizer *t, int pass, const uint8_t *s, size_t n, s
 /* Pieces become ids a block at a time. As a piece arrives it is keyed, hashed
  * and its home line in the piece table prefetched; the block is then looked up
  * in one pass that copies each hit's inline ids out unconditionally and
- * advances by their count, with no branch on the count, the length or the
- * outcome (which text varies too irregularly to predict); only a piece of more
- * than WT_PT_INLINE ids takes a branch, to copy them from the arena. Misses hold room for
- * n ids and are resolved together after: the table beyond the home line, long
- * pieces, merges (several side by side), then the room is closed up. */
+ * advances by their count, with no branch on the count or the length (which
+ * text varies too irregularly to predict); a piece of more than WT_PT_INLINE
+ * ids takes a branch, to copy them from the arena, and so does a miss (rare
+ * once the table has learned a text's words). Misses hold room for n ids and
+ * are resolved together after: the table beyond the home line, long pieces,
+ * merges (several side by side), then the room is closed up. */
 typedef struct wt_run wt_run;
 struct wt_run {
     const wt_tokenizer *t;
@@ -242,9 +244,6 @@ struct wt_run {
     wt_ids *piece_lens;
     const uint8_t *origin;   /* where the text's first character is (Metaspace's prepend_scheme "first") */
 };
-
-/* An entry that matches no piece: the lookups of misses read it instead. */
-static const wt_pt_entry no_entry = {0, 0, 0, 0};
 
 /* The misses of a block (its pieces mi[0..n_miss)), resolved. at[j]: where miss
  * j's room (as many ids as its bytes) begins in base; its ids are written there,
@@ -312,23 +311,25 @@ static int block_flush(wt_run *r)
     uint16_t mi[WT_BLOCK];
     size_t n_miss = 0, miss_at[WT_BLOCK], miss_k[WT_BLOCK];
     for (size_t i = 0; i < m; i++) {
-        if (i + WT_AHEAD < m) __builtin_prefetch(&slots[bk->h[i + WT_AHEAD] & line_mask]);
+        __builtin_prefetch(&slots[bk->h[i + WT_AHEAD] & line_mask]);
         const wt_pt_entry *e = &slots[bk->h[i] & line_mask];
         uint64_t k0 = bk->k0[i], k1 = bk->k1[i];
         uint64_t a1 = __atomic_load_n(&e[0].k1, __ATOMIC_ACQUIRE), b1 = __atomic_load_n(&e[1].k1, __ATOMIC_ACQUIRE);
         uint64_t a0 = __atomic_load_n(&e[0].k0, __ATOMIC_RELAXED), b0 = __atomic_load_n(&e[1].k0, __ATOMIC_RELAXED);
-        size_t in_b = (b1 == k1) & (b0 == k0);
-        size_t hit = ((a1 == k1) & (a0 == k0)) | in_b;
-        const wt_pt_entry *s = hit ? e + in_b : &no_entry;
+        size_t in_a = (a1 == k1) & (a0 == k0), in_b = (b1 == k1) & (b0 == k0);
+        if (WT_UNLIKELY(!(in_a | in_b))) {      /* a miss: room for its ids, resolved below */
+            mi[n_miss] = (uint16_t)i;
+            miss_at[n_miss++] = (size_t)(o - base);
+            o += bk->n[i];
+            continue;
+        }
+        const wt_pt_entry *s = e + in_b;
         uint64_t v0 = __atomic_load_n(&s->v0, __ATOMIC_RELAXED), v1 = __atomic_load_n(&s->v1, __ATOMIC_RELAXED);
         size_t c = WT_PT_COUNT(v1);
         memcpy(o, &v0, 8);
         memcpy(o + 2, &v1, 8);
         if (WT_UNLIKELY(c > WT_PT_INLINE)) memcpy(o, arena + WT_PT_REF(v1), c * sizeof(uint32_t));
-        mi[n_miss] = (uint16_t)i;
-        miss_at[n_miss] = (size_t)(o - base);
-        n_miss += !hit;
-        o += hit ? c : bk->n[i];
+        o += c;
     }
     size_t len = (size_t)(o - base);
     if (n_miss) {
@@ -420,32 +421,91 @@ WT_INLINE size_t scan_next(wt_scan_queue *q, const wt_scanner *sc, const uint8_t
     return q->ends[q->next++];
 }
 
-/* The common case in one loop: the last split is a fast scanner isolating
- * pieces, and each piece goes straight to the block. */
-static int scan_and_encode(wt_run *r, const wt_scanner *scan, const uint8_t *s, size_t n)
+/* Pieces ending at ends[0..count) (the first starting at *pos) into the block,
+ * which is flushed when full. */
+WT_INLINE int block_put_all(wt_run *r, const uint8_t *s, size_t n, size_t *pos, const size_t *ends, size_t count)
 {
     wt_block *bk = r->block;
     const wt_piece_table *table = &r->t->bpe.pieces;
     const wt_pt_entry *slots = table->slots;
     const size_t line_mask = table->mask & ~(size_t)1;
-    size_t ends[WT_SCAN_BLOCK], i = bk->count, bytes = bk->bytes;
-    for (size_t pos = 0; pos < n;) {
-        size_t count = wt_scan_pieces(scan, s, n, pos, ends, &r->sc->stack.work);
-        for (size_t j = 0; j < count; j++) {
-            block_put(bk, i, s + pos, ends[j] - pos, s, s + n, table, slots, line_mask);
-            bytes += ends[j] - pos;
-            pos = ends[j];
-            if (++i == WT_BLOCK) {
-                bk->count = i;
-                bk->bytes = bytes;
-                int rc = block_flush(r);
-                if (rc) return rc;
-                i = bytes = 0;
-            }
+    size_t i = bk->count, bytes = bk->bytes, p = *pos;
+    for (size_t j = 0; j < count; j++) {
+        block_put(bk, i, s + p, ends[j] - p, s, s + n, table, slots, line_mask);
+        bytes += ends[j] - p;
+        p = ends[j];
+        if (++i == WT_BLOCK) {
+            bk->count = i;
+            bk->bytes = bytes;
+            int rc = block_flush(r);
+            if (rc) return rc;
+            i = bytes = 0;
         }
     }
     bk->count = i;
     bk->bytes = bytes;
+    *pos = p;
+    return 0;
+}
+
+/* The common case in one loop: the last split is a fast scanner isolating
+ * pieces, and each piece goes straight to the block. */
+static int scan_and_encode(wt_run *r, const wt_scanner *scan, const uint8_t *s, size_t n)
+{
+    size_t ends[WT_SCAN_BLOCK];
+    for (size_t pos = 0; pos < n;) {
+        size_t count = wt_scan_pieces(scan, s, n, pos, ends, &r->sc->stack.work);
+        int rc = block_put_all(r, s, n, &pos, ends, count);
+        if (rc) return rc;
+    }
+    return 0;
+}
+
+/* Whether stages k.. are Isolated splits by class runs (DeepSeek's digits,
+ * then its CJK runs) before a last split by a scanner that keeps its matches,
+ * none with a prefix space after stage k. */
+static int runs_then_scanner(const wt_tokenizer *t, uint32_t k)
+{
+    if (k + 1 >= t->n_stages) return 0;
+    for (uint32_t j = k; j < t->n_stages; j++) {
+        const wt_stage *st = &t->stages[j];
+        if (st->kind || !st->re || !st->scan.family || (j > k && st->prefix_space)) return 0;
+        if (j + 1 < t->n_stages && st->scan.family != WT_SCAN_RUN) return 0;   /* those are Isolated */
+        if (j + 1 == t->n_stages && st->behavior != WT_SPLIT_ISOLATED && !(st->behavior == WT_SPLIT_REMOVED && st->invert))
+            return 0;
+    }
+    return 1;
+}
+
+/* Stages k.. of runs_then_scanner in one pass, as stage_run would split them:
+ * a run of a stage's class is a piece, and the last stage's scanner reads each
+ * gap between runs as a text of its own. A gap's end is found once and kept
+ * while the scanner works through it, so the pass stays linear. This spares
+ * each run (a digit group, a CJK word) a trip through the stages. */
+static int runs_then_scan(wt_run *r, uint32_t k, const uint8_t *s, size_t n)
+{
+    const wt_tokenizer *t = r->t;
+    const uint32_t last = t->n_stages - 1;
+    const wt_scanner *runs[WT_MAX_STAGES];
+    for (uint32_t j = k; j < last; j++) runs[j - k] = &t->stages[j].scan;
+    uint64_t *w = &r->sc->stack.work;
+    size_t gap_end = 0, ends[WT_SCAN_BLOCK];
+    for (size_t pos = 0; pos < n;) {
+        size_t count = 0;
+        if (pos >= gap_end) {
+            int is_run;
+            size_t e = wt_scan_runs(runs, last - k, s, n, pos, &is_run, w);
+            if (is_run) {
+                ends[0] = e;
+                count = 1;
+            } else {
+                gap_end = e;
+            }
+        }
+        if (!count) count = wt_scan_pieces(&t->stages[last].scan, s, gap_end, pos, ends, w);
+        int rc = block_put_all(r, s, n, &pos, ends, count);
+        if (rc) return rc;
+    }
     return 0;
 }
 
@@ -528,6 +588,7 @@ static int split_stage(wt_run *r, uint32_t k, const wt_stage *st, const uint8_t 
     int keeps_matches = st->behavior == WT_SPLIT_ISOLATED || (st->behavior == WT_SPLIT_REMOVED && st->invert);
     if (st->scan.family && keeps_matches && k + 1 == t->n_stages && !r->piece)
         return scan_and_encode(r, &st->scan, s, n);
+    if (st->scan.family == WT_SCAN_RUN && !r->piece && runs_then_scanner(t, k)) return runs_then_scan(r, k, s, n);
     wt_behavior b = {0};
     size_t pos = 0, gap = 0, end;
     wt_scan_queue q;               /* its ends are written before they are read */

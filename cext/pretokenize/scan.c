@@ -358,11 +358,11 @@ WT_INLINE int run_member(const wt_scanner *sc, const uint8_t *s, size_t n, size_
 }
 
 /* A run of the class, at most max_digits code points of it (0: no limit), or
- * the gap up to the next code point of it. */
-static size_t match_run(const wt_scanner *sc, const uint8_t *s, size_t n, size_t pos, uint64_t *w)
+ * the gap up to the next code point of it; *is_run says which. */
+static size_t match_run(const wt_scanner *sc, const uint8_t *s, size_t n, size_t pos, int *is_run, uint64_t *w)
 {
     size_t len, count = 0;
-    if (run_member(sc, s, n, pos, &len, w)) {
+    if ((*is_run = run_member(sc, s, n, pos, &len, w))) {
         do {
             pos += len;
             count++;
@@ -381,11 +381,12 @@ static size_t match_run(const wt_scanner *sc, const uint8_t *s, size_t n, size_t
 
 static size_t match_at(const wt_scanner *sc, const uint8_t *s, size_t n, size_t pos, uint64_t *w)
 {
+    int is_run;
     switch (sc->family) {
     case WT_SCAN_GPT2: return match_gpt2(sc, s, n, pos, w);
     case WT_SCAN_CL100K: return match_cl100k(sc, s, n, pos, w);
     case WT_SCAN_O200K: return match_o200k(sc, s, n, pos, w);
-    case WT_SCAN_RUN: return match_run(sc, s, n, pos, w);
+    case WT_SCAN_RUN: return match_run(sc, s, n, pos, &is_run, w);
     default: return match_ds3(sc, s, n, pos, w);
     }
 }
@@ -816,4 +817,47 @@ size_t wt_scan_pieces(const wt_scanner *sc, const uint8_t *s, size_t n, size_t p
     size_t count = scan_pieces(sc, s, n, pos, ends, &w);
     *steps += w;
     return count;
+}
+
+/* Whether the code point at pos is in runs[j]'s class and in no earlier one's. */
+WT_INLINE int runs_member(const wt_scanner *const *runs, size_t j, const uint8_t *s, size_t n, size_t pos,
+                          size_t *len, uint64_t *w)
+{
+    if (!run_member(runs[j], s, n, pos, len, w)) return 0;
+    for (size_t i = 0; i < j; i++)
+        if (run_member(runs[i], s, n, pos, len, w)) return 0;
+    return 1;
+}
+
+size_t wt_scan_runs(const wt_scanner *const *runs, size_t count, const uint8_t *s, size_t n, size_t pos,
+                    int *is_run, uint64_t *steps)
+{
+    uint64_t w = 0;
+    size_t len, j = 0;
+    while (j < count && !run_member(runs[j], s, n, pos, &len, &w)) j++;
+    *is_run = j < count;
+    if (j < count) {                           /* a run of runs[j]: split before, none of an earlier class is in it */
+        size_t k = 0;
+        do {
+            pos += len;
+            k++;
+        } while (pos < n && k != (size_t)runs[j]->max_digits && runs_member(runs, j, s, n, pos, &len, &w));
+    } else {                                   /* a gap: to the next code point of any class */
+        uint8_t lo = 0x7F, hi = 0;             /* the ASCII members of them all, within lo..hi */
+        for (size_t i = 0; i < count; i++) {
+            uint8_t a = runs[i]->gap_words ? runs[i]->gap_lo : 0, b = runs[i]->gap_words ? runs[i]->gap_hi : 0x7F;
+            if (a <= b) { lo = a < lo ? a : lo; hi = b > hi ? b : hi; }
+        }
+        for (pos += len; pos < n; pos += len) {
+            size_t from = pos;
+            pos = wt_skip_ascii_words(s, n, pos, lo, hi);
+            w += (pos - from) / 8;             /* a word a step */
+            if (pos >= n) break;
+            size_t i = 0;
+            while (i < count && !run_member(runs[i], s, n, pos, &len, &w)) i++;
+            if (i < count) break;
+        }
+    }
+    *steps += w;
+    return pos;
 }

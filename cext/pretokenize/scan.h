@@ -57,4 +57,12 @@ int wt_scanner_init(wt_scanner *sc);
 #define WT_SCAN_BLOCK 64
 size_t wt_scan_pieces(const wt_scanner *sc, const uint8_t *s, size_t n, size_t pos, size_t *ends, uint64_t *steps);
 
+/* Isolated splits by class runs (WT_SCAN_RUN) applied in turn, runs[0] first,
+ * at pos < n: the end of the piece that starts there, a run of one of their
+ * classes (*is_run = 1; of runs[j]'s, holding no code point of an earlier
+ * one's, which split it first), or the gap up to the next code point of any
+ * of them (0), which a later split reads as a text of its own. */
+size_t wt_scan_runs(const wt_scanner *const *runs, size_t count, const uint8_t *s, size_t n, size_t pos,
+                    int *is_run, uint64_t *steps);
+
 #endif
