@@ -377,34 +377,14 @@ int wt_encode_batch(const wt_tokenizer *t, const wt_text *texts, size_t n_texts,
     return rc;
 }
 
-wt_batch *wt_long_begin(const wt_tokenizer *t, const wt_text *text, const wt_encode_opts *o, int n_threads,
-                        int *rc)
-{
-    *rc = 0;
-    if (text->n < WT_SPLIT_MIN || o->max_body != SIZE_MAX || !splittable(t)) return NULL;
-    return wt_batch_begin(t, text, 1, o, n_threads, rc);
-}
-
-size_t wt_batch_chunks(const wt_batch *b)
-{
-    return b->n_chunks;
-}
-
-int wt_batch_chunk(const wt_batch *b, size_t c, const uint32_t **ids, size_t *n)
-{
-    if (!atomic_load_explicit(&b->chunk_done[c], memory_order_acquire)) return 0;
-    *ids = b->chunk_out[c].ids;
-    *n = b->chunk_out[c].len;
-    return 1;
-}
-
 int wt_encode_long(const wt_tokenizer *t, const uint8_t *s, size_t n, const wt_encode_opts *o, int n_threads,
                    wt_ids *out)
 {
+    if (n < WT_SPLIT_MIN || o->max_body != SIZE_MAX || !splittable(t)) return wt_encode(t, s, n, o, out);
     wt_text text = {s, n};
     int rc;
-    wt_batch *b = wt_long_begin(t, &text, o, n_threads, &rc);
-    if (!b) return rc ? rc : wt_encode(t, s, n, o, out);
+    wt_batch *b = wt_batch_begin(t, &text, 1, o, n_threads, &rc);
+    if (!b) return rc;
     if (!(rc = wt_batch_finish(b)))
         for (size_t c = 0; !rc && c < b->n_chunks; c++) rc = wt_ids_push(out, b->chunk_out[c].ids, b->chunk_out[c].len);
     wt_batch_free(b);

@@ -154,16 +154,6 @@ const uint32_t *wt_batch_doc(const wt_batch *b, size_t i, size_t *n);
 int wt_batch_finish(wt_batch *b);
 void wt_batch_free(wt_batch *b);
 
-/* wt_encode_long in steps, so the caller can use the ids of the text's first
- * parts while the pool encodes the rest: begin gives NULL (and *rc = 0) for a
- * text it would not cut, which the caller encodes whole; the batch's chunks
- * hold the text's ids in order, and wt_batch_chunk gives chunk c's once it is
- * done (else 0). text must outlive the batch. */
-wt_batch *wt_long_begin(const wt_tokenizer *t, const wt_text *text, const wt_encode_opts *o, int n_threads,
-                        int *rc);
-size_t wt_batch_chunks(const wt_batch *b);
-int wt_batch_chunk(const wt_batch *b, size_t c, const uint32_t **ids, size_t *n);
-
 /* This thread's merge scratch (tests drive wt_bpe_merge_with with it); NULL if out of memory. */
 wt_bpe_scratch *wt_thread_bpe_scratch(void);
 

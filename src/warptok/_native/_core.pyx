@@ -6,7 +6,7 @@ Error codes from C become exceptions in one place: ``_check``."""
 
 from cpython.bytes cimport PyBytes_AS_STRING, PyBytes_FromStringAndSize
 from cpython.list cimport PyList_New, PyList_SET_ITEM
-from cpython.ref cimport Py_DECREF, Py_INCREF
+from cpython.ref cimport Py_INCREF
 from cpython.object cimport PyObject
 from cpython.unicode cimport PyUnicode_AsUTF8AndSize
 from libc.stdint cimport int16_t, int32_t, int64_t, uint8_t, uint16_t, uint32_t, uint64_t, SIZE_MAX
@@ -811,10 +811,6 @@ cdef class Core:
         cdef wt_ids *out
         cdef int rc
         self._opts(&o, active, first_pass, max_body, add_special)
-        if result == RESULT_LIST:
-            ids = self._long_list(s, n, &o)
-            if ids is not None:
-                return ids
         with nogil:
             out = wt_thread_ids()          # reused by this thread's next call
             rc = wt_encode_long(&self.t, s, n, &o, 0, out) if out != NULL else WT_ENOMEM
@@ -824,56 +820,6 @@ cdef class Core:
         if result == RESULT_ARRAY:
             return _as_array(out.ids, out.len)
         return self._as_list(out.ids, out.len)
-
-    cdef object _long_list(self, const uint8_t *s, Py_ssize_t n, wt_encode_opts *o):
-        """The list of a text the pool encodes in parts (wt_long_begin), built part by
-        part while the pool still encodes the later ones (building a list holds the GIL,
-        so it would otherwise follow the encoding); None for a text encoded whole."""
-        cdef wt_text text
-        cdef wt_batch *b
-        cdef int rc = 0, more = 1
-        cdef size_t c = 0, n_chunks, k, have = 0, cap = 0, i
-        cdef const uint32_t *ids
-        cdef PyObject **items = NULL
-        cdef PyObject **grown
-        cdef list out
-        text.s = s
-        text.n = <size_t>n
-        with nogil:
-            b = wt_long_begin(&self.t, &text, o, 0, &rc)
-        if b == NULL:
-            _check(rc)
-            return None
-        try:
-            n_chunks = wt_batch_chunks(b)
-            while c < n_chunks:
-                if not wt_batch_chunk(b, c, &ids, &k):
-                    with nogil:                # encode a part on this thread meanwhile
-                        more = wt_batch_step(b)
-                        if not more:
-                            rc = wt_batch_finish(b)
-                    _check(rc)
-                    continue
-                if have + k > cap:
-                    cap = max(2 * cap, have + k)
-                    grown = <PyObject **>wt_realloc(items, cap * sizeof(PyObject *) + 1)
-                    if grown == NULL:
-                        raise errors.MemoryError()
-                    items = grown
-                _fill_ints(items + have, self._int_items, ids, k)
-                have += k
-                c += 1
-            out = PyList_New(have)
-            if have:
-                memcpy(_list_items(out), items, have * sizeof(PyObject *))   # the references move
-            have = 0
-            return out
-        finally:
-            for i in range(have):
-                Py_DECREF(<object>items[i])
-            wt_free(items)
-            with nogil:
-                wt_batch_free(b)
 
     def encode_batch(self, texts, tuple active, Py_ssize_t max_body, bint add_special,
                      int num_threads, bint flat, int first_pass=0, bint mid_text=False):

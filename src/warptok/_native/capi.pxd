@@ -17,7 +17,6 @@ cdef extern from "common/wt_common.h":
 cdef extern from "common/alloc.h":
     void *wt_malloc(size_t n) nogil
     void *wt_calloc(size_t n, size_t sz) nogil
-    void *wt_realloc(void *p, size_t n) nogil
     void wt_free(void *p) nogil
     void wt_alloc_collect() nogil
     void *wt_pages_alloc(size_t n) nogil
@@ -247,10 +246,6 @@ cdef extern from "pipeline/tokenizer.h":
     const uint32_t *wt_batch_doc(const wt_batch *b, size_t i, size_t *n) nogil
     int wt_batch_finish(wt_batch *b) nogil
     void wt_batch_free(wt_batch *b) nogil
-    wt_batch *wt_long_begin(const wt_tokenizer *t, const wt_text *text, const wt_encode_opts *o, int n_threads,
-                            int *rc) nogil
-    size_t wt_batch_chunks(const wt_batch *b) nogil
-    int wt_batch_chunk(const wt_batch *b, size_t c, const uint32_t **ids, size_t *n) nogil
     int wt_decode(const wt_tokenizer *t, const uint32_t *ids, size_t n, int skip_special,
                   int skip_unknown, uint8_t **out, size_t *out_len, size_t *bad_index) nogil
     wt_bpe_scratch *wt_thread_bpe_scratch() nogil
