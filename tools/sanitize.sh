@@ -2,7 +2,9 @@
 # The extensions built with AddressSanitizer + UndefinedBehaviorSanitizer, then
 # with ThreadSanitizer, each run over the parity, fuzz, io, concurrency, threads,
 # worst-case, piece-table and long-document tests (and the scanner's block-edge
-# test and the class-run chains, and WordPiece's fuzz, threads, tiny-table and batch tests). Any report fails.
+# test and the class-run chains; WordPiece's fuzz, threads, tiny-table and batch
+# tests; SentencePiece BPE's fuzz, threads, tiny-table and merge-order tests).
+# Any report fails.
 #
 #   tools/sanitize.sh                          # both builds, the default tests
 #   tools/sanitize.sh address                  # one build: address or thread
@@ -24,7 +26,10 @@ DEFAULT_TESTS=(tests/test_parity.py tests/test_fuzz.py tests/test_io.py tests/te
                tests/test_scan.py::test_run_chains_encode_the_same tests/test_scan.py::test_fuzzed_run_chains_encode_the_same
                tests/test_wordpiece.py::test_fuzz tests/test_wordpiece.py::test_threads_share_one_tokenizer
                tests/test_wordpiece.py::test_tiny_piece_table_with_nothing_seeded
-               tests/test_wordpiece.py::test_batch_options_and_threads)
+               tests/test_wordpiece.py::test_batch_options_and_threads
+               tests/test_sentencepiece_bpe.py::test_fuzz tests/test_sentencepiece_bpe.py::test_threads_share_one_tokenizer
+               tests/test_sentencepiece_bpe.py::test_tiny_piece_table_with_nothing_seeded
+               tests/test_sentencepiece_bpe.py::test_merge_order_and_ties)
 
 kinds=(address thread)
 if [[ $# -gt 0 && ( $1 == address || $1 == thread ) ]]; then
