@@ -44,12 +44,16 @@ def pair(pattern: str, dialect: str):
         words = with_core(fasts[0], word_blocks=True)
         assert words._core.block_masks == ["words"]
         fasts.append(words)
+    return fasts, generic_only(spec)
+
+
+def generic_only(spec):
+    """The spec's tokenizer with every split on the generic matcher."""
     try:
         _pattern.FAST_SCANNERS = False
-        generic = warptok.Tokenizer(spec)
+        return warptok.Tokenizer(spec)
     finally:
         _pattern.FAST_SCANNERS = True
-    return fasts, generic
 
 
 @pytest.fixture(scope="module", params=KNOWN, ids=lambda k: f"{family(k)}-{k[1]}-{hash(k[0]) & 0xffff:x}")
@@ -239,12 +243,7 @@ def chain_pair(runs, last):
     spec.stages = [Stage(r, "onig", "Isolated") for r in runs] + [Stage(last[0], last[1], "Isolated")]
     fast = warptok.Tokenizer(spec)
     assert fast._core.block_masks[:len(runs)] == [None] * len(runs)   # the runs have scanners: no masks
-    try:
-        _pattern.FAST_SCANNERS = False
-        generic = warptok.Tokenizer(spec)
-    finally:
-        _pattern.FAST_SCANNERS = True
-    return fast, generic
+    return fast, generic_only(spec)
 
 
 @pytest.fixture(scope="module")
