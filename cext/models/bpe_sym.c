@@ -31,10 +31,14 @@ struct wt_bpe_sym {
     /* Cuts (wt_model_cut): a piece may be cut before a U+2581 that follows another
      * character, unless that character is one of `glued` (some token holds it before a
      * U+2581), or has no token of its own while a fallback symbol's string ends in a
-     * glued character or characters may be dropped (glued_fallback). */
+     * glued character or characters may be dropped (glued_fallback). Between two ASCII
+     * characters, or after U+2581 and before an ASCII one, it may be cut unless the
+     * bit of the pair is set in ascii_glued or rep_glued (see ascii_cuts_init). */
     int cuts, glued_fallback;
     uint32_t glued[16];
     size_t n_glued;
+    uint64_t ascii_glued[128][2], rep_glued[2];
+    uint64_t glued_before_rep[2];   /* ASCII characters not cut from a U+2581 after them */
 };
 
 WT_INLINE size_t pair_slot(uint64_t key, size_t mask) { return (size_t)wt_hash_u64(key) & mask; }
@@ -70,6 +74,89 @@ static int is_glued(const wt_bpe_sym *b, uint32_t cp)
     return 0;
 }
 
+WT_INLINE size_t char_len(const uint8_t *s, size_t n, size_t i)
+{
+    uint8_t c = s[i];
+    size_t len = c < 0x80 ? 1 : c < 0xE0 ? 2 : c < 0xF0 ? 3 : 4;
+    if (c >= 0x80 && c < 0xC0) len = 1;          /* not a lead byte (never from a str) */
+    return i + len > n ? n - i : len;
+}
+
+/* The first or last code point of the symbol strings an ASCII character starts as
+ * (initial_symbols): its token, its <0xXX> token, or the unknown token; 0 when it
+ * has none (it is dropped: nothing may be cut beside it). */
+static uint32_t ascii_symbol_edge(const wt_model *m, const wt_bpe_sym *b, uint8_t c, int last)
+{
+    if (b->ascii_id[c] != WT_NO_ID) return c;
+    if (b->byte_fallback && b->byte_id[c] != WT_NO_ID) return last ? '>' : '<';
+    if (m->unk == WT_NO_ID || m->off[m->unk + 1] == m->off[m->unk]) return 0;
+    const uint8_t *s = m->bytes + m->off[m->unk];
+    size_t n = m->off[m->unk + 1] - m->off[m->unk], len;
+    return last ? last_cp(s, n) : wt_utf8_decode(s, n, 0, &len);
+}
+
+/* The set of adjacent code-point pairs in the vocabulary's strings, open addressing. */
+typedef struct {
+    uint64_t *keys;
+    size_t mask;
+} pair_set;
+
+static int pair_set_has(const pair_set *ps, uint64_t key)
+{
+    for (size_t i = pair_slot(key, ps->mask);; i = (i + 1) & ps->mask) {
+        if (ps->keys[i] == key) return 1;
+        if (ps->keys[i] == NO_PAIR) return 0;
+    }
+}
+
+/* Cuts between ASCII characters, and after U+2581 before an ASCII one. A merge across
+ * a cut between characters a and c makes a token holding the last character of a's
+ * symbol string then the first of c's: where no token holds that pair, no merge
+ * crosses the cut. Nor is a text cut beside a dropped character (its neighbours meet),
+ * nor between two characters without tokens of their own when some character may
+ * become the unknown token: a pending unknown moves past <0xXX> tokens, and fuses
+ * with the next unknown (initial_symbols). Returns WT_ENOMEM or 0. */
+static int ascii_cuts_init(const wt_model *m, wt_bpe_sym *b)
+{
+    size_t total = 0;
+    for (uint32_t id = 0; id < m->n_ids; id++)
+        if (m->present[id]) total += m->off[id + 1] - m->off[id];
+    pair_set ps = {.mask = wt_pow2_at_least(2 * total + 2) - 1};
+    if (!(ps.keys = wt_malloc((ps.mask + 1) * sizeof(uint64_t)))) return WT_ENOMEM;
+    memset(ps.keys, 0xff, (ps.mask + 1) * sizeof(uint64_t));
+    for (uint32_t id = 0; id < m->n_ids; id++) {
+        if (!m->present[id]) continue;
+        const uint8_t *s = m->bytes + m->off[id];
+        size_t n = m->off[id + 1] - m->off[id], len;
+        uint32_t prev = UINT32_MAX;
+        for (size_t i = 0; i < n; i += len) {
+            uint32_t cp = wt_utf8_decode(s, n, i, &len);
+            if (prev != UINT32_MAX) {
+                uint64_t key = (uint64_t)prev << 32 | cp;
+                size_t k = pair_slot(key, ps.mask);
+                while (ps.keys[k] != NO_PAIR && ps.keys[k] != key) k = (k + 1) & ps.mask;
+                ps.keys[k] = key;
+            }
+            prev = cp;
+        }
+    }
+    int unk_possible = m->unk != WT_NO_ID && !b->byte_fallback;
+    for (int c = 0; c < 256; c++) unk_possible |= m->unk != WT_NO_ID && b->byte_id[c] == WT_NO_ID;
+    for (int a = 0; a < 128; a++) {
+        uint32_t last = ascii_symbol_edge(m, b, (uint8_t)a, 1);
+        for (int c = 0; c < 128; c++) {
+            uint32_t first = ascii_symbol_edge(m, b, (uint8_t)c, 0);
+            int lacking = b->ascii_id[a] == WT_NO_ID && b->ascii_id[c] == WT_NO_ID;
+            int glue = !last || !first || (lacking && unk_possible) || pair_set_has(&ps, (uint64_t)last << 32 | first);
+            if (glue) b->ascii_glued[a][c >> 6] |= 1ull << (c & 63);
+            if (a == 0 && (!first || pair_set_has(&ps, (uint64_t)0x2581 << 32 | first)))
+                b->rep_glued[c >> 6] |= 1ull << (c & 63);
+        }
+    }
+    wt_free(ps.keys);
+    return 0;
+}
+
 /* Whether pieces may be cut before a U+2581 (see wt_model_cut), and where not. A merge
  * across such a cut would make a token holding the left symbol's last character then
  * U+2581: cutting where no token holds that pair changes no merge, so the pieces' ids
@@ -100,26 +187,46 @@ static void cuts_init(const wt_model *m, wt_bpe_sym *b)
         glued_fallback |= is_glued(b, last_cp(m->bytes + m->off[m->unk], m->off[m->unk + 1] - m->off[m->unk]));
     if (m->unk == WT_NO_ID && b->n_glued) glued_fallback = 1;
     b->glued_fallback = glued_fallback;
-    b->cuts = 1;
+    for (int a = 0; a < 128; a++)
+        if (is_glued(b, (uint32_t)a) || (glued_fallback && b->ascii_id[a] == WT_NO_ID))
+            b->glued_before_rep[a >> 6] |= 1ull << (a & 63);
+    b->cuts = ascii_cuts_init(m, b) == 0;
 }
 
 int wt_model_cuts(const wt_model *m) { return m->kind == WT_MODEL_BPE && m->bpe->cuts; }
 
+WT_INLINE int glued_bit(const uint64_t row[2], uint8_t c) { return (int)(row[c >> 6] >> (c & 63)) & 1; }
+
+WT_INLINE int after_rep(const uint8_t *s, size_t pos, size_t p)
+{
+    return p >= pos + 3 && s[p - 1] == REP[2] && s[p - 2] == REP[1] && s[p - 3] == REP[0];
+}
+
 size_t wt_model_cut(const wt_model *m, const uint8_t *s, size_t n, size_t pos)
 {
     const wt_bpe_sym *b = m->bpe;
-    for (size_t p = pos + 1; p + 3 <= n;) {
-        const uint8_t *hit = memchr(s + p, REP[0], n - p);
-        if (!hit) return n;
-        p = (size_t)(hit - s);
-        if (p + 3 > n) return n;
-        if (s[p + 1] != REP[1] || s[p + 2] != REP[2]) { p++; continue; }
-        size_t at = wt_utf8_prev(s, pos, p), len;
-        uint32_t cp = wt_utf8_decode(s, n, at, &len);
-        if (cp != 0x2581 && !is_glued(b, cp)) {
-            if (!b->glued_fallback) return p;
-            uint32_t id = s[at] < 0x80 ? b->ascii_id[s[at]] : wt_strmap_get(&m->vocab, s + at, p - at);
-            if (id != WT_NO_ID) return p;
+    for (size_t p = pos + 1; p < n;) {
+        uint8_t c = s[p], a = s[p - 1];
+        if (c < 0x80) {
+            if (a < 0x80) {
+                if (!glued_bit(b->ascii_glued[a], c)) return p;
+            } else if (after_rep(s, pos, p)) {
+                if (!glued_bit(b->rep_glued, c)) return p;
+            }
+            p++;
+            continue;
+        }
+        if (c != REP[0] || p + 3 > n || s[p + 1] != REP[1] || s[p + 2] != REP[2]) {
+            p += char_len(s, n, p);
+            continue;
+        }
+        if (a < 0x80) {
+            if (!glued_bit(b->glued_before_rep, a)) return p;
+        } else if (!after_rep(s, pos, p)) {
+            size_t at = wt_utf8_prev(s, pos, p), len;
+            uint32_t cp = wt_utf8_decode(s, n, at, &len);
+            if (!is_glued(b, cp) && (!b->glued_fallback || wt_strmap_get(&m->vocab, s + at, p - at) != WT_NO_ID))
+                return p;
         }
         p += 3;
     }
@@ -193,14 +300,6 @@ static uint32_t char_id(const wt_model *m, const uint8_t *s, size_t i, size_t j,
     memcpy(key + pre, s + i, j - i);
     memcpy(key + pre + (j - i), b->affix + b->prefix_len, suf);
     return wt_strmap_get(&m->vocab, key, pre + (j - i) + suf);
-}
-
-WT_INLINE size_t char_len(const uint8_t *s, size_t n, size_t i)
-{
-    uint8_t c = s[i];
-    size_t len = c < 0x80 ? 1 : c < 0xE0 ? 2 : c < 0xF0 ? 3 : 4;
-    if (c >= 0x80 && c < 0xC0) len = 1;          /* not a lead byte (never from a str) */
-    return i + len > n ? n - i : len;
 }
 
 /* The piece's first symbols into ids (room for n), as HF's merge_word makes them:

@@ -68,8 +68,9 @@ void wt_model_free(wt_model *m);
 int64_t wt_model_encode(const wt_model *m, const uint8_t *p, size_t n, uint32_t *out);
 
 /* BPE over characters may cut a piece into parts whose ids, joined, are the piece's
- * (before a U+2581 that no merge can join to what precedes it): whether it does, and
- * the end of the part that starts at pos. */
+ * (where no merge can join the characters on either side: before a U+2581, between
+ * ASCII characters, after a U+2581): whether it does, and the end of the part that
+ * starts at pos. */
 int wt_model_cuts(const wt_model *m);
 size_t wt_model_cut(const wt_model *m, const uint8_t *s, size_t n, size_t pos);
 
