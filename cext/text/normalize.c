@@ -1,5 +1,9 @@
 #include "text/normalize.h"
 
+#ifdef __SSE2__
+#include <emmintrin.h>
+#endif
+
 #include <pthread.h>
 
 #include "common/alloc.h"
@@ -107,12 +111,15 @@ int wt_norm_add_map(wt_norm *nm, const uint32_t *block_of, size_t n_block_of, co
     wt_charmap *m = &st->map;
     m->block_of = copy_of(block_of, n_block_of * sizeof(uint32_t));
     m->entries = copy_of(entries, n_entries * sizeof(uint32_t));
-    m->blob = copy_of(blob, n_blob);
+    if ((m->blob = wt_calloc(1, n_blob + 8)) && n_blob) memcpy(m->blob, blob, n_blob);   /* padded: put_entry */
     if (!m->block_of || !m->entries || !m->blob) return WT_ENOMEM;
     m->ascii_keep = 1;
     for (uint32_t c = 0; c < 128; c++) {
         m->ascii[c] = map_entry(m, c);
-        if (m->ascii[c]) m->ascii_keep = 0;
+        if (!m->ascii[c]) continue;
+        m->ascii_keep = 0;
+        if (m->n_changed < sizeof m->changed) m->changed[m->n_changed] = (uint8_t)c;
+        if (m->n_changed < UINT8_MAX) m->n_changed++;
     }
     return 0;
 }
@@ -166,41 +173,86 @@ WT_INLINE uint8_t *put_entry(const wt_charmap *m, uint32_t e, const uint8_t *s, 
         o[len + 1] = ' ';
         return o + len + 2;
     }
-    memcpy(o, m->blob + (e >> 8), e & 0xff);
+    if ((e & 0xff) <= 8) memcpy(o, m->blob + (e >> 8), 8);   /* the blob has 8 bytes of padding */
+    else memcpy(o, m->blob + (e >> 8), e & 0xff);
     return o + (e & 0xff);
 }
 
+/* Whether the map changes few enough ASCII characters for the SIMD loop (then
+ * c[0..4) compare with them; unused slots with 0x80, which the sign mask catches). */
+#ifdef __SSE2__
+static int simd_changed(const wt_charmap *m, __m128i c[4])
+{
+    if (m->n_changed > sizeof m->changed) return 0;
+    for (int i = 0; i < 4; i++) c[i] = _mm_set1_epi8((char)(i < m->n_changed ? m->changed[i] : 0x80));
+    return 1;
+}
+
+/* The bytes of x that are not ASCII or are one of the changed characters. */
+WT_INLINE unsigned stop_mask(__m128i x, const __m128i c[4])
+{
+    __m128i hit = _mm_or_si128(_mm_or_si128(_mm_cmpeq_epi8(x, c[0]), _mm_cmpeq_epi8(x, c[1])),
+                               _mm_or_si128(_mm_cmpeq_epi8(x, c[2]), _mm_cmpeq_epi8(x, c[3])));
+    return (unsigned)_mm_movemask_epi8(_mm_or_si128(hit, x));
+}
+#endif
+
 int wt_charmap_apply(const wt_charmap *m, const uint8_t *s, size_t n, wt_norm_buf *buf, size_t *out_n)
 {
+#ifdef __SSE2__
+    __m128i c16[4];
+    int simd = simd_changed(m, c16);
+#endif
     /* The first character the map changes; before it, nothing to copy. */
     size_t pos = 0, len;
     for (;;) {
+#ifdef __SSE2__
+        if (simd)
+            for (unsigned mask; pos + 16 <= n; pos += 16)
+                if ((mask = stop_mask(_mm_loadu_si128((const __m128i *)(s + pos)), c16))) {
+                    pos += (unsigned)__builtin_ctz(mask);
+                    break;
+                }
+#endif
+        while (pos < n && s[pos] < 0x80 && !m->ascii[s[pos]]) pos++;
         if (pos == n) return 0;
         uint8_t c = s[pos];
-        if (c < 0x80) {
-            if (m->ascii[c]) break;
-            pos++;
-            continue;
-        }
+        if (c < 0x80) break;
         uint32_t cp = wt_utf8_decode(s, n, pos, &len);
         if (map_entry(m, cp)) break;
         pos += len;
     }
-    size_t cap_needed = n + 64;
-    if (buf_reserve(buf, cap_needed)) return WT_ENOMEM;
+    if (buf_reserve(buf, n + 64)) return WT_ENOMEM;
     memcpy(buf->p, s, pos);
     uint8_t *o = buf->p + pos;
     while (pos < n) {
-        if (WT_UNLIKELY((size_t)(o - buf->p) + 264 > buf->cap)) {
-            size_t at = (size_t)(o - buf->p);
-            if (buf_reserve(buf, at + 264 + (n - pos) + (n - pos) / 2)) return WT_ENOMEM;
+        /* Room for the rest unchanged, and one character's longest output: the
+         * kept bytes are copied 16 at a time, past what they keep. */
+        size_t at = (size_t)(o - buf->p);
+        if (WT_UNLIKELY(at + (n - pos) + 264 > buf->cap)) {
+            if (buf_reserve(buf, at + (n - pos) + 264 + (n - pos) / 2)) return WT_ENOMEM;
             o = buf->p + at;
         }
+#ifdef __SSE2__
+        if (simd) {
+            unsigned mask = 0;
+            for (; pos + 16 <= n; pos += 16, o += 16) {
+                __m128i x = _mm_loadu_si128((const __m128i *)(s + pos));
+                _mm_storeu_si128((__m128i *)o, x);
+                if ((mask = stop_mask(x, c16))) break;
+            }
+            if (mask) {
+                unsigned k = (unsigned)__builtin_ctz(mask);
+                pos += k;
+                o += k;
+            }
+        }
+#endif
+        while (pos < n && s[pos] < 0x80 && !m->ascii[s[pos]]) *o++ = s[pos++];
+        if (pos == n) break;
         uint8_t c = s[pos];
         if (c < 0x80) {
-            uint32_t e = m->ascii[c];
-            if (WT_LIKELY(e == 0)) *o++ = c;
-            else o = put_entry(m, e, s + pos, 1, o);
+            o = put_entry(m, m->ascii[c], s + pos, 1, o);
             pos++;
             continue;
         }
