@@ -70,18 +70,26 @@ LLAMA_NORMALIZER = {"type": "Sequence", "normalizers": [
     {"type": "Prepend", "prepend": REP}, {"type": "Replace", "pattern": {"String": " "}, "content": REP}]}
 
 
-def glued(base: str, **model) -> str:
-    """base Llama-style (no pre-tokenizer: a whole text is one piece), with tokens that hold a
-    character then U+2581, made first by the merges: where the core must not cut a text."""
+REP_GLUED = [(a, REP) for a in ("e", "s", ">", "<0x83>", "<unk>", "\u00e9")]
+# ASCII pairs no trained token holds, some through a fallback symbol's '<' or '>' (U+0001 and
+# U+0002 have no token of their own), and U+2581 before an ASCII character
+ASCII_GLUED = [("x", "<0x01>"), ("<0x02>", "q"), ("<0x01>", "<0x02>"), (".", ","), ("~", "~"), (REP, "~"),
+               ("<unk>", "z"), ("q", "<unk>")]
+
+
+def glued(base: str, pairs=REP_GLUED, drop_bytes=(), **model) -> str:
+    """base Llama-style (no pre-tokenizer: a whole text is one piece), with tokens that join
+    the pairs, made first by the merges: where the core must not cut a text."""
     j = json.loads(variant(base, model={"byte_fallback": True, "fuse_unk": True, **model}, byte_tokens=True,
-                           normalizer=LLAMA_NORMALIZER, pre_tokenizer=None, decoder=DECODER))
+                           drop_bytes=drop_bytes, normalizer=LLAMA_NORMALIZER, pre_tokenizer=None,
+                           decoder=DECODER))
     vocab = j["model"]["vocab"]
     new = []
-    for a in ("e", "s", ">", "<0x83>", "<unk>", "\u00e9"):
-        for t in (a, a + REP):
+    for a, b in pairs:
+        for t in (a, b, a + b):
             if t not in vocab:
                 vocab[t] = len(vocab)
-        new.append([a, REP])
+        new.append([a, b])
     j["model"]["merges"] = new + [m.split(" ") if isinstance(m, str) else m for m in j["model"]["merges"]]
     return json.dumps(j)
 
@@ -158,6 +166,12 @@ def configs() -> dict:
         "llama-style-glued": glued(base),
         "llama-style-glued-unk": glued(base, byte_fallback=False),
         "llama-style-glued-drop": glued(base, byte_fallback=False, unk_token=None),
+        "llama-style-ascii-glued": glued(base, ASCII_GLUED),
+        "llama-style-ascii-glued-unk": glued(base, ASCII_GLUED, byte_fallback=False, fuse_unk=False),
+        "llama-style-ascii-glued-fuse": glued(base, ASCII_GLUED, byte_fallback=False),
+        # U+0002 and U+00E9's second byte have no <0xXX> token: unknowns, pending past other bytes
+        "llama-style-ascii-glued-missing": glued(base, ASCII_GLUED, drop_bytes=(0x02, 0xA9), fuse_unk=False),
+        "llama-style-ascii-glued-drop": glued(base, ASCII_GLUED, byte_fallback=False, unk_token=None),
         "llama2": real("llama2"),
         "gemma3": real("gemma3"),
     }
@@ -167,7 +181,9 @@ CONFIG_NAMES = ["always-split-byte_fallback", "first-nosplit-byte_fallback", "fi
                 "always-nosplit-fuse_unk", "no-unk", "missing-bytes-unk", "missing-bytes-fuse", "ignore_merges",
                 "prefix", "suffix", "prefix-and-suffix", "first-core-normalizer", "first-python-normalizer",
                 "always-python-normalizer", "split-then-first", "llama-style", "llama-style-glued",
-                "llama-style-glued-unk", "llama-style-glued-drop", "llama2", "gemma3"]
+                "llama-style-glued-unk", "llama-style-glued-drop", "llama-style-ascii-glued",
+                "llama-style-ascii-glued-unk", "llama-style-ascii-glued-fuse", "llama-style-ascii-glued-missing",
+                "llama-style-ascii-glued-drop", "llama2", "gemma3"]
 
 
 @lru_cache(maxsize=None)
@@ -259,6 +275,25 @@ def test_fuzz(name):
         assert ours.encode(text) == expected
         assert ours.encode(text, add_special_tokens=False) == ref.encode(text, add_special_tokens=False).ids
         assert ours.encode_batch([text, "a" + text]) == [e.ids for e in ref.encode_batch([text, "a" + text])]
+
+    run()
+
+
+ASCII_ALPHABET = list("xqz.,~a \n") + ["\x01", "\x02", "\x01\x02", "<unk>", "\u00e9", REP, "  ", "x\x01", "~~"]
+
+
+@pytest.mark.parametrize("name", ["llama-style-ascii-glued", "llama-style-ascii-glued-unk",
+                                  "llama-style-ascii-glued-fuse", "llama-style-ascii-glued-missing",
+                                  "llama-style-ascii-glued-drop", "llama2", "gemma3"])
+def test_fuzz_cuts_between_ascii(name):
+    """Texts of ASCII characters whose pairs some token joins (directly or through a fallback
+    symbol), characters without tokens, unknowns and U+2581: where the core may cut a piece."""
+    ours, ref = pair(name)
+
+    @settings(max_examples=300, deadline=None, suppress_health_check=list(HealthCheck), derandomize=True)
+    @given(st.lists(st.sampled_from(ASCII_ALPHABET), max_size=40).map("".join))
+    def run(text):
+        assert ours.encode(text) == ref.encode(text).ids
 
     run()
 
