@@ -14,6 +14,7 @@ data fetch does.
 
 from __future__ import annotations
 
+import json
 import os
 import sys
 import zipfile
@@ -116,8 +117,14 @@ def hf_json(name: str) -> bytes:
         return data("vocab", "llama3", "tokenizer.json").read_bytes()
     if name == "qwen2.5":
         return offline_tokenizer_json("qwen-2.5")
-    if name == "qwen3":
-        return data("vocab", "qwen3", "tokenizer.json").read_bytes()
+    if name in ("qwen3", "llama2", "gemma3"):
+        return data("vocab", name, "tokenizer.json").read_bytes()
+    if name == "llama2-added":
+        # Llama-2 with a pass-0 added token that starts and ends with a letter
+        j = json.loads(data("vocab", "llama2", "tokenizer.json").read_bytes())
+        j["added_tokens"].append({"id": len(j["model"]["vocab"]), "content": "Zorg", "single_word": False,
+                                  "lstrip": False, "rstrip": False, "normalized": False, "special": False})
+        return json.dumps(j).encode()
     return offline_tokenizer_json(name)
 
 

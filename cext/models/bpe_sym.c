@@ -202,6 +202,11 @@ WT_INLINE int after_rep(const uint8_t *s, size_t pos, size_t p)
     return p >= pos + 3 && s[p - 1] == REP[2] && s[p - 2] == REP[1] && s[p - 3] == REP[0];
 }
 
+int wt_model_cuts_after(const wt_model *m, uint8_t a)
+{
+    return a < 0x80 && !glued_bit(m->bpe->glued_before_rep, a);
+}
+
 size_t wt_model_cut(const wt_model *m, const uint8_t *s, size_t n, size_t pos)
 {
     const wt_bpe_sym *b = m->bpe;

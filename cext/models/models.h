@@ -73,6 +73,8 @@ int64_t wt_model_encode(const wt_model *m, const uint8_t *p, size_t n, uint32_t 
  * starts at pos. */
 int wt_model_cuts(const wt_model *m);
 size_t wt_model_cut(const wt_model *m, const uint8_t *s, size_t n, size_t pos);
+/* Whether (with cuts) a piece is cut before a U+2581 that follows ASCII character a. */
+int wt_model_cuts_after(const wt_model *m, uint8_t a);
 
 /* A block's misses: piece j is p[mi[j]][0 .. len[mi[j]]) with piece-table hash
  * h[mi[j]]; its ids go to base + at[j], their count to k[j]. Learns them. */

@@ -62,30 +62,91 @@ static int model_splittable(const wt_tokenizer *t)
     return 1;
 }
 
-/* Whether a text may be cut (see find_cut): every split is a scanner's that keeps
- * its matches (or, with a model, model_splittable), and no added token holds a
- * space or takes the spaces after it. */
-static int splittable(const wt_tokenizer *t)
+/* How a long text is cut into parts (plan_units): not at all; at a space that
+ * find_cut accepts (the part after the cut starts with the space); or, for a model
+ * cut before U+2581 (SentencePiece BPE) whose normalizer maps a space to U+2581,
+ * at a space that rep_cut accepts, where a normalizer that prepends U+2581 to a
+ * text brings it back to the part after it (REP_PREPENDED: that part starts after
+ * the space). */
+enum { CUT_NONE, CUT_SPACE, CUT_REP, CUT_REP_PREPENDED };
+
+static const uint8_t REP[3] = {0xE2, 0x96, 0x81};
+
+/* Whether a model tokenizer cuts at U+2581: no splits, only per-character maps that
+ * send a space to U+2581 (each a code point on its own: a part normalizes to its
+ * share of the whole) and at most one Prepend of U+2581; CUT_REP_PREPENDED then. */
+static int rep_cut_mode(const wt_tokenizer *t)
 {
-    if (t->n_stages == 0) return 0;
-    if (t->model) {
-        if (!model_splittable(t)) return 0;
-    } else {
-        if (t->norm) return 0;
-        for (uint32_t k = 0; k < t->n_stages; k++) {
-            const wt_stage *st = &t->stages[k];
-            int keeps_matches = st->behavior == WT_SPLIT_ISOLATED || (st->behavior == WT_SPLIT_REMOVED && st->invert);
-            if (!st->re || !st->scan.family || !keeps_matches) return 0;
+    if (!wt_model_cuts(t->model) || t->n_stages || !t->norm) return CUT_NONE;
+    int prepends = 0, maps = 0;
+    for (int i = 0; i < t->norm->n_steps; i++) {
+        const wt_norm_step *st = &t->norm->steps[i];
+        if (st->kind == WT_NORM_PREPEND && st->na == 3 && !memcmp(st->a, REP, 3)) {
+            prepends++;
+        } else if (st->kind == WT_NORM_MAP) {
+            uint32_t e = st->map.ascii[' '];
+            if ((e & 0xff) != 3 || e == WT_MAP_DELETE || e == WT_MAP_PAD || memcmp(st->map.blob + (e >> 8), REP, 3))
+                return CUT_NONE;
+            maps++;
+        } else {
+            return CUT_NONE;
         }
+    }
+    if (maps != 1 || prepends > 1) return CUT_NONE;
+    /* A token matched after normalization could hold U+2581 (its last byte checked). */
+    const wt_added *a = &t->added[1];
+    if (a->n_nodes && memchr(a->edge_byte, REP[2], a->first_edge[a->n_nodes])) return CUT_NONE;
+    return prepends ? CUT_REP_PREPENDED : CUT_REP;
+}
+
+/* How a text may be cut (see above): with CUT_SPACE every split is a scanner's that
+ * keeps its matches (or, with a model, model_splittable); and no added token holds a
+ * space or takes the spaces after it. */
+static int cut_mode(const wt_tokenizer *t)
+{
+    int mode = t->model ? rep_cut_mode(t) : CUT_NONE;
+    if (mode == CUT_NONE) {
+        if (t->n_stages == 0) return CUT_NONE;
+        if (t->model) {
+            if (!model_splittable(t)) return CUT_NONE;
+        } else {
+            if (t->norm) return CUT_NONE;
+            for (uint32_t k = 0; k < t->n_stages; k++) {
+                const wt_stage *st = &t->stages[k];
+                int keeps_matches = st->behavior == WT_SPLIT_ISOLATED || (st->behavior == WT_SPLIT_REMOVED && st->invert);
+                if (!st->re || !st->scan.family || !keeps_matches) return CUT_NONE;
+            }
+        }
+        mode = CUT_SPACE;
     }
     for (int pass = 0; pass < 2; pass++) {
         const wt_added *a = &t->added[pass];
         if (a->n_nodes == 0) continue;
-        if (memchr(a->edge_byte, ' ', a->first_edge[a->n_nodes])) return 0;
+        if (memchr(a->edge_byte, ' ', a->first_edge[a->n_nodes])) return CUT_NONE;
         for (uint32_t k = 0; k < a->n_added; k++)
-            if (a->added_flags[k] & WT_ADDED_RSTRIP) return 0;
+            if (a->added_flags[k] & WT_ADDED_RSTRIP) return CUT_NONE;
     }
-    return 1;
+    return mode;
+}
+
+/* What plan_units needs to find cuts. */
+typedef struct {
+    const wt_tokenizer *t;
+    int mode, dialect;
+    uint8_t ends_added[256];     /* CUT_REP_PREPENDED: the last bytes of pass 0's added tokens */
+} cut_plan;
+
+static void cut_plan_init(cut_plan *cp, const wt_tokenizer *t, int mode)
+{
+    memset(cp, 0, sizeof *cp);
+    cp->t = t;
+    cp->mode = mode;
+    if (mode == CUT_SPACE) cp->dialect = t->stages[t->n_stages - 1].scan.dialect;
+    if (mode != CUT_REP_PREPENDED) return;
+    const wt_added *a = &t->added[0];
+    for (uint32_t k = 0; k < a->n_nodes; k++)
+        for (uint32_t e = a->first_edge[k]; e < a->first_edge[k + 1]; e++)
+            if (a->node_added[a->edge_target[e]] >= 0) cp->ends_added[a->edge_byte[e]] = 1;
 }
 
 WT_INLINE int ascii_letter(uint8_t c) { return (uint8_t)((c | 0x20) - 'a') < 26; }
@@ -101,7 +162,7 @@ static int letter(int dialect, uint32_t cp, int digits)
  * after a letter or digit and before a letter, in any script. No piece of the
  * scanner families crosses it (their letter and digit runs end before a space,
  * and the space begins the next word's piece, whatever came before; DeepSeek-V3's
- * CJK and digit runs end there too), nor does an added token (splittable), and
+ * CJK and digit runs end there too), nor does an added token (cut_mode), and
  * NFC neither changes a space nor composes across it. */
 static int cut_at(int dialect, const uint8_t *s, size_t n, size_t i)
 {
@@ -113,9 +174,38 @@ static int cut_at(int dialect, const uint8_t *s, size_t n, size_t i)
     return letter(dialect, wt_utf8_decode(s, n, wt_utf8_prev(s, 0, i), &len), 1);
 }
 
-/* The first position in [from, to) where s can be cut, or 0 (1 <= from, to < n - 1). */
-static size_t find_cut(int dialect, const uint8_t *s, size_t n, size_t from, size_t to)
+/* Whether text s can be cut at the space s[i] by rep_cut_mode (1 <= i < n - 1): it
+ * follows an ASCII letter or digit the normalizer keeps and the model cuts after, and
+ * an ASCII letter the normalizer keeps comes next. With a Prepend, the part after the
+ * cut starts at that letter, so no added token of pass 0 may start there or end
+ * before the space (HF prepends to each segment the added tokens leave: the whole's
+ * would differ from the parts'). */
+static int rep_cut_at(const cut_plan *cp, const uint8_t *s, size_t i)
 {
+    const wt_tokenizer *t = cp->t;
+    uint8_t before = s[i - 1], after = s[i + 1];
+    if (!ascii_letter(after) || !(ascii_letter(before) || (uint8_t)(before - '0') < 10)) return 0;
+    for (int k = 0; k < t->norm->n_steps; k++) {
+        const wt_norm_step *st = &t->norm->steps[k];
+        if (st->kind == WT_NORM_MAP && (st->map.ascii[before] || st->map.ascii[after])) return 0;
+    }
+    if (cp->mode == CUT_REP_PREPENDED && (t->added[0].root_bytes[after] || cp->ends_added[before])) return 0;
+    return wt_model_cuts_after(t->model, before);
+}
+
+/* The first position in [from, to) where s can be cut, or 0 (1 <= from, to < n - 1). */
+static size_t find_cut(const cut_plan *cp, const uint8_t *s, size_t n, size_t from, size_t to)
+{
+    if (cp->mode != CUT_SPACE) {
+        for (size_t i = from; i < to; i++) {
+            const uint8_t *hit = memchr(s + i, ' ', to - i);
+            if (!hit) return 0;
+            i = (size_t)(hit - s);
+            if (rep_cut_at(cp, s, i)) return i;
+        }
+        return 0;
+    }
+    const int dialect = cp->dialect;
     size_t i = from;
 #ifdef __SSE2__
     /* 16 at a time, the spaces before an ASCII letter or a non-ASCII character
@@ -204,8 +294,10 @@ void wt_batch_free(wt_batch *b)
 static size_t plan_units(wt_batch *b, size_t part)
 {
     const wt_text *texts = b->texts;
-    int cut = b->o.max_body == SIZE_MAX && splittable(b->t);  /* under a limit, the first part is enough */
-    int dialect = cut ? b->t->stages[b->t->n_stages - 1].scan.dialect : 0;
+    int cut = b->o.max_body == SIZE_MAX ? cut_mode(b->t) : CUT_NONE;  /* under a limit, the first part is enough */
+    cut_plan cp;
+    cut_plan_init(&cp, b->t, cut);
+    size_t skip = cut == CUT_REP_PREPENDED;    /* the space the Prepend brings back */
     size_t count = 0;
     for (int pass = 0; pass < 2; pass++) {        /* count, then fill */
         size_t u = 0;
@@ -215,14 +307,14 @@ static size_t plan_units(wt_batch *b, size_t part)
              * each byte is looked at once (text with no cut costs one pass). */
             for (size_t from = part; cut && n >= WT_SPLIT_MIN && from + 1 < n;) {
                 size_t to = from + WT_SPLIT_PART < n - 1 ? from + WT_SPLIT_PART : n - 1;
-                size_t end = find_cut(dialect, texts[i].s, n, from, to);
+                size_t end = find_cut(&cp, texts[i].s, n, from, to);
                 if (!end) {
                     from = to;
                     continue;
                 }
                 if (pass) b->units[u] = (wt_unit){.doc = i, .start = start, .end = end, .first = start == 0};
                 u++;
-                start = end;
+                start = end + skip;
                 from = end + part;
             }
             if (pass) b->units[u] = (wt_unit){.doc = i, .start = start, .end = n, .first = start == 0, .last = 1};
@@ -380,7 +472,7 @@ int wt_encode_batch(const wt_tokenizer *t, const wt_text *texts, size_t n_texts,
 int wt_encode_long(const wt_tokenizer *t, const uint8_t *s, size_t n, const wt_encode_opts *o, int n_threads,
                    wt_ids *out)
 {
-    if (n < WT_SPLIT_MIN || o->max_body != SIZE_MAX || !splittable(t)) return wt_encode(t, s, n, o, out);
+    if (n < WT_SPLIT_MIN || o->max_body != SIZE_MAX || cut_mode(t) == CUT_NONE) return wt_encode(t, s, n, o, out);
     wt_text text = {s, n};
     int rc;
     wt_batch *b = wt_batch_begin(t, &text, 1, o, n_threads, &rc);
