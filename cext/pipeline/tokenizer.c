@@ -3,6 +3,10 @@
 #include <pthread.h>
 #include <stdatomic.h>
 
+#ifdef __SSE2__
+#include <emmintrin.h>
+#endif
+
 #include "common/alloc.h"
 #include "common/utf8.h"
 
@@ -156,6 +160,10 @@ int wt_added_init(wt_added *a, uint32_t n_nodes, const uint32_t *first_edge, con
         if (edge_target[e] >= n_nodes) return WT_EINVAL;
     for (uint32_t e = first_edge[0]; e < first_edge[1]; e++) a->root_bytes[edge_byte[e]] = 1;
     a->only_root = first_edge[1] - first_edge[0] == 1 ? edge_byte[first_edge[0]] : -1;
+    if (first_edge[1] - first_edge[0] <= sizeof a->roots) {
+        a->n_roots = (uint8_t)(first_edge[1] - first_edge[0]);
+        memcpy(a->roots, edge_byte + first_edge[0], a->n_roots);
+    }
     return 0;
 }
 
@@ -194,12 +202,32 @@ int wt_find_added(const wt_tokenizer *t, int pass, const uint8_t *s, size_t n, s
     const wt_added *a = &t->added[pass];
     if (!active || a->n_nodes == 0) return 0;
     const size_t floor = pos;   /* lstrip never reaches into the previous split */
+#ifdef __SSE2__
+    __m128i root[6];
+    for (int i = 0; i < 6; i++) root[i] = _mm_set1_epi8((char)a->roots[i < a->n_roots ? i : 0]);
+#endif
     for (size_t p = pos; p < n; p++) {
         if (a->only_root >= 0) {             /* e.g. every special token starts with '<' */
             const uint8_t *c = memchr(s + p, a->only_root, n - p);
             if (!c) return 0;
             p = (size_t)(c - s);
         }
+#ifdef __SSE2__
+        else if (a->n_roots) {               /* e.g. Gemma 3's '<', '[', '\n', '\t' and U+2581's lead byte */
+            for (; p + 16 <= n; p += 16) {
+                __m128i x = _mm_loadu_si128((const __m128i *)(s + p));
+                __m128i hit = _mm_or_si128(_mm_or_si128(_mm_cmpeq_epi8(x, root[0]), _mm_cmpeq_epi8(x, root[1])),
+                                           _mm_or_si128(_mm_cmpeq_epi8(x, root[2]), _mm_cmpeq_epi8(x, root[3])));
+                hit = _mm_or_si128(hit, _mm_or_si128(_mm_cmpeq_epi8(x, root[4]), _mm_cmpeq_epi8(x, root[5])));
+                unsigned m = (unsigned)_mm_movemask_epi8(hit);
+                if (m) {
+                    p += (unsigned)__builtin_ctz(m);
+                    break;
+                }
+            }
+            if (p >= n) return 0;
+        }
+#endif
         if (!a->root_bytes[s[p]] || !added_at(a, s, n, p, active, t->filter_inactive, end, index)) continue;
         if (!active[*index]) {           /* HF: matched, then ignored as text */
             p = *end - 1;

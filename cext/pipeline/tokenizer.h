@@ -25,6 +25,7 @@ typedef struct {
     uint8_t *added_flags;    /* n_added WT_ADDED_* */
     uint8_t root_bytes[256]; /* bytes that can start an added token */
     int only_root;           /* the one such byte (memchr finds candidates), or -1 */
+    uint8_t n_roots, roots[6]; /* the bytes that start one, when 2 to 6 (SIMD finds candidates) */
 } wt_added;
 
 enum { WT_ADDED_LSTRIP = 1, WT_ADDED_RSTRIP = 2 };

@@ -46,6 +46,7 @@ static void start_set(wt_regex *re)
 {
     const int32_t *prog = re->prog;
     re->start_class = -1;
+    re->start_byte = -1;
     re->start_other = 1;
     memset(re->start_ascii, 0xff, sizeof re->start_ascii);
     switch (prog[0]) {
@@ -54,6 +55,7 @@ static void start_set(wt_regex *re)
             memset(re->start_ascii, 0, sizeof re->start_ascii);
             re->start_ascii[prog[1] >> 5] = 1u << (prog[1] & 31);
             re->start_other = 0;
+            re->start_byte = prog[1];
         }
         break;
     case WT_OP_CLASS:
@@ -180,6 +182,10 @@ size_t wt_regex_next_start(const wt_regex *re, const uint8_t *s, size_t n, size_
             }
         }
         return pos;
+    }
+    if (re->start_byte >= 0) {
+        const uint8_t *hit = pos < n ? memchr(s + pos, re->start_byte, n - pos) : NULL;
+        return hit ? (size_t)(hit - s) : n;
     }
     for (; pos < n; pos += len) {
         uint32_t b = s[pos];

@@ -60,6 +60,7 @@ typedef struct {
     int32_t start_class;
     uint32_t start_ascii[4];
     int start_other;
+    int start_byte;          /* the one ASCII character a match starts with (memchr finds it), or -1 */
 } wt_regex;
 
 /* Backtracking stack: lives in per-thread scratch, reused across calls. */
