@@ -14,6 +14,8 @@ from __future__ import annotations
 
 import json
 
+from .. import errors
+
 _U64_MAX = (1 << 64) - 1
 _POW10 = [float(f"1e{k}") for k in range(309)]
 
@@ -25,14 +27,14 @@ def _from_parts(negative: bool, significand: int, exponent: int) -> float:
             if exponent >= 0:
                 f *= _POW10[exponent]
                 if f == float("inf"):
-                    raise ValueError("number out of range (HF's JSON reader refuses it)")
+                    raise errors.ValueError("number out of range (HF's JSON reader refuses it)")
             else:
                 f /= _POW10[-exponent]
             break
         if f == 0.0:
             break
         if exponent >= 0:
-            raise ValueError("number out of range (HF's JSON reader refuses it)")
+            raise errors.ValueError("number out of range (HF's JSON reader refuses it)")
         f /= 1e308
         exponent += 308
     return -f if negative else f
@@ -67,7 +69,7 @@ def serde_float(text: str) -> float:
         e = int(exp_text)
         if abs(e) >= 1 << 31:                   # serde_json: an exponent past i32 is zero or out of range
             if e > 0 and significand:
-                raise ValueError("number out of range (HF's JSON reader refuses it)")
+                raise errors.ValueError("number out of range (HF's JSON reader refuses it)")
             return -0.0 if negative else 0.0
         exponent += e
     return _from_parts(negative, significand, exponent)
