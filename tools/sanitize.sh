@@ -29,7 +29,10 @@ DEFAULT_TESTS=(tests/test_parity.py tests/test_fuzz.py tests/test_io.py tests/te
                tests/test_wordpiece.py::test_batch_options_and_threads
                tests/test_sentencepiece_bpe.py::test_fuzz tests/test_sentencepiece_bpe.py::test_threads_share_one_tokenizer
                tests/test_sentencepiece_bpe.py::test_tiny_piece_table_with_nothing_seeded
-               tests/test_sentencepiece_bpe.py::test_merge_order_and_ties)
+               tests/test_sentencepiece_bpe.py::test_merge_order_and_ties
+               tests/test_unigram.py::test_fuzz tests/test_unigram.py::test_charsmap_grapheme_fuzz
+               tests/test_unigram.py::test_viterbi_ties_and_unknowns tests/test_unigram.py::test_threads_share_one_tokenizer
+               tests/test_unigram.py::test_tiny_piece_table_with_nothing_seeded)
 
 kinds=(address thread)
 if [[ $# -gt 0 && ( $1 == address || $1 == thread ) ]]; then

@@ -126,7 +126,8 @@ int wt_norm_add_map(wt_norm *nm, const uint32_t *block_of, size_t n_block_of, co
 
 int wt_norm_add_bytes(wt_norm *nm, int kind, const uint8_t *a, size_t na, const uint8_t *b, size_t nb)
 {
-    if ((kind != WT_NORM_PREPEND && kind != WT_NORM_REPLACE) || (kind == WT_NORM_REPLACE && na == 0))
+    if ((kind != WT_NORM_PREPEND && kind != WT_NORM_REPLACE && kind != WT_NORM_RUNS)
+        || (kind != WT_NORM_PREPEND && na == 0))
         return WT_EINVAL;
     wt_norm_step *st = next_step(nm);
     if (!st) return WT_EINVAL;
@@ -302,6 +303,39 @@ static int replace_apply(const wt_norm_step *st, const uint8_t *s, size_t n, wt_
     return 1;
 }
 
+/* The copies of a[0..na) back to back from s[pos]. */
+static size_t run_length(const uint8_t *s, size_t n, size_t pos, const uint8_t *a, size_t na)
+{
+    size_t k = 0;
+    while (pos + na <= n && memcmp(s + pos, a, na) == 0) {
+        pos += na;
+        k++;
+    }
+    return k;
+}
+
+static int runs_apply(const wt_norm_step *st, const uint8_t *s, size_t n, wt_norm_buf *buf, size_t *out_n)
+{
+    size_t o = 0, pos = 0, at = find_from(s, n, 0, st->a, st->na), k = 0;
+    /* the first run of two or more */
+    while (at < n && (k = run_length(s, n, at, st->a, st->na)) < 2) at = find_from(s, n, at + st->na, st->a, st->na);
+    if (at == n) return 0;
+    for (;;) {
+        if (buf_reserve(buf, o + (at - pos) + st->nb + 1)) return WT_ENOMEM;
+        memcpy(buf->p + o, s + pos, at - pos);
+        o += at - pos;
+        if (at == n) break;
+        memcpy(buf->p + o, st->b, st->nb);
+        o += st->nb;
+        pos = at + k * st->na;
+        at = find_from(s, n, pos, st->a, st->na);
+        while (at < n && (k = run_length(s, n, at, st->a, st->na)) < 2)
+            at = find_from(s, n, at + st->na, st->a, st->na);
+    }
+    *out_n = o;
+    return 1;
+}
+
 /* Rust's char::is_whitespace (Unicode White_Space). */
 static int is_white_space(uint32_t c)
 {
@@ -347,6 +381,10 @@ int wt_norm_apply(const wt_norm *nm, const uint8_t *s, size_t n, const uint8_t *
         case WT_NORM_REPLACE:
             if (st->nb == 0 && cur_n >= st->na && memcmp(cur, st->a, st->na) == 0) *lost_start = 1;
             rc = replace_apply(st, cur, cur_n, dst, &got);
+            break;
+        case WT_NORM_RUNS:
+            if (st->nb == 0 && run_length(cur, cur_n, 0, st->a, st->na) >= 2) *lost_start = 1;
+            rc = runs_apply(st, cur, cur_n, dst, &got);
             break;
         case WT_NORM_PREPEND:
             if (cur_n == 0 || st->na == 0) break;

@@ -8,6 +8,8 @@
  * - PREPEND: a string before a non-empty text;
  * - REPLACE: every non-overlapping occurrence of a string, leftmost first;
  * - STRIP: White_Space characters at either end;
+ * - RUNS: every run of two or more copies of a string, by another (HF's Replace of
+ *   the regex "c{2,}", which SentencePiece conversions use to squeeze spaces);
  * - PRECOMPILED: SentencePiece's charsmap (text/precompiled.c).
  * Immutable once built; any number of threads apply one at once. */
 #ifndef WT_NORMALIZE_H
@@ -36,6 +38,7 @@ enum {
     WT_NORM_REPLACE = 3,
     WT_NORM_STRIP = 4,
     WT_NORM_PRECOMPILED = 5,
+    WT_NORM_RUNS = 6,
 };
 
 struct wt_precompiled;
@@ -43,7 +46,7 @@ struct wt_precompiled;
 typedef struct {
     int kind;
     wt_charmap map;
-    uint8_t *a, *b;          /* PREPEND: a; REPLACE: a -> b */
+    uint8_t *a, *b;          /* PREPEND: a; REPLACE and RUNS: a -> b */
     size_t na, nb;
     int left, right;         /* STRIP */
     struct wt_precompiled *pc;

@@ -11,7 +11,7 @@ from pathlib import Path
 from typing import Iterable, Sequence
 
 from . import encodings, errors
-from ._compile import core_tables, model_dir, source, tiktoken_file, tokenizer_json, unicode_forms
+from ._compile import core_tables, json_numbers, model_dir, source, tiktoken_file, tokenizer_json, unicode_forms
 from ._compile.source import Source
 from ._compile.spec import Spec, added_passes, in_core_normalizer
 from ._native._core import RESULT_ARRAY, RESULT_COUNT, RESULT_LIST, Core, first_flagged
@@ -588,7 +588,7 @@ def _rebuild(h: dict, data) -> Tokenizer:
     if kind == "tiktoken":
         return Tokenizer._from_ranks(data, h["pattern"], h["special_tokens"], name)
     if kind == "pretrained":
-        document = json.loads(data)
+        document = json_numbers.loads(data)
         document["added_tokens"] = (document.get("added_tokens") or []) + h["added"]
         files = model_dir.ModelFiles(Path(name), document, {}, h["chat_template"], h["special_tokens_map"], (),
                                      h["split_special_tokens"], data, tuple(h["added"]))

@@ -160,6 +160,16 @@ def strip_accents_step() -> CharStep:
                     name="StripAccents")
 
 
+# HF's Nmt normalizer: ASCII and C1 control characters dropped, other spaces made ' '.
+_NMT_DROPPED = [*range(0x01, 0x09), 0x0B, *range(0x0E, 0x20), 0x7F, 0x8F, 0x9F]
+_NMT_SPACE = [0x09, 0x0A, 0x0C, 0x0D, 0x1680, *range(0x200B, 0x2010), 0x2028, 0x2029, 0x2581, 0xFEFF, 0xFFFD]
+
+
+def nmt_step() -> CharStep:
+    table = dict.fromkeys(_NMT_DROPPED, "") | dict.fromkeys(_NMT_SPACE, " ")
+    return CharStep(lambda c: table.get(ord(c), c), lambda t: t.translate(table), frozenset(table), name="Nmt")
+
+
 def replace_char_step(needle: str, content: str) -> CharStep:
     return CharStep(lambda c: content if c == needle else c, lambda t: t.replace(needle, content),
                     frozenset([ord(needle)]), name="Replace")

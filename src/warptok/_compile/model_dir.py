@@ -26,6 +26,7 @@ from dataclasses import dataclass
 from pathlib import Path
 
 from .. import errors
+from . import json_numbers
 
 # transformers' SPECIAL_TOKENS_ATTRIBUTES, in its order.
 NAMED_SPECIAL_TOKENS = ("bos_token", "eos_token", "unk_token", "sep_token", "pad_token", "cls_token", "mask_token")
@@ -133,7 +134,7 @@ def _read_json(path: Path):
 
 def _parse_json(data: bytes, path: Path):
     try:
-        return json.loads(data)
+        return json_numbers.loads(data)      # HF's reading of fractional numbers (Unigram's scores)
     except (ValueError, UnicodeDecodeError) as e:
         raise errors.ValueError(f"{path} is not a JSON file: {e}") from None
 

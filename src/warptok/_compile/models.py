@@ -42,6 +42,8 @@ def read_model(kind: str, model: dict) -> Spec:
         return _wordlevel(model)
     if kind == "BPE":
         return _bpe(model)
+    if kind == "Unigram":
+        return _unigram(model)
     raise errors.unsupported("model type", kind)
 
 
@@ -95,6 +97,28 @@ def _bpe(model) -> Spec:
                  unk_missing=unk is not None and unk not in vocab, prefix=prefix.encode(), suffix=suffix.encode(),
                  merges=rows, byte_fallback=byte_fallback, fuse_unk=bool(model.get("fuse_unk")),
                  ignore_merges=bool(model.get("ignore_merges")))
+
+
+def _unigram(model) -> Spec:
+    """Unigram: the vocabulary as HF reads it (a list of [piece, score], ids in order), the
+    scores as f64, the unknown token's id (optional) and byte_fallback."""
+    vocab = model.get("vocab")
+    if not isinstance(vocab, list):
+        raise errors.ValueError("not a tokenizer.json file: Unigram model.vocab is not a list")
+    pieces, scores = [], array("d")
+    for entry in vocab:
+        if (not isinstance(entry, (list, tuple)) or len(entry) != 2 or not isinstance(entry[0], str)
+                or not isinstance(entry[1], (int, float)) or isinstance(entry[1], bool)):
+            raise errors.ValueError(f"not a tokenizer.json file: Unigram vocabulary entry {entry!r}")
+        pieces.append(entry[0])
+        scores.append(float(entry[1]))
+    unk = model.get("unk_id")
+    if unk is not None and (not isinstance(unk, int) or isinstance(unk, bool) or not 0 <= unk < len(pieces)):
+        raise errors.ValueError(f"not a tokenizer.json file: Unigram unk_id {unk!r} is not in the vocabulary")
+    byte_fallback = model.get("byte_fallback", False)
+    if not isinstance(byte_fallback, bool):
+        raise errors.ValueError("not a tokenizer.json file: bad Unigram byte_fallback")
+    return _spec("Unigram", dict(enumerate(pieces)), unk=unk, scores=scores, byte_fallback=byte_fallback)
 
 
 def _merge_rows(merges, vocab, prefix) -> array:

@@ -101,6 +101,8 @@ def _char_step(n):
         return charmap.lowercase_step()
     if kind == "StripAccents":
         return charmap.strip_accents_step()
+    if kind == "Nmt":
+        return charmap.nmt_step()
     if kind == "BertNormalizer":
         lower = n.get("lowercase", True)
         strip = n.get("strip_accents")
@@ -137,6 +139,10 @@ def _core_program(steps):
             program.append(("replace", n["pattern"]["String"].encode(), n.get("content", "").encode()))
         elif kind == "Strip":
             program.append(("strip", bool(n.get("strip_left", True)), bool(n.get("strip_right", True))))
+        elif kind == "Precompiled":
+            program.append(("precompiled", _charsmap(n)))
+        elif kind == "Replace" and _repeated_char(n.get("pattern", {}).get("Regex")) is not None:
+            program.append(("runs", _repeated_char(n["pattern"]["Regex"]).encode(), n.get("content", "").encode()))
         else:
             return None, None
     flush()
@@ -160,6 +166,9 @@ def _step(n):
         if "Regex" in pattern:
             return _regex_replace(pattern["Regex"], content), False
         raise errors.UnsupportedNormalizer(f"Replace pattern {pattern!r}")
+    if kind == "Precompiled":
+        from .._native._core import Precompiled
+        return Precompiled(_charsmap(n)).normalize, False
     if kind == "Prepend":
         prefix = n.get("prepend", "")
         return (lambda text: prefix + text if text else text), False
@@ -174,6 +183,33 @@ def _step(n):
             return text
         return strip, False
     raise errors.UnsupportedNormalizer(f"normalizer {kind}")
+
+
+def _charsmap(n) -> bytes:
+    """A Precompiled step's charsmap, checked as HF loads it."""
+    import base64
+    import binascii
+
+    from .._native._core import Precompiled
+    data = n.get("precompiled_charsmap")
+    if not isinstance(data, str):
+        raise errors.UnsupportedNormalizer(f"Precompiled without a charsmap ({data!r})")
+    try:
+        blob = base64.b64decode(data, validate=True)
+    except (binascii.Error, ValueError):
+        raise errors.ValueError("not a tokenizer.json file: Precompiled charsmap is not base64") from None
+    Precompiled(blob)            # raises on a blob HF cannot load
+    return blob
+
+
+_REGEX_META = set("\\.^$|?*+()[]{}")
+
+
+def _repeated_char(regex) -> str | None:
+    """c when regex is "c{2,}" for one literal character c (runs of it), else None."""
+    if isinstance(regex, str) and len(regex) == 5 and regex.endswith("{2,}") and regex[0] not in _REGEX_META:
+        return regex[0]
+    return None
 
 
 def _regex_spans(regex: str):

@@ -13,7 +13,7 @@ import json
 from .. import errors
 from .._native import _core
 from .._native._core import MAX_STAGES, SPLIT_BEHAVIORS
-from . import bytelevel, decoders, models, normalizers, post
+from . import bytelevel, decoders, json_numbers, models, normalizers, post
 from .spec import AddedToken, Spec, Stage
 from .spec import steps as spec_steps
 
@@ -32,7 +32,7 @@ def parse_tokenizer_json(data) -> Spec:
         j = data
     else:
         try:
-            j = json.loads(data)
+            j = json_numbers.loads(data)
         except (ValueError, UnicodeDecodeError) as e:
             raise errors.ValueError(f"not a tokenizer.json file: {e}") from None
     if not isinstance(j, dict) or not isinstance(j.get("model"), dict):

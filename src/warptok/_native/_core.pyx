@@ -113,10 +113,54 @@ CLASS_REMOVED = WT_CLASS_REMOVED
 CLASS_ISOLATED = WT_CLASS_ISOLATED
 _MODEL_KINDS = {"WordPiece": WT_MODEL_WORDPIECE, "WordLevel": WT_MODEL_WORDLEVEL, "BPE": WT_MODEL_BPE,
                 "Unigram": WT_MODEL_UNIGRAM}
+_NORM_BYTE_STEPS = {"prepend": WT_NORM_PREPEND, "replace": WT_NORM_REPLACE, "runs": WT_NORM_RUNS}
 _PREPEND_SCHEMES = {"always": WT_PREPEND_ALWAYS, "never": WT_PREPEND_NEVER, "first": WT_PREPEND_FIRST}
 from array import array as _array
 _EMPTY_U32 = _array("I")
 _EMPTY_F64 = _array("d")
+
+
+cdef class Precompiled:
+    """SentencePiece's precompiled charsmap (HF's Precompiled normalizer) on its own: the
+    Python path's normalizer step, and tests."""
+    cdef wt_precompiled *pc
+
+    def __cinit__(self, bytes data):
+        cdef int rc = wt_precompiled_new(&self.pc, <const uint8_t *>data, len(data))
+        if rc == WT_EINVAL:
+            raise errors.ValueError("not a precompiled charsmap (SentencePiece's normalizer blob)")
+        _check(rc)
+
+    def __dealloc__(self):
+        wt_precompiled_free(self.pc)
+
+    def normalize(self, str text):
+        cdef Py_ssize_t n
+        cdef const uint8_t *s = _utf8(text, &n)
+        cdef wt_norm_buf buf
+        cdef size_t out_n = 0
+        cdef int rc
+        memset(&buf, 0, sizeof(buf))
+        try:
+            with nogil:
+                rc = wt_precompiled_apply(self.pc, s, n, &buf, &out_n)
+            _check(rc)
+            return (<char *>buf.p)[:out_n].decode("utf-8") if rc == 1 else text
+        finally:
+            wt_free(buf.p)
+
+
+def graphemes(str text):
+    """text's extended grapheme clusters as the Precompiled normalizer walks them: for tests."""
+    cdef Py_ssize_t n
+    cdef const uint8_t *s = _utf8(text, &n)
+    cdef size_t pos = 0, end
+    out = []
+    while pos < <size_t>n:
+        end = wt_grapheme_end(s, n, pos)
+        out.append((<const char *>s)[pos:end].decode("utf-8"))
+        pos = end
+    return out
 
 
 cdef int _check(int rc) except -1:
@@ -733,9 +777,9 @@ cdef class Core:
                 block_of, entries, a = step[1], step[2], step[3]
                 _check(wt_norm_add_map(self.t.norm, &block_of[0], block_of.shape[0], &entries[0],
                                        entries.shape[0], <const uint8_t *>a, len(a)))
-            elif kind == "prepend" or kind == "replace":
+            elif kind == "prepend" or kind == "replace" or kind == "runs":
                 a, b = step[1], step[2] if len(step) > 2 else b""
-                _check(wt_norm_add_bytes(self.t.norm, WT_NORM_PREPEND if kind == "prepend" else WT_NORM_REPLACE,
+                _check(wt_norm_add_bytes(self.t.norm, _NORM_BYTE_STEPS[kind],
                                          <const uint8_t *>a, len(a), <const uint8_t *>b, len(b)))
             elif kind == "strip":
                 _check(wt_norm_add_strip(self.t.norm, step[1], step[2]))

@@ -124,7 +124,7 @@ cdef extern from "text/normalize.h":
         uint8_t *p
         size_t cap
     enum:
-        WT_NORM_PREPEND, WT_NORM_REPLACE, WT_MAP_BLOCK
+        WT_NORM_PREPEND, WT_NORM_REPLACE, WT_NORM_RUNS, WT_MAP_BLOCK
     wt_norm *wt_norm_new() nogil
     void wt_norm_free(wt_norm *nm) nogil
     int wt_norm_add_map(wt_norm *nm, const uint32_t *block_of, size_t n_block_of, const uint32_t *entries,
@@ -134,6 +134,17 @@ cdef extern from "text/normalize.h":
     int wt_norm_add_precompiled(wt_norm *nm, const uint8_t *data, size_t n) nogil
     int wt_norm_apply(const wt_norm *nm, const uint8_t *s, size_t n, const uint8_t **out, size_t *out_n,
                       int *lost_start) nogil
+
+cdef extern from "text/precompiled.h":
+    ctypedef struct wt_precompiled:
+        pass
+    int wt_precompiled_new(wt_precompiled **out, const uint8_t *data, size_t n) nogil
+    void wt_precompiled_free(wt_precompiled *pc) nogil
+    int wt_precompiled_apply(const wt_precompiled *pc, const uint8_t *s, size_t n, wt_norm_buf *buf,
+                             size_t *out_n) nogil
+
+cdef extern from "text/grapheme.h":
+    size_t wt_grapheme_end(const uint8_t *s, size_t n, size_t pos) nogil
 
 cdef extern from "pretokenize/classes.h":
     ctypedef struct wt_classes:
