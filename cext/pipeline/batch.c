@@ -72,12 +72,20 @@ enum { CUT_NONE, CUT_SPACE, CUT_REP, CUT_REP_PREPENDED };
 
 static const uint8_t REP[3] = {0xE2, 0x96, 0x81};
 
-/* Whether a model tokenizer cuts at U+2581: no splits, only per-character maps that
- * send a space to U+2581 (each a code point on its own: a part normalizes to its
- * share of the whole) and at most one Prepend of U+2581; CUT_REP_PREPENDED then. */
+/* Whether a model tokenizer cuts at U+2581: one per-character map that sends a space
+ * to U+2581 (each code point on its own: a part normalizes to its share of the whole)
+ * and never makes a space, at most one Prepend of U+2581 (CUT_REP_PREPENDED then), and
+ * no split but on a pattern that starts with a space (Gemma 3's): after the map it
+ * never matches. */
 static int rep_cut_mode(const wt_tokenizer *t)
 {
-    if (!wt_model_cuts(t->model) || t->n_stages || !t->norm) return CUT_NONE;
+    if (!wt_model_cuts(t->model) || !t->norm) return CUT_NONE;
+    for (uint32_t k = 0; k < t->n_stages; k++) {
+        const wt_stage *st = &t->stages[k];
+        if (st->kind != WT_STAGE_PATTERN || !st->re || st->scan.family || st->invert || st->prefix_space ||
+            st->re->start_byte != ' ')
+            return CUT_NONE;
+    }
     int prepends = 0, maps = 0;
     for (int i = 0; i < t->norm->n_steps; i++) {
         const wt_norm_step *st = &t->norm->steps[i];
@@ -85,7 +93,8 @@ static int rep_cut_mode(const wt_tokenizer *t)
             prepends++;
         } else if (st->kind == WT_NORM_MAP) {
             uint32_t e = st->map.ascii[' '];
-            if ((e & 0xff) != 3 || e == WT_MAP_DELETE || e == WT_MAP_PAD || memcmp(st->map.blob + (e >> 8), REP, 3))
+            if ((e & 0xff) != 3 || e == WT_MAP_DELETE || e == WT_MAP_PAD || st->map.makes_space ||
+                memcmp(st->map.blob + (e >> 8), REP, 3))
                 return CUT_NONE;
             maps++;
         } else {

@@ -100,8 +100,10 @@ int wt_norm_add_map(wt_norm *nm, const uint32_t *block_of, size_t n_block_of, co
     if (n_block_of != 0x110000 / WT_MAP_BLOCK || n_entries % WT_MAP_BLOCK || !n_entries) return WT_EINVAL;
     for (size_t i = 0; i < n_block_of; i++)
         if ((size_t)block_of[i] * WT_MAP_BLOCK >= n_entries) return WT_EINVAL;
+    int makes_space = n_blob && memchr(blob, ' ', n_blob);
     for (size_t i = 0; i < n_entries; i++) {
         uint32_t e = entries[i];
+        makes_space |= e == WT_MAP_PAD;
         if (e == 0 || e == WT_MAP_DELETE || e == WT_MAP_PAD) continue;
         if ((e & WT_MAP_PAD) || (e & 0xff) == 0 || (size_t)(e >> 8) + (e & 0xff) > n_blob) return WT_EINVAL;
     }
@@ -109,6 +111,7 @@ int wt_norm_add_map(wt_norm *nm, const uint32_t *block_of, size_t n_block_of, co
     if (!st) return WT_EINVAL;
     st->kind = WT_NORM_MAP;
     wt_charmap *m = &st->map;
+    m->makes_space = (uint8_t)makes_space;
     m->block_of = copy_of(block_of, n_block_of * sizeof(uint32_t));
     m->entries = copy_of(entries, n_entries * sizeof(uint32_t));
     if ((m->blob = wt_calloc(1, n_blob + 8)) && n_blob) memcpy(m->blob, blob, n_blob);   /* padded: put_entry */

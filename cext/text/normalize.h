@@ -28,6 +28,7 @@ typedef struct {
     uint8_t *blob;
     uint32_t ascii[128];     /* the entries of ASCII, for the byte loop */
     uint8_t ascii_keep;      /* every ASCII character is kept */
+    uint8_t makes_space;     /* some character becomes text with a space in it */
     uint8_t n_changed;       /* how many ASCII characters the map changes, */
     uint8_t changed[4];      /* and which, when at most 4 (SIMD skips the rest) */
 } wt_charmap;
