@@ -3,7 +3,7 @@
 # with ThreadSanitizer, each run over the parity, fuzz, io, concurrency, threads,
 # worst-case, piece-table and long-document tests (and the scanner's block-edge
 # test and the class-run chains; WordPiece's fuzz, threads, tiny-table and batch
-# tests; SentencePiece BPE's fuzz, threads, tiny-table and merge-order tests).
+# tests; SentencePiece BPE's fuzzes, threads, tiny-table and merge-order tests; Unigram's).
 # Any report fails.
 #
 #   tools/sanitize.sh                          # both builds, the default tests
@@ -30,6 +30,7 @@ DEFAULT_TESTS=(tests/test_parity.py tests/test_fuzz.py tests/test_io.py tests/te
                tests/test_sentencepiece_bpe.py::test_fuzz tests/test_sentencepiece_bpe.py::test_threads_share_one_tokenizer
                tests/test_sentencepiece_bpe.py::test_tiny_piece_table_with_nothing_seeded
                tests/test_sentencepiece_bpe.py::test_merge_order_and_ties
+               tests/test_sentencepiece_bpe.py::test_fuzz_cuts_between_ascii
                tests/test_unigram.py::test_fuzz tests/test_unigram.py::test_charsmap_grapheme_fuzz
                tests/test_unigram.py::test_viterbi_ties_and_unknowns tests/test_unigram.py::test_threads_share_one_tokenizer
                tests/test_unigram.py::test_tiny_piece_table_with_nothing_seeded)
