@@ -278,6 +278,17 @@ def test_attributes_and_immutability():
         ours.with_options(not_an_option=1)
 
 
+def test_unigram_vocabulary():
+    # A Unigram tokenizer.json lists [piece, score] pairs: its vocabulary is piece -> position
+    name = "jiutian-139moe-chat"
+    ref = reference(name)
+    for ours in (wrapped(name), from_files(name)):
+        assert ours.get_vocab() == ref.get_vocab()
+        ids = ref("Hello world, 你好")["input_ids"]
+        assert ours("Hello world, 你好")["input_ids"] == ids
+        assert ours.convert_ids_to_tokens(ids) == ref.convert_ids_to_tokens(ids)
+
+
 def test_unsupported_options_raise():
     ours = wrapped("qwen-2.5")
     with pytest.raises(NotImplementedError):

@@ -277,7 +277,7 @@ class HFTokenizer:
         vocab = self._vocab
         if vocab is None:
             j = self._tok._origin.document()
-            vocab = dict(j["model"]["vocab"])
+            vocab = dict(model_dir.vocab_ids(j["model"]) or {})
             for a in j.get("added_tokens") or []:
                 vocab[a["content"]] = a["id"]
             object.__setattr__(self, "_vocab", vocab)
@@ -857,7 +857,7 @@ def _from_files(path, *, revision=None, cache_dir=None) -> HFTokenizer:
     all_tokens = list(files.all_special_tokens)
     json_padding = j.get("padding") or {}
     json_truncation = j.get("truncation") or {}
-    vocab = dict(j["model"]["vocab"])
+    vocab = dict(model_dir.vocab_ids(j["model"]) or {})
     vocab_size = len(vocab)
     for a in j.get("added_tokens") or []:
         vocab[a["content"]] = a["id"]

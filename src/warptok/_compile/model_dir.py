@@ -20,7 +20,6 @@ have the same added tokens.
 
 from __future__ import annotations
 
-import json
 import os
 from dataclasses import dataclass
 from pathlib import Path
@@ -45,9 +44,16 @@ class ModelFiles:
     raw: bytes = b""               # tokenizer.json's bytes as read (pickles rebuild from them)
     added: tuple = ()              # the entries of document["added_tokens"] that are not in raw
 
-    def tokenizer_json(self) -> str:
-        """``document`` as tokenizer.json text."""
-        return json.dumps(self.document, ensure_ascii=False)
+
+def vocab_ids(model) -> dict | None:
+    """token -> id of a tokenizer.json model: its ``vocab`` object, or Unigram's list of
+    ``[piece, score]`` by position; None when it has neither."""
+    vocab = model.get("vocab") if isinstance(model, dict) else None
+    if isinstance(vocab, dict):
+        return vocab
+    if isinstance(vocab, list) and all(isinstance(e, list) and e and isinstance(e[0], str) for e in vocab):
+        return {e[0]: i for i, e in enumerate(vocab)}
+    return None
 
 
 def read_model_dir(path, *, revision: str | None = None, cache_dir=None) -> ModelFiles:
@@ -220,10 +226,9 @@ def _add_config_tokens(j: dict, config: dict, special_texts):
                         "normalized": bool(value.get("normalized", not value.get("special"))),
                         "special": bool(value.get("special"))})
         have.add(value["content"])
-    model = j.get("model")
-    vocab = model.get("vocab") if isinstance(model, dict) else None
-    if not isinstance(vocab, dict):
-        return entries[n_file:]             # not BPE: the tokenizer.json reader says so
+    vocab = vocab_ids(j.get("model"))
+    if vocab is None:
+        return entries[n_file:]             # no vocabulary: the tokenizer.json reader says so
     next_id = max([*vocab.values(), *(a["id"] for a in entries)], default=-1) + 1
     for text in special_texts:
         if text in have:
