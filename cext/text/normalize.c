@@ -40,7 +40,7 @@ static norm_scratch *scratch_get(void)
     return sc;
 }
 
-static int buf_reserve(wt_norm_buf *b, size_t need)
+int wt_norm_buf_reserve(wt_norm_buf *b, size_t need)
 {
     if (need <= b->cap) return 0;
     size_t cap = b->cap ? b->cap : 256;
@@ -226,7 +226,7 @@ int wt_charmap_apply(const wt_charmap *m, const uint8_t *s, size_t n, wt_norm_bu
         if (map_entry(m, cp)) break;
         pos += len;
     }
-    if (buf_reserve(buf, n + 64)) return WT_ENOMEM;
+    if (wt_norm_buf_reserve(buf, n + 64)) return WT_ENOMEM;
     memcpy(buf->p, s, pos);
     uint8_t *o = buf->p + pos;
     while (pos < n) {
@@ -234,7 +234,7 @@ int wt_charmap_apply(const wt_charmap *m, const uint8_t *s, size_t n, wt_norm_bu
          * kept bytes are copied 16 at a time, past what they keep. */
         size_t at = (size_t)(o - buf->p);
         if (WT_UNLIKELY(at + (n - pos) + 264 > buf->cap)) {
-            if (buf_reserve(buf, at + (n - pos) + 264 + (n - pos) / 2)) return WT_ENOMEM;
+            if (wt_norm_buf_reserve(buf, at + (n - pos) + 264 + (n - pos) / 2)) return WT_ENOMEM;
             o = buf->p + at;
         }
 #ifdef __SSE2__
@@ -287,25 +287,6 @@ static int first_deleted(const wt_charmap *m, const uint8_t *s, size_t n)
     return map_entry(m, wt_utf8_decode(s, n, 0, &len)) == WT_MAP_DELETE;
 }
 
-static int replace_apply(const wt_norm_step *st, const uint8_t *s, size_t n, wt_norm_buf *buf, size_t *out_n)
-{
-    size_t at = find_from(s, n, 0, st->a, st->na);
-    if (at == n) return 0;
-    size_t o = 0, pos = 0;
-    for (;;) {
-        if (buf_reserve(buf, o + (at - pos) + st->nb + 1)) return WT_ENOMEM;
-        memcpy(buf->p + o, s + pos, at - pos);
-        o += at - pos;
-        if (at == n) break;
-        memcpy(buf->p + o, st->b, st->nb);
-        o += st->nb;
-        pos = at + st->na;
-        at = find_from(s, n, pos, st->a, st->na);
-    }
-    *out_n = o;
-    return 1;
-}
-
 /* The copies of a[0..na) back to back from s[pos]. */
 static size_t run_length(const uint8_t *s, size_t n, size_t pos, const uint8_t *a, size_t na)
 {
@@ -317,23 +298,35 @@ static size_t run_length(const uint8_t *s, size_t n, size_t pos, const uint8_t *
     return k;
 }
 
-static int runs_apply(const wt_norm_step *st, const uint8_t *s, size_t n, wt_norm_buf *buf, size_t *out_n)
+/* The next match of a REPLACE (an occurrence of a) or RUNS (two or more back to
+ * back) step in s[pos..n), its bytes in *len; n if none. */
+static size_t next_match(const wt_norm_step *st, const uint8_t *s, size_t n, size_t pos, size_t *len)
 {
-    size_t o = 0, pos = 0, at = find_from(s, n, 0, st->a, st->na), k = 0;
-    /* the first run of two or more */
-    while (at < n && (k = run_length(s, n, at, st->a, st->na)) < 2) at = find_from(s, n, at + st->na, st->a, st->na);
+    for (size_t at = find_from(s, n, pos, st->a, st->na); at < n; at = find_from(s, n, at + st->na, st->a, st->na)) {
+        size_t k = st->kind == WT_NORM_RUNS ? run_length(s, n, at, st->a, st->na) : 1;
+        if (st->kind != WT_NORM_RUNS || k >= 2) {
+            *len = k * st->na;
+            return at;
+        }
+    }
+    return n;
+}
+
+/* A REPLACE or RUNS step: each match becomes b. */
+static int replace_apply(const wt_norm_step *st, const uint8_t *s, size_t n, wt_norm_buf *buf, size_t *out_n)
+{
+    size_t len = 0, at = next_match(st, s, n, 0, &len);
     if (at == n) return 0;
+    size_t o = 0, pos = 0;
     for (;;) {
-        if (buf_reserve(buf, o + (at - pos) + st->nb + 1)) return WT_ENOMEM;
+        if (wt_norm_buf_reserve(buf, o + (at - pos) + st->nb + 1)) return WT_ENOMEM;
         memcpy(buf->p + o, s + pos, at - pos);
         o += at - pos;
         if (at == n) break;
         memcpy(buf->p + o, st->b, st->nb);
         o += st->nb;
-        pos = at + k * st->na;
-        at = find_from(s, n, pos, st->a, st->na);
-        while (at < n && (k = run_length(s, n, at, st->a, st->na)) < 2)
-            at = find_from(s, n, at + st->na, st->a, st->na);
+        pos = at + len;
+        at = next_match(st, s, n, pos, &len);
     }
     *out_n = o;
     return 1;
@@ -387,11 +380,11 @@ int wt_norm_apply(const wt_norm *nm, const uint8_t *s, size_t n, const uint8_t *
             break;
         case WT_NORM_RUNS:
             if (st->nb == 0 && run_length(cur, cur_n, 0, st->a, st->na) >= 2) *lost_start = 1;
-            rc = runs_apply(st, cur, cur_n, dst, &got);
+            rc = replace_apply(st, cur, cur_n, dst, &got);
             break;
         case WT_NORM_PREPEND:
             if (cur_n == 0 || st->na == 0) break;
-            if (buf_reserve(dst, cur_n + st->na + 1)) return WT_ENOMEM;
+            if (wt_norm_buf_reserve(dst, cur_n + st->na + 1)) return WT_ENOMEM;
             memcpy(dst->p, st->a, st->na);
             memcpy(dst->p + st->na, cur, cur_n);
             got = cur_n + st->na;

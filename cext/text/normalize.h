@@ -75,6 +75,9 @@ typedef struct {
     size_t cap;
 } wt_norm_buf;
 
+/* Grows b to at least need bytes (doubling): 0 or WT_ENOMEM. */
+int wt_norm_buf_reserve(wt_norm_buf *b, size_t need);
+
 /* The program applied to valid UTF-8 s[0..n): 0 when it leaves s as it is, 1 when
  * the result is in *out[0..*out_n) (one of the thread's buffers or a slice of s,
  * valid until the thread's next call), or WT_ENOMEM. *lost_start is set when the

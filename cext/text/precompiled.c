@@ -106,22 +106,10 @@ void wt_precompiled_free(wt_precompiled *pc)
     wt_free(pc);
 }
 
-static int reserve(wt_norm_buf *b, size_t need)
-{
-    if (need <= b->cap) return 0;
-    size_t cap = b->cap ? b->cap : 256;
-    while (cap < need) cap *= 2;
-    uint8_t *p = wt_realloc(b->p, cap);
-    if (!p) return WT_ENOMEM;
-    b->p = p;
-    b->cap = cap;
-    return 0;
-}
-
 /* Appends bytes to buf at *o. */
 WT_INLINE int put(wt_norm_buf *buf, size_t *o, const uint8_t *p, size_t n)
 {
-    if (WT_UNLIKELY(*o + n > buf->cap) && reserve(buf, *o + n + 64)) return WT_ENOMEM;
+    if (WT_UNLIKELY(*o + n > buf->cap) && wt_norm_buf_reserve(buf, *o + n + 64)) return WT_ENOMEM;
     memcpy(buf->p + *o, p, n);
     *o += n;
     return 0;
@@ -138,14 +126,14 @@ int wt_precompiled_apply(const wt_precompiled *pc, const uint8_t *s, size_t n, w
 {
     size_t o = 0, pos = 0;
     int changed = 0;
-    if (reserve(buf, n + 64)) return WT_ENOMEM;
+    if (wt_norm_buf_reserve(buf, n + 64)) return WT_ENOMEM;
     while (pos < n) {
         uint8_t c = s[pos];
         /* An ASCII character before another (or the end) is a cluster of its own, CR LF aside. */
         if (c < 0x80 && (pos + 1 == n || (s[pos + 1] < 0x80 && !(c == '\r' && s[pos + 1] == '\n')))) {
             uint32_t at = pc->ascii[c];
             if (WT_LIKELY(at == NO_REPLACEMENT)) {
-                if (WT_UNLIKELY(o + 1 > buf->cap) && reserve(buf, o + 65)) return WT_ENOMEM;
+                if (WT_UNLIKELY(o + 1 > buf->cap) && wt_norm_buf_reserve(buf, o + 65)) return WT_ENOMEM;
                 buf->p[o++] = c;
             } else {
                 changed = 1;
