@@ -88,7 +88,7 @@ extension = Extension(
     "warptok._native._core",
     sources=["src/warptok/_native/_core.pyx", "cext/common/alloc.c", "cext/common/pool.c", "cext/text/nfc.c",
              "cext/pretokenize/regex.c", "cext/pretokenize/scan.c", "cext/bpe/build.c", "cext/bpe/merge.c",
-             "cext/bpe/linear.c", "cext/bpe/piece_table.c", "cext/pipeline/tokenizer.c",
+             "cext/bpe/linear.c", "cext/bpe/cuts.c", "cext/bpe/piece_table.c", "cext/pipeline/tokenizer.c",
              "cext/pipeline/batch.c", "cext/text/normalize.c", "cext/text/precompiled.c", "cext/text/grapheme.c",
              "cext/pretokenize/classes.c", "cext/models/model.c", "cext/models/wordpiece.c",
              "cext/models/bpe_sym.c", "cext/models/unigram.c"],

@@ -45,6 +45,16 @@ typedef struct {
     uint32_t *run_node, *run_best;
 } wt_bpe_linear;
 
+/* Where long pieces may be cut (cuts.c): keys of the characters that tokens
+ * join to the next byte, in open addressing (0 = empty); two ASCII characters and
+ * the tails of characters that tokens begin inside are bits. */
+typedef struct {
+    uint64_t *keys;
+    size_t mask, count;
+    uint64_t ascii[128][2];
+    uint64_t partial[64][4];
+} wt_bpe_cuts;
+
 /* Why a tokenizer stays on the heap path (wt_bpe.linear_status). */
 enum {
     WT_LINEAR_ON = 0,
@@ -69,6 +79,7 @@ typedef struct {
     uint32_t linear_bad_id;  /* with BROKEN: the first token found so */
     uint32_t n_unordered;    /* tokens flagged WT_TOK_UNORDERED */
     wt_bpe_linear lin;
+    wt_bpe_cuts cuts;
     wt_piece_table pieces;   /* the one mutable part: added to by any thread, without locks */
     int whole_seeded;        /* every WT_TOK_WHOLE token of up to WT_PT_LONG bytes is in pieces */
 } wt_bpe;
@@ -80,6 +91,7 @@ enum {
     WT_TOK_PRESENT = 8,      /* the id exists */
     WT_TOK_UNORDERED = 16,   /* its merges on their own are not in increasing rank order:
                               * the linear path checks its pairs by merging them */
+    WT_TOK_SELF_BUILT = 32,  /* merging its bytes gives this token (known when the merges ran) */
 };
 
 typedef struct {
@@ -125,11 +137,13 @@ void wt_bpe_merge_short(const wt_bpe *b, wt_bpe_job *jobs, size_t count, wt_bpe_
  * the table is a cache, and exactness never depends on what it holds. */
 uint32_t wt_bpe_whole(const wt_bpe *b, const uint8_t *p, size_t n);
 
-/* The merges' result for a piece of any length (out: room for n ids): the count or WT_E*. */
-int64_t wt_bpe_merge(const wt_bpe *b, const uint8_t *p, size_t n, uint32_t *out, wt_bpe_scratch *sc);
+/* The merges' result for a piece of any length (out: room for n ids): the count or WT_E*.
+ * table: where the parts of a long piece are looked up and learned (NULL: none). */
+int64_t wt_bpe_merge(const wt_bpe *b, const uint8_t *p, size_t n, uint32_t *out, wt_bpe_scratch *sc,
+                     wt_piece_table *table);
 
 /* Merge one piece with a chosen algorithm, for tests: no table, no whole-piece lookup. */
-enum { WT_ALGO_AUTO = 0, WT_ALGO_HEAP = 1, WT_ALGO_LINEAR = 2, WT_ALGO_SMALL = 3 };
+enum { WT_ALGO_AUTO = 0, WT_ALGO_HEAP = 1, WT_ALGO_LINEAR = 2, WT_ALGO_SMALL = 3, WT_ALGO_CUTS = 4 };
 int64_t wt_bpe_merge_with(const wt_bpe *b, const uint8_t *p, size_t n, uint32_t *out, wt_bpe_scratch *sc,
                           int algo);
 

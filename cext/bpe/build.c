@@ -196,7 +196,7 @@ int wt_bpe_init(wt_bpe *b, uint32_t n_ids, const uint32_t *tok_off, const uint8_
     size_t n_bpe = 0, n_short = 0;   /* BPE tokens, and those of up to WT_PT_SHORT bytes */
     for (uint32_t id = 0; id < n_ids; id++) {
         if (tok_off[id + 1] < tok_off[id]) { rc = WT_EINVAL; goto fail; }
-        b->tok_flags[id] &= (uint8_t)~(WT_TOK_WHOLE | WT_TOK_UNORDERED);
+        b->tok_flags[id] &= (uint8_t)~(WT_TOK_WHOLE | WT_TOK_UNORDERED | WT_TOK_SELF_BUILT);
         if (!(b->tok_flags[id] & WT_TOK_BPE)) continue;
         n_bpe++;
         n_short += tok_off[id + 1] - tok_off[id] <= WT_PT_SHORT;
@@ -273,6 +273,7 @@ int wt_bpe_init(wt_bpe *b, uint32_t n_ids, const uint32_t *tok_off, const uint8_
     if (!(b->byte_ranks = wt_malloc(65536 * sizeof(uint32_t)))) { rc = WT_ENOMEM; goto fail; }
     for (size_t x = 0; x < 65536; x++) b->byte_ranks[x] = pair_rank(b, b->byte_id[x >> 8], b->byte_id[x & 0xff]);
     if ((rc = preformed_init(b))) goto fail;
+    if ((rc = wt_cuts_init(b))) goto fail;
 
     /* Which tokens a piece may map to directly: all with ignore_merges (and
      * always for tiktoken); otherwise those the merges rebuild on their own.
@@ -295,6 +296,7 @@ int wt_bpe_init(wt_bpe *b, uint32_t n_ids, const uint32_t *tok_off, const uint8_
         size_t n = tok_off[id + 1] - tok_off[id];
         int whole = mode_tiktoken || ignore_merges || n == 1;
         if (n == 1 && linear) b->lin.split[2 * id] = b->lin.split[2 * id + 1] = id;
+        if (n == 1) b->tok_flags[id] |= WT_TOK_SELF_BUILT;
         int64_t k_merged = 0;    /* ids in tmp: the merges' result, when they ran */
         if (n > 1 && (!whole || linear)) {
             if (n > tmp_cap) {
@@ -309,6 +311,7 @@ int wt_bpe_init(wt_bpe *b, uint32_t n_ids, const uint32_t *tok_off, const uint8_
             k_merged = k;
             int self_built = k == 1 && tmp[0] == id;
             whole = whole || self_built;
+            if (self_built) b->tok_flags[id] |= WT_TOK_SELF_BUILT;
             if (self_built && linear) {
                 b->lin.split[2 * id] = top[0];
                 b->lin.split[2 * id + 1] = top[1];
@@ -344,6 +347,7 @@ void wt_bpe_free(wt_bpe *b)
     wt_free(b->preformed);
     wt_free(b->pairs.rank_merged);
     wt_linear_free(&b->lin);
+    wt_cuts_free(&b->cuts);
     wt_pt_free(&b->pieces);
     memset(b, 0, sizeof *b);
 }

@@ -76,4 +76,13 @@ int64_t wt_linear_piece(const wt_bpe *b, const uint8_t *p, size_t n, uint32_t *o
 int wt_linear_init(wt_bpe *b);
 void wt_linear_free(wt_bpe_linear *L);
 
+/* ---- cuts.c ---- */
+
+/* The cut tables (wt_bpe.cuts), from the tokens' bytes. */
+int wt_cuts_init(wt_bpe *b);
+void wt_cuts_free(wt_bpe_cuts *c);
+/* A long piece's merges, cut where no token joins the two sides: the count or WT_E*. */
+int64_t wt_cuts_merge(const wt_bpe *b, const uint8_t *p, size_t n, uint32_t *out, wt_bpe_scratch *sc,
+                      wt_piece_table *table);
+
 #endif

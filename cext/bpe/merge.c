@@ -291,13 +291,17 @@ int64_t wt_bpe_merge_with(const wt_bpe *b, const uint8_t *p, size_t n, uint32_t 
         if (b->linear_status != WT_LINEAR_ON) return WT_EINVAL;
         k = wt_linear_piece(b, p, n, out, sc);
         return k != WT_LINEAR_NONE ? k : WT_EINVAL;
+    case WT_ALGO_CUTS:
+        return wt_cuts_merge(b, p, n, out, sc, NULL);
     default:
         return wt_merge_piece(b, p, n, out, sc);
     }
 }
 
-int64_t wt_bpe_merge(const wt_bpe *b, const uint8_t *p, size_t n, uint32_t *out, wt_bpe_scratch *sc)
+int64_t wt_bpe_merge(const wt_bpe *b, const uint8_t *p, size_t n, uint32_t *out, wt_bpe_scratch *sc,
+                     wt_piece_table *table)
 {
+    if (n > WT_BPE_SHORT) return wt_cuts_merge(b, p, n, out, sc, table);
     return wt_merge_piece(b, p, n, out, sc);
 }
 

@@ -307,7 +307,7 @@ static int resolve_misses(wt_run *r, const wt_block *bk, uint32_t *base, const u
             got = 1;
         }
         if (got < 0 && n > WT_BPE_SHORT) {
-            if ((got = wt_bpe_merge(b, p, n, base + at[j], bsc)) < 0) return (int)got;
+            if ((got = wt_bpe_merge(b, p, n, base + at[j], bsc, table)) < 0) return (int)got;
             wt_pt_add(table, p, n, h, base + at[j], (size_t)got);
         }
         if (got >= 0) {

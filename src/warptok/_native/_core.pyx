@@ -220,7 +220,8 @@ def work_counters(bint reset=False):
     return bpe, split, normalize
 
 
-_ALGOS = {"auto": WT_ALGO_AUTO, "heap": WT_ALGO_HEAP, "linear": WT_ALGO_LINEAR, "small": WT_ALGO_SMALL}
+_ALGOS = {"auto": WT_ALGO_AUTO, "heap": WT_ALGO_HEAP, "linear": WT_ALGO_LINEAR, "small": WT_ALGO_SMALL,
+          "cuts": WT_ALGO_CUTS}
 _LINEAR_STATUS = {WT_LINEAR_ON: "on", WT_LINEAR_BROKEN: "broken", WT_LINEAR_OFF: "off"}
 
 
@@ -970,7 +971,7 @@ cdef class Core:
 
     def merge_pieces(self, bytes data, const uint32_t[::1] lens, str algo="auto", bint collect=True):
         """For tests: the merges of each piece (consecutive spans of data, lengths lens)
-        by one algorithm ("heap", "linear", "small" or "auto"), with no cache and no
+        by one algorithm ("heap", "linear", "small", "cuts" or "auto"), with no cache and no
         whole-piece lookup. A list of id lists; with collect=False only the total count
         of ids (for timing the merges alone)."""
         cdef int a = _ALGOS[algo]

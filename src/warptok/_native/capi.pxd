@@ -83,7 +83,7 @@ cdef extern from "bpe/bpe.h":
     ctypedef struct wt_bpe_scratch:
         pass
     enum:
-        WT_ALGO_AUTO, WT_ALGO_HEAP, WT_ALGO_LINEAR, WT_ALGO_SMALL
+        WT_ALGO_AUTO, WT_ALGO_HEAP, WT_ALGO_LINEAR, WT_ALGO_SMALL, WT_ALGO_CUTS
         WT_LINEAR_ON, WT_LINEAR_BROKEN, WT_LINEAR_OFF
         WT_TOK_BPE, WT_TOK_SPECIAL, WT_TOK_WHOLE, WT_TOK_PRESENT, WT_TOK_UNORDERED
     int wt_bpe_init(wt_bpe *b, uint32_t n_ids, const uint32_t *tok_off, const uint8_t *tok_bytes,
