@@ -569,6 +569,17 @@ class HFTokenizer:
         flattened into rows (``overflow_to_sample_mapping`` says whose row is whose)."""
         pad, trunc, max_length = self._strategies(padding, truncation, max_length, pad_to_multiple_of, verbose)
         batched, inputs = _pair_inputs(text, text_pair)
+        if not isinstance(stride, int) or isinstance(stride, bool) or stride < 0:
+            raise errors.ValueError(f"stride must be a non-negative int, not {stride!r}")
+        if trunc != "do_not_truncate" and max_length is not None:
+            # HF's check when truncation is set, with a single text's special tokens (for a pair
+            # too); below them HF's unsigned subtraction wraps around and nothing is checked.
+            effective = max_length - (len(self._prefix) + len(self._suffix))
+            if 0 <= effective < stride:
+                raise errors.ValueError(
+                    f"tokenizer stride set to {stride}, which is greater than or equal to its effective max length "
+                    f"of {effective} (= {max_length} original max length - {max_length - effective} added special "
+                    "tokens), ")
         if not inputs:
             raise errors.IndexError("an empty batch (transformers raises IndexError here too)")
         if split_special_tokens is None:
@@ -581,8 +592,6 @@ class HFTokenizer:
             return_token_type_ids = "token_type_ids" in self._model_input_names
         if return_attention_mask is None:
             return_attention_mask = "attention_mask" in self._model_input_names
-        if not isinstance(stride, int) or isinstance(stride, bool) or stride < 0:
-            raise errors.ValueError(f"stride must be a non-negative int, not {stride!r}")
 
         tok = self._tok
         single = post.templates(tok._spec)[0]

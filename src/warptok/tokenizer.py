@@ -258,7 +258,7 @@ class Tokenizer:
         the two are cut from the right to ``max_length`` ids in all, keeping room for the
         special tokens, as HF's ``truncation`` strategy says: ``"longest_first"`` (the longer
         one first; both to about half when both are long), ``"only_first"``, ``"only_second"``
-        (a :class:`warptok.TruncationError` when that text is too short to make room, as in
+        (a :class:`warptok.errors.TruncationError` when that text is too short to make room, as in
         HF). Then the post-processor's pair template puts the special tokens around them
         (``add_special_tokens``) and gives each id its type id (without a template: 0 for
         the first text, 1 for the second). ``warptok.hf`` adds overflowing parts, strides and
