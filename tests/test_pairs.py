@@ -223,6 +223,8 @@ def test_strategies_and_overflow_grid(name):
                     compare(name, toks, (firsts[1], seconds[1]), options, "one pair")
                     if overflow:
                         compare(name, toks, (firsts,), options, "singles")
+            # single texts without the pair path's options take warptok.hf's plain path
+            compare(name, toks, (firsts,), dict(truncation=strategy, max_length=max_length), "singles, plain")
 
 
 @pytest.mark.parametrize("name", FAMILIES)
