@@ -6,12 +6,20 @@
     ids = tok.apply_chat_template(messages, add_generation_prompt=True, tokenize=True, return_dict=False)
 
 The object answers the calls of transformers' ``PreTrainedTokenizerFast`` that serving and
-training code use — ``__call__`` on a string or a list of strings (``add_special_tokens``,
-``truncation``, ``max_length``, ``padding``, ``pad_to_multiple_of``, ``padding_side``,
-``return_attention_mask``, ``return_token_type_ids``, ``return_length``, ``return_tensors``
-``"np"``/``"pt"``), ``encode``, ``decode``, ``batch_decode``, ``apply_chat_template``,
-``tokenize``, ``convert_ids_to_tokens``/``convert_tokens_to_ids`` and the usual attributes —
-with the outputs transformers gives for the same model.
+training code use — ``__call__`` on a string or a list of strings, and on pairs of them
+(``text_pair``, or a list of ``(text, text_pair)`` tuples), with ``add_special_tokens``,
+``truncation`` (``True``/``"longest_first"``, ``"only_first"``, ``"only_second"``,
+``"do_not_truncate"``), ``max_length``, ``stride``, ``return_overflowing_tokens`` (and its
+``overflow_to_sample_mapping``), ``padding``, ``pad_to_multiple_of``, ``padding_side``,
+``return_attention_mask``, ``return_token_type_ids``, ``return_special_tokens_mask``,
+``return_length``, ``return_tensors`` ``"np"``/``"pt"``; ``encode``, ``decode``,
+``batch_decode``, ``apply_chat_template``, ``tokenize``, ``num_special_tokens_to_add``,
+``convert_ids_to_tokens``/``convert_tokens_to_ids`` and the usual attributes — with the
+outputs transformers gives for the same model. Pairs, overflowing tokens and special-token
+masks follow HF's ``Encoding`` (truncation, then the post-processor's template; its
+overflowing parts and their combinations in HF's order); HF's own errors are raised where it
+raises them (:class:`warptok.errors.TruncationError` for its bare ``Exception``), and where HF
+panics (a ``stride`` not below what a truncated text keeps) a ``ValueError`` saying so.
 
 Thread safety, by construction rather than by locking
 -----------------------------------------------------
@@ -35,9 +43,8 @@ Differences from transformers, on purpose
 * Immutable: ``tok.pad_token = ...`` / ``tok.padding_side = ...`` raise ``AttributeError``;
   use ``tok.with_options(pad_token=..., padding_side=...)`` (or configure the transformers
   tokenizer before :func:`from_transformers`).
-* Features not reproduced raise instead of being ignored: pairs of texts (``text_pair``),
-  ``is_split_into_words``, ``return_overflowing_tokens``, ``return_offsets_mapping``,
-  ``return_special_tokens_mask``, ``return_assistant_tokens_mask``,
+* Features not reproduced raise instead of being ignored: ``text_target``/``text_pair_target``,
+  ``is_split_into_words``, ``return_offsets_mapping``, ``return_assistant_tokens_mask``,
   ``sanitize_control_tokens``, and unknown keyword arguments.
 * The result of ``__call__`` is :class:`BatchEncoding`, a ``dict`` with attribute access
   (not transformers' class, so that this module does not need transformers).
