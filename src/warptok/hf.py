@@ -834,6 +834,8 @@ def _pair_inputs(text, text_pair) -> tuple:
     """(batched, [(first, second or None)]) as transformers' _encode_plus reads its arguments:
     a str and an optional str; or a list of str with an optional list of str of the same
     length; or a list of str and (str, str) pairs."""
+    if text_pair is not None and not isinstance(text_pair, (str, list, tuple)):
+        raise errors.ValueError(f"text_pair must be a str or a list of str, not {type(text_pair).__name__}")
     if isinstance(text, str):
         if not text_pair:           # None, "" or []: a single text (transformers tests truthiness)
             return False, [(text, None)]
@@ -858,8 +860,6 @@ def _pair_inputs(text, text_pair) -> tuple:
     if isinstance(text_pair, str):
         raise errors.TypeError("when tokenizing batches of text, `text_pair` must be a list or tuple with the same "
                                "length as `text`.")
-    if not isinstance(text_pair, (list, tuple)):
-        raise errors.ValueError(f"text_pair must be a list of str, not {type(text_pair).__name__}")
     if len(text) != len(text_pair):
         raise errors.ValueError(f"batch length of `text`: {len(text)} does not match batch length of `text_pair`:"
                                 f" {len(text_pair)}.")
@@ -874,7 +874,8 @@ def _post_process(a, b, template, truncation, max_length, stride, side, roberta,
     truncation to ``max_length`` minus the template's special tokens, then the template.
     [(ids, type_ids, special_tokens_mask)], the main row first, then (with ``overflowing``)
     the overflowing rows in HF's order."""
-    parts_a, parts_b = [(0, len(a))], [(0, len(b))] if b is not None else None
+    parts_a = [(0, len(a))]
+    parts_b = [(0, len(b))] if b is not None else None
     budget = max_length - post.n_special(template) if truncation != "do_not_truncate" else -1
     if budget >= 0:             # below 0, HF's unsigned subtraction wraps around: nothing is cut
         keep_a, keep_b = post.truncation_targets(len(a), None if b is None else len(b), budget, truncation)
