@@ -6,12 +6,20 @@
     ids = tok.apply_chat_template(messages, add_generation_prompt=True, tokenize=True, return_dict=False)
 
 The object answers the calls of transformers' ``PreTrainedTokenizerFast`` that serving and
-training code use — ``__call__`` on a string or a list of strings (``add_special_tokens``,
-``truncation``, ``max_length``, ``padding``, ``pad_to_multiple_of``, ``padding_side``,
-``return_attention_mask``, ``return_token_type_ids``, ``return_length``, ``return_tensors``
-``"np"``/``"pt"``), ``encode``, ``decode``, ``batch_decode``, ``apply_chat_template``,
-``tokenize``, ``convert_ids_to_tokens``/``convert_tokens_to_ids`` and the usual attributes —
-with the outputs transformers gives for the same model.
+training code use — ``__call__`` on a string or a list of strings, and on pairs of them
+(``text_pair``, or a list of ``(text, text_pair)`` tuples), with ``add_special_tokens``,
+``truncation`` (``True``/``"longest_first"``, ``"only_first"``, ``"only_second"``,
+``"do_not_truncate"``), ``max_length``, ``stride``, ``return_overflowing_tokens`` (and its
+``overflow_to_sample_mapping``), ``padding``, ``pad_to_multiple_of``, ``padding_side``,
+``return_attention_mask``, ``return_token_type_ids``, ``return_special_tokens_mask``,
+``return_length``, ``return_tensors`` ``"np"``/``"pt"``; ``encode``, ``decode``,
+``batch_decode``, ``apply_chat_template``, ``tokenize``, ``num_special_tokens_to_add``,
+``convert_ids_to_tokens``/``convert_tokens_to_ids`` and the usual attributes — with the
+outputs transformers gives for the same model. Pairs, overflowing tokens and special-token
+masks follow HF's ``Encoding`` (truncation, then the post-processor's template; its
+overflowing parts and their combinations in HF's order); HF's own errors are raised where it
+raises them (:class:`warptok.errors.TruncationError` for its bare ``Exception``), and where HF
+panics (a ``stride`` not below what a truncated text keeps) a ``ValueError`` saying so.
 
 Thread safety, by construction rather than by locking
 -----------------------------------------------------
@@ -35,9 +43,8 @@ Differences from transformers, on purpose
 * Immutable: ``tok.pad_token = ...`` / ``tok.padding_side = ...`` raise ``AttributeError``;
   use ``tok.with_options(pad_token=..., padding_side=...)`` (or configure the transformers
   tokenizer before :func:`from_transformers`).
-* Features not reproduced raise instead of being ignored: pairs of texts (``text_pair``),
-  ``is_split_into_words``, ``return_overflowing_tokens``, ``return_offsets_mapping``,
-  ``return_special_tokens_mask``, ``return_assistant_tokens_mask``,
+* Features not reproduced raise instead of being ignored: ``text_target``/``text_pair_target``,
+  ``is_split_into_words``, ``return_offsets_mapping``, ``return_assistant_tokens_mask``,
   ``sanitize_control_tokens``, and unknown keyword arguments.
 * The result of ``__call__`` is :class:`BatchEncoding`, a ``dict`` with attribute access
   (not transformers' class, so that this module does not need transformers).
@@ -54,7 +61,7 @@ from types import MappingProxyType
 from typing import Mapping, Sequence
 
 from . import errors
-from ._compile import model_dir
+from ._compile import model_dir, post
 from .tokenizer import Tokenizer
 
 __all__ = ["HFTokenizer", "BatchEncoding", "from_transformers", "from_pretrained"]
@@ -266,7 +273,7 @@ class HFTokenizer:
 
     def num_special_tokens_to_add(self, pair: bool = False) -> int:
         if pair:
-            raise errors.NotImplementedError("warptok.hf encodes single sequences only (no text pairs)")
+            return post.n_special(self._tok._pair_template())
         return len(self._prefix) + len(self._suffix)
 
     # ------------------------------------------------------------ vocabulary
@@ -321,9 +328,10 @@ class HFTokenizer:
         skip = set(self._all_special_ids) if skip_special_tokens else ()
         return [inv.get(int(i)) for i in _to_py(ids) if int(i) not in skip]
 
-    def tokenize(self, text: str, add_special_tokens: bool = False, **kwargs) -> list[str]:
-        """The token strings of ``text`` (byte-level characters, as in the vocabulary)."""
-        return self.convert_ids_to_tokens(self.encode(text, add_special_tokens=add_special_tokens, **kwargs))
+    def tokenize(self, text: str, pair: str | None = None, add_special_tokens: bool = False, **kwargs) -> list[str]:
+        """The token strings of ``text`` (and ``pair``), as in the vocabulary."""
+        return self.convert_ids_to_tokens(self.encode(text, text_pair=pair, add_special_tokens=add_special_tokens,
+                                                      **kwargs))
 
     # ------------------------------------------------------------ encoding
 
@@ -335,7 +343,8 @@ class HFTokenizer:
                  return_special_tokens_mask: bool = False, return_offsets_mapping: bool = False,
                  return_length: bool = False, verbose: bool = True, split_special_tokens: bool | None = None,
                  tokenizer_kwargs: dict | None = None, num_threads: int | None = None, **kwargs) -> BatchEncoding:
-        """transformers' ``tokenizer(text, ...)`` for a string or a list of strings.
+        """transformers' ``tokenizer(text, ...)`` for a string or a list of strings, and pairs of
+        them (``text_pair``, or a list of 2-tuples).
 
         ``num_threads`` (warptok's own) sizes the worker pool for a list (default: all CPUs)."""
         options = dict(add_special_tokens=add_special_tokens, padding=padding, truncation=truncation,
@@ -343,13 +352,12 @@ class HFTokenizer:
                        padding_side=padding_side, return_tensors=return_tensors,
                        return_token_type_ids=return_token_type_ids, return_attention_mask=return_attention_mask,
                        return_length=return_length, verbose=verbose, split_special_tokens=split_special_tokens,
-                       num_threads=num_threads)
+                       num_threads=num_threads, return_overflowing_tokens=return_overflowing_tokens,
+                       return_special_tokens_mask=return_special_tokens_mask)
         if tokenizer_kwargs:
             options.update(tokenizer_kwargs)
-        unsupported = dict(text_pair=text_pair, text_target=text_target, text_pair_target=text_pair_target,
+        unsupported = dict(text_target=text_target, text_pair_target=text_pair_target,
                            is_split_into_words=is_split_into_words,
-                           return_overflowing_tokens=return_overflowing_tokens,
-                           return_special_tokens_mask=return_special_tokens_mask,
                            return_offsets_mapping=return_offsets_mapping)
         for key in list(kwargs):
             if key in unsupported or key in ("sanitize_control_tokens", "max_target_length"):
@@ -364,6 +372,9 @@ class HFTokenizer:
                 raise errors.TypeError(f"warptok.hf: unexpected keyword argument {key!r}")
         if text is None:
             raise errors.ValueError("You need to specify either `text` or `text_target`.")
+        if _needs_pair_path(text, text_pair, options):
+            return self._call_pairs(text, text_pair, **options)
+        del options["return_overflowing_tokens"], options["return_special_tokens_mask"]
         return self._call(text, **options)
 
     def _call(self, text, *, add_special_tokens=True, padding=False, truncation=None, max_length=None, stride=0,
@@ -498,7 +509,7 @@ class HFTokenizer:
             n_post = len(self._prefix) + len(self._suffix) if add else 0
             if max_length >= n_post:
                 limit = max_length
-            if trunc == "only_second" and limit is not None:
+            if trunc == "only_second" and limit is not None and limit > n_post:
                 # HF fails only when a text is too long (a bare Exception, as HF raises it).
                 seqs = self._encode_many(texts, batched, add, "do_not_truncate", None, split, num_threads)
                 if any(len(s) > limit for s in seqs):
@@ -551,6 +562,99 @@ class HFTokenizer:
             import torch
 
             out = {k: torch.from_numpy(v) for k, v in out.items()}
+        return BatchEncoding(out)
+
+    # ------------------------------------------------------------ pairs, overflowing parts, special-token masks
+
+    def _call_pairs(self, text, text_pair, *, add_special_tokens=True, padding=False, truncation=None,
+                    max_length=None, stride=0, pad_to_multiple_of=None, padding_side=None, return_tensors=None,
+                    return_token_type_ids=None, return_attention_mask=None, return_overflowing_tokens=False,
+                    return_special_tokens_mask=False, return_length=False, verbose=True,
+                    split_special_tokens=None, num_threads=None):
+        """``__call__`` as transformers' fast tokenizer does it through HF's ``Encoding``s: each
+        input truncated (with its overflowing parts), put in the template, padded, and
+        flattened into rows (``overflow_to_sample_mapping`` says whose row is whose)."""
+        pad, trunc, max_length = self._strategies(padding, truncation, max_length, pad_to_multiple_of, verbose)
+        batched, inputs = _pair_inputs(text, text_pair)
+        if not isinstance(stride, int) or isinstance(stride, bool) or stride < 0:
+            raise errors.ValueError(f"stride must be a non-negative int, not {stride!r}")
+        if trunc != "do_not_truncate" and max_length is not None:
+            # HF's check when truncation is set, with a single text's special tokens (for a pair
+            # too); below them HF's unsigned subtraction wraps around and nothing is checked.
+            effective = max_length - (len(self._prefix) + len(self._suffix))
+            if 0 <= effective < stride:
+                raise errors.ValueError(
+                    f"tokenizer stride set to {stride}, which is greater than or equal to its effective max length "
+                    f"of {effective} (= {max_length} original max length - {max_length - effective} added special "
+                    "tokens), ")
+        if not inputs:
+            raise errors.IndexError("an empty batch (transformers raises IndexError here too)")
+        if split_special_tokens is None:
+            split_special_tokens = self.split_special_tokens
+        side = padding_side if padding_side is not None else self.padding_side
+        if side not in ("left", "right"):
+            raise errors.ValueError(f"padding_side must be 'left' or 'right', not {side!r}")
+        tensors = _tensor_type(return_tensors)
+        if return_token_type_ids is None:
+            return_token_type_ids = "token_type_ids" in self._model_input_names
+        if return_attention_mask is None:
+            return_attention_mask = "attention_mask" in self._model_input_names
+
+        tok = self._tok
+        single = post.templates(tok._spec)[0]
+        if not add_special_tokens:
+            single = [(item, t) for item, t in single if item == "A"]
+        pair = tok._pair_template(bool(add_special_tokens)) if any(b is not None for _, b in inputs) else None
+        # Every text, first and second, in one batch on the pool, without the post-processor.
+        seconds = [b for _, b in inputs if b is not None]
+        bodies = tok.encode_batch([a for a, _ in inputs] + seconds, add_special_tokens=False,
+                                  split_special_tokens=bool(split_special_tokens), num_threads=num_threads)
+        firsts, later = bodies[:len(inputs)], iter(bodies[len(inputs):])
+        # RobertaProcessing gives its overflowing parts type id 0; the others their sequence's index.
+        roberta = bool(add_special_tokens) and any(p.get("type") == "RobertaProcessing"
+                                                   for p in tok._spec.post_offsets)
+        cut = trunc if max_length is not None else "do_not_truncate"
+        rows, owner, main_lengths = [], [], []
+        for i, (a, (_, b)) in enumerate(zip(firsts, inputs)):
+            b = next(later) if b is not None else None
+            encodings = _post_process(a, b, single if b is None else pair, cut, max_length, stride,
+                                      self.truncation_side, roberta, return_overflowing_tokens)
+            main_lengths.append(len(encodings[0][0]))
+            rows += encodings
+            owner += [i] * len(encodings)
+
+        target = None
+        if pad != "do_not_pad":
+            target = max(main_lengths) if pad == "longest" else max_length
+            if pad_to_multiple_of and target % pad_to_multiple_of:
+                target += pad_to_multiple_of - target % pad_to_multiple_of
+        out = {"input_ids": []}
+        for key, wanted in (("token_type_ids", return_token_type_ids), ("attention_mask", return_attention_mask),
+                            ("special_tokens_mask", return_special_tokens_mask), ("length", return_length)):
+            if wanted:
+                out[key] = []
+        for ids, types, specials in rows:
+            mask = [1] * len(ids)
+            missing = target - len(ids) if target is not None and target > len(ids) else 0
+            if missing:         # HF pads every row, overflowing ones too, to the target of the main rows
+                ids, types, specials, mask = (_padded(ids, self.pad_token_id, missing, side),
+                                              _padded(types, self.pad_token_type_id, missing, side),
+                                              _padded(specials, 1, missing, side), _padded(mask, 0, missing, side))
+            out["input_ids"].append(ids)
+            if return_token_type_ids:
+                out["token_type_ids"].append(types)
+            if return_attention_mask:
+                out["attention_mask"].append(mask)
+            if return_special_tokens_mask:
+                out["special_tokens_mask"].append(specials)
+            if return_length:
+                out["length"].append(len(ids))
+        if return_overflowing_tokens:
+            out["overflow_to_sample_mapping"] = owner
+        if tensors is not None:
+            return BatchEncoding({k: _convert(v, tensors) for k, v in out.items()})
+        if not batched and not return_overflowing_tokens:
+            out = {k: (v[0] if v and isinstance(v[0], list) else v) for k, v in out.items()}
         return BatchEncoding(out)
 
     def encode(self, text, text_pair=None, add_special_tokens: bool = True, padding=False, truncation=None,
@@ -669,7 +773,7 @@ def _rebuild(tokenizer, options: str):
     return HFTokenizer(tokenizer, **json.loads(options))
 
 
-_CALL_OPTIONS = frozenset(inspect.signature(HFTokenizer._call).parameters) - {"self", "text"}
+_CALL_OPTIONS = frozenset(inspect.signature(HFTokenizer._call_pairs).parameters) - {"self", "text", "text_pair"}
 _FINAL_TAG = "CONTINUE_FINAL_MESSAGE_TAG "
 _REASONING_FIELDS = ("reasoning_content", "thinking", "reasoning")
 
@@ -712,6 +816,103 @@ def _cut_final(text, final, tag):
     if text[at:at + len(tag)] == tag:
         return text[:at]
     return text[:at].rstrip()
+
+
+# ---------------------------------------------------------------- helpers: pairs and overflowing parts
+
+def _needs_pair_path(text, text_pair, options) -> bool:
+    """Whether a call needs HF's Encoding semantics (_call_pairs) rather than plain ids (_call):
+    a second text, overflowing parts, special-token masks, or a stride (HF checks it)."""
+    if options["return_overflowing_tokens"] or options["return_special_tokens_mask"] or options["stride"]:
+        return True
+    if isinstance(text, (list, tuple)):
+        return text_pair is not None or any(not isinstance(t, str) for t in text)
+    return bool(text_pair)      # transformers: a single text with an empty text_pair is a single text
+
+
+def _pair_inputs(text, text_pair) -> tuple:
+    """(batched, [(first, second or None)]) as transformers' _encode_plus reads its arguments:
+    a str and an optional str; or a list of str with an optional list of str of the same
+    length; or a list of str and (str, str) pairs."""
+    if text_pair is not None and not isinstance(text_pair, (str, list, tuple)):
+        raise errors.ValueError(f"text_pair must be a str or a list of str, not {type(text_pair).__name__}")
+    if isinstance(text, str):
+        if not text_pair:           # None, "" or []: a single text (transformers tests truthiness)
+            return False, [(text, None)]
+        if not isinstance(text_pair, str):
+            raise errors.TypeError("TextInputSequence must be str: text_pair of a single text must be a str, "
+                                   f"not {type(text_pair).__name__}")
+        return False, [(text, text_pair)]
+    if not isinstance(text, (list, tuple)):
+        raise errors.ValueError("text input must be of type `str` (single example) or `list[str]` (batch), "
+                                f"not {type(text).__name__}")
+    if text_pair is None:
+        inputs = []
+        for i, t in enumerate(text):
+            if isinstance(t, str):
+                inputs.append((t, None))
+            elif isinstance(t, (list, tuple)) and len(t) == 2 and all(isinstance(x, str) for x in t):
+                inputs.append((t[0], t[1]))
+            else:
+                raise errors.ValueError("text input must be of type `str` (single example), `list[str]` (batch) or "
+                                        f"a list of (str, str) pairs; texts[{i}] is {type(t).__name__}")
+        return True, inputs
+    if isinstance(text_pair, str):
+        raise errors.TypeError("when tokenizing batches of text, `text_pair` must be a list or tuple with the same "
+                               "length as `text`.")
+    if len(text) != len(text_pair):
+        raise errors.ValueError(f"batch length of `text`: {len(text)} does not match batch length of `text_pair`:"
+                                f" {len(text_pair)}.")
+    for i, (a, b) in enumerate(zip(text, text_pair)):
+        if not isinstance(a, str) or not isinstance(b, str):
+            raise errors.TypeError(f"TextInputSequence must be str: texts[{i}] and text_pair[{i}] must be str")
+    return True, list(zip(text, text_pair))
+
+
+def _post_process(a, b, template, truncation, max_length, stride, side, roberta, overflowing) -> list:
+    """HF's post_process of one input, body ids ``a`` (and ``b``) without special tokens:
+    truncation to ``max_length`` minus the template's special tokens, then the template.
+    [(ids, type_ids, special_tokens_mask)], the main row first, then (with ``overflowing``)
+    the overflowing rows in HF's order."""
+    parts_a = [(0, len(a))]
+    parts_b = [(0, len(b))] if b is not None else None
+    budget = max_length - post.n_special(template) if truncation != "do_not_truncate" else -1
+    if budget >= 0:             # below 0, HF's unsigned subtraction wraps around: nothing is cut
+        keep_a, keep_b = post.truncation_targets(len(a), None if b is None else len(b), budget, truncation)
+        parts_a = post.windows(len(a), keep_a, stride, side)
+        if b is not None:
+            parts_b = post.windows(len(b), keep_b, stride, side)
+    blocks = []
+    for item, type_id in template:
+        if item == "A" or item == "B":
+            body, parts = (a, parts_a) if item == "A" else (b, parts_b)
+            over_type = 0 if roberta or item == "A" else 1
+            (start, stop), rest = parts[0], parts[1:] if overflowing else ()
+            blocks.append(((body[start:stop], [type_id] * (stop - start), [0] * (stop - start)),
+                           [(body[s:e], [over_type] * (e - s), [0] * (e - s)) for s, e in rest]))
+        else:
+            blocks.append(((item, [type_id] * len(item), [1] * len(item)), []))
+    return _merge(blocks)
+
+
+def _merge(blocks) -> list:
+    """HF's Encoding.merge of the template's parts in order, each (main, overflowing parts):
+    every overflowing row so far is joined with the part and with each of its overflowing
+    parts, then the main row with each of them. HF nests deeper combinations inside those
+    rows, where transformers never looks."""
+    main, over = ([], [], []), []
+    for part, part_over in blocks:
+        over = [_joined(o, x) for o in over for x in [part] + part_over] + [_joined(main, x) for x in part_over]
+        main = _joined(main, part)
+    return [main] + over
+
+
+def _joined(x, y):
+    return x[0] + y[0], x[1] + y[1], x[2] + y[2]
+
+
+def _padded(values, fill, n, side):
+    return values + [fill] * n if side == "right" else [fill] * n + values
 
 
 # ---------------------------------------------------------------- helpers

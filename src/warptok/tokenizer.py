@@ -11,7 +11,7 @@ from pathlib import Path
 from typing import Iterable, Sequence
 
 from . import encodings, errors
-from ._compile import core_tables, json_numbers, model_dir, source, tiktoken_file, tokenizer_json, unicode_forms
+from ._compile import core_tables, json_numbers, model_dir, post, source, tiktoken_file, tokenizer_json, unicode_forms
 from ._compile.source import Source
 from ._compile.spec import Spec, added_passes, in_core_normalizer
 from ._native._core import RESULT_ARRAY, RESULT_COUNT, RESULT_LIST, Core, first_flagged
@@ -245,6 +245,73 @@ class Tokenizer:
     def encode_ordinary_batch_flat(self, texts: Sequence[str], *, num_threads: int | None = None):
         """Like :meth:`encode_ordinary_batch`, as flat ``(ids, offsets)`` arrays."""
         return self._batch(texts, True, num_threads, None, None, None, None, False)
+
+    # ------------------------------------------------------------ pairs of texts
+
+    def encode_pair(self, text: str, text_pair: str, *, add_special_tokens: bool = True,
+                    max_length: int | None = None, truncation: str = "longest_first",
+                    split_special_tokens: bool = False) -> tuple[list[int], list[int]]:
+        """``(ids, type_ids)`` of a pair of texts: HF's ``encode(text, text_pair)`` ids and
+        type ids (tokenizer.json only).
+
+        Each text is encoded as by :meth:`encode` without special tokens; with ``max_length``
+        the two are cut from the right to ``max_length`` ids in all, keeping room for the
+        special tokens, as HF's ``truncation`` strategy says: ``"longest_first"`` (the longer
+        one first; both to about half when both are long), ``"only_first"``, ``"only_second"``
+        (a :class:`warptok.errors.TruncationError` when that text is too short to make room, as in
+        HF). Then the post-processor's pair template puts the special tokens around them
+        (``add_special_tokens``) and gives each id its type id (without a template: 0 for
+        the first text, 1 for the second). ``warptok.hf`` adds overflowing parts, strides and
+        left truncation on top of this."""
+        ids, types = self.encode_pair_batch([text], [text_pair], add_special_tokens=add_special_tokens,
+                                            max_length=max_length, truncation=truncation,
+                                            split_special_tokens=split_special_tokens, num_threads=1)
+        return ids[0], types[0]
+
+    def encode_pair_batch(self, texts: Sequence[str], text_pairs: Sequence[str], *, add_special_tokens: bool = True,
+                          max_length: int | None = None, truncation: str = "longest_first",
+                          num_threads: int | None = None, split_special_tokens: bool = False) -> tuple:
+        """:meth:`encode_pair` of each ``(texts[i], text_pairs[i])``, as two lists: the ids
+        and the type ids. Every text of both lists is encoded in one :meth:`encode_batch`
+        call (GIL released); only the truncation and the template run in Python."""
+        if self.source != "huggingface":
+            raise errors.TypeError("pairs of texts need a tokenizer.json tokenizer (a post-processor's template)")
+        if isinstance(texts, str) or isinstance(text_pairs, str):
+            raise errors.TypeError("texts and text_pairs must be sequences of str, not a single str")
+        texts, text_pairs = list(texts), list(text_pairs)
+        if len(texts) != len(text_pairs):
+            raise errors.ValueError(f"{len(texts)} texts but {len(text_pairs)} text_pairs")
+        if truncation not in post.TRUNCATION_STRATEGIES:
+            raise errors.ValueError(f"truncation must be one of {post.TRUNCATION_STRATEGIES}, not {truncation!r}")
+        template = self._pair_template(add_special_tokens)
+        budget = None
+        if max_length is not None:
+            if isinstance(max_length, bool) or not isinstance(max_length, int) or max_length < 0:
+                raise errors.ValueError(f"max_length must be a non-negative int or None, not {max_length!r}")
+            budget = max_length - post.n_special(template)
+            if budget < 0:
+                raise errors.ValueError(f"max_length={max_length} leaves no room for the {post.n_special(template)} "
+                                        "special tokens the post-processor adds to a pair")
+        bodies = self.encode_batch(texts + text_pairs, add_special_tokens=False, num_threads=num_threads,
+                                   split_special_tokens=split_special_tokens)
+        all_ids, all_types = [], []
+        for a, b in zip(bodies[:len(texts)], bodies[len(texts):]):
+            if budget is not None:
+                keep_a, keep_b = post.truncation_targets(len(a), len(b), budget, truncation)
+                a, b = a[:keep_a], b[:keep_b]
+            ids, types = post.apply(template, a, b)
+            all_ids.append(ids)
+            all_types.append(types)
+        return all_ids, all_types
+
+    def _pair_template(self, add_special_tokens: bool = True) -> list:
+        """The post-processor's template for a pair (``_compile/post.py``): ``("A", type_id)``,
+        ``("B", type_id)`` for the texts, ``(ids, type_id)`` for special tokens (dropped
+        without ``add_special_tokens``)."""
+        template = post.templates(self._spec)[1] if self.source == "huggingface" else None
+        if template is None:
+            raise errors.UnsupportedTokenizer("this tokenizer's post-processor has no template for pairs of texts")
+        return template if add_special_tokens else [(item, t) for item, t in template if item in ("A", "B")]
 
     # ------------------------------------------------------------ decoding
 
