@@ -95,6 +95,17 @@ def import_graph() -> dict:
     return graph
 
 
+def test_import_leaves_the_unicode_tables_for_later():
+    """``import warptok`` and loading a tokenizer that neither folds case nor normalizes
+    do not import the generated Unicode tables (~40 ms each); GPT-2 loads without them."""
+    import subprocess
+    import sys
+    code = ("import sys, warptok; warptok.get_encoding('gpt2'); "
+            "print(sorted(m for m in sys.modules if m.startswith('warptok._compile.ucd.')))")
+    out = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, check=True).stdout
+    assert out.strip() == "[]", out
+
+
 def test_import_graph_has_no_cycle():
     graph = import_graph()
     assert graph["warptok.cli"] >= {"warptok.cli.count", "warptok.cli.encode", "warptok.cli.isl"}

@@ -15,6 +15,8 @@ fancy-regex ``{1,3}+`` is possessive and ``$`` is end of text.
 
 from __future__ import annotations
 
+import functools
+
 import operator
 import re
 from dataclasses import dataclass, field
@@ -24,7 +26,6 @@ from .. import errors
 from .._native._core import (ALT_ENTRY, DIALECTS, GENERAL_CATEGORIES, PROP_DIGIT, PROP_GC_MASK, PROP_SPACE,
                              PROP_WORD, REP_WIDTH, SCAN_CONTRACTIONS, SCAN_FAMILIES, SCAN_RANGES)
 from .._native._core import OPCODES as OP
-from .ucd import casefold
 
 INF = -1
 
@@ -64,7 +65,13 @@ class _Parser:
         self.p = pattern
         self.i = 0
         self.dialect = dialect
-        self.fold = casefold.FOLD[dialect]
+
+    @functools.cached_property
+    def fold(self) -> dict:
+        """The dialect's case folding (read on the first case-insensitive item: the table
+        takes ~40 ms to import)."""
+        from .ucd import casefold
+        return casefold.FOLD[self.dialect]
 
     # -- helpers --
     def error(self, what: str):

@@ -37,10 +37,16 @@ import unicodedata
 from itertools import compress, groupby
 
 from .. import errors
-from .ucd import normalization as _data
 
 FORMS = ("NFC", "NFD", "NFKC", "NFKD")
-UNICODE_VERSION = _data.UNICODE_VERSION
+UNICODE_VERSION = "9.0.0"  # of ucd/normalization.py (tests/test_normalize.py checks they agree)
+
+
+def _hf_data():
+    """HF's tables (``ucd/normalization.py``), imported when a tokenizer first normalizes:
+    they take ~40 ms to import."""
+    from .ucd import normalization
+    return normalization
 _ucd = unicodedata  # what the fast path trusts (tests swap in unicodedata.ucd_3_2_0)
 
 # Hangul syllables: S = 0xAC00 + (L * 21 + V) * 28 + T
@@ -71,10 +77,10 @@ class _Tables:
         for s in range(_NS):
             lv, t = divmod(s, _NT)
             hangul[_S0 + s] = chr(_L0 + lv // _NV) + chr(_V0 + lv % _NV) + (chr(_T0 + t) if t else "")
-        self.nfd = {**_data.NFD, **hangul}                     # translate tables: cp -> full decomposition
-        self.nfkd = {**self.nfd, **_data.NFKD}
-        self.ccc = {chr(cp): c for cp, c in _data.CCC.items()}  # non-starters only
-        self.pairs = {ab: chr(cp) for cp, ab in _data.PRIMARY_COMPOSITES.items()}
+        self.nfd = {**_hf_data().NFD, **hangul}    # translate tables: cp -> full decomposition
+        self.nfkd = {**self.nfd, **_hf_data().NFKD}
+        self.ccc = {chr(cp): c for cp, c in _hf_data().CCC.items()}  # non-starters only
+        self.pairs = {ab: chr(cp) for cp, ab in _hf_data().PRIMARY_COMPOSITES.items()}
         for s in range(0, _NS, _NT):                            # LV = L + V, LVT = LV + T
             lv = s // _NT
             self.pairs[chr(_L0 + lv // _NV) + chr(_V0 + lv % _NV)] = chr(_S0 + s)
@@ -160,7 +166,7 @@ def nfc_tables() -> dict:
 
     t = _tables()
     seconds = {ab[1] for ab in t.pairs}
-    chars = sorted({ord(c) for c in t.ccc} | {cp for cp in _data.NFD})
+    chars = sorted({ord(c) for c in t.ccc} | {cp for cp in _hf_data().NFD})
     candidates = {chr(cp) for cp in chars} | seconds
 
     def moves(c):
@@ -168,22 +174,22 @@ def nfc_tables() -> dict:
 
     unstable = [ord(c) for c in candidates
                 if moves(c) or normalize_tables("NFC", c) != c or moves(t.nfd.get(ord(c), c)[0])]
-    decomp = [_data.NFD.get(cp, "") for cp in chars]
+    decomp = [_hf_data().NFD.get(cp, "") for cp in chars]
     return dict(
         unstable=_bit_set(unstable),
         char_cp=array("I", chars),
         char_ccc=bytes(t.ccc.get(chr(cp), 0) for cp in chars),
         decomp_len=bytes(map(len, decomp)),
         decomp=array("I", map(ord, "".join(decomp))),
-        pair_first=array("I", (ord(ab[0]) for ab in _data.PRIMARY_COMPOSITES.values())),
-        pair_second=array("I", (ord(ab[1]) for ab in _data.PRIMARY_COMPOSITES.values())),
-        pair_composite=array("I", _data.PRIMARY_COMPOSITES))
+        pair_first=array("I", (ord(ab[0]) for ab in _hf_data().PRIMARY_COMPOSITES.values())),
+        pair_second=array("I", (ord(ab[1]) for ab in _hf_data().PRIMARY_COMPOSITES.values())),
+        pair_composite=array("I", _hf_data().PRIMARY_COMPOSITES))
 
 
 @functools.lru_cache(maxsize=None)
 def differing(ucd=unicodedata) -> frozenset:
     """Characters whose normalization data differs between HF and `ucd` (see module doc)."""
-    stored = _data.DIFFERING.get(ucd.unidata_version)
+    stored = _hf_data().DIFFERING.get(ucd.unidata_version)
     if ucd is unicodedata and stored is not None:
         return frozenset(stored)
     return _compute_differing(ucd)
