@@ -165,3 +165,34 @@ def _is_text(b):
         return True
     except UnicodeDecodeError:
         return False
+
+
+def test_long_pieces_learned_by_threads_at_once():
+    """Threads cut long pieces of the same characters at once, each learning parts into
+    the one shared piece table: every thread's ids equal those of a tokenizer that
+    learned alone."""
+    import threading
+    name = "llama3"
+    rng = random.Random(11)
+    chars = [chr(0x4E00 + rng.randrange(3000)) for _ in range(400)]
+    texts = ["".join(rng.choices(chars, k=rng.randrange(40, 400))) for _ in range(64)]
+    alone = warptok.Tokenizer.from_str(hf_json(name))
+    want = [alone.encode(t, add_special_tokens=False) for t in texts]
+    shared = warptok.Tokenizer.from_str(hf_json(name))
+    got, errors = {}, []
+
+    def work(k):
+        try:
+            for i in list(range(len(texts)))[k::2] + list(range(len(texts))):
+                got[(k, i)] = shared.encode(texts[i], add_special_tokens=False)
+        except BaseException as e:        # noqa: BLE001 - reported below
+            errors.append(e)
+
+    threads = [threading.Thread(target=work, args=(k,)) for k in range(4)]
+    for t in threads:
+        t.start()
+    for t in threads:
+        t.join()
+    assert not errors
+    for (k, i), ids in got.items():
+        assert ids == want[i], (k, i)

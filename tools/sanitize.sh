@@ -23,6 +23,7 @@ CC_=${CC:-gcc}
 DEFAULT_TESTS=(tests/test_parity.py tests/test_fuzz.py tests/test_io.py tests/test_io_https.py tests/test_concurrency.py
                tests/test_threads.py tests/test_worst_case.py tests/test_piece_table.py tests/test_long_documents.py
                tests/test_merges.py::test_cut_merges_equal_the_heap tests/test_merges.py::test_long_pieces_equal_the_reference
+               tests/test_merges.py::test_long_pieces_learned_by_threads_at_once
                tests/test_scan.py::test_runs_to_a_blocks_last_byte_split_the_same
                tests/test_scan.py::test_run_chains_encode_the_same tests/test_scan.py::test_fuzzed_run_chains_encode_the_same
                tests/test_wordpiece.py::test_fuzz tests/test_wordpiece.py::test_threads_share_one_tokenizer
