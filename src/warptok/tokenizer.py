@@ -246,6 +246,44 @@ class Tokenizer:
         """Like :meth:`encode_ordinary_batch`, as flat ``(ids, offsets)`` arrays."""
         return self._batch(texts, True, num_threads, None, None, None, None, False)
 
+    def encode_with_offsets(self, text: str, *, add_special_tokens: bool = True, max_length: int | None = None,
+                            split_special_tokens: bool = False, allowed_special: "Iterable[str] | str" = (),
+                            disallowed_special: "Iterable[str] | str" = "all",
+                            word_ids: bool = False) -> "EncodingWithOffsets":
+        """``encode(text, ...)`` with, for every token, its ``(start, end)`` characters in
+        ``text``: HF's ``Encoding.offsets`` (special tokens the post-processor adds are
+        ``(0, 0)``). With ``word_ids``, also HF's ``Encoding.word_ids``: the index of the
+        pre-token (or added token) each token came from, None for those special tokens.
+        Returns ``(ids, offsets, word_ids)`` (word_ids None unless asked). Tokenizers whose
+        offsets warptok cannot reproduce exactly raise NotImplementedError."""
+        if type(text) is not str:
+            text = _as_str(text)
+        return self._with_offsets([text], add_special_tokens, max_length, split_special_tokens, allowed_special,
+                                  disallowed_special, word_ids, 1)[0]
+
+    def encode_batch_with_offsets(self, texts: Sequence[str], *, add_special_tokens: bool = True,
+                                  max_length: int | None = None, num_threads: int | None = None,
+                                  split_special_tokens: bool = False, allowed_special: "Iterable[str] | str" = (),
+                                  disallowed_special: "Iterable[str] | str" = "all",
+                                  word_ids: bool = False) -> "list[EncodingWithOffsets]":
+        """``[self.encode_with_offsets(t, ...) for t in texts]``, the ids on the worker pool."""
+        if isinstance(texts, str):
+            raise errors.TypeError("texts must be a sequence of str, not a single str")
+        texts = [t if type(t) is str else _as_str(t, i) for i, t in enumerate(texts)]
+        return self._with_offsets(texts, add_special_tokens, max_length, split_special_tokens, allowed_special,
+                                  disallowed_special, word_ids, threads_argument(num_threads))
+
+    def _with_offsets(self, texts, add_special_tokens, max_length, split_special_tokens, allowed_special,
+                      disallowed_special, word_ids, threads):
+        from .offsets import EncodingWithOffsets, Offsets
+        active, max_body, add = self._call_options(add_special_tokens, max_length, allowed_special,
+                                                   disallowed_special, split_special_tokens)
+        self._check_disallowed(texts, allowed_special, disallowed_special)
+        plan = self.__dict__.get("_offsets_plan")
+        if plan is None:
+            plan = self._offsets_plan = Offsets(self)     # built once; two threads may both build one
+        return [EncodingWithOffsets(*r) for r in plan.encode(texts, active, max_body, add, threads, word_ids)]
+
     # ------------------------------------------------------------ decoding
 
     def decode_bytes(self, ids: Sequence[int], *, skip_special_tokens: bool = False) -> bytes:
