@@ -130,6 +130,10 @@ class _Aligned:
         return self.spans[i]
 
 
+def _is_byte_token(t) -> bool:
+    return t is not None and len(t) == 6 and t.startswith("<0x") and t.endswith(">")
+
+
 def _string_matches(text: str, needle: str) -> list:
     out, at = [], text.find(needle)
     while at >= 0:
@@ -232,22 +236,32 @@ def _precompiled(a: _Aligned, step) -> None:
         elif diff < 0 and dest:
             dest[-1] = (dest[-1][0], dest[-1][1] + diff)
 
-    for g in _core.graphemes(a.text):
-        whole = p.normalize(g) if len(g.encode("utf-8")) < 6 else None
-        per = [p.normalize(c) for c in g]
-        if whole is not None and whole != "".join(per):
-            modified = True
-            replace(g, whole)       # the cluster's own entry
-            continue
-        if whole is not None and any(r != c for r, c in zip(per, g)) and len(g) > 1:
-            # the cluster may have an entry giving the same text: the two differ in spans
-            raise _refuse("a Precompiled normalizer on a grapheme cluster whose replacement is ambiguous")
+    def per_char(g, per):
         for c, r in zip(g, per):
             if r != c:
-                modified = True
                 replace(c, r)
             else:
                 dest.append((c, 0))
+
+    for g in _core.graphemes(a.text):
+        whole = p.normalize(g) if len(g.encode("utf-8")) < 6 else None
+        per = [p.normalize(c) for c in g]
+        if all(r == c for r, c in zip(per, g)) and whole in (None, g):
+            dest.extend((c, 0) for c in g)
+            continue
+        modified = True
+        if whole is None or len(g) == 1:
+            per_char(g, per)
+            continue
+        at = len(dest)
+        replace(g, whole)           # the cluster's own entry, if it has one
+        if whole == "".join(per):   # or none, each character's: the same text, maybe other changes
+            mine = dest[at:]
+            del dest[at:]
+            per_char(g, per)
+            if dest[at:] != mine:
+                raise _refuse(f"a Precompiled normalizer on {g!r}: whether the cluster has an entry of its own "
+                              "is not known here, and changes its offsets")
     if modified:
         a.transform(dest)
 
@@ -613,12 +627,21 @@ class Offsets:
                         n += 1
                 return n, 1
             return self._unigram_unk(text, pos, pe, ids, k), 1
-        if self.byte_fallback and t is not None and len(t) == 6 and t.startswith("<0x") and t.endswith(">"):
-            b = text[pos].encode("utf-8")
-            want = [f"<0x{x:02X}>" for x in b]
-            got = [self.id_to_token.get(i) for i in ids[k:k + len(b)]]
-            if got == want:
-                return 1, len(b)
+        if self.byte_fallback and _is_byte_token(t):
+            # BPE: each character's bytes, each byte token spanning its character. Unigram:
+            # a run of unknown characters (fused) as bytes, every one spanning the run.
+            n, used = 0, 0
+            while pos + n < pe:
+                b = text[pos + n].encode("utf-8")
+                if [self.id_to_token.get(i) for i in ids[k + used:k + used + len(b)]] != \
+                        [f"<0x{x:02X}>" for x in b]:
+                    break
+                n, used = n + 1, used + len(b)
+                if kind == "BPE" or not _is_byte_token(self.id_to_token.get(ids[k + used]) if k + used < len(ids)
+                                                       else None):
+                    break
+            if n:
+                return n, used
         if t is None:
             raise self._lost(text)
         if kind == "WordPiece" and not first:
@@ -643,18 +666,22 @@ class Offsets:
         return True
 
     def _unigram_unk(self, text, pos, pe, ids, k):
-        """Unigram's unknown token covers a run of characters with no token of their own;
-        where it ends is where the next token matches. Refused when that is ambiguous."""
-        v = self._vocab()
-        run = pos
-        while run < pe and text[run] not in v:
-            run += 1
-        if run == pos:
-            raise self._lost(text)
-        nxt = self.id_to_token.get(ids[k + 1]) if k + 1 < len(ids) else None
-        ok = []
-        for q in range(pos + 1, run + 1):
-            if q == pe or (nxt is not None and ids[k + 1] != self.unk and text.startswith(nxt, q)):
+        """Unigram's unknown token covers a run of characters with no token of their own
+        (fused), or its own piece where the vocabulary holds it; where it ends is where
+        the next token matches. Refused when that is ambiguous."""
+        v, own = self._vocab(), self.id_to_token.get(self.unk)
+        nxt = self.id_to_token.get(ids[k + 1]) if k + 1 < len(ids) and ids[k + 1] != self.unk else None
+        if nxt is not None and _is_byte_token(nxt) and self.byte_fallback:
+            nxt = None
+        ok, q = [], pos
+        while q < pe:
+            if own and text.startswith(own, q):
+                q += len(own)
+            elif text[q] not in v:
+                q += 1
+            else:
+                break
+            if q == pe or (nxt is not None and text.startswith(nxt, q)):
                 ok.append(q)
         if len(ok) != 1:
             raise _refuse(f"this Unigram tokenizer on {text[:40]!r}: where its unknown token ends is ambiguous")
