@@ -130,6 +130,13 @@ class _Aligned:
         return self.spans[i]
 
 
+def _char_of(char_at: dict, byte: int) -> int:
+    """The character that holds a byte, from each character's first byte."""
+    while byte not in char_at:
+        byte -= 1
+    return char_at[byte]
+
+
 def _is_byte_token(t) -> bool:
     return t is not None and len(t) == 6 and t.startswith("<0x") and t.endswith(">")
 
@@ -400,9 +407,8 @@ class Offsets:
             self.unk = model.get("unk")
             self.byte_fallback = bool(model.get("byte_fallback"))
             self.fuse_unk = bool(model.get("fuse_unk"))
-            if self.kind == "BPE" and (model.get("prefix") or model.get("suffix")):
-                raise _refuse("a BPE model with continuing_subword_prefix or end_of_word_suffix")
-            self.prefix = model.get("prefix", b"").decode("utf-8") if self.kind == "WordPiece" else ""
+            self.prefix = model.get("prefix", b"").decode("utf-8")
+            self.suffix = model.get("suffix", b"").decode("utf-8") if self.kind == "BPE" else ""
             self.vocab_strings = None
         if tok.source == "tiktoken" and spec.normalizer is not None:
             raise _refuse("a tiktoken encoding with a normalizer")
@@ -583,6 +589,8 @@ class Offsets:
     def _model(self, part, ids):
         """Tokens of a WordPiece, WordLevel, BPE or Unigram model over each piece."""
         a, pieces = self._pieces(part)
+        if self.kind == "BPE":
+            return self._bpe(a, pieces, ids)
         text, spans = a.text, a.spans
         st, en, wd, k = [], [], [], 0
         for w, (ps, pe) in enumerate(pieces):
@@ -602,6 +610,75 @@ class Offsets:
             raise self._lost(text)
         return st, en, wd, len(pieces)
 
+    def _bpe(self, a, pieces, ids):
+        """HF's BPE places a word's tokens by the byte lengths of the symbols they merge,
+        counted from the word's start: one per character (with its prefix and suffix),
+        a byte token per byte of a character with none (byte_fallback), the unknown token
+        for the others (fused or not; kept pending until a character with a token comes,
+        so byte tokens may go first), nothing when there is no unknown token. Each id takes
+        the next symbols whose strings join into its own."""
+        text, spans = a.text, a.spans
+        starts = [0]
+        for c in text:
+            starts.append(starts[-1] + (len(c.encode("utf-8")) if c > "\x7f" else 1))
+        char_at = {b: i for i, b in enumerate(starts[:-1])}
+        unk_string = self.id_to_token.get(self.unk) if self.unk is not None else None
+        prefix, suffix, tokens = self.prefix, self.suffix, self.id_to_token
+        st, en, wd, k = [], [], [], 0
+        for w, (ps, pe) in enumerate(pieces):
+            symbols = self._symbols(text[ps:pe], unk_string)
+            cursor, j = starts[ps], 0
+            while j < len(symbols):
+                if k >= len(ids):
+                    raise self._lost(text)
+                t = tokens.get(ids[k])
+                joined, size = symbols[j][0], symbols[j][1]
+                j += 1
+                while joined != t and j < len(symbols) and t is not None and len(joined) < len(t):
+                    s = symbols[j][0]
+                    joined += s[len(prefix):] if prefix and s.startswith(prefix) else s
+                    size += symbols[j][1]
+                    j += 1
+                if joined != t:
+                    raise self._lost(text)
+                st.append(spans[_char_of(char_at, cursor)][0])
+                en.append(spans[_char_of(char_at, cursor + size - 1)][1])
+                wd.append(w)
+                cursor += size
+                k += 1
+        if k != len(ids):
+            raise self._lost(text)
+        return st, en, wd, len(pieces)
+
+    def _symbols(self, word: str, unk_string):
+        """(string, bytes) of HF's BPE symbols of a word, before any merge."""
+        v, out, pending, last = self._vocab(), [], None, len(word) - 1
+        for i, c in enumerate(word):
+            size = len(c.encode("utf-8"))
+            s = (self.prefix if i and self.prefix else "") + c + (self.suffix if i == last else "")
+            if s in v:
+                if pending is not None:
+                    out.append(pending)
+                    pending = None
+                out.append((s, size))
+                continue
+            if self.byte_fallback:
+                b = [f"<0x{x:02X}>" for x in c.encode("utf-8")]
+                if all(x in v for x in b):
+                    out += [(x, 1) for x in b]
+                    continue
+            if unk_string is None:
+                continue            # dropped
+            if pending is not None and self.fuse_unk:
+                pending = (unk_string, pending[1] + size)
+            else:
+                if pending is not None:
+                    out.append(pending)
+                pending = (unk_string, size)
+        if pending is not None:
+            out.append(pending)
+        return out
+
     def _lost(self, text):
         return _refuse(f"this tokenizer on {text[:40]!r}: its tokens could not be laid over the text")
 
@@ -620,16 +697,9 @@ class Offsets:
                 if not first:
                     raise self._lost(text)
                 return pe - ps, 1
-            if kind == "BPE":
-                n = 1
-                if self.fuse_unk:
-                    while pos + n < pe and self._unknown(text[pos + n]):
-                        n += 1
-                return n, 1
             return self._unigram_unk(text, pos, pe, ids, k), 1
         if self.byte_fallback and _is_byte_token(t):
-            # BPE: each character's bytes, each byte token spanning its character. Unigram:
-            # a run of unknown characters (fused) as bytes, every one spanning the run.
+            # Unigram: a run of unknown characters (fused) as bytes, every one spanning the run
             n, used = 0, 0
             while pos + n < pe:
                 b = text[pos + n].encode("utf-8")
@@ -637,7 +707,7 @@ class Offsets:
                         [f"<0x{x:02X}>" for x in b]:
                     break
                 n, used = n + 1, used + len(b)
-                if kind == "BPE" or not _is_byte_token(self.id_to_token.get(ids[k + used]) if k + used < len(ids)
+                if not _is_byte_token(self.id_to_token.get(ids[k + used]) if k + used < len(ids)
                                                        else None):
                     break
             if n:
@@ -655,15 +725,6 @@ class Offsets:
         if not t or text[pos:pos + len(t)] != t or pos + len(t) > pe:
             raise self._lost(text)
         return len(t), 1
-
-    def _unknown(self, c):
-        """Whether HF's BPE makes the unknown token of character c."""
-        if c in self._vocab():
-            return False
-        if self.byte_fallback:
-            v = self._vocab()
-            return not all(f"<0x{x:02X}>" in v for x in c.encode("utf-8"))
-        return True
 
     def _unigram_unk(self, text, pos, pe, ids, k):
         """Unigram's unknown token covers a run of characters with no token of their own
