@@ -416,15 +416,16 @@ class Offsets:
     # ------------------------------------------------------------ one text
 
     def splits(self, text: str, data: bytes, active):
-        """HF's splits of a text before pre-tokenization: ("added", id, start, end) for an
-        added token (bytes of the original), ("text", aligned) for a normalized segment
+        """HF's splits of a text before pre-tokenization: ("added", id, start, end, value) for
+        an added token (bytes of the original; value: the text it matched, stripped spaces
+        included), ("text", aligned) for a normalized segment
         part; in order. Empty parts are dropped, as HF drops them."""
         tok, out, pos = self.tok, [], 0
         for start, end, k in tok._split_added(data, active) + [(len(data), len(data), None)]:
             if start > pos:
                 self._segment(data[pos:start].decode("utf-8"), pos, active, out)
             if k is not None:
-                out.append(("added", tok._passes[0][k].id, start, end))
+                out.append(("added", tok._passes[0][k].id, start, end, data[start:end].decode("utf-8")))
             pos = end
         return out
 
@@ -460,7 +461,7 @@ class Offsets:
                 out.append(("text", a.slice(pos, s)))
             part = a.slice(s, e)
             first, last = part.span(0), part.span(e - s - 1)
-            out.append(("added", self.tok._passes[1][k].id, first[0], last[1]))
+            out.append(("added", self.tok._passes[1][k].id, first[0], last[1], part.text))
             pos = e
         if pos < len(normalized):
             out.append(("text", a.slice(pos, len(normalized))))
@@ -485,9 +486,10 @@ class Offsets:
         ids = self._encode_parts(parts, active, threads)
         out, k = [], 0
         for text, data, splits in plans:
-            body_ids, starts, ends, wids, w = [], [], [], [], 0
+            body_ids, starts, ends, wids, w, values = [], [], [], [], 0, {}
             for s in splits:
                 if s[0] == "added":
+                    values[len(body_ids)] = s[4]
                     body_ids.append(s[1])
                     starts.append(s[2])
                     ends.append(s[3])
@@ -505,7 +507,8 @@ class Offsets:
                 ends += en
                 wids += [x + w for x in wd] if words else []
                 w += nw
-            out.append(self._finish(text, data, body_ids, starts, ends, wids if words else None, max_body, add))
+            out.append(self._finish(text, data, body_ids, starts, ends, wids if words else None, max_body, add,
+                                    values))
         return out
 
     def _encode_parts(self, parts: list, active, threads: int) -> list:
@@ -750,7 +753,7 @@ class Offsets:
 
     # ------------------------------------------------------------ the post-processor
 
-    def _finish(self, text, data, ids, starts, ends, wids, max_body, add):
+    def _finish(self, text, data, ids, starts, ends, wids, max_body, add, values):
         n = len(data)
         if max_body >= 0:
             del ids[max_body:], starts[max_body:], ends[max_body:]
@@ -767,7 +770,7 @@ class Offsets:
             en = [int(idx[e[1]]) + 1 if type(e) is tuple else int(idx[e]) for e in ends]
         offsets = list(zip(st, en))
         for add_prefix_space in self.trims:
-            offsets = self._trim(ids, offsets, add_prefix_space)
+            offsets = self._trim(ids, offsets, add_prefix_space, values)
         if add:
             spec = self.tok._spec
             ids = spec.prefix + ids + spec.suffix
@@ -776,14 +779,16 @@ class Offsets:
                 wids = [None] * len(spec.prefix) + wids + [None] * len(spec.suffix)
         return ids, offsets, wids
 
-    def _trim(self, ids, offsets, add_prefix_space):
-        """ByteLevel's trim_offsets: leading and trailing spaces of a token's string
-        (Ġ or whitespace) leave its offsets."""
-        out = []
+    def _trim(self, ids, offsets, add_prefix_space, values):
+        """ByteLevel's trim_offsets: leading and trailing spaces of a token's string (Ġ or
+        whitespace; an added token's string is the text it matched) leave its offsets."""
+        out, strip = [], "Ġ" + normalizers._WHITE_SPACE
         for i, (tid, (s, e)) in enumerate(zip(ids, offsets)):
-            t = self._token_string(tid)
-            lead = len(t) - len(t.lstrip("Ġ" + normalizers._WHITE_SPACE))
-            trail = len(t) - len(t.rstrip("Ġ" + normalizers._WHITE_SPACE))
+            t = values.get(i)
+            if t is None:
+                t = self._token_string(tid)
+            lead = len(t) - len(t.lstrip(strip))
+            trail = len(t) - len(t.rstrip(strip))
             if lead or trail:
                 if lead:
                     if (i == 0 or s == 0) and add_prefix_space and lead == 1:
@@ -795,9 +800,6 @@ class Offsets:
         return out
 
     def _token_string(self, tid):
-        for a in self.tok._spec.added:
-            if a.id == tid:
-                return a.content
         if self.kind == "bytelevel":
             m = bytelevel.byte_to_char()
             return "".join(m[b] for b in self.token_bytes.get(tid, b""))
