@@ -294,7 +294,7 @@ def test_unsupported_options_raise():
     with pytest.raises(NotImplementedError):
         ours("a", "b")
     with pytest.raises(NotImplementedError):
-        ours("a", return_offsets_mapping=True)
+        ours("a", return_special_tokens_mask=True)
     with pytest.raises(NotImplementedError):
         ours(["a b"], is_split_into_words=True)
     with pytest.raises(TypeError):
