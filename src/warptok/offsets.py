@@ -30,15 +30,21 @@ from . import errors
 from ._compile import bytelevel, charmap, normalizers, unicode_forms
 from ._native import _core
 
-# Rust's char::is_whitespace (Unicode White_Space): ByteLevel's trim_offsets.
-_WHITE_SPACE = frozenset(normalizers._WHITE_SPACE)
-
 
 class EncodingWithOffsets(NamedTuple):
     """What ``Tokenizer.encode_with_offsets`` returns."""
     ids: list
     offsets: list            # (start, end) characters of the text, per token
     word_ids: list | None    # per token: its word's index, None for a post-processor's token
+
+
+_TRIMMED = "\u0120" + normalizers._WHITE_SPACE      # Ġ (a space in byte-level strings) and whitespace
+
+
+def _spaces(t: str):
+    """(leading, trailing) characters of t that trim_offsets trims, each counted on the
+    whole string (a string of spaces has both)."""
+    return len(t) - len(t.lstrip(_TRIMMED)), len(t) - len(t.rstrip(_TRIMMED))
 
 
 def _refuse(what: str) -> errors.NotImplementedError:
@@ -544,9 +550,14 @@ class Offsets:
             starts = np.maximum(starts - 1, 0)
             last = np.maximum(last - 1, 0)
         if isinstance(part, _Lazy):
-            st = (starts + part.shift).tolist()
-            en = (last + part.shift).tolist()       # last byte: the caller ends at its character's end
-            en = [("last", e) for e in en]
+            # a token spans the characters that hold its first and last bytes
+            st, en = starts, last + 1
+            if len(data) != len(text):
+                b = np.frombuffer(data, dtype=np.uint8)
+                char_starts = np.append(np.flatnonzero((b & 0xC0) != 0x80), len(data))
+                idx = np.cumsum((b & 0xC0) != 0x80) - 1
+                st, en = char_starts[idx[starts]], char_starts[idx[last] + 1]
+            st, en = (st + part.shift).tolist(), (en + part.shift).tolist()
         else:
             idx = _char_index_of_bytes(text)
             if idx is not None:
@@ -759,15 +770,16 @@ class Offsets:
             del ids[max_body:], starts[max_body:], ends[max_body:]
             if wids is not None:
                 del wids[max_body:]
-        # bytes -> characters (HF's Python API counts characters)
+        # bytes -> characters (HF's Python API counts characters); every offset here is at a
+        # character's start or the text's end
         if n == len(text):
-            st = starts
-            en = [e[1] + 1 if type(e) is tuple else e for e in ends]
-        else:
+            st, en = starts, ends
+        elif starts:
             b = np.frombuffer(data, dtype=np.uint8)
             idx = np.append(np.cumsum((b & 0xC0) != 0x80) - 1, len(text))
-            st = idx[np.asarray(starts, dtype=np.int64)].tolist() if starts else []
-            en = [int(idx[e[1]]) + 1 if type(e) is tuple else int(idx[e]) for e in ends]
+            st, en = idx[starts].tolist(), idx[ends].tolist()
+        else:
+            st, en = [], []
         offsets = list(zip(st, en))
         for add_prefix_space in self.trims:
             offsets = self._trim(ids, offsets, add_prefix_space, values)
@@ -781,23 +793,36 @@ class Offsets:
 
     def _trim(self, ids, offsets, add_prefix_space, values):
         """ByteLevel's trim_offsets: leading and trailing spaces of a token's string (Ġ or
-        whitespace; an added token's string is the text it matched) leave its offsets."""
-        out, strip = [], "Ġ" + normalizers._WHITE_SPACE
-        for i, (tid, (s, e)) in enumerate(zip(ids, offsets)):
-            t = values.get(i)
-            if t is None:
-                t = self._token_string(tid)
-            lead = len(t) - len(t.lstrip(strip))
-            trail = len(t) - len(t.rstrip(strip))
-            if lead or trail:
-                if lead:
-                    if (i == 0 or s == 0) and add_prefix_space and lead == 1:
-                        lead = 0
-                    s = min(s + lead, e)
-                if trail and e >= trail:
-                    e = max(e - trail, s)
-            out.append((s, e))
-        return out
+        whitespace; an added token's string is the text it matched) leave its offsets; one
+        leading space stays on the first token when the pre-tokenizer added it."""
+        if not ids:
+            return offsets
+        leads, trails = self._spaces()
+        tids = np.asarray(ids, dtype=np.int64)
+        lead, trail = leads[tids], trails[tids]
+        for i, t in values.items():
+            if i < len(ids):        # (truncation may have cut it)
+                lead[i], trail[i] = _spaces(t)
+        pos = np.asarray(offsets, dtype=np.int64)
+        s, e = pos[:, 0], pos[:, 1]
+        if add_prefix_space:
+            first = (np.arange(len(ids)) == 0) | (s == 0)
+            lead[first & (lead == 1)] = 0
+        s = np.where(lead > 0, np.minimum(s + lead, e), s)
+        e = np.where((trail > 0) & (e >= trail), np.maximum(e - trail, s), e)
+        return list(zip(s.tolist(), e.tolist()))
+
+    def _spaces(self):
+        """Per id: how many spaces its string starts and ends with (two arrays)."""
+        got = self.__dict__.get("_space_counts")
+        if got is None:
+            n = self.tok.n_vocab + 1
+            leads, trails = np.zeros(n, dtype=np.int64), np.zeros(n, dtype=np.int64)
+            for tid in (self.token_bytes if self.kind == "bytelevel" else self.id_to_token):
+                if 0 <= tid < n:
+                    leads[tid], trails[tid] = _spaces(self._token_string(tid))
+            got = self._space_counts = (leads, trails)
+        return got
 
     def _token_string(self, tid):
         if self.kind == "bytelevel":
