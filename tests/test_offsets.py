@@ -73,6 +73,10 @@ CONFIGS = {
     "qwen3": lambda: hf_json("qwen3").decode(),                          # NFC
     "gpt2-bytelevel-trim-prefix-space": lambda: _gpt2(pre_tokenizer=_byte_level(True),
                                                       post_processor=_byte_level(True, True)),
+    # ByteLevel's prefix space goes on every split of the Split before it
+    "gpt2-split-then-prefix-space": lambda: _gpt2(pre_tokenizer={"type": "Sequence", "pretokenizers": [
+        {"type": "Split", "pattern": {"Regex": "\\n"}, "behavior": "Isolated", "invert": False},
+        _byte_level(True)]}),
     "gpt2-roberta-trim": lambda: _gpt2(pre_tokenizer=_byte_level(False), post_processor=_roberta(True, False),
                                        added_tokens=_gpt2_added()),
     "gpt2-roberta-prefix-space": lambda: _gpt2(pre_tokenizer=_byte_level(True), post_processor=_roberta(True, True),
@@ -235,7 +239,7 @@ ALPHABET = list("aZ0 9'sS\n\r\t .,!?-_=/\\<>|$+^`~") + [
 ]
 
 
-@pytest.mark.parametrize("name", ["gpt2-roberta-prefix-space", "qwen3", "gpt2-prepend-strip-replace", "llama2",
+@pytest.mark.parametrize("name", ["gpt2-roberta-prefix-space", "gpt2-split-then-prefix-space", "qwen3", "gpt2-prepend-strip-replace", "llama2",
                                   "sp-bpe-missing-bytes", "sp-bpe-dropped", "bert-cased-strip-accents",
                                   "bert-sequence-whitespace", "unigram-xlmr-added", "unigram-albert",
                                   "unigram-byte-fallback", "jiutian"])

@@ -393,6 +393,8 @@ class Offsets:
                 self.metaspace = (st.other[1].decode("utf-8"), st.other[2], st.other[3])
             else:
                 other_stages.append(st)
+        if self.metaspace is not None and self.kind == "bytelevel":
+            raise _refuse("a Metaspace pre-tokenizer with a byte-level model")
         if self.metaspace is not None and other_stages:
             raise _refuse("a Metaspace pre-tokenizer in a sequence with other splits")
         self.prefix_space = any(st.prefix_space for st in spec.stages)
@@ -539,16 +541,33 @@ class Offsets:
         (original byte starts, ends, local word index per token, number of words)."""
         text = part.text
         data = text.encode("utf-8")
-        prefixed = self.prefix_space and not text.startswith(" ")
+        pieces = self.tok._core.pieces(text) if words or self.prefix_space else None
         lens = self.lens[np.asarray(ids, dtype=np.int64)] if ids else np.zeros(0, dtype=np.int64)
         ends = np.cumsum(lens)
         starts = ends - lens
-        if int(ends[-1] if len(ends) else 0) != len(data) + prefixed:
-            raise _refuse(f"this tokenizer on {text[:40]!r}: its tokens do not cover the text's bytes")
         last = ends - 1
-        if prefixed:        # the added space stands for the first character, as HF's prepend
-            starts = np.maximum(starts - 1, 0)
-            last = np.maximum(last - 1, 0)
+        if self.prefix_space:
+            # ByteLevel's add_prefix_space gives each split that does not start with a space
+            # one (its first piece holds it), standing for the split's first character as
+            # HF's prepend makes it: tokens are laid over the pieces, mapped back byte by byte
+            src, pos = [], 0
+            for p in pieces:
+                b = p.encode("utf-8")
+                if data.startswith(b, pos):
+                    src.append(np.arange(pos, pos + len(b)))
+                elif b[:1] == b" " and data.startswith(b[1:], pos):
+                    src.append(np.arange(pos - 1, pos + len(b) - 1).clip(pos))
+                    b = b[1:]
+                else:
+                    raise _refuse(f"this pre-tokenizer on {text[:40]!r}: a piece could not be found")
+                pos += len(b)
+            src = np.concatenate(src) if src else np.zeros(0, dtype=np.int64)
+            if pos != len(data) or int(ends[-1] if len(ends) else 0) != len(src):
+                raise _refuse(f"this tokenizer on {text[:40]!r}: its tokens do not cover the text's bytes")
+            if len(src):
+                starts, last = src[starts], src[last]
+        elif int(ends[-1] if len(ends) else 0) != len(data):
+            raise _refuse(f"this tokenizer on {text[:40]!r}: its tokens do not cover the text's bytes")
         if isinstance(part, _Lazy):
             # a token spans the characters that hold its first and last bytes
             st, en = starts, last + 1
@@ -569,7 +588,6 @@ class Offsets:
             en = [spans[c][1] for c in c2]
         wd, nw = [], 0
         if words:
-            pieces = self.tok._core.pieces(text)
             plen = np.array([len(p.encode("utf-8")) for p in pieces], dtype=np.int64)
             bounds = np.cumsum(plen)
             wd = np.searchsorted(bounds, ends - lens, side="right").tolist()
