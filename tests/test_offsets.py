@@ -139,7 +139,8 @@ def _normalization_test_strings(n, seed):
 
 
 TRICKY = ["", " ", "  a  ", "Hello <mask> world<R>  x", " hello  world wor", "<|endoftext|> hi<|endoftext|>",
-          "[CLS] hello [SEP] world[MASK]x", "<s>x</s> <unk>", "x" * 300, "héllo\u0301 ÅSTRÖM ǅ ﬁ İstanbul ß",
+          "[CLS] hello [SEP] world[MASK]x", "<s>x</s> <unk>", "x" * 300,
+          "héllo\u0301 ÅSTRÖM ǅ ﬁ İstanbul ß",
           "中文 naïve 한국어", "😀👍🏽 \U0001F468\u200d\U0001F469", "\t\n\r \u3000\u00a0x", REP + "a " + REP * 2,
           "a\u0345\u0301 e\u0301\u0323", "\ufffd\x00\x7f\u0085"]
 
@@ -202,7 +203,7 @@ def test_tiktoken_encodings_against_tiktoken():
     """tiktoken files have no HF reference: the starts are tiktoken's decode_with_offsets
     (the character that holds a token's first byte), the ends the end of the character that
     holds its last byte; GPT-2's equal HF's on the same vocabulary."""
-    import tiktoken  # noqa: F401
+    pytest.importorskip("tiktoken")
     from conftest import reference
 
     docs = texts()[::3]
@@ -239,7 +240,8 @@ ALPHABET = list("aZ0 9'sS\n\r\t .,!?-_=/\\<>|$+^`~") + [
 ]
 
 
-@pytest.mark.parametrize("name", ["gpt2-roberta-prefix-space", "gpt2-split-then-prefix-space", "qwen3", "gpt2-prepend-strip-replace", "llama2",
+@pytest.mark.parametrize("name", ["gpt2-roberta-prefix-space", "gpt2-split-then-prefix-space", "qwen3",
+                                  "gpt2-prepend-strip-replace", "llama2",
                                   "sp-bpe-missing-bytes", "sp-bpe-dropped", "bert-cased-strip-accents",
                                   "bert-sequence-whitespace", "unigram-xlmr-added", "unigram-albert",
                                   "unigram-byte-fallback", "jiutian"])
@@ -310,7 +312,8 @@ def test_hf_return_offsets_mapping(name, side):
             for i, text in enumerate(rows):
                 assert a.word_ids(i) == b.word_ids(i), (kwargs, i)
                 width = len(b.word_ids(i))
-                assert [a.token_to_chars(i, t) for t in range(width)] == [b.token_to_chars(i, t) for t in range(width)]
+                assert [a.token_to_chars(i, t) for t in range(width)] == \
+                    [b.token_to_chars(i, t) for t in range(width)]
                 step = max(1, len(text) // 40)
                 assert [a.char_to_token(i, c) for c in range(0, len(text) + 1, step)] == \
                     [b.char_to_token(i, c) for c in range(0, len(text) + 1, step)]

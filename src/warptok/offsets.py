@@ -291,7 +291,9 @@ def _precompiled_of(step):
 
 
 def _bert(a: _Aligned, step) -> None:
-    t = charmap._tables()
+    """HF's BertNormalizer, its steps in its order: clean_text (control characters out,
+    whitespace to spaces), spaces around CJK characters, strip_accents (NFD, then marks
+    out), lowercase."""
     lower = step.get("lowercase", True)
     strip = step.get("strip_accents")
     strip = lower if strip is None else strip
@@ -308,7 +310,6 @@ def _bert(a: _Aligned, step) -> None:
     if lower:
         table = charmap._lower_table()
         a.per_char(lambda c: table.get(ord(c), c))
-    del t
 
 
 def _normalize(a: _Aligned, steps) -> None:
@@ -655,7 +656,7 @@ class Offsets:
             starts.append(starts[-1] + (len(c.encode("utf-8")) if c > "\x7f" else 1))
         char_at = {b: i for i, b in enumerate(starts[:-1])}
         unk_string = self.id_to_token.get(self.unk) if self.unk is not None else None
-        prefix, suffix, tokens = self.prefix, self.suffix, self.id_to_token
+        prefix, tokens = self.prefix, self.id_to_token
         st, en, wd, k = [], [], [], 0
         for w, (ps, pe) in enumerate(pieces):
             symbols = self._symbols(text[ps:pe], unk_string)

@@ -8,13 +8,16 @@ import threading
 from array import array
 from collections.abc import Set
 from pathlib import Path
-from typing import Iterable, Sequence
+from typing import TYPE_CHECKING, Iterable, Sequence
 
 from . import encodings, errors
 from ._compile import core_tables, json_numbers, model_dir, source, tiktoken_file, tokenizer_json, unicode_forms
 from ._compile.source import Source
 from ._compile.spec import Spec, added_passes, in_core_normalizer
 from ._native._core import RESULT_ARRAY, RESULT_COUNT, RESULT_LIST, Core, first_flagged
+
+if TYPE_CHECKING:
+    from .offsets import EncodingWithOffsets
 
 
 class Tokenizer:
