@@ -400,7 +400,6 @@ class Offsets:
             raise _refuse("a Metaspace pre-tokenizer in a sequence with other splits")
         self.prefix_space = any(st.prefix_space for st in spec.stages)
         self.has_stages = bool(spec.stages)
-        self.added_ids = {a.id for a in spec.added}
         self.trims = []
         for p in spec.post_offsets:
             if p.get("trim_offsets", True):
@@ -425,10 +424,11 @@ class Offsets:
     # ------------------------------------------------------------ one text
 
     def splits(self, text: str, data: bytes, active):
-        """HF's splits of a text before pre-tokenization: ("added", id, start, end, value) for
-        an added token (bytes of the original; value: the text it matched, stripped spaces
-        included), ("text", aligned) for a normalized segment
-        part; in order. Empty parts are dropped, as HF drops them."""
+        """HF's splits of a text before pre-tokenization, in order: ("added", id, start, end,
+        value) for an added token (bytes of the original; value: the text it matched,
+        stripped spaces included), ("text", part) for the normalized text between them (an
+        _Aligned, or a _Lazy when normalizing changed nothing). Empty parts are dropped, as
+        HF drops them."""
         tok, out, pos = self.tok, [], 0
         for start, end, k in tok._split_added(data, active) + [(len(data), len(data), None)]:
             if start > pos:
@@ -439,6 +439,8 @@ class Offsets:
         return out
 
     def _segment(self, seg: str, shift: int, active, out):
+        """The splits of a segment between raw-text added tokens (at byte ``shift``):
+        normalized, then cut at the added tokens matched after normalization (pass 1)."""
         norm = self.norm
         if norm is None:
             a = None
