@@ -44,8 +44,13 @@ Differences from transformers, on purpose
   use ``tok.with_options(pad_token=..., padding_side=...)`` (or configure the transformers
   tokenizer before :func:`from_transformers`).
 * Features not reproduced raise instead of being ignored: ``text_target``/``text_pair_target``,
-  ``is_split_into_words``, ``return_offsets_mapping``, ``return_assistant_tokens_mask``,
-  ``sanitize_control_tokens``, and unknown keyword arguments.
+  ``is_split_into_words``, ``return_assistant_tokens_mask``, ``sanitize_control_tokens``,
+  and unknown keyword arguments. ``return_offsets_mapping`` is reproduced for single texts
+  (``Tokenizer.encode_with_offsets``; a tokenizer whose offsets warptok cannot follow exactly
+  raises NotImplementedError), not with pairs, overflowing tokens or special-token masks; with
+  it the result's ``word_ids``, ``token_to_chars`` and ``char_to_token``; without it they raise
+  (transformers answers them on every call of a fast tokenizer), and its other maps
+  (``char_to_word``, ``word_to_tokens``, ...) are not there.
 * The result of ``__call__`` is :class:`BatchEncoding`, a ``dict`` with attribute access
   (not transformers' class, so that this module does not need transformers).
 """
@@ -58,7 +63,7 @@ import os
 import sys
 import warnings
 from types import MappingProxyType
-from typing import Mapping, Sequence
+from typing import Mapping, NamedTuple, Sequence
 
 from . import errors
 from ._compile import model_dir, post
@@ -101,8 +106,48 @@ class BatchEncoding(dict):
 
     def to(self, device):
         """transformers moves torch tensors to ``device``; other values stay as they are."""
-        return BatchEncoding({k: (v.to(device) if hasattr(v, "to") and not isinstance(v, list) else v)
-                              for k, v in self.items()})
+        out = BatchEncoding({k: (v.to(device) if hasattr(v, "to") and not isinstance(v, list) else v)
+                             for k, v in self.items()})
+        if "_spans" in self.__dict__:
+            out.__dict__["_spans"] = self.__dict__["_spans"]
+        return out
+
+    # transformers' maps between tokens, words and characters; here they need the call's
+    # return_offsets_mapping=True (transformers keeps its encodings on every fast call)
+
+    def _span(self, i):
+        spans = self.__dict__.get("_spans")
+        if spans is None:
+            raise errors.ValueError("warptok.hf: word_ids, token_to_chars and char_to_token need the call's "
+                                    "return_offsets_mapping=True")
+        return spans[i]
+
+    def word_ids(self, batch_index: int = 0) -> list:
+        """Per token, the index of the word (pre-token) it came from; None for special tokens."""
+        return list(self._span(batch_index)[1])
+
+    def token_to_chars(self, batch_or_token_index: int, token_index: int | None = None):
+        """The (start, end) characters of a token (a ``CharSpan``), None for a special token."""
+        batch, token = (0, batch_or_token_index) if token_index is None else (batch_or_token_index, token_index)
+        offsets, _, first, end = self._span(batch)
+        if not first <= token < end:
+            return None
+        return CharSpan(*offsets[token])
+
+    def char_to_token(self, batch_or_char_index: int, char_index: int | None = None, sequence_index: int = 0):
+        """The index of the first token whose characters hold the character, or None."""
+        batch, char = (0, batch_or_char_index) if char_index is None else (batch_or_char_index, char_index)
+        offsets, _, first, end = self._span(batch)
+        for i in range(first, end):
+            if offsets[i][0] <= char < offsets[i][1]:
+                return i
+        return None
+
+
+class CharSpan(NamedTuple):
+    """transformers' CharSpan: a token's characters."""
+    start: int
+    end: int
 
 
 class HFTokenizer:
@@ -357,8 +402,7 @@ class HFTokenizer:
         if tokenizer_kwargs:
             options.update(tokenizer_kwargs)
         unsupported = dict(text_target=text_target, text_pair_target=text_pair_target,
-                           is_split_into_words=is_split_into_words,
-                           return_offsets_mapping=return_offsets_mapping)
+                           is_split_into_words=is_split_into_words)
         for key in list(kwargs):
             if key in unsupported or key in ("sanitize_control_tokens", "max_target_length"):
                 unsupported[key] = kwargs.pop(key)
@@ -373,8 +417,13 @@ class HFTokenizer:
         if text is None:
             raise errors.ValueError("You need to specify either `text` or `text_target`.")
         if _needs_pair_path(text, text_pair, options):
+            if return_offsets_mapping:
+                raise errors.NotImplementedError("warptok.hf gives offsets for single texts only: not with text "
+                                                 "pairs, overflowing tokens or special-token masks")
             return self._call_pairs(text, text_pair, **options)
         del options["return_overflowing_tokens"], options["return_special_tokens_mask"]
+        if return_offsets_mapping:
+            return self._call_with_offsets(text, options)
         return self._call(text, **options)
 
     def _call(self, text, *, add_special_tokens=True, padding=False, truncation=None, max_length=None, stride=0,
@@ -531,6 +580,80 @@ class HFTokenizer:
         for body in bodies:
             body = body[max(0, len(body) - keep):]
             out.append(self._prefix + body + self._suffix if add else body)
+        return out
+
+    def _call_with_offsets(self, text, options) -> BatchEncoding:
+        """``__call__`` with ``return_offsets_mapping``: the usual result, plus
+        ``offset_mapping`` (each token's (start, end) characters, HF's ``Encoding.offsets``;
+        padding is (0, 0)), and the token/word/character maps on the result."""
+        out = self._call(text, **options)
+        batched = not isinstance(text, str)
+        texts = list(text) if batched else [text]
+        split = options["split_special_tokens"]
+        if split is None:
+            split = self.split_special_tokens
+        _, trunc, max_length = self._strategies(options["padding"], options["truncation"], options["max_length"],
+                                                options["pad_to_multiple_of"], False)
+        encoded = self._offsets_many(texts, bool(options["add_special_tokens"]), trunc, max_length, bool(split),
+                                     options["num_threads"])
+        side = options["padding_side"] if options["padding_side"] is not None else self.padding_side
+        rows = out["input_ids"] if batched or _tensor_type(options["return_tensors"]) is not None \
+            else [out["input_ids"]]
+        add = bool(options["add_special_tokens"])
+        n_prefix, n_post = (len(self._prefix), len(self._prefix) + len(self._suffix)) if add else (0, 0)
+        spans = []      # per text: offsets, word ids (both padded), the text's tokens' range
+        for (ids, offsets, words), row in zip(encoded, rows):
+            if list(row[len(row) - len(ids):] if side == "left" else row[:len(ids)]) != ids:
+                raise errors.RuntimeError("warptok.hf: offsets and ids disagree (a bug: please report it)")
+            pad = len(row) - len(ids)
+            left = pad if side == "left" else 0
+            offsets = [(0, 0)] * left + offsets + [(0, 0)] * (pad - left)
+            words = [None] * left + words + [None] * (pad - left)
+            spans.append((offsets, words, left + n_prefix, left + len(ids) - (n_post - n_prefix)))
+        mapping = [sp[0] for sp in spans]
+        tensors = _tensor_type(options["return_tensors"])
+        if tensors is not None:
+            import numpy as np
+            # numpy's own conversion of the lists, as transformers makes it (an empty text: float64)
+            if len({len(m) for m in mapping}) <= 1:
+                value = np.asarray(mapping)
+            else:
+                value = np.empty(len(mapping), dtype=object)
+                value[:] = [np.asarray(m) for m in mapping]
+            if tensors == "pt":
+                import torch
+                value = torch.from_numpy(value)
+        else:
+            value = mapping if batched else mapping[0]
+        items = list(out.items())
+        at = next((i for i, (k, _) in enumerate(items) if k == "length"), len(items))
+        result = BatchEncoding(items[:at] + [("offset_mapping", value)] + items[at:])
+        result.__dict__["_spans"] = spans
+        return result
+
+    def _offsets_many(self, texts, add, trunc, max_length, split, num_threads) -> list:
+        """(ids, offsets, word ids) of each text, truncated as _encode_many truncates."""
+        tok = self._tok
+        limit = None
+        if trunc not in ("do_not_truncate", "only_second") and max_length is not None:
+            n_post = len(self._prefix) + len(self._suffix) if add else 0
+            if max_length >= n_post:
+                limit = max_length
+        if limit is None or self.truncation_side == "right":
+            return tok.encode_batch_with_offsets(texts, add_special_tokens=add, max_length=limit,
+                                                 split_special_tokens=split, num_threads=num_threads, word_ids=True)
+        keep = limit - (len(self._prefix) + len(self._suffix) if add else 0)
+        out = []
+        for ids, offsets, words in tok.encode_batch_with_offsets(texts, add_special_tokens=False,
+                                                                 split_special_tokens=split,
+                                                                 num_threads=num_threads, word_ids=True):
+            cut = max(0, len(ids) - keep)
+            ids, offsets, words = ids[cut:], offsets[cut:], words[cut:]
+            if add:
+                ids = self._prefix + ids + self._suffix
+                offsets = [(0, 0)] * len(self._prefix) + offsets + [(0, 0)] * len(self._suffix)
+                words = [None] * len(self._prefix) + words + [None] * len(self._suffix)
+            out.append((ids, offsets, words))
         return out
 
     def _as_arrays(self, seqs, lengths, target, side, tensors, types, mask, return_length):

@@ -8,13 +8,16 @@ import threading
 from array import array
 from collections.abc import Set
 from pathlib import Path
-from typing import Iterable, Sequence
+from typing import TYPE_CHECKING, Iterable, Sequence
 
 from . import encodings, errors
 from ._compile import core_tables, json_numbers, model_dir, post, source, tiktoken_file, tokenizer_json, unicode_forms
 from ._compile.source import Source
 from ._compile.spec import Spec, added_passes, in_core_normalizer
 from ._native._core import RESULT_ARRAY, RESULT_COUNT, RESULT_LIST, Core, first_flagged
+
+if TYPE_CHECKING:
+    from .offsets import EncodingWithOffsets
 
 
 class Tokenizer:
@@ -312,6 +315,46 @@ class Tokenizer:
         if template is None:
             raise errors.UnsupportedTokenizer("this tokenizer's post-processor has no template for pairs of texts")
         return template if add_special_tokens else [(item, t) for item, t in template if item in ("A", "B")]
+
+    # ------------------------------------------------------------ offsets
+
+    def encode_with_offsets(self, text: str, *, add_special_tokens: bool = True, max_length: int | None = None,
+                            split_special_tokens: bool = False, allowed_special: "Iterable[str] | str" = (),
+                            disallowed_special: "Iterable[str] | str" = "all",
+                            word_ids: bool = False) -> "EncodingWithOffsets":
+        """``encode(text, ...)`` with, for every token, its ``(start, end)`` characters in
+        ``text``: HF's ``Encoding.offsets`` (special tokens the post-processor adds are
+        ``(0, 0)``). With ``word_ids``, also HF's ``Encoding.word_ids``: the index of the
+        pre-token (or added token) each token came from, None for those special tokens.
+        Returns ``(ids, offsets, word_ids)`` (word_ids None unless asked). Tokenizers whose
+        offsets warptok cannot reproduce exactly raise NotImplementedError."""
+        if type(text) is not str:
+            text = _as_str(text)
+        return self._with_offsets([text], add_special_tokens, max_length, split_special_tokens, allowed_special,
+                                  disallowed_special, word_ids, 1)[0]
+
+    def encode_batch_with_offsets(self, texts: Sequence[str], *, add_special_tokens: bool = True,
+                                  max_length: int | None = None, num_threads: int | None = None,
+                                  split_special_tokens: bool = False, allowed_special: "Iterable[str] | str" = (),
+                                  disallowed_special: "Iterable[str] | str" = "all",
+                                  word_ids: bool = False) -> "list[EncodingWithOffsets]":
+        """``[self.encode_with_offsets(t, ...) for t in texts]``, the ids on the worker pool."""
+        if isinstance(texts, str):
+            raise errors.TypeError("texts must be a sequence of str, not a single str")
+        texts = [t if type(t) is str else _as_str(t, i) for i, t in enumerate(texts)]
+        return self._with_offsets(texts, add_special_tokens, max_length, split_special_tokens, allowed_special,
+                                  disallowed_special, word_ids, threads_argument(num_threads))
+
+    def _with_offsets(self, texts, add_special_tokens, max_length, split_special_tokens, allowed_special,
+                      disallowed_special, word_ids, threads):
+        from .offsets import EncodingWithOffsets, Offsets
+        active, max_body, add = self._call_options(add_special_tokens, max_length, allowed_special,
+                                                   disallowed_special, split_special_tokens)
+        self._check_disallowed(texts, allowed_special, disallowed_special)
+        plan = self.__dict__.get("_offsets_plan")
+        if plan is None:
+            plan = self._offsets_plan = Offsets(self)     # built once; two threads may both build one
+        return [EncodingWithOffsets(*r) for r in plan.encode(texts, active, max_body, add, threads, word_ids)]
 
     # ------------------------------------------------------------ decoding
 

@@ -29,6 +29,7 @@ class Normalizer:
     core: list | None = None     # the core's program (Core's norm): the core normalizes every segment
     unsafe: bytes | None = None  # with core: code points whose texts take the Python path instead
     loses_start: Callable[[str], bool] = lambda text: False
+    steps: tuple = ()            # the tokenizer.json steps, for offsets (warptok/offsets.py)
     # ^ whether normalizing text deletes its first character, so that HF no longer places the
     # result at the original text's start (Metaspace's prepend_scheme "first"); the core's rule
 
@@ -71,7 +72,7 @@ def _build(config) -> Normalizer | None:
 
     form = forms[0] if len(forms) == 1 else None
     core, unsafe = _core_program(steps) if form != "NFC" else (None, None)
-    return Normalizer(apply, form, closed, core, unsafe, loses_start)
+    return Normalizer(apply, form, closed, core, unsafe, loses_start, tuple(steps))
 
 
 def _start_deleter(n):
