@@ -304,7 +304,7 @@ def test_hf_return_offsets_mapping(name, side):
     for kwargs in HF_OPTIONS:
         if "padding" in kwargs and ref.pad_token is None:
             continue
-        for inp in (docs, docs[0], docs[3]):
+        for inp in (docs, docs[0], docs[3], "", [""]):
             a = test_hf.run(lambda: ours(inp, return_offsets_mapping=True, **kwargs))
             b = test_hf.run(lambda: ref(inp, return_offsets_mapping=True, **kwargs))
             test_hf.same(a, b, f"{name} {kwargs}")

@@ -1,4 +1,4 @@
-"""Pairs of texts, truncation strategies, overflowing tokens and special-token masks against
+"""Pairs of texts, truncation strategies, overflowing tokens, special-token masks and offsets against
 transformers 5 and HF tokenizers 0.23, on real tokenizer files of each family:
 
 * bert: bert-base-uncased (WordPiece, BertProcessing: the second text has type id 1);
@@ -218,7 +218,7 @@ def test_strategies_and_overflow_grid(name):
                 for overflow in (False, True):
                     options = dict(truncation=strategy, max_length=max_length, stride=stride,
                                    return_overflowing_tokens=overflow, return_token_type_ids=True,
-                                   return_special_tokens_mask=True)
+                                   return_special_tokens_mask=True, return_offsets_mapping=overflow)
                     compare(name, toks, (firsts, seconds), options, "batch")
                     compare(name, toks, (firsts[1], seconds[1]), options, "one pair")
                     if overflow:
@@ -242,6 +242,7 @@ def test_random_sweep(name):
                        stride=rng.choice([0, 0, 1, 3, 7]),
                        return_overflowing_tokens=rng.random() < 0.5,
                        return_special_tokens_mask=rng.random() < 0.5,
+                       return_offsets_mapping=rng.random() < 0.5,
                        return_token_type_ids=rng.choice([None, True, False]),
                        return_attention_mask=rng.choice([None, False]),
                        return_length=rng.random() < 0.3,
@@ -275,7 +276,7 @@ def test_left_truncation(name):
             for stride in (0, 1, 3):
                 options = dict(truncation=strategy, max_length=max_length, stride=stride,
                                return_overflowing_tokens=True, return_token_type_ids=True,
-                               return_special_tokens_mask=True, padding=True)
+                               return_special_tokens_mask=True, return_offsets_mapping=True, padding=True)
                 compare(name, toks, (firsts, seconds), options)
                 compare(name, toks, (firsts,), options, "singles")
 

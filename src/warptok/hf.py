@@ -45,12 +45,12 @@ Differences from transformers, on purpose
   tokenizer before :func:`from_transformers`).
 * Features not reproduced raise instead of being ignored: ``text_target``/``text_pair_target``,
   ``is_split_into_words``, ``return_assistant_tokens_mask``, ``sanitize_control_tokens``,
-  and unknown keyword arguments. ``return_offsets_mapping`` is reproduced for single texts
-  (``Tokenizer.encode_with_offsets``; a tokenizer whose offsets warptok cannot follow exactly
-  raises NotImplementedError), not with pairs, overflowing tokens or special-token masks; with
-  it the result's ``word_ids``, ``token_to_chars`` and ``char_to_token``; without it they raise
-  (transformers answers them on every call of a fast tokenizer), and its other maps
-  (``char_to_word``, ``word_to_tokens``, ...) are not there.
+  and unknown keyword arguments. ``return_offsets_mapping`` is reproduced, with pairs and
+  overflowing parts too (``Tokenizer.encode_with_offsets``; a tokenizer whose offsets warptok
+  cannot follow exactly raises NotImplementedError). The result's ``word_ids``,
+  ``token_to_chars`` and ``char_to_token`` answer for single texts called with it; otherwise
+  they raise (transformers answers them on every call of a fast tokenizer), and its other maps
+  (``char_to_word``, ``word_to_tokens``, ``sequence_ids``, ...) are not there.
 * The result of ``__call__`` is :class:`BatchEncoding`, a ``dict`` with attribute access
   (not transformers' class, so that this module does not need transformers).
 """
@@ -67,7 +67,7 @@ from typing import Mapping, NamedTuple, Sequence
 
 from . import errors
 from ._compile import model_dir, post
-from .tokenizer import Tokenizer
+from .tokenizer import Tokenizer, threads_argument
 
 __all__ = ["HFTokenizer", "BatchEncoding", "from_transformers", "from_pretrained"]
 
@@ -119,7 +119,8 @@ class BatchEncoding(dict):
         spans = self.__dict__.get("_spans")
         if spans is None:
             raise errors.ValueError("warptok.hf: word_ids, token_to_chars and char_to_token need the call's "
-                                    "return_offsets_mapping=True")
+                                    "return_offsets_mapping=True, on single texts (not pairs or overflowing "
+                                    "tokens)")
         return spans[i]
 
     def word_ids(self, batch_index: int = 0) -> list:
@@ -417,10 +418,7 @@ class HFTokenizer:
         if text is None:
             raise errors.ValueError("You need to specify either `text` or `text_target`.")
         if _needs_pair_path(text, text_pair, options):
-            if return_offsets_mapping:
-                raise errors.NotImplementedError("warptok.hf gives offsets for single texts only: not with text "
-                                                 "pairs, overflowing tokens or special-token masks")
-            return self._call_pairs(text, text_pair, **options)
+            return self._call_pairs(text, text_pair, return_offsets_mapping=return_offsets_mapping, **options)
         del options["return_overflowing_tokens"], options["return_special_tokens_mask"]
         if return_offsets_mapping:
             return self._call_with_offsets(text, options)
@@ -614,9 +612,10 @@ class HFTokenizer:
         tensors = _tensor_type(options["return_tensors"])
         if tensors is not None:
             import numpy as np
-            # numpy's own conversion of the lists, as transformers makes it (an empty text: float64)
+            # as transformers converts them: int64 when rectangular; ragged, numpy's own
+            # conversion of each row (an empty one: float64)
             if len({len(m) for m in mapping}) <= 1:
-                value = np.asarray(mapping)
+                value = np.asarray(mapping, dtype=np.int64)
             else:
                 value = np.empty(len(mapping), dtype=object)
                 value[:] = [np.asarray(m) for m in mapping]
@@ -692,8 +691,8 @@ class HFTokenizer:
     def _call_pairs(self, text, text_pair, *, add_special_tokens=True, padding=False, truncation=None,
                     max_length=None, stride=0, pad_to_multiple_of=None, padding_side=None, return_tensors=None,
                     return_token_type_ids=None, return_attention_mask=None, return_overflowing_tokens=False,
-                    return_special_tokens_mask=False, return_length=False, verbose=True,
-                    split_special_tokens=None, num_threads=None):
+                    return_special_tokens_mask=False, return_offsets_mapping=False, return_length=False,
+                    verbose=True, split_special_tokens=None, num_threads=None):
         """``__call__`` as transformers' fast tokenizer does it through HF's ``Encoding``s: each
         input truncated (with its overflowing parts), put in the template, padded, and
         flattened into rows (``overflow_to_sample_mapping`` says whose row is whose)."""
@@ -730,8 +729,17 @@ class HFTokenizer:
         pair = tok._pair_template(bool(add_special_tokens)) if any(b is not None for _, b in inputs) else None
         # Every text, first and second, in one batch on the pool, without the post-processor.
         seconds = [b for _, b in inputs if b is not None]
-        bodies = tok.encode_batch([a for a, _ in inputs] + seconds, add_special_tokens=False,
-                                  split_special_tokens=bool(split_special_tokens), num_threads=num_threads)
+        texts = [a for a, _ in inputs] + seconds
+        spans = None        # with offsets: per text, its offsets before trim_offsets and its added tokens' strings
+        if return_offsets_mapping:
+            plan = tok._offsets()
+            active = tok._call_options(False, None, (), "all", bool(split_special_tokens))[0]
+            raw = plan.encode(texts, active, -1, False, threads_argument(num_threads), False, raw=True)
+            bodies = [r[0] for r in raw]
+            spans = iter([(r[1], r[3]) for r in raw[:len(inputs)]]), iter([(r[1], r[3]) for r in raw[len(inputs):]])
+        else:
+            bodies = tok.encode_batch(texts, add_special_tokens=False, split_special_tokens=bool(split_special_tokens),
+                                      num_threads=num_threads)
         firsts, later = bodies[:len(inputs)], iter(bodies[len(inputs):])
         # RobertaProcessing gives its overflowing parts type id 0; the others their sequence's index.
         roberta = bool(add_special_tokens) and any(p.get("type") == "RobertaProcessing"
@@ -740,8 +748,11 @@ class HFTokenizer:
         rows, owner, main_lengths = [], [], []
         for i, (a, (_, b)) in enumerate(zip(firsts, inputs)):
             b = next(later) if b is not None else None
+            offs = None
+            if spans is not None:
+                offs = (next(spans[0]), next(spans[1]) if b is not None else None, plan.trim)
             encodings = _post_process(a, b, single if b is None else pair, cut, max_length, stride,
-                                      self.truncation_side, roberta, return_overflowing_tokens)
+                                      self.truncation_side, roberta, return_overflowing_tokens, offs)
             main_lengths.append(len(encodings[0][0]))
             rows += encodings
             owner += [i] * len(encodings)
@@ -753,16 +764,18 @@ class HFTokenizer:
                 target += pad_to_multiple_of - target % pad_to_multiple_of
         out = {"input_ids": []}
         for key, wanted in (("token_type_ids", return_token_type_ids), ("attention_mask", return_attention_mask),
-                            ("special_tokens_mask", return_special_tokens_mask), ("length", return_length)):
+                            ("special_tokens_mask", return_special_tokens_mask),
+                            ("offset_mapping", return_offsets_mapping), ("length", return_length)):
             if wanted:
                 out[key] = []
-        for ids, types, specials in rows:
+        for ids, types, specials, offsets in rows:
             mask = [1] * len(ids)
             missing = target - len(ids) if target is not None and target > len(ids) else 0
             if missing:         # HF pads every row, overflowing ones too, to the target of the main rows
-                ids, types, specials, mask = (_padded(ids, self.pad_token_id, missing, side),
-                                              _padded(types, self.pad_token_type_id, missing, side),
-                                              _padded(specials, 1, missing, side), _padded(mask, 0, missing, side))
+                ids, types, specials, mask, offsets = (
+                    _padded(ids, self.pad_token_id, missing, side), _padded(types, self.pad_token_type_id, missing, side),
+                    _padded(specials, 1, missing, side), _padded(mask, 0, missing, side),
+                    _padded(offsets, (0, 0), missing, side))
             out["input_ids"].append(ids)
             if return_token_type_ids:
                 out["token_type_ids"].append(types)
@@ -770,6 +783,8 @@ class HFTokenizer:
                 out["attention_mask"].append(mask)
             if return_special_tokens_mask:
                 out["special_tokens_mask"].append(specials)
+            if return_offsets_mapping:
+                out["offset_mapping"].append(offsets)
             if return_length:
                 out["length"].append(len(ids))
         if return_overflowing_tokens:
@@ -992,11 +1007,13 @@ def _pair_inputs(text, text_pair) -> tuple:
     return True, list(zip(text, text_pair))
 
 
-def _post_process(a, b, template, truncation, max_length, stride, side, roberta, overflowing) -> list:
+def _post_process(a, b, template, truncation, max_length, stride, side, roberta, overflowing, offs=None) -> list:
     """HF's post_process of one input, body ids ``a`` (and ``b``) without special tokens:
     truncation to ``max_length`` minus the template's special tokens, then the template.
-    [(ids, type_ids, special_tokens_mask)], the main row first, then (with ``overflowing``)
-    the overflowing rows in HF's order."""
+    [(ids, type_ids, special_tokens_mask, offsets)], the main row first, then (with
+    ``overflowing``) the overflowing rows in HF's order. offs: (a's, b's offsets before
+    trim_offsets with their added tokens' strings, the trim) or None (offsets all (0, 0));
+    HF trims each part after truncation, on its own."""
     parts_a = [(0, len(a))]
     parts_b = [(0, len(b))] if b is not None else None
     budget = max_length - post.n_special(template) if truncation != "do_not_truncate" else -1
@@ -1005,16 +1022,26 @@ def _post_process(a, b, template, truncation, max_length, stride, side, roberta,
         parts_a = post.windows(len(a), keep_a, stride, side)
         if b is not None:
             parts_b = post.windows(len(b), keep_b, stride, side)
+
+    def offsets_of(item, start, stop):
+        if offs is None:
+            return [(0, 0)] * (stop - start)
+        (offsets, values), trim = offs[0 if item == "A" else 1], offs[2]
+        part_values = {i - start: v for i, v in values.items() if start <= i < stop}
+        return trim((a if item == "A" else b)[start:stop], offsets[start:stop], part_values)
+
     blocks = []
     for item, type_id in template:
         if item == "A" or item == "B":
             body, parts = (a, parts_a) if item == "A" else (b, parts_b)
             over_type = 0 if roberta or item == "A" else 1
             (start, stop), rest = parts[0], parts[1:] if overflowing else ()
-            blocks.append(((body[start:stop], [type_id] * (stop - start), [0] * (stop - start)),
-                           [(body[s:e], [over_type] * (e - s), [0] * (e - s)) for s, e in rest]))
+            blocks.append(((body[start:stop], [type_id] * (stop - start), [0] * (stop - start),
+                            offsets_of(item, start, stop)),
+                           [(body[s:e], [over_type] * (e - s), [0] * (e - s), offsets_of(item, s, e))
+                            for s, e in rest]))
         else:
-            blocks.append(((item, [type_id] * len(item), [1] * len(item)), []))
+            blocks.append(((item, [type_id] * len(item), [1] * len(item), [(0, 0)] * len(item)), []))
     return _merge(blocks)
 
 
@@ -1023,7 +1050,7 @@ def _merge(blocks) -> list:
     every overflowing row so far is joined with the part and with each of its overflowing
     parts, then the main row with each of them. HF nests deeper combinations inside those
     rows, where transformers never looks."""
-    main, over = ([], [], []), []
+    main, over = ([], [], [], []), []
     for part, part_over in blocks:
         over = [_joined(o, x) for o in over for x in [part] + part_over] + [_joined(main, x) for x in part_over]
         main = _joined(main, part)
@@ -1031,7 +1058,7 @@ def _merge(blocks) -> list:
 
 
 def _joined(x, y):
-    return x[0] + y[0], x[1] + y[1], x[2] + y[2]
+    return tuple(u + v for u, v in zip(x, y))
 
 
 def _padded(values, fill, n, side):

@@ -479,8 +479,11 @@ class Offsets:
 
     # ------------------------------------------------------------ encoding
 
-    def encode(self, texts: list, active, max_body: int, add: bool, threads: int, words: bool) -> list:
-        """(ids, offsets, word ids or None) per text."""
+    def encode(self, texts: list, active, max_body: int, add: bool, threads: int, words: bool,
+               raw: bool = False) -> list:
+        """(ids, offsets, word ids or None) per text. raw: (ids, offsets before trim_offsets,
+        word ids or None, the added tokens' matched strings by index) with no truncation and
+        no special tokens, for callers that cut the ids first (``trim`` then, per part)."""
         tok = self.tok
         plans, parts = [], []
         for text in texts:
@@ -519,7 +522,7 @@ class Offsets:
                 wids += [x + w for x in wd] if words else []
                 w += nw
             out.append(self._finish(text, data, body_ids, starts, ends, wids if words else None, max_body, add,
-                                    values))
+                                    values, raw))
         return out
 
     def _encode_parts(self, parts: list, active, threads: int) -> list:
@@ -785,7 +788,7 @@ class Offsets:
 
     # ------------------------------------------------------------ the post-processor
 
-    def _finish(self, text, data, ids, starts, ends, wids, max_body, add, values):
+    def _finish(self, text, data, ids, starts, ends, wids, max_body, add, values, raw=False):
         n = len(data)
         if max_body >= 0:
             del ids[max_body:], starts[max_body:], ends[max_body:]
@@ -802,8 +805,9 @@ class Offsets:
         else:
             st, en = [], []
         offsets = list(zip(st, en))
-        for add_prefix_space in self.trims:
-            offsets = self._trim(ids, offsets, add_prefix_space, values)
+        if raw:
+            return ids, offsets, wids, values
+        offsets = self.trim(ids, offsets, values)
         if add:
             spec = self.tok._spec
             ids = spec.prefix + ids + spec.suffix
@@ -811,6 +815,14 @@ class Offsets:
             if wids is not None:
                 wids = [None] * len(spec.prefix) + wids + [None] * len(spec.suffix)
         return ids, offsets, wids
+
+    def trim(self, ids, offsets, values):
+        """The post-processor's trim_offsets over one sequence's ids (as HF: after truncation,
+        on the kept part and on each overflowing part alone); values: the added tokens'
+        matched strings by index in ids."""
+        for add_prefix_space in self.trims:
+            offsets = self._trim(ids, offsets, add_prefix_space, values)
+        return offsets
 
     def _trim(self, ids, offsets, add_prefix_space, values):
         """ByteLevel's trim_offsets: leading and trailing spaces of a token's string (Ġ or

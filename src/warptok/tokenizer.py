@@ -347,14 +347,20 @@ class Tokenizer:
 
     def _with_offsets(self, texts, add_special_tokens, max_length, split_special_tokens, allowed_special,
                       disallowed_special, word_ids, threads):
-        from .offsets import EncodingWithOffsets, Offsets
+        from .offsets import EncodingWithOffsets
         active, max_body, add = self._call_options(add_special_tokens, max_length, allowed_special,
                                                    disallowed_special, split_special_tokens)
         self._check_disallowed(texts, allowed_special, disallowed_special)
+        plan = self._offsets()
+        return [EncodingWithOffsets(*r) for r in plan.encode(texts, active, max_body, add, threads, word_ids)]
+
+    def _offsets(self):
+        """What laying tokens over text needs (offsets.Offsets), built on first use."""
+        from .offsets import Offsets
         plan = self.__dict__.get("_offsets_plan")
         if plan is None:
             plan = self._offsets_plan = Offsets(self)     # built once; two threads may both build one
-        return [EncodingWithOffsets(*r) for r in plan.encode(texts, active, max_body, add, threads, word_ids)]
+        return plan
 
     # ------------------------------------------------------------ decoding
 
