@@ -292,7 +292,7 @@ def test_unigram_vocabulary():
 def test_unsupported_options_raise():
     ours = wrapped("qwen-2.5")
     with pytest.raises(NotImplementedError):
-        ours("a", "b", return_offsets_mapping=True)
+        ours("a", text_target="b")
     with pytest.raises(NotImplementedError):
         ours(["a b"], is_split_into_words=True)
     with pytest.raises(TypeError):
