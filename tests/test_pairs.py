@@ -399,3 +399,54 @@ def test_tokenizer_pair_arguments():
     with pytest.raises(TypeError):
         warptok.get_encoding("gpt2").encode_pair("a", "b")
     assert tok.encode_pair("", "") == ([101, 102, 102], [0, 0, 1])
+
+
+def maps_equal(ours_out, ref_out, rows, texts, where):
+    """sequence_ids, word_ids, token_to_chars and char_to_token (both texts) of every row."""
+    for i in range(rows):
+        assert ours_out.sequence_ids(i) == ref_out.sequence_ids(i), (where, i)
+        assert ours_out.word_ids(i) == ref_out.word_ids(i), (where, i)
+        width = len(ref_out.sequence_ids(i))
+        assert [ours_out.token_to_chars(i, t) for t in range(width)] == \
+            [ref_out.token_to_chars(i, t) for t in range(width)], (where, i)
+        for seq, text in enumerate(texts(i)):
+            chars = range(0, len(text) + 1, max(1, len(text) // 30))
+            assert [ours_out.char_to_token(i, c, seq) for c in chars] == \
+                [ref_out.char_to_token(i, c, seq) for c in chars], (where, i, seq)
+
+
+@pytest.mark.parametrize("name", ["bert", "roberta", "llama3", "unigram"])
+def test_question_answering_features(name):
+    """The preprocessing of extractive question answering (transformers' run_qa example):
+    question and context, only_second truncation with a stride, overflowing windows, offsets,
+    padding; then each window's answer span found through sequence_ids and the offsets.
+    Every output, every map and every span equal transformers'."""
+    ref, ours_tok = reference(name), ours(name)
+    rng = random.Random(f"qa-{name}")
+    contexts = [d for d in pool() if len(d) > 300][:12]
+    questions = [f"What does {' '.join(c.split()[3:6])} mean?" for c in contexts]
+    answers = []
+    for c in contexts:
+        start = rng.randrange(0, len(c) - 40)
+        answers.append((start, start + rng.randint(5, 30)))
+    for side in ("right", "left"):
+        options = dict(truncation="only_second", max_length=64, stride=16, return_overflowing_tokens=True,
+                       return_offsets_mapping=True, padding="max_length", padding_side=side)
+        got, want = ours_tok(questions, contexts, **options), ref(questions, contexts, **options)
+        same(got, want, f"{name} {side}")
+        owner = want["overflow_to_sample_mapping"]
+        maps_equal(got, want, len(want["input_ids"]), lambda i: (questions[owner[i]], contexts[owner[i]]), name)
+        spans = answer_spans(want, answers)
+        assert answer_spans(got, answers) == spans, (name, side)
+        assert any(s is not None for s in spans)
+
+
+def answer_spans(enc, answers):
+    """Per window, the first and last context token that overlap its answer's characters."""
+    spans = []
+    for i, offsets in enumerate(enc["offset_mapping"]):
+        start_char, end_char = answers[enc["overflow_to_sample_mapping"][i]]
+        tokens = [t for t, s in enumerate(enc.sequence_ids(i))
+                  if s == 1 and offsets[t][0] < end_char and offsets[t][1] > start_char]
+        spans.append((tokens[0], tokens[-1]) if tokens else None)
+    return spans

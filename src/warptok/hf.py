@@ -48,9 +48,10 @@ Differences from transformers, on purpose
   and unknown keyword arguments. ``return_offsets_mapping`` is reproduced, with pairs and
   overflowing parts too (``Tokenizer.encode_with_offsets``; a tokenizer whose offsets warptok
   cannot follow exactly raises NotImplementedError). The result's ``word_ids``,
-  ``token_to_chars`` and ``char_to_token`` answer for single texts called with it; otherwise
-  they raise (transformers answers them on every call of a fast tokenizer), and its other maps
-  (``char_to_word``, ``word_to_tokens``, ``sequence_ids``, ...) are not there.
+  ``token_to_chars`` and ``char_to_token`` answer after a call with it, ``sequence_ids`` after
+  that or any call with a pair or overflowing tokens; otherwise they raise (transformers
+  answers them on every call of a fast tokenizer), and its other maps (``char_to_word``,
+  ``word_to_tokens``, ...) are not there.
 * The result of ``__call__`` is :class:`BatchEncoding`, a ``dict`` with attribute access
   (not transformers' class, so that this module does not need transformers).
 """
@@ -112,35 +113,42 @@ class BatchEncoding(dict):
             out.__dict__["_spans"] = self.__dict__["_spans"]
         return out
 
-    # transformers' maps between tokens, words and characters; here they need the call's
-    # return_offsets_mapping=True (transformers keeps its encodings on every fast call)
+    # transformers' maps between tokens, words and characters. Per row, _spans holds
+    # (offsets or None, word ids or None, sequence ids): the offsets and word ids from a call
+    # with return_offsets_mapping=True, the sequence ids from it or from any call with a pair,
+    # overflowing tokens, a stride or special-token masks (transformers keeps its encodings on
+    # every fast call)
 
-    def _span(self, i):
+    def _span(self, i, need_offsets=True):
         spans = self.__dict__.get("_spans")
-        if spans is None:
+        if spans is None or (need_offsets and spans[i][0] is None):
             raise errors.ValueError("warptok.hf: word_ids, token_to_chars and char_to_token need the call's "
-                                    "return_offsets_mapping=True, on single texts (not pairs or overflowing "
-                                    "tokens)")
+                                    "return_offsets_mapping=True; sequence_ids that or a pair of texts")
         return spans[i]
 
     def word_ids(self, batch_index: int = 0) -> list:
         """Per token, the index of the word (pre-token) it came from; None for special tokens."""
         return list(self._span(batch_index)[1])
 
+    def sequence_ids(self, batch_index: int = 0) -> list:
+        """Per token, 0 for the first text's, 1 for the second's, None for special tokens and padding."""
+        return list(self._span(batch_index, need_offsets=False)[2])
+
     def token_to_chars(self, batch_or_token_index: int, token_index: int | None = None):
         """The (start, end) characters of a token (a ``CharSpan``), None for a special token."""
         batch, token = (0, batch_or_token_index) if token_index is None else (batch_or_token_index, token_index)
-        offsets, _, first, end = self._span(batch)
-        if not first <= token < end:
+        offsets, _, seqs = self._span(batch)
+        if seqs[token] is None:
             return None
         return CharSpan(*offsets[token])
 
     def char_to_token(self, batch_or_char_index: int, char_index: int | None = None, sequence_index: int = 0):
-        """The index of the first token whose characters hold the character, or None."""
+        """The index of the first token of the text ``sequence_index`` whose characters hold the
+        character, or None."""
         batch, char = (0, batch_or_char_index) if char_index is None else (batch_or_char_index, char_index)
-        offsets, _, first, end = self._span(batch)
-        for i in range(first, end):
-            if offsets[i][0] <= char < offsets[i][1]:
+        offsets, _, seqs = self._span(batch)
+        for i, (seq, (start, end)) in enumerate(zip(seqs, offsets)):
+            if seq == sequence_index and start <= char < end:
                 return i
         return None
 
@@ -599,7 +607,7 @@ class HFTokenizer:
             else [out["input_ids"]]
         add = bool(options["add_special_tokens"])
         n_prefix, n_post = (len(self._prefix), len(self._prefix) + len(self._suffix)) if add else (0, 0)
-        spans = []      # per text: offsets, word ids (both padded), the text's tokens' range
+        spans = []      # per text: offsets, word ids, sequence ids (all padded)
         for (ids, offsets, words), row in zip(encoded, rows):
             if list(row[len(row) - len(ids):] if side == "left" else row[:len(ids)]) != ids:
                 raise errors.RuntimeError("warptok.hf: offsets and ids disagree (a bug: please report it)")
@@ -607,7 +615,8 @@ class HFTokenizer:
             left = pad if side == "left" else 0
             offsets = [(0, 0)] * left + offsets + [(0, 0)] * (pad - left)
             words = [None] * left + words + [None] * (pad - left)
-            spans.append((offsets, words, left + n_prefix, left + len(ids) - (n_post - n_prefix)))
+            first, end = left + n_prefix, left + len(ids) - (n_post - n_prefix)
+            spans.append((offsets, words, [None] * first + [0] * (end - first) + [None] * (len(row) - end)))
         mapping = [sp[0] for sp in spans]
         tensors = _tensor_type(options["return_tensors"])
         if tensors is not None:
@@ -734,9 +743,10 @@ class HFTokenizer:
         if return_offsets_mapping:
             plan = tok._offsets()
             active = tok._call_options(False, None, (), "all", bool(split_special_tokens))[0]
-            raw = plan.encode(texts, active, -1, False, threads_argument(num_threads), False, raw=True)
+            raw = plan.encode(texts, active, -1, False, threads_argument(num_threads), True, raw=True)
             bodies = [r[0] for r in raw]
-            spans = iter([(r[1], r[3]) for r in raw[:len(inputs)]]), iter([(r[1], r[3]) for r in raw[len(inputs):]])
+            spans = (iter([(r[1], r[2], r[3]) for r in raw[:len(inputs)]]),
+                     iter([(r[1], r[2], r[3]) for r in raw[len(inputs):]]))
         else:
             bodies = tok.encode_batch(texts, add_special_tokens=False, split_special_tokens=bool(split_special_tokens),
                                       num_threads=num_threads)
@@ -768,14 +778,17 @@ class HFTokenizer:
                             ("offset_mapping", return_offsets_mapping), ("length", return_length)):
             if wanted:
                 out[key] = []
-        for ids, types, specials, offsets in rows:
+        maps = []               # per row: offsets, word ids and sequence ids, for BatchEncoding's maps
+        for ids, types, specials, offsets, words, seqs in rows:
             mask = [1] * len(ids)
             missing = target - len(ids) if target is not None and target > len(ids) else 0
             if missing:         # HF pads every row, overflowing ones too, to the target of the main rows
-                ids, types, specials, mask, offsets = (
+                ids, types, specials, mask, offsets, words, seqs = (
                     _padded(ids, self.pad_token_id, missing, side), _padded(types, self.pad_token_type_id, missing, side),
                     _padded(specials, 1, missing, side), _padded(mask, 0, missing, side),
-                    _padded(offsets, (0, 0), missing, side))
+                    _padded(offsets, (0, 0), missing, side), _padded(words, None, missing, side),
+                    _padded(seqs, None, missing, side))
+            maps.append((offsets if return_offsets_mapping else None, words if return_offsets_mapping else None, seqs))
             out["input_ids"].append(ids)
             if return_token_type_ids:
                 out["token_type_ids"].append(types)
@@ -790,10 +803,13 @@ class HFTokenizer:
         if return_overflowing_tokens:
             out["overflow_to_sample_mapping"] = owner
         if tensors is not None:
-            return BatchEncoding({k: _convert(v, tensors) for k, v in out.items()})
-        if not batched and not return_overflowing_tokens:
-            out = {k: (v[0] if v and isinstance(v[0], list) else v) for k, v in out.items()}
-        return BatchEncoding(out)
+            result = BatchEncoding({k: _convert(v, tensors) for k, v in out.items()})
+        else:
+            if not batched and not return_overflowing_tokens:
+                out = {k: (v[0] if v and isinstance(v[0], list) else v) for k, v in out.items()}
+            result = BatchEncoding(out)
+        result.__dict__["_spans"] = maps
+        return result
 
     def encode(self, text, text_pair=None, add_special_tokens: bool = True, padding=False, truncation=None,
                max_length: int | None = None, stride: int = 0, padding_side: str | None = None,
@@ -1010,10 +1026,10 @@ def _pair_inputs(text, text_pair) -> tuple:
 def _post_process(a, b, template, truncation, max_length, stride, side, roberta, overflowing, offs=None) -> list:
     """HF's post_process of one input, body ids ``a`` (and ``b``) without special tokens:
     truncation to ``max_length`` minus the template's special tokens, then the template.
-    [(ids, type_ids, special_tokens_mask, offsets)], the main row first, then (with
-    ``overflowing``) the overflowing rows in HF's order. offs: (a's, b's offsets before
-    trim_offsets with their added tokens' strings, the trim) or None (offsets all (0, 0));
-    HF trims each part after truncation, on its own."""
+    [(ids, type_ids, special_tokens_mask, offsets, word ids, sequence ids)], the main row
+    first, then (with ``overflowing``) the overflowing rows in HF's order. offs: (a's, b's
+    (offsets before trim_offsets, word ids, added tokens' strings), the trim) or None
+    (offsets (0, 0), word ids None); HF trims each part after truncation, on its own."""
     parts_a = [(0, len(a))]
     parts_b = [(0, len(b))] if b is not None else None
     budget = max_length - post.n_special(template) if truncation != "do_not_truncate" else -1
@@ -1023,25 +1039,27 @@ def _post_process(a, b, template, truncation, max_length, stride, side, roberta,
         if b is not None:
             parts_b = post.windows(len(b), keep_b, stride, side)
 
-    def offsets_of(item, start, stop):
+    def part(item, start, stop, type_id):
+        body, seq = (a, 0) if item == "A" else (b, 1)
+        n = stop - start
         if offs is None:
-            return [(0, 0)] * (stop - start)
-        (offsets, values), trim = offs[0 if item == "A" else 1], offs[2]
-        part_values = {i - start: v for i, v in values.items() if start <= i < stop}
-        return trim((a if item == "A" else b)[start:stop], offsets[start:stop], part_values)
+            offsets, words = [(0, 0)] * n, [None] * n
+        else:
+            (offsets, words, values), trim = offs[seq], offs[2]
+            part_values = {i - start: v for i, v in values.items() if start <= i < stop}
+            offsets, words = trim(body[start:stop], offsets[start:stop], part_values), words[start:stop]
+        return body[start:stop], [type_id] * n, [0] * n, offsets, words, [seq] * n
 
     blocks = []
     for item, type_id in template:
         if item == "A" or item == "B":
-            body, parts = (a, parts_a) if item == "A" else (b, parts_b)
+            parts = parts_a if item == "A" else parts_b
             over_type = 0 if roberta or item == "A" else 1
             (start, stop), rest = parts[0], parts[1:] if overflowing else ()
-            blocks.append(((body[start:stop], [type_id] * (stop - start), [0] * (stop - start),
-                            offsets_of(item, start, stop)),
-                           [(body[s:e], [over_type] * (e - s), [0] * (e - s), offsets_of(item, s, e))
-                            for s, e in rest]))
+            blocks.append((part(item, start, stop, type_id), [part(item, s, e, over_type) for s, e in rest]))
         else:
-            blocks.append(((item, [type_id] * len(item), [1] * len(item), [(0, 0)] * len(item)), []))
+            n = len(item)
+            blocks.append(((item, [type_id] * n, [1] * n, [(0, 0)] * n, [None] * n, [None] * n), []))
     return _merge(blocks)
 
 
@@ -1050,7 +1068,7 @@ def _merge(blocks) -> list:
     every overflowing row so far is joined with the part and with each of its overflowing
     parts, then the main row with each of them. HF nests deeper combinations inside those
     rows, where transformers never looks."""
-    main, over = ([], [], [], []), []
+    main, over = ([], [], [], [], [], []), []
     for part, part_over in blocks:
         over = [_joined(o, x) for o in over for x in [part] + part_over] + [_joined(main, x) for x in part_over]
         main = _joined(main, part)
