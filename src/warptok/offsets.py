@@ -22,6 +22,8 @@ path: token byte lengths, their cumulative sums, and a byte -> character table.
 
 from __future__ import annotations
 
+import functools
+import re
 from typing import NamedTuple
 
 import numpy as np
@@ -65,12 +67,11 @@ class _Aligned:
 
     @classmethod
     def original(cls, text: str, shift: int) -> "_Aligned":
-        spans, at = [], shift
-        for c in text:
-            n = len(c.encode("utf-8")) if c > "\x7f" else 1
-            spans.append((at, at + n))
-            at += n
-        return cls(text, spans)
+        if text.isascii():
+            return cls(text, list(zip(range(shift, shift + len(text)), range(shift + 1, shift + len(text) + 1))))
+        ends = shift + np.cumsum([len(c.encode("utf-8")) for c in text], dtype=np.int64)
+        starts = np.concatenate(([shift], ends[:-1]))
+        return cls(text, list(zip(starts.tolist(), ends.tolist())))
 
     def transform(self, dest, initial: int = 0) -> None:
         """HF's transform over the whole text: dest is (char, change) — 0 replaces the
@@ -104,6 +105,15 @@ class _Aligned:
                 spans += [span] * len(out)
         self.text = "".join(chars)
         self.spans = spans
+
+    def per_char_table(self, table: dict, lengthy) -> bool:
+        """per_char by ``str.translate(table)`` when no character of the text maps to other
+        than exactly one character (``lengthy`` finds those): every span stays. False (and
+        nothing done) otherwise."""
+        if lengthy.search(self.text):
+            return False
+        self.text = self.text.translate(table)
+        return True
 
     def replace_spans(self, matches, content: str) -> None:
         """HF's replace: each match (start, end in characters) is removed and content's
@@ -293,23 +303,39 @@ def _precompiled_of(step):
 def _bert(a: _Aligned, step) -> None:
     """HF's BertNormalizer, its steps in its order: clean_text (control characters out,
     whitespace to spaces), spaces around CJK characters, strip_accents (NFD, then marks
-    out), lowercase."""
+    out), lowercase. A step that keeps every character of the text one character runs as
+    one ``str.translate``, and one with nothing to do is skipped."""
     lower = step.get("lowercase", True)
     strip = step.get("strip_accents")
     strip = lower if strip is None else strip
-    if step.get("clean_text", True):
-        clean = charmap._bert_data()[0]
+    clean, marks, chinese = charmap._bert_data()[:3]
+    fast = _bert_tables()
+    if step.get("clean_text", True) and not a.per_char_table(*fast["clean"]):
         a.per_char(lambda c: c if ord(c) not in clean else (clean[ord(c)] or ""))
-    if step.get("handle_chinese_chars", True):
-        chinese = charmap._bert_data()[2]
+    if step.get("handle_chinese_chars", True) and chinese.search(a.text):
         a.per_char(lambda c: " " + c + " " if chinese.match(c) else c)
     if strip:
-        marks = charmap._bert_data()[1]
-        _unicode_form(a, "NFD")
-        a.per_char(lambda c: "" if ord(c) in marks else c)
-    if lower:
+        if not unicode_forms.ucd_is_normalized("NFD", a.text):
+            _unicode_form(a, "NFD")
+        if fast["marks"].search(a.text):
+            a.per_char(lambda c: "" if ord(c) in marks else c)
+    if lower and not a.per_char_table(*fast["lower"]):
         table = charmap._lower_table()
         a.per_char(lambda c: table.get(ord(c), c))
+
+
+@functools.lru_cache(maxsize=None)
+def _bert_tables() -> dict:
+    """BertNormalizer's per-character steps as translate tables, each with a regex of the
+    characters it does not map to exactly one character; and a regex of the marks."""
+    clean, marks = charmap._bert_data()[:2]
+    lower = charmap._lower_table()
+    clean_table = {cp: (out or None) for cp, out in clean.items()}
+    out = {"clean": (clean_table, [chr(cp) for cp, v in clean.items() if len(v or "") != 1]),
+           "lower": (lower, [chr(cp) for cp, v in lower.items() if len(v) != 1])}
+    out = {k: (table, re.compile(unicode_forms._char_class(chars))) for k, (table, chars) in out.items()}
+    out["marks"] = re.compile(unicode_forms._char_class([chr(cp) for cp in marks]))
+    return out
 
 
 def _normalize(a: _Aligned, steps) -> None:
@@ -347,8 +373,9 @@ def _normalize(a: _Aligned, steps) -> None:
 
 
 def _identity_when_unchanged(steps) -> bool:
-    """Whether a text the normalizer leaves unchanged keeps every character's own span:
-    true of per-character steps and the Unicode forms, not of Replace or Prepend."""
+    """Whether a text the normalizer leaves unchanged (or, in ASCII, changes character by
+    character, as Lowercase does) keeps every character's own span: true of per-character
+    steps and the Unicode forms, not of Replace or Prepend."""
     return all(s.get("type") in ("NFC", "NFD", "NFKC", "NFKD", "BertNormalizer", "Lowercase", "StripAccents", "Nmt",
                                  "Strip") for s in steps)
 
@@ -447,7 +474,10 @@ class Offsets:
             normalized = seg
         else:
             normalized = norm.apply(seg)
-            if normalized == seg and _identity_when_unchanged(self.steps):
+            if (normalized == seg or (len(normalized) == len(seg) and seg.isascii() and normalized.isascii())) \
+                    and _identity_when_unchanged(self.steps):
+                # per-character steps that keep every ASCII character one character (and
+                # delete none: the length is kept) leave each where it was
                 a = None
             else:
                 a = _Aligned.original(seg, shift)
@@ -629,6 +659,10 @@ class Offsets:
         a, pieces = self._pieces(part)
         if self.kind == "BPE":
             return self._bpe(a, pieces, ids)
+        if self.kind == "WordPiece":
+            got = self._wordpiece(a, pieces, ids)
+            if got is not None:
+                return got
         text, spans = a.text, a.spans
         st, en, wd, k = [], [], [], 0
         for w, (ps, pe) in enumerate(pieces):
@@ -647,6 +681,56 @@ class Offsets:
         if k != len(ids):
             raise self._lost(text)
         return st, en, wd, len(pieces)
+
+    def _wordpiece(self, a, pieces, ids):
+        """WordPiece's tokens tile each piece: the first as its string, the others without
+        the continuing prefix, or the unknown token the whole piece. The lengths come from
+        per-id tables and the text the tokens spell is checked once for the whole part;
+        None (the general path then) when anything does not fit."""
+        lens = self.__dict__.get("_wp_lens")
+        if lens is None:
+            lens = self._wp_lens = self._wordpiece_lengths()
+        first_len, cont_len, strings = lens
+        text, spans = a.text, a.spans
+        st, en, wd, spelled, k, n_ids = [], [], [], [], 0, len(ids)
+        for w, (ps, pe) in enumerate(pieces):
+            if k >= n_ids:
+                return None
+            tid = ids[k]
+            if tid == self.unk:
+                st.append(spans[ps][0])
+                en.append(spans[pe - 1][1])
+                wd.append(w)
+                spelled.append(text[ps:pe])
+                k += 1
+                continue
+            pos, n = ps, first_len.get(tid, -1)
+            while True:
+                if n <= 0 or pos + n > pe:
+                    return None
+                st.append(spans[pos][0])
+                en.append(spans[pos + n - 1][1])
+                wd.append(w)
+                spelled.append(strings[tid][len(strings[tid]) - n:])
+                k += 1
+                pos += n
+                if pos == pe:
+                    break
+                if k >= n_ids:
+                    return None
+                tid = ids[k]
+                n = cont_len.get(tid, -1)
+        if k != n_ids or "".join(spelled) != "".join(text[ps:pe] for ps, pe in pieces):
+            return None
+        return st, en, wd, len(pieces)
+
+    def _wordpiece_lengths(self):
+        """Per id: its string's length as a word's first token, and without the continuing
+        prefix as a later one (only ids that have it); and the strings."""
+        prefix, strings = self.prefix, self.id_to_token
+        first = {i: len(t) for i, t in strings.items()}
+        cont = {i: len(t) - len(prefix) for i, t in strings.items() if prefix and t.startswith(prefix)}
+        return first, cont, strings
 
     def _bpe(self, a, pieces, ids):
         """HF's BPE places a word's tokens by the byte lengths of the symbols they merge,

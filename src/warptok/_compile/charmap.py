@@ -140,8 +140,7 @@ def _lower_table() -> dict:
 def lowercase_text(text: str) -> str:
     if text.isascii():
         return text.lower()
-    lower = _lower_table()
-    return "".join(lower.get(ord(c), c) for c in text)
+    return text.translate(_lower_table())
 
 
 def lowercase_step() -> CharStep:
