@@ -111,13 +111,22 @@ typedef struct {
 
 WT_INLINE size_t memo_slot(uint64_t x) { return (size_t)(wt_hash_u64(x) >> 61); }
 
-/* May the piece be cut before p[i] (0 < i < n, p[i] not a continuation byte)? */
-WT_INLINE int may_cut(const wt_bpe_cuts *c, const uint8_t *p, size_t i, cuts_memo *memo)
+/* May the piece be cut before p[i] (0 < i < n, p[i] not a continuation byte), the
+ * character before it starting at s (char_start's answer, which the caller keeps)? */
+WT_INLINE int may_cut(const wt_bpe_cuts *c, const uint8_t *p, size_t n, size_t s, size_t i, cuts_memo *memo)
 {
     if (p[i] < 0x80 && p[i - 1] < 0x80) return !(c->ascii[p[i - 1]][p[i] >> 6] >> (p[i] & 63) & 1);
-    size_t s = char_start(p, 0, i);
     int partial_s = s == 0 && is_cont(p[0]) && i < 4;
-    uint64_t key = cut_key(p + s, i - s, p[i], partial_s), *seen = &memo->key[memo_slot(key)];
+    uint64_t key;
+    if (s + 4 <= n) {                          /* one load, the bytes past the character masked off */
+        uint32_t w;
+        memcpy(&w, p + s, 4);
+        if (i - s < 4) w &= (1u << (8 * (i - s))) - 1;
+        key = w | (uint64_t)p[i] << 32 | (uint64_t)(i - s) << 40 | (uint64_t)partial_s << 43;
+    } else {
+        key = cut_key(p + s, i - s, p[i], partial_s);
+    }
+    uint64_t *seen = &memo->key[memo_slot(key)];
     if ((*seen >> 1) == key) return *seen & 1;   /* keys use 44 bits */
     int cut = !key_has(c, key);
     if (cut && i - s > 1 && (c->partial[p[i - 1] & 0x3F][p[i] >> 6] >> (p[i] & 63) & 1))
@@ -132,7 +141,7 @@ WT_INLINE int may_cut(const wt_bpe_cuts *c, const uint8_t *p, size_t i, cuts_mem
  * for a token the merges do not rebuild is the token, not the merges' result: such
  * a part is merged, and its merges are never learned. */
 static int64_t part_ids(const wt_bpe *b, const uint8_t *p, size_t n, const uint8_t *end, uint32_t *out,
-                        wt_bpe_scratch *sc, wt_piece_table *table, cuts_memo *memo)
+                        size_t room, wt_bpe_scratch *sc, wt_piece_table *table, cuts_memo *memo)
 {
     uint64_t word = 0, h = 0;
     size_t slot = 0;
@@ -146,7 +155,8 @@ static int64_t part_ids(const wt_bpe *b, const uint8_t *p, size_t n, const uint8
         word = word ^ (uint64_t)n << 60 ^ (n == 8 ? 0 : 1ull << 63);   /* never 0; no two lengths alike */
         slot = memo_slot(word);
         if (memo->part[slot] == word) {
-            memcpy(out, memo->ids[slot], memo->k[slot] * sizeof(uint32_t));   /* no more: out has room for n */
+            if (room >= WT_PT_INLINE) memcpy(out, memo->ids[slot], sizeof memo->ids[slot]);
+            else memcpy(out, memo->ids[slot], memo->k[slot] * sizeof(uint32_t));   /* no more than out holds */
             return memo->k[slot];
         }
     }
@@ -176,10 +186,16 @@ int64_t wt_cuts_merge(const wt_bpe *b, const uint8_t *p, size_t n, uint32_t *out
     cuts_memo memo;
     memset(memo.key, 0, sizeof memo.key);
     memset(memo.part, 0, sizeof memo.part);
+    size_t lead = 0;                           /* the last byte before i that is not a continuation byte */
     for (size_t i = 1; i <= n; i++) {
         if (i - start > WT_CUTS_GIVE_UP) i = n;   /* a run no cut splits ('a' * 10**6, emoji): as it was */
-        if (i < n && (is_cont(p[i]) || !may_cut(&b->cuts, p, i, &memo))) continue;
-        int64_t got = part_ids(b, p + start, i - start, p + n, out + k, sc, table, &memo);
+        if (i < n) {
+            if (is_cont(p[i])) continue;
+            size_t s = lead + 4 < i ? i - 4 : lead;   /* char_start(p, 0, i): at most four bytes back */
+            lead = i;
+            if (!may_cut(&b->cuts, p, n, s, i, &memo)) continue;
+        }
+        int64_t got = part_ids(b, p + start, i - start, p + n, out + k, n - k, sc, table, &memo);
         if (got < 0) return got;
         k += (size_t)got;
         start = i;
