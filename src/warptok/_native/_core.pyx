@@ -974,12 +974,12 @@ cdef class Core:
         cdef size_t max_parts = <size_t>n // 1024 + 2
         cdef size_t *starts = <size_t *>wt_malloc(max_parts * sizeof(size_t))
         if starts == NULL:
-            raise MemoryError()
+            raise errors.MemoryError("warptok: out of memory")
         self._opts(&o, active, 0, -1, False)
         cdef size_t count = wt_long_parts(&self.t, s, n, &o, num_threads, starts, max_parts)
         try:
             if count == 0 or count > max_parts:
-                raise MemoryError()
+                raise errors.MemoryError("warptok: out of memory")
             return [starts[i] for i in range(count)]
         finally:
             wt_free(starts)
