@@ -130,6 +130,11 @@ def _sp_json(name) -> str:
             j["added_tokens"].append({"id": len(j["model"]["vocab"]) + k, "content": word, "single_word": False,
                                       "lstrip": False, "rstrip": False, "normalized": False, "special": False})
         return json.dumps(j)
+    if name == "llama2-nfc":
+        # NFC first: it may change the letter before a space, where the model's cut is tested
+        j = json.loads(hf_json("llama2"))
+        j["normalizer"]["normalizers"].insert(0, {"type": "NFC"})
+        return json.dumps(j)
     if name == "jiutian":
         return hf_json("jiutian-139moe-chat").decode()
     if name in ("xlmr-lstrip", "nmt-added"):
@@ -139,13 +144,13 @@ def _sp_json(name) -> str:
     return configs()[name]
 
 
-SP_NAMES = ["llama2", "gemma3", "llama2-added", "llama2-cyrillic", "jiutian", "botchan", "kyoto", "nmt-lowercase",
+SP_NAMES = ["llama2", "gemma3", "llama2-added", "llama2-cyrillic", "llama2-nfc", "jiutian", "botchan", "kyoto", "nmt-lowercase",
             "nmt-added", "xlmr-lstrip"]
 PRECOMPILED = {"botchan", "kyoto", "xlmr-lstrip"}      # cut only between ASCII letters
-SP_TOKENS = {"llama2": ["<s>"], "gemma3": ["<start_of_turn>"], "llama2-added": ["Zorg"],
+SP_TOKENS = {"llama2": ["<s>"], "llama2-nfc": [], "gemma3": ["<start_of_turn>"], "llama2-added": ["Zorg"],
              "llama2-cyrillic": ["Жук", "ёлка", "</s>"], "jiutian": ["</s>", "<s>"], "botchan": [],
-             "kyoto": [], "nmt-lowercase": ["</s>"], "nmt-added": ["[X]", "yo", "<L>", "</s>"],
-             "xlmr-lstrip": ["[X]", "yo", "<L>", "</s>"]}
+             "kyoto": [], "nmt-lowercase": ["</s>"], "nmt-added": ["<L>", "yo", "[X]", "</s>"],
+             "xlmr-lstrip": ["<L>", "yo", "[X]", "</s>"]}
 
 
 def _script(paragraph):
@@ -184,6 +189,8 @@ def script_texts():
 
 
 def _cut_expected(name, script):
+    if name == "llama2-nfc":
+        return False        # NFC keeps a text whole
     if script == "LATIN":
         return True
     return name not in PRECOMPILED
@@ -195,19 +202,23 @@ def sp_texts(name):
     rng = random.Random(7)
     cyr = script_texts()["CYRILLIC"][:60_000].split(" ")
     out = {}
-    for k, tok in enumerate(SP_TOKENS[name]):
+    tokens = SP_TOKENS[name]
+    if tokens:
         glued = []
         for w in cyr:
-            r = rng.random()
+            r, tok = rng.random(), rng.choice(tokens)
             glued.append(w + tok if r < 0.05 else tok + w if r < 0.1 else w)
-        out[f"glued {tok}"] = _repeat(" ".join(glued))
+        out["glued"] = _repeat(" ".join(glued))
+    for tok in tokens[:2]:
         out[f"token after each space {tok}"] = _repeat("слово " + tok)
         out[f"token before each space {tok}"] = _repeat("слово" + tok + " ")
     pieces = ["слово", "Ελληνικά", "中文", "日本語", "한국어", "e\u0301", "\u0301", "\u0d4e", "\u0600x", "x\u0600",
               "ǅemal", "ʰa", "שלום", "مرحبا", "👍🏽", "7", "ÉCOLE", "naïve", "ß", "ﬁ", "\u200d", "\\s", "s\\", "ｗｉｄｅ",
-              "a\r", "\na", "Zorg", "\u2581", "x\u2581", "\u2581x", "ΣΑΣ"]
+              "a\r", "\na", "Zorg", "\u2581", "x\u2581", "\u2581x", "ΣΑΣ",
+              "\u212b", "\u2126", "\u1100\u1161", "\u0928\u093c", "\u0929", "\uf900", "\u2f800"]
     out["neighbours"] = "".join(rng.choice(pieces) + rng.choice([" ", " ", " ", "  ", "\n", "", " \u3000", "\u00a0 "])
                                 for _ in range(SP_LONG // 4))
+    out["NFC changes the letters by spaces"] = _repeat("слово\u212b \u2126 \u212bслово x\u2126 \uf900 ")
     out["no cut: no space"] = "абв" * (SP_LONG // 3)
     out["no cut: double spaces"] = _repeat("слово  word\u3000")
     out["no cut: marks after spaces"] = _repeat("слово \u0301word \u0301")

@@ -297,6 +297,8 @@ static int rep_cut_at(const cut_plan *cp, const uint8_t *s, size_t n, size_t i)
 {
     const wt_tokenizer *t = cp->t;
     size_t at, blen;
+    /* NFC before the map could change a non-ASCII letter, and the model tests the result */
+    if (t->nfc.unstable && (s[i - 1] >= 0x80 || s[i + 1] >= 0x80)) return 0;
     if (!kept_letters(cp, s, n, i, &at, &blen)) return 0;
     if (cp->mode == CUT_REP_PREPENDED && (t->added[0].root_bytes[s[i + 1]] || cp->ends_added[s[i - 1]])) return 0;
     return wt_model_cuts_after_char(t->model, s + at, blen);
