@@ -111,11 +111,11 @@ static int rep_cut_mode(const wt_tokenizer *t)
 }
 
 /* Whether a tokenizer whose one pre-tokenizer is a Metaspace that splits may be cut
- * at a space. Its pieces each begin at a U+2581, and the model sees each alone, so a
- * text cut at a space that the normalizer keeps a space, with the space beginning
- * the part after, makes the whole's pieces: that part's normalized text starts with
- * the space, so no scheme prepends to it. Each step must normalize the whole as the
- * parts joined, the space kept:
+ * at a space. Its pieces each begin at a U+2581 and the model sees each alone, so
+ * parts that normalize to the whole's normalized text, cut before the space's U+2581,
+ * make the whole's pieces; the part after starts with the space, so no prepend_scheme
+ * adds to it. Each step must normalize the whole as the parts joined, and keep the
+ * space:
  * - a per-character map keeping a space: always;
  * - Replace of a string without a space: no match crosses the space;
  * - runs of spaces squeezed: when the space's neighbours stay non-spaces (meta_cut_at
@@ -419,7 +419,12 @@ void wt_batch_free(wt_batch *b)
 static size_t plan_units(wt_batch *b, size_t part)
 {
     const wt_text *texts = b->texts;
-    int cut = b->o.max_body == SIZE_MAX ? cut_mode(b->t) : CUT_NONE;  /* under a limit, the first part is enough */
+    int cut = CUT_NONE;          /* under a limit, the first part is enough; short texts stay whole */
+    for (size_t i = 0; i < b->n_texts && b->o.max_body == SIZE_MAX; i++)
+        if (texts[i].n >= WT_SPLIT_MIN) {
+            cut = cut_mode(b->t);
+            break;
+        }
     cut_plan cp;
     cut_plan_init(&cp, b->t, cut);
     size_t skip = cut == CUT_REP_PREPENDED;    /* the space the Prepend brings back */
@@ -451,6 +456,14 @@ static size_t plan_units(wt_batch *b, size_t part)
     return count;
 }
 
+/* The bytes of a chunk. Split by bytes, not by count: several chunks per thread
+ * balance uneven documents, and keep the part left after the last chunk small. */
+static size_t chunk_target(size_t total, int n_threads)
+{
+    size_t target = total / ((size_t)n_threads * 8) + 1;
+    return target < 16384 ? 16384 : target;
+}
+
 wt_batch *wt_batch_begin(const wt_tokenizer *t, const wt_text *texts, size_t n_texts,
                          const wt_encode_opts *o, int n_threads, int *rc)
 {
@@ -462,12 +475,8 @@ wt_batch *wt_batch_begin(const wt_tokenizer *t, const wt_text *texts, size_t n_t
     if (n_threads <= 0) n_threads = wt_cpu_count();
     size_t total = 0;
     for (size_t i = 0; i < n_texts; i++) total += texts[i].n;
-    /* Split by bytes, not by count: several chunks per thread balance uneven
-     * documents, and keep the part left after the last chunk small. */
-    size_t target = total / ((size_t)n_threads * 8) + 1;
-    if (target < 16384) target = 16384;
-    size_t part = target > WT_SPLIT_PART ? target : WT_SPLIT_PART;
-    b->n_units = plan_units(b, part);
+    size_t target = chunk_target(total, n_threads);
+    b->n_units = plan_units(b, target > WT_SPLIT_PART ? target : WT_SPLIT_PART);
     size_t max_chunks = b->n_units ? b->n_units : 1;
     b->chunk_first = wt_malloc((max_chunks + 1) * sizeof(size_t));
     b->chunk_out = wt_calloc(max_chunks, sizeof(wt_ids));
@@ -614,16 +623,11 @@ size_t wt_long_parts(const wt_tokenizer *t, const uint8_t *s, size_t n, const wt
                      size_t *starts, size_t max)
 {
     wt_text text = {s, n};
-    int rc;
-    if (n < WT_SPLIT_MIN || o->max_body != SIZE_MAX || cut_mode(t) == CUT_NONE) {
-        if (max) starts[0] = 0;
-        return 1;
-    }
-    wt_batch *b = wt_batch_begin(t, &text, 1, o, n_threads, &rc);
-    if (!b) return 0;
-    size_t count = b->n_units;
-    for (size_t u = 0; u < count && u < max; u++) starts[u] = b->units[u].start;
-    wt_batch_free(b);
+    wt_batch b = {.t = t, .texts = &text, .o = *o, .n_texts = 1};   /* planned, not encoded */
+    size_t target = chunk_target(n, n_threads <= 0 ? wt_cpu_count() : n_threads);
+    size_t count = plan_units(&b, target > WT_SPLIT_PART ? target : WT_SPLIT_PART);
+    for (size_t u = 0; u < count && u < max; u++) starts[u] = b.units[u].start;
+    wt_free(b.units);
     return count;
 }
 
