@@ -110,3 +110,162 @@ def test_truncated_long_text_is_the_prefix():
     full = ref_encode("llama3", text)
     for m in (1, 1000, len(full) - 1, len(full) + 5):
         assert tok.encode(text, max_length=m, add_special_tokens=False) == full[:m]
+
+
+# ---- SentencePiece BPE and Metaspace (Unigram) tokenizers: long texts of every script ----
+# Llama-2 and Gemma 3 are cut at a space between letters of any script that their map keeps
+# where the model cuts before U+2581; a Metaspace tokenizer at a space between letters that
+# every normalizer step keeps (with Precompiled: ASCII ones only).
+
+def _sp_json(name) -> str:
+    import json
+
+    from test_unigram import ADDED, configs, variant
+    if name in ("llama2", "gemma3", "llama2-added"):
+        return hf_json(name).decode()
+    if name == "llama2-cyrillic":
+        # pass-0 added tokens of Cyrillic letters: their first and last bytes are letters' too
+        j = json.loads(hf_json("llama2"))
+        for k, word in enumerate(("Жук", "ёлка")):
+            j["added_tokens"].append({"id": len(j["model"]["vocab"]) + k, "content": word, "single_word": False,
+                                      "lstrip": False, "rstrip": False, "normalized": False, "special": False})
+        return json.dumps(j)
+    if name == "llama2-nfc":
+        # NFC first: it may change the letter before a space, where the model's cut is tested
+        j = json.loads(hf_json("llama2"))
+        j["normalizer"]["normalizers"].insert(0, {"type": "NFC"})
+        return json.dumps(j)
+    if name == "jiutian":
+        return hf_json("jiutian-139moe-chat").decode()
+    if name in ("xlmr-lstrip", "nmt-added"):
+        # every kind of added token but rstrip (which refuses cuts): lstrip, normalized, plain
+        base = configs()["xlmr-style" if name == "xlmr-lstrip" else "nmt-lowercase"]
+        return variant(base, added_tokens=[dict(a, rstrip=False) for a in ADDED])
+    return configs()[name]
+
+
+SP_NAMES = ["llama2", "gemma3", "llama2-added", "llama2-cyrillic", "llama2-nfc", "jiutian", "botchan", "kyoto", "nmt-lowercase",
+            "nmt-added", "xlmr-lstrip"]
+PRECOMPILED = {"botchan", "kyoto", "xlmr-lstrip"}      # cut only between ASCII letters
+SP_TOKENS = {"llama2": ["<s>"], "llama2-nfc": [], "gemma3": ["<start_of_turn>"], "llama2-added": ["Zorg"],
+             "llama2-cyrillic": ["Жук", "ёлка", "</s>"], "jiutian": ["</s>", "<s>"], "botchan": [],
+             "kyoto": [], "nmt-lowercase": ["</s>"], "nmt-added": ["<L>", "yo", "[X]", "</s>"],
+             "xlmr-lstrip": ["<L>", "yo", "[X]", "</s>"]}
+
+
+def _script(paragraph):
+    import unicodedata
+    for ch in paragraph:
+        if ch.isalpha():
+            return unicodedata.name(ch, "?").split()[0]
+    return None
+
+
+SP_LONG = 200_000        # characters: still over 128 KiB in any script
+
+
+def _repeat(text, n=SP_LONG):
+    return (text * (n // len(text) + 1))[:n]
+
+
+_SCRIPT_CACHE = {}
+
+
+def script_texts():
+    """Long single-script texts from UDHR's paragraphs (name -> text), and Chinese with spaces."""
+    if _SCRIPT_CACHE:
+        return _SCRIPT_CACHE
+    multi = data("multilingual", "udhr_dev.txt").read_text(encoding="utf-8")
+    groups = {}
+    for p in multi.split("\n"):
+        groups.setdefault(_script(p), []).append(p)
+    for s in ("LATIN", "CYRILLIC", "ARABIC", "DEVANAGARI"):
+        _SCRIPT_CACHE[s] = _repeat("\n".join(groups[s]) + "\n")
+    rng = random.Random(5)
+    han = [c for c in "".join(groups["CJK"]) if _script(c) == "CJK"]
+    words = ["".join(han[i:i + rng.randint(1, 4)]) for i in range(0, len(han), 3)]
+    _SCRIPT_CACHE["CJK spaced"] = _repeat(" ".join(words))
+    return _SCRIPT_CACHE
+
+
+def _cut_expected(name, script):
+    if name == "llama2-nfc":
+        return False        # NFC keeps a text whole
+    if script == "LATIN":
+        return True
+    return name not in PRECOMPILED
+
+
+def sp_texts(name):
+    """Texts with added tokens glued to the words on either side of spaces (every kind of
+    neighbour a cut can have), other neighbours, and texts with no cut."""
+    rng = random.Random(7)
+    cyr = script_texts()["CYRILLIC"][:60_000].split(" ")
+    out = {}
+    tokens = SP_TOKENS[name]
+    if tokens:
+        glued = []
+        for w in cyr:
+            r, tok = rng.random(), rng.choice(tokens)
+            glued.append(w + tok if r < 0.05 else tok + w if r < 0.1 else w)
+        out["glued"] = _repeat(" ".join(glued))
+    for tok in tokens[:2]:
+        out[f"token after each space {tok}"] = _repeat("слово " + tok)
+        out[f"token before each space {tok}"] = _repeat("слово" + tok + " ")
+    pieces = ["слово", "Ελληνικά", "中文", "日本語", "한국어", "e\u0301", "\u0301", "\u0d4e", "\u0600x", "x\u0600",
+              "ǅemal", "ʰa", "שלום", "مرحبا", "👍🏽", "7", "ÉCOLE", "naïve", "ß", "ﬁ", "\u200d", "\\s", "s\\", "ｗｉｄｅ",
+              "a\r", "\na", "Zorg", "\u2581", "x\u2581", "\u2581x", "ΣΑΣ",
+              "\u212b", "\u2126", "\u1100\u1161", "\u0928\u093c", "\u0929", "\uf900", "\u2f800"]
+    out["neighbours"] = "".join(rng.choice(pieces) + rng.choice([" ", " ", " ", "  ", "\n", "", " \u3000", "\u00a0 "])
+                                for _ in range(SP_LONG // 4))
+    out["NFC changes the letters by spaces"] = _repeat("слово\u212b \u2126 \u212bслово x\u2126 \uf900 ")
+    out["no cut: no space"] = "абв" * (SP_LONG // 3)
+    out["no cut: double spaces"] = _repeat("слово  word\u3000")
+    out["no cut: marks after spaces"] = _repeat("слово \u0301word \u0301")
+    return out
+
+
+_SP_CACHE = {}
+
+
+def sp_pair(name):
+    from tokenizers import Tokenizer as HFTokenizer
+    if name not in _SP_CACHE:
+        text = _sp_json(name)
+        _SP_CACHE[name] = warptok.Tokenizer.from_str(text), HFTokenizer.from_str(text)
+    return _SP_CACHE[name]
+
+
+def parts(tok, text):
+    return tok._core.long_parts(text, tok._hf_plain)
+
+
+@pytest.mark.parametrize("name", SP_NAMES)
+def test_sentencepiece_and_unigram_long_texts(name):
+    tok, ref = sp_pair(name)
+    checks = {s: (t, _cut_expected(name, s)) for s, t in script_texts().items()}
+    checks |= {label: (t, False if label.startswith("no cut") else None) for label, t in sp_texts(name).items()}
+    for label, (text, cut) in checks.items():
+        at = parts(tok, text)
+        if cut is not None:
+            assert (len(at) > 1) == cut, (label, len(at))
+        raw = text.encode()
+        for p in at[1:]:                        # at a space, or just past it (Llama-2's Prepend)
+            assert raw[p] == 32 or raw[p - 1] == 32, (label, p)
+        want = ref.encode(text).ids
+        assert tok.encode(text) == want, label
+        # the same on one core (a limit keeps a text whole); as an array and a count
+        assert tok.encode(text, max_length=10 ** 9) == want, label
+        if cut:
+            assert tok.encode_to_numpy(text).tolist() == want, label
+            assert tok.count(text) == len(want), label
+
+
+@pytest.mark.parametrize("name", ["jiutian", "xlmr-lstrip"])
+def test_sentencepiece_and_unigram_long_texts_in_batches(name):
+    tok, ref = sp_pair(name)
+    texts = script_texts()
+    docs = [texts["CYRILLIC"], "short one", texts["LATIN"], "", sp_texts(name)["neighbours"]]
+    want = [ref.encode(d).ids for d in docs]
+    for threads in (1, 2):
+        assert tok.encode_batch(docs, num_threads=threads) == want

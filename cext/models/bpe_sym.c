@@ -207,6 +207,17 @@ int wt_model_cuts_after(const wt_model *m, uint8_t a)
     return a < 0x80 && !glued_bit(m->bpe->glued_before_rep, a);
 }
 
+/* wt_model_cut's own test before a U+2581 that follows the character c[0..len)
+ * (not U+2581): the cut the whole text's piece gets there. */
+int wt_model_cuts_after_char(const wt_model *m, const uint8_t *c, size_t len)
+{
+    const wt_bpe_sym *b = m->bpe;
+    if (len == 1) return wt_model_cuts_after(m, c[0]);
+    size_t n;
+    uint32_t cp = wt_utf8_decode(c, len, 0, &n);
+    return n == len && !is_glued(b, cp) && (!b->glued_fallback || wt_strmap_get(&m->vocab, c, len) != WT_NO_ID);
+}
+
 size_t wt_model_cut(const wt_model *m, const uint8_t *s, size_t n, size_t pos)
 {
     const wt_bpe_sym *b = m->bpe;

@@ -75,6 +75,8 @@ int wt_model_cuts(const wt_model *m);
 size_t wt_model_cut(const wt_model *m, const uint8_t *s, size_t n, size_t pos);
 /* Whether (with cuts) a piece is cut before a U+2581 that follows ASCII character a. */
 int wt_model_cuts_after(const wt_model *m, uint8_t a);
+/* The same after any character c[0..len) but U+2581 (its UTF-8). */
+int wt_model_cuts_after_char(const wt_model *m, const uint8_t *c, size_t len);
 
 /* A block's misses: piece j is p[mi[j]][0 .. len[mi[j]]) with piece-table hash
  * h[mi[j]]; its ids go to base + at[j], their count to k[j]. Learns them. */

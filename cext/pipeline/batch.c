@@ -6,6 +6,7 @@
 #include "common/alloc.h"
 #include "common/pool.h"
 #include "common/utf8.h"
+#include "text/precompiled.h"
 #include "text/unicode_data.h"
 
 #ifdef __SSE2__
@@ -67,8 +68,9 @@ static int model_splittable(const wt_tokenizer *t)
  * cut before U+2581 (SentencePiece BPE) whose normalizer maps a space to U+2581,
  * at a space that rep_cut accepts, where a normalizer that prepends U+2581 to a
  * text brings it back to the part after it (REP_PREPENDED: that part starts after
- * the space). */
-enum { CUT_NONE, CUT_SPACE, CUT_REP, CUT_REP_PREPENDED };
+ * the space); or, for a Metaspace split (Unigram), at a space that meta_cut_at
+ * accepts (the part after starts with the space). */
+enum { CUT_NONE, CUT_SPACE, CUT_REP, CUT_REP_PREPENDED, CUT_META };
 
 static const uint8_t REP[3] = {0xE2, 0x96, 0x81};
 
@@ -108,12 +110,60 @@ static int rep_cut_mode(const wt_tokenizer *t)
     return prepends ? CUT_REP_PREPENDED : CUT_REP;
 }
 
+/* Whether a tokenizer whose one pre-tokenizer is a Metaspace that splits may be cut
+ * at a space. Its pieces each begin at a U+2581 and the model sees each alone, so
+ * parts that normalize to the whole's normalized text, cut before the space's U+2581,
+ * make the whole's pieces; the part after starts with the space, so no prepend_scheme
+ * adds to it. Each step must normalize the whole as the parts joined, and keep the
+ * space:
+ * - a per-character map keeping a space: always;
+ * - Replace of a string without a space: no match crosses the space;
+ * - runs of spaces squeezed: when the space's neighbours stay non-spaces (meta_cut_at
+ *   asks for letters every step keeps, so no Replace may change them);
+ * - Precompiled (one; grapheme clusters): when it keeps a space, and the neighbours
+ *   are ASCII letters or digits it keeps, each a cluster of its own (meta_cut_at).
+ * Prepend, Strip and NFC are refused. An lstrip added token after the space would
+ * strip it and the spaces before it in the whole only: the letter before the space
+ * stops that, unless a Replace changed it. */
+static int meta_cut_mode(const wt_tokenizer *t)
+{
+    const wt_stage *st = &t->stages[0];
+    if (t->n_stages != 1 || st->kind != WT_STAGE_METASPACE || st->re || !st->ms.split || t->nfc.unstable)
+        return CUT_NONE;
+    int replaces = 0, squeezes = 0, precompiled = 0;
+    for (int i = 0; t->norm && i < t->norm->n_steps; i++) {
+        const wt_norm_step *ns = &t->norm->steps[i];
+        if (ns->kind == WT_NORM_MAP && ns->map.ascii[' '] == 0) continue;
+        if (ns->kind == WT_NORM_REPLACE && ns->na && !memchr(ns->a, ' ', ns->na)) {
+            replaces++;
+        } else if (ns->kind == WT_NORM_RUNS && ns->na == 1 && ns->a[0] == ' ') {
+            squeezes++;
+        } else if (ns->kind == WT_NORM_PRECOMPILED) {
+            wt_norm_buf buf = {0};
+            size_t out_n = 0;
+            int rc = wt_precompiled_apply(ns->pc, (const uint8_t *)" ", 1, &buf, &out_n);
+            int kept = rc == 0 || (rc == 1 && out_n == 1 && buf.p[0] == ' ');
+            wt_free(buf.p);
+            if (!kept) return CUT_NONE;
+            precompiled++;
+        } else {
+            return CUT_NONE;
+        }
+    }
+    if (precompiled > 1 || (replaces && (squeezes || precompiled))) return CUT_NONE;
+    for (int pass = 0; replaces && pass < 2; pass++)
+        for (uint32_t k = 0; k < t->added[pass].n_added; k++)
+            if (t->added[pass].added_flags[k] & WT_ADDED_LSTRIP) return CUT_NONE;
+    return CUT_META;
+}
+
 /* How a text may be cut (see above): with CUT_SPACE every split is a scanner's that
  * keeps its matches (or, with a model, model_splittable); and no added token holds a
  * space or takes the spaces after it. */
 static int cut_mode(const wt_tokenizer *t)
 {
     int mode = t->model ? rep_cut_mode(t) : CUT_NONE;
+    if (mode == CUT_NONE && t->model && t->n_stages) mode = meta_cut_mode(t);
     if (mode == CUT_NONE) {
         if (t->n_stages == 0) return CUT_NONE;
         if (t->model) {
@@ -143,7 +193,30 @@ typedef struct {
     const wt_tokenizer *t;
     int mode, dialect;
     uint8_t ends_added[256];     /* CUT_REP_PREPENDED: the last bytes of pass 0's added tokens */
+    int strict;                  /* CUT_META with Precompiled: ASCII neighbours, */
+    uint8_t keep[128];           /* that every map and the charsmap keep (each alone) */
 } cut_plan;
+
+/* CUT_META: which ASCII characters every step keeps, the charsmap's on their own
+ * (out of memory: none, so no cut). */
+static void meta_plan_init(cut_plan *cp, const wt_tokenizer *t)
+{
+    wt_norm_buf buf = {0};
+    memset(cp->keep, 1, sizeof cp->keep);
+    for (int i = 0; t->norm && i < t->norm->n_steps; i++) {
+        const wt_norm_step *ns = &t->norm->steps[i];
+        for (int c = 0; c < 128; c++) {
+            if (ns->kind == WT_NORM_MAP && ns->map.ascii[c]) cp->keep[c] = 0;
+            if (ns->kind != WT_NORM_PRECOMPILED) continue;
+            cp->strict = 1;
+            uint8_t ch = (uint8_t)c;
+            size_t out_n = 0;
+            int rc = wt_precompiled_apply(ns->pc, &ch, 1, &buf, &out_n);
+            if (!(rc == 0 || (rc == 1 && out_n == 1 && buf.p[0] == ch))) cp->keep[c] = 0;
+        }
+    }
+    wt_free(buf.p);
+}
 
 static void cut_plan_init(cut_plan *cp, const wt_tokenizer *t, int mode)
 {
@@ -151,6 +224,7 @@ static void cut_plan_init(cut_plan *cp, const wt_tokenizer *t, int mode)
     cp->t = t;
     cp->mode = mode;
     if (mode == CUT_SPACE) cp->dialect = t->stages[t->n_stages - 1].scan.dialect;
+    if (mode == CUT_META) meta_plan_init(cp, t);
     if (mode != CUT_REP_PREPENDED) return;
     const wt_added *a = &t->added[0];
     for (uint32_t k = 0; k < a->n_nodes; k++)
@@ -183,23 +257,65 @@ static int cut_at(int dialect, const uint8_t *s, size_t n, size_t i)
     return letter(dialect, wt_utf8_decode(s, n, wt_utf8_prev(s, 0, i), &len), 1);
 }
 
-/* Whether text s can be cut at the space s[i] by rep_cut_mode (1 <= i < n - 1): it
- * follows an ASCII letter or digit the normalizer keeps and the model cuts after, and
- * an ASCII letter the normalizer keeps comes next. With a Prepend, the part after the
- * cut starts at that letter, so no added token of pass 0 may start there or end
- * before the space (HF prepends to each segment the added tokens leave: the whole's
- * would differ from the parts'). */
-static int rep_cut_at(const cut_plan *cp, const uint8_t *s, size_t i)
+/* Whether every map step of the normalizer keeps the code point c. */
+static int maps_keep(const wt_norm *nm, uint32_t c)
+{
+    for (int k = 0; nm && k < nm->n_steps; k++) {
+        const wt_norm_step *st = &nm->steps[k];
+        if (st->kind == WT_NORM_MAP && (c < 0x80 ? st->map.ascii[c] : wt_charmap_entry(&st->map, c))) return 0;
+    }
+    return 1;
+}
+
+/* The characters on either side of the space s[i] (1 <= i < n - 1): a letter or digit
+ * before it (at *at, *blen bytes) and a letter after it, in any script, that every map
+ * keeps; 0 if not so. */
+static int kept_letters(const cut_plan *cp, const uint8_t *s, size_t n, size_t i, size_t *at, size_t *blen)
+{
+    uint8_t before = s[i - 1], after = s[i + 1];
+    size_t len;
+    if (before < 0x80 && after < 0x80) {
+        *at = i - 1;
+        *blen = 1;
+        return ascii_letter(after) && (ascii_letter(before) || (uint8_t)(before - '0') < 10) &&
+               maps_keep(cp->t->norm, before) && maps_keep(cp->t->norm, after);
+    }
+    *at = wt_utf8_prev(s, 0, i);
+    uint32_t b = wt_utf8_decode(s, n, *at, blen), a = wt_utf8_decode(s, n, i + 1, &len);
+    return letter(cp->dialect, a, 0) && letter(cp->dialect, b, 1) && maps_keep(cp->t->norm, b) &&
+           maps_keep(cp->t->norm, a);
+}
+
+/* Whether text s (n bytes) can be cut at the space s[i] by rep_cut_mode (1 <= i < n - 1):
+ * it follows a letter or digit the normalizer keeps and the model cuts after (the
+ * model's own test for the whole text's piece), and a letter the normalizer keeps comes
+ * next. With a Prepend, the part after the cut starts at that letter, so no added token
+ * of pass 0 may start there or end before the space (HF prepends to each segment the
+ * added tokens leave: the whole's would differ from the parts'); the tests are by the
+ * first and last byte of the tokens. */
+static int rep_cut_at(const cut_plan *cp, const uint8_t *s, size_t n, size_t i)
 {
     const wt_tokenizer *t = cp->t;
-    uint8_t before = s[i - 1], after = s[i + 1];
-    if (!ascii_letter(after) || !(ascii_letter(before) || (uint8_t)(before - '0') < 10)) return 0;
-    for (int k = 0; k < t->norm->n_steps; k++) {
-        const wt_norm_step *st = &t->norm->steps[k];
-        if (st->kind == WT_NORM_MAP && (st->map.ascii[before] || st->map.ascii[after])) return 0;
-    }
-    if (cp->mode == CUT_REP_PREPENDED && (t->added[0].root_bytes[after] || cp->ends_added[before])) return 0;
-    return wt_model_cuts_after(t->model, before);
+    size_t at, blen;
+    /* NFC before the map could change a non-ASCII letter, and the model tests the result */
+    if (t->nfc.unstable && (s[i - 1] >= 0x80 || s[i + 1] >= 0x80)) return 0;
+    if (!kept_letters(cp, s, n, i, &at, &blen)) return 0;
+    if (cp->mode == CUT_REP_PREPENDED && (t->added[0].root_bytes[s[i + 1]] || cp->ends_added[s[i - 1]])) return 0;
+    return wt_model_cuts_after_char(t->model, s + at, blen);
+}
+
+/* Whether text s can be cut at the space s[i] by meta_cut_mode (1 <= i < n - 1): a
+ * letter or digit before it and a letter after it that every step keeps. With
+ * Precompiled, ASCII ones, and ASCII characters around them (not before the space:
+ * GB9b's Prepend; not after it: GB9's marks), so that the two and the space are
+ * clusters of their own. */
+static int meta_cut_at(const cut_plan *cp, const uint8_t *s, size_t n, size_t i)
+{
+    size_t at, blen;
+    if (!cp->strict) return kept_letters(cp, s, n, i, &at, &blen);
+    uint8_t b = s[i - 1], a = s[i + 1], bb = i >= 2 ? s[i - 2] : ' ', aa = i + 2 < n ? s[i + 2] : ' ';
+    return (ascii_letter(b) || (uint8_t)(b - '0') < 10) && ascii_letter(a) && bb < 0x80 && aa < 0x80 &&
+           cp->keep[b] && cp->keep[a] && cp->keep[bb] && cp->keep[aa];
 }
 
 /* The first position in [from, to) where s can be cut, or 0 (1 <= from, to < n - 1). */
@@ -210,7 +326,7 @@ static size_t find_cut(const cut_plan *cp, const uint8_t *s, size_t n, size_t fr
             const uint8_t *hit = memchr(s + i, ' ', to - i);
             if (!hit) return 0;
             i = (size_t)(hit - s);
-            if (rep_cut_at(cp, s, i)) return i;
+            if (cp->mode == CUT_META ? meta_cut_at(cp, s, n, i) : rep_cut_at(cp, s, n, i)) return i;
         }
         return 0;
     }
@@ -303,7 +419,12 @@ void wt_batch_free(wt_batch *b)
 static size_t plan_units(wt_batch *b, size_t part)
 {
     const wt_text *texts = b->texts;
-    int cut = b->o.max_body == SIZE_MAX ? cut_mode(b->t) : CUT_NONE;  /* under a limit, the first part is enough */
+    int cut = CUT_NONE;          /* under a limit, the first part is enough; short texts stay whole */
+    for (size_t i = 0; i < b->n_texts && b->o.max_body == SIZE_MAX; i++)
+        if (texts[i].n >= WT_SPLIT_MIN) {
+            cut = cut_mode(b->t);
+            break;
+        }
     cut_plan cp;
     cut_plan_init(&cp, b->t, cut);
     size_t skip = cut == CUT_REP_PREPENDED;    /* the space the Prepend brings back */
@@ -335,6 +456,14 @@ static size_t plan_units(wt_batch *b, size_t part)
     return count;
 }
 
+/* The bytes of a chunk. Split by bytes, not by count: several chunks per thread
+ * balance uneven documents, and keep the part left after the last chunk small. */
+static size_t chunk_target(size_t total, int n_threads)
+{
+    size_t target = total / ((size_t)n_threads * 8) + 1;
+    return target < 16384 ? 16384 : target;
+}
+
 wt_batch *wt_batch_begin(const wt_tokenizer *t, const wt_text *texts, size_t n_texts,
                          const wt_encode_opts *o, int n_threads, int *rc)
 {
@@ -346,12 +475,8 @@ wt_batch *wt_batch_begin(const wt_tokenizer *t, const wt_text *texts, size_t n_t
     if (n_threads <= 0) n_threads = wt_cpu_count();
     size_t total = 0;
     for (size_t i = 0; i < n_texts; i++) total += texts[i].n;
-    /* Split by bytes, not by count: several chunks per thread balance uneven
-     * documents, and keep the part left after the last chunk small. */
-    size_t target = total / ((size_t)n_threads * 8) + 1;
-    if (target < 16384) target = 16384;
-    size_t part = target > WT_SPLIT_PART ? target : WT_SPLIT_PART;
-    b->n_units = plan_units(b, part);
+    size_t target = chunk_target(total, n_threads);
+    b->n_units = plan_units(b, target > WT_SPLIT_PART ? target : WT_SPLIT_PART);
     size_t max_chunks = b->n_units ? b->n_units : 1;
     b->chunk_first = wt_malloc((max_chunks + 1) * sizeof(size_t));
     b->chunk_out = wt_calloc(max_chunks, sizeof(wt_ids));
@@ -490,6 +615,20 @@ int wt_encode_long(const wt_tokenizer *t, const uint8_t *s, size_t n, const wt_e
         for (size_t c = 0; !rc && c < b->n_chunks; c++) rc = wt_ids_push(out, b->chunk_out[c].ids, b->chunk_out[c].len);
     wt_batch_free(b);
     return rc;
+}
+
+/* For tests: where wt_encode_long would start each part of text s (up to max into
+ * starts); the count, or 0 if out of memory. */
+size_t wt_long_parts(const wt_tokenizer *t, const uint8_t *s, size_t n, const wt_encode_opts *o, int n_threads,
+                     size_t *starts, size_t max)
+{
+    wt_text text = {s, n};
+    wt_batch b = {.t = t, .texts = &text, .o = *o, .n_texts = 1};   /* planned, not encoded */
+    size_t target = chunk_target(n, n_threads <= 0 ? wt_cpu_count() : n_threads);
+    size_t count = plan_units(&b, target > WT_SPLIT_PART ? target : WT_SPLIT_PART);
+    for (size_t u = 0; u < count && u < max; u++) starts[u] = b.units[u].start;
+    wt_free(b.units);
+    return count;
 }
 
 void wt_flat_free(wt_flat *f)

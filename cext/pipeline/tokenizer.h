@@ -123,6 +123,10 @@ int wt_encode(const wt_tokenizer *t, const uint8_t *s, size_t n, const wt_encode
 int wt_encode_long(const wt_tokenizer *t, const uint8_t *s, size_t n, const wt_encode_opts *o, int n_threads,
                    wt_ids *out);
 
+/* For tests: where wt_encode_long starts each part of s (up to max into starts), the count. */
+size_t wt_long_parts(const wt_tokenizer *t, const uint8_t *s, size_t n, const wt_encode_opts *o, int n_threads,
+                     size_t *starts, size_t max);
+
 /* The next added token of a pass in s[pos..n), leftmost-longest, with HF's
  * lstrip/rstrip applied: 1 with its span and index, 0 if none. */
 int wt_find_added(const wt_tokenizer *t, int pass, const uint8_t *s, size_t n, size_t pos,

@@ -89,7 +89,7 @@ static void *copy_of(const void *p, size_t n)
     return q;
 }
 
-static uint32_t map_entry(const wt_charmap *m, uint32_t cp)
+uint32_t wt_charmap_entry(const wt_charmap *m, uint32_t cp)
 {
     return m->entries[(size_t)m->block_of[cp / WT_MAP_BLOCK] * WT_MAP_BLOCK + cp % WT_MAP_BLOCK];
 }
@@ -118,7 +118,7 @@ int wt_norm_add_map(wt_norm *nm, const uint32_t *block_of, size_t n_block_of, co
     if (!m->block_of || !m->entries || !m->blob) return WT_ENOMEM;
     m->ascii_keep = 1;
     for (uint32_t c = 0; c < 128; c++) {
-        m->ascii[c] = map_entry(m, c);
+        m->ascii[c] = wt_charmap_entry(m, c);
         if (!m->ascii[c]) continue;
         m->ascii_keep = 0;
         if (m->n_changed < sizeof m->changed) m->changed[m->n_changed] = (uint8_t)c;
@@ -223,7 +223,7 @@ int wt_charmap_apply(const wt_charmap *m, const uint8_t *s, size_t n, wt_norm_bu
         uint8_t c = s[pos];
         if (c < 0x80) break;
         uint32_t cp = wt_utf8_decode(s, n, pos, &len);
-        if (map_entry(m, cp)) break;
+        if (wt_charmap_entry(m, cp)) break;
         pos += len;
     }
     if (wt_norm_buf_reserve(buf, n + 64)) return WT_ENOMEM;
@@ -261,7 +261,7 @@ int wt_charmap_apply(const wt_charmap *m, const uint8_t *s, size_t n, wt_norm_bu
             continue;
         }
         uint32_t cp = wt_utf8_decode(s, n, pos, &len);
-        o = put_entry(m, map_entry(m, cp), s + pos, len, o);
+        o = put_entry(m, wt_charmap_entry(m, cp), s + pos, len, o);
         pos += len;
     }
     *out_n = (size_t)(o - buf->p);
@@ -284,7 +284,7 @@ static size_t find_from(const uint8_t *s, size_t n, size_t pos, const uint8_t *a
 static int first_deleted(const wt_charmap *m, const uint8_t *s, size_t n)
 {
     size_t len;
-    return map_entry(m, wt_utf8_decode(s, n, 0, &len)) == WT_MAP_DELETE;
+    return wt_charmap_entry(m, wt_utf8_decode(s, n, 0, &len)) == WT_MAP_DELETE;
 }
 
 /* The copies of a[0..na) back to back from s[pos]. */

@@ -85,6 +85,8 @@ int wt_norm_buf_reserve(wt_norm_buf *b, size_t need);
 int wt_norm_apply(const wt_norm *nm, const uint8_t *s, size_t n, const uint8_t **out, size_t *out_n,
                   int *lost_start);
 
+/* The entry of code point cp (0: kept). */
+uint32_t wt_charmap_entry(const wt_charmap *m, uint32_t cp);
 /* One map applied alone (tests): the same contract, into buf. */
 int wt_charmap_apply(const wt_charmap *m, const uint8_t *s, size_t n, wt_norm_buf *buf, size_t *out_n);
 

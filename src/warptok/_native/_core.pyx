@@ -965,6 +965,25 @@ cdef class Core:
         return [(None, "vector", "words")[self.t.stages[k].scan.blocks] if self.t.stages[k].scan.family else None
                 for k in range(self.t.n_stages)]
 
+    def long_parts(self, str text, tuple active, int num_threads=0):
+        """For tests: the UTF-8 byte offsets where encode starts each part of a long text
+        on the pool ([0]: not cut)."""
+        cdef Py_ssize_t n
+        cdef const uint8_t *s = _utf8(text, &n)
+        cdef wt_encode_opts o
+        cdef size_t max_parts = <size_t>n // 1024 + 2
+        cdef size_t *starts = <size_t *>wt_malloc(max_parts * sizeof(size_t))
+        if starts == NULL:
+            raise errors.MemoryError("warptok: out of memory")
+        self._opts(&o, active, 0, -1, False)
+        cdef size_t count = wt_long_parts(&self.t, s, n, &o, num_threads, starts, max_parts)
+        try:
+            if count == 0 or count > max_parts:
+                raise errors.MemoryError("warptok: out of memory")
+            return [starts[i] for i in range(count)]
+        finally:
+            wt_free(starts)
+
     def unordered_ids(self):
         """For tests: ids whose merges run out of rank order (their pairs are checked by merging)."""
         return [i for i in range(self.t.bpe.n_ids) if self.t.bpe.tok_flags[i] & WT_TOK_UNORDERED]

@@ -244,6 +244,8 @@ cdef extern from "pipeline/tokenizer.h":
     int wt_encode(const wt_tokenizer *t, const uint8_t *s, size_t n, const wt_encode_opts *o, wt_ids *out) nogil
     int wt_encode_long(const wt_tokenizer *t, const uint8_t *s, size_t n, const wt_encode_opts *o, int n_threads,
                        wt_ids *out) nogil
+    size_t wt_long_parts(const wt_tokenizer *t, const uint8_t *s, size_t n, const wt_encode_opts *o, int n_threads,
+                         size_t *starts, size_t max) nogil
     int wt_find_added(const wt_tokenizer *t, int pass_, const uint8_t *s, size_t n, size_t pos,
                       const uint8_t *active, size_t *start, size_t *end, uint32_t *index) nogil
     int wt_pre_tokenize(const wt_tokenizer *t, const uint8_t *s, size_t n, wt_bytes *out, wt_ids *lens) nogil
