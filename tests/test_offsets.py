@@ -319,3 +319,62 @@ def test_hf_return_offsets_mapping(name, side):
                     [b.char_to_token(i, c) for c in range(0, len(text) + 1, step)]
     with pytest.raises(ValueError):
         ours("a").word_ids()
+
+
+# ---------------------------------------------------------------- fast paths against the general path
+
+EDGES = [
+    "", " ", "   ", REP, REP * 3, " a", "a ", "a  b", "  a  b  ", REP + "a " + REP * 2 + "b",
+    "café cafe\u0301 naïve ÅSTRÖM Ǆ ﬁne ﬀ ½ ℌ Ａｂｃ ｶﾀｶﾅ",            # precomposed, decomposing, compatibility
+    "a\u0345\u0301 e\u0301\u0323 o\u0308\u0304 \u1e0b\u0323 \u0301start",     # marks to reorder, a leading mark
+    "\u200bzero\u200b width\u200d\ufeff joiners \u00ad soft",                    # characters a normalizer removes
+    "\u200b\u200bx", "\u200b", "\x00\x01x\x7f",
+    "中文字符 漢字 かな カナ 한국어 ไทย हिन्दी مرحبا",                       # unknown to small vocabularies
+    "😀👍🏽 \U0001F468\u200d\U0001F469\u200d\U0001F467 🇫🇷 \U0001F3F3\ufe0f\u200d\U0001F308",  # byte fallback
+    "\r\n\r\nx\r\ny \t\u3000\u00a0\u2028z",
+    "<s> x</s>y<unk> <unk><unk> [UNK]", "<0x41> <0xE2> <0x>",
+    "xxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxx qqqqzzzz",
+]
+
+FAST_PATH_NAMES = ["llama2", "gemma3", "sp-bpe-first-added", "sp-bpe-missing-bytes", "sp-bpe-never-unk",
+                   "sp-bpe-dropped", "sp-bpe-glued-unk", "sp-bpe-prefix-suffix", "botchan", "kyoto", "jiutian",
+                   "unigram-t5", "unigram-xlmr-added", "unigram-albert", "unigram-byte-fallback",
+                   "unigram-unk-elsewhere", "unigram-whitespace-split", "bert-uncased", "bert-cased-strip-accents",
+                   "bert-sequence-whitespace"]
+
+
+def _general_only(monkeypatch):
+    """Every fast path of warptok.offsets off: the general path alone."""
+    from warptok import offsets
+    for name in ("_tiled", "_by_pieces", "_wordpiece"):
+        monkeypatch.setattr(offsets.Offsets, name, lambda self, *args: None)
+    monkeypatch.setattr(offsets, "_precompiled",
+                        lambda a, step: offsets._precompiled_general(a, offsets._precompiled_of(step)[0]))
+    monkeypatch.setattr(offsets, "_unicode_form", offsets._unicode_form_general)
+
+
+def _edge_texts() -> list:
+    rng = random.Random(7)
+    mixed = []
+    for _ in range(60):     # the edges glued together in random order, with real text between
+        parts = rng.sample(EDGES, 4) + [rng.choice(corpus("english"))[:200], rng.choice(corpus("multilingual"))[:200]]
+        rng.shuffle(parts)
+        mixed.append(rng.choice(["", " ", "  "]).join(parts))
+    return EDGES + mixed + texts()[::3]
+
+
+@pytest.mark.parametrize("name", FAST_PATH_NAMES)
+def test_fast_paths_equal_general_path(name, monkeypatch):
+    """Each fast path (tokens laid from per-id lengths, pieces laid that way around unknown
+    tokens, Precompiled followed only around what it changes, NFD only around what
+    decomposes) gives what the general path gives, and both what HF gives."""
+    text = CONFIGS[name]()
+    ours = warptok.Tokenizer.from_str(text)
+    docs = _edge_texts()
+    fast = ours.encode_batch_with_offsets(docs, word_ids=True)
+    with monkeypatch.context() as m:
+        _general_only(m)
+        general = warptok.Tokenizer.from_str(text).encode_batch_with_offsets(docs, word_ids=True)
+    for d, f, g in zip(docs, fast, general):
+        assert f == g, (name, d[:80])
+    check(ours, HFTokenizer.from_str(text), docs)

@@ -22,6 +22,7 @@ path: token byte lengths, their cumulative sums, and a byte -> character table.
 
 from __future__ import annotations
 
+import bisect
 import functools
 import re
 from typing import NamedTuple
@@ -69,14 +70,15 @@ class _Aligned:
     def original(cls, text: str, shift: int) -> "_Aligned":
         if text.isascii():
             return cls(text, list(zip(range(shift, shift + len(text)), range(shift + 1, shift + len(text) + 1))))
-        ends = shift + np.cumsum([len(c.encode("utf-8")) for c in text], dtype=np.int64)
-        starts = np.concatenate(([shift], ends[:-1]))
-        return cls(text, list(zip(starts.tolist(), ends.tolist())))
+        b = np.frombuffer(text.encode("utf-8"), dtype=np.uint8)
+        bounds = np.append(np.flatnonzero((b & 0xC0) != 0x80), len(b)) + shift    # each character's first byte
+        return cls(text, list(zip(bounds[:-1].tolist(), bounds[1:].tolist())))
 
-    def transform(self, dest, initial: int = 0) -> None:
+    def transform(self, dest, initial: int = 0) -> int:
         """HF's transform over the whole text: dest is (char, change) — 0 replaces the
         next character, 1 inserts one (taking the previous character's span), -n
-        replaces the next and removes n more; ``initial`` characters go first."""
+        replaces the next and removes n more; ``initial`` characters go first. Returns
+        how many characters of the old text it went through."""
         old, chars, spans, at = self.spans, [], [], initial
         for c, change in dest:
             if change > 0:
@@ -90,6 +92,7 @@ class _Aligned:
             spans.append(span)
         self.text = "".join(chars)
         self.spans = spans
+        return at
 
     def per_char(self, fn) -> None:
         """A step that maps each character on its own to a string (maybe empty): every
@@ -155,6 +158,10 @@ def _char_of(char_at: dict, byte: int) -> int:
 
 def _is_byte_token(t) -> bool:
     return t is not None and len(t) == 6 and t.startswith("<0x") and t.endswith(">")
+
+
+def _hex(s: str) -> bool:
+    return all(c in "0123456789ABCDEFabcdef" for c in s)
 
 
 def _string_matches(text: str, needle: str) -> list:
@@ -235,6 +242,41 @@ def _composed(items: list) -> list:
 
 
 def _unicode_form(a: _Aligned, form: str) -> None:
+    """NFD and NFKD followed only around runs of characters that decompose or reorder
+    (each run with the character before it, a starter that stays: what HF's insertions
+    there may take the span of), the general path elsewhere."""
+    if form not in ("NFD", "NFKD"):
+        _unicode_form_general(a, form)
+        return
+    compat = form == "NFKD"
+    text, texts, spans, pos = a.text, [], [], 0
+    for m in _decomposing(compat).finditer(text):
+        lo, hi = max(m.start() - 1, 0), m.end()
+        texts.append(text[pos:lo])
+        spans += a.spans[pos:lo]
+        run = a.slice(lo, hi)
+        if run.transform(_decomposed(run.text, compat)) != hi - lo:
+            _unicode_form_general(a, form)      # (not seen: a decomposition keeps every character)
+            return
+        texts.append(run.text)
+        spans += run.spans
+        pos = hi
+    if pos:
+        texts.append(text[pos:])
+        spans += a.spans[pos:]
+        a.text, a.spans = "".join(texts), spans
+
+
+@functools.lru_cache(maxsize=None)
+def _decomposing(compat: bool):
+    """Runs of characters that HF's NFD (NFKD) changes or reorders (and maybe others)."""
+    t = unicode_forms._tables()
+    table = t.nfkd if compat else t.nfd
+    chars = {chr(cp) for cp, d in table.items() if d != chr(cp)} | set(t.ccc)
+    return re.compile(unicode_forms._char_class(chars) + "+")
+
+
+def _unicode_form_general(a: _Aligned, form: str) -> None:
     items = _decomposed(a.text, form in ("NFKC", "NFKD"))
     if form in ("NFC", "NFKC"):
         items = _composed(items)
@@ -246,8 +288,58 @@ def _unicode_form(a: _Aligned, form: str) -> None:
 def _precompiled(a: _Aligned, step) -> None:
     """HF's Precompiled: per grapheme cluster (under 6 bytes) its replacement whole, else
     each character's; a replacement's characters replace the old ones in order, extra ones
-    are inserted, the last takes the removal of missing ones."""
-    p = _precompiled_of(step)
+    are inserted, the last takes the removal of missing ones.
+
+    Only the clusters it may change are followed (those of more than one character, or
+    with a character it maps to another string), each with the cluster before it, as
+    pieces of their own; a piece whose changes do not consume exactly its own characters
+    sends the whole text to the general path (``_precompiled_general``)."""
+    p, same = _precompiled_of(step)
+    text = a.text
+    changed = {c for c in set(text) - same if p.normalize(c) != c}
+    same.update(set(text) - changed)
+    gs = _core.graphemes(text)
+    if not changed and len(gs) == len(text):
+        return                  # every cluster one character the map keeps
+    hot = [i for i, g in enumerate(gs) if len(g) > 1 or g in changed]
+    chunks = []                 # [first, last] clusters, each hot one with the one before it
+    for i in hot:
+        lo = max(i - 1, 0)
+        if chunks and lo <= chunks[-1][1] + 1:
+            chunks[-1][1] = i
+        else:
+            chunks.append([lo, i])
+    starts = [0]
+    for g in gs:
+        starts.append(starts[-1] + len(g))
+    texts, spans, pos = [], [], 0
+    try:
+        for lo, hi in chunks:
+            texts.append(text[pos:starts[lo]])
+            spans += a.spans[pos:starts[lo]]
+            piece = a.slice(starts[lo], starts[hi + 1])
+            dest = _precompiled_dest(p, gs[lo:hi + 1])
+            if dest is not None and piece.transform(dest) != starts[hi + 1] - starts[lo]:
+                raise IndexError
+            texts.append(piece.text)
+            spans += piece.spans
+            pos = starts[hi + 1]
+    except (IndexError, errors.NotImplementedError):
+        _precompiled_general(a, p)
+        return
+    texts.append(text[pos:])
+    spans += a.spans[pos:]
+    a.text, a.spans = "".join(texts), spans
+
+
+def _precompiled_general(a: _Aligned, p) -> None:
+    dest = _precompiled_dest(p, _core.graphemes(a.text))
+    if dest is not None:
+        a.transform(dest)
+
+
+def _precompiled_dest(p, graphemes):
+    """The (char, change) of HF's transform for these clusters, None when nothing changes."""
     dest, modified = [], False
 
     def replace(old: str, new: str):
@@ -266,7 +358,7 @@ def _precompiled(a: _Aligned, step) -> None:
             else:
                 dest.append((c, 0))
 
-    for g in _core.graphemes(a.text):
+    for g in graphemes:
         whole = p.normalize(g) if len(g.encode("utf-8")) < 6 else None
         per = [p.normalize(c) for c in g]
         if all(r == c for r, c in zip(per, g)) and whole in (None, g):
@@ -285,19 +377,19 @@ def _precompiled(a: _Aligned, step) -> None:
             if dest[at:] != mine:
                 raise _refuse(f"a Precompiled normalizer on {g!r}: whether the cluster has an entry of its own "
                               "is not known here, and changes its offsets")
-    if modified:
-        a.transform(dest)
+    return dest if modified else None
 
 
 _precompiled_cache: dict = {}
 
 
 def _precompiled_of(step):
+    """(the map, the set of characters it is known to keep)."""
     key = step.get("precompiled_charsmap")
-    p = _precompiled_cache.get(key)
-    if p is None:
-        p = _precompiled_cache[key] = _core.Precompiled(normalizers._charsmap(step))
-    return p
+    got = _precompiled_cache.get(key)
+    if got is None:
+        got = _precompiled_cache[key] = (_core.Precompiled(normalizers._charsmap(step)), set())
+    return got
 
 
 def _bert(a: _Aligned, step) -> None:
@@ -351,7 +443,11 @@ def _normalize(a: _Aligned, steps) -> None:
         elif kind == "Replace":
             pattern, content = step.get("pattern", {}), step.get("content", "")
             if "String" in pattern:
-                a.replace_spans(_string_matches(a.text, pattern["String"]), content)
+                needle = pattern["String"]
+                if len(needle) == 1 and len(content) == 1:
+                    a.text = a.text.replace(needle, content)    # each takes its own span: spans stay
+                else:
+                    a.replace_spans(_string_matches(a.text, needle), content)
             else:
                 spans = normalizers._regex_spans(pattern["Regex"])(a.text.encode("utf-8"))
                 idx = _char_index_of_bytes(a.text)
@@ -380,15 +476,35 @@ def _identity_when_unchanged(steps) -> bool:
                                  "Strip") for s in steps)
 
 
+def _spans_of(a, first, last) -> tuple:
+    """(the start of each character in first, the end of each in last): lists of original
+    bytes, from arrays of character indices of a's text (an _Aligned or a _Lazy)."""
+    if isinstance(a, _Lazy):
+        if a.text.isascii():
+            return (first + a.shift).tolist(), (last + 1 + a.shift).tolist()
+        u = np.frombuffer(a.text.encode("utf-8"), dtype=np.uint8)
+        bounds = np.append(np.flatnonzero((u & 0xC0) != 0x80), len(u)) + a.shift
+        return bounds[first].tolist(), bounds[last + 1].tolist()
+    spans = a.spans
+    return [spans[c][0] for c in first.tolist()], [spans[c][1] for c in last.tolist()]
+
+
 class _Lazy:
     """An unnormalized part of the original: character i spans its own bytes. The spans
     are only built when a step needs them (a slice keeps the byte shift)."""
 
-    __slots__ = ("text", "shift")
+    __slots__ = ("text", "shift", "_spans")
 
     def __init__(self, text: str, shift: int):
         self.text = text
         self.shift = shift
+        self._spans = None
+
+    @property
+    def spans(self) -> list:
+        if self._spans is None:
+            self._spans = _Aligned.original(self.text, self.shift).spans
+        return self._spans
 
     def slice(self, start: int, end: int) -> "_Lazy":
         return _Lazy(self.text[start:end], self.shift + len(self.text[:start].encode("utf-8")))
@@ -632,16 +748,24 @@ class Offsets:
 
     def _pieces(self, part):
         """(the pre-tokenized text as an _Aligned, [(start, end) characters of each piece])."""
-        a = part.aligned() if isinstance(part, _Lazy) else _Aligned(part.text, part.spans)
+        a = part
         if self.metaspace is not None:
+            a = part.aligned() if isinstance(part, _Lazy) else _Aligned(part.text, part.spans)
             rep, scheme, split = self.metaspace
-            a.replace_spans(_string_matches(a.text, " "), rep)
+            if len(rep) == 1:
+                a.text = a.text.replace(" ", rep)       # each takes its own span: spans stay
+            else:
+                a.replace_spans(_string_matches(a.text, " "), rep)
             if not a.text.startswith(rep) and (scheme == "always" or (scheme == "first" and a.spans[0][0] == 0)):
                 a.prepend(rep)
             if not split:
                 return a, [(0, len(a.text))]
-            cuts = [i for i, c in enumerate(a.text) if c == rep and i > 0]
-            bounds = [0] + cuts + [len(a.text)]
+            if len(rep) == 1:
+                codes = np.frombuffer(a.text.encode("utf-32-le"), dtype=np.uint32)
+                cuts = np.flatnonzero(codes[1:] == ord(rep)) + 1
+                bounds = [0] + cuts.tolist() + [len(a.text)]
+            else:
+                bounds = [0] + [i for i, c in enumerate(a.text) if c == rep and i > 0] + [len(a.text)]
             return a, [(s, e) for s, e in zip(bounds, bounds[1:]) if e > s]
         if not self.has_stages:
             return a, [(0, len(a.text))]
@@ -657,30 +781,209 @@ class Offsets:
     def _model(self, part, ids):
         """Tokens of a WordPiece, WordLevel, BPE or Unigram model over each piece."""
         a, pieces = self._pieces(part)
+        if self.kind in ("BPE", "Unigram"):
+            got = self._tiled(a, pieces, ids)
+            if got is not None:
+                return got
         if self.kind == "BPE":
             return self._bpe(a, pieces, ids)
         if self.kind == "WordPiece":
-            got = self._wordpiece(a, pieces, ids)
+            got = self._wordpiece_arrays(a, pieces, ids)
+            if got is None:
+                got = self._wordpiece(a, pieces, ids)
             if got is not None:
                 return got
-        text, spans = a.text, a.spans
-        st, en, wd, k = [], [], [], 0
+        if self.kind == "Unigram":
+            got = self._by_pieces(a, pieces, ids)
+            if got is not None:
+                return got
+        st, en, wd = [], [], []
+        k = 0
         for w, (ps, pe) in enumerate(pieces):
-            pos, first = ps, True
-            while pos < pe:
-                if k >= len(ids):
-                    raise self._lost(text)
-                n, used = self._token(text, pos, ps, pe, ids, k, first)
-                for j in range(used):
-                    st.append(spans[pos][0])
-                    en.append(spans[pos + n - 1][1])
-                    wd.append(w)
-                k += used
-                pos += n
-                first = False
+            k = self._piece(a, ps, pe, ids, k, w, st, en, wd)
+        if k != len(ids):
+            raise self._lost(a.text)
+        return st, en, wd, len(pieces)
+
+    def _piece(self, a, ps, pe, ids, k, w, st, en, wd) -> int:
+        """The general path over one piece from ids[k]: appends each token's span and word;
+        returns the next k."""
+        text, spans = a.text, a.spans
+        pos, first = ps, True
+        while pos < pe:
+            if k >= len(ids):
+                raise self._lost(text)
+            n, used = self._token(text, pos, ps, pe, ids, k, first)
+            for j in range(used):
+                st.append(spans[pos][0])
+                en.append(spans[pos + n - 1][1])
+                wd.append(w)
+            k += used
+            pos += n
+            first = False
+        return k
+
+    def _by_pieces(self, a, pieces, ids):
+        """Unigram when some tokens are not in ``_tiled``'s table (the unknown token, byte
+        tokens): a piece whose next tokens are all in it and spell it exactly is laid from
+        their lengths, any other through the general path (``_piece``). None when the
+        table does not serve."""
+        table = self.__dict__.get("_tile_table")
+        if not table:
+            return None
+        strings, lens = table
+        if any(i >= len(strings) or i < 0 for i in (min(ids, default=0), max(ids, default=0))):
+            return None
+        spelled = [strings[i] for i in ids]
+        cum = np.concatenate(([0], np.cumsum(lens[np.asarray(ids, dtype=np.int64)])))
+        cuml = cum.tolist()
+        bad = [k for k, b in enumerate(spelled) if b is None] + [len(ids)]
+        text = a.text
+        data = text.encode("utf-8")
+        u = np.frombuffer(data, dtype=np.uint8)
+        first_bytes = np.append(np.flatnonzero((u & 0xC0) != 0x80), len(data))     # per character
+        cb = first_bytes.tolist()
+        counts, fast, bases, words = [], [], [], []     # per run of tokens: one piece's
+        gst, gen, gwd = [], [], []                      # the general path's tokens
+        k, nb = 0, 0            # the next token, the next index into bad
+        for w, (ps, pe) in enumerate(pieces):
+            while bad[nb] < k:
+                nb += 1
+            b0, b1 = cb[ps], cb[pe]
+            j = bisect.bisect_left(cuml, cuml[k] + b1 - b0, k)
+            if k < j <= bad[nb] and cuml[j] == cuml[k] + b1 - b0 and b"".join(spelled[k:j]) == data[b0:b1]:
+                bases.append(b0 - cuml[k])
+                fast.append(True)
+            else:
+                j = self._piece(a, ps, pe, ids, k, w, gst, gen, gwd)
+                bases.append(0)
+                fast.append(False)
+            counts.append(j - k)
+            words.append(w)
+            k = j
         if k != len(ids):
             raise self._lost(text)
+        counts = np.array(counts, dtype=np.int64)
+        is_fast = np.repeat(np.array(fast, dtype=bool), counts)
+        base = np.repeat(np.array(bases, dtype=np.int64), counts)
+        byte_to_char = np.cumsum((u & 0xC0) != 0x80) - 1
+        c0 = byte_to_char[(base + cum[:-1])[is_fast]]
+        c1 = byte_to_char[(base + cum[1:] - 1)[is_fast]]
+        st = np.empty(len(ids), dtype=np.int64)
+        en = np.empty(len(ids), dtype=np.int64)
+        st[is_fast], en[is_fast] = _spans_of(a, c0, c1)
+        st[~is_fast] = gst
+        en[~is_fast] = gen
+        return st.tolist(), en.tolist(), np.repeat(np.array(words, dtype=np.int64), counts).tolist(), len(pieces)
+
+    def _tiled(self, a, pieces, ids):
+        """The common case of BPE and Unigram: the tokens spell the pieces, which tile the
+        text, each token covering its string's bytes (a BPE byte_fallback token ``<0xXX>``
+        its byte), so the layout is the cumulative sum of per-id byte lengths. Taken only
+        when the tokens' bytes joined equal the text's, with no unknown token, no Unigram
+        byte token and no BPE prefix or suffix among them; None (the general path then)
+        otherwise."""
+        table = self.__dict__.get("_tile_table")
+        if table is None:
+            table = self._tile_table = self._tiling()
+        text = a.text
+        if table is False or not ids or not pieces or pieces[0][0] != 0 or pieces[-1][1] != len(text) or \
+                any(e != s for (_, e), (s, _) in zip(pieces, pieces[1:])):
+            return None
+        strings, lens = table
+        try:
+            spelled = b"".join([strings[i] for i in ids])
+        except (IndexError, TypeError):     # an id outside the table, or one it leaves out (None)
+            return None
+        if spelled != text.encode("utf-8"):
+            return None
+        n = lens[np.asarray(ids, dtype=np.int64)]
+        ends = np.cumsum(n)
+        starts, last = ends - n, ends - 1
+        idx = _char_index_of_bytes(text)
+        if idx is not None:
+            starts, last = idx[starts], idx[last]
+        st, en = _spans_of(a, starts, last)
+        if len(pieces) == 1:
+            wd = [0] * len(ids)
+        else:
+            wd = np.searchsorted(np.array([e for _, e in pieces]), starts, side="right").tolist()
         return st, en, wd, len(pieces)
+
+    def _tiling(self):
+        """Per id (a list by id): the bytes its token stands for in ``_tiled``, None for
+        the ids it leaves to the general path; and their lengths (an array). False when the
+        model has a BPE prefix or suffix."""
+        if self.kind == "BPE" and (self.prefix or self.suffix):
+            return False
+        size = max(self.id_to_token, default=-1) + 1
+        strings = [None] * size
+        for i, t in self.id_to_token.items():
+            if i == self.unk or not t:
+                continue
+            if self.byte_fallback and _is_byte_token(t):
+                if self.kind == "BPE" and _hex(t[3:5]) and t == f"<0x{int(t[3:5], 16):02X}>":   # as _symbols spells them
+                    strings[i] = bytes([int(t[3:5], 16)])
+                continue
+            strings[i] = t.encode("utf-8")
+        lens = np.array([len(b) if b is not None else 0 for b in strings], dtype=np.int64)
+        return strings, lens
+
+    def _wordpiece_arrays(self, a, pieces, ids):
+        """``_wordpiece`` with arrays: a token starts a piece unless its string has the
+        continuing prefix (then the count of starting tokens is the count of pieces, else
+        a piece started with a prefixed token: None); the unknown token covers its piece.
+        Lengths from per-id tables, each piece filled exactly, one spelling check. None
+        when anything does not fit."""
+        got = self.__dict__.get("_wp_arrays")
+        if got is None:
+            got = self._wp_arrays = self._wordpiece_tables()
+        if not got or not ids or not pieces:
+            return None
+        first_len, cont_len, first_str, cont_str = got
+        tids = np.asarray(ids, dtype=np.int64)
+        if tids.min() < 0 or tids.max() >= len(first_len):
+            return None
+        unk = tids == (self.unk if self.unk is not None else -1)
+        cont = (cont_len[tids] >= 0) & ~unk
+        first = ~cont
+        if not first[0] or int(first.sum()) != len(pieces):
+            return None
+        bounds = np.array(pieces, dtype=np.int64)
+        w = np.cumsum(first) - 1
+        lens = np.where(cont, cont_len[tids], first_len[tids])
+        lens[unk] = (bounds[:, 1] - bounds[:, 0])[w[unk]]
+        if (lens <= 0).any():
+            return None
+        before = np.cumsum(lens) - lens
+        starts_at = np.flatnonzero(first)
+        pos = bounds[w, 0] + before - before[starts_at][w]
+        last = pos + lens - 1
+        if (last[np.append(starts_at[1:], len(ids)) - 1] + 1 != bounds[:, 1]).any():
+            return None
+        text = a.text
+        spelled = np.where(cont, cont_str[tids], first_str[tids])
+        for k in np.flatnonzero(unk).tolist():
+            spelled[k] = text[pos[k]:last[k] + 1]
+        if "".join(spelled.tolist()) != "".join([text[ps:pe] for ps, pe in pieces]):
+            return None
+        return (*_spans_of(a, pos, last), w.tolist(), len(pieces))
+
+    def _wordpiece_tables(self):
+        """Per id (arrays by id): its length and string as a piece's first token, and
+        without the continuing prefix as a later one (-1 and "" for ids without it).
+        False when there is no prefix."""
+        prefix, strings = self.prefix, self.id_to_token
+        if not prefix:
+            return False
+        size = max(strings, default=-1) + 1
+        first_len, cont_len = np.full(size, -1, dtype=np.int64), np.full(size, -1, dtype=np.int64)
+        first_str, cont_str = np.full(size, "", dtype=object), np.full(size, "", dtype=object)
+        for i, t in strings.items():
+            first_len[i], first_str[i] = len(t), t
+            if t.startswith(prefix):
+                cont_len[i], cont_str[i] = len(t) - len(prefix), t[len(prefix):]
+        return first_len, cont_len, first_str, cont_str
 
     def _wordpiece(self, a, pieces, ids):
         """WordPiece's tokens tile each piece: the first as its string, the others without
