@@ -89,6 +89,10 @@ CONFIGS = {
     "gpt2-prepend-strip-replace": lambda: _gpt2(normalizer={"type": "Sequence", "normalizers": [
         {"type": "Prepend", "prepend": "  "}, {"type": "Strip", "strip_left": False, "strip_right": True},
         {"type": "Replace", "pattern": {"String": "e"}, "content": "EEE"}]}, added_tokens=_gpt2_added()),
+    # Replace of one character by one of another UTF-8 length: spans followed without building them
+    "gpt2-replace-one-for-one": lambda: _gpt2(normalizer={"type": "Sequence", "normalizers": [
+        {"type": "Replace", "pattern": {"String": "a"}, "content": "\u00e4"},
+        {"type": "Replace", "pattern": {"String": "\u00e9"}, "content": "e"}]}, added_tokens=_gpt2_added()),
     # SentencePiece-style BPE
     "llama2": lambda: hf_json("llama2").decode(),
     "gemma3": lambda: hf_json("gemma3").decode(),
@@ -105,6 +109,8 @@ CONFIGS = {
         type="BertNormalizer", clean_text=True, handle_chinese_chars=True, strip_accents=True, lowercase=False)),
     "bert-no-clean-no-chinese": lambda: _bert(normalizer=dict(
         type="BertNormalizer", clean_text=False, handle_chinese_chars=False, strip_accents=False, lowercase=True)),
+    "bert-replace-one-for-one": lambda: _bert(normalizer={"type": "Replace", "pattern": {"String": "\u00e9"},
+                                                         "content": "E"}),
     "bert-sequence-whitespace": lambda: _bert(pre_tokenizer={"type": "Whitespace"}, normalizer={
         "type": "Sequence", "normalizers": [{"type": "NFKC"}, {"type": "Lowercase"},
                                             {"type": "Replace", "pattern": {"String": "er"}, "content": "ER"},
@@ -340,7 +346,7 @@ FAST_PATH_NAMES = ["llama2", "gemma3", "sp-bpe-first-added", "sp-bpe-missing-byt
                    "sp-bpe-dropped", "sp-bpe-glued-unk", "sp-bpe-prefix-suffix", "botchan", "kyoto", "jiutian",
                    "unigram-t5", "unigram-xlmr-added", "unigram-albert", "unigram-byte-fallback",
                    "unigram-unk-elsewhere", "unigram-whitespace-split", "bert-uncased", "bert-cased-strip-accents",
-                   "bert-sequence-whitespace"]
+                   "bert-sequence-whitespace", "bert-replace-one-for-one", "gpt2-replace-one-for-one"]
 
 
 def _general_only(monkeypatch):
@@ -368,10 +374,22 @@ def test_fast_paths_equal_general_path(name, monkeypatch):
     """Each fast path (tokens laid from per-id lengths, pieces laid that way around unknown
     tokens, Precompiled followed only around what it changes, NFD only around what
     decomposes) gives what the general path gives, and both what HF gives."""
+    from warptok import offsets
     text = CONFIGS[name]()
     ours = warptok.Tokenizer.from_str(text)
     docs = _edge_texts()
-    fast = ours.encode_batch_with_offsets(docs, word_ids=True)
+    taken = []
+    with monkeypatch.context() as m:
+        for method in ("_tiled", "_by_pieces", "_wordpiece_arrays"):
+            def counted(self, *args, _f=getattr(offsets.Offsets, method), _name=method):
+                got = _f(self, *args)
+                if got is not None:
+                    taken.append(_name)
+                return got
+            m.setattr(offsets.Offsets, method, counted)
+        fast = ours.encode_batch_with_offsets(docs, word_ids=True)
+    if name not in ("sp-bpe-prefix-suffix", "gpt2-replace-one-for-one"):   # (BPE prefix, suffix: the general path)
+        assert taken, name
     with monkeypatch.context() as m:
         _general_only(m)
         general = warptok.Tokenizer.from_str(text).encode_batch_with_offsets(docs, word_ids=True)

@@ -109,6 +109,42 @@ class _Aligned:
         self.text = "".join(chars)
         self.spans = spans
 
+    def spaced(self, runs) -> None:
+        """per_char of ``" " + c + " "`` for each character of the runs (a regex of runs of
+        them), every other character kept: each of the three takes c's span."""
+        text, spans = self.text, self.spans
+        chars, out, pos = [], [], 0
+        for m in runs.finditer(text):
+            s, e = m.span()
+            chars += [text[pos:s], " " + "  ".join(text[s:e]) + " "]
+            out += spans[pos:s]
+            for span in spans[s:e]:
+                out += (span, span, span)
+            pos = e
+        chars.append(text[pos:])
+        out += spans[pos:]
+        self.text = "".join(chars)
+        self.spans = out
+
+    def removed(self, runs, gone) -> None:
+        """per_char of "" for each character whose code point is in gone, every other kept;
+        runs: a regex of runs of characters that holds every one of them (maybe others)."""
+        text, spans = self.text, self.spans
+        chars, out, pos = [], [], 0
+        for m in runs.finditer(text):
+            s, e = m.span()
+            chars.append(text[pos:s])
+            out += spans[pos:s]
+            for i in range(s, e):
+                if ord(text[i]) not in gone:
+                    chars.append(text[i])
+                    out.append(spans[i])
+            pos = e
+        chars.append(text[pos:])
+        out += spans[pos:]
+        self.text = "".join(chars)
+        self.spans = out
+
     def per_char_table(self, table: dict, lengthy) -> bool:
         """per_char by ``str.translate(table)`` when no character of the text maps to other
         than exactly one character (``lengthy`` finds those): every span stays. False (and
@@ -405,12 +441,12 @@ def _bert(a: _Aligned, step) -> None:
     if step.get("clean_text", True) and not a.per_char_table(*fast["clean"]):
         a.per_char(lambda c: c if ord(c) not in clean else (clean[ord(c)] or ""))
     if step.get("handle_chinese_chars", True) and chinese.search(a.text):
-        a.per_char(lambda c: " " + c + " " if chinese.match(c) else c)
+        a.spaced(fast["chinese"])
     if strip:
         if not unicode_forms.ucd_is_normalized("NFD", a.text):
             _unicode_form(a, "NFD")
         if fast["marks"].search(a.text):
-            a.per_char(lambda c: "" if ord(c) in marks else c)
+            a.removed(fast["marks"], marks)
     if lower and not a.per_char_table(*fast["lower"]):
         table = charmap._lower_table()
         a.per_char(lambda c: table.get(ord(c), c))
@@ -419,14 +455,16 @@ def _bert(a: _Aligned, step) -> None:
 @functools.lru_cache(maxsize=None)
 def _bert_tables() -> dict:
     """BertNormalizer's per-character steps as translate tables, each with a regex of the
-    characters it does not map to exactly one character; and a regex of the marks."""
+    characters it does not map to exactly one character; a regex of runs of the marks
+    (with every astral character), and of runs of the CJK characters."""
     clean, marks = charmap._bert_data()[:2]
     lower = charmap._lower_table()
     clean_table = {cp: (out or None) for cp, out in clean.items()}
     out = {"clean": (clean_table, [chr(cp) for cp, v in clean.items() if len(v or "") != 1]),
            "lower": (lower, [chr(cp) for cp, v in lower.items() if len(v) != 1])}
     out = {k: (table, re.compile(unicode_forms._char_class(chars))) for k, (table, chars) in out.items()}
-    out["marks"] = re.compile(unicode_forms._char_class([chr(cp) for cp in marks]))
+    out["marks"] = re.compile(unicode_forms._char_class([chr(cp) for cp in marks]) + "+")
+    out["chinese"] = re.compile("(?:" + charmap._bert_data()[2].pattern + ")+")
     return out
 
 
@@ -480,42 +518,55 @@ def _spans_of(a, first, last) -> tuple:
     """(the start of each character in first, the end of each in last): lists of original
     bytes, from arrays of character indices of a's text (an _Aligned or a _Lazy)."""
     if isinstance(a, _Lazy):
-        if a.text.isascii():
+        if a.source.isascii():
             return (first + a.shift).tolist(), (last + 1 + a.shift).tolist()
-        u = np.frombuffer(a.text.encode("utf-8"), dtype=np.uint8)
+        u = np.frombuffer(a.source.encode("utf-8"), dtype=np.uint8)
         bounds = np.append(np.flatnonzero((u & 0xC0) != 0x80), len(u)) + a.shift
         return bounds[first].tolist(), bounds[last + 1].tolist()
     spans = a.spans
     return [spans[c][0] for c in first.tolist()], [spans[c][1] for c in last.tolist()]
 
 
+def _one_for_one(steps) -> bool:
+    """Whether every step replaces one character by one (Replace of a string of one
+    character by one): each character of the result then takes its source's span."""
+    return all(s.get("type") == "Replace" and len(s.get("pattern", {}).get("String") or "") == 1
+               and len(s.get("content", "")) == 1 for s in steps)
+
+
+_RENAMED = object()
+
+
 class _Lazy:
-    """An unnormalized part of the original: character i spans its own bytes. The spans
-    are only built when a step needs them (a slice keeps the byte shift)."""
+    """A part of the original whose character i spans the bytes of the original's
+    character i: unnormalized (source is the text), or normalized by steps that replace
+    characters one for one (source: the original part). The spans are only built when a
+    step needs them (a slice keeps the byte shift)."""
 
-    __slots__ = ("text", "shift", "_spans")
+    __slots__ = ("text", "shift", "source", "_spans")
 
-    def __init__(self, text: str, shift: int):
+    def __init__(self, text: str, shift: int, source: str | None = None):
         self.text = text
         self.shift = shift
+        self.source = text if source is None else source
         self._spans = None
 
     @property
     def spans(self) -> list:
         if self._spans is None:
-            self._spans = _Aligned.original(self.text, self.shift).spans
+            self._spans = _Aligned.original(self.source, self.shift).spans
         return self._spans
 
     def slice(self, start: int, end: int) -> "_Lazy":
-        return _Lazy(self.text[start:end], self.shift + len(self.text[:start].encode("utf-8")))
+        return _Lazy(self.text[start:end], self.shift + len(self.source[:start].encode("utf-8")),
+                     self.source[start:end])
 
     def span(self, i: int):
-        s = self.shift + len(self.text[:i].encode("utf-8"))
-        return (s, s + len(self.text[i].encode("utf-8")))
+        s = self.shift + len(self.source[:i].encode("utf-8"))
+        return (s, s + len(self.source[i].encode("utf-8")))
 
     def aligned(self) -> _Aligned:
-        return _Aligned.original(self.text, self.shift)
-
+        return _Aligned(self.text, self.spans)
 
 
 # ---------------------------------------------------------------- the per-tokenizer plan
@@ -595,6 +646,8 @@ class Offsets:
                 # per-character steps that keep every ASCII character one character (and
                 # delete none: the length is kept) leave each where it was
                 a = None
+            elif len(normalized) == len(seg) and _one_for_one(self.steps):
+                a = _RENAMED
             else:
                 a = _Aligned.original(seg, shift)
                 _normalize(a, self.steps)
@@ -604,6 +657,8 @@ class Offsets:
             return
         if a is None:
             a = _Lazy(normalized, shift)
+        elif a is _RENAMED:
+            a = _Lazy(normalized, shift, seg)
         mask = active[1]
         matches = self.tok._core.find_added(normalized.encode("utf-8"), 1, mask) if mask is not None else []
         if not matches:
@@ -720,7 +775,7 @@ class Offsets:
                 starts, last = src[starts], src[last]
         elif int(ends[-1] if len(ends) else 0) != len(data):
             raise _refuse(f"this tokenizer on {text[:40]!r}: its tokens do not cover the text's bytes")
-        if isinstance(part, _Lazy):
+        if isinstance(part, _Lazy) and part.source == text:
             # a token spans the characters that hold its first and last bytes
             st, en = starts, last + 1
             if len(data) != len(text):
