@@ -18,6 +18,7 @@ from tokenizers import Tokenizer as HFTokenizer
 
 import warptok
 from conftest import corpus, data, hf_json
+from warptok._compile import charmap
 
 REP = "\u2581"
 
@@ -352,11 +353,18 @@ FAST_PATH_NAMES = ["llama2", "gemma3", "sp-bpe-first-added", "sp-bpe-missing-byt
 def _general_only(monkeypatch):
     """Every fast path of warptok.offsets off: the general path alone."""
     from warptok import offsets
-    for name in ("_tiled", "_by_pieces", "_wordpiece"):
+    for name in ("_tiled", "_by_pieces", "_wordpiece_arrays", "_wordpiece"):
         monkeypatch.setattr(offsets.Offsets, name, lambda self, *args: None)
     monkeypatch.setattr(offsets, "_precompiled",
                         lambda a, step: offsets._precompiled_general(a, offsets._precompiled_of(step)[0]))
     monkeypatch.setattr(offsets, "_unicode_form", offsets._unicode_form_general)
+    monkeypatch.setattr(offsets, "_between_spaces", lambda text, found: None)
+    monkeypatch.setattr(offsets, "_one_for_one", lambda steps: False)
+    chinese = charmap._bert_data()[2]
+    monkeypatch.setattr(offsets._Aligned, "spaced",
+                        lambda self, runs: self.per_char(lambda c: " " + c + " " if chinese.match(c) else c))
+    monkeypatch.setattr(offsets._Aligned, "removed",
+                        lambda self, runs, gone: self.per_char(lambda c: "" if ord(c) in gone else c))
 
 
 def _edge_texts() -> list:

@@ -196,6 +196,28 @@ def _is_byte_token(t) -> bool:
     return t is not None and len(t) == 6 and t.startswith("<0x") and t.endswith(">")
 
 
+_SPACES = [c for c in range(0x3001) if chr(c).isspace()]     # (U+3000 the last)
+
+
+def _between_spaces(text: str, found: list):
+    """[(start, end)] of pieces that are the text's characters other than whitespace
+    (str.isspace) in order, each a run of consecutive characters of the text: where
+    ``str.find`` from the end of the one before finds each (it can start at no space).
+    None when they are not."""
+    if not found or "".join(found) != "".join(text.split()):
+        return None
+    lens = np.fromiter(map(len, found), dtype=np.int64, count=len(found))
+    if not lens.all():
+        return None
+    codes = np.frombuffer(text.encode("utf-32-le"), dtype=np.uint32)
+    kept = np.flatnonzero(~np.isin(codes, _SPACES))
+    ends = np.cumsum(lens)
+    starts, last = kept[ends - lens], kept[ends - 1]
+    if (last - starts + 1 != lens).any():
+        return None
+    return list(zip(starts.tolist(), (last + 1).tolist()))
+
+
 def _hex(s: str) -> bool:
     return all(c in "0123456789ABCDEFabcdef" for c in s)
 
@@ -285,8 +307,29 @@ def _unicode_form(a: _Aligned, form: str) -> None:
         _unicode_form_general(a, form)
         return
     compat = form == "NFKD"
+    runs = list(_decomposing(compat).finditer(a.text))
+    if not runs:
+        return
+    t = unicode_forms._tables()
+    table = t.nfkd if compat else t.nfd
+    if not _reorders(a.text.translate(table), t):
+        # each character's decomposition in place: its characters all take its span
+        text, texts, spans, pos = a.text, [], [], 0
+        for m in runs:
+            s, e = m.span()
+            texts.append(text[pos:s])
+            spans += a.spans[pos:s]
+            for i in range(s, e):
+                d = table.get(ord(text[i]), text[i])
+                texts.append(d)
+                spans += [a.spans[i]] * len(d)
+            pos = e
+        texts.append(text[pos:])
+        spans += a.spans[pos:]
+        a.text, a.spans = "".join(texts), spans
+        return
     text, texts, spans, pos = a.text, [], [], 0
-    for m in _decomposing(compat).finditer(text):
+    for m in runs:
         lo, hi = max(m.start() - 1, 0), m.end()
         texts.append(text[pos:lo])
         spans += a.spans[pos:lo]
@@ -301,6 +344,17 @@ def _unicode_form(a: _Aligned, form: str) -> None:
         texts.append(text[pos:])
         spans += a.spans[pos:]
         a.text, a.spans = "".join(texts), spans
+
+
+def _reorders(decomposed: str, t) -> bool:
+    """Whether canonical ordering would move a character of this decomposed text: some
+    run of non-starters not already sorted by class."""
+    ccc = t.ccc
+    for m in t.runs.finditer(decomposed):
+        classes = [ccc.get(c, 0) for c in m.group()]
+        if classes != sorted(classes):
+            return True
+    return False
 
 
 @functools.lru_cache(maxsize=None)
@@ -824,8 +878,12 @@ class Offsets:
             return a, [(s, e) for s, e in zip(bounds, bounds[1:]) if e > s]
         if not self.has_stages:
             return a, [(0, len(a.text))]
-        pieces, pos, text = [], 0, a.text
-        for p in self.tok._core.pieces(text):
+        text, found = a.text, self.tok._core.pieces(a.text)
+        got = _between_spaces(text, found)
+        if got is not None:
+            return a, got
+        pieces, pos = [], 0
+        for p in found:
             at = text.find(p, pos)
             if at < 0 or not p:
                 raise _refuse(f"this pre-tokenizer on {text[:40]!r}: a piece could not be found")
