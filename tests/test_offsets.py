@@ -359,7 +359,7 @@ def _general_only(monkeypatch):
                         lambda a, step: offsets._precompiled_general(a, offsets._precompiled_of(step)[0]))
     monkeypatch.setattr(offsets, "_unicode_form", offsets._unicode_form_general)
     monkeypatch.setattr(offsets, "_between_spaces", lambda text, found: None)
-    monkeypatch.setattr(offsets, "_one_for_one", lambda steps: False)
+    monkeypatch.setattr(offsets, "_one_for_one", lambda steps, text: False)
     chinese = charmap._bert_data()[2]
     monkeypatch.setattr(offsets._Aligned, "spaced",
                         lambda self, runs: self.per_char(lambda c: " " + c + " " if chinese.match(c) else c))

@@ -196,7 +196,7 @@ def _is_byte_token(t) -> bool:
     return t is not None and len(t) == 6 and t.startswith("<0x") and t.endswith(">")
 
 
-_SPACES = [c for c in range(0x3001) if chr(c).isspace()]     # (U+3000 the last)
+_IS_SPACE = np.array([chr(c).isspace() for c in range(0x3001)])     # (U+3000 the last)
 
 
 def _between_spaces(text: str, found: list):
@@ -204,14 +204,23 @@ def _between_spaces(text: str, found: list):
     (str.isspace) in order, each a run of consecutive characters of the text: where
     ``str.find`` from the end of the one before finds each (it can start at no space).
     None when they are not."""
-    if not found or "".join(found) != "".join(text.split()):
+    if not found:
+        return None
+    joined = "".join(found)
+    whole = joined == text
+    if not whole and joined != "".join(text.split()):
         return None
     lens = np.fromiter(map(len, found), dtype=np.int64, count=len(found))
     if not lens.all():
         return None
-    codes = np.frombuffer(text.encode("utf-32-le"), dtype=np.uint32)
-    kept = np.flatnonzero(~np.isin(codes, _SPACES))
     ends = np.cumsum(lens)
+    if whole:
+        return list(zip((ends - lens).tolist(), ends.tolist()))
+    codes = np.frombuffer(text.encode("utf-32-le"), dtype=np.uint32)
+    spaces = np.zeros(len(codes), dtype=bool)
+    low = codes < len(_IS_SPACE)
+    spaces[low] = _IS_SPACE[codes[low]]
+    kept = np.flatnonzero(~spaces)
     starts, last = kept[ends - lens], kept[ends - 1]
     if (last - starts + 1 != lens).any():
         return None
@@ -581,11 +590,36 @@ def _spans_of(a, first, last) -> tuple:
     return [spans[c][0] for c in first.tolist()], [spans[c][1] for c in last.tolist()]
 
 
-def _one_for_one(steps) -> bool:
-    """Whether every step replaces one character by one (Replace of a string of one
-    character by one): each character of the result then takes its source's span."""
-    return all(s.get("type") == "Replace" and len(s.get("pattern", {}).get("String") or "") == 1
-               and len(s.get("content", "")) == 1 for s in steps)
+def _one_for_one(steps, text: str) -> bool:
+    """Whether every step replaces each character of this text by one character: Replace
+    of a string of one character by one; Lowercase and BertNormalizer when the text has no
+    character they lower to more than one, remove, space (CJK) or decompose, and no mark
+    (whitespace, which clean_text makes a space, is none of these). Each character of the
+    result then takes its source's span."""
+    fast = None
+    for step in steps:
+        kind = step.get("type")
+        if kind == "Replace":
+            if len(step.get("pattern", {}).get("String") or "") != 1 or len(step.get("content", "")) != 1:
+                return False
+            continue
+        if kind not in ("Lowercase", "BertNormalizer"):
+            return False
+        fast = fast or _bert_tables()
+        lower = kind == "Lowercase" or step.get("lowercase", True)
+        if lower and fast["lower"][1].search(text):
+            return False
+        if kind == "Lowercase":
+            continue
+        strip = step.get("strip_accents")
+        if step.get("clean_text", True) and fast["clean"][1].search(text):
+            return False
+        if step.get("handle_chinese_chars", True) and fast["chinese"].search(text):
+            return False
+        if (lower if strip is None else strip) and (not unicode_forms.ucd_is_normalized("NFD", text)
+                                                    or fast["marks"].search(text)):
+            return False
+    return True
 
 
 _RENAMED = object()
@@ -700,7 +734,7 @@ class Offsets:
                 # per-character steps that keep every ASCII character one character (and
                 # delete none: the length is kept) leave each where it was
                 a = None
-            elif len(normalized) == len(seg) and _one_for_one(self.steps):
+            elif len(normalized) == len(seg) and _one_for_one(self.steps, seg):
                 a = _RENAMED
             else:
                 a = _Aligned.original(seg, shift)
