@@ -972,56 +972,75 @@ class Offsets:
 
     def _by_pieces(self, a, pieces, ids):
         """Unigram when some tokens are not in ``_tiled``'s table (the unknown token, byte
-        tokens): a piece whose next tokens are all in it and spell it exactly is laid from
-        their lengths, any other through the general path (``_piece``). None when the
-        table does not serve."""
+        tokens): the tokens tile the text in order, so each stretch of tokens in the table
+        is laid from their lengths (its spelling checked, no token across two pieces) and
+        each other token through the general path (``_token``, in its piece). None when
+        the table does not serve, the pieces do not tile the text or a check fails."""
         table = self.__dict__.get("_tile_table")
-        if not table:
+        text = a.text
+        if not table or not ids or not pieces or pieces[0][0] != 0 or pieces[-1][1] != len(text) or \
+                any(e != s for (_, e), (s, _) in zip(pieces, pieces[1:])):
             return None
         strings, lens = table
-        if any(i >= len(strings) or i < 0 for i in (min(ids, default=0), max(ids, default=0))):
+        tids = np.asarray(ids, dtype=np.int64)
+        if tids.min() < 0 or tids.max() >= len(strings):
             return None
         spelled = [strings[i] for i in ids]
-        cum = np.concatenate(([0], np.cumsum(lens[np.asarray(ids, dtype=np.int64)])))
+        cum = np.concatenate(([0], np.cumsum(lens[tids])))
         cuml = cum.tolist()
         bad = [k for k, b in enumerate(spelled) if b is None] + [len(ids)]
-        text = a.text
         data = text.encode("utf-8")
         u = np.frombuffer(data, dtype=np.uint8)
-        first_bytes = np.append(np.flatnonzero((u & 0xC0) != 0x80), len(data))     # per character
-        cb = first_bytes.tolist()
-        counts, fast, bases, words = [], [], [], []     # per run of tokens: one piece's
-        gst, gen, gwd = [], [], []                      # the general path's tokens
-        k, nb = 0, 0            # the next token, the next index into bad
-        for w, (ps, pe) in enumerate(pieces):
-            while bad[nb] < k:
-                nb += 1
-            b0, b1 = cb[ps], cb[pe]
-            j = bisect.bisect_left(cuml, cuml[k] + b1 - b0, k)
-            if k < j <= bad[nb] and cuml[j] == cuml[k] + b1 - b0 and b"".join(spelled[k:j]) == data[b0:b1]:
+        cb = np.append(np.flatnonzero((u & 0xC0) != 0x80), len(data)).tolist()     # each character's first byte
+        byte_to_char = np.append(np.cumsum((u & 0xC0) != 0x80) - 1, len(text))
+        b2c = byte_to_char.tolist()
+        ends = [e for _, e in pieces]
+        counts, laid, bases = [], [], []        # per run of tokens: how many, laid by lengths, byte base
+        other_first, other_last = [], []        # characters of the tokens through the general path
+        pos, k = 0, 0
+        for b in bad:
+            if b < k:
+                continue                        # (taken with the bad token before it: byte tokens)
+            if b > k:                           # tokens k..b-1, in the table
+                b0 = cb[pos]
+                b1 = b0 + cuml[b] - cuml[k]
+                if b1 > len(data) or cb[b2c[b1]] != b1 or b"".join(spelled[k:b]) != data[b0:b1]:
+                    return None
+                counts.append(b - k)
+                laid.append(True)
                 bases.append(b0 - cuml[k])
-                fast.append(True)
-            else:
-                j = self._piece(a, ps, pe, ids, k, w, gst, gen, gwd)
-                bases.append(0)
-                fast.append(False)
-            counts.append(j - k)
-            words.append(w)
-            k = j
-        if k != len(ids):
-            raise self._lost(text)
+                pos, k = b2c[b1], b
+            if b == len(ids):
+                break
+            if pos >= len(text):
+                return None
+            ps, pe = pieces[bisect.bisect_right(ends, pos)]
+            try:
+                n, used = self._token(text, pos, ps, pe, ids, b, pos == ps)
+            except errors.NotImplementedError:
+                return None                     # (the general path says why)
+            counts.append(used)
+            laid.append(False)
+            bases.append(0)
+            other_first += [pos] * used
+            other_last += [pos + n - 1] * used
+            pos, k = pos + n, b + used
+        if k != len(ids) or pos != len(text):
+            return None
         counts = np.array(counts, dtype=np.int64)
-        is_fast = np.repeat(np.array(fast, dtype=bool), counts)
+        by_length = np.repeat(np.array(laid, dtype=bool), counts)
         base = np.repeat(np.array(bases, dtype=np.int64), counts)
-        byte_to_char = np.cumsum((u & 0xC0) != 0x80) - 1
-        c0 = byte_to_char[(base + cum[:-1])[is_fast]]
-        c1 = byte_to_char[(base + cum[1:] - 1)[is_fast]]
-        st = np.empty(len(ids), dtype=np.int64)
-        en = np.empty(len(ids), dtype=np.int64)
-        st[is_fast], en[is_fast] = _spans_of(a, c0, c1)
-        st[~is_fast] = gst
-        en[~is_fast] = gen
-        return st.tolist(), en.tolist(), np.repeat(np.array(words, dtype=np.int64), counts).tolist(), len(pieces)
+        first, last = np.empty(len(ids), dtype=np.int64), np.empty(len(ids), dtype=np.int64)
+        first[by_length] = byte_to_char[(base + cum[:-1])[by_length]]
+        last[by_length] = byte_to_char[(base + cum[1:] - 1)[by_length]]
+        first[~by_length] = other_first
+        last[~by_length] = other_last
+        piece_ends = np.array(ends, dtype=np.int64)
+        words = np.searchsorted(piece_ends, first, side="right")
+        if (words != np.searchsorted(piece_ends, last, side="right")).any():
+            return None                         # a token across two pieces
+        st, en = _spans_of(a, first, last)
+        return st, en, words.tolist(), len(pieces)
 
     def _tiled(self, a, pieces, ids):
         """The common case of BPE and Unigram: the tokens spell the pieces, which tile the
