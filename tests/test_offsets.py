@@ -353,7 +353,7 @@ FAST_PATH_NAMES = ["llama2", "gemma3", "sp-bpe-first-added", "sp-bpe-missing-byt
 def _general_only(monkeypatch):
     """Every fast path of warptok.offsets off: the general path alone."""
     from warptok import offsets
-    for name in ("_tiled", "_by_pieces", "_wordpiece_arrays", "_wordpiece"):
+    for name in ("_tiled", "_around_unknown", "_wordpiece_arrays", "_wordpiece"):
         monkeypatch.setattr(offsets.Offsets, name, lambda self, *args: None)
     monkeypatch.setattr(offsets, "_precompiled",
                         lambda a, step: offsets._precompiled_general(a, offsets._precompiled_of(step)[0]))
@@ -379,16 +379,18 @@ def _edge_texts() -> list:
 
 @pytest.mark.parametrize("name", FAST_PATH_NAMES)
 def test_fast_paths_equal_general_path(name, monkeypatch):
-    """Each fast path (tokens laid from per-id lengths, pieces laid that way around unknown
-    tokens, Precompiled followed only around what it changes, NFD only around what
-    decomposes) gives what the general path gives, and both what HF gives."""
+    """Each fast path (tokens laid from per-id lengths, Unigram's stretches between unknown
+    tokens laid that way, Precompiled followed only around what it changes, NFD only around
+    what decomposes or in place, pieces found without str.find, parts normalized character
+    for character left lazy, CJK spacing and mark removal by runs) gives what the general
+    path gives, and both what HF gives; and some fast path is taken."""
     from warptok import offsets
     text = CONFIGS[name]()
     ours = warptok.Tokenizer.from_str(text)
     docs = _edge_texts()
     taken = []
     with monkeypatch.context() as m:
-        for method in ("_tiled", "_by_pieces", "_wordpiece_arrays"):
+        for method in ("_tiled", "_around_unknown", "_wordpiece_arrays"):
             def counted(self, *args, _f=getattr(offsets.Offsets, method), _name=method):
                 got = _f(self, *args)
                 if got is not None:

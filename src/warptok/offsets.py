@@ -941,7 +941,7 @@ class Offsets:
             if got is not None:
                 return got
         if self.kind == "Unigram":
-            got = self._by_pieces(a, pieces, ids)
+            got = self._around_unknown(a, pieces, ids)
             if got is not None:
                 return got
         st, en, wd = [], [], []
@@ -970,7 +970,7 @@ class Offsets:
             first = False
         return k
 
-    def _by_pieces(self, a, pieces, ids):
+    def _around_unknown(self, a, pieces, ids):
         """Unigram when some tokens are not in ``_tiled``'s table (the unknown token, byte
         tokens): the tokens tile the text in order, so each stretch of tokens in the table
         is laid from their lengths (its spelling checked, no token across two pieces) and
