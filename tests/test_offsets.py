@@ -334,6 +334,8 @@ EDGES = [
     "", " ", "   ", REP, REP * 3, " a", "a ", "a  b", "  a  b  ", REP + "a " + REP * 2 + "b",
     "café cafe\u0301 naïve ÅSTRÖM Ǆ ﬁne ﬀ ½ ℌ Ａｂｃ ｶﾀｶﾅ",            # precomposed, decomposing, compatibility
     "a\u0345\u0301 e\u0301\u0323 o\u0308\u0304 \u1e0b\u0323 \u0301start",     # marks to reorder, a leading mark
+    "Déclaration universelle: égalité, ÉTÉ, Ǆ ǅ, Ångström, Ελληνικά Άλφα ΐ, Ёлка, Straße",   # each strips to one
+    "égalité İstanbul", "égalité \u0301", "égalité 中文",
     "\u200bzero\u200b width\u200d\ufeff joiners \u00ad soft",                    # characters a normalizer removes
     "\u200b\u200bx", "\u200b", "\x00\x01x\x7f",
     "中文字符 漢字 かな カナ 한국어 ไทย हिन्दी مرحبا",                       # unknown to small vocabularies

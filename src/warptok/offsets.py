@@ -593,9 +593,9 @@ def _spans_of(a, first, last) -> tuple:
 def _one_for_one(steps, text: str) -> bool:
     """Whether every step replaces each character of this text by one character: Replace
     of a string of one character by one; Lowercase and BertNormalizer when the text has no
-    character they lower to more than one, remove, space (CJK) or decompose, and no mark
-    (whitespace, which clean_text makes a space, is none of these). Each character of the
-    result then takes its source's span."""
+    character they lower to more than one, remove or space (CJK), and (strip_accents) each
+    character strips to one (whitespace, which clean_text makes a space, is none of these).
+    Each character of the result then takes its source's span."""
     fast = None
     for step in steps:
         kind = step.get("type")
@@ -616,10 +616,21 @@ def _one_for_one(steps, text: str) -> bool:
             return False
         if step.get("handle_chinese_chars", True) and fast["chinese"].search(text):
             return False
-        if (lower if strip is None else strip) and (not unicode_forms.ucd_is_normalized("NFD", text)
-                                                    or fast["marks"].search(text)):
+        if (lower if strip is None else strip) and not text.isascii() and \
+                not all(_strips_to_one(c) for c in set(text)):
             return False
     return True
+
+
+@functools.lru_cache(maxsize=4096)
+def _strips_to_one(c: str) -> bool:
+    """Whether BertNormalizer's strip_accents (NFD, marks out) leaves one starter of this
+    character, which lowercases to one: with others, the marks that NFD adds (and canonical
+    ordering moves) all go, and the starter keeps the character's span."""
+    t = unicode_forms._tables()
+    marks = charmap._bert_data()[1]
+    kept = [x for x in t.nfd.get(ord(c), c) if ord(x) not in marks]
+    return len(kept) == 1 and kept[0] not in t.ccc and len(charmap._lower_table().get(ord(kept[0]), kept[0])) == 1
 
 
 _RENAMED = object()
