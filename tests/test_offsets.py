@@ -18,6 +18,7 @@ from tokenizers import Tokenizer as HFTokenizer
 
 import warptok
 from conftest import corpus, data, hf_json
+from warptok._compile import charmap
 
 REP = "\u2581"
 
@@ -89,6 +90,10 @@ CONFIGS = {
     "gpt2-prepend-strip-replace": lambda: _gpt2(normalizer={"type": "Sequence", "normalizers": [
         {"type": "Prepend", "prepend": "  "}, {"type": "Strip", "strip_left": False, "strip_right": True},
         {"type": "Replace", "pattern": {"String": "e"}, "content": "EEE"}]}, added_tokens=_gpt2_added()),
+    # Replace of one character by one of another UTF-8 length: spans followed without building them
+    "gpt2-replace-one-for-one": lambda: _gpt2(normalizer={"type": "Sequence", "normalizers": [
+        {"type": "Replace", "pattern": {"String": "a"}, "content": "\u00e4"},
+        {"type": "Replace", "pattern": {"String": "\u00e9"}, "content": "e"}]}, added_tokens=_gpt2_added()),
     # SentencePiece-style BPE
     "llama2": lambda: hf_json("llama2").decode(),
     "gemma3": lambda: hf_json("gemma3").decode(),
@@ -105,6 +110,8 @@ CONFIGS = {
         type="BertNormalizer", clean_text=True, handle_chinese_chars=True, strip_accents=True, lowercase=False)),
     "bert-no-clean-no-chinese": lambda: _bert(normalizer=dict(
         type="BertNormalizer", clean_text=False, handle_chinese_chars=False, strip_accents=False, lowercase=True)),
+    "bert-replace-one-for-one": lambda: _bert(normalizer={"type": "Replace", "pattern": {"String": "\u00e9"},
+                                                         "content": "E"}),
     "bert-sequence-whitespace": lambda: _bert(pre_tokenizer={"type": "Whitespace"}, normalizer={
         "type": "Sequence", "normalizers": [{"type": "NFKC"}, {"type": "Lowercase"},
                                             {"type": "Replace", "pattern": {"String": "er"}, "content": "ER"},
@@ -319,3 +326,85 @@ def test_hf_return_offsets_mapping(name, side):
                     [b.char_to_token(i, c) for c in range(0, len(text) + 1, step)]
     with pytest.raises(ValueError):
         ours("a").word_ids()
+
+
+# ---------------------------------------------------------------- fast paths against the general path
+
+EDGES = [
+    "", " ", "   ", REP, REP * 3, " a", "a ", "a  b", "  a  b  ", REP + "a " + REP * 2 + "b",
+    "café cafe\u0301 naïve ÅSTRÖM Ǆ ﬁne ﬀ ½ ℌ Ａｂｃ ｶﾀｶﾅ",            # precomposed, decomposing, compatibility
+    "a\u0345\u0301 e\u0301\u0323 o\u0308\u0304 \u1e0b\u0323 \u0301start",     # marks to reorder, a leading mark
+    "Déclaration universelle: égalité, ÉTÉ, Ǆ ǅ, Ångström, Ελληνικά Άλφα ΐ, Ёлка, Straße",   # each strips to one
+    "égalité İstanbul", "égalité \u0301", "égalité 中文",
+    "\u200bzero\u200b width\u200d\ufeff joiners \u00ad soft",                    # characters a normalizer removes
+    "\u200b\u200bx", "\u200b", "\x00\x01x\x7f",
+    "中文字符 漢字 かな カナ 한국어 ไทย हिन्दी مرحبا",                       # unknown to small vocabularies
+    "😀👍🏽 \U0001F468\u200d\U0001F469\u200d\U0001F467 🇫🇷 \U0001F3F3\ufe0f\u200d\U0001F308",  # byte fallback
+    "\r\n\r\nx\r\ny \t\u3000\u00a0\u2028z",
+    "<s> x</s>y<unk> <unk><unk> [UNK]", "<0x41> <0xE2> <0x>",
+    "xxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxx qqqqzzzz",
+]
+
+FAST_PATH_NAMES = ["llama2", "gemma3", "sp-bpe-first-added", "sp-bpe-missing-bytes", "sp-bpe-never-unk",
+                   "sp-bpe-dropped", "sp-bpe-glued-unk", "sp-bpe-prefix-suffix", "botchan", "kyoto", "jiutian",
+                   "unigram-t5", "unigram-xlmr-added", "unigram-albert", "unigram-byte-fallback",
+                   "unigram-unk-elsewhere", "unigram-whitespace-split", "bert-uncased", "bert-cased-strip-accents",
+                   "bert-sequence-whitespace", "bert-replace-one-for-one", "gpt2-replace-one-for-one"]
+
+
+def _general_only(monkeypatch):
+    """Every fast path of warptok.offsets off: the general path alone."""
+    from warptok import offsets
+    for name in ("_tiled", "_around_unknown", "_wordpiece_arrays", "_wordpiece"):
+        monkeypatch.setattr(offsets.Offsets, name, lambda self, *args: None)
+    monkeypatch.setattr(offsets, "_precompiled",
+                        lambda a, step: offsets._precompiled_general(a, offsets._precompiled_of(step)[0]))
+    monkeypatch.setattr(offsets, "_unicode_form", offsets._unicode_form_general)
+    monkeypatch.setattr(offsets, "_between_spaces", lambda text, found: None)
+    monkeypatch.setattr(offsets, "_one_for_one", lambda steps, text: False)
+    chinese = charmap._bert_data()[2]
+    monkeypatch.setattr(offsets._Aligned, "spaced",
+                        lambda self, runs: self.per_char(lambda c: " " + c + " " if chinese.match(c) else c))
+    monkeypatch.setattr(offsets._Aligned, "removed",
+                        lambda self, runs, gone: self.per_char(lambda c: "" if ord(c) in gone else c))
+
+
+def _edge_texts() -> list:
+    rng = random.Random(7)
+    mixed = []
+    for _ in range(60):     # the edges glued together in random order, with real text between
+        parts = rng.sample(EDGES, 4) + [rng.choice(corpus("english"))[:200], rng.choice(corpus("multilingual"))[:200]]
+        rng.shuffle(parts)
+        mixed.append(rng.choice(["", " ", "  "]).join(parts))
+    return EDGES + mixed + texts()[::3]
+
+
+@pytest.mark.parametrize("name", FAST_PATH_NAMES)
+def test_fast_paths_equal_general_path(name, monkeypatch):
+    """Each fast path (tokens laid from per-id lengths, Unigram's stretches between unknown
+    tokens laid that way, Precompiled followed only around what it changes, NFD only around
+    what decomposes or in place, pieces found without str.find, parts normalized character
+    for character left lazy, CJK spacing and mark removal by runs) gives what the general
+    path gives, and both what HF gives; and some fast path is taken."""
+    from warptok import offsets
+    text = CONFIGS[name]()
+    ours = warptok.Tokenizer.from_str(text)
+    docs = _edge_texts()
+    taken = []
+    with monkeypatch.context() as m:
+        for method in ("_tiled", "_around_unknown", "_wordpiece_arrays"):
+            def counted(self, *args, _f=getattr(offsets.Offsets, method), _name=method):
+                got = _f(self, *args)
+                if got is not None:
+                    taken.append(_name)
+                return got
+            m.setattr(offsets.Offsets, method, counted)
+        fast = ours.encode_batch_with_offsets(docs, word_ids=True)
+    if name not in ("sp-bpe-prefix-suffix", "gpt2-replace-one-for-one"):   # (BPE prefix, suffix: the general path)
+        assert taken, name
+    with monkeypatch.context() as m:
+        _general_only(m)
+        general = warptok.Tokenizer.from_str(text).encode_batch_with_offsets(docs, word_ids=True)
+    for d, f, g in zip(docs, fast, general):
+        assert f == g, (name, d[:80])
+    check(ours, HFTokenizer.from_str(text), docs)

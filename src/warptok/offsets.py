@@ -22,6 +22,7 @@ path: token byte lengths, their cumulative sums, and a byte -> character table.
 
 from __future__ import annotations
 
+import bisect
 import functools
 import re
 from typing import NamedTuple
@@ -69,14 +70,15 @@ class _Aligned:
     def original(cls, text: str, shift: int) -> "_Aligned":
         if text.isascii():
             return cls(text, list(zip(range(shift, shift + len(text)), range(shift + 1, shift + len(text) + 1))))
-        ends = shift + np.cumsum([len(c.encode("utf-8")) for c in text], dtype=np.int64)
-        starts = np.concatenate(([shift], ends[:-1]))
-        return cls(text, list(zip(starts.tolist(), ends.tolist())))
+        b = np.frombuffer(text.encode("utf-8"), dtype=np.uint8)
+        bounds = np.append(np.flatnonzero((b & 0xC0) != 0x80), len(b)) + shift    # each character's first byte
+        return cls(text, list(zip(bounds[:-1].tolist(), bounds[1:].tolist())))
 
-    def transform(self, dest, initial: int = 0) -> None:
+    def transform(self, dest, initial: int = 0) -> int:
         """HF's transform over the whole text: dest is (char, change) — 0 replaces the
         next character, 1 inserts one (taking the previous character's span), -n
-        replaces the next and removes n more; ``initial`` characters go first."""
+        replaces the next and removes n more; ``initial`` characters go first. Returns
+        how many characters of the old text it went through."""
         old, chars, spans, at = self.spans, [], [], initial
         for c, change in dest:
             if change > 0:
@@ -90,6 +92,7 @@ class _Aligned:
             spans.append(span)
         self.text = "".join(chars)
         self.spans = spans
+        return at
 
     def per_char(self, fn) -> None:
         """A step that maps each character on its own to a string (maybe empty): every
@@ -105,6 +108,42 @@ class _Aligned:
                 spans += [span] * len(out)
         self.text = "".join(chars)
         self.spans = spans
+
+    def spaced(self, runs) -> None:
+        """per_char of ``" " + c + " "`` for each character of the runs (a regex of runs of
+        them), every other character kept: each of the three takes c's span."""
+        text, spans = self.text, self.spans
+        chars, out, pos = [], [], 0
+        for m in runs.finditer(text):
+            s, e = m.span()
+            chars += [text[pos:s], " " + "  ".join(text[s:e]) + " "]
+            out += spans[pos:s]
+            for span in spans[s:e]:
+                out += (span, span, span)
+            pos = e
+        chars.append(text[pos:])
+        out += spans[pos:]
+        self.text = "".join(chars)
+        self.spans = out
+
+    def removed(self, runs, gone) -> None:
+        """per_char of "" for each character whose code point is in gone, every other kept;
+        runs: a regex of runs of characters that holds every one of them (maybe others)."""
+        text, spans = self.text, self.spans
+        chars, out, pos = [], [], 0
+        for m in runs.finditer(text):
+            s, e = m.span()
+            chars.append(text[pos:s])
+            out += spans[pos:s]
+            for i in range(s, e):
+                if ord(text[i]) not in gone:
+                    chars.append(text[i])
+                    out.append(spans[i])
+            pos = e
+        chars.append(text[pos:])
+        out += spans[pos:]
+        self.text = "".join(chars)
+        self.spans = out
 
     def per_char_table(self, table: dict, lengthy) -> bool:
         """per_char by ``str.translate(table)`` when no character of the text maps to other
@@ -155,6 +194,41 @@ def _char_of(char_at: dict, byte: int) -> int:
 
 def _is_byte_token(t) -> bool:
     return t is not None and len(t) == 6 and t.startswith("<0x") and t.endswith(">")
+
+
+_IS_SPACE = np.array([chr(c).isspace() for c in range(0x3001)])     # (U+3000 the last)
+
+
+def _between_spaces(text: str, found: list):
+    """[(start, end)] of pieces that are the text's characters other than whitespace
+    (str.isspace) in order, each a run of consecutive characters of the text: where
+    ``str.find`` from the end of the one before finds each (it can start at no space).
+    None when they are not."""
+    if not found:
+        return None
+    joined = "".join(found)
+    whole = joined == text
+    if not whole and joined != "".join(text.split()):
+        return None
+    lens = np.fromiter(map(len, found), dtype=np.int64, count=len(found))
+    if not lens.all():
+        return None
+    ends = np.cumsum(lens)
+    if whole:
+        return list(zip((ends - lens).tolist(), ends.tolist()))
+    codes = np.frombuffer(text.encode("utf-32-le"), dtype=np.uint32)
+    spaces = np.zeros(len(codes), dtype=bool)
+    low = codes < len(_IS_SPACE)
+    spaces[low] = _IS_SPACE[codes[low]]
+    kept = np.flatnonzero(~spaces)
+    starts, last = kept[ends - lens], kept[ends - 1]
+    if (last - starts + 1 != lens).any():
+        return None
+    return list(zip(starts.tolist(), (last + 1).tolist()))
+
+
+def _hex(s: str) -> bool:
+    return all(c in "0123456789ABCDEFabcdef" for c in s)
 
 
 def _string_matches(text: str, needle: str) -> list:
@@ -235,6 +309,73 @@ def _composed(items: list) -> list:
 
 
 def _unicode_form(a: _Aligned, form: str) -> None:
+    """NFD and NFKD followed only around runs of characters that decompose or reorder
+    (each run with the character before it, a starter that stays: what HF's insertions
+    there may take the span of), the general path elsewhere."""
+    if form not in ("NFD", "NFKD"):
+        _unicode_form_general(a, form)
+        return
+    compat = form == "NFKD"
+    runs = list(_decomposing(compat).finditer(a.text))
+    if not runs:
+        return
+    t = unicode_forms._tables()
+    table = t.nfkd if compat else t.nfd
+    if not _reorders(a.text.translate(table), t):
+        # each character's decomposition in place: its characters all take its span
+        text, texts, spans, pos = a.text, [], [], 0
+        for m in runs:
+            s, e = m.span()
+            texts.append(text[pos:s])
+            spans += a.spans[pos:s]
+            for i in range(s, e):
+                d = table.get(ord(text[i]), text[i])
+                texts.append(d)
+                spans += [a.spans[i]] * len(d)
+            pos = e
+        texts.append(text[pos:])
+        spans += a.spans[pos:]
+        a.text, a.spans = "".join(texts), spans
+        return
+    text, texts, spans, pos = a.text, [], [], 0
+    for m in runs:
+        lo, hi = max(m.start() - 1, 0), m.end()
+        texts.append(text[pos:lo])
+        spans += a.spans[pos:lo]
+        run = a.slice(lo, hi)
+        if run.transform(_decomposed(run.text, compat)) != hi - lo:
+            _unicode_form_general(a, form)      # (not seen: a decomposition keeps every character)
+            return
+        texts.append(run.text)
+        spans += run.spans
+        pos = hi
+    if pos:
+        texts.append(text[pos:])
+        spans += a.spans[pos:]
+        a.text, a.spans = "".join(texts), spans
+
+
+def _reorders(decomposed: str, t) -> bool:
+    """Whether canonical ordering would move a character of this decomposed text: some
+    run of non-starters not already sorted by class."""
+    ccc = t.ccc
+    for m in t.runs.finditer(decomposed):
+        classes = [ccc.get(c, 0) for c in m.group()]
+        if classes != sorted(classes):
+            return True
+    return False
+
+
+@functools.lru_cache(maxsize=None)
+def _decomposing(compat: bool):
+    """Runs of characters that HF's NFD (NFKD) changes or reorders (and maybe others)."""
+    t = unicode_forms._tables()
+    table = t.nfkd if compat else t.nfd
+    chars = {chr(cp) for cp, d in table.items() if d != chr(cp)} | set(t.ccc)
+    return re.compile(unicode_forms._char_class(chars) + "+")
+
+
+def _unicode_form_general(a: _Aligned, form: str) -> None:
     items = _decomposed(a.text, form in ("NFKC", "NFKD"))
     if form in ("NFC", "NFKC"):
         items = _composed(items)
@@ -246,8 +387,58 @@ def _unicode_form(a: _Aligned, form: str) -> None:
 def _precompiled(a: _Aligned, step) -> None:
     """HF's Precompiled: per grapheme cluster (under 6 bytes) its replacement whole, else
     each character's; a replacement's characters replace the old ones in order, extra ones
-    are inserted, the last takes the removal of missing ones."""
-    p = _precompiled_of(step)
+    are inserted, the last takes the removal of missing ones.
+
+    Only the clusters it may change are followed (those of more than one character, or
+    with a character it maps to another string), each with the cluster before it, as
+    pieces of their own; a piece whose changes do not consume exactly its own characters
+    sends the whole text to the general path (``_precompiled_general``)."""
+    p, same = _precompiled_of(step)
+    text = a.text
+    changed = {c for c in set(text) - same if p.normalize(c) != c}
+    same.update(set(text) - changed)
+    gs = _core.graphemes(text)
+    if not changed and len(gs) == len(text):
+        return                  # every cluster one character the map keeps
+    hot = [i for i, g in enumerate(gs) if len(g) > 1 or g in changed]
+    chunks = []                 # [first, last] clusters, each hot one with the one before it
+    for i in hot:
+        lo = max(i - 1, 0)
+        if chunks and lo <= chunks[-1][1] + 1:
+            chunks[-1][1] = i
+        else:
+            chunks.append([lo, i])
+    starts = [0]
+    for g in gs:
+        starts.append(starts[-1] + len(g))
+    texts, spans, pos = [], [], 0
+    try:
+        for lo, hi in chunks:
+            texts.append(text[pos:starts[lo]])
+            spans += a.spans[pos:starts[lo]]
+            piece = a.slice(starts[lo], starts[hi + 1])
+            dest = _precompiled_dest(p, gs[lo:hi + 1])
+            if dest is not None and piece.transform(dest) != starts[hi + 1] - starts[lo]:
+                raise IndexError
+            texts.append(piece.text)
+            spans += piece.spans
+            pos = starts[hi + 1]
+    except (IndexError, errors.NotImplementedError):
+        _precompiled_general(a, p)
+        return
+    texts.append(text[pos:])
+    spans += a.spans[pos:]
+    a.text, a.spans = "".join(texts), spans
+
+
+def _precompiled_general(a: _Aligned, p) -> None:
+    dest = _precompiled_dest(p, _core.graphemes(a.text))
+    if dest is not None:
+        a.transform(dest)
+
+
+def _precompiled_dest(p, graphemes):
+    """The (char, change) of HF's transform for these clusters, None when nothing changes."""
     dest, modified = [], False
 
     def replace(old: str, new: str):
@@ -266,7 +457,7 @@ def _precompiled(a: _Aligned, step) -> None:
             else:
                 dest.append((c, 0))
 
-    for g in _core.graphemes(a.text):
+    for g in graphemes:
         whole = p.normalize(g) if len(g.encode("utf-8")) < 6 else None
         per = [p.normalize(c) for c in g]
         if all(r == c for r, c in zip(per, g)) and whole in (None, g):
@@ -285,19 +476,19 @@ def _precompiled(a: _Aligned, step) -> None:
             if dest[at:] != mine:
                 raise _refuse(f"a Precompiled normalizer on {g!r}: whether the cluster has an entry of its own "
                               "is not known here, and changes its offsets")
-    if modified:
-        a.transform(dest)
+    return dest if modified else None
 
 
 _precompiled_cache: dict = {}
 
 
 def _precompiled_of(step):
+    """(the map, the set of characters it is known to keep)."""
     key = step.get("precompiled_charsmap")
-    p = _precompiled_cache.get(key)
-    if p is None:
-        p = _precompiled_cache[key] = _core.Precompiled(normalizers._charsmap(step))
-    return p
+    got = _precompiled_cache.get(key)
+    if got is None:
+        got = _precompiled_cache[key] = (_core.Precompiled(normalizers._charsmap(step)), set())
+    return got
 
 
 def _bert(a: _Aligned, step) -> None:
@@ -313,12 +504,12 @@ def _bert(a: _Aligned, step) -> None:
     if step.get("clean_text", True) and not a.per_char_table(*fast["clean"]):
         a.per_char(lambda c: c if ord(c) not in clean else (clean[ord(c)] or ""))
     if step.get("handle_chinese_chars", True) and chinese.search(a.text):
-        a.per_char(lambda c: " " + c + " " if chinese.match(c) else c)
+        a.spaced(fast["chinese"])
     if strip:
         if not unicode_forms.ucd_is_normalized("NFD", a.text):
             _unicode_form(a, "NFD")
         if fast["marks"].search(a.text):
-            a.per_char(lambda c: "" if ord(c) in marks else c)
+            a.removed(fast["marks"], marks)
     if lower and not a.per_char_table(*fast["lower"]):
         table = charmap._lower_table()
         a.per_char(lambda c: table.get(ord(c), c))
@@ -327,14 +518,16 @@ def _bert(a: _Aligned, step) -> None:
 @functools.lru_cache(maxsize=None)
 def _bert_tables() -> dict:
     """BertNormalizer's per-character steps as translate tables, each with a regex of the
-    characters it does not map to exactly one character; and a regex of the marks."""
+    characters it does not map to exactly one character; a regex of runs of the marks
+    (with every astral character), and of runs of the CJK characters."""
     clean, marks = charmap._bert_data()[:2]
     lower = charmap._lower_table()
     clean_table = {cp: (out or None) for cp, out in clean.items()}
     out = {"clean": (clean_table, [chr(cp) for cp, v in clean.items() if len(v or "") != 1]),
            "lower": (lower, [chr(cp) for cp, v in lower.items() if len(v) != 1])}
     out = {k: (table, re.compile(unicode_forms._char_class(chars))) for k, (table, chars) in out.items()}
-    out["marks"] = re.compile(unicode_forms._char_class([chr(cp) for cp in marks]))
+    out["marks"] = re.compile(unicode_forms._char_class([chr(cp) for cp in marks]) + "+")
+    out["chinese"] = re.compile("(?:" + charmap._bert_data()[2].pattern + ")+")
     return out
 
 
@@ -351,7 +544,11 @@ def _normalize(a: _Aligned, steps) -> None:
         elif kind == "Replace":
             pattern, content = step.get("pattern", {}), step.get("content", "")
             if "String" in pattern:
-                a.replace_spans(_string_matches(a.text, pattern["String"]), content)
+                needle = pattern["String"]
+                if len(needle) == 1 and len(content) == 1:
+                    a.text = a.text.replace(needle, content)    # each takes its own span: spans stay
+                else:
+                    a.replace_spans(_string_matches(a.text, needle), content)
             else:
                 spans = normalizers._regex_spans(pattern["Regex"])(a.text.encode("utf-8"))
                 idx = _char_index_of_bytes(a.text)
@@ -380,26 +577,95 @@ def _identity_when_unchanged(steps) -> bool:
                                  "Strip") for s in steps)
 
 
+def _spans_of(a, first, last) -> tuple:
+    """(the start of each character in first, the end of each in last): lists of original
+    bytes, from arrays of character indices of a's text (an _Aligned or a _Lazy)."""
+    if isinstance(a, _Lazy):
+        if a.source.isascii():
+            return (first + a.shift).tolist(), (last + 1 + a.shift).tolist()
+        u = np.frombuffer(a.source.encode("utf-8"), dtype=np.uint8)
+        bounds = np.append(np.flatnonzero((u & 0xC0) != 0x80), len(u)) + a.shift
+        return bounds[first].tolist(), bounds[last + 1].tolist()
+    spans = a.spans
+    return [spans[c][0] for c in first.tolist()], [spans[c][1] for c in last.tolist()]
+
+
+def _one_for_one(steps, text: str) -> bool:
+    """Whether every step replaces each character of this text by one character: Replace
+    of a string of one character by one; Lowercase and BertNormalizer when the text has no
+    character they lower to more than one, remove or space (CJK), and (strip_accents) each
+    character strips to one (whitespace, which clean_text makes a space, is none of these).
+    Each character of the result then takes its source's span."""
+    fast = None
+    for step in steps:
+        kind = step.get("type")
+        if kind == "Replace":
+            if len(step.get("pattern", {}).get("String") or "") != 1 or len(step.get("content", "")) != 1:
+                return False
+            continue
+        if kind not in ("Lowercase", "BertNormalizer"):
+            return False
+        fast = fast or _bert_tables()
+        lower = kind == "Lowercase" or step.get("lowercase", True)
+        if lower and fast["lower"][1].search(text):
+            return False
+        if kind == "Lowercase":
+            continue
+        strip = step.get("strip_accents")
+        if step.get("clean_text", True) and fast["clean"][1].search(text):
+            return False
+        if step.get("handle_chinese_chars", True) and fast["chinese"].search(text):
+            return False
+        if (lower if strip is None else strip) and not text.isascii() and \
+                not all(_strips_to_one(c) for c in set(text)):
+            return False
+    return True
+
+
+@functools.lru_cache(maxsize=4096)
+def _strips_to_one(c: str) -> bool:
+    """Whether BertNormalizer's strip_accents (NFD, marks out) leaves one starter of this
+    character, which lowercases to one: with others, the marks that NFD adds (and canonical
+    ordering moves) all go, and the starter keeps the character's span."""
+    t = unicode_forms._tables()
+    marks = charmap._bert_data()[1]
+    kept = [x for x in t.nfd.get(ord(c), c) if ord(x) not in marks]
+    return len(kept) == 1 and kept[0] not in t.ccc and len(charmap._lower_table().get(ord(kept[0]), kept[0])) == 1
+
+
+_RENAMED = object()
+
+
 class _Lazy:
-    """An unnormalized part of the original: character i spans its own bytes. The spans
-    are only built when a step needs them (a slice keeps the byte shift)."""
+    """A part of the original whose character i spans the bytes of the original's
+    character i: unnormalized (source is the text), or normalized by steps that replace
+    characters one for one (source: the original part). The spans are only built when a
+    step needs them (a slice keeps the byte shift)."""
 
-    __slots__ = ("text", "shift")
+    __slots__ = ("text", "shift", "source", "_spans")
 
-    def __init__(self, text: str, shift: int):
+    def __init__(self, text: str, shift: int, source: str | None = None):
         self.text = text
         self.shift = shift
+        self.source = text if source is None else source
+        self._spans = None
+
+    @property
+    def spans(self) -> list:
+        if self._spans is None:
+            self._spans = _Aligned.original(self.source, self.shift).spans
+        return self._spans
 
     def slice(self, start: int, end: int) -> "_Lazy":
-        return _Lazy(self.text[start:end], self.shift + len(self.text[:start].encode("utf-8")))
+        return _Lazy(self.text[start:end], self.shift + len(self.source[:start].encode("utf-8")),
+                     self.source[start:end])
 
     def span(self, i: int):
-        s = self.shift + len(self.text[:i].encode("utf-8"))
-        return (s, s + len(self.text[i].encode("utf-8")))
+        s = self.shift + len(self.source[:i].encode("utf-8"))
+        return (s, s + len(self.source[i].encode("utf-8")))
 
     def aligned(self) -> _Aligned:
-        return _Aligned.original(self.text, self.shift)
-
+        return _Aligned(self.text, self.spans)
 
 
 # ---------------------------------------------------------------- the per-tokenizer plan
@@ -479,6 +745,8 @@ class Offsets:
                 # per-character steps that keep every ASCII character one character (and
                 # delete none: the length is kept) leave each where it was
                 a = None
+            elif len(normalized) == len(seg) and _one_for_one(self.steps, seg):
+                a = _RENAMED
             else:
                 a = _Aligned.original(seg, shift)
                 _normalize(a, self.steps)
@@ -488,6 +756,8 @@ class Offsets:
             return
         if a is None:
             a = _Lazy(normalized, shift)
+        elif a is _RENAMED:
+            a = _Lazy(normalized, shift, seg)
         mask = active[1]
         matches = self.tok._core.find_added(normalized.encode("utf-8"), 1, mask) if mask is not None else []
         if not matches:
@@ -604,7 +874,7 @@ class Offsets:
                 starts, last = src[starts], src[last]
         elif int(ends[-1] if len(ends) else 0) != len(data):
             raise _refuse(f"this tokenizer on {text[:40]!r}: its tokens do not cover the text's bytes")
-        if isinstance(part, _Lazy):
+        if isinstance(part, _Lazy) and part.source == text:
             # a token spans the characters that hold its first and last bytes
             st, en = starts, last + 1
             if len(data) != len(text):
@@ -632,21 +902,33 @@ class Offsets:
 
     def _pieces(self, part):
         """(the pre-tokenized text as an _Aligned, [(start, end) characters of each piece])."""
-        a = part.aligned() if isinstance(part, _Lazy) else _Aligned(part.text, part.spans)
+        a = part
         if self.metaspace is not None:
+            a = part.aligned() if isinstance(part, _Lazy) else _Aligned(part.text, part.spans)
             rep, scheme, split = self.metaspace
-            a.replace_spans(_string_matches(a.text, " "), rep)
+            if len(rep) == 1:
+                a.text = a.text.replace(" ", rep)       # each takes its own span: spans stay
+            else:
+                a.replace_spans(_string_matches(a.text, " "), rep)
             if not a.text.startswith(rep) and (scheme == "always" or (scheme == "first" and a.spans[0][0] == 0)):
                 a.prepend(rep)
             if not split:
                 return a, [(0, len(a.text))]
-            cuts = [i for i, c in enumerate(a.text) if c == rep and i > 0]
-            bounds = [0] + cuts + [len(a.text)]
+            if len(rep) == 1:
+                codes = np.frombuffer(a.text.encode("utf-32-le"), dtype=np.uint32)
+                cuts = np.flatnonzero(codes[1:] == ord(rep)) + 1
+                bounds = [0] + cuts.tolist() + [len(a.text)]
+            else:
+                bounds = [0] + [i for i, c in enumerate(a.text) if c == rep and i > 0] + [len(a.text)]
             return a, [(s, e) for s, e in zip(bounds, bounds[1:]) if e > s]
         if not self.has_stages:
             return a, [(0, len(a.text))]
-        pieces, pos, text = [], 0, a.text
-        for p in self.tok._core.pieces(text):
+        text, found = a.text, self.tok._core.pieces(a.text)
+        got = _between_spaces(text, found)
+        if got is not None:
+            return a, got
+        pieces, pos = [], 0
+        for p in found:
             at = text.find(p, pos)
             if at < 0 or not p:
                 raise _refuse(f"this pre-tokenizer on {text[:40]!r}: a piece could not be found")
@@ -657,30 +939,228 @@ class Offsets:
     def _model(self, part, ids):
         """Tokens of a WordPiece, WordLevel, BPE or Unigram model over each piece."""
         a, pieces = self._pieces(part)
+        if self.kind in ("BPE", "Unigram"):
+            got = self._tiled(a, pieces, ids)
+            if got is not None:
+                return got
         if self.kind == "BPE":
             return self._bpe(a, pieces, ids)
         if self.kind == "WordPiece":
-            got = self._wordpiece(a, pieces, ids)
+            got = self._wordpiece_arrays(a, pieces, ids)
+            if got is None:
+                got = self._wordpiece(a, pieces, ids)
             if got is not None:
                 return got
-        text, spans = a.text, a.spans
-        st, en, wd, k = [], [], [], 0
+        if self.kind == "Unigram":
+            got = self._around_unknown(a, pieces, ids)
+            if got is not None:
+                return got
+        st, en, wd = [], [], []
+        k = 0
         for w, (ps, pe) in enumerate(pieces):
-            pos, first = ps, True
-            while pos < pe:
-                if k >= len(ids):
-                    raise self._lost(text)
-                n, used = self._token(text, pos, ps, pe, ids, k, first)
-                for j in range(used):
-                    st.append(spans[pos][0])
-                    en.append(spans[pos + n - 1][1])
-                    wd.append(w)
-                k += used
-                pos += n
-                first = False
+            k = self._piece(a, ps, pe, ids, k, w, st, en, wd)
         if k != len(ids):
-            raise self._lost(text)
+            raise self._lost(a.text)
         return st, en, wd, len(pieces)
+
+    def _piece(self, a, ps, pe, ids, k, w, st, en, wd) -> int:
+        """The general path over one piece from ids[k]: appends each token's span and word;
+        returns the next k."""
+        text, spans = a.text, a.spans
+        pos, first = ps, True
+        while pos < pe:
+            if k >= len(ids):
+                raise self._lost(text)
+            n, used = self._token(text, pos, ps, pe, ids, k, first)
+            for j in range(used):
+                st.append(spans[pos][0])
+                en.append(spans[pos + n - 1][1])
+                wd.append(w)
+            k += used
+            pos += n
+            first = False
+        return k
+
+    def _around_unknown(self, a, pieces, ids):
+        """Unigram when some tokens are not in ``_tiled``'s table (the unknown token, byte
+        tokens): the tokens tile the text in order, so each stretch of tokens in the table
+        is laid from their lengths (its spelling checked, no token across two pieces) and
+        each other token through the general path (``_token``, in its piece). None when
+        the table does not serve, the pieces do not tile the text or a check fails."""
+        table = self.__dict__.get("_tile_table")
+        text = a.text
+        if not table or not ids or not pieces or pieces[0][0] != 0 or pieces[-1][1] != len(text) or \
+                any(e != s for (_, e), (s, _) in zip(pieces, pieces[1:])):
+            return None
+        strings, lens = table
+        tids = np.asarray(ids, dtype=np.int64)
+        if tids.min() < 0 or tids.max() >= len(strings):
+            return None
+        spelled = [strings[i] for i in ids]
+        cum = np.concatenate(([0], np.cumsum(lens[tids])))
+        cuml = cum.tolist()
+        bad = [k for k, b in enumerate(spelled) if b is None] + [len(ids)]
+        data = text.encode("utf-8")
+        u = np.frombuffer(data, dtype=np.uint8)
+        cb = np.append(np.flatnonzero((u & 0xC0) != 0x80), len(data)).tolist()     # each character's first byte
+        byte_to_char = np.append(np.cumsum((u & 0xC0) != 0x80) - 1, len(text))
+        b2c = byte_to_char.tolist()
+        ends = [e for _, e in pieces]
+        counts, laid, bases = [], [], []        # per run of tokens: how many, laid by lengths, byte base
+        other_first, other_last = [], []        # characters of the tokens through the general path
+        pos, k = 0, 0
+        for b in bad:
+            if b < k:
+                continue                        # (taken with the bad token before it: byte tokens)
+            if b > k:                           # tokens k..b-1, in the table
+                b0 = cb[pos]
+                b1 = b0 + cuml[b] - cuml[k]
+                if b1 > len(data) or cb[b2c[b1]] != b1 or b"".join(spelled[k:b]) != data[b0:b1]:
+                    return None
+                counts.append(b - k)
+                laid.append(True)
+                bases.append(b0 - cuml[k])
+                pos, k = b2c[b1], b
+            if b == len(ids):
+                break
+            if pos >= len(text):
+                return None
+            ps, pe = pieces[bisect.bisect_right(ends, pos)]
+            try:
+                n, used = self._token(text, pos, ps, pe, ids, b, pos == ps)
+            except errors.NotImplementedError:
+                return None                     # (the general path says why)
+            counts.append(used)
+            laid.append(False)
+            bases.append(0)
+            other_first += [pos] * used
+            other_last += [pos + n - 1] * used
+            pos, k = pos + n, b + used
+        if k != len(ids) or pos != len(text):
+            return None
+        counts = np.array(counts, dtype=np.int64)
+        by_length = np.repeat(np.array(laid, dtype=bool), counts)
+        base = np.repeat(np.array(bases, dtype=np.int64), counts)
+        first, last = np.empty(len(ids), dtype=np.int64), np.empty(len(ids), dtype=np.int64)
+        first[by_length] = byte_to_char[(base + cum[:-1])[by_length]]
+        last[by_length] = byte_to_char[(base + cum[1:] - 1)[by_length]]
+        first[~by_length] = other_first
+        last[~by_length] = other_last
+        piece_ends = np.array(ends, dtype=np.int64)
+        words = np.searchsorted(piece_ends, first, side="right")
+        if (words != np.searchsorted(piece_ends, last, side="right")).any():
+            return None                         # a token across two pieces
+        st, en = _spans_of(a, first, last)
+        return st, en, words.tolist(), len(pieces)
+
+    def _tiled(self, a, pieces, ids):
+        """The common case of BPE and Unigram: the tokens spell the pieces, which tile the
+        text, each token covering its string's bytes (a BPE byte_fallback token ``<0xXX>``
+        its byte), so the layout is the cumulative sum of per-id byte lengths. Taken only
+        when the tokens' bytes joined equal the text's, with no unknown token, no Unigram
+        byte token and no BPE prefix or suffix among them; None (the general path then)
+        otherwise."""
+        table = self.__dict__.get("_tile_table")
+        if table is None:
+            table = self._tile_table = self._tiling()
+        text = a.text
+        if table is False or not ids or not pieces or pieces[0][0] != 0 or pieces[-1][1] != len(text) or \
+                any(e != s for (_, e), (s, _) in zip(pieces, pieces[1:])):
+            return None
+        strings, lens = table
+        try:
+            spelled = b"".join([strings[i] for i in ids])
+        except (IndexError, TypeError):     # an id outside the table, or one it leaves out (None)
+            return None
+        if spelled != text.encode("utf-8"):
+            return None
+        n = lens[np.asarray(ids, dtype=np.int64)]
+        ends = np.cumsum(n)
+        starts, last = ends - n, ends - 1
+        idx = _char_index_of_bytes(text)
+        if idx is not None:
+            starts, last = idx[starts], idx[last]
+        st, en = _spans_of(a, starts, last)
+        if len(pieces) == 1:
+            wd = [0] * len(ids)
+        else:
+            wd = np.searchsorted(np.array([e for _, e in pieces]), starts, side="right").tolist()
+        return st, en, wd, len(pieces)
+
+    def _tiling(self):
+        """Per id (a list by id): the bytes its token stands for in ``_tiled``, None for
+        the ids it leaves to the general path; and their lengths (an array). False when the
+        model has a BPE prefix or suffix."""
+        if self.kind == "BPE" and (self.prefix or self.suffix):
+            return False
+        size = max(self.id_to_token, default=-1) + 1
+        strings = [None] * size
+        for i, t in self.id_to_token.items():
+            if i == self.unk or not t:
+                continue
+            if self.byte_fallback and _is_byte_token(t):
+                if self.kind == "BPE" and _hex(t[3:5]) and t == f"<0x{int(t[3:5], 16):02X}>":   # as _symbols spells them
+                    strings[i] = bytes([int(t[3:5], 16)])
+                continue
+            strings[i] = t.encode("utf-8")
+        lens = np.array([len(b) if b is not None else 0 for b in strings], dtype=np.int64)
+        return strings, lens
+
+    def _wordpiece_arrays(self, a, pieces, ids):
+        """``_wordpiece`` with arrays: a token starts a piece unless its string has the
+        continuing prefix (then the count of starting tokens is the count of pieces, else
+        a piece started with a prefixed token: None); the unknown token covers its piece.
+        Lengths from per-id tables, each piece filled exactly, one spelling check. None
+        when anything does not fit."""
+        got = self.__dict__.get("_wp_arrays")
+        if got is None:
+            got = self._wp_arrays = self._wordpiece_tables()
+        if not got or not ids or not pieces:
+            return None
+        first_len, cont_len, first_str, cont_str = got
+        tids = np.asarray(ids, dtype=np.int64)
+        if tids.min() < 0 or tids.max() >= len(first_len):
+            return None
+        unk = tids == (self.unk if self.unk is not None else -1)
+        cont = (cont_len[tids] >= 0) & ~unk
+        first = ~cont
+        if not first[0] or int(first.sum()) != len(pieces):
+            return None
+        bounds = np.array(pieces, dtype=np.int64)
+        w = np.cumsum(first) - 1
+        lens = np.where(cont, cont_len[tids], first_len[tids])
+        lens[unk] = (bounds[:, 1] - bounds[:, 0])[w[unk]]
+        if (lens <= 0).any():
+            return None
+        before = np.cumsum(lens) - lens
+        starts_at = np.flatnonzero(first)
+        pos = bounds[w, 0] + before - before[starts_at][w]
+        last = pos + lens - 1
+        if (last[np.append(starts_at[1:], len(ids)) - 1] + 1 != bounds[:, 1]).any():
+            return None
+        text = a.text
+        spelled = np.where(cont, cont_str[tids], first_str[tids])
+        for k in np.flatnonzero(unk).tolist():
+            spelled[k] = text[pos[k]:last[k] + 1]
+        if "".join(spelled.tolist()) != "".join([text[ps:pe] for ps, pe in pieces]):
+            return None
+        return (*_spans_of(a, pos, last), w.tolist(), len(pieces))
+
+    def _wordpiece_tables(self):
+        """Per id (arrays by id): its length and string as a piece's first token, and
+        without the continuing prefix as a later one (-1 and "" for ids without it).
+        False when there is no prefix."""
+        prefix, strings = self.prefix, self.id_to_token
+        if not prefix:
+            return False
+        size = max(strings, default=-1) + 1
+        first_len, cont_len = np.full(size, -1, dtype=np.int64), np.full(size, -1, dtype=np.int64)
+        first_str, cont_str = np.full(size, "", dtype=object), np.full(size, "", dtype=object)
+        for i, t in strings.items():
+            first_len[i], first_str[i] = len(t), t
+            if t.startswith(prefix):
+                cont_len[i], cont_str[i] = len(t) - len(prefix), t[len(prefix):]
+        return first_len, cont_len, first_str, cont_str
 
     def _wordpiece(self, a, pieces, ids):
         """WordPiece's tokens tile each piece: the first as its string, the others without
