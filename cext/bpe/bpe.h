@@ -68,7 +68,9 @@ typedef struct {
     uint32_t *tok_off;       /* n_ids + 1 offsets into tok_bytes: the bytes an id decodes to */
     uint8_t *tok_bytes;
     uint8_t *tok_flags;      /* WT_TOK_* */
-    uint32_t *vocab;         /* ids flagged WT_TOK_BPE by their bytes (open addressing) */
+    uint64_t *vocab;         /* ids flagged WT_TOK_BPE by their bytes (open addressing): the high
+                              * half of the bytes' hash above the id (UINT64_MAX: empty), so a
+                              * probe reads the token's bytes only when the hashes agree */
     size_t vocab_mask;
     wt_pair_map pairs;
     uint32_t *byte_ranks;    /* 256 x 256: the rank of the pair of two bytes' tokens (UINT32_MAX: none) */

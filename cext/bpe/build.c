@@ -10,10 +10,12 @@
 static uint32_t lookup(const wt_bpe *b, const uint8_t *p, size_t n)
 {
     const uint32_t *off = b->tok_off;
-    for (size_t i = wt_hash_mem(p, n) & b->vocab_mask;; i = (i + 1) & b->vocab_mask) {
-        uint32_t id = b->vocab[i];
-        if (id == WT_NO_ID) return WT_NO_ID;
-        if (off[id + 1] - off[id] == n && memcmp(b->tok_bytes + off[id], p, n) == 0) return id;
+    uint64_t h = wt_hash_mem(p, n), tag = h >> 32;
+    for (size_t i = h & b->vocab_mask;; i = (i + 1) & b->vocab_mask) {
+        uint64_t e = b->vocab[i];
+        if (e == UINT64_MAX) return WT_NO_ID;
+        uint32_t id = (uint32_t)e;
+        if (e >> 32 == tag && off[id + 1] - off[id] == n && memcmp(b->tok_bytes + off[id], p, n) == 0) return id;
     }
 }
 
@@ -22,9 +24,10 @@ static int vocab_insert(wt_bpe *b, uint32_t id)
     const uint8_t *p = b->tok_bytes + b->tok_off[id];
     size_t n = b->tok_off[id + 1] - b->tok_off[id];
     if (n == 0 || lookup(b, p, n) != WT_NO_ID) return WT_EINVAL;   /* empty, or two ids with the same bytes */
-    size_t i = wt_hash_mem(p, n) & b->vocab_mask;
-    while (b->vocab[i] != WT_NO_ID) i = (i + 1) & b->vocab_mask;
-    b->vocab[i] = id;
+    uint64_t h = wt_hash_mem(p, n);
+    size_t i = h & b->vocab_mask;
+    while (b->vocab[i] != UINT64_MAX) i = (i + 1) & b->vocab_mask;
+    b->vocab[i] = (h >> 32) << 32 | id;     /* ids are below WT_PAIR_LIMIT: never UINT64_MAX */
     return 0;
 }
 
@@ -202,8 +205,8 @@ int wt_bpe_init(wt_bpe *b, uint32_t n_ids, const uint32_t *tok_off, const uint8_
         n_short += tok_off[id + 1] - tok_off[id] <= WT_PT_SHORT;
     }
     b->vocab_mask = wt_pow2_at_least(n_bpe * 2 + 1) - 1;
-    if (!(b->vocab = wt_malloc((b->vocab_mask + 1) * sizeof(uint32_t)))) goto fail;
-    memset(b->vocab, 0xff, (b->vocab_mask + 1) * sizeof(uint32_t));
+    if (!(b->vocab = wt_malloc((b->vocab_mask + 1) * sizeof(uint64_t)))) goto fail;
+    memset(b->vocab, 0xff, (b->vocab_mask + 1) * sizeof(uint64_t));
     for (uint32_t id = 0; id < n_ids; id++)
         if ((b->tok_flags[id] & WT_TOK_BPE) && (rc = vocab_insert(b, id))) goto fail;
 

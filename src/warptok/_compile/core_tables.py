@@ -44,13 +44,16 @@ def core_tables(spec: Spec) -> dict:
         stages=stages, passes=passes, prefix=array("I", spec.prefix), suffix=array("I", spec.suffix))
 
 
+_PRESENT = bytes([0]) + bytes([1]) * 255     # token_tables' flags -> 0/1
+
+
 def _model_tables(spec: Spec) -> dict:
     """The model's own vocabulary (not the added tokens) and options, for Core's model."""
     m = spec.model
-    vocab = {i: t.encode() for i, t in m["vocab"].items()}
+    vocab = m["vocab"]                   # id -> UTF-8 (models._spec)
     n_ids = max(vocab, default=-1) + 1
     off, blob, flags = _core.token_tables(vocab, n_ids, set(), set())
-    present = bytes(1 if f else 0 for f in flags)
+    present = flags.translate(_PRESENT)
     out = {k: v for k, v in m.items() if k != "vocab"}
     out.update(off=off, bytes=blob, present=present)
     return out

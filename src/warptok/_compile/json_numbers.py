@@ -45,6 +45,12 @@ def serde_float(text: str) -> float:
     serde_json's default parser reads it."""
     negative = text.startswith("-")
     s = text[1:] if negative else text
+    if len(s) <= 20 and "." in s and "e" not in s and "E" not in s:
+        # A fraction, at most 19 digits and no exponent (most scores): the u64 cannot overflow, so the
+        # loop below computes float(digits) / 10**len(fraction); done here by C builtins.
+        int_part, _, frac_part = s.partition(".")
+        f = float(int(int_part + frac_part)) / _POW10[len(frac_part)]
+        return -f if negative else f
     mantissa, _, exp_text = s.replace("E", "e").partition("e")
     int_part, _, frac_part = mantissa.partition(".")
     significand, exponent, overflowed = 0, 0, False

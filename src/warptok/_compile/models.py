@@ -1,17 +1,17 @@
 """The models beyond byte-level BPE (WordPiece, WordLevel, BPE over characters, Unigram)
 and the pre-tokenizers they come with, read from a tokenizer.json into a Spec.
 
-A Spec of these has ``model``: the model's vocabulary (id -> string) and options, which
+A Spec of these has ``model``: the model's vocabulary (id -> UTF-8 bytes) and options, which
 core_tables hands to the core (cext/models/). Token strings are text (UTF-8), not byte-level
 characters; decoding goes through the file's decoder (decoders.py).
 """
 
 from __future__ import annotations
 
-import itertools
 from array import array
 
 from .. import errors
+from .._native import _core
 from .._native._core import MAX_STAGES, SPLIT_BEHAVIORS
 from . import charmap
 from .spec import Spec, Stage
@@ -29,9 +29,12 @@ def _dict_vocab(model) -> dict:
 
 
 def _spec(kind: str, id_to_token: dict, **model) -> Spec:
-    spec = Spec("huggingface", {i: t.encode() for i, t in id_to_token.items()}, set(), mode_tiktoken=False)
-    spec.model = dict(kind=kind, vocab=dict(id_to_token), **model)
-    spec.id_to_token = dict(id_to_token)
+    """A Spec of a model's vocabulary (id_to_token: a new dict, which the Spec keeps)."""
+    token_bytes = {i: t.encode() for i, t in id_to_token.items()}     # encoded once, for both tables
+    spec = Spec("huggingface", token_bytes, set(), mode_tiktoken=False)
+    # The model's own vocabulary as UTF-8 (added tokens may replace ids of token_bytes later).
+    spec.model = dict(kind=kind, vocab=dict(token_bytes), **model)
+    spec.id_to_token = id_to_token
     return spec
 
 
@@ -84,11 +87,11 @@ def _bpe(model) -> Spec:
         merges = []
     if not isinstance(merges, list):
         raise errors.ValueError("not a tokenizer.json file: model.merges is not a list")
-    try:
-        rows = _merge_rows(merges, vocab, prefix)
-    except (KeyError, ValueError, TypeError, AttributeError):
+    rows, bad = _core.model_merge_rows(merges, vocab, prefix.encode())
+    if bad >= 0:
         _merge_error(merges, vocab, prefix)
-        raise
+        raise errors.ValueError(f"not a tokenizer.json file: merge {merges[bad]!r} is not two tokens of the "
+                                "vocabulary making a third")
     unk = model.get("unk_token")
     if unk is not None and not isinstance(unk, str):
         raise errors.ValueError("not a tokenizer.json file: bad unk_token")
@@ -121,22 +124,10 @@ def _unigram(model) -> Spec:
     return _spec("Unigram", dict(enumerate(pieces)), unk=unk, scores=scores, byte_fallback=byte_fallback)
 
 
-def _merge_rows(merges, vocab, prefix) -> array:
-    """The (left, right, merged) id rows; KeyError, ValueError or TypeError on a bad merge."""
-    def merged(a, b):
-        if b.startswith(prefix):
-            return a + b[len(prefix):]
-        return (a.encode() + b.encode()[len(prefix.encode()):]).decode()   # HF cuts bytes
-    parts = [m.split(" ") if type(m) is str else m for m in merges]
-    if prefix:
-        ids = [(vocab[a], vocab[b], vocab[merged(a, b)]) for a, b in parts]
-    else:
-        ids = [(vocab[a], vocab[b], vocab[a + b]) for a, b in parts]
-    return array("I", itertools.chain.from_iterable(ids))   # (a pair listed twice: bpe_sym.c keeps the last)
-
-
 def _merge_error(merges, vocab, prefix):
-    """Raise what is wrong with the first bad merge."""
+    """Raise what is wrong with the first bad merge (_core.model_merge_rows refused one).
+    The (left, right, merged) rows are in the order of the merges; a pair listed twice:
+    bpe_sym.c keeps the last."""
     for m in merges:
         parts = m.split(" ") if isinstance(m, str) else m
         if not isinstance(parts, (list, tuple)) or len(parts) != 2 or not all(isinstance(x, str) for x in parts):

@@ -49,11 +49,13 @@ def parse_tiktoken_ranks(data: bytes, where="rank file") -> dict:
 
 
 def tiktoken_spec(ranks: dict, pattern: str, special_tokens: dict | None) -> Spec:
-    token_bytes = {}
-    for b, r in ranks.items():
-        if r in token_bytes:
-            raise errors.ValueError(f"rank {r} appears twice in the rank file")
-        token_bytes[r] = b
+    token_bytes = {r: b for b, r in ranks.items()}
+    if len(token_bytes) != len(ranks):        # a rank listed twice: find it for the message
+        seen = set()
+        for r in ranks.values():
+            if r in seen:
+                raise errors.ValueError(f"rank {r} appears twice in the rank file")
+            seen.add(r)
     # tiktoken keeps only what the pattern matches: HF's Removed split, inverted.
     spec = Spec("tiktoken", token_bytes, set(token_bytes), mode_tiktoken=True,
                 stages=[Stage(pattern, "fancy", "Removed", invert=True)])

@@ -122,7 +122,7 @@ def _read_added(entries, spec: Spec, vocab):
     if not isinstance(vocab, dict):          # Unigram: a list of [piece, score]
         vocab = {}
         if spec.model is not None:
-            for i, piece in sorted(spec.model["vocab"].items()):
+            for i, piece in sorted(spec.id_to_token.items()):
                 vocab[piece] = i
     for e in entries:
         if e.get("single_word"):

@@ -364,27 +364,47 @@ cdef class _BytesIds:
     """Byte strings -> ids, open addressing over one blob: the loader's lookups of
     merge parts, without a Python object per lookup."""
     cdef bytearray blob
-    cdef uint32_t[::1] slot_entry   # entry + 1, 0 = empty
+    cdef uint64_t[::1] slot_entry   # the hash's high half << 32 | entry + 1; 0 = empty
     cdef uint32_t[::1] entry_id
     cdef uint32_t[::1] entry_start
     cdef uint32_t[::1] entry_len
     cdef size_t mask
     cdef readonly Py_ssize_t max_len   # the longest entry
 
-    def __init__(self, dict token_bytes, set ids):
+    def __init__(self, dict token_bytes, set ids, dict vocab=None):
+        """token_bytes[i] for each id in ids; or, with vocab (str -> id), each key's UTF-8."""
         from array import array
         cdef size_t cap = 1, i
-        cdef Py_ssize_t k = 0, n = len(ids)
+        cdef Py_ssize_t k = 0, n = len(ids) if vocab is None else len(vocab), m, cap_bytes = 0
         cdef bytes tb
         while cap < 2 * <size_t>n + 2:
             cap <<= 1
         self.mask = cap - 1
-        self.slot_entry = array("I", bytes(4 * cap))
+        self.slot_entry = array("Q", bytes(8 * cap))
         self.entry_id = array("I", bytes(4 * n + 4))
         self.entry_start = array("I", bytes(4 * n + 4))
         self.entry_len = array("I", bytes(4 * n + 4))
         self.blob = bytearray()
-        for i_ in ids:
+        cdef unsigned char *bp
+        if vocab is not None:                # two passes: the lengths, then the bytes
+            for tok in vocab:
+                if type(tok) is not str:
+                    raise errors.TypeError(f"vocabulary key {tok!r} is not a string")
+                m = _utf8_len(tok, 0, len(<str>tok))
+                self.entry_start[k] = cap_bytes
+                self.entry_len[k] = <uint32_t>m
+                cap_bytes += m
+                if m > self.max_len:
+                    self.max_len = m
+                k += 1
+            self.blob = bytearray(cap_bytes)
+            bp = self.blob
+            k = 0
+            for tok, i_ in vocab.items():
+                self.entry_id[k] = <uint32_t>i_
+                _utf8_into(tok, 0, len(<str>tok), bp + self.entry_start[k], self.entry_len[k])
+                k += 1
+        for i_ in (ids if vocab is None else ()):
             tb = token_bytes[i_]
             self.entry_id[k] = <uint32_t>i_
             self.entry_start[k] = len(self.blob)
@@ -394,22 +414,26 @@ cdef class _BytesIds:
                 self.max_len = len(tb)
             k += 1
         cdef const unsigned char *base = self.blob
+        cdef uint64_t h
         for k in range(n):
-            i = wt_hash_bytes(base + self.entry_start[k], self.entry_len[k]) & self.mask
+            h = wt_hash_bytes(base + self.entry_start[k], self.entry_len[k])
+            i = h & self.mask
             while self.slot_entry[i]:
                 i = (i + 1) & self.mask
-            self.slot_entry[i] = <uint32_t>(k + 1)
+            self.slot_entry[i] = (h >> 32) << 32 | <uint64_t>(k + 1)
 
     cdef int64_t find(self, const unsigned char *p, Py_ssize_t n):
         cdef const unsigned char *base = self.blob
-        cdef size_t i = wt_hash_bytes(p, n) & self.mask
+        cdef uint64_t h = wt_hash_bytes(p, n), slot
+        cdef size_t i = h & self.mask
         cdef uint32_t e
         while True:
-            e = self.slot_entry[i]
-            if e == 0:
+            slot = self.slot_entry[i]
+            if slot == 0:
                 return -1
-            e -= 1
-            if self.entry_len[e] == <uint32_t>n and memcmp(base + self.entry_start[e], p, n) == 0:
+            e = <uint32_t>slot - 1
+            # the entry's own arrays are read only when the hashes' high halves agree
+            if slot >> 32 == h >> 32 and self.entry_len[e] == <uint32_t>n and memcmp(base + self.entry_start[e], p, n) == 0:
                 return self.entry_id[e]
             i = (i + 1) & self.mask
 
@@ -434,11 +458,11 @@ cdef Py_ssize_t _to_bytes(str s, Py_ssize_t start, Py_ssize_t end, const int16_t
     return end - start
 
 
-cdef Py_ssize_t _find_space(str s):
+cdef Py_ssize_t _find_space(str s, Py_ssize_t start=0):
     cdef int kind = PyUnicode_KIND(s)
     cdef void *data = PyUnicode_DATA(s)
     cdef Py_ssize_t k
-    for k in range(len(s)):
+    for k in range(start, len(s)):
         if PyUnicode_READ(kind, data, k) == 0x20:
             return k
     return -1
@@ -500,6 +524,98 @@ def merge_rows(merges, dict token_bytes, set bpe_ids, const int16_t[::1] char_by
             rows[3 * k], rows[3 * k + 1], rows[3 * k + 2] = <uint32_t>l, <uint32_t>r, <uint32_t>i
             k += 1
     return out[:3 * k], -1
+
+
+cdef Py_ssize_t _utf8_len(str s, Py_ssize_t start, Py_ssize_t end):
+    """The length of s[start:end] in UTF-8 (a surrogate as 3 bytes, as "surrogatepass")."""
+    cdef int kind = PyUnicode_KIND(s)
+    cdef void *data = PyUnicode_DATA(s)
+    cdef Py_ssize_t k, n = 0
+    cdef uint32_t cp
+    if kind == 1 and PyUnicode_IS_ASCII(s):
+        return end - start
+    for k in range(start, end):
+        cp = PyUnicode_READ(kind, data, k)
+        n += 1 if cp < 0x80 else 2 if cp < 0x800 else 3 if cp < 0x10000 else 4
+    return n
+
+
+cdef Py_ssize_t _utf8_into(str s, Py_ssize_t start, Py_ssize_t end, unsigned char *out, Py_ssize_t cap):
+    """s[start:end] as UTF-8 into out (a surrogate as 3 bytes): the count, or -1 if it does not fit."""
+    cdef int kind = PyUnicode_KIND(s)
+    cdef void *data = PyUnicode_DATA(s)
+    cdef Py_ssize_t k, n = 0
+    cdef uint32_t cp
+    for k in range(start, end):
+        cp = PyUnicode_READ(kind, data, k)
+        if n + (1 if cp < 0x80 else 2 if cp < 0x800 else 3 if cp < 0x10000 else 4) > cap:
+            return -1
+        if cp < 0x80:
+            out[n] = <unsigned char>cp
+            n += 1
+        elif cp < 0x800:
+            out[n] = <unsigned char>(0xC0 | cp >> 6)
+            out[n + 1] = <unsigned char>(0x80 | (cp & 0x3F))
+            n += 2
+        elif cp < 0x10000:
+            out[n] = <unsigned char>(0xE0 | cp >> 12)
+            out[n + 1] = <unsigned char>(0x80 | ((cp >> 6) & 0x3F))
+            out[n + 2] = <unsigned char>(0x80 | (cp & 0x3F))
+            n += 3
+        else:
+            out[n] = <unsigned char>(0xF0 | cp >> 18)
+            out[n + 1] = <unsigned char>(0x80 | ((cp >> 12) & 0x3F))
+            out[n + 2] = <unsigned char>(0x80 | ((cp >> 6) & 0x3F))
+            out[n + 3] = <unsigned char>(0x80 | (cp & 0x3F))
+            n += 4
+    return n
+
+
+def model_merge_rows(merges, dict vocab, bytes prefix):
+    """The (left, right, merged) id rows of a BPE model over characters, one per merge in
+    order: merged is the token whose UTF-8 is left's followed by right's past the first
+    len(prefix) bytes (HF's merge map with a continuing_subword_prefix). Merges are
+    "a b" strings (exactly one space) or [a, b] pairs of strings. Returns (rows, -1),
+    or (None, index) of the first merge that is not so; the caller says what is wrong."""
+    from array import array
+    cdef _BytesIds by_bytes = _BytesIds(None, None, vocab)
+    cdef Py_ssize_t n = len(merges), i, la, lb, sp, cut, plen = len(prefix)
+    cdef int64_t l, r, mid
+    out = array("I", bytes(12 * n))
+    cdef uint32_t[::1] rows = out
+    # Room for two parts; a longer part cannot be a token, so it is refused.
+    cdef Py_ssize_t half = by_bytes.max_len + 1
+    cdef bytearray scratch = bytearray(2 * half)
+    cdef unsigned char *buf = scratch
+    for i in range(n):
+        m = merges[i]
+        if type(m) is str:                  # "a b": split at the space (exactly one, as str.split)
+            sp = _find_space(m)
+            if sp < 0 or _find_space(m, sp + 1) >= 0:
+                return None, i
+            la = _utf8_into(m, 0, sp, buf, half)
+            lb = _utf8_into(m, sp + 1, len(<str>m), buf + half, half)
+        else:                                # ["a", "b"]
+            if not isinstance(m, (list, tuple)) or len(m) != 2:
+                return None, i
+            a, b = m
+            if type(a) is not str or type(b) is not str:
+                return None, i
+            la = _utf8_into(a, 0, len(<str>a), buf, half)
+            lb = _utf8_into(b, 0, len(<str>b), buf + half, half)
+        if la < 0 or lb < 0:
+            return None, i
+        l = by_bytes.find(buf, la)
+        r = by_bytes.find(buf + half, lb)
+        if l < 0 or r < 0:
+            return None, i
+        cut = plen if plen < lb else lb
+        memmove(buf + la, buf + half + cut, lb - cut)
+        mid = by_bytes.find(buf, la + lb - cut)
+        if mid < 0:
+            return None, i
+        rows[3 * i], rows[3 * i + 1], rows[3 * i + 2] = <uint32_t>l, <uint32_t>r, <uint32_t>mid
+    return out, -1
 
 
 def unicode_props(int dialect, uint32_t cp):
