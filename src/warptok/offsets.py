@@ -412,20 +412,21 @@ def _precompiled(a: _Aligned, step) -> None:
     for g in gs:
         starts.append(starts[-1] + len(g))
     texts, spans, pos = [], [], 0
-    try:
-        for lo, hi in chunks:
-            texts.append(text[pos:starts[lo]])
-            spans += a.spans[pos:starts[lo]]
-            piece = a.slice(starts[lo], starts[hi + 1])
+    for lo, hi in chunks:
+        texts.append(text[pos:starts[lo]])
+        spans += a.spans[pos:starts[lo]]
+        piece = a.slice(starts[lo], starts[hi + 1])
+        try:
             dest = _precompiled_dest(p, gs[lo:hi + 1])
-            if dest is not None and piece.transform(dest) != starts[hi + 1] - starts[lo]:
-                raise IndexError
-            texts.append(piece.text)
-            spans += piece.spans
-            pos = starts[hi + 1]
-    except (IndexError, errors.NotImplementedError):
-        _precompiled_general(a, p)
-        return
+            fits = dest is None or piece.transform(dest) == starts[hi + 1] - starts[lo]
+        except (IndexError, errors.NotImplementedError):
+            fits = False
+        if not fits:        # the chunk does not consume exactly its own characters
+            _precompiled_general(a, p)
+            return
+        texts.append(piece.text)
+        spans += piece.spans
+        pos = starts[hi + 1]
     texts.append(text[pos:])
     spans += a.spans[pos:]
     a.text, a.spans = "".join(texts), spans
