@@ -448,16 +448,8 @@ class HFTokenizer:
         else:
             raise errors.ValueError("text input must be of type `str` (single example) or `list[str]` (batch), "
                                     f"not {type(text).__name__}")
-        if split_special_tokens is None:
-            split_special_tokens = self.split_special_tokens
-        side = padding_side if padding_side is not None else self.padding_side
-        if side not in ("left", "right"):
-            raise errors.ValueError(f"padding_side must be 'left' or 'right', not {side!r}")
-        tensors = _tensor_type(return_tensors)
-        if return_token_type_ids is None:
-            return_token_type_ids = "token_type_ids" in self._model_input_names
-        if return_attention_mask is None:
-            return_attention_mask = "attention_mask" in self._model_input_names
+        split_special_tokens, side, tensors, return_token_type_ids, return_attention_mask = self._output_options(
+            split_special_tokens, padding_side, return_tensors, return_token_type_ids, return_attention_mask)
 
         seqs = self._encode_many(texts, batched, bool(add_special_tokens), trunc, max_length,
                                  bool(split_special_tokens), num_threads)
@@ -504,6 +496,21 @@ class HFTokenizer:
         if not batched:
             out = {k: (v[0] if v and isinstance(v[0], list) else v) for k, v in out.items()}
         return BatchEncoding(out)
+
+    def _output_options(self, split_special_tokens, padding_side, return_tensors, return_token_type_ids,
+                        return_attention_mask):
+        """A call's options with the tokenizer's defaults filled in (one place for _call and
+        _call_pairs): (split_special_tokens, padding side, tensor type, type ids?, mask?)."""
+        if split_special_tokens is None:
+            split_special_tokens = self.split_special_tokens
+        side = padding_side if padding_side is not None else self.padding_side
+        if side not in ("left", "right"):
+            raise errors.ValueError(f"padding_side must be 'left' or 'right', not {side!r}")
+        if return_token_type_ids is None:
+            return_token_type_ids = "token_type_ids" in self._model_input_names
+        if return_attention_mask is None:
+            return_attention_mask = "attention_mask" in self._model_input_names
+        return split_special_tokens, side, _tensor_type(return_tensors), return_token_type_ids, return_attention_mask
 
     def _strategies(self, padding, truncation, max_length, pad_to_multiple_of, verbose):
         """transformers' _get_padding_truncation_strategies: (padding, truncation, max_length)."""
@@ -720,16 +727,8 @@ class HFTokenizer:
                     "tokens), ")
         if not inputs:
             raise errors.IndexError("an empty batch (transformers raises IndexError here too)")
-        if split_special_tokens is None:
-            split_special_tokens = self.split_special_tokens
-        side = padding_side if padding_side is not None else self.padding_side
-        if side not in ("left", "right"):
-            raise errors.ValueError(f"padding_side must be 'left' or 'right', not {side!r}")
-        tensors = _tensor_type(return_tensors)
-        if return_token_type_ids is None:
-            return_token_type_ids = "token_type_ids" in self._model_input_names
-        if return_attention_mask is None:
-            return_attention_mask = "attention_mask" in self._model_input_names
+        split_special_tokens, side, tensors, return_token_type_ids, return_attention_mask = self._output_options(
+            split_special_tokens, padding_side, return_tensors, return_token_type_ids, return_attention_mask)
 
         tok = self._tok
         single = post.templates(tok._spec)[0]
