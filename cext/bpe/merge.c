@@ -143,6 +143,7 @@ WT_INLINE int small_step(const wt_bpe *b, small_merge *s, uint32_t *top, uint64_
     ranks[right] = ranks[best] = UINT32_MAX;
     s->next[best] = (uint8_t)after;
     s->m--;
+    if (after == WT_NONE_SLOT) s->slots = (uint32_t)best + 1;   /* the slots after the last part are dead */
     if (after != WT_NONE_SLOT) {
         s->prev[after] = (uint8_t)best;
         s->fresh[s->n_fresh++] = (uint8_t)best;
