@@ -27,7 +27,9 @@ def load_tokenizer_json(path) -> Spec:
 
 
 def parse_tokenizer_json(data) -> Spec:
-    """A Spec from a tokenizer.json's text (str or bytes) or its parsed JSON object (not changed)."""
+    """A Spec from a tokenizer.json's text (str or bytes) or its parsed JSON object (not
+    changed; its floats are taken as they are, so it must have been read as HF reads the
+    text: json_numbers.loads. Tokenizer.from_str reads a user's dict through its text)."""
     if isinstance(data, dict):
         j = data
     else:
