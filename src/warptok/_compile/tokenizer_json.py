@@ -37,6 +37,8 @@ def parse_tokenizer_json(data) -> Spec:
             j = json_numbers.loads(data)
         except (ValueError, UnicodeDecodeError) as e:
             raise errors.ValueError(f"not a tokenizer.json file: {e}") from None
+        except TypeError as e:      # json's own: neither text nor bytes
+            raise errors.TypeError(f"a tokenizer.json is read from str, bytes or a dict: {e}") from None
     if not isinstance(j, dict) or not isinstance(j.get("model"), dict):
         raise errors.ValueError("not a tokenizer.json file: no 'model' object")
     model = j["model"]
