@@ -10,7 +10,7 @@ from tokenizers import Tokenizer as HFTokenizer
 
 import warptok
 import warptok.encodings
-from conftest import corpus, hf_json, reference
+from conftest import corpus, data, hf_json, reference
 
 TEXTS = ["Hello, world! It's 2024-05-01 and 12345 items cost $3.50...", "  leading and trailing  ",
          "the-final--countdown", "a\tb\nc\r\nd  e", "ÜBER straße ΣΊΣΥΦΟΣ ǅ 中文 한국어 😀👍🏽",
@@ -108,6 +108,46 @@ def test_added_token_already_in_vocabulary_keeps_its_id():
              "normalized": False, "special": False}]
     ours, _ = check_same(variant(added=toks), texts=["abc", "bc bcd"])
     assert ours.added_tokens["bc"] != 50257
+
+
+@pytest.mark.parametrize("name", ["gpt2-hf", "bert", "llama2", "botchan"])
+def test_added_token_ids_are_hfs_not_the_files(name):
+    """HF does not take an added token's "id" from the file: content in the vocabulary keeps
+    its id, new content gets the next id after the vocabulary and the added tokens before
+    it, a repeated content its first id. A hand-edited file whose ids disagree (a gap past
+    the vocabulary, ids out of order, the id of another vocabulary token) encodes and
+    decodes as HF numbers it, on each model family's reader."""
+    if name == "bert":
+        j = json.loads(data("vocab", "bert-base-uncased", "tokenizer.json").read_bytes())
+        in_vocab, other = "hello", "the"
+    elif name == "botchan":
+        j = json.loads(data("vocab", "sentencepiece", "botchan_en_unigram_1000.tokenizer.json").read_bytes())
+        in_vocab, other = "\u2581the", "\u2581a"
+    else:
+        j = json.loads(hf_json(name))
+        in_vocab, other = ("\u0120the", "\u0120a") if name == "gpt2-hf" else ("\u2581the", "\u2581a")
+    vocab = j["model"]["vocab"]
+    ids = dict(vocab) if isinstance(vocab, dict) else {t: i for i, (t, _) in enumerate(vocab)}
+    top = max([len(vocab) - 1] + [a["id"] for a in j["added_tokens"]])
+
+    def tok(content, i, special):
+        return {"id": i, "content": content, "single_word": False, "lstrip": False, "rstrip": False,
+                "normalized": False, "special": special}
+
+    j["added_tokens"] += [tok("<<gap>>", top + 5, False), tok("<<next>>", top + 1, True),
+                          tok(in_vocab, top + 9, False), tok("<<taken>>", ids[other], True),
+                          tok("<<gap>>", top + 3, False)]
+    text = json.dumps(j)
+    ours, ref = warptok.Tokenizer.from_str(text), HFTokenizer.from_str(text)
+    for content in ("<<gap>>", "<<next>>", in_vocab, "<<taken>>"):
+        assert ours.added_tokens[content] == ref.token_to_id(content), content
+    assert ours.added_tokens["<<gap>>"] == max(len(vocab), top + 1)
+    docs = ["<<gap>> and <<next>>x", "a<<taken>>b the a", "<<next>><<gap>><<taken>>", "the <<gap>>"]
+    for d in docs:
+        want = ref.encode(d).ids
+        assert ours.encode(d) == want, d
+        for skip in (False, True):
+            assert ours.decode(want, skip_special_tokens=skip) == ref.decode(want, skip_special_tokens=skip), d
 
 
 def test_split_special_tokens():

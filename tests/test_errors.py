@@ -40,6 +40,9 @@ def test_not_a_tokenizer_file():
         warptok.Tokenizer.from_str("{}")
     with pytest.raises(ValueError, match="not a tokenizer.json"):
         warptok.Tokenizer.from_str("not json")
+    for wrong in (5, None, [1]):      # json's own TypeError, as a warptok error
+        with pytest.raises(warptok.WarptokError, match="str, bytes or a dict"):
+            warptok.Tokenizer.from_str(wrong)
 
 
 def _with_merges(extra, vocab=None):

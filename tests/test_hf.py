@@ -289,6 +289,29 @@ def test_unigram_vocabulary():
         assert ours.convert_ids_to_tokens(ids) == ref.convert_ids_to_tokens(ids)
 
 
+def test_added_token_ids_hf_gives_not_the_files(tmp_path):
+    """A hand-edited tokenizer.json whose added tokens' "id"s are not HF's (past the end with
+    a gap; the id of a vocabulary token): the vocabulary, the id <-> token maps and the
+    encoding are transformers', whose backend numbers them itself."""
+    import json
+
+    j = json.loads(data("vocab", "bert-base-uncased", "tokenizer.json").read_bytes())
+    j["added_tokens"] += [{"id": i, "content": c, "single_word": False, "lstrip": False, "rstrip": False,
+                           "normalized": False, "special": sp} for c, i, sp in [("<<gap>>", 30530, False),
+                                                                                ("QqQ", j["model"]["vocab"]["the"], True)]]
+    (tmp_path / "tokenizer.json").write_text(json.dumps(j), encoding="utf-8")
+    (tmp_path / "tokenizer_config.json").write_text(json.dumps({"tokenizer_class": "PreTrainedTokenizerFast"}))
+    from transformers import AutoTokenizer
+    ref = AutoTokenizer.from_pretrained(str(tmp_path), local_files_only=True)
+    ours = hf.from_pretrained(tmp_path, backend="files")
+    assert ours.get_vocab() == ref.get_vocab()
+    assert len(ours) == len(ref)
+    ids = ref("the QqQ <<gap>>")["input_ids"]
+    assert ours("the QqQ <<gap>>")["input_ids"] == ids
+    assert ours.convert_ids_to_tokens(ids) == ref.convert_ids_to_tokens(ids)
+    assert ours.convert_tokens_to_ids(["the", "QqQ", "<<gap>>"]) == ref.convert_tokens_to_ids(["the", "QqQ", "<<gap>>"])
+
+
 def test_unsupported_options_raise():
     ours = wrapped("qwen-2.5")
     with pytest.raises(NotImplementedError):

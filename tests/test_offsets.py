@@ -263,6 +263,39 @@ def test_fuzz(name):
     run()
 
 
+# Characters SentencePiece's charsmaps delete (zero-width, soft hyphen, controls), expand
+# (ligatures, circled and Roman numbers, squared units) or fold (fullwidth, halfwidth kana),
+# and grapheme clusters of several characters, for Precompiled among other steps
+PRECOMPILED_ALPHABET = list("ab xyZ.") + [
+    "  ", "\t", "\n", "\r\n", "\u3000", "\u00a0", "\u200b", "\u00ad", "\u200d", "\u200c", "\ufeff", "\u2060",
+    "\x00", "\x01", "\x1f", "\x7f", "\x85", "\u009f", "\uff21\uff22\uff23", "\uff58", "\ufb01", "\ufb03", "\u0301",
+    "\u0308", "\u2460", "\u2473", "\u2168", "\u3392", "\uff76\uff9e", "\uff9f", "e\u0301", "\u00bd", "\U0001d400",
+    "\U0001F468\u200d\U0001F469\u200d\U0001F467", "\U0001F44D\U0001F3FD", "\U0001F1E6\U0001F1E8", "\u2764\ufe0f",
+    "\u65e5\u672c", "\u1100\u1161\u11a8", "\u0915\u094d\u0937\u093f", REP,
+]
+
+
+def test_precompiled_among_other_steps():
+    """Precompiled with the steps around it that remove, insert or move characters (Replace
+    that deletes or expands, Prepend before it, Strip on both sides, a second Precompiled):
+    offsets and word ids as HF's on texts made of what the charsmaps change."""
+    import test_unigram as tu
+
+    bot = tu.real("botchan_en_unigram_1000")
+    strip = {"type": "Strip", "strip_left": True, "strip_right": True}
+    normalizers = [
+        tu.seq({"type": "Replace", "pattern": {"Regex": "[\u200b\u00ad]+"}, "content": "--"}, tu.precompiled("nmt_nfkc"),
+               strip, {"type": "Replace", "pattern": {"String": "ab"}, "content": ""}, tu.SQUEEZE_REP),
+        tu.seq({"type": "Prepend", "prepend": REP}, tu.precompiled("nfkc_cf"), tu.SQUEEZE, tu.precompiled("nmt_nfkc"),
+               tu.STRIP_RIGHT),
+    ]
+    rng = random.Random(11)
+    docs = ["".join(rng.choice(PRECOMPILED_ALPHABET) for _ in range(rng.randint(1, 20))) for _ in range(1500)]
+    for normalizer in normalizers:
+        text = tu.variant(bot, normalizer=normalizer)
+        check(warptok.Tokenizer.from_str(text), HFTokenizer.from_str(text), docs)
+
+
 # ---------------------------------------------------------------- refusals and API
 
 def test_refused_configuration_names_its_part():

@@ -550,3 +550,29 @@ def test_scores_read_as_hf_reads_them():
         ours, ref = warptok.Tokenizer.from_str(text_json), HFTokenizer.from_str(text_json)
         assert ours.encode("ab") == ref.encode("ab").ids == ([1, 2] if split_hf else [3])
     assert disagree
+
+
+def test_parsed_document_reads_as_its_text():
+    """Tokenizer.from_str of a parsed document (a dict) is HF's from_str(json.dumps(d)), and
+    equals its own pickle (which keeps that text): the dict's floats are read as HF reads
+    them printed, not taken as they are. Here json.loads reads "a"'s score one unit below
+    what HF reads from json.dumps(d), and "a" + "bc" against "abc" is that close."""
+    import pickle
+
+    from warptok._compile.json_numbers import serde_float
+
+    a, bc = "-3.1393894650049313", "-1.5"
+    abc = repr(float(a) + float(bc))        # a tie for json.loads's floats
+    assert serde_float(repr(float(a))) != float(a)
+    vocab = f'[["<unk>", 0.0], ["a", {a}], ["bc", {bc}], ["abc", {abc}]]'
+    text_json = ('{"version": "1.0", "model": {"type": "Unigram", "unk_id": 0, "vocab": ' + vocab + '}, '
+                 '"added_tokens": [], "normalizer": null, "pre_tokenizer": null, "post_processor": null, '
+                 '"decoder": null}')
+    document = json.loads(text_json)
+    ours = warptok.Tokenizer.from_str(document)
+    want = HFTokenizer.from_str(json.dumps(document)).encode("abc").ids
+    assert ours.encode("abc") == want == warptok.Tokenizer.from_str(json.dumps(document)).encode("abc")
+    assert pickle.loads(pickle.dumps(ours)).encode("abc") == want
+    assert document == json.loads(text_json)        # the dict is not changed
+    with pytest.raises(warptok.WarptokError, match="not a tokenizer.json document"):
+        warptok.Tokenizer.from_str({"model": {"type": "Unigram", "vocab": [["a", {1}]]}})

@@ -339,8 +339,7 @@ class HFTokenizer:
         if vocab is None:
             j = self._tok._origin.document()
             vocab = dict(model_dir.vocab_ids(j["model"]) or {})
-            for a in j.get("added_tokens") or []:
-                vocab[a["content"]] = a["id"]
+            vocab.update(self._tok.added_tokens)     # the ids HF gives them, not the file's "id"
             object.__setattr__(self, "_vocab", vocab)
         return vocab, self._tok.added_tokens
 
@@ -1227,9 +1226,8 @@ def _from_files(path, *, revision=None, cache_dir=None) -> HFTokenizer:
     json_truncation = j.get("truncation") or {}
     vocab = dict(model_dir.vocab_ids(j["model"]) or {})
     vocab_size = len(vocab)
-    for a in j.get("added_tokens") or []:
-        vocab[a["content"]] = a["id"]
     added = core.added_tokens
+    vocab.update(added)         # the ids HF gives the added tokens, not the file's "id"
     ids = {k: added.get(v, vocab.get(v)) for k, v in special.items()}
     unk = ids.get("unk_token")
     for k, v in list(ids.items()):

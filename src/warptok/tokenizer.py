@@ -94,11 +94,19 @@ class Tokenizer:
 
     @classmethod
     def from_str(cls, json_text: str | bytes, name: str | None = None) -> "Tokenizer":
-        """Load the text of a ``tokenizer.json``."""
+        """Load the text of a ``tokenizer.json``, or a parsed one (a dict): that is read as
+        its text, ``json.dumps(d)``, as HF's ``from_str(json.dumps(d))`` reads it."""
+        if isinstance(json_text, dict):
+            # Its floats (Unigram scores) as HF reads them from that text, not as they are:
+            # HF's reader can round a printed float to a neighbour, which changes Viterbi's
+            # choices between close scores. The text is also what a pickle keeps, so the
+            # tokenizer and its unpickled copy are the same.
+            try:
+                json_text = json.dumps(json_text, ensure_ascii=False)
+            except (TypeError, ValueError) as e:
+                raise errors.ValueError(f"not a tokenizer.json document: {e}") from None
         spec = tokenizer_json.parse_tokenizer_json(json_text)
-        if isinstance(json_text, dict):         # a parsed document: its text, as it is now
-            json_text = json.dumps(json_text, ensure_ascii=False)
-        elif not isinstance(json_text, (str, bytes)):
+        if not isinstance(json_text, (str, bytes)):
             json_text = bytes(json_text)
         return cls(spec, name=name, _origin=Source("json", json_text))
 

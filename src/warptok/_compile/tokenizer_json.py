@@ -27,7 +27,9 @@ def load_tokenizer_json(path) -> Spec:
 
 
 def parse_tokenizer_json(data) -> Spec:
-    """A Spec from a tokenizer.json's text (str or bytes) or its parsed JSON object (not changed)."""
+    """A Spec from a tokenizer.json's text (str or bytes) or its parsed JSON object (not
+    changed; its floats are taken as they are, so it must have been read as HF reads the
+    text: json_numbers.loads. Tokenizer.from_str reads a user's dict through its text)."""
     if isinstance(data, dict):
         j = data
     else:
@@ -35,6 +37,8 @@ def parse_tokenizer_json(data) -> Spec:
             j = json_numbers.loads(data)
         except (ValueError, UnicodeDecodeError) as e:
             raise errors.ValueError(f"not a tokenizer.json file: {e}") from None
+        except TypeError as e:      # json's own: neither text nor bytes
+            raise errors.TypeError(f"a tokenizer.json is read from str, bytes or a dict: {e}") from None
     if not isinstance(j, dict) or not isinstance(j.get("model"), dict):
         raise errors.ValueError("not a tokenizer.json file: no 'model' object")
     model = j["model"]
@@ -119,19 +123,33 @@ def _merge_error(m, vocab: dict, bpe_ids: set):
 
 
 def _read_added(entries, spec: Spec, vocab):
+    """The added tokens, numbered as HF numbers them when it loads the file: HF does not
+    take an entry's "id". Content that is already an added token keeps that token's id,
+    else content in the vocabulary keeps its vocabulary id, else the token gets the next
+    id: the vocabulary's size (its number of entries), or one past the highest added id
+    given so far when that is higher. A file whose ids disagree (edited by hand) therefore
+    gets HF's ids, not its own."""
+    size = len(vocab) if isinstance(vocab, (dict, list)) else 0
     if not isinstance(vocab, dict):          # Unigram: a list of [piece, score]
         vocab = {}
         if spec.model is not None:
             for i, piece in sorted(spec.id_to_token.items()):
                 vocab[piece] = i
+    given: dict = {}        # content -> its id, for the entries read so far
+    top = -1                # the highest id given so far
     for e in entries:
         if e.get("single_word"):
             raise errors.unsupported("added token flag single_word", e)
-        # As HF: content that is already a vocabulary token keeps that token's id.
         content = e["content"]
-        i = vocab.get(content, e["id"])
         if not content:
             raise errors.unsupported("empty added token", e)
+        i = given.get(content)
+        if i is None:
+            i = vocab.get(content)
+        if i is None:
+            i = max(size, top + 1)
+        given[content] = i
+        top = max(top, i)
         spec.added.append(AddedToken(content, i, bool(e.get("special")), normalized=bool(e.get("normalized")),
                                      lstrip=bool(e.get("lstrip")), rstrip=bool(e.get("rstrip"))))
         # HF decodes added tokens through the ByteLevel decoder too (UTF-8 when not byte-level).
