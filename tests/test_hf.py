@@ -347,6 +347,31 @@ def test_normalized_added_tokens_decode_as_transformers(tmp_path, name):
                     ref.convert_ids_to_tokens(seq, skip_special_tokens=skip), seq
         assert [ours.convert_ids_to_tokens(i) for i in ids] == [ref.convert_ids_to_tokens(i) for i in ids]
 
+
+def test_config_added_tokens_numbered_and_decoded_as_transformers(tmp_path):
+    """Tokens the config adds (added_tokens_decoder, whose keys are not the ids transformers
+    gives them, one "normalized"; a named and an extra special token, one in the vocabulary):
+    ids, decode and convert_ids_to_tokens as transformers'."""
+    import json
+
+    from transformers import AutoTokenizer
+
+    (tmp_path / "tokenizer.json").write_bytes(data("vocab", "bert-base-uncased", "tokenizer.json").read_bytes())
+    flags = {"lstrip": False, "rstrip": False, "single_word": False}
+    config = {"tokenizer_class": "PreTrainedTokenizerFast", "eos_token": "EoS", "additional_special_tokens": ["hello"],
+              "added_tokens_decoder": {"40000": {"content": "ZZTOP", "special": True, "normalized": False, **flags},
+                                       "30600": {"content": "QuuX", "special": False, "normalized": True, **flags}}}
+    (tmp_path / "tokenizer_config.json").write_text(json.dumps(config))
+    ref = AutoTokenizer.from_pretrained(str(tmp_path), local_files_only=True)
+    ours = hf.from_pretrained(tmp_path, backend="files")
+    tokens = ["ZZTOP", "QuuX", "EoS", "hello"]
+    assert ours.convert_tokens_to_ids(tokens) == ref.convert_tokens_to_ids(tokens)
+    ids = ref("a ZZTOP quux EoS hello")["input_ids"]
+    assert ours("a ZZTOP quux EoS hello")["input_ids"] == ids
+    assert ours.convert_ids_to_tokens(ids) == ref.convert_ids_to_tokens(ids)
+    for skip in (False, True):
+        assert ours.decode(ids, skip_special_tokens=skip) == ref.decode(ids, skip_special_tokens=skip)
+
 def test_unsupported_options_raise():
     ours = wrapped("qwen-2.5")
     with pytest.raises(NotImplementedError):
