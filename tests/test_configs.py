@@ -150,6 +150,55 @@ def test_added_token_ids_are_hfs_not_the_files(name):
             assert ours.decode(want, skip_special_tokens=skip) == ref.decode(want, skip_special_tokens=skip), d
 
 
+# Added tokens whose "normalized" content the normalizer may change: special or not, with a
+# twin of the normalized form (special, not normalized), one already in the vocabulary
+# ("Hello"/"Hi"), several characters a normalizer rewrites (case, accents, CJK, width,
+# a combining mark, a space, a zero-width space).
+NORMALIZED_ADDED = [("NeW", False, True), ("OlD", False, False), ("SpC", True, True), ("SpR", True, False),
+                    ("spx", True, True), ("Hello", True, True), ("hello", False, True), ("a b", False, True),
+                    ("Über", False, True), ("中文", True, True), ("ＡＢ", False, True), ("e\u0301", True, True),
+                    ("\u00e9", False, True), ("<s>", True, True), ("[MASK]", False, True), ("Hi", True, True),
+                    ("  x ", True, True), ("x\u200by", False, True), ("ZzZ", True, True), ("zzz", True, False)]
+
+
+def with_normalized_added(name: str) -> str:
+    """A real tokenizer.json with NORMALIZED_ADDED appended (HF numbers them)."""
+    if name == "bert":
+        j = json.loads(data("vocab", "bert-base-uncased", "tokenizer.json").read_bytes())
+    elif name == "botchan":
+        j = json.loads(data("vocab", "sentencepiece", "botchan_en_unigram_1000.tokenizer.json").read_bytes())
+    else:
+        j = json.loads(hf_json(name))
+    j["added_tokens"] += [{"id": 0, "content": c, "single_word": False, "lstrip": False, "rstrip": False,
+                           "normalized": norm, "special": special} for c, special, norm in NORMALIZED_ADDED]
+    return json.dumps(j)
+
+
+@pytest.mark.parametrize("name", ["bert", "llama2", "llama3", "qwen3", "botchan", "gemma3"])
+def test_normalized_added_tokens_decode_as_hf(name):
+    """HF decodes a "normalized" added token as its content after the normalizer (BERT's
+    "NeW" as "new", Llama-2's as " NeW", Qwen3's "e" + U+0301 as NFC's "é" through the
+    ByteLevel decoder), and skip_special_tokens drops a token only when that string is a
+    special token's content: a special "SpC" that decodes "spc" stays, one whose form is
+    another special's content ("ZzZ" -> "zzz" on BERT) goes. Over sequences mixing them with
+    ordinary tokens, both skip settings."""
+    import random
+
+    text = with_normalized_added(name)
+    ours, ref = warptok.Tokenizer.from_str(text), HFTokenizer.from_str(text)
+    added = sorted({ref.token_to_id(c) for c, _, _ in NORMALIZED_ADDED})
+    assert [ours.added_tokens[c] for c, _, _ in NORMALIZED_ADDED] == [ref.token_to_id(c) for c, _, _ in NORMALIZED_ADDED]
+    plain = ref.encode("Hello world, the café is 中文 open.", add_special_tokens=False).ids
+    rng = random.Random(0)
+    seqs = [[i] for i in added] + [[plain[0], i, plain[-1]] for i in added]
+    seqs += [rng.sample(added + plain, 8) for _ in range(200)]
+    for ids in seqs:
+        for skip in (False, True):
+            assert ours.decode(ids, skip_special_tokens=skip) == ref.decode(ids, skip_special_tokens=skip), (ids, skip)
+            got = ours.decode_bytes(ids, skip_special_tokens=skip).decode("utf-8", "replace")
+            assert got == ref.decode(ids, skip_special_tokens=skip), (ids, skip)
+
+
 def test_split_special_tokens():
     text = hf_json("qwen2.5").decode()
     ours, ref = warptok.Tokenizer.from_str(text), HFTokenizer.from_str(text)

@@ -312,6 +312,66 @@ def test_added_token_ids_hf_gives_not_the_files(tmp_path):
     assert ours.convert_tokens_to_ids(["the", "QqQ", "<<gap>>"]) == ref.convert_tokens_to_ids(["the", "QqQ", "<<gap>>"])
 
 
+
+@pytest.mark.parametrize("name", ["bert-base-uncased", "llama2", "qwen3"])
+def test_normalized_added_tokens_decode_as_transformers(tmp_path, name):
+    """Added tokens marked "normalized" decode as their content after the normalizer, and a
+    special one the normalizer changes is not skipped (HF's special set holds contents):
+    decode, batch_decode and convert_ids_to_tokens as transformers', from the files and
+    wrapped. (No token repeats an existing content with other flags: transformers' own
+    backend, serialized, would lose which entry decodes.)"""
+    import json
+    import random
+
+    from transformers import AutoTokenizer
+
+    j = json.loads(data("vocab", name, "tokenizer.json").read_bytes())
+    added = [("NeW", False, True), ("OlD", False, False), ("SpC", True, True), ("SpR", True, False),
+             ("spx", True, True), ("Hello", True, True), ("a b", False, True), ("中文", True, True),
+             ("e\u0301", True, True), ("Hi", True, True)]
+    j["added_tokens"] += [{"id": 0, "content": c, "single_word": False, "lstrip": False, "rstrip": False,
+                           "normalized": norm, "special": special} for c, special, norm in added]
+    (tmp_path / "tokenizer.json").write_text(json.dumps(j), encoding="utf-8")
+    (tmp_path / "tokenizer_config.json").write_text(json.dumps({"tokenizer_class": "PreTrainedTokenizerFast"}))
+    ref = AutoTokenizer.from_pretrained(str(tmp_path), local_files_only=True)
+    ids = sorted(set(ref.get_added_vocab().values()))
+    plain = ref("Hello world, the café", add_special_tokens=False)["input_ids"]
+    rng = random.Random(0)
+    seqs = [[i] for i in ids] + [rng.sample(ids + plain, 8) for _ in range(50)]
+    for ours in (hf.from_pretrained(tmp_path, backend="files"), hf.from_transformers(ref)):
+        for skip in (False, True):
+            assert ours.batch_decode(seqs, skip_special_tokens=skip) == ref.batch_decode(seqs, skip_special_tokens=skip)
+            for seq in seqs:
+                assert ours.decode(seq, skip_special_tokens=skip) == ref.decode(seq, skip_special_tokens=skip), seq
+                assert ours.convert_ids_to_tokens(seq, skip_special_tokens=skip) == \
+                    ref.convert_ids_to_tokens(seq, skip_special_tokens=skip), seq
+        assert [ours.convert_ids_to_tokens(i) for i in ids] == [ref.convert_ids_to_tokens(i) for i in ids]
+
+
+def test_config_added_tokens_numbered_and_decoded_as_transformers(tmp_path):
+    """Tokens the config adds (added_tokens_decoder, whose keys are not the ids transformers
+    gives them, one "normalized"; a named and an extra special token, one in the vocabulary):
+    ids, decode and convert_ids_to_tokens as transformers'."""
+    import json
+
+    from transformers import AutoTokenizer
+
+    (tmp_path / "tokenizer.json").write_bytes(data("vocab", "bert-base-uncased", "tokenizer.json").read_bytes())
+    flags = {"lstrip": False, "rstrip": False, "single_word": False}
+    config = {"tokenizer_class": "PreTrainedTokenizerFast", "eos_token": "EoS", "additional_special_tokens": ["hello"],
+              "added_tokens_decoder": {"40000": {"content": "ZZTOP", "special": True, "normalized": False, **flags},
+                                       "30600": {"content": "QuuX", "special": False, "normalized": True, **flags}}}
+    (tmp_path / "tokenizer_config.json").write_text(json.dumps(config))
+    ref = AutoTokenizer.from_pretrained(str(tmp_path), local_files_only=True)
+    ours = hf.from_pretrained(tmp_path, backend="files")
+    tokens = ["ZZTOP", "QuuX", "EoS", "hello"]
+    assert ours.convert_tokens_to_ids(tokens) == ref.convert_tokens_to_ids(tokens)
+    ids = ref("a ZZTOP quux EoS hello")["input_ids"]
+    assert ours("a ZZTOP quux EoS hello")["input_ids"] == ids
+    assert ours.convert_ids_to_tokens(ids) == ref.convert_ids_to_tokens(ids)
+    for skip in (False, True):
+        assert ours.decode(ids, skip_special_tokens=skip) == ref.decode(ids, skip_special_tokens=skip)
+
 def test_unsupported_options_raise():
     ours = wrapped("qwen-2.5")
     with pytest.raises(NotImplementedError):

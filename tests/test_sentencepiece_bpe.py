@@ -56,13 +56,6 @@ def variant(base: str, *, model=None, byte_tokens=False, drop_bytes=(), **parts)
                 vocab[t] = len(vocab)
     j["model"].update(model or {})
     j.update(parts)
-    # HF numbers added tokens that are not in the vocabulary after it, whatever the file says
-    vocab, next_id = j["model"]["vocab"], len(j["model"]["vocab"])
-    for a in j["added_tokens"]:
-        if a["content"] in vocab:
-            a["id"] = vocab[a["content"]]
-        else:
-            a["id"], next_id = next_id, next_id + 1
     return json.dumps(j)
 
 
@@ -104,6 +97,8 @@ DECODER = {"type": "Sequence", "decoders": [{"type": "Replace", "pattern": {"Str
 
 
 def added(content, i, special=True, normalized=False, lstrip=False, rstrip=False):
+    """An added_tokens entry. Its "id" is not read: HF (and warptok) number added tokens
+    themselves (the vocabulary's id, else the next one)."""
     return {"id": i, "content": content, "single_word": False, "lstrip": lstrip, "rstrip": rstrip,
             "normalized": normalized, "special": special}
 

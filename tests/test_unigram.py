@@ -67,14 +67,6 @@ def variant(base: str, *, model=None, byte_tokens=False, **parts) -> str:
         vocab += [[t, low] for t in BYTE_TOKENS]
     j["model"].update(model or {})
     j.update(parts)
-    # HF numbers added tokens that are not in the vocabulary after it, whatever the file says
-    ids = {t: i for i, (t, _) in enumerate(j["model"]["vocab"])}
-    next_id = len(ids)
-    for a in j.get("added_tokens") or []:
-        if a["content"] in ids:
-            a["id"] = ids[a["content"]]
-        else:
-            a["id"], next_id = next_id, next_id + 1
     return json.dumps(j)
 
 
@@ -96,6 +88,8 @@ BYTE_DECODER = {"type": "Sequence", "decoders": [{"type": "Replace", "pattern": 
 
 
 def added(content, i, special=True, normalized=False, lstrip=False, rstrip=False):
+    """An added_tokens entry. Its "id" is not read: HF (and warptok) number added tokens
+    themselves (the vocabulary's id, else the next one)."""
     return {"id": i, "content": content, "single_word": False, "lstrip": lstrip, "rstrip": rstrip,
             "normalized": normalized, "special": special}
 

@@ -359,6 +359,9 @@ class HFTokenizer:
             vocab, added = self._vocab_tables()
             inv = {i: t for t, i in vocab.items()}
             inv.update({i: t for t, i in added.items()})
+            # an added "normalized" token's string is its content after the normalizer, as
+            # transformers' backend gives it (tokenizer_json._read_added)
+            inv.update(self._tok._spec.added_decoded)
             object.__setattr__(self, "_id_to_token", inv)
         return inv
 

@@ -52,7 +52,11 @@ class Tokenizer:
         self.name = name
         self.source = spec.source
         self.special_tokens = {a.content: a.id for a in spec.added if a.special}
-        self._special_ids = frozenset(self.special_tokens.values())
+        # decode as HF: the ids skip_special_tokens drops, and each id's string (an added
+        # "normalized" token's is its content after the normalizer; tokenizer_json._read_added)
+        self._skip_ids = frozenset(spec.skipped_ids())
+        self._decode_tokens = ({**spec.id_to_token, **spec.added_decoded} if spec.added_decoded
+                               else spec.id_to_token)
         self.added_tokens = {a.content: a.id for a in spec.added}
         self._passes = [tokens for tokens, _ in added_passes(spec)]   # added tokens per pass
         # Per-call options resolve to these precomputed masks (HF: by split_special_tokens).
@@ -385,7 +389,7 @@ class Tokenizer:
         """Text of ``ids``; invalid UTF-8 becomes U+FFFD, as in both references."""
         spec = self._spec
         if spec.model is not None:          # HF: the tokens' strings through the file's decoder
-            tokens, specials, known = [], self._special_ids, spec.id_to_token
+            tokens, specials, known = [], self._skip_ids, self._decode_tokens
             for i, v in enumerate(ids):
                 if type(v) is not int:
                     v = _id_of(v, i)

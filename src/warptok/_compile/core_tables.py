@@ -20,8 +20,7 @@ def core_tables(spec: Spec) -> dict:
     n_ids = max(ids) + 1
     if n_ids > 1 << 31:
         raise errors.ValueError("token ids beyond 2**31")
-    offsets, blob, flags = _core.token_tables(spec.token_bytes, n_ids, spec.bpe_ids,
-                                              {a.id for a in spec.added if a.special})
+    offsets, blob, flags = _core.token_tables(spec.token_bytes, n_ids, spec.bpe_ids, spec.skipped_ids())
     if not all(i in spec.token_bytes for i in spec.prefix + spec.suffix):
         raise errors.ValueError("post-processor names an id with no token")
 

@@ -211,33 +211,27 @@ def read_chat_config(directory) -> dict:
 
 def _add_config_tokens(j: dict, config: dict, special_texts):
     """Add to the tokenizer.json what transformers adds when it loads the directory: the
-    config's ``added_tokens_decoder`` entries the file lacks (with their ids and flags), then
-    the named and extra special tokens that are not added tokens yet (special, no strip,
-    not normalized; the vocabulary's id when the text is a token, else the next free id).
-    Returns the entries added."""
+    config's ``added_tokens_decoder`` entries the file lacks (with their flags, in the order
+    of their keys), then the named and extra special tokens that are not added tokens yet
+    (special, no strip, not normalized). Returns the entries added. They carry no "id":
+    transformers adds them through the backend, which numbers them as it numbers the file's
+    own (the vocabulary's id, else the next one; tokenizer_json._read_added), whatever the
+    config's keys say."""
     entries = j.setdefault("added_tokens", [])
     n_file = len(entries)
     have = {a["content"] for a in entries}
-    for key, value in sorted((config.get("added_tokens_decoder") or {}).items(), key=lambda kv: int(kv[0])):
+    for _, value in sorted((config.get("added_tokens_decoder") or {}).items(), key=lambda kv: int(kv[0])):
         if not isinstance(value, dict) or value.get("content") in have:
             continue
-        entries.append({"id": int(key), "content": value["content"], "single_word": bool(value.get("single_word")),
+        entries.append({"content": value["content"], "single_word": bool(value.get("single_word")),
                         "lstrip": bool(value.get("lstrip")), "rstrip": bool(value.get("rstrip")),
                         "normalized": bool(value.get("normalized", not value.get("special"))),
                         "special": bool(value.get("special"))})
         have.add(value["content"])
-    vocab = vocab_ids(j.get("model"))
-    if vocab is None:
-        return entries[n_file:]             # no vocabulary: the tokenizer.json reader says so
-    next_id = max([*vocab.values(), *(a["id"] for a in entries)], default=-1) + 1
     for text in special_texts:
         if text in have:
             continue
-        if text in vocab:
-            i = vocab[text]
-        else:
-            i, next_id = next_id, next_id + 1
-        entries.append({"id": i, "content": text, "single_word": False, "lstrip": False, "rstrip": False,
+        entries.append({"content": text, "single_word": False, "lstrip": False, "rstrip": False,
                         "normalized": False, "special": True})
         have.add(text)
     return entries[n_file:]

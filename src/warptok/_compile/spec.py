@@ -49,6 +49,14 @@ class Spec:
     pair: list | None = None             # the post-processor's pair template (_compile/post.py)
     single: list | None = None           # and its single one
     post_offsets: list = field(default_factory=list)  # post-processors that change offsets only
+    added_decoded: dict = field(default_factory=dict)  # added id -> the normalized form HF decodes it to
+    decode_skip: set | None = None       # ids skip_special_tokens drops (None: the special added ones)
+
+    def skipped_ids(self) -> set:
+        """The ids decode drops with skip_special_tokens."""
+        if self.decode_skip is not None:
+            return self.decode_skip
+        return {a.id for a in self.added if a.special}
 
     def without_tables(self) -> "Spec":
         """The spec without its per-token tables (token bytes, BPE ids, merges): what a

@@ -52,8 +52,8 @@ def parse_tokenizer_json(data) -> Spec:
         spec = models.read_model(kind, model)
     else:
         raise errors.unsupported("model type", kind)
+    spec.normalizer = _read_normalizer(j.get("normalizer"))      # before the added tokens: they decode through it
     _read_added(j.get("added_tokens") or [], spec, model.get("vocab"))
-    spec.normalizer = _read_normalizer(j.get("normalizer"))
     if spec.model is None:
         _read_pre_tokenizer(j.get("pre_tokenizer"), spec)
         _read_post_processor(j.get("post_processor"), spec)
@@ -137,6 +137,13 @@ def _read_added(entries, spec: Spec, vocab):
                 vocab[piece] = i
     given: dict = {}        # content -> its id, for the entries read so far
     top = -1                # the highest id given so far
+    # What HF decodes an added id to: the content of its last entry, except that a
+    # "normalized" entry whose content the normalizer changes leaves that normalized form
+    # (tokenizers' normalized_cache, by id, which a later entry of the id does not clear).
+    # So BERT (lowercase) decodes an added "NeW" as "new", Llama-2 (Prepend) as " NeW".
+    decoded: dict = {}
+    normalized: dict = {}
+    specials = set()        # the special entries' contents (HF's special_tokens_set)
     for e in entries:
         if e.get("single_word"):
             raise errors.unsupported("added token flag single_word", e)
@@ -152,12 +159,25 @@ def _read_added(entries, spec: Spec, vocab):
         top = max(top, i)
         spec.added.append(AddedToken(content, i, bool(e.get("special")), normalized=bool(e.get("normalized")),
                                      lstrip=bool(e.get("lstrip")), rstrip=bool(e.get("rstrip"))))
-        # HF decodes added tokens through the ByteLevel decoder too (UTF-8 when not byte-level).
-        if spec.model is None:
-            spec.token_bytes[i] = bytelevel.to_bytes(content) or content.encode()
-        else:
+        decoded[i] = content
+        if e.get("normalized") and spec.normalizer is not None:
+            form = spec.normalizer.apply(content)
+            if form != content:
+                normalized[i] = form
+        if e.get("special"):
+            specials.add(content)
+        if spec.model is not None:
             spec.token_bytes[i] = content.encode()
             spec.id_to_token[i] = content
+    decoded.update(normalized)
+    spec.added_decoded = normalized
+    # skip_special_tokens: HF drops a token when the string it decodes to is in its special
+    # set, so a special token that decodes to its normalized form (not a special content) stays.
+    spec.decode_skip = {i for i, text in decoded.items() if text in specials}
+    if spec.model is None:
+        # HF decodes added tokens through the ByteLevel decoder too (UTF-8 when not byte-level).
+        for i, text in decoded.items():
+            spec.token_bytes[i] = bytelevel.to_bytes(text) or text.encode()
 
 
 def _read_normalizer(n):
