@@ -476,14 +476,46 @@ WT_INLINE int block_put_all(wt_run *r, const uint8_t *s, size_t n, size_t *pos, 
     return 0;
 }
 
+/* The pieces a scanner's block found (bit i of mask: a piece ends at
+ * *pos + offs[i]; the first starts at *pos) into the block, as block_put_all. */
+WT_INLINE int block_put_mask(wt_run *r, const uint8_t *s, size_t n, size_t *pos, uint64_t mask, const uint16_t *offs)
+{
+    wt_block *bk = r->block;
+    const wt_piece_table *table = &r->t->bpe.pieces;
+    const wt_pt_entry *slots = table->slots;
+    const size_t line_mask = table->mask & ~(size_t)1;
+    size_t i = bk->count, bytes = bk->bytes, p = *pos;
+    const uint8_t *at = s + p;
+    for (; mask; mask &= mask - 1) {
+        size_t end = (size_t)(at - s) + offs[__builtin_ctzll(mask)];
+        block_put(bk, i, s + p, end - p, s, s + n, table, slots, line_mask);
+        bytes += end - p;
+        p = end;
+        if (++i == WT_BLOCK) {
+            bk->count = i;
+            bk->bytes = bytes;
+            int rc = block_flush(r);
+            if (rc) return rc;
+            i = bytes = 0;
+        }
+    }
+    bk->count = i;
+    bk->bytes = bytes;
+    *pos = p;
+    return 0;
+}
+
 /* The common case in one loop: the last split is a fast scanner isolating
  * pieces, and each piece goes straight to the block. */
 static int scan_and_encode(wt_run *r, const wt_scanner *scan, const uint8_t *s, size_t n)
 {
     size_t ends[WT_SCAN_BLOCK];
+    uint16_t room[WT_SCAN_BLOCK + 1];
     for (size_t pos = 0; pos < n;) {
-        size_t count = wt_scan_pieces(scan, s, n, pos, ends, &r->sc->stack.work);
-        int rc = block_put_all(r, s, n, &pos, ends, count);
+        uint64_t mask;
+        const uint16_t *offs;
+        size_t count = wt_scan_block(scan, s, n, pos, &mask, &offs, room, ends, &r->sc->stack.work);
+        int rc = mask ? block_put_mask(r, s, n, &pos, mask, offs) : block_put_all(r, s, n, &pos, ends, count);
         if (rc) return rc;
     }
     return 0;

@@ -779,42 +779,62 @@ static uint64_t block_starts(const wt_scanner *sc, const uint8_t *s, size_t n, s
     return T & ~1ull;
 }
 
-static size_t scan_pieces(const wt_scanner *sc, const uint8_t *s, size_t n, size_t pos, size_t *ends, uint64_t *w)
+/* Byte offsets of the units of an ASCII block: unit i is byte i. */
+#define OFFS8(b) (b), (b) + 1, (b) + 2, (b) + 3, (b) + 4, (b) + 5, (b) + 6, (b) + 7
+static const uint16_t ascii_offs[WT_SCAN_BLOCK + 1] = {
+    OFFS8(0), OFFS8(8), OFFS8(16), OFFS8(24), OFFS8(32), OFFS8(40), OFFS8(48), OFFS8(56), 64};
+#undef OFFS8
+
+/* The piece ends found by the block at pos, as a mask (bit i: an end at
+ * pos + (*offs)[i]; room: 65 offsets for a block read by code point), or 0
+ * where the block path finds none. A block needs 16 bytes at least; it is read
+ * by code point when a non-ASCII character other than a letter ends the bytes
+ * known early in it. */
+static uint64_t block_ends(const wt_scanner *sc, const uint8_t *s, size_t n, size_t pos, const uint16_t **offs,
+                           uint16_t *room, uint64_t *w)
 {
-    if (sc->blocks) {
-        wt_block c;
-        uint16_t offs[WT_SCAN_BLOCK + 1];
-        uint64_t T = 0;
-        /* a block needs 16 bytes at least; read by code point when a non-ASCII
-         * character other than a letter ends the bytes known early in it */
-        if (n - pos >= 16) {
-            if (block_load(sc, s, n, pos, &c, w) && c.known < WT_SCAN_BLOCK / 2) block_load_chars(sc, s, n, pos, &c, offs, w);
-            T = sc->family == WT_SCAN_GPT2 ? block_starts_gpt2(sc, s, n, pos, &c) : block_starts(sc, s, n, pos, &c);
-        }
-        size_t count = 0;
-        if (T) {
-            for (; T; T &= T - 1) {
-                unsigned i = (unsigned)__builtin_ctzll(T);
-                ends[count++] = pos + (c.offs ? c.offs[i] : i);
-            }
-            return count;
-        }
-        /* Non-ASCII text near (or one long run): piece by piece over the
-         * block, so that text with few ASCII stretches pays one load a block. */
-        size_t stop = pos + WT_SCAN_BLOCK;
-        do {
-            pos = ends[count++] = match_at(sc, s, n, pos, w);
-        } while (pos < stop && pos < n && count < WT_SCAN_BLOCK);
-        return count;
+    wt_block c;
+    if (n - pos < 16) return 0;
+    if (block_load(sc, s, n, pos, &c, w) && c.known < WT_SCAN_BLOCK / 2) block_load_chars(sc, s, n, pos, &c, room, w);
+    *offs = c.offs ? c.offs : ascii_offs;
+    return sc->family == WT_SCAN_GPT2 ? block_starts_gpt2(sc, s, n, pos, &c) : block_starts(sc, s, n, pos, &c);
+}
+
+/* The ends of pieces from pos one match at a time: over the block (non-ASCII
+ * text near, or one long run), so that text with few ASCII stretches pays one
+ * load a block; one piece where blocks are off. */
+static size_t match_pieces(const wt_scanner *sc, const uint8_t *s, size_t n, size_t pos, size_t *ends, uint64_t *w)
+{
+    if (!sc->blocks) {
+        ends[0] = match_at(sc, s, n, pos, w);
+        return 1;
     }
-    ends[0] = match_at(sc, s, n, pos, w);
-    return 1;
+    size_t count = 0, stop = pos + WT_SCAN_BLOCK;
+    do {
+        pos = ends[count++] = match_at(sc, s, n, pos, w);
+    } while (pos < stop && pos < n && count < WT_SCAN_BLOCK);
+    return count;
 }
 
 size_t wt_scan_pieces(const wt_scanner *sc, const uint8_t *s, size_t n, size_t pos, size_t *ends, uint64_t *steps)
 {
     uint64_t w = 0;                    /* a local: no store through steps can alias ends */
-    size_t count = scan_pieces(sc, s, n, pos, ends, &w);
+    uint16_t room[WT_SCAN_BLOCK + 1];
+    const uint16_t *offs;
+    uint64_t T = sc->blocks ? block_ends(sc, s, n, pos, &offs, room, &w) : 0;
+    size_t count = 0;
+    for (; T; T &= T - 1) ends[count++] = pos + offs[__builtin_ctzll(T)];
+    if (!count) count = match_pieces(sc, s, n, pos, ends, &w);
+    *steps += w;
+    return count;
+}
+
+size_t wt_scan_block(const wt_scanner *sc, const uint8_t *s, size_t n, size_t pos, uint64_t *mask,
+                     const uint16_t **offs, uint16_t *room, size_t *ends, uint64_t *steps)
+{
+    uint64_t w = 0;
+    *mask = sc->blocks ? block_ends(sc, s, n, pos, offs, room, &w) : 0;
+    size_t count = *mask ? 0 : match_pieces(sc, s, n, pos, ends, &w);
     *steps += w;
     return count;
 }

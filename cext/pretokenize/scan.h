@@ -57,6 +57,12 @@ int wt_scanner_init(wt_scanner *sc);
 #define WT_SCAN_BLOCK 64
 size_t wt_scan_pieces(const wt_scanner *sc, const uint8_t *s, size_t n, size_t pos, size_t *ends, uint64_t *steps);
 
+/* wt_scan_pieces without the list where a block finds the ends: then *mask has
+ * bit i set for an end at pos + (*offs)[i] (room: WT_SCAN_BLOCK + 1 offsets the
+ * block may use) and 0 is returned; else *mask is 0 and the ends are in ends[]. */
+size_t wt_scan_block(const wt_scanner *sc, const uint8_t *s, size_t n, size_t pos, uint64_t *mask,
+                     const uint16_t **offs, uint16_t *room, size_t *ends, uint64_t *steps);
+
 /* Isolated splits by class runs (WT_SCAN_RUN) applied in turn, runs[0] first,
  * at pos < n: the end of the piece that starts there, a run of one of their
  * classes (*is_run = 1; of runs[j]'s, holding no code point of an earlier
