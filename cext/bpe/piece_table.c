@@ -20,6 +20,16 @@ uint64_t wt_pt_hash_of(const uint8_t *p, size_t n)
     return n <= WT_PT_SHORT ? wt_pt_hash(wt_pt_key_of(p, n, p, p + n)) : wt_hash_mem(p, n);
 }
 
+int64_t wt_pt_key_mismatch(const uint8_t *s, size_t n)
+{
+    for (size_t at = 0; at < n; at++)
+        for (size_t len = 1; len <= WT_PT_SHORT && at + len <= n; len++) {
+            wt_pt_key a = wt_pt_key_of(s + at, len, s, s + n), b = wt_pt_key_of(s + at, len, s + at, s + at + len);
+            if (a.k0 != b.k0 || a.k1 != b.k1) return (int64_t)(at * 16 + len);
+        }
+    return -1;
+}
+
 int wt_pt_init(wt_piece_table *t, size_t slots, size_t long_slots, size_t arena_words)
 {
     memset(t, 0, sizeof *t);

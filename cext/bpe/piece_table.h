@@ -70,14 +70,27 @@ typedef struct {
 /* Keys are words loaded from the text: byte i of a piece at bits 8i .. 8i+7. */
 _Static_assert(__BYTE_ORDER__ == __ORDER_LITTLE_ENDIAN__, "keys assume little-endian loads");
 
+/* Per length n: the key words' masks of the piece's bytes 0..7 and 8..14. */
+static const uint64_t wt_pt_mask0[WT_PT_SHORT + 1] = {
+    0, 0xFF, 0xFFFF, 0xFFFFFF, 0xFFFFFFFF, 0xFFFFFFFFFF, 0xFFFFFFFFFFFF, 0xFFFFFFFFFFFFFF,
+    ~0ull, ~0ull, ~0ull, ~0ull, ~0ull, ~0ull, ~0ull, ~0ull};
+static const uint64_t wt_pt_mask1[WT_PT_SHORT + 1] = {
+    0, 0, 0, 0, 0, 0, 0, 0,
+    0, 0xFF, 0xFFFF, 0xFFFFFF, 0xFFFFFFFF, 0xFFFFFFFFFF, 0xFFFFFFFFFFFF, 0xFFFFFFFFFFFFFF};
+
 /* The key of p[0..n), 1 <= n <= WT_PT_SHORT, where [lo, hi) around it may be
- * read: two 8-byte loads and masks when 8 bytes fit on both sides, as in
- * running text (no branch on the length, which text varies too irregularly to
- * predict); a piece alone in a short text takes overlapping loads of its ends. */
+ * read: with 16 bytes from p, as in running text, two 8-byte loads and masks
+ * (no branch on the length, which text varies too irregularly to predict);
+ * else loads of the piece's ends (a piece alone in a short text: its own). */
 WT_INLINE wt_pt_key wt_pt_key_of(const uint8_t *p, size_t n, const uint8_t *lo, const uint8_t *hi)
 {
     uint64_t a, z;
-    if (WT_LIKELY((size_t)(hi - p) >= 8 && (size_t)(p - lo) + n >= 8)) {
+    if (WT_LIKELY((size_t)(hi - p) >= 16)) {
+        memcpy(&a, p, 8);
+        memcpy(&z, p + 8, 8);
+        return (wt_pt_key){a & wt_pt_mask0[n], (z & wt_pt_mask1[n]) | (uint64_t)n << 56};
+    }
+    if ((size_t)(hi - p) >= 8 && (size_t)(p - lo) + n >= 8) {
         memcpy(&a, p, 8);
         memcpy(&z, p + n - 8, 8);    /* bytes n-8 .. n-1: from 8 bytes on, the second word's */
     } else {                         /* n < 8 here: 8 bytes always fit a longer piece */
@@ -132,5 +145,10 @@ int wt_pt_seed(wt_piece_table *t, const uint8_t *p, size_t n, uint64_t h, const 
 
 /* The hash of p[0..n) as the table keys it (any n >= 1). */
 uint64_t wt_pt_hash_of(const uint8_t *p, size_t n);
+
+/* For tests: whether every piece of s[0..n) of up to WT_PT_SHORT bytes has the
+ * same key read in the text (as the encoder reads it) as read alone (as the table
+ * does): -1, or the first that does not, as its offset * 16 + its length. */
+int64_t wt_pt_key_mismatch(const uint8_t *s, size_t n);
 
 #endif

@@ -211,6 +211,14 @@ def release_memory():
         wt_alloc_collect()
 
 
+def piece_key_mismatch(bytes text):
+    """For tests: None when every piece of text of up to 15 bytes is keyed alike
+    in the text (as the encoder reads it) and alone (as the piece table does), else
+    the first that is not, as (offset, length)."""
+    cdef int64_t k = wt_pt_key_mismatch(text, len(text))
+    return None if k < 0 else (k // 16, k % 16)
+
+
 def work_counters(bint reset=False):
     """(merge steps, pre-tokenizer steps, NFC steps) done by this thread so far: a
     measure of work that does not depend on the machine, each step examining a
