@@ -344,7 +344,7 @@ static int block_flush(wt_run *r)
         uint64_t k0 = bk->k0[i], k1 = bk->k1[i];
         uint64_t a1 = __atomic_load_n(&e[0].k1, __ATOMIC_ACQUIRE), b1 = __atomic_load_n(&e[1].k1, __ATOMIC_ACQUIRE);
         uint64_t a0 = __atomic_load_n(&e[0].k0, __ATOMIC_RELAXED), b0 = __atomic_load_n(&e[1].k0, __ATOMIC_RELAXED);
-        size_t in_a = (a1 == k1) & (a0 == k0), in_b = (b1 == k1) & (b0 == k0);
+        size_t in_a = ((a1 ^ k1) | (a0 ^ k0)) == 0, in_b = ((b1 ^ k1) | (b0 ^ k0)) == 0;
         if (WT_UNLIKELY(!(in_a | in_b))) {      /* a miss: room for its ids, resolved below */
             mi[n_miss] = (uint16_t)i;
             miss_at[n_miss++] = (size_t)(o - base);
@@ -484,12 +484,12 @@ WT_INLINE int block_put_mask(wt_run *r, const uint8_t *s, size_t n, size_t *pos,
     const wt_piece_table *table = &r->t->bpe.pieces;
     const wt_pt_entry *slots = table->slots;
     const size_t line_mask = table->mask & ~(size_t)1;
-    size_t i = bk->count, bytes = bk->bytes, p = *pos;
-    const uint8_t *at = s + p;
+    size_t i = bk->count, bytes = bk->bytes;
+    const uint8_t *at = s + *pos, *p = at;
     for (; mask; mask &= mask - 1) {
-        size_t end = (size_t)(at - s) + offs[__builtin_ctzll(mask)];
-        block_put(bk, i, s + p, end - p, s, s + n, table, slots, line_mask);
-        bytes += end - p;
+        const uint8_t *end = at + offs[(unsigned)__builtin_ctzll(mask)];
+        block_put(bk, i, p, (size_t)(end - p), s, s + n, table, slots, line_mask);
+        bytes += (size_t)(end - p);
         p = end;
         if (++i == WT_BLOCK) {
             bk->count = i;
@@ -501,7 +501,7 @@ WT_INLINE int block_put_mask(wt_run *r, const uint8_t *s, size_t n, size_t *pos,
     }
     bk->count = i;
     bk->bytes = bytes;
-    *pos = p;
+    *pos = (size_t)(p - s);
     return 0;
 }
 
