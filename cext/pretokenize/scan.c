@@ -816,26 +816,23 @@ static size_t match_pieces(const wt_scanner *sc, const uint8_t *s, size_t n, siz
     return count;
 }
 
-size_t wt_scan_pieces(const wt_scanner *sc, const uint8_t *s, size_t n, size_t pos, size_t *ends, uint64_t *steps)
+size_t wt_scan_block(const wt_scanner *sc, const uint8_t *s, size_t n, size_t pos, uint64_t *mask,
+                     const uint16_t **offs, uint16_t *room, size_t *ends, uint64_t *steps)
 {
     uint64_t w = 0;                    /* a local: no store through steps can alias ends */
-    uint16_t room[WT_SCAN_BLOCK + 1];
-    const uint16_t *offs;
-    uint64_t T = sc->blocks ? block_ends(sc, s, n, pos, &offs, room, &w) : 0;
-    size_t count = 0;
-    for (; T; T &= T - 1) ends[count++] = pos + offs[__builtin_ctzll(T)];
-    if (!count) count = match_pieces(sc, s, n, pos, ends, &w);
+    *mask = sc->blocks ? block_ends(sc, s, n, pos, offs, room, &w) : 0;
+    size_t count = *mask ? 0 : match_pieces(sc, s, n, pos, ends, &w);
     *steps += w;
     return count;
 }
 
-size_t wt_scan_block(const wt_scanner *sc, const uint8_t *s, size_t n, size_t pos, uint64_t *mask,
-                     const uint16_t **offs, uint16_t *room, size_t *ends, uint64_t *steps)
+size_t wt_scan_pieces(const wt_scanner *sc, const uint8_t *s, size_t n, size_t pos, size_t *ends, uint64_t *steps)
 {
-    uint64_t w = 0;
-    *mask = sc->blocks ? block_ends(sc, s, n, pos, offs, room, &w) : 0;
-    size_t count = *mask ? 0 : match_pieces(sc, s, n, pos, ends, &w);
-    *steps += w;
+    uint16_t room[WT_SCAN_BLOCK + 1];
+    const uint16_t *offs;
+    uint64_t T;
+    size_t count = wt_scan_block(sc, s, n, pos, &T, &offs, room, ends, steps);
+    for (; T; T &= T - 1) ends[count++] = pos + offs[__builtin_ctzll(T)];
     return count;
 }
 
