@@ -85,6 +85,17 @@ WT_INLINE uint32_t first_part(const wt_bpe *b, const uint8_t *p, size_t n, size_
     return b->byte_id[c];
 }
 
+/* The parts' links before any merge: slot i between slots i - 1 and i + 1. */
+static const uint8_t chain_next[WT_BPE_SHORT] = {
+#define L8(b) (b) + 1, (b) + 2, (b) + 3, (b) + 4, (b) + 5, (b) + 6, (b) + 7, (b) + 8
+    L8(0), L8(8), L8(16), L8(24), L8(32), L8(40)};
+#undef L8
+static const uint8_t chain_prev[WT_BPE_SHORT] = {
+#define L8(b) (b) - 1, (b), (b) + 1, (b) + 2, (b) + 3, (b) + 4, (b) + 5, (b) + 6
+    WT_NONE_SLOT, 0, 1, 2, 3, 4, 5, 6, L8(8), L8(16), L8(24), L8(32), L8(40)};
+#undef L8
+_Static_assert(WT_BPE_SHORT == 48, "chain_next and chain_prev list 48 slots");
+
 /* The parts to merge: bytes, but (with preform) a character whose bytes surely
  * merge first is its token already (b->preformed). Pairs of bytes are read from the byte-pair
  * grid (a quarter MiB, mostly in cache), not probed in the pair table. */
@@ -102,10 +113,11 @@ static void small_begin(const wt_bpe *b, small_merge *s, const uint8_t *p, size_
         }
         byte[m] = len == 1 ? p[i] : 0x100;
     }
-    for (size_t i = 0; i < m; i++) {
-        s->next[i] = i + 1 < m ? (uint8_t)(i + 1) : WT_NONE_SLOT;
-        s->prev[i] = i ? (uint8_t)(i - 1) : WT_NONE_SLOT;
-        s->ranks[i] = UINT32_MAX;
+    memcpy(s->next, chain_next, sizeof s->next);    /* slot i's neighbours are i - 1 and i + 1 */
+    memcpy(s->prev, chain_prev, sizeof s->prev);
+    if (m) {
+        s->next[m - 1] = WT_NONE_SLOT;
+        s->ranks[m - 1] = UINT32_MAX;
     }
     for (size_t i = 0; i + 1 < m; i++) {
         s->ranks[i] = (byte[i] | byte[i + 1]) < 0x100 ? b->byte_ranks[(size_t)byte[i] << 8 | byte[i + 1]]
