@@ -449,6 +449,16 @@ WT_INLINE size_t scan_next(wt_scan_queue *q, const wt_scanner *sc, const uint8_t
     return q->ends[q->next++];
 }
 
+/* A block that has just filled up (*i == WT_BLOCK): flushed, and the counts
+ * of the next one started. */
+WT_INLINE int block_full(wt_run *r, size_t *i, size_t *bytes)
+{
+    r->block->count = *i;
+    r->block->bytes = *bytes;
+    *i = *bytes = 0;
+    return block_flush(r);
+}
+
 /* Pieces ending at ends[0..count) (the first starting at *pos) into the block,
  * which is flushed when full. */
 WT_INLINE int block_put_all(wt_run *r, const uint8_t *s, size_t n, size_t *pos, const size_t *ends, size_t count)
@@ -458,17 +468,12 @@ WT_INLINE int block_put_all(wt_run *r, const uint8_t *s, size_t n, size_t *pos, 
     const wt_pt_entry *slots = table->slots;
     const size_t line_mask = table->mask & ~(size_t)1;
     size_t i = bk->count, bytes = bk->bytes, p = *pos;
+    int rc;
     for (size_t j = 0; j < count; j++) {
         block_put(bk, i, s + p, ends[j] - p, s, s + n, table, slots, line_mask);
         bytes += ends[j] - p;
         p = ends[j];
-        if (++i == WT_BLOCK) {
-            bk->count = i;
-            bk->bytes = bytes;
-            int rc = block_flush(r);
-            if (rc) return rc;
-            i = bytes = 0;
-        }
+        if (++i == WT_BLOCK && (rc = block_full(r, &i, &bytes))) return rc;
     }
     bk->count = i;
     bk->bytes = bytes;
@@ -486,18 +491,13 @@ WT_INLINE int block_put_mask(wt_run *r, const uint8_t *s, size_t n, size_t *pos,
     const size_t line_mask = table->mask & ~(size_t)1;
     size_t i = bk->count, bytes = bk->bytes;
     const uint8_t *at = s + *pos, *p = at;
+    int rc;
     for (; mask; mask &= mask - 1) {
         const uint8_t *end = at + offs[(unsigned)__builtin_ctzll(mask)];
         block_put(bk, i, p, (size_t)(end - p), s, s + n, table, slots, line_mask);
         bytes += (size_t)(end - p);
         p = end;
-        if (++i == WT_BLOCK) {
-            bk->count = i;
-            bk->bytes = bytes;
-            int rc = block_flush(r);
-            if (rc) return rc;
-            i = bytes = 0;
-        }
+        if (++i == WT_BLOCK && (rc = block_full(r, &i, &bytes))) return rc;
     }
     bk->count = i;
     bk->bytes = bytes;
