@@ -155,3 +155,16 @@ def test_bad_rank_line_is_named(tmp_path, bad_line):
     path.write_bytes(b"IQ== 0\nIg== 1\n" + bad_line + b"\nIw== 3\n")
     with pytest.raises(ValueError, match=r"ranks.tiktoken:3: not a tiktoken rank line"):
         _load.load_tiktoken_ranks(path)
+
+
+def test_core_calls_check_their_pass_masks():
+    """The compiled core indexes its two pass masks unchecked: a wrong tuple is an
+    error before that, not a crash (a segfault before this check)."""
+    tok = warptok.get_encoding("gpt2")
+    text = "hello world " * 20000                      # long enough for the long-text planner too
+    for bad in [(), (None,), (None, None, None)]:
+        with pytest.raises(TypeError, match="two masks"):
+            tok._core.encode(text, bad, 0, -1, False)
+        with pytest.raises(TypeError, match="two masks"):
+            tok._core.long_parts(text, bad)
+    assert tok._core.encode("hello", tok._hf_plain, 0, -1, False) == tok.encode("hello")

@@ -960,6 +960,8 @@ cdef class Core:
 
     cdef int _opts(self, wt_encode_opts *o, tuple active, int first_pass, Py_ssize_t max_body,
                    bint add_special, bint mid_text=False) except -1:
+        if active is None or len(active) != 2:      # indexed unchecked below
+            raise errors.TypeError("warptok: active is a tuple of two masks (passes 0 and 1)")
         o.active[0] = self._active_ptr(0, active[0])
         o.active[1] = self._active_ptr(1, active[1])
         o.first_pass = first_pass
