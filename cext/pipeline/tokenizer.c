@@ -9,6 +9,7 @@
 
 #include "common/alloc.h"
 #include "common/utf8.h"
+#include "text/utf8_encode.h"
 
 /* ---- per-thread scratch ---- */
 
@@ -28,6 +29,7 @@ typedef struct {
     wt_restack stack;
     wt_bpe_scratch bpe;
     wt_ids out;              /* the result buffer of single-text calls */
+    wt_bytes text;           /* their text's UTF-8, when the str is not ASCII */
     wt_bytes prefixed[WT_MAX_STAGES];  /* a piece with the space a stage put before it */
     wt_nfc_scratch nfc;      /* the normalized segment of pass 1 */
     wt_block block;          /* pieces waiting to be encoded */
@@ -42,6 +44,7 @@ static void scratch_destroy(void *p)
     wt_restack_free(&sc->stack);
     wt_bpe_scratch_free(&sc->bpe);
     wt_ids_free(&sc->out);
+    wt_bytes_free(&sc->text);
     for (int k = 0; k < WT_MAX_STAGES; k++) wt_bytes_free(&sc->prefixed[k]);
     wt_nfc_scratch_free(&sc->nfc);
     wt_free(sc);
@@ -68,6 +71,25 @@ wt_ids *wt_thread_ids(void)
     if (sc->out.cap > ((size_t)1 << 20)) wt_ids_free(&sc->out);
     sc->out.len = 0;
     return &sc->out;
+}
+
+const uint8_t *wt_thread_utf8(int kind, const void *units, size_t n, size_t *len, int *rc)
+{
+    wt_scratch *sc = scratch_get();
+    *rc = WT_ENOMEM;
+    if (!sc || n > SIZE_MAX / 8) return NULL;
+    wt_bytes *b = &sc->text;
+    if (b->cap > ((size_t)1 << 24)) wt_bytes_free(b);   /* as wt_thread_ids: not a huge one */
+    b->len = 0;
+    if (wt_bytes_reserve(b, WT_UTF8_ROOM(kind, n) + 1)) return NULL;
+    size_t m = wt_utf8_encode_units(kind, units, n, b->p);
+    if (m == SIZE_MAX) {
+        *rc = WT_EINVAL;
+        return NULL;
+    }
+    *len = m;
+    *rc = 0;
+    return b->p;
 }
 
 wt_bpe_scratch *wt_thread_bpe_scratch(void)

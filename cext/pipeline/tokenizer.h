@@ -106,6 +106,10 @@ int wt_ids_reserve(wt_ids *b, size_t extra);
 int wt_ids_push(wt_ids *out, const uint32_t *ids, size_t n);
 /* This thread's reusable result buffer, emptied; NULL if out of memory. */
 wt_ids *wt_thread_ids(void);
+/* The UTF-8 of a str's n units of kind (1, 2, 4) in this thread's reusable text
+ * buffer (until its next call here), its length in *len; NULL with *rc WT_ENOMEM,
+ * or WT_EINVAL where a unit is a surrogate (which has no UTF-8). */
+const uint8_t *wt_thread_utf8(int kind, const void *units, size_t n, size_t *len, int *rc);
 void wt_ids_free(wt_ids *b);
 
 /* Build: takes copies of every table. See _core.pyx for the table layouts. */

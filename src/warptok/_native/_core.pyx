@@ -678,6 +678,51 @@ cdef inline const uint8_t *_utf8(str text, Py_ssize_t *n) except NULL:
     return <const uint8_t *>PyUnicode_AsUTF8AndSize(text, n)
 
 
+cdef extern from *:
+    """
+    /* A str's units: its data, their count in *n, their kind in *kind (0: ASCII,
+     * whose data is its UTF-8; else 1, 2 or 4 bytes a unit). NULL with an error set. */
+    static const void *wt_str_units(PyObject *s, int *kind, Py_ssize_t *n)
+    {
+    #if PY_VERSION_HEX < 0x030C0000
+        if (PyUnicode_READY(s) < 0) return NULL;
+    #endif
+        *kind = PyUnicode_IS_ASCII(s) ? 0 : (int)PyUnicode_KIND(s);
+        *n = PyUnicode_GET_LENGTH(s);
+        return PyUnicode_DATA(s);
+    }
+    """
+    const void *wt_str_units(object s, int *kind, Py_ssize_t *n) except NULL
+
+
+cdef inline const uint8_t *_call_utf8(str text, Py_ssize_t *n) except NULL:
+    """text's UTF-8 for one single-text call: an ASCII str's own data, else encoded into
+    this thread's buffer (valid until its next call): no copy is left inside the str, as
+    PyUnicode_AsUTF8AndSize leaves, and mostly-ASCII text encodes several times faster.
+    Lone surrogates raise UnicodeEncodeError, as _utf8."""
+    cdef int kind, rc
+    cdef Py_ssize_t units
+    cdef size_t m
+    cdef const void *data = wt_str_units(text, &kind, &units)
+    if kind == 0:
+        n[0] = units
+        return <const uint8_t *>data
+    cdef const uint8_t *s = wt_thread_utf8(kind, data, <size_t>units, &m, &rc)
+    if s == NULL:
+        if rc == WT_EINVAL:
+            return _utf8(text, n)           # a surrogate: CPython's encoder raises the error
+        _check(rc)
+    n[0] = <Py_ssize_t>m
+    return s
+
+
+
+def call_utf8(str text):
+    """For tests: the UTF-8 a single-text call encodes (text.encode() but for how)."""
+    cdef Py_ssize_t n
+    cdef const uint8_t *s = _call_utf8(text, &n)
+    return PyBytes_FromStringAndSize(<const char *>s, n)
+
 # What Core.encode returns.
 RESULT_LIST, RESULT_COUNT, RESULT_ARRAY = 0, 1, 2
 
@@ -977,11 +1022,11 @@ cdef class Core:
         out, or None to skip the pass; first_pass: start at pass 1 (a segment pass 0
         produced); max_body < 0: no truncation."""
         cdef Py_ssize_t n
-        cdef const uint8_t *s = _utf8(text, &n)
         cdef wt_encode_opts o
         cdef wt_ids *out
         cdef int rc
         self._opts(&o, active, first_pass, max_body, add_special)
+        cdef const uint8_t *s = _call_utf8(text, &n)
         with nogil:
             out = wt_thread_ids()          # reused by this thread's next call
             rc = wt_encode_long(&self.t, s, n, &o, 0, out) if out != NULL else WT_ENOMEM
@@ -1160,7 +1205,7 @@ cdef class Core:
     def has_added(self, str text, int pass_, active):
         """Whether text holds one of a pass's added tokens (active: its mask)."""
         cdef Py_ssize_t n
-        cdef const uint8_t *s = _utf8(text, &n)
+        cdef const uint8_t *s = _call_utf8(text, &n)
         cdef size_t start, end
         cdef uint32_t k
         cdef const uint8_t *act = self._active_ptr(pass_, active)

@@ -242,6 +242,7 @@ cdef extern from "pipeline/tokenizer.h":
     void wt_ids_free(wt_ids *b) nogil
     void wt_bytes_free(wt_bytes *b) nogil
     wt_ids *wt_thread_ids() nogil
+    const uint8_t *wt_thread_utf8(int kind, const void *units, size_t n, size_t *len, int *rc) nogil
     int wt_encode(const wt_tokenizer *t, const uint8_t *s, size_t n, const wt_encode_opts *o, wt_ids *out) nogil
     int wt_encode_long(const wt_tokenizer *t, const uint8_t *s, size_t n, const wt_encode_opts *o, int n_threads,
                        wt_ids *out) nogil
