@@ -11,6 +11,7 @@ import sys
 import pytest
 
 import warptok
+from conftest import ours
 from warptok._native import _core
 
 # Characters by the UTF-8 length they take, and the str kind they make.
@@ -76,3 +77,31 @@ def test_no_copy_is_left_inside_the_str():
         assert sys.getsizeof(fresh) == before
         assert tok.count(fresh) == len(ids)
         assert ids == tok.encode_ordinary(text.encode("utf-8").decode("utf-8"))
+
+
+def test_batches_encode_every_kind_as_single_calls():
+    """A batch encodes its non-ASCII texts into one buffer of its own: ids as one call per
+    text, ASCII and wider texts side by side, str subclasses too, and nothing left in the strs."""
+    tok = ours("gpt2")
+
+    class Sub(str):
+        pass
+
+    batch = list(texts(1, 200)) + ["plain ascii text", "", Sub("sub h\u00e9llo \u4e16\u754c"), "\U0001F600" * 40]
+    fresh = [(t + " ")[:-1] for t in batch]
+    sizes = [sys.getsizeof(t) for t in fresh]
+    expect = [tok.encode_ordinary(t) for t in batch]
+    assert tok.encode_ordinary_batch(fresh, num_threads=2) == expect
+    ids, offsets = tok.encode_ordinary_batch_flat(fresh, num_threads=2)
+    assert [ids[offsets[i]:offsets[i + 1]].tolist() for i in range(len(batch))] == expect
+    assert [sys.getsizeof(t) for t in fresh] == sizes
+
+
+def test_a_surrogate_in_a_batch_raises_as_single_calls():
+    tok = ours("gpt2-hf")                           # tokenizer.json: lone surrogates raise, as HF
+    batch = ["fine text", "caf\u00e9 \ud800 here", "more"]
+    with pytest.raises(UnicodeEncodeError):
+        tok.encode(batch[1])
+    with pytest.raises(UnicodeEncodeError):
+        tok.encode_batch(batch)
+    assert tok.encode_batch([batch[0], batch[2]]) == [tok.encode(batch[0]), tok.encode(batch[2])]

@@ -1053,6 +1053,10 @@ cdef class Core:
         cdef size_t ready, len_
         cdef const uint32_t *ids
         cdef list out, doc
+        cdef int kind
+        cdef const void *units
+        cdef size_t room = 0, at = 0, m
+        cdef uint8_t *utf8 = NULL        # the UTF-8 of the texts that are not ASCII, one after another
         if arr == NULL:
             raise errors.MemoryError()
         try:
@@ -1060,8 +1064,24 @@ cdef class Core:
                 t = keep[i]
                 if not isinstance(t, str):
                     raise errors.TypeError(f"warptok: texts[{i}] is {type(t).__name__}, not str")
-                arr[i].s = _utf8(t, &n)
-                arr[i].n = n
+                wt_str_units(t, &kind, &n)
+                if kind:
+                    room += WT_UTF8_ROOM(kind, <size_t>n)
+            if room and (utf8 := <uint8_t *>wt_malloc(room)) == NULL:
+                raise errors.MemoryError()
+            for i in range(n_texts):
+                t = keep[i]
+                units = wt_str_units(t, &kind, &n)
+                if not kind:
+                    arr[i].s = <const uint8_t *>units
+                    arr[i].n = n
+                    continue
+                m = wt_utf8_encode_units(kind, units, <size_t>n, utf8 + at)
+                if m == SIZE_MAX:
+                    _utf8(t, &n)            # a surrogate: CPython's encoder raises the error
+                arr[i].s = utf8 + at
+                arr[i].n = m
+                at += m
             self._opts(&o, active, first_pass, max_body, add_special, mid_text)
             if flat:
                 with nogil:
@@ -1098,6 +1118,7 @@ cdef class Core:
             with nogil:
                 wt_batch_free(b)
             wt_free(arr)
+            wt_free(utf8)
 
     @property
     def linear_status(self):

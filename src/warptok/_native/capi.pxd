@@ -39,6 +39,10 @@ cdef extern from "text/unicode_data.h":
         WT_UC_GC_MASK, WT_UC_SPACE, WT_UC_DIGIT, WT_UC_WORD
         WT_DIALECT_ONIG, WT_DIALECT_FANCY
 
+cdef extern from "text/utf8_encode.h":
+    size_t WT_UTF8_ROOM(int kind, size_t n) nogil
+    size_t wt_utf8_encode_units(int kind, const void *units, size_t n, uint8_t *out) nogil
+
 cdef extern from "pretokenize/regex.h":
     ctypedef struct wt_regex:
         pass
