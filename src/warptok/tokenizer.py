@@ -189,8 +189,9 @@ class Tokenizer:
             elif (self._tiktoken and max_length is None and not allowed_special and disallowed_special == "all"
                   and type(text) is str):
                 try:        # tiktoken's default call on text without special tokens: ordinary text
-                    if self._special_mask is None or not self._core.has_added(text, 0, self._special_mask):
-                        return self._core.encode(text, _NO_SPLIT, False, -1, False, result)
+                    got = self._core.encode(text, _NO_SPLIT, False, -1, False, result, self._special_mask)
+                    if got is not None:
+                        return got  # else a disallowed special token: the general path raises
                 except UnicodeEncodeError:
                     pass    # lone surrogates: the general path replaces them as tiktoken does
             active, max_body, add = self._call_options(add_special_tokens, max_length, allowed_special,

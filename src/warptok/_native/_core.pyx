@@ -1016,17 +1016,24 @@ cdef class Core:
         return 0
 
     def encode(self, str text, tuple active, int first_pass, Py_ssize_t max_body, bint add_special,
-               int result=RESULT_LIST):
+               int result=RESULT_LIST, refuse=None):
         """Ids of one text: a list, their number (RESULT_COUNT: nothing built) or a uint32
         ndarray (RESULT_ARRAY). active: per pass, a bytes mask of the added tokens to split
         out, or None to skip the pass; first_pass: start at pass 1 (a segment pass 0
-        produced); max_body < 0: no truncation."""
+        produced); max_body < 0: no truncation. refuse: a mask of pass 0's added tokens:
+        None is returned, nothing encoded, when the text holds one (tiktoken's disallowed
+        special tokens: the caller raises), with the text read once for both."""
         cdef Py_ssize_t n
         cdef wt_encode_opts o
         cdef wt_ids *out
         cdef int rc
+        cdef size_t start, end
+        cdef uint32_t k
         self._opts(&o, active, first_pass, max_body, add_special)
+        cdef const uint8_t *refused = NULL if refuse is None else self._active_ptr(0, refuse)
         cdef const uint8_t *s = _call_utf8(text, &n)
+        if refused != NULL and wt_find_added(&self.t, 0, s, n, 0, refused, &start, &end, &k):
+            return None
         with nogil:
             out = wt_thread_ids()          # reused by this thread's next call
             rc = wt_encode_long(&self.t, s, n, &o, 0, out) if out != NULL else WT_ENOMEM
@@ -1222,15 +1229,6 @@ cdef class Core:
         finally:
             wt_free(out)
         return result
-
-    def has_added(self, str text, int pass_, active):
-        """Whether text holds one of a pass's added tokens (active: its mask)."""
-        cdef Py_ssize_t n
-        cdef const uint8_t *s = _call_utf8(text, &n)
-        cdef size_t start, end
-        cdef uint32_t k
-        cdef const uint8_t *act = self._active_ptr(pass_, active)
-        return wt_find_added(&self.t, pass_, s, n, 0, act, &start, &end, &k) != 0
 
     def find_added(self, bytes data, int pass_, active):
         """Spans (start, end, index) of a pass's added tokens in UTF-8 data."""
