@@ -6,25 +6,32 @@
 
 #include "common/wt_common.h"
 
-/* Decode the code point at s[pos] (pos < n); *len receives its byte length. */
+/* Decode the code point at s[pos] (pos < n); *len receives its byte length.
+ * Each length has its own test of its lead byte's range (C2..DF, E0..EF, F0..F4),
+ * continuation bytes and overlong forms, no loop over the count. */
 WT_INLINE uint32_t wt_utf8_decode(const uint8_t *s, size_t n, size_t pos, size_t *len)
 {
     uint32_t c = s[pos];
     if (WT_LIKELY(c < 0x80)) { *len = 1; return c; }
-    size_t need; uint32_t min;
-    if ((c & 0xE0) == 0xC0) { need = 1; c &= 0x1F; min = 0x80; }
-    else if ((c & 0xF0) == 0xE0) { need = 2; c &= 0x0F; min = 0x800; }
-    else if ((c & 0xF8) == 0xF0) { need = 3; c &= 0x07; min = 0x10000; }
-    else { *len = 1; return 0xFFFD; }
-    if (pos + need >= n) { *len = 1; return 0xFFFD; }
-    for (size_t i = 1; i <= need; i++) {
-        uint32_t b = s[pos + i];
-        if ((b & 0xC0) != 0x80) { *len = 1; return 0xFFFD; }
-        c = (c << 6) | (b & 0x3F);
+    size_t left = n - pos;
+    if (c - 0xC2 < 0x1E) {                                 /* C2..DF: 2 bytes, never overlong */
+        if (left >= 2 && (s[pos + 1] & 0xC0) == 0x80) {
+            *len = 2;
+            return (c & 0x1F) << 6 | (s[pos + 1] & 0x3Fu);
+        }
+    } else if (c - 0xE0 < 0x10) {                          /* E0..EF: 3 bytes */
+        if (left >= 3 && ((s[pos + 1] & 0xC0) | (s[pos + 2] & 0xC0) << 8) == 0x8080) {
+            uint32_t cp = (c & 0x0F) << 12 | (s[pos + 1] & 0x3Fu) << 6 | (s[pos + 2] & 0x3Fu);
+            if (cp >= 0x800) { *len = 3; return cp; }
+        }
+    } else if (c - 0xF0 < 0x05) {                          /* F0..F4: 4 bytes */
+        if (left >= 4 && ((s[pos + 1] & 0xC0) | (s[pos + 2] & 0xC0) << 8 | (uint32_t)(s[pos + 3] & 0xC0) << 16) == 0x808080) {
+            uint32_t cp = (c & 0x07) << 18 | (s[pos + 1] & 0x3Fu) << 12 | (s[pos + 2] & 0x3Fu) << 6 | (s[pos + 3] & 0x3Fu);
+            if (cp - 0x10000 < 0x100000) { *len = 4; return cp; }
+        }
     }
-    if (c < min || c > 0x10FFFF) { *len = 1; return 0xFFFD; }
-    *len = need + 1;
-    return c;
+    *len = 1;
+    return 0xFFFD;
 }
 
 /* pos moved over whole 8-byte words of ASCII that hold no byte in lo..hi (none
