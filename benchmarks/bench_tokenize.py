@@ -773,7 +773,7 @@ def parse_args(argv=None):
     p.add_argument("--set-mb", type=float,
                    help="most MB per set of documents (default: 0.5; smaller where the corpus is too small)")
     p.add_argument("-r", "--repeat", type=int, help="repeated table: runs of the warm-up set (default: 5)")
-    p.add_argument("--long-repeat", type=int, help="repeated table, long documents: runs (default: 2)")
+    p.add_argument("--long-repeat", type=int, help="repeated table, long documents: runs (default: 5)")
     p.add_argument("--long-modes", type=csv(MODES),
                    help="modes for long documents (default: single,flat; for one document, batch is single "
                         "again and single-array is flat again in every library)")
@@ -800,7 +800,7 @@ def parse_args(argv=None):
     defaults = dict(tokenizers=list(ALL_TOKENIZERS), corpora=list(CORPORA), sizes=[1000, 6500, LONG],
                     modes=list(MODES), tables=list(TABLES), libs=list(LIBS), sets=3, long_sets=1, repeat=5,
                     set_mb=0.5, long_mb=LONG_BYTES / 1e6,
-                    long_repeat=2, long_modes=["single", "flat"], fresh_sizes=[1000],
+                    long_repeat=5, long_modes=["single", "flat"], fresh_sizes=[1000],
                     fresh_modes=["single", "batch"])
     for k, v in defaults.items():
         if getattr(args, k) is None:
