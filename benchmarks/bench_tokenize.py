@@ -9,7 +9,8 @@ Tokenizers: gpt2, cl100k_base, o200k_base (tiktoken files; reference tiktoken) a
 qwen2.5, qwen3, deepseek-v3, glm-4, bert (bert-base-uncased: WordPiece), llama2 and gemma3
 (SentencePiece-style BPE), jiutian (jiutian-139moe-chat: Unigram) (tokenizer.json; reference
 HF tokenizers 0.23).
-Corpora: english (big.txt), multilingual (udhr_dev.txt), code (the Python stdlib's .py files).
+Corpora: english (big.txt), multilingual (udhr_dev.txt), code (the Python stdlib's .py files);
+english-typeset (big.txt with typographic quotes: non-ASCII strs) when asked for with -c.
 Document sizes: 1 KB and 6.5 KB (the corpus cut at whitespace, shuffled with a fixed seed)
 and `long` (documents of 6.5 MB: one call on one huge document).
 Modes: single (one call per document, to a list), single-array (to a numpy array), batch
@@ -78,6 +79,12 @@ SHARED_JSON = {"llama3": "vocab/llama3/tokenizer.json", "qwen3": "vocab/qwen3/to
                "gemma3": "vocab/gemma3/tokenizer.json"}
 CORPUS_FILES = {"english": "english/big.txt", "multilingual": "multilingual/udhr_dev.txt"}
 CORPORA = ("english", "multilingual", "code")
+# Asked for by name only: big.txt with typographic apostrophes and quotes (' -> U+2019,
+# " -> U+201D), as most English text is typeset. big.txt is pure ASCII, and a Python str
+# with one character beyond Latin-1 is stored in 2-byte units, which every library must
+# convert to UTF-8 first.
+TYPESET = "english-typeset"
+ALL_CORPORA = CORPORA + (TYPESET,)
 CODE_CORPUS_BYTES = 4_000_000        # load_corpus's default for `code` (bench_load.py, bench_first_pass.py)
 LONG = "long"
 LONG_BYTES = 6_500_000
@@ -265,6 +272,10 @@ def load_corpus(name: str, data_dir: Path, max_mb: float, code_cap: int = CODE_C
     """(the corpus's bytes, where they came from), cut to the first ``max_mb`` MB at whitespace."""
     if name == "code":
         data, source = python_stdlib_source(code_cap)
+    elif name == TYPESET:
+        data = (Path(data_dir) / CORPUS_FILES["english"]).read_bytes()
+        data = data.replace(b"'", "\u2019".encode()).replace(b'"', "\u201d".encode())
+        source = CORPUS_FILES["english"] + " with ' and \" typeset (U+2019, U+201D)"
     else:
         data, source = (Path(data_dir) / CORPUS_FILES[name]).read_bytes(), CORPUS_FILES[name]
     if max_mb and len(data) > max_mb * 1e6:
@@ -760,7 +771,8 @@ def parse_args(argv=None):
                    + " (options given explicitly win)")
     p.add_argument("-t", "--tokenizers", type=csv(ALL_TOKENIZERS),
                    help=f"comma-separated subset of {','.join(ALL_TOKENIZERS)} (default: all)")
-    p.add_argument("-c", "--corpora", type=csv(CORPORA), help=f"subset of {','.join(CORPORA)} (default: all)")
+    p.add_argument("-c", "--corpora", type=csv(ALL_CORPORA),
+                   help=f"subset of {','.join(ALL_CORPORA)} (default: {','.join(CORPORA)})")
     p.add_argument("-s", "--sizes", "--doc-sizes", dest="sizes", type=sizes_arg,
                    help="document sizes in bytes and/or `long` (default: 1000,6500,long)")
     p.add_argument("-m", "--modes", type=csv(MODES), help=f"subset of {','.join(MODES)} (default: all)")
@@ -1039,7 +1051,7 @@ def main(argv=None):
 
     cells: dict = {}
     order = {n: i for i, n in enumerate(ALL_TOKENIZERS)}
-    for r in sorted(rows, key=lambda r: (TABLES.index(r.table), order[r.tokenizer], CORPORA.index(r.corpus),
+    for r in sorted(rows, key=lambda r: (TABLES.index(r.table), order[r.tokenizer], ALL_CORPORA.index(r.corpus),
                                          args.sizes.index(r.size) if r.size in args.sizes else 99,
                                          MODES.index(r.mode))):
         cells.setdefault(r.cell, Cell()).rows[r.lib] = r
