@@ -84,6 +84,10 @@ if use_mimalloc():
     include_dirs.append("vendor/mimalloc/include")
     extra_compile_args += ["-ftls-model=local-dynamic", "-Wno-error=date-time"]
 
+# Every header: an extension is rebuilt when one of them is newer than it (setuptools
+# looks at the listed sources only, so a header edit alone left a stale build).
+HEADERS = sorted(str(p.relative_to(ROOT)) for p in (ROOT / "cext").rglob("*.h"))
+
 extension = Extension(
     "warptok._native._core",
     sources=["src/warptok/_native/_core.pyx", "cext/common/alloc.c", "cext/common/pool.c", "cext/text/nfc.c",
@@ -92,6 +96,7 @@ extension = Extension(
              "cext/pipeline/batch.c", "cext/text/normalize.c", "cext/text/precompiled.c", "cext/text/grapheme.c",
              "cext/text/utf8_encode.c", "cext/pretokenize/classes.c", "cext/models/model.c",
              "cext/models/wordpiece.c", "cext/models/bpe_sym.c", "cext/models/unigram.c"],
+    depends=HEADERS,
     include_dirs=include_dirs,
     define_macros=define_macros,
     extra_compile_args=extra_compile_args,
@@ -105,6 +110,7 @@ extension = Extension(
 io_extension = Extension(
     "warptok._native._io",
     sources=["src/warptok/_native/_io.pyx", "cext/io/reader.c", "cext/io/reader_src.c", "cext/io/tls.c"],
+    depends=HEADERS,
     include_dirs=include_dirs,
     define_macros=[m for m in define_macros if m[0] != "WT_USE_MIMALLOC"],
     extra_compile_args=extra_compile_args,
