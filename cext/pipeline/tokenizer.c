@@ -79,7 +79,7 @@ const uint8_t *wt_thread_utf8(int kind, const void *units, size_t n, size_t *len
     *rc = WT_ENOMEM;
     if (!sc || n > SIZE_MAX / 8) return NULL;
     wt_bytes *b = &sc->text;
-    if (b->cap > ((size_t)1 << 24)) wt_bytes_free(b);   /* as wt_thread_ids: not a huge one */
+    if (b->cap > ((size_t)4 << 20)) wt_bytes_free(b);   /* as wt_thread_ids: no more than 4 MiB kept */
     b->len = 0;
     if (wt_bytes_reserve(b, WT_UTF8_ROOM(kind, n) + 1)) return NULL;
     size_t m = wt_utf8_encode_units(kind, units, n, b->p);
