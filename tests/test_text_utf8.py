@@ -105,3 +105,14 @@ def test_a_surrogate_in_a_batch_raises_as_single_calls():
     with pytest.raises(UnicodeEncodeError):
         tok.encode_batch(batch)
     assert tok.encode_batch([batch[0], batch[2]]) == [tok.encode(batch[0]), tok.encode(batch[2])]
+
+
+def test_a_text_beyond_the_kept_buffer_then_small_ones():
+    """The per-thread buffer is dropped after a text bigger than it keeps (4 MiB) and
+    made anew: the calls after it are still right."""
+    big = "\u4e16\u754c ab\u00e9 " * 300_000                       # 2.1M units, 5.7 MB of UTF-8
+    assert _core.call_utf8(big) == big.encode("utf-8")
+    for text in ["small \u00e9", "\U0001F600" * 5, big[:1000]]:
+        assert _core.call_utf8(text) == text.encode("utf-8")
+    tok = ours("gpt2")
+    assert tok.count(big) == len(tok.encode_ordinary(big))
