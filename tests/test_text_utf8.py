@@ -116,3 +116,21 @@ def test_a_text_beyond_the_kept_buffer_then_small_ones():
         assert _core.call_utf8(text) == text.encode("utf-8")
     tok = ours("gpt2")
     assert tok.count(big) == len(tok.encode_ordinary(big))
+
+
+def test_a_utf8_copy_already_in_the_str_is_used():
+    """Where another extension left CPython's UTF-8 copy in a str, a call reads that copy
+    rather than encoding the units again: the ids are the same either way."""
+    import ctypes
+
+    as_utf8 = ctypes.pythonapi.PyUnicode_AsUTF8AndSize
+    as_utf8.restype = ctypes.c_void_p
+    as_utf8.argtypes = [ctypes.py_object, ctypes.c_void_p]
+    tok = ours("gpt2")
+    for text in ["caf\u00e9 au lait " * 50, "\u4e16\u754c " * 80, "x\U0001F600y " * 40]:
+        fresh = (text + " ")[:-1]
+        address = as_utf8(fresh, None)              # CPython's copy, kept in the str from now on
+        assert address and sys.getsizeof(fresh) > sys.getsizeof(text)
+        assert _core.call_utf8(fresh) == text.encode("utf-8")
+        assert tok.encode_ordinary(fresh) == tok.encode_ordinary(text)
+        assert tok.encode_ordinary_batch([fresh, text]) == [tok.encode_ordinary(text)] * 2

@@ -680,14 +680,27 @@ cdef inline const uint8_t *_utf8(str text, Py_ssize_t *n) except NULL:
 
 cdef extern from *:
     """
-    /* A str's units: its data, their count in *n, their kind in *kind (0: ASCII,
-     * whose data is its UTF-8; else 1, 2 or 4 bytes a unit). NULL with an error set. */
+    /* A str's units: its data, their count in *n, their kind in *kind (0: UTF-8
+     * already, an ASCII str's own data or the UTF-8 copy another extension left in
+     * it; else 1, 2 or 4 bytes a unit). NULL with an error set. */
     static const void *wt_str_units(PyObject *s, int *kind, Py_ssize_t *n)
     {
     #if PY_VERSION_HEX < 0x030C0000
         if (PyUnicode_READY(s) < 0) return NULL;
     #endif
-        *kind = PyUnicode_IS_ASCII(s) ? 0 : (int)PyUnicode_KIND(s);
+        if (PyUnicode_IS_ASCII(s)) {
+            *kind = 0;
+            *n = PyUnicode_GET_LENGTH(s);
+            return PyUnicode_DATA(s);
+        }
+        /* set once, never changed while s lives (free-threaded builds set it under a lock) */
+        const char *utf8 = __atomic_load_n(&((PyCompactUnicodeObject *)s)->utf8, __ATOMIC_ACQUIRE);
+        if (utf8) {
+            *kind = 0;
+            *n = ((PyCompactUnicodeObject *)s)->utf8_length;
+            return utf8;
+        }
+        *kind = (int)PyUnicode_KIND(s);
         *n = PyUnicode_GET_LENGTH(s);
         return PyUnicode_DATA(s);
     }
@@ -696,10 +709,11 @@ cdef extern from *:
 
 
 cdef inline const uint8_t *_call_utf8(str text, Py_ssize_t *n) except NULL:
-    """text's UTF-8 for one single-text call: an ASCII str's own data, else encoded into
-    this thread's buffer (valid until its next call): no copy is left inside the str, as
-    PyUnicode_AsUTF8AndSize leaves, and mostly-ASCII text encodes several times faster.
-    Lone surrogates raise UnicodeEncodeError, as _utf8."""
+    """text's UTF-8 for one single-text call: an ASCII str's own data (or the UTF-8 a
+    PyUnicode_AsUTF8AndSize call left in it), else encoded into this thread's buffer (valid
+    until its next call): no copy is left inside the str, as PyUnicode_AsUTF8AndSize leaves,
+    and mostly-ASCII text encodes several times faster. Lone surrogates raise
+    UnicodeEncodeError, as _utf8."""
     cdef int kind, rc
     cdef Py_ssize_t units
     cdef size_t m
