@@ -186,8 +186,10 @@ def test_fuzzed_ascii_splits_the_same(text):
             assert fast.pre_tokenize(text) == generic.pre_tokenize(text), (key, text)
 
 
-# Beyond ASCII, letters join the block's letter mask (o200k's only when cased one
-# way); any other non-ASCII character ends what a block knows.
+# Beyond ASCII, letters and punctuation join the block's masks with all their bytes
+# (o200k's Lm and Lo letters only in letter runs with no cased letter, its marks
+# never); digits, spaces and a character the block's end may cut end what a block
+# knows.
 LETTER_FRAGMENTS = ASCII_FRAGMENTS + [
     "\u00e9", "\u00c9", "\u00df", "\u01c5", "\u02b0", "\u00aa", "\u03a9", "\u03c9", "\u0416", "\u0436", "\u0627",
     "\u4e2d", "\u0301", "\u00a0", "\u00ab", "\u00bf", "\u0663", "\U0001d400", "\U0001d41a", "Stra\u00dfe",
@@ -198,6 +200,29 @@ LETTER_FRAGMENTS = ASCII_FRAGMENTS + [
 @settings(max_examples=1500, deadline=None)
 @given(text=st.lists(st.sampled_from(LETTER_FRAGMENTS), min_size=8, max_size=120).map("".join))
 def test_fuzzed_letters_split_the_same(text):
+    for key in KNOWN:
+        fasts, generic = _pairs(key)
+        for fast in fasts:
+            assert fast.pre_tokenize(text) == generic.pre_tokenize(text), (key, text)
+
+
+# Text in many scripts, where punctuation and marks of two to four bytes meet
+# letters of every kind: a one-character prefix before letters is any of them,
+# o200k's uncased letters (Lo, Lm) run into cased ones, and long fragments put
+# each width across a block's last bytes.
+SCRIPT_FRAGMENTS = [
+    " ", "  ", "\n", "a", "Ab", "x.", ".", "'", "'s", "1", "\u00ab", "\u00bb", "\u2019", "\u201c", "\u2014",
+    "\u2026", "\u00b7", "\u00ad", "\u200c", "\u3001", "\u3002", "\uff01", "\U0001F600", "\U0001F3FD",
+    "\U00010400", "\U0001d41a", "\u0928\u092e\u0938\u094d\u0924\u0947", "\u0915\u093f", "\u094d", "\u0902",
+    "\u0e20\u0e32\u0e29\u0e32\u0e44\u0e17\u0e22", "\u0e31", "\u0627\u0644\u0639\u0631\u0628\u064a\u0629",
+    "\u064e", "\u4e2d\u6587", "\u3042\u3044", "\u00aa", "\u00ba", "\u02b0", "\u02bc", "A\u00aa", "\u00bab",
+    "n\u00ba", "\u00e9", "\u00c9", "\u0416\u0436", "\u0301", "e\u0301", "\u05e9\u05dc\u05d5\u05dd", "\u00a0",
+    "\u0663", "\u00b2", "\u2028", "\u3000", "x" * 13, "\u0416" * 11, "\u4e2d" * 7, "\U0001F600" * 5]
+
+
+@settings(max_examples=1500, deadline=None)
+@given(text=st.lists(st.sampled_from(SCRIPT_FRAGMENTS), min_size=8, max_size=120).map("".join))
+def test_fuzzed_scripts_split_the_same(text):
     for key in KNOWN:
         fasts, generic = _pairs(key)
         for fast in fasts:

@@ -74,6 +74,7 @@ WT_INLINE unsigned classify(const wt_scanner *sc, uint32_t cp)
 }
 
 static int blocks_exact(const wt_scanner *sc);
+static uint8_t block_action(const wt_scanner *sc, unsigned cls);
 
 int wt_scanner_init(wt_scanner *sc)
 {
@@ -83,8 +84,11 @@ int wt_scanner_init(wt_scanner *sc)
         if (sc->ranges[i][0] > sc->ranges[i][1]) return WT_EINVAL;
     for (uint32_t cp = 0; cp < 128; cp++)
         sc->ascii[cp] = (uint16_t)(class_bits(sc, wt_uc_props(sc->dialect, cp), cp) | range_bit(sc, cp));
-    for (unsigned props = 0; props <= (WT_UC_GC_MASK | WT_UC_SPACE); props++)   /* 0x80: not \r, \n or / */
+    for (unsigned props = 0; props <= (WT_UC_GC_MASK | WT_UC_SPACE); props++) {   /* 0x80: not \r, \n or / */
         sc->wide[props] = (uint16_t)class_bits(sc, props, 0x80);
+        sc->block_wide[props] = block_action(sc, sc->wide[props]);
+    }
+    for (uint32_t cp = 0x80; cp < 0x800; cp++) sc->block_two[cp - 0x80] = block_action(sc, classify(sc, cp));
     int lo = 128, hi = -1, members = 0;
     for (int cp = 0; cp < 128; cp++)
         if (sc->ascii[cp] & C_RUN) { members++; if (cp < lo) lo = cp; hi = cp; }
@@ -400,7 +404,7 @@ static size_t match_at(const wt_scanner *sc, const uint8_t *s, size_t n, size_t 
  * about once a piece). Bit i is byte pos + i; pos is a piece start, so what
  * comes before it does not matter. With L letters, D digits, P punctuation
  * ([^\s\p{L}\p{N}]: controls too), SP ' ', OS the other \s but \r\n, NL \r\n:
- *  - a P alone (one byte, not after SP) before an L run is its prefix: "LP".
+ *  - a P alone (one character, not after SP) before an L run is its prefix: "LP".
  *    It is a start, as is every other P run's first byte but one after SP,
  *    which the SP's piece takes (" ?P+"). A P run ends at its end, except for
  *    LP, and takes the NL run right after it ([\r\n]*);
@@ -415,8 +419,11 @@ static size_t match_at(const wt_scanner *sc, const uint8_t *s, size_t n, size_t 
  * o200k's letters split too where a lowercase letter meets an uppercase one,
  * its contractions are the suffix of the letters before them instead, and its
  * punctuation runs take [\r\n/]*: a '/' after an NL is left unknown.
- * Each rule reads a byte's neighbours and the run it is in. Bytes from the
- * first non-ASCII one (or the text's end) on are unknown, and a piece is kept
+ * Each rule reads a byte's neighbours and the run it is in, so letters and
+ * punctuation beyond ASCII join the masks with every byte (block_load); LP, the
+ * one rule that counts characters, steps over the bytes after its first. Bytes
+ * from the first character the masks cannot hold (or the text's end) on are
+ * unknown, and a piece is kept
  * only when its end is a start no unknown byte decides: starts before the
  * unknown bytes are, except inside a whitespace run that reaches them, which
  * has none marked. The next block starts at the last start kept. The tests
@@ -456,6 +463,7 @@ static int blocks_exact(const wt_scanner *sc)
 typedef struct {
     uint64_t let, up, dig, pun, sp, os, nl, apos, slash;
     uint64_t ctl;            /* ASCII controls other than \s (DeepSeek-V3's pattern matches them apart) */
+    uint64_t cont;           /* the bytes of a character after its first (units are bytes, offs NULL) */
     unsigned known;          /* units [0, known) are in the text and classified */
     const uint16_t *offs;    /* code points: offs[0..known] */
 } wt_block;
@@ -574,11 +582,27 @@ static void masks_words(const uint8_t *p, uint64_t *hi, wt_block *c)
     }
 }
 
-/* The block's masks. Beyond ASCII, whole characters the scanner calls letters
- * join the letter mask (o200k's only when cased one way, which the case split
- * reads), so text in Latin, Greek or Cyrillic letters stays on the block path;
- * any other non-ASCII character ends what is known: then 1 (the block is read
- * again by code point, block_load_chars). */
+/* What block_load does with a character beyond ASCII of class bits cls. */
+enum { B_LET = 1, B_UP = 4, B_BOTH = 8, B_MARK = 16, B_STOP = 32 };
+
+static uint8_t block_action(const wt_scanner *sc, unsigned cls)
+{
+    int o200k = sc->family == WT_SCAN_O200K, both = (cls & (C_UP | C_LO)) == (C_UP | C_LO);
+    if (cls & C_LET) return B_LET | (o200k && both ? B_BOTH : o200k && (cls & C_UP) ? B_UP : 0);
+    if (o200k && both) return B_MARK;          /* a mark: in both cased classes, not \p{L} */
+    if ((cls & C_PUN) && !(o200k && (cls & (C_UP | C_LO)))) return 0;   /* punctuation */
+    return B_STOP;                             /* a digit or a space */
+}
+
+/* The block's masks. A character beyond ASCII joins the masks with all its
+ * bytes when the rules of block_starts read it right as a run of bytes: a letter
+ * (o200k: cased one way, or in both cased classes (Lm, Lo, marks not after
+ * punctuation) in a letter run with no character cased one way) or punctuation
+ * ([^\s\p{L}\p{N}]; o200k's marks aside); cont marks the bytes after its first, which
+ * the one-character rules (a punctuation character before letters) step over.
+ * Any other character (a digit or space beyond ASCII, one the block's end may
+ * cut) ends what is known: then 1 (when the known part is short, the block is
+ * read again by code point, block_load_chars). */
 static int block_load(const wt_scanner *sc, const uint8_t *s, size_t n, size_t pos, wt_block *c, uint64_t *w)
 {
     uint8_t pad[WT_SCAN_BLOCK];
@@ -596,34 +620,55 @@ static int block_load(const wt_scanner *sc, const uint8_t *s, size_t n, size_t p
     else
 #endif
         masks_words(p, &hi, c);
-    int o200k = sc->family == WT_SCAN_O200K, stopped = 0;
-    c->known = WT_SCAN_BLOCK;
+    int stopped = 0;
+    c->known = n - pos < WT_SCAN_BLOCK ? (unsigned)(n - pos) : WT_SCAN_BLOCK;   /* >= 16: block_ends */
     c->offs = NULL;
     if (sc->family == WT_SCAN_DS3) {
         /* ASCII letters only (its [!-/:-@[-`{-~][A-Za-z]+ takes no other letter); digits
          * and controls end what is known, as its pattern does not match them as the
          * cl100k family's does (its digits are split off before it, in DeepSeek-V3). */
-        uint64_t stop = hi | c->dig | c->ctl;
+        uint64_t stop = (hi | c->dig | c->ctl) & low_bits(c->known);
         if (stop) c->known = (unsigned)__builtin_ctzll(stop);
         hi = 0;
     }
-    for (uint64_t rest = hi; rest;) {          /* each non-ASCII character in turn */
-        unsigned i = (unsigned)__builtin_ctzll(rest);
-        size_t len;                            /* one cut by the block's end decodes as U+FFFD */
-        unsigned cls = classify(sc, wt_utf8_decode(p, WT_SCAN_BLOCK, i, &len));
-        if (!(cls & C_LET) || (o200k && !(cls & C_UP) == !(cls & C_LO))) {
+    uint64_t both = 0;                         /* o200k: bytes of Lm, Lo and marks */
+    for (uint64_t rest = hi & low_bits(c->known); rest;) {   /* each non-ASCII character in turn */
+        unsigned i = (unsigned)__builtin_ctzll(rest), act;
+        size_t len = 2;
+        if (p[i] - 0xC2u < 0x1E && i < WT_SCAN_BLOCK - 1 && (p[i + 1] & 0xC0) == 0x80) {
+            act = sc->block_two[((p[i] & 0x1Fu) << 6 | (p[i + 1] & 0x3Fu)) - 0x80];
+        } else {
+            uint32_t cp = wt_utf8_decode(p, WT_SCAN_BLOCK, i, &len);
+            act = sc->block_wide[wt_uc_props(sc->dialect, cp) & (WT_UC_GC_MASK | WT_UC_SPACE)];
+            if (i > WT_SCAN_BLOCK - 4 && i + (p[i] >= 0xF0 ? 4u : p[i] >= 0xE0 ? 3u : 2u) > WT_SCAN_BLOCK)
+                act = B_STOP;                  /* the block's end may cut it */
+        }
+        if (act & B_MARK)                      /* o200k: a letter, but after punctuation its P run takes it */
+            act = i && !(((c->let | c->dig | c->sp | c->os | c->nl) >> (i - 1)) & 1) ? B_STOP : B_LET | B_BOTH;
+        if (act & B_STOP) {
             c->known = i;
-            stopped = pos + i < n;             /* a character, not the text's end */
+            stopped = 1;
             break;
         }
-        uint64_t bytes = ((1ull << len) - 1) << i;
-        c->let |= bytes;
-        if (cls & C_UP) c->up |= bytes;
+        uint64_t bytes = low_bits((unsigned)len) << i;
+        c->let |= bytes & -(uint64_t)(act & B_LET);
+        c->up |= bytes & -(uint64_t)((act & B_UP) >> 2);
+        both |= bytes & -(uint64_t)((act & B_BOTH) >> 3);
+        c->cont |= bytes & (bytes << 1);
         rest &= ~bytes;
     }
     uint64_t valid = c->known == 64 ? ~0ull : (1ull << c->known) - 1;
+    if (both) {                                /* o200k: a letter run of Lm/Lo and cased letters ends it */
+        uint64_t L = c->let & valid, one_way = L & ~both, mixed = (both & (one_way << 1)) | (one_way & (both << 1));
+        if (mixed) {
+            uint64_t run_starts = L & ~(L << 1) & low_bits((unsigned)__builtin_ctzll(mixed) + 1);
+            c->known = 63u - (unsigned)__builtin_clzll(run_starts);
+            stopped = 1;
+            valid = (1ull << c->known) - 1;
+        }
+    }
     c->let &= valid; c->up &= valid; c->dig &= valid; c->sp &= valid; c->os &= valid; c->nl &= valid;
-    c->apos &= valid; c->slash &= valid;
+    c->apos &= valid; c->slash &= valid; c->cont &= valid;
     c->pun = valid & ~(c->let | c->dig | c->sp | c->os | c->nl);
     return stopped;
 }
@@ -738,9 +783,15 @@ static uint64_t block_starts(const wt_scanner *sc, const uint8_t *s, size_t n, s
     uint64_t valid = known == 64 ? ~0ull : (1ull << known) - 1;
     const uint64_t L = c->let & valid, D = c->dig & valid, P = c->pun & valid, SP = c->sp & valid,
                    OS = c->os & valid, NL = c->nl & valid;
-    uint64_t LP = P & ~(P << 1) & ~(P >> 1) & ~(SP << 1) & (L >> 1), T = 0;
+    /* LP: a punctuation character before letters, which their piece takes (not
+     * after a space, whose piece takes it); after_LP: the unit after it. A carry
+     * from each punctuation run's start over the bytes after its first character
+     * lands on the unit after that character. */
+    const uint64_t P_start = P & ~(P << 1) & ~(SP << 1), cont = c->cont & valid;
+    const uint64_t after_LP = ((cont | P_start) + P_start) & ~(cont | P_start) & L;
+    uint64_t T = 0;
     /* letters; o200k's also split where a lowercase letter meets an uppercase one */
-    T |= L & ~(L << 1) & ~((SP | OS | LP) << 1);
+    T |= L & ~(L << 1) & ~((SP | OS) << 1) & ~after_LP;
     T |= ~L & (L << 1);
     if (o200k) T |= c->up & ((L & ~c->up) << 1) & valid;
     /* digits, cut every k */
@@ -759,7 +810,7 @@ static uint64_t block_starts(const wt_scanner *sc, const uint8_t *s, size_t n, s
     }
     /* punctuation, and the newlines a punctuation run takes */
     T |= P & ~(P << 1) & ~(SP << 1);
-    uint64_t p_end = ~P & (P << 1) & ~(LP << 1);
+    uint64_t p_end = ~P & (P << 1) & ~after_LP;
     uint64_t taken = NL + (p_end & NL);        /* each seeded NL run carries to the byte after it */
     uint64_t absorbed = NL & ~taken;
     T |= (p_end & ~NL) | (taken & ~NL);
@@ -774,8 +825,8 @@ static uint64_t block_starts(const wt_scanner *sc, const uint8_t *s, size_t n, s
     T &= valid;
     if (o200k)                                 /* after letters */
         T = with_contractions(WT_CONTRACT_ANY_CASE, 1, s, n, pos, c, T, c->apos & (L << 1) & valid);
-    else if (sc->contractions)                 /* at an apostrophe that is LP */
-        T = with_contractions(sc->contractions, 0, s, n, pos, c, T, LP & c->apos);
+    else if (sc->contractions)                 /* at an apostrophe that is LP (one byte) */
+        T = with_contractions(sc->contractions, 0, s, n, pos, c, T, P_start & c->apos & (L >> 1));
     return T & ~1ull;
 }
 

@@ -35,6 +35,8 @@ typedef struct {
     uint8_t gap_lo, gap_hi;  /* so a gap skips 8 ASCII bytes at a time */
     uint16_t ascii[128];     /* class bits of each ASCII code point */
     uint16_t wide[64];       /* and of the others, by general category and \s flag */
+    uint8_t block_wide[64];  /* what a block does with a character beyond ASCII (scan.c), by the same index */
+    uint8_t block_two[0x800 - 0x80];   /* and with each two-byte one, by code point - 0x80 */
     int word_blocks;         /* tests: the blocks' portable word masks even where SSE2 or NEON is there */
     int blocks;              /* WT_BLOCKS_*: how wt_scan_pieces splits ASCII 64 bytes at a time (scan.c) */
 } wt_scanner;
