@@ -26,6 +26,9 @@
 /* Return memory that freed blocks still hold to the OS (after a large batch). */
 void wt_alloc_collect(void);
 
+/* The allocator's options, once, when the extension is imported. */
+void wt_alloc_init(void);
+
 /* Large buffers (tensors, read-ahead slots) are page mappings, not heap blocks:
  * n bytes of zeroed anonymous pages whose 2 MiB-aligned interior is advised for
  * transparent huge pages (one fault per 2 MiB instead of 512 when first written).

@@ -179,6 +179,9 @@ cdef int _check(int rc) except -1:
     raise errors.ValueError(f"warptok: invalid table or input (code {rc})")
 
 
+wt_alloc_init()
+
+
 def allocator():
     """'mimalloc' when mimalloc is compiled into this extension, else 'system'."""
     return WT_ALLOCATOR_NAME.decode()

@@ -19,6 +19,7 @@ cdef extern from "common/alloc.h":
     void *wt_calloc(size_t n, size_t sz) nogil
     void wt_free(void *p) nogil
     void wt_alloc_collect() nogil
+    void wt_alloc_init()
     void *wt_pages_alloc(size_t n) nogil
     void wt_pages_free(void *p, size_t n) nogil
     const char *WT_ALLOCATOR_NAME
