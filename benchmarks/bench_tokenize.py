@@ -88,6 +88,7 @@ ALL_CORPORA = CORPORA + (TYPESET,)
 CODE_CORPUS_BYTES = 4_000_000        # load_corpus's default for `code` (bench_load.py, bench_first_pass.py)
 LONG = "long"
 LONG_BYTES = 6_500_000
+REORDER_BYTES = 6500                 # a corpus too small for new long documents: its pieces reordered
 MODES = _peers.MODES
 MODE_HELP = {
     "single": "one call per document, ids as a list",
@@ -308,13 +309,19 @@ def make_sets(data: bytes, size, modes, rounds: int, set_mb: float, seed: int, l
     """The warm-up set and, per mode, ``rounds`` sets none of which any other set repeats:
     documents cut from the corpus and shuffled with ``seed``, dealt into 1 + len(modes) * rounds
     sets of at most ``set_mb`` MB each. For `long`, every set is one document of
-    ``long_bytes``; when the corpus holds fewer, sets repeat documents (``repeats``)."""
+    ``long_bytes``; when the corpus holds fewer, the rest are its 6.5 KB documents
+    (REORDER_BYTES) joined in a new order each, so no long document is timed twice (a
+    library that keeps whole texts, as gigatoken and HF tokenizers 1.0 do, would find it)."""
     needed = 1 + len(modes) * rounds
     if size == LONG:
         docs = split_documents(data, long_bytes)
         if len(docs) > 1 and len(docs[-1].encode("utf-8")) < long_bytes // 2:
             tail = docs.pop()                                # a short tail joins the document before it
             docs[-1] += tail
+        parts = split_documents(data, REORDER_BYTES)
+        while len(docs) < needed and len(parts) > 1:
+            random.Random(seed + len(docs)).shuffle(parts)
+            docs.append(split_documents("".join(parts).encode("utf-8"), long_bytes)[0])
         sets = [[docs[i % len(docs)]] for i in range(needed)]
         distinct = len(docs)
         if distinct == 1:                    # nothing new to time: the unseen row is the repeated one
