@@ -464,6 +464,7 @@ typedef struct {
     uint64_t let, up, dig, pun, sp, os, nl, apos, slash;
     uint64_t ctl;            /* ASCII controls other than \s (DeepSeek-V3's pattern matches them apart) */
     uint64_t cont;           /* the bytes of a character after its first (units are bytes, offs NULL) */
+    uint64_t wide;           /* the bytes of characters beyond ASCII (DeepSeek-V3 reads them apart) */
     unsigned known;          /* units [0, known) are in the text and classified */
     const uint16_t *offs;    /* code points: offs[0..known] */
 } wt_block;
@@ -588,6 +589,8 @@ enum { B_LET = 1, B_UP = 4, B_BOTH = 8, B_MARK = 16, B_STOP = 32 };
 static uint8_t block_action(const wt_scanner *sc, unsigned cls)
 {
     int o200k = sc->family == WT_SCAN_O200K, both = (cls & (C_UP | C_LO)) == (C_UP | C_LO);
+    if (sc->family == WT_SCAN_DS3)             /* [\p{L}\p{M}] and [\p{P}\p{S}]; nothing else matches alike */
+        return cls & C_LET ? B_LET : cls & C_PS ? 0 : B_STOP;
     if (cls & C_LET) return B_LET | (o200k && both ? B_BOTH : o200k && (cls & C_UP) ? B_UP : 0);
     if (o200k && both) return B_MARK;          /* a mark: in both cased classes, not \p{L} */
     if ((cls & C_PUN) && !(o200k && (cls & (C_UP | C_LO)))) return 0;   /* punctuation */
@@ -624,15 +627,14 @@ static int block_load(const wt_scanner *sc, const uint8_t *s, size_t n, size_t p
     c->known = n - pos < WT_SCAN_BLOCK ? (unsigned)(n - pos) : WT_SCAN_BLOCK;   /* >= 16: block_ends */
     c->offs = NULL;
     if (sc->family == WT_SCAN_DS3) {
-        /* ASCII letters only (its [!-/:-@[-`{-~][A-Za-z]+ takes no other letter); digits
-         * and controls end what is known, as its pattern does not match them as the
-         * cl100k family's does (its digits are split off before it, in DeepSeek-V3). */
-        uint64_t stop = (hi | c->dig | c->ctl) & low_bits(c->known);
+        /* Digits and controls end what is known, as its pattern does not match them
+         * as the cl100k family's does (its digits are split off before it). */
+        uint64_t stop = (c->dig | c->ctl) & low_bits(c->known);
         if (stop) c->known = (unsigned)__builtin_ctzll(stop);
-        hi = 0;
     }
     uint64_t both = 0;                         /* o200k: bytes of Lm, Lo and marks */
-    for (uint64_t rest = hi & low_bits(c->known); rest;) {   /* each non-ASCII character in turn */
+    uint64_t rest = c->known ? hi & low_bits(c->known) : 0;
+    while (rest) {                             /* each non-ASCII character in turn */
         unsigned i = (unsigned)__builtin_ctzll(rest), act;
         size_t len = 2;
         if (p[i] - 0xC2u < 0x1E && i < WT_SCAN_BLOCK - 1 && (p[i + 1] & 0xC0) == 0x80) {
@@ -669,8 +671,9 @@ static int block_load(const wt_scanner *sc, const uint8_t *s, size_t n, size_t p
     }
     c->let &= valid; c->up &= valid; c->dig &= valid; c->sp &= valid; c->os &= valid; c->nl &= valid;
     c->apos &= valid; c->slash &= valid; c->cont &= valid;
+    c->wide = hi & valid;
     c->pun = valid & ~(c->let | c->dig | c->sp | c->os | c->nl);
-    return stopped;
+    return stopped && sc->family != WT_SCAN_DS3;   /* block_load_chars has cl100k's rules */
 }
 
 /* The block's masks by code point, from pos (a piece start): up to 64 code
@@ -774,7 +777,8 @@ static uint64_t block_starts_gpt2(const wt_scanner *sc, const uint8_t *s, size_t
 }
 
 /* The piece starts in (0, 64) that the block's known bytes decide (see above). */
-static uint64_t block_starts(const wt_scanner *sc, const uint8_t *s, size_t n, size_t pos, const wt_block *c)
+WT_INLINE uint64_t block_starts(const wt_scanner *sc, const uint8_t *s, size_t n, size_t pos, const wt_block *c,
+                                int ds3)
 {
     int o200k = sc->family == WT_SCAN_O200K;
     unsigned known = c->known;
@@ -788,8 +792,15 @@ static uint64_t block_starts(const wt_scanner *sc, const uint8_t *s, size_t n, s
      * from each punctuation run's start over the bytes after its first character
      * lands on the unit after that character. */
     const uint64_t P_start = P & ~(P << 1) & ~(SP << 1), cont = c->cont & valid;
-    const uint64_t after_LP = ((cont | P_start) + P_start) & ~(cont | P_start) & L;
-    uint64_t T = 0;
+    uint64_t after_LP = ((cont | P_start) + P_start) & ~(cont | P_start) & L, T = 0;
+    if (ds3) {
+        /* [!-/:-@[-`{-~][A-Za-z]+: ASCII both (a byte after a longer character is
+         * its own), and its piece ends where the letters leave ASCII (a carry over
+         * them lands there) */
+        const uint64_t A = L & ~c->wide;
+        after_LP = (P_start << 1) & A;
+        T |= (A + after_LP) & ~A & L;
+    }
     /* letters; o200k's also split where a lowercase letter meets an uppercase one */
     T |= L & ~(L << 1) & ~((SP | OS) << 1) & ~after_LP;
     T |= ~L & (L << 1);
@@ -830,6 +841,18 @@ static uint64_t block_starts(const wt_scanner *sc, const uint8_t *s, size_t n, s
     return T & ~1ull;
 }
 
+/* block_starts made twice, so that the cl100k and o200k families' copy carries no
+ * test of DeepSeek-V3's rule. */
+static uint64_t block_starts_ds3(const wt_scanner *sc, const uint8_t *s, size_t n, size_t pos, const wt_block *c)
+{
+    return block_starts(sc, s, n, pos, c, 1);
+}
+
+static uint64_t block_starts_cl100k(const wt_scanner *sc, const uint8_t *s, size_t n, size_t pos, const wt_block *c)
+{
+    return block_starts(sc, s, n, pos, c, 0);
+}
+
 /* Byte offsets of the units of an ASCII block: unit i is byte i. */
 #define OFFS8(b) (b), (b) + 1, (b) + 2, (b) + 3, (b) + 4, (b) + 5, (b) + 6, (b) + 7
 static const uint16_t ascii_offs[WT_SCAN_BLOCK + 1] = {
@@ -848,7 +871,11 @@ static uint64_t block_ends(const wt_scanner *sc, const uint8_t *s, size_t n, siz
     if (n - pos < 16) return 0;
     if (block_load(sc, s, n, pos, &c, w) && c.known < WT_SCAN_BLOCK / 2) block_load_chars(sc, s, n, pos, &c, room, w);
     *offs = c.offs ? c.offs : ascii_offs;
-    return sc->family == WT_SCAN_GPT2 ? block_starts_gpt2(sc, s, n, pos, &c) : block_starts(sc, s, n, pos, &c);
+    switch (sc->family) {
+    case WT_SCAN_GPT2: return block_starts_gpt2(sc, s, n, pos, &c);
+    case WT_SCAN_DS3: return block_starts_ds3(sc, s, n, pos, &c);
+    default: return block_starts_cl100k(sc, s, n, pos, &c);
+    }
 }
 
 /* The ends of pieces from pos one match at a time: over the block (non-ASCII
