@@ -2,7 +2,7 @@
 # The extensions built with AddressSanitizer + UndefinedBehaviorSanitizer, then
 # with ThreadSanitizer, each run over the parity, fuzz, io, concurrency, threads,
 # worst-case, piece-table and long-document tests (and the long-piece cuts, the scanner's block-edge
-# test and the class-run chains; WordPiece's fuzz, threads, tiny-table and batch
+# test, its fuzz in many scripts and the class-run chains; WordPiece's fuzz, threads, tiny-table and batch
 # tests; SentencePiece BPE's fuzzes, threads, tiny-table and merge-order tests; Unigram's).
 # Any report fails.
 #
@@ -26,6 +26,7 @@ DEFAULT_TESTS=(tests/test_parity.py tests/test_fuzz.py tests/test_io.py tests/te
                tests/test_merges.py::test_long_pieces_learned_by_threads_at_once
                tests/test_scan.py::test_runs_to_a_blocks_last_byte_split_the_same
                tests/test_scan.py::test_run_chains_encode_the_same tests/test_scan.py::test_fuzzed_run_chains_encode_the_same
+               tests/test_scan.py::test_fuzzed_scripts_split_the_same
                tests/test_wordpiece.py::test_fuzz tests/test_wordpiece.py::test_threads_share_one_tokenizer
                tests/test_wordpiece.py::test_tiny_piece_table_with_nothing_seeded
                tests/test_wordpiece.py::test_batch_options_and_threads
