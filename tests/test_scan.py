@@ -158,13 +158,18 @@ def test_runs_to_a_blocks_last_byte_split_the_same():
                 assert fast.pre_tokenize(text) == generic.pre_tokenize(text), (key, text)
 
 
-@settings(max_examples=3000, deadline=None)
-@given(text=st.lists(st.sampled_from(FRAGMENTS), max_size=24).map("".join))
-def test_fuzzed_text_splits_the_same(text):
+def splits_alike(text):
+    """Every known pattern's scanners (vector and word masks) split text as the generic matcher does."""
     for key in KNOWN:
         fasts, generic = _pairs(key)
         for fast in fasts:
             assert fast.pre_tokenize(text) == generic.pre_tokenize(text), (key, text)
+
+
+@settings(max_examples=3000, deadline=None)
+@given(text=st.lists(st.sampled_from(FRAGMENTS), max_size=24).map("".join))
+def test_fuzzed_text_splits_the_same(text):
+    splits_alike(text)
 
 
 # ASCII text is split 64 bytes at a time by masks where the pattern allows it
@@ -180,10 +185,7 @@ ASCII_FRAGMENTS = [f for f in FRAGMENTS if f.isascii()] + [
 @settings(max_examples=1500, deadline=None)
 @given(text=st.lists(st.sampled_from(ASCII_FRAGMENTS + ["\u00e9"]), min_size=8, max_size=120).map("".join))
 def test_fuzzed_ascii_splits_the_same(text):
-    for key in KNOWN:
-        fasts, generic = _pairs(key)
-        for fast in fasts:
-            assert fast.pre_tokenize(text) == generic.pre_tokenize(text), (key, text)
+    splits_alike(text)
 
 
 # Beyond ASCII, letters and punctuation join the block's masks with all their bytes
@@ -200,10 +202,7 @@ LETTER_FRAGMENTS = ASCII_FRAGMENTS + [
 @settings(max_examples=1500, deadline=None)
 @given(text=st.lists(st.sampled_from(LETTER_FRAGMENTS), min_size=8, max_size=120).map("".join))
 def test_fuzzed_letters_split_the_same(text):
-    for key in KNOWN:
-        fasts, generic = _pairs(key)
-        for fast in fasts:
-            assert fast.pre_tokenize(text) == generic.pre_tokenize(text), (key, text)
+    splits_alike(text)
 
 
 # Text in many scripts, where punctuation and marks of two to four bytes meet
@@ -223,10 +222,7 @@ SCRIPT_FRAGMENTS = [
 @settings(max_examples=1500, deadline=None)
 @given(text=st.lists(st.sampled_from(SCRIPT_FRAGMENTS), min_size=8, max_size=120).map("".join))
 def test_fuzzed_scripts_split_the_same(text):
-    for key in KNOWN:
-        fasts, generic = _pairs(key)
-        for fast in fasts:
-            assert fast.pre_tokenize(text) == generic.pre_tokenize(text), (key, text)
+    splits_alike(text)
 
 
 def test_code_splits_the_same():
