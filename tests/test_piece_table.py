@@ -143,6 +143,22 @@ def test_seen_pieces_are_found_without_merging(name):
         assert work_counters()[0] <= most * first, (first, docs[:2])
 
 
+@pytest.mark.parametrize("name", ["llama3", "gpt2"])
+def test_a_piece_missed_many_times_at_once_is_kept_once(name):
+    # A block that misses one new piece many times resolves each miss: the table must
+    # keep the piece once, or its copies fill its home and the pieces that share the
+    # home can never be learned (merged on every sight).
+    for piece in (" qzxvk", " " + "qzxvkw" * 5):      # a short piece, a long one
+        counts = []
+        for repeats in (1, 60):
+            tok = fresh(name)
+            text = piece * repeats
+            assert encode(tok, name, text) == ref_encode(name, text)
+            info = tok._core.piece_table
+            counts.append((info["entries"], info["long_entries"]))
+        assert counts[0] == counts[1], (piece, counts)
+
+
 @pytest.mark.parametrize("name", ["llama3", "o200k_base"])
 def test_pieces_of_every_length_and_id_count(name):
     # Runs of rare characters make pieces of 1..300 bytes with many ids each: inline

@@ -95,6 +95,14 @@ static int64_t find_short(const wt_piece_table *t, wt_pt_key key, uint64_t h, ui
     return -1;
 }
 
+/* Whether the arena's record at word `at` is the piece p[0..n). */
+static int record_is(const wt_piece_table *t, uint32_t at, const uint8_t *p, size_t n)
+{
+    const uint32_t *rec = t->arena + at;
+    const uint8_t *bytes = (const uint8_t *)(rec + 1);   /* a spilled seed may be under 8 bytes */
+    return (rec[0] & 0xffff) == n && (n >= 8 ? wt_mem_equal8(bytes, p, n) : memcmp(bytes, p, n) == 0);
+}
+
 static int64_t find_long(const wt_piece_table *t, const uint8_t *p, size_t n, uint64_t h, uint32_t *out)
 {
     uint32_t tag = (uint32_t)(h >> 32);
@@ -103,10 +111,9 @@ static int64_t find_long(const wt_piece_table *t, const uint8_t *p, size_t n, ui
         uint64_t word = __atomic_load_n(&t->long_slots[i], __ATOMIC_ACQUIRE);
         if (word == 0) return -1;
         if ((uint32_t)(word >> 32) != tag) continue;
+        if (!record_is(t, (uint32_t)word - 1, p, n)) continue;
         const uint32_t *rec = t->arena + (uint32_t)word - 1;
-        size_t len = rec[0] & 0xffff, k = rec[0] >> 16;
-        const uint8_t *bytes = (const uint8_t *)(rec + 1);   /* a spilled seed may be under 8 bytes */
-        if (len != n || !(n >= 8 ? wt_mem_equal8(bytes, p, n) : memcmp(bytes, p, n) == 0)) continue;
+        size_t k = rec[0] >> 16;
         memcpy(out, rec + 1 + (n + 3) / 4, k * sizeof(uint32_t));
         return (int64_t)k;
     }
@@ -130,8 +137,9 @@ static int add_short(wt_piece_table *t, wt_pt_key key, uint64_t h, const uint32_
     size_t i = h & t->mask & ~(size_t)1;
     for (int slot = 0; slot < 2 * WT_PT_REACH; slot++, i = (i + 1) & t->mask) {
         wt_pt_entry *e = &t->slots[i];
-        uint64_t empty = 0;
-        if (LOAD(&e->k1) != 0 ||
+        uint64_t empty = 0, k1 = __atomic_load_n(&e->k1, __ATOMIC_ACQUIRE);
+        if (k1 == key.k1 && LOAD(&e->k0) == key.k0) return 1;    /* there already */
+        if (k1 != 0 ||
             !__atomic_compare_exchange_n(&e->k1, &empty, WT_PT_BUSY, 0, __ATOMIC_RELAXED, __ATOMIC_RELAXED))
             continue;
         uint32_t v[4] = {0, 0, 0, (uint32_t)k};
@@ -163,8 +171,11 @@ static int add_long(wt_piece_table *t, const uint8_t *p, size_t n, uint64_t h, c
     uint32_t at = 0;
     size_t i = h & t->long_mask;
     for (int step = 0; step < 8 * WT_PT_REACH; step++, i = (i + 1) & t->long_mask) {
-        uint64_t empty = 0;
-        if (__atomic_load_n(&t->long_slots[i], __ATOMIC_RELAXED) != 0) continue;
+        uint64_t empty = 0, held = __atomic_load_n(&t->long_slots[i], __ATOMIC_ACQUIRE);
+        if (held != 0) {
+            if (held >> 32 == h >> 32 && record_is(t, (uint32_t)held - 1, p, n)) return 1;   /* there already */
+            continue;
+        }
         if (!at) {                              /* the record, once: published by the slot's word */
             size_t words = 1 + (n + 3) / 4 + k;
             if (!(at = arena_take(t, words))) return 0;
@@ -196,4 +207,13 @@ int wt_pt_seed(wt_piece_table *t, const uint8_t *p, size_t n, uint64_t h, const 
     size_t bit = WT_PT_SPILL_BIT(h);
     t->spill_filter[bit / 64] |= 1ull << (bit % 64);
     return 1;
+}
+
+void wt_pt_count(const wt_piece_table *t, size_t *short_entries, size_t *long_entries)
+{
+    size_t a = 0, b = 0;
+    for (size_t i = 0; i <= t->mask; i++) a += LOAD(&t->slots[i].k1) != 0;
+    for (size_t i = 0; i <= t->long_mask; i++) b += LOAD(&t->long_slots[i]) != 0;
+    *short_entries = a;
+    *long_entries = b;
 }

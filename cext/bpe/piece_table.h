@@ -110,9 +110,12 @@ WT_INLINE wt_pt_key wt_pt_key_of(const uint8_t *p, size_t n, const uint8_t *lo, 
     return (wt_pt_key){k0, tail | (uint64_t)n << 56};
 }
 
+/* As wt_hash_u64: the high half folded in before the product, or bytes 6..7 and
+ * the length would never reach the home line's index. */
 WT_INLINE uint64_t wt_pt_hash(wt_pt_key k)
 {
     uint64_t x = k.k0 ^ (k.k1 * 0x9E3779B97F4A7C15ull);
+    x ^= x >> 32;
     x *= 0xD6E8FEB86659FD93ull;
     return x ^ (x >> 32);
 }
@@ -135,7 +138,10 @@ void wt_pt_free(wt_piece_table *t);
 int64_t wt_pt_find(const wt_piece_table *t, const uint8_t *p, size_t n, uint64_t h, uint32_t *out);
 
 /* Add a piece's ids (n <= WT_PT_LONG bytes, h its wt_pt_hash_of), unless its
- * home has no room or the arena is full (then 0, else 1). Thread-safe. */
+ * home has no room or the arena is full (then 0, else 1). A piece already there
+ * is not added again (1): a block that misses one piece many times would fill its
+ * home with copies, and the pieces that share that home could never be learned.
+ * Thread-safe (two threads adding one piece at once may still leave two copies). */
 int wt_pt_add(wt_piece_table *t, const uint8_t *p, size_t n, uint64_t h, const uint32_t *ids, size_t k);
 
 /* wt_pt_add for seeding (one thread, before any lookup): a short piece whose
@@ -145,6 +151,9 @@ int wt_pt_seed(wt_piece_table *t, const uint8_t *p, size_t n, uint64_t h, const 
 
 /* The hash of p[0..n) as the table keys it (any n >= 1). */
 uint64_t wt_pt_hash_of(const uint8_t *p, size_t n);
+
+/* For tests: the entries held, short pieces (in slots) and long ones (in the long map). */
+void wt_pt_count(const wt_piece_table *t, size_t *short_entries, size_t *long_entries);
 
 /* For tests: whether every piece of s[0..n) of up to WT_PT_SHORT bytes has the
  * same key read in the text (as the encoder reads it) as read alone (as the table

@@ -1155,10 +1155,13 @@ cdef class Core:
 
     @property
     def piece_table(self):
-        """The piece table's size: slots, seeds spilled to the long map (their lines had
-        no room), and whether every whole token was seeded."""
-        return dict(slots=self.t.bpe.pieces.mask + 1, spilled=self.t.bpe.pieces.spilled,
-                    whole_seeded=bool(self.t.bpe.whole_seeded))
+        """The piece table's size: slots, entries held (short pieces in slots, long ones
+        in the long map), seeds spilled to the long map (their lines had no room), and
+        whether every whole token was seeded."""
+        cdef size_t n_short, n_long
+        wt_pt_count(&self.t.bpe.pieces, &n_short, &n_long)
+        return dict(slots=self.t.bpe.pieces.mask + 1, entries=n_short, long_entries=n_long,
+                    spilled=self.t.bpe.pieces.spilled, whole_seeded=bool(self.t.bpe.whole_seeded))
 
     def piece_table_find(self, bytes piece):
         """The ids the piece table holds for a piece, or None (for tests)."""

@@ -69,6 +69,7 @@ cdef extern from "bpe/piece_table.h":
         size_t spilled
     int64_t wt_pt_find(const wt_piece_table *t, const uint8_t *p, size_t n, uint64_t h, uint32_t *out) nogil
     uint64_t wt_pt_hash_of(const uint8_t *p, size_t n) nogil
+    void wt_pt_count(const wt_piece_table *t, size_t *short_entries, size_t *long_entries) nogil
     int64_t wt_pt_key_mismatch(const uint8_t *s, size_t n) nogil
 
 cdef extern from "bpe/bpe.h":
