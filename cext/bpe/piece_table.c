@@ -120,14 +120,18 @@ static int64_t find_long(const wt_piece_table *t, const uint8_t *p, size_t n, ui
     return -1;
 }
 
+int64_t wt_pt_find_short(const wt_piece_table *t, wt_pt_key key, const uint8_t *p, size_t n, uint64_t h,
+                         uint32_t *out)
+{
+    int64_t k = find_short(t, key, h, out);
+    size_t bit = WT_PT_SPILL_BIT(h);
+    if (k < 0 && (t->spill_filter[bit / 64] >> (bit % 64) & 1)) k = find_long(t, p, n, h, out);
+    return k;
+}
+
 int64_t wt_pt_find(const wt_piece_table *t, const uint8_t *p, size_t n, uint64_t h, uint32_t *out)
 {
-    if (n <= WT_PT_SHORT) {
-        int64_t k = find_short(t, wt_pt_key_of(p, n, p, p + n), h, out);
-        size_t bit = WT_PT_SPILL_BIT(h);
-        if (k < 0 && (t->spill_filter[bit / 64] >> (bit % 64) & 1)) k = find_long(t, p, n, h, out);
-        return k;
-    }
+    if (n <= WT_PT_SHORT) return wt_pt_find_short(t, wt_pt_key_of(p, n, p, p + n), p, n, h, out);
     if (n <= WT_PT_LONG) return find_long(t, p, n, h, out);
     return -1;
 }

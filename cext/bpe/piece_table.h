@@ -137,6 +137,10 @@ void wt_pt_free(wt_piece_table *t);
  * to out (room for as many ids as the piece has bytes), or -1. */
 int64_t wt_pt_find(const wt_piece_table *t, const uint8_t *p, size_t n, uint64_t h, uint32_t *out);
 
+/* wt_pt_find for a piece of up to WT_PT_SHORT bytes whose key the caller has. */
+int64_t wt_pt_find_short(const wt_piece_table *t, wt_pt_key key, const uint8_t *p, size_t n, uint64_t h,
+                         uint32_t *out);
+
 /* Add a piece's ids (n <= WT_PT_LONG bytes, h its wt_pt_hash_of), unless its
  * home has no room or the arena is full (then 0, else 1). A piece already there
  * is not added again (1): a block that misses one piece many times would fill its

@@ -321,7 +321,9 @@ static int resolve_misses(wt_run *r, const wt_block *bk, uint32_t *base, const u
         const uint8_t *p = bk->p[mi[j]];
         size_t n = bk->n[mi[j]];
         uint64_t h = bk->h[mi[j]];
-        int64_t got = wt_pt_find(table, p, n, h, base + at[j]);
+        int64_t got = n <= WT_PT_SHORT   /* the block's key: not read from the text again */
+                          ? wt_pt_find_short(table, (wt_pt_key){bk->k0[mi[j]], bk->k1[mi[j]]}, p, n, h, base + at[j])
+                          : wt_pt_find(table, p, n, h, base + at[j]);
         uint32_t id;
         if (got < 0 && !(b->whole_seeded && n <= WT_PT_LONG) && (id = wt_bpe_whole(b, p, n)) != WT_NO_ID) {
             base[at[j]] = id;
