@@ -166,7 +166,7 @@ def ours(name: str):
 
 def with_core(tok, **core_options):
     """A copy of tok whose core is built again with Core's test-only options
-    (linear, piece_cache_sets, word_blocks)."""
+    (linear, piece_cache_sets, block_masks)."""
     from warptok._compile.core_tables import core_tables
     from warptok._native._core import Core
 

@@ -34,16 +34,19 @@ def family(key) -> int:
 
 def pair(pattern: str, dialect: str):
     """([with the scanner, ...], generic matcher only) for pattern over GPT-2's vocabulary.
-    Where the scanner splits ASCII 64 bytes at a time, the list holds it twice: with the
-    machine's vector masks (SSE2, NEON) and with the portable 8-byte-word ones."""
+    Where the scanner splits ASCII 64 bytes at a time, the list holds it with each kind of
+    block masks the machine has: the widest (AVX2), vectors (SSE2, NEON), 8-byte words."""
     spec = _load.tiktoken_spec(_load.load_tiktoken_ranks(encodings.BUNDLED_GPT2), pattern, None)
     spec.stages[0].dialect = dialect
     spec.stages[0].behavior, spec.stages[0].invert = "Isolated", False
     fasts = [warptok.Tokenizer(spec)]
-    if fasts[0]._core.block_masks[0] is not None:
-        words = with_core(fasts[0], word_blocks=True)
-        assert words._core.block_masks == ["words"]
-        fasts.append(words)
+    widest = fasts[0]._core.block_masks[0]
+    if widest is not None:
+        for kind in ("vector", "words"):
+            if kind != widest:
+                narrower = with_core(fasts[0], block_masks=kind)
+                assert narrower._core.block_masks == [kind]
+                fasts.append(narrower)
     return fasts, generic_only(spec)
 
 
@@ -78,15 +81,16 @@ def test_every_known_pattern_gets_a_scanner():
 
 
 def test_block_families_split_ascii_by_vector_masks():
-    # x86-64 (SSE2) and aarch64 (NEON) build the block masks with vectors (a 32-bit
-    # build on such a CPU may lack them); every little-endian CPU can take the words.
+    # x86-64 (SSE2; AVX2 where the CPU has it) and aarch64 (NEON) build the block masks
+    # with vectors (a 32-bit build on such a CPU may lack them); every little-endian CPU
+    # can take the words.
     # A build that lost the block path would leave the tests above comparing only
     # the piece-by-piece scanner.
     for pattern, dialect in KNOWN:
         tok = _pairs((pattern, dialect))[0][0]
         if family((pattern, dialect)) in (_pattern._GPT2, _pattern._CL100K, _pattern._O200K, _pattern._DS3):
             if platform.machine().lower() in ("x86_64", "amd64", "aarch64", "arm64") and sys.maxsize > 2**32:
-                assert tok._core.block_masks == ["vector"], (pattern, dialect)
+                assert tok._core.block_masks in (["vector"], ["avx2"]), (pattern, dialect)
         else:
             assert tok._core.block_masks[0] is None
 

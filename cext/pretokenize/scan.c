@@ -3,12 +3,15 @@
 #include "common/utf8.h"
 
 /* How blocks of ASCII get their class masks (see "64 ASCII bytes at a time"):
- * SSE2 or NEON vectors, else 8-byte words on little-endian CPUs, else no blocks. */
+ * AVX2, SSE2 or NEON vectors, else 8-byte words on little-endian CPUs, else no blocks. */
 #if defined(__BYTE_ORDER__) && __BYTE_ORDER__ == __ORDER_LITTLE_ENDIAN__
 #define WT_LITTLE_ENDIAN 1
 #endif
 #if defined(__SSE2__)
 #define WT_VECTOR_MASKS masks_sse2
+#if defined(__x86_64__) && defined(__GNUC__)
+#define WT_WIDE_MASKS masks_avx2       /* where the CPU has AVX2 (checked at run time) */
+#endif
 #elif defined(__ARM_NEON) && defined(__aarch64__) && defined(WT_LITTLE_ENDIAN)
 #define WT_VECTOR_MASKS masks_neon
 #endif
@@ -98,7 +101,10 @@ int wt_scanner_init(wt_scanner *sc)
     sc->blocks = WT_BLOCKS_NONE;
     if (blocks_exact(sc)) {
 #ifdef WT_VECTOR_MASKS
-        sc->blocks = sc->word_blocks ? WT_BLOCKS_WORDS : WT_BLOCKS_VECTOR;
+        sc->blocks = sc->masks == WT_MASKS_WORDS ? WT_BLOCKS_WORDS : WT_BLOCKS_VECTOR;
+#ifdef WT_WIDE_MASKS
+        if (sc->masks == WT_MASKS_WIDEST && __builtin_cpu_supports("avx2")) sc->blocks = WT_BLOCKS_WIDE;
+#endif
 #elif defined(WT_LITTLE_ENDIAN)
         sc->blocks = WT_BLOCKS_WORDS;          /* the word masks read byte i at bits 8i.. */
 #endif
@@ -502,6 +508,46 @@ static void masks_sse2(const uint8_t *p, uint64_t *hi, wt_block *c)
         c->ctl |= (uint64_t)(uint16_t)_mm_movemask_epi8(ctl) << sh;
     }
 }
+
+#ifdef WT_WIDE_MASKS
+#include <immintrin.h>
+
+/* masks_sse2 32 bytes at a time: half the compares. */
+#define WT_AVX2 __attribute__((target("avx2")))
+WT_AVX2 static inline __m256i bytes_in32(__m256i x, uint8_t lo, uint8_t count)
+{
+    return _mm256_cmpgt_epi8(_mm256_set1_epi8((char)(count - 128)), _mm256_add_epi8(x, _mm256_set1_epi8((char)(0x80 - lo))));
+}
+
+WT_AVX2 static inline uint64_t bits32(__m256i m, int sh)
+{
+    return (uint64_t)(uint32_t)_mm256_movemask_epi8(m) << sh;
+}
+
+WT_AVX2 static void masks_avx2(const uint8_t *p, uint64_t *hi, wt_block *c)
+{
+    uint64_t h = 0, let = 0, dig = 0, sp = 0, os = 0, nl_ = 0, apos = 0, up = 0, slash = 0, ctl_ = 0;
+    for (int sh = 0; sh < WT_SCAN_BLOCK; sh += 32) {
+        __m256i x = _mm256_loadu_si256((const __m256i *)(p + sh));
+        __m256i nl = _mm256_or_si256(_mm256_cmpeq_epi8(x, _mm256_set1_epi8('\n')), _mm256_cmpeq_epi8(x, _mm256_set1_epi8('\r')));
+        __m256i ws = bytes_in32(x, 9, 5);
+        __m256i ctl = _mm256_or_si256(_mm256_andnot_si256(ws, bytes_in32(x, 0, 32)), _mm256_cmpeq_epi8(x, _mm256_set1_epi8(0x7F)));
+        h |= bits32(x, sh);
+        let |= bits32(bytes_in32(_mm256_or_si256(x, _mm256_set1_epi8(0x20)), 'a', 26), sh);
+        dig |= bits32(bytes_in32(x, '0', 10), sh);
+        sp |= bits32(_mm256_cmpeq_epi8(x, _mm256_set1_epi8(' ')), sh);
+        os |= bits32(_mm256_andnot_si256(nl, ws), sh);
+        nl_ |= bits32(nl, sh);
+        apos |= bits32(_mm256_cmpeq_epi8(x, _mm256_set1_epi8('\'')), sh);
+        up |= bits32(bytes_in32(x, 'A', 26), sh);
+        slash |= bits32(_mm256_cmpeq_epi8(x, _mm256_set1_epi8('/')), sh);
+        ctl_ |= bits32(ctl, sh);
+    }
+    *hi |= h;
+    c->let |= let; c->dig |= dig; c->sp |= sp; c->os |= os; c->nl |= nl_;
+    c->apos |= apos; c->up |= up; c->slash |= slash; c->ctl |= ctl_;
+}
+#endif
 #elif defined(WT_VECTOR_MASKS)
 #include <arm_neon.h>
 
@@ -618,6 +664,10 @@ static int block_load(const wt_scanner *sc, const uint8_t *s, size_t n, size_t p
     uint64_t hi = 0;
     memset(c, 0, sizeof *c);
     *w += WT_SCAN_BLOCK / 8;                   /* as many steps as 8-byte words */
+#ifdef WT_WIDE_MASKS
+    if (sc->blocks == WT_BLOCKS_WIDE) WT_WIDE_MASKS(p, &hi, c);
+    else
+#endif
 #ifdef WT_VECTOR_MASKS
     if (sc->blocks == WT_BLOCKS_VECTOR) WT_VECTOR_MASKS(p, &hi, c);
     else

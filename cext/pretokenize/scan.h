@@ -37,11 +37,13 @@ typedef struct {
     uint16_t wide[64];       /* and of the others, by general category and \s flag */
     uint8_t block_wide[64];  /* what a block does with a character beyond ASCII (scan.c), by the same index */
     uint8_t block_two[0x800 - 0x80];   /* and with each two-byte one, by code point - 0x80 */
-    int word_blocks;         /* tests: the blocks' portable word masks even where SSE2 or NEON is there */
+    int masks;               /* WT_MASKS_*: the widest the CPU has, or (tests) narrower ones */
     int blocks;              /* WT_BLOCKS_*: how wt_scan_pieces splits ASCII 64 bytes at a time (scan.c) */
 } wt_scanner;
 
-enum { WT_BLOCKS_NONE = 0, WT_BLOCKS_VECTOR = 1, WT_BLOCKS_WORDS = 2 };   /* VECTOR: SSE2 or NEON */
+enum { WT_MASKS_WIDEST = 0, WT_MASKS_VECTOR = 1, WT_MASKS_WORDS = 2 };
+/* VECTOR: SSE2 or NEON; WIDE: AVX2; WORDS: 8-byte words */
+enum { WT_BLOCKS_NONE = 0, WT_BLOCKS_VECTOR = 1, WT_BLOCKS_WORDS = 2, WT_BLOCKS_WIDE = 3 };
 
 /* Fill the class table; 0 or WT_EINVAL for an unknown family. */
 int wt_scanner_init(wt_scanner *sc);

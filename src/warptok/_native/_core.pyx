@@ -231,6 +231,7 @@ def work_counters(bint reset=False):
     return bpe, split, normalize
 
 
+_MASKS = {None: WT_MASKS_WIDEST, "vector": WT_MASKS_VECTOR, "words": WT_MASKS_WORDS}
 _ALGOS = {"auto": WT_ALGO_AUTO, "heap": WT_ALGO_HEAP, "linear": WT_ALGO_LINEAR, "small": WT_ALGO_SMALL,
           "cuts": WT_ALGO_CUTS}
 _LINEAR_STATUS = {WT_LINEAR_ON: "on", WT_LINEAR_BROKEN: "broken", WT_LINEAR_OFF: "off"}
@@ -796,13 +797,14 @@ cdef class Core:
                  const uint8_t[::1] tok_flags, bint mode_tiktoken, const uint32_t[::1] merges,
                  bint ignore_merges, list stages, list passes, const uint32_t[::1] prefix,
                  const uint32_t[::1] suffix, dict nfc=None, bint linear=True, size_t piece_cache_sets=0,
-                 bint word_blocks=False, dict model=None, list norm=None):
+                 str block_masks=None, dict model=None, list norm=None):
         """nfc: None, or HF's NFC data (_compile.unicode_forms.nfc_tables()) to normalize what
         pass 0 leaves; stages: (prog, classes, dialect, behavior, invert, prefix_space, scanner)
         per split, scanner: None or the fast scanner's parameters (_compile.pattern.scanner_for);
         passes: two (trie_first, trie_byte, trie_target, trie_added, ids, flags) tuples;
         piece_cache_sets: 0 for the default, else fewer (a power of two), for tests;
-        word_blocks: the scanners' portable block masks even with SSE2 or NEON, for tests;
+        block_masks: None for the widest block masks the CPU has, or (tests) "vector" (SSE2 or
+        NEON even with AVX2) or "words" (the portable 8-byte-word ones);
         model: None for byte-level BPE, else the model's tables (_compile.core_tables); a stage
         may then carry an eighth item, ("classes", block_of, classes) or ("metaspace",
         replacement, scheme, split); norm: None, or the normalizer's steps (_compile.charmap)."""
@@ -824,7 +826,8 @@ cdef class Core:
             self._set_model(model, piece_cache_sets)
         for k, stage in enumerate(stages):
             prog, classes, dialect, behavior, invert, prefix_space, scanner = stage[:7]
-            self._set_stage(k, prog, classes, dialect, behavior, invert, prefix_space, scanner, word_blocks)
+            self._set_stage(k, prog, classes, dialect, behavior, invert, prefix_space, scanner,
+                            _MASKS[block_masks])
             if len(stage) > 7 and stage[7] is not None:
                 self._set_other_stage(k, stage[7])
             self.t.n_stages = k + 1
@@ -852,7 +855,7 @@ cdef class Core:
         self._int_items = _tuple_items(self._ints)
 
     cdef _set_stage(self, int k, const int32_t[::1] prog, const int32_t[::1] classes, int dialect,
-                    int behavior, bint invert, bint prefix_space, tuple scanner, bint word_blocks):
+                    int behavior, bint invert, bint prefix_space, tuple scanner, int masks):
         cdef int err = 0, i
         cdef wt_scanner *sc = &self.t.stages[k].scan
         cdef tuple ranges
@@ -870,7 +873,7 @@ cdef class Core:
             for i in range(sc.n_ranges):
                 sc.ranges[i][0], sc.ranges[i][1] = ranges[i]
             sc.dialect = dialect
-            sc.word_blocks = word_blocks
+            sc.masks = masks
             _check(wt_scanner_init(sc))
         self.t.stages[k].behavior = behavior
         self.t.stages[k].invert = invert
@@ -1179,9 +1182,10 @@ cdef class Core:
     @property
     def block_masks(self):
         """Per pre-tokenizer split, how its scanner classifies ASCII 64 bytes at a time:
-        "vector" (SSE2 or NEON), "words" (portable 8-byte words: other CPUs, or
-        word_blocks), or None (piece by piece)."""
-        return [(None, "vector", "words")[self.t.stages[k].scan.blocks] if self.t.stages[k].scan.family else None
+        "avx2", "vector" (SSE2 or NEON), "words" (portable 8-byte words: other CPUs, or
+        the block_masks option), or None (piece by piece)."""
+        return [(None, "vector", "words", "avx2")[self.t.stages[k].scan.blocks] if self.t.stages[k].scan.family
+                else None
                 for k in range(self.t.n_stages)]
 
     def long_parts(self, str text, tuple active, int num_threads=0):

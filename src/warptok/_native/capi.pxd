@@ -104,10 +104,11 @@ cdef extern from "pretokenize/scan.h":
     enum:
         WT_SCAN_RANGES
         WT_SCAN_GPT2, WT_SCAN_CL100K, WT_SCAN_O200K, WT_SCAN_DS3, WT_SCAN_RUN
+        WT_MASKS_WIDEST, WT_MASKS_VECTOR, WT_MASKS_WORDS
         WT_CONTRACT_NONE, WT_CONTRACT_LOWER, WT_CONTRACT_ANY_CASE
     ctypedef struct wt_scanner:
         int family, dialect, contractions, max_digits, marks_are_letters, ws_end_first, trail_slash
-        int word_blocks, blocks
+        int masks, blocks
         int n_ranges
         uint32_t ranges[WT_SCAN_RANGES][2]
     int wt_scanner_init(wt_scanner *sc) nogil
