@@ -112,6 +112,23 @@ def test_truncated_long_text_is_the_prefix():
         assert tok.encode(text, max_length=m, add_special_tokens=False) == full[:m]
 
 
+@pytest.mark.parametrize("batch", [False, True])
+def test_long_lists_hold_one_reference_an_item(batch):
+    # A list of 65,536 ids or more has its references counted per id (over 2^19 ids, on
+    # two threads) and each int's count raised once: by as many as the list holds.
+    import sys
+    tok = tokenizer("o200k_base")
+    text = data("english", "big.txt").read_text(encoding="utf-8")[:2_600_000]
+    held = list({i: i for i in tok.encode_ordinary(text[:3000]) if i > 256}.values())   # its own int objects
+    before = [sys.getrefcount(x) for x in held]
+    ids = tok.encode_batch([text])[0] if batch else tok.encode_ordinary(text)
+    assert len(ids) > 1 << 19 and ids == reference("o200k_base").encode_ordinary(text)
+    after = [sys.getrefcount(x) for x in held]
+    assert [a - b for a, b in zip(after, before)] == [ids.count(x) for x in held]
+    del ids
+    assert [sys.getrefcount(x) for x in held] == before
+
+
 # ---- SentencePiece BPE and Metaspace (Unigram) tokenizers: long texts of every script ----
 # Llama-2 and Gemma 3 are cut at a space between letters of any script that their map keeps
 # where the model cuts before U+2581; a Metaspace tokenizer at a space between letters that
