@@ -64,7 +64,7 @@ class Core:
     n_added: tuple[int, int]
     def __init__(self, *, tok_off, tok_bytes, tok_flags, mode_tiktoken: bool, merges, ignore_merges: bool,
                  stages: list, passes: list, prefix, suffix, nfc: dict | None = None, linear: bool = True,
-                 piece_cache_sets: int = 0, word_blocks: bool = False, model: dict | None = None,
+                 piece_cache_sets: int = 0, block_masks: str | None = None, model: dict | None = None,
                  norm: list | None = None) -> None: ...
     def encode(self, text: str, active: tuple[_Mask, _Mask], first_pass: int, max_body: int,
                add_special: bool, result: int = 0, refuse: _Mask = None) -> list[int] | int | np.ndarray | None: ...
