@@ -79,8 +79,12 @@ if use_mimalloc():
         sys.exit(f"warptok: mimalloc's sources are not in vendor/mimalloc and could not be fetched ({e}). "
                  "Fix: build with WARPTOK_ALLOCATOR=system, or run `python vendor/fetch_mimalloc.py` where "
                  "PyPI is reachable, or build from the sdist (it ships vendor/mimalloc).")
+    # MI_NO_THP: mimalloc's own memory is not advised for transparent huge pages. A
+    # long text's buffers are megabytes that the first calls take fresh from the OS;
+    # fresh 2 MiB pages cost ~3 ms each to fault in on a VM (docs/performance-log.md).
+    # The piece table keeps its huge pages (wt_pages_alloc): it is read at random.
     define_macros += [("WT_USE_MIMALLOC", "1"), ("MI_DEBUG", "0"), ("MI_SECURE", "0"),
-                      ("MI_TLS_MODEL_THREAD_LOCAL", "1")]
+                      ("MI_TLS_MODEL_THREAD_LOCAL", "1"), ("MI_NO_THP", "1")]
     include_dirs.append("vendor/mimalloc/include")
     extra_compile_args += ["-ftls-model=local-dynamic", "-Wno-error=date-time"]
 
