@@ -96,3 +96,10 @@ def test_model_fuzz(model):
         assert ours.encode(text) == ref.encode(text).ids
 
     check()
+
+
+def test_deepseek_v3_digits_are_split_in_its_scanners_pass():
+    """The parity tests above run DeepSeek-V3 with its digit split fused into its last
+    split's scanner (tokenizer.c, wt_tokenizer_fuse): check that they do."""
+    ours, _ = pair("deepseek-v3")
+    assert ours._core.digits_fused_at == 0

@@ -565,32 +565,70 @@ static int runs_then_scanner(const wt_tokenizer *t, uint32_t k)
  * a run of a stage's class is a piece, and the last stage's scanner reads each
  * gap between runs as a text of its own. A gap's end is found once and kept
  * while the scanner works through it, so the pass stays linear. This spares
- * each run (a digit group, a CJK word) a trip through the stages. */
+ * each run (a digit group, a CJK word) a trip through the stages. From
+ * t->fused_at, the digit split is the last scanner's own (fused_last). */
 static int runs_then_scan(wt_run *r, uint32_t k, const uint8_t *s, size_t n)
 {
     const wt_tokenizer *t = r->t;
     const uint32_t last = t->n_stages - 1;
+    const wt_scanner *scan = &t->stages[last].scan;
+    if (k == t->fused_at) {
+        scan = &t->fused_last;
+        if (++k == last) return scan_and_encode(r, scan, s, n);
+    }
     const wt_scanner *runs[WT_MAX_STAGES];
     for (uint32_t j = k; j < last; j++) runs[j - k] = &t->stages[j].scan;
     uint64_t *w = &r->sc->stack.work;
     size_t gap_end = 0, ends[WT_SCAN_BLOCK];
+    uint16_t room[WT_SCAN_BLOCK + 1];
     for (size_t pos = 0; pos < n;) {
-        size_t count = 0;
         if (pos >= gap_end) {
             int is_run;
             size_t e = wt_scan_runs(runs, last - k, s, n, pos, &is_run, w);
             if (is_run) {
                 ends[0] = e;
-                count = 1;
-            } else {
-                gap_end = e;
+                int rc = block_put_all(r, s, n, &pos, ends, 1);
+                if (rc) return rc;
+                continue;
             }
+            gap_end = e;
         }
-        if (!count) count = wt_scan_pieces(&t->stages[last].scan, s, gap_end, pos, ends, w);
-        int rc = block_put_all(r, s, n, &pos, ends, count);
+        uint64_t mask;
+        const uint16_t *offs;
+        size_t count = wt_scan_block(scan, s, gap_end, pos, &mask, &offs, room, ends, w);
+        int rc = mask ? block_put_mask(r, s, n, &pos, mask, offs) : block_put_all(r, s, n, &pos, ends, count);
         if (rc) return rc;
     }
     return 0;
+}
+
+/* Whether stage k's class runs, split off first, may be left to the last
+ * split's scanner: they are \p{N}{1,k} (or \p{N}+), the last split is
+ * DeepSeek-V3's, and no class split between holds a \p{N} code point (each
+ * would have seen the digits taken out before it). */
+static int digits_fusable(const wt_tokenizer *t, uint32_t k)
+{
+    const uint32_t last = t->n_stages - 1;
+    if (!runs_then_scanner(t, k) || t->stages[k].scan.n_ranges || t->stages[last].scan.family != WT_SCAN_DS3)
+        return 0;
+    for (uint32_t j = k + 1; j < last; j++)
+        if (wt_scan_run_has_digits(&t->stages[j].scan)) return 0;
+    return 1;
+}
+
+void wt_tokenizer_fuse(wt_tokenizer *t)
+{
+    t->fused_at = WT_MAX_STAGES;
+    for (uint32_t k = 0; k + 1 < t->n_stages; k++) {
+        if (!runs_then_scanner(t, k)) continue;
+        if (digits_fusable(t, k)) {        /* the first such stage is where runs_then_scan starts */
+            t->fused_at = k;
+            t->fused_last = t->stages[t->n_stages - 1].scan;
+            t->fused_last.digits_apart = 1;
+            t->fused_last.max_digits = t->stages[k].scan.max_digits;
+        }
+        return;
+    }
 }
 
 /* A split's behavior, streamed: ranges arrive in order, matches and gaps. */

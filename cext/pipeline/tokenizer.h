@@ -68,6 +68,8 @@ typedef struct {
     uint32_t n_prefix, n_suffix;
     wt_norm *norm;           /* normalizers beyond NFC (text/normalize.h), on what pass 0 leaves; NULL: none */
     wt_model *model;         /* the model when not byte-level BPE (models/models.h); NULL: byte-level BPE */
+    uint32_t fused_at;       /* the stage whose digit split fused_last does (wt_tokenizer_fuse); WT_MAX_STAGES: none */
+    wt_scanner fused_last;   /* the last stage's scanner with that split in it (digits_apart) */
 } wt_tokenizer;
 
 typedef struct {
@@ -117,6 +119,11 @@ int wt_added_init(wt_added *a, uint32_t n_nodes, const uint32_t *first_edge, con
                   const uint32_t *edge_target, const int32_t *node_added, uint32_t n_added,
                   const uint32_t *added_id, const uint8_t *added_flags);
 void wt_tokenizer_free(wt_tokenizer *t);
+
+/* After the stages are set: a class split of digits before DeepSeek-V3's split
+ * (and other class splits with no digits in them) is done by that split's
+ * scanner in the same pass, where the result is provably the same. */
+void wt_tokenizer_fuse(wt_tokenizer *t);
 
 /* Encode one text, appending to out. */
 int wt_encode(const wt_tokenizer *t, const uint8_t *s, size_t n, const wt_encode_opts *o, wt_ids *out);

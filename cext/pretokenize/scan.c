@@ -194,6 +194,7 @@ static size_t contraction(int mode, const uint8_t *s, size_t n, size_t pos)
 static size_t whitespace(const wt_scanner *sc, const uint8_t *s, size_t n, size_t pos, int newline_rule, uint64_t *w)
 {
     size_t p = pos, len, last = pos, last_nl = SIZE_MAX, count = 0;
+    unsigned c = 0;
     while (p < n) {
         uint64_t x;                  /* indentation: 8 spaces a step */
         if (p + 8 <= n && (memcpy(&x, s + p, 8), x == 0x2020202020202020ull)) {
@@ -203,7 +204,7 @@ static size_t whitespace(const wt_scanner *sc, const uint8_t *s, size_t n, size_
             count += 8;
             continue;
         }
-        unsigned c = class_at(sc, s, n, p, &len, w);
+        c = class_at(sc, s, n, p, &len, w);
         if (!(c & C_WS)) break;
         if (c & C_NL) last_nl = p;
         last = p;
@@ -212,7 +213,7 @@ static size_t whitespace(const wt_scanner *sc, const uint8_t *s, size_t n, size_
     }
     if (sc->ws_end_first && p == n) return n;
     if (newline_rule && last_nl != SIZE_MAX) return last_nl + 1;
-    if (p == n) return n;
+    if (p == n || (sc->digits_apart && (c & C_NUM))) return p;    /* the text's end */
     return count >= 2 ? last : p;
 }
 
@@ -347,13 +348,16 @@ static size_t ds3_at(const wt_scanner *sc, const uint8_t *s, size_t n, size_t po
  * gaps are pieces as matches are (_pattern.scanner_for). */
 static size_t match_ds3(const wt_scanner *sc, const uint8_t *s, size_t n, size_t pos, uint64_t *w)
 {
-    size_t e = ds3_at(sc, s, n, pos, w), len;
+    size_t len;
+    if (sc->digits_apart && (class_at(sc, s, n, pos, &len, w) & C_NUM)) return digits(sc, s, n, pos, w);
+    size_t e = ds3_at(sc, s, n, pos, w);
     if (e > pos) return e;
     do {
         wt_utf8_decode(s, n, pos, &len);         /* step over one code point */
         pos += len;
         (*w)++;
-    } while (pos < n && ds3_at(sc, s, n, pos, w) == pos);
+    } while (pos < n && !(sc->digits_apart && (class_at(sc, s, n, pos, &len, w) & C_NUM)) &&
+             ds3_at(sc, s, n, pos, w) == pos);
     return pos;
 }
 
@@ -677,9 +681,10 @@ static int block_load(const wt_scanner *sc, const uint8_t *s, size_t n, size_t p
     c->known = n - pos < WT_SCAN_BLOCK ? (unsigned)(n - pos) : WT_SCAN_BLOCK;   /* >= 16: block_ends */
     c->offs = NULL;
     if (sc->family == WT_SCAN_DS3) {
-        /* Digits and controls end what is known, as its pattern does not match them
-         * as the cl100k family's does (its digits are split off before it). */
-        uint64_t stop = (c->dig | c->ctl) & low_bits(c->known);
+        /* Controls end what is known, as its pattern does not match them as the
+         * cl100k family's does; so do digits, unless they are split off here
+         * (digits_apart: D runs, the rules below read them as text ends). */
+        uint64_t stop = ((sc->digits_apart ? 0 : c->dig) | c->ctl) & low_bits(c->known);
         if (stop) c->known = (unsigned)__builtin_ctzll(stop);
     }
     uint64_t both = 0;                         /* o200k: bytes of Lm, Lo and marks */
@@ -878,7 +883,8 @@ WT_INLINE uint64_t block_starts(const wt_scanner *sc, const uint8_t *s, size_t n
     /* whitespace */
     uint64_t W = (SP | OS | NL) & ~absorbed, Q = SP | OS;
     T |= W & ~(W << 1);
-    T |= ((~Q & (Q << 1) & valid & ~NL) >> 1);  /* before the last byte of the spaces that end a run */
+    /* before the last byte of the spaces that end a run; DeepSeek-V3's digits end its text */
+    T |= ((~Q & (Q << 1) & valid & ~NL & ~(ds3 ? D : 0)) >> 1);
     for (uint64_t m = Q & ((NL & W) << 1); m; m &= m - 1) {   /* spaces after an NL: after the last? */
         unsigned i = (unsigned)__builtin_ctzll(m), e = i + (unsigned)__builtin_ctzll(~(Q >> i));
         if (e < known && !((NL >> e) & 1)) T |= 1ull << i;
@@ -962,6 +968,15 @@ size_t wt_scan_pieces(const wt_scanner *sc, const uint8_t *s, size_t n, size_t p
     size_t count = wt_scan_block(sc, s, n, pos, &T, &offs, room, ends, steps);
     for (; T; T &= T - 1) ends[count++] = pos + offs[__builtin_ctzll(T)];
     return count;
+}
+
+int wt_scan_run_has_digits(const wt_scanner *sc)
+{
+    if (sc->family != WT_SCAN_RUN || !sc->n_ranges) return 1;
+    for (int i = 0; i < sc->n_ranges; i++)
+        for (uint32_t cp = sc->ranges[i][0]; cp <= sc->ranges[i][1] && cp <= 0x10FFFF; cp++)
+            if (classify(sc, cp) & C_NUM) return 1;
+    return 0;
 }
 
 /* Whether the code point at pos is in runs[j]'s class and in no earlier one's. */

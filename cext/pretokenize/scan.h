@@ -29,6 +29,8 @@ typedef struct {
     int marks_are_letters;   /* [\p{L}\p{M}]+ (Qwen3.5): marks join letter runs, not punctuation */
     int ws_end_first;        /* tiktoken's \s++$ comes before the newline rule */
     int trail_slash;         /* o200k: punctuation runs take [\r\n/]*, not [\r\n]* */
+    int digits_apart;        /* DeepSeek-V3: \p{N}{1,k} runs (k = max_digits; 0: no limit) are split off
+                              * first, and the rest of the pattern reads each as the text's end and start */
     int n_ranges;            /* WT_SCAN_RUN: its class is these code point ranges, or \p{N} when 0 */
     uint32_t ranges[WT_SCAN_RANGES][2];   /* first, last */
     int gap_words;           /* WT_SCAN_RUN: its ASCII members are the bytes gap_lo..gap_hi (none when lo > hi), */
@@ -66,6 +68,9 @@ size_t wt_scan_pieces(const wt_scanner *sc, const uint8_t *s, size_t n, size_t p
  * block may use) and 0 is returned; else *mask is 0 and the ends are in ends[]. */
 size_t wt_scan_block(const wt_scanner *sc, const uint8_t *s, size_t n, size_t pos, uint64_t *mask,
                      const uint16_t **offs, uint16_t *room, size_t *ends, uint64_t *steps);
+
+/* Whether a class-run scanner's class holds a \p{N} code point. */
+int wt_scan_run_has_digits(const wt_scanner *sc);
 
 /* Isolated splits by class runs (WT_SCAN_RUN) applied in turn, runs[0] first,
  * at pos < n: the end of the piece that starts there, a run of one of their

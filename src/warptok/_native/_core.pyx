@@ -883,6 +883,7 @@ cdef class Core:
             if len(stage) > 7 and stage[7] is not None:
                 self._set_other_stage(k, stage[7])
             self.t.n_stages = k + 1
+        wt_tokenizer_fuse(&self.t)
         if norm:
             self._set_norm(norm)
         for k, (first, byte_, target, added, ids, flags) in enumerate(passes):
@@ -1239,6 +1240,12 @@ cdef class Core:
         return [(None, "vector", "words", "avx2")[self.t.stages[k].scan.blocks] if self.t.stages[k].scan.family
                 else None
                 for k in range(self.t.n_stages)]
+
+    @property
+    def digits_fused_at(self):
+        """The pre-tokenizer split of digits that the last split's scanner does in the same
+        pass (DeepSeek-V3's), or None."""
+        return self.t.fused_at if self.t.fused_at < self.t.n_stages else None
 
     def long_parts(self, str text, tuple active, int num_threads=0):
         """For tests: the UTF-8 byte offsets where encode starts each part of a long text

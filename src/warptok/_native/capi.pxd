@@ -214,6 +214,7 @@ cdef extern from "pipeline/tokenizer.h":
         wt_nfc nfc
         wt_stage stages[16]
         uint32_t n_stages
+        uint32_t fused_at
         wt_added added[2]
         int filter_inactive
         uint32_t *prefix
@@ -246,6 +247,7 @@ cdef extern from "pipeline/tokenizer.h":
                       const uint32_t *edge_target, const int32_t *node_added, uint32_t n_added,
                       const uint32_t *added_id, const uint8_t *added_flags) nogil
     void wt_tokenizer_free(wt_tokenizer *t) nogil
+    void wt_tokenizer_fuse(wt_tokenizer *t) nogil
     void wt_ids_free(wt_ids *b) nogil
     void wt_bytes_free(wt_bytes *b) nogil
     wt_ids *wt_thread_ids() nogil
