@@ -79,6 +79,15 @@ WT_INLINE unsigned classify(const wt_scanner *sc, uint32_t cp)
 static int blocks_exact(const wt_scanner *sc);
 static uint8_t block_action(const wt_scanner *sc, unsigned cls);
 
+static size_t skip_to_bytes(const uint8_t *s, size_t n, size_t pos, uint8_t lo, uint8_t hi, uint8_t lead_lo,
+                            uint8_t lead_hi);
+
+/* The first byte of the UTF-8 of cp >= 0x80. */
+static uint8_t lead_byte(uint32_t cp)
+{
+    return (uint8_t)(cp < 0x800 ? 0xC0 | cp >> 6 : cp < 0x10000 ? 0xE0 | cp >> 12 : 0xF0 | cp >> 18);
+}
+
 int wt_scanner_init(wt_scanner *sc)
 {
     if (sc->family < WT_SCAN_GPT2 || sc->family > WT_SCAN_RUN) return WT_EINVAL;
@@ -98,6 +107,19 @@ int wt_scanner_init(wt_scanner *sc)
     sc->gap_words = members == 0 || members == hi - lo + 1;
     sc->gap_lo = members ? (uint8_t)lo : 1;
     sc->gap_hi = members ? (uint8_t)hi : 0;
+    sc->lead_lo = 0xFF;
+    sc->lead_hi = 0;
+    if (sc->family == WT_SCAN_RUN && !sc->n_ranges) {   /* \p{N}: digits in many scripts */
+        sc->lead_lo = 0xC2;
+        sc->lead_hi = 0xF4;
+    }
+    for (int i = 0; i < sc->n_ranges; i++) {           /* the lead byte grows with the code point */
+        uint32_t a = sc->ranges[i][0] < 0x80 ? 0x80 : sc->ranges[i][0], b = sc->ranges[i][1];
+        if (b < 0x80) continue;
+        uint8_t la = lead_byte(a), lb = lead_byte(b > 0x10FFFF ? 0x10FFFF : b);
+        if (la < sc->lead_lo) sc->lead_lo = la;
+        if (lb > sc->lead_hi) sc->lead_hi = lb;
+    }
     sc->blocks = WT_BLOCKS_NONE;
     if (blocks_exact(sc)) {
 #ifdef WT_VECTOR_MASKS
@@ -384,11 +406,10 @@ static size_t match_run(const wt_scanner *sc, const uint8_t *s, size_t n, size_t
         return pos;
     }
     for (pos += len;; pos += len) {
-        if (sc->gap_words) {
-            size_t from = pos;
-            pos = wt_skip_ascii_words(s, n, pos, sc->gap_lo, sc->gap_hi);
-            *w += (pos - from) / 8;            /* a word a step */
-        }
+        size_t from = pos;
+        pos = skip_to_bytes(s, n, pos, sc->gap_words ? sc->gap_lo : 0, sc->gap_words ? sc->gap_hi : 0x7F,
+                            sc->lead_lo, sc->lead_hi);
+        *w += (pos - from) / 8;                /* a word a step */
         if (pos >= n || run_member(sc, s, n, pos, &len, w)) return pos;
     }
 }
@@ -989,6 +1010,23 @@ WT_INLINE int runs_member(const wt_scanner *const *runs, size_t j, const uint8_t
     return 1;
 }
 
+/* From pos, the first byte in lo..hi or lead_lo..lead_hi (n if none): 16 bytes a
+ * compare where SSE2 is. Such a byte starts a code point (ASCII, or a lead byte). */
+static size_t skip_to_bytes(const uint8_t *s, size_t n, size_t pos, uint8_t lo, uint8_t hi, uint8_t lead_lo,
+                            uint8_t lead_hi)
+{
+    uint8_t count = lo <= hi ? (uint8_t)(hi - lo + 1) : 0, lead_count = lead_lo <= lead_hi ? (uint8_t)(lead_hi - lead_lo + 1) : 0;
+#if defined(__SSE2__)
+    for (; pos + 16 <= n; pos += 16) {
+        __m128i x = _mm_loadu_si128((const __m128i *)(s + pos));
+        unsigned m = (unsigned)_mm_movemask_epi8(_mm_or_si128(bytes_in(x, lo, count), bytes_in(x, lead_lo, lead_count)));
+        if (m) return pos + (unsigned)__builtin_ctz(m);
+    }
+#endif
+    while (pos < n && (uint8_t)(s[pos] - lo) >= count && (uint8_t)(s[pos] - lead_lo) >= lead_count) pos++;
+    return pos;
+}
+
 size_t wt_scan_runs(const wt_scanner *const *runs, size_t count, const uint8_t *s, size_t n, size_t pos,
                     int *is_run, uint64_t *steps)
 {
@@ -1003,14 +1041,18 @@ size_t wt_scan_runs(const wt_scanner *const *runs, size_t count, const uint8_t *
             k++;
         } while (pos < n && k != (size_t)runs[j]->max_digits && runs_member(runs, j, s, n, pos, &len, &w));
     } else {                                   /* a gap: to the next code point of any class */
-        uint8_t lo = 0x7F, hi = 0;             /* the ASCII members of them all, within lo..hi */
+        uint8_t lo = 0x7F, hi = 0, lead_lo = 0xFF, lead_hi = 0;   /* the first bytes of their members */
         for (size_t i = 0; i < count; i++) {
             uint8_t a = runs[i]->gap_words ? runs[i]->gap_lo : 0, b = runs[i]->gap_words ? runs[i]->gap_hi : 0x7F;
             if (a <= b) { lo = a < lo ? a : lo; hi = b > hi ? b : hi; }
+            if (runs[i]->lead_lo <= runs[i]->lead_hi) {
+                lead_lo = runs[i]->lead_lo < lead_lo ? runs[i]->lead_lo : lead_lo;
+                lead_hi = runs[i]->lead_hi > lead_hi ? runs[i]->lead_hi : lead_hi;
+            }
         }
         for (pos += len; pos < n; pos += len) {
             size_t from = pos;
-            pos = wt_skip_ascii_words(s, n, pos, lo, hi);
+            pos = skip_to_bytes(s, n, pos, lo, hi, lead_lo, lead_hi);
             w += (pos - from) / 8;             /* a word a step */
             if (pos >= n) break;
             size_t i = 0;

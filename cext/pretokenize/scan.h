@@ -35,6 +35,8 @@ typedef struct {
     uint32_t ranges[WT_SCAN_RANGES][2];   /* first, last */
     int gap_words;           /* WT_SCAN_RUN: its ASCII members are the bytes gap_lo..gap_hi (none when lo > hi), */
     uint8_t gap_lo, gap_hi;  /* so a gap skips 8 ASCII bytes at a time */
+    uint8_t lead_lo, lead_hi;/* WT_SCAN_RUN: the first bytes of its members beyond ASCII lie in lead_lo..lead_hi
+                              * (none when lo > hi), so a gap skips other text 16 bytes at a time */
     uint16_t ascii[128];     /* class bits of each ASCII code point */
     uint16_t wide[64];       /* and of the others, by general category and \s flag */
     uint8_t block_wide[64];  /* what a block does with a character beyond ASCII (scan.c), by the same index */
