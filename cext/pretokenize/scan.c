@@ -1015,11 +1015,13 @@ WT_INLINE int runs_member(const wt_scanner *const *runs, size_t j, const uint8_t
 static size_t skip_to_bytes(const uint8_t *s, size_t n, size_t pos, uint8_t lo, uint8_t hi, uint8_t lead_lo,
                             uint8_t lead_hi)
 {
-    uint8_t count = lo <= hi ? (uint8_t)(hi - lo + 1) : 0, lead_count = lead_lo <= lead_hi ? (uint8_t)(lead_hi - lead_lo + 1) : 0;
+    uint8_t count = lo <= hi ? (uint8_t)(hi - lo + 1) : 0;
+    uint8_t lead_count = lead_lo <= lead_hi ? (uint8_t)(lead_hi - lead_lo + 1) : 0;
 #if defined(__SSE2__)
     for (; pos + 16 <= n; pos += 16) {
         __m128i x = _mm_loadu_si128((const __m128i *)(s + pos));
-        unsigned m = (unsigned)_mm_movemask_epi8(_mm_or_si128(bytes_in(x, lo, count), bytes_in(x, lead_lo, lead_count)));
+        __m128i hit = _mm_or_si128(bytes_in(x, lo, count), bytes_in(x, lead_lo, lead_count));
+        unsigned m = (unsigned)_mm_movemask_epi8(hit);
         if (m) return pos + (unsigned)__builtin_ctz(m);
     }
 #endif

@@ -78,6 +78,11 @@ int wt_nfc_init(wt_nfc *f, const uint8_t *unstable_bits, size_t n_chars, const u
         return WT_ENOMEM;
     }
     memcpy(f->unstable, unstable_bits, MAX_CP / 8);
+    for (size_t b = 0; b < 1024; b++) {
+        uint64_t bits;
+        memcpy(&bits, f->unstable + 8 * b, 8);
+        if (!bits) f->stable64[b / 64] |= 1ull << (b % 64);
+    }
     f->max_decomp = 3;                            /* a Hangul syllable */
     for (size_t i = 0; i < n_chars; i++)
         if (decomp_len[i] > f->max_decomp) f->max_decomp = decomp_len[i];
@@ -243,6 +248,18 @@ int wt_nfc_apply(const wt_nfc *f, const uint8_t *s, size_t n, wt_nfc_scratch *sc
             pos = wt_skip_ascii_words(s, n, pos + 1, 1, 0);
             sc->work += 1 + (pos - from) / 8;  /* a word a step */
             continue;
+        }
+        /* A two- or three-byte character from a stable run of 64 code points (most
+         * scripts' letters): known from its first two bytes, with no decoding. */
+        uint8_t b0 = s[pos];
+        size_t blen = b0 < 0xE0 ? 2 : 3;
+        if (b0 < 0xF0 && pos + blen <= n) {
+            size_t blk = b0 < 0xE0 ? (b0 & 0x1Fu) : (size_t)(b0 & 0x0F) << 6 | (s[pos + 1] & 0x3Fu);
+            if (f->stable64[blk / 64] >> (blk % 64) & 1) {
+                pos += blen;
+                sc->work++;
+                continue;
+            }
         }
         size_t len;
         uint32_t c = wt_utf8_decode(s, n, pos, &len);

@@ -18,6 +18,7 @@ typedef struct {
 
 typedef struct {
     uint8_t *unstable;       /* bit set over code points: may change under NFC or join the one before */
+    uint64_t stable64[16];   /* bit b: code points 64b .. 64b+63 (below U+10000) are all stable */
     wt_nfc_char *chars;      /* open addressing by code point; cp 0 = empty (U+0000 is inert) */
     size_t chars_mask;
     uint32_t *decomp;        /* full canonical decompositions, concatenated */
