@@ -602,15 +602,14 @@ static int runs_then_scan(wt_run *r, uint32_t k, const uint8_t *s, size_t n)
     return 0;
 }
 
-/* Whether stage k's class runs, split off first, may be left to the last
- * split's scanner: they are \p{N}{1,k} (or \p{N}+), the last split is
- * DeepSeek-V3's, and no class split between holds a \p{N} code point (each
- * would have seen the digits taken out before it). */
+/* Whether stage k's class runs (a runs_then_scanner chain starts there), split
+ * off first, may be left to the last split's scanner: they are \p{N}{1,k} (or
+ * \p{N}+), the last split is DeepSeek-V3's, and no class split between holds a
+ * \p{N} code point (each would have seen the digits taken out before it). */
 static int digits_fusable(const wt_tokenizer *t, uint32_t k)
 {
     const uint32_t last = t->n_stages - 1;
-    if (!runs_then_scanner(t, k) || t->stages[k].scan.n_ranges || t->stages[last].scan.family != WT_SCAN_DS3)
-        return 0;
+    if (t->stages[k].scan.n_ranges || t->stages[last].scan.family != WT_SCAN_DS3) return 0;
     for (uint32_t j = k + 1; j < last; j++)
         if (wt_scan_run_has_digits(&t->stages[j].scan)) return 0;
     return 1;
@@ -621,7 +620,7 @@ void wt_tokenizer_fuse(wt_tokenizer *t)
     t->fused_at = WT_MAX_STAGES;
     for (uint32_t k = 0; k + 1 < t->n_stages; k++) {
         if (!runs_then_scanner(t, k)) continue;
-        if (digits_fusable(t, k)) {        /* the first such stage is where runs_then_scan starts */
+        if (digits_fusable(t, k)) {        /* the first chain's stage is where runs_then_scan starts */
             t->fused_at = k;
             t->fused_last = t->stages[t->n_stages - 1].scan;
             t->fused_last.digits_apart = 1;
