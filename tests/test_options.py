@@ -157,6 +157,9 @@ def test_count_and_array_equal_encode_with_every_option(name):
             assert tok.count(text, **options) == len(expected), (options, text[:60])
             array = tok.encode_to_numpy(text, **options)
             assert array.dtype == np.uint32 and array.tolist() == expected, (options, text[:60])
+            # made through numpy's C API: an array of its own, like numpy.empty's
+            assert array.shape == (len(expected),) and array.flags.owndata and array.flags.writeable
+            assert array.flags.c_contiguous and array.base is None
     for call in (tok.count, tok.encode_to_numpy):
         with pytest.raises(TypeError):
             call(b"bytes")

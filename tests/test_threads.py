@@ -111,7 +111,7 @@ sys.exit(os.waitstatus_to_exitcode(status))
 
 
 def test_first_array_results_from_many_threads_at_once():
-    """The first encode_to_numpy of a process imports numpy and keeps two of its objects,
+    """The first encode_to_numpy of a process imports numpy and finds its C API,
     under a lock (the module is free-threading compatible): 16 threads racing to be first
     all get uint32 arrays equal to encode. A fresh process, so that none has gone first."""
     code = """if True:

@@ -796,38 +796,73 @@ def call_utf8(str text):
 # What Core.encode returns.
 RESULT_LIST, RESULT_COUNT, RESULT_ARRAY = 0, 1, 2
 
-# numpy, imported on the first array result (import warptok stays without it). The
-# module is declared free-threading compatible: the lock makes the first call's
-# initialization safe without the GIL (another thread could otherwise see _empty
-# set and _uint32 not yet, or the two stores race on the references).
-cdef object _empty = None, _uint32 = None, _ndarray = None
+# numpy, imported on the first array result (import warptok stays without it), and
+# its C API found then in the capsule every numpy extension reads, so no numpy headers
+# are needed to build. The module is declared free-threading compatible: the lock
+# makes that first call's initialization safe without the GIL; later calls read one
+# flag, stored after the table (release) and read before it (acquire).
 cdef cython.pymutex _numpy_lock
 
 cdef extern from *:
     """
-    /* An ndarray's data pointer: the first field after the object header in
-     * numpy's PyArrayObject_fields, which its PyArray_DATA reads in every compiled
-     * extension (numpy's ABI), without building numpy's headers in here. */
+    /* numpy's C API: a table of pointers whose slots numpy never renumbers (its ABI):
+     * 2 the ndarray type, 93 PyArray_New. NPY_UINT (6) is uint32 where int is 32 bits,
+     * as on every target we build. An ndarray's data pointer is the first field
+     * after the object header (PyArray_DATA, in every compiled extension). */
+    typedef PyObject *(*wt_array_new_fn)(PyTypeObject *, int, const Py_ssize_t *, int,
+                                         const Py_ssize_t *, void *, int, int, PyObject *);
+    static PyTypeObject *wt_ndarray_type;
+    static wt_array_new_fn wt_array_new;
+    static int wt_numpy_ready_flag;
+
+    static int wt_numpy_api(PyObject *capsule)
+    {
+        void **api = PyCapsule_GetPointer(capsule, NULL);
+        if (!api) return -1;
+        wt_ndarray_type = (PyTypeObject *)api[2];
+        wt_array_new = (wt_array_new_fn)api[93];
+        return 0;
+    }
+    static int wt_numpy_ready(void) { return __atomic_load_n(&wt_numpy_ready_flag, __ATOMIC_ACQUIRE); }
+    static void wt_numpy_set_ready(void) { __atomic_store_n(&wt_numpy_ready_flag, 1, __ATOMIC_RELEASE); }
     static void *wt_ndarray_data(PyObject *a) { return *(void **)((char *)a + sizeof(PyObject)); }
+    /* A new 1-d uint32 array of n items, uninitialized; NULL with an exception set. */
+    static PyObject *wt_uint32_array(Py_ssize_t n)
+    {
+        return wt_array_new(wt_ndarray_type, 1, &n, 6, NULL, NULL, 0, 0, NULL);
+    }
     """
+    int wt_numpy_api(object capsule) except -1
+    int wt_numpy_ready()
+    void wt_numpy_set_ready()
     void *wt_ndarray_data(object a)
+    object wt_uint32_array(Py_ssize_t n)
+
+
+cdef int _numpy_init() except -1:
+    """Find numpy's C API, and check it makes what we expect before it is ever used."""
+    with _numpy_lock:
+        if wt_numpy_ready():
+            return 0
+        import numpy as np
+        try:
+            from numpy._core import _multiarray_umath as api
+        except ImportError:                 # numpy 1.x
+            from numpy.core import _multiarray_umath as api
+        wt_numpy_api(api._ARRAY_API)
+        probe = wt_uint32_array(3)
+        if type(probe) is not np.ndarray or probe.dtype != np.uint32 or probe.shape != (3,):
+            raise errors.TypeError(f"warptok: numpy {np.__version__}'s C API made {probe!r}")
+        wt_numpy_set_ready()
+    return 0
 
 
 cdef object _as_array(const uint32_t *ids, size_t n):
-    """A uint32 ndarray of its own holding a copy of ids[0..n): numpy.empty and one
-    copy (a view of our own buffer through numpy.frombuffer cost 3x the time)."""
-    global _empty, _uint32, _ndarray
-    cdef object empty, uint32
-    with _numpy_lock:
-        if _empty is None:
-            import numpy as np
-            _uint32 = np.dtype(np.uint32)
-            _ndarray = np.ndarray
-            _empty = np.empty
-        empty, uint32 = _empty, _uint32
-    arr = empty(n, uint32)
-    if type(arr) is not _ndarray:       # never with numpy's own empty: the layout read below
-        raise errors.TypeError("warptok: numpy.empty did not return an ndarray")
+    """A uint32 ndarray of its own holding a copy of ids[0..n) (a view of our own
+    buffer through numpy.frombuffer cost 3x the time)."""
+    if not wt_numpy_ready():
+        _numpy_init()
+    arr = wt_uint32_array(<Py_ssize_t>n)
     if n:
         memcpy(wt_ndarray_data(arr), ids, n * sizeof(uint32_t))
     return arr
