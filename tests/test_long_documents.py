@@ -115,17 +115,27 @@ def test_truncated_long_text_is_the_prefix():
 @pytest.mark.parametrize("batch", [False, True])
 def test_long_lists_hold_one_reference_an_item(batch):
     # A list of 65,536 ids or more has its references counted per id (over 2^19 ids, on
-    # two threads) and each int's count raised once: by as many as the list holds.
+    # two threads) and each int's count raised once: by as many as the list holds. The
+    # counters are the thread's, kept between calls: a second call (and one of another
+    # size, 2^16 ids on one thread, between) must find them zero again.
     import sys
     tok = tokenizer("o200k_base")
     text = data("english", "big.txt").read_text(encoding="utf-8")[:2_600_000]
     held = list({i: i for i in tok.encode_ordinary(text[:3000]) if i > 256}.values())   # its own int objects
     before = [sys.getrefcount(x) for x in held]
-    ids = tok.encode_batch([text])[0] if batch else tok.encode_ordinary(text)
+    call = (lambda t: tok.encode_batch([t])[0]) if batch else tok.encode_ordinary
+    ids = call(text)
     assert len(ids) > 1 << 19 and ids == reference("o200k_base").encode_ordinary(text)
     after = [sys.getrefcount(x) for x in held]
     assert [a - b for a, b in zip(after, before)] == [ids.count(x) for x in held]
-    del ids
+    short = call(text[:400_000])
+    assert 1 << 16 < len(short) < 1 << 18 and short == reference("o200k_base").encode_ordinary(text[:400_000])
+    del short
+    again = call(text)
+    assert again == ids
+    twice = [sys.getrefcount(x) for x in held]
+    assert [t - b for t, b in zip(twice, before)] == [2 * ids.count(x) for x in held]
+    del ids, again
     assert [sys.getrefcount(x) for x in held] == before
 
 
