@@ -502,9 +502,7 @@ def execute_cell(adapters: dict, modes, warm, unseen: dict, refs: dict, repeat: 
             docs = warm if key == "W" else unseen[mode][int(key.rsplit("/", 1)[1])]
             progress(lib, mode, f"{kind} {r}")
             try:
-                import resource as _R, sys as _S
-                _f0 = _R.getrusage(_R.RUSAGE_SELF); wall, cpu, result = timed(runner(chosen[(lib, mode)], mode), docs); _f1 = _R.getrusage(_R.RUSAGE_SELF)
-                print(f"DBG {kind} {r} {lib} {mode} {set_bytes(docs)/wall/1e6:.0f} MB/s faults {_f1.ru_minflt-_f0.ru_minflt} user {_f1.ru_utime-_f0.ru_utime:.3f} sys {_f1.ru_stime-_f0.ru_stime:.3f}", file=_S.stderr, flush=True)
+                wall, cpu, result = timed(runner(chosen[(lib, mode)], mode), docs)
             except (KeyboardInterrupt, SystemExit):
                 raise
             except BaseException as e:
