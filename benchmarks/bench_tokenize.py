@@ -788,7 +788,7 @@ def parse_args(argv=None):
                    help=f"libraries to run where installed (default: all of {','.join(LIBS)}); "
                         "the reference (tiktoken or tokenizers) always runs")
     p.add_argument("--sets", type=int, help="unseen table: timed sets per mode, each new (default: 3)")
-    p.add_argument("--long-sets", type=int, help="unseen table, long documents: timed documents per mode (default: 1)")
+    p.add_argument("--long-sets", type=int, help="unseen table, long documents: timed documents per mode, the median (default: 3)")
     p.add_argument("--set-mb", type=float,
                    help="most MB per set of documents (default: 0.5; smaller where the corpus is too small)")
     p.add_argument("-r", "--repeat", type=int, help="repeated table: runs of the warm-up set (default: 5)")
@@ -817,7 +817,7 @@ def parse_args(argv=None):
     p.add_argument("--child-group", help=argparse.SUPPRESS)
     args = p.parse_args(argv)
     defaults = dict(tokenizers=list(ALL_TOKENIZERS), corpora=list(CORPORA), sizes=[1000, 6500, LONG],
-                    modes=list(MODES), tables=list(TABLES), libs=list(LIBS), sets=3, long_sets=1, repeat=5,
+                    modes=list(MODES), tables=list(TABLES), libs=list(LIBS), sets=3, long_sets=3, repeat=5,
                     set_mb=0.5, long_mb=LONG_BYTES / 1e6,
                     long_repeat=5, long_modes=["single", "flat"], fresh_sizes=[1000],
                     fresh_modes=["single", "batch"])
