@@ -115,9 +115,10 @@ def test_truncated_long_text_is_the_prefix():
 @pytest.mark.parametrize("batch", [False, True])
 def test_long_lists_hold_one_reference_an_item(batch):
     # A list of 65,536 ids or more has its references counted per id (over 2^19 ids, on
-    # two threads) and each int's count raised once: by as many as the list holds. The
-    # counters are the thread's, kept between calls: a second call (and one of another
-    # size, 2^16 ids on one thread, between) must find them zero again.
+    # two threads) and each int's count raised once: by as many as the list holds. A
+    # second call (one of another size between, 2^16 ids on one thread) raises them by as
+    # much again: counters kept from call to call would have to be zero again (a version
+    # that kept them failed here when the number of tasks changed).
     import sys
     tok = tokenizer("o200k_base")
     text = data("english", "big.txt").read_text(encoding="utf-8")[:2_600_000]
