@@ -45,17 +45,48 @@ void wt_bpe_scratch_free(wt_bpe_scratch *sc)
  * merge, prefetching the probes of its next step: wt_bpe_merge_short steps the
  * pieces of a batch in turn, and their probes overlap. The parts are a linked
  * list over slots 0..slots-1 (the first parts), so a merge moves nothing: the
- * right part's slot dies. ids[i] is the part in slot i, ranks[i] the rank of
- * the pair (slot i, next[i]), UINT32_MAX for none and for a dead or last slot;
- * the ones at fresh[] are still to be read. */
+ * right part's slot dies. ids[i] is the part in slot i, keys[i] the rank of
+ * the pair (slot i, next[i]) and the slot, as rank_key makes them, WT_NO_KEY
+ * for none and for a dead or last slot (and past the last, up to a multiple of
+ * four); the ones at fresh[] are still to be read. The least key is the merge
+ * to make, the leftmost of its rank: a min over the keys, four at a time, with
+ * no branch on the ranks (which text varies too irregularly to predict). */
 #define WT_NONE_SLOT 0xFF
+_Static_assert(WT_BPE_SHORT <= WT_NONE_SLOT && WT_BPE_SHORT % 4 == 0, "a slot fits a key's low byte; keys in fours");
+_Static_assert(WT_PAIR_LIMIT <= (1u << 23), "a rank fits a key's bits 8..30");
 typedef struct {
     uint32_t *ids;
-    uint32_t ranks[WT_BPE_SHORT];
+    int32_t keys[WT_BPE_SHORT];
     uint8_t next[WT_BPE_SHORT], prev[WT_BPE_SHORT];
     uint32_t slots, m;
     uint8_t fresh[2], n_fresh;
 } small_merge;
+
+/* The key of the pair at slot i of this rank, WT_NO_KEY for none (UINT32_MAX):
+ * ranks are below 2^21, so keys are below 2^29, positive as int32 (SSE2 has
+ * no unsigned 32-bit compare). */
+#define WT_NO_KEY INT32_MAX
+WT_INLINE int32_t rank_key(uint32_t rank, size_t i)
+{
+    return (int32_t)(((rank << 8 | (uint32_t)i) | (0u - (rank >> 31))) & (uint32_t)WT_NO_KEY);
+}
+
+typedef int32_t wt_i32x4 __attribute__((vector_size(16)));
+
+/* The least of keys[0..count), read in fours (keys up to the next multiple of four are WT_NO_KEY). */
+WT_INLINE int32_t least_key(const int32_t *keys, size_t count)
+{
+    wt_i32x4 least;
+    memcpy(&least, keys, sizeof least);
+    for (size_t i = 4; i < count; i += 4) {
+        wt_i32x4 x, lt;
+        memcpy(&x, keys + i, sizeof x);
+        lt = x < least;
+        least = (x & lt) | (least & ~lt);
+    }
+    int32_t a = least[0] < least[1] ? least[0] : least[1], b = least[2] < least[3] ? least[2] : least[3];
+    return a < b ? a : b;
+}
 
 /* The token a rank merges into is read only for the pair that merges, a step
  * or more after its rank: loaded ahead as the rank is known, it is in cache then. */
@@ -115,14 +146,13 @@ static void small_begin(const wt_bpe *b, small_merge *s, const uint8_t *p, size_
     }
     memcpy(s->next, chain_next, sizeof s->next);    /* slot i's neighbours are i - 1 and i + 1 */
     memcpy(s->prev, chain_prev, sizeof s->prev);
-    if (m) {
-        s->next[m - 1] = WT_NONE_SLOT;
-        s->ranks[m - 1] = UINT32_MAX;
-    }
+    if (m) s->next[m - 1] = WT_NONE_SLOT;
+    for (size_t i = m ? m - 1 : 0; i < ((m + 3) & ~(size_t)3); i++) s->keys[i] = WT_NO_KEY;
     for (size_t i = 0; i + 1 < m; i++) {
-        s->ranks[i] = (byte[i] | byte[i + 1]) < 0x100 ? b->byte_ranks[(size_t)byte[i] << 8 | byte[i + 1]]
-                                                      : pair_rank(b, ids[i], ids[i + 1]);
-        merged_prefetch(b, s->ranks[i]);
+        uint32_t rank = (byte[i] | byte[i + 1]) < 0x100 ? b->byte_ranks[(size_t)byte[i] << 8 | byte[i + 1]]
+                                                        : pair_rank(b, ids[i], ids[i + 1]);
+        s->keys[i] = rank_key(rank, i);
+        merged_prefetch(b, rank);
     }
     s->ids = ids;
     s->slots = s->m = (uint32_t)m;
@@ -135,24 +165,23 @@ static void small_begin(const wt_bpe *b, small_merge *s, const uint8_t *p, size_
  * a single part. */
 WT_INLINE int small_step(const wt_bpe *b, small_merge *s, uint32_t *top, uint64_t *work)
 {
-    uint32_t *ids = s->ids, *ranks = s->ranks;
+    uint32_t *ids = s->ids;
+    int32_t *keys = s->keys;
     for (size_t k = 0; k < s->n_fresh; k++) {
         size_t i = s->fresh[k];
-        ranks[i] = pair_rank(b, ids[i], ids[s->next[i]]);
-        merged_prefetch(b, ranks[i]);
+        uint32_t rank = pair_rank(b, ids[i], ids[s->next[i]]);
+        keys[i] = rank_key(rank, i);
+        merged_prefetch(b, rank);
     }
     s->n_fresh = 0;
     if (s->m < 2) return 0;
-    size_t best = 0;
-    uint32_t best_rank = ranks[0];
-    for (size_t i = 1; i < s->slots; i++)
-        if (ranks[i] < best_rank) { best_rank = ranks[i]; best = i; }
+    int32_t least = least_key(keys, s->slots);
     *work += s->slots;
-    if (best_rank == UINT32_MAX) return 0;
-    size_t right = s->next[best], after = s->next[right], before = s->prev[best];
+    if (least == WT_NO_KEY) return 0;
+    size_t best = least & 0xFF, right = s->next[best], after = s->next[right], before = s->prev[best];
     if (top && s->m == 2) { top[0] = ids[best]; top[1] = ids[right]; }
-    ids[best] = rank_merged(b, best_rank);
-    ranks[right] = ranks[best] = UINT32_MAX;
+    ids[best] = rank_merged(b, (uint32_t)least >> 8);
+    keys[right] = keys[best] = WT_NO_KEY;
     s->next[best] = (uint8_t)after;
     s->m--;
     if (after == WT_NONE_SLOT) s->slots = (uint32_t)best + 1;   /* the slots after the last part are dead */
