@@ -51,7 +51,6 @@ int wt_pt_init(wt_piece_table *t, size_t slots, size_t long_slots, size_t arena_
     t->long_mask = long_slots - 1;
     t->arena_words = arena_words;
     atomic_init(&t->arena_used, 1);    /* word 0 unused: a reference is never 0 */
-    t->learning = 1;
     return 0;
 }
 

@@ -60,7 +60,6 @@ typedef struct {
     _Atomic size_t arena_used;
     size_t spilled;          /* short seeds kept in the long map: their lines had no room */
     uint64_t spill_filter[64];   /* a bit per spilled seed's hash (WT_PT_SPILL_BIT): most misses skip the map */
-    int learning;            /* 0: seeded entries only (tests) */
 } wt_piece_table;
 
 typedef struct {
