@@ -46,14 +46,14 @@ void wt_bpe_scratch_free(wt_bpe_scratch *sc)
  * pieces of a batch in turn, and their probes overlap. The parts are a linked
  * list over slots 0..slots-1 (the first parts), so a merge moves nothing: the
  * right part's slot dies. ids[i] is the part in slot i, keys[i] the rank of
- * the pair (slot i, next[i]) and the slot, as rank_key makes them, WT_NO_KEY
- * for none and for a dead or last slot (and past the last, up to a multiple of
- * four); the ones at fresh[] are still to be read. The least key is the merge
+ * the pair (slot i, next[i]) and the slot, as rank_key makes them; WT_NO_KEY
+ * for a dead or last slot and past the last, up to a multiple of four. The
+ * ones at fresh[] are still to be read. The least key is the merge
  * to make, the leftmost of its rank: a min over the keys, four at a time, with
  * no branch on the ranks (which text varies too irregularly to predict). */
 #define WT_NONE_SLOT 0xFF
 _Static_assert(WT_BPE_SHORT <= WT_NONE_SLOT && WT_BPE_SHORT % 4 == 0, "a slot fits a key's low byte; keys in fours");
-_Static_assert(WT_PAIR_LIMIT <= (1u << 23), "a rank fits a key's bits 8..30");
+_Static_assert(WT_PAIR_LIMIT <= (1u << 21), "a rank's key is below WT_NONE_KEYS");
 typedef struct {
     uint32_t *ids;
     int32_t keys[WT_BPE_SHORT];
@@ -62,13 +62,15 @@ typedef struct {
     uint8_t fresh[2], n_fresh;
 } small_merge;
 
-/* The key of the pair at slot i of this rank, WT_NO_KEY for none (UINT32_MAX):
- * ranks are below 2^21, so keys are below 2^29, positive as int32 (SSE2 has
- * no unsigned 32-bit compare). */
+/* The key of the pair at slot i of this rank: ranks are below 2^21, so keys are
+ * below 2^29, positive as int32 (SSE2 has no unsigned 32-bit compare); none
+ * (UINT32_MAX) keeps 31 bits, a key of WT_NONE_KEYS or more, and so does
+ * WT_NO_KEY, for a dead slot. */
+#define WT_NONE_KEYS (1 << 29)
 #define WT_NO_KEY INT32_MAX
 WT_INLINE int32_t rank_key(uint32_t rank, size_t i)
 {
-    return (int32_t)(((rank << 8 | (uint32_t)i) | (0u - (rank >> 31))) & (uint32_t)WT_NO_KEY);
+    return (int32_t)((rank << 8 | (uint32_t)i) & (uint32_t)WT_NO_KEY);
 }
 
 typedef int32_t wt_i32x4 __attribute__((vector_size(16)));
@@ -177,7 +179,7 @@ WT_INLINE int small_step(const wt_bpe *b, small_merge *s, uint32_t *top, uint64_
     if (s->m < 2) return 0;
     int32_t least = least_key(keys, s->slots);
     *work += s->slots;
-    if (least == WT_NO_KEY) return 0;
+    if (least >= WT_NONE_KEYS) return 0;
     size_t best = least & 0xFF, right = s->next[best], after = s->next[right], before = s->prev[best];
     if (top && s->m == 2) { top[0] = ids[best]; top[1] = ids[right]; }
     ids[best] = rank_merged(b, (uint32_t)least >> 8);
