@@ -62,7 +62,7 @@ def import_baseline(checkout: Path, workdir: Path):
         sys.exit(f"{src}/_native has no built extension: build the baseline in place first "
                  "(python setup.py build_ext --inplace)")
     shutil.copytree(src, workdir / "warptok_baseline", ignore=shutil.ignore_patterns("__pycache__"))
-    importlib.import_module("warptok")
+    importlib.import_module("warptok")      # first: the baseline's extension imports warptok.* by name
     sys.path.insert(0, str(workdir))
     return importlib.import_module("warptok_baseline")
 
@@ -96,9 +96,8 @@ def main(argv=None):
     if not timed:
         sys.exit(f"--docs {args.docs}: nothing left to time after 20 warm-up documents")
     nbytes = sum(len(d.encode()) for d in timed)
-    import warptok
     with tempfile.TemporaryDirectory() as tmp:
-        mods = {"baseline": import_baseline(args.baseline, Path(tmp)), "this build": warptok}
+        mods = {"baseline": import_baseline(args.baseline, Path(tmp)), "this build": importlib.import_module("warptok")}
         load = lambda: {k: encoder(m, args.tokenizer, json_text, args.lists) for k, m in mods.items()}  # noqa: E731
         fns = load()
         for d in docs:
@@ -106,8 +105,8 @@ def main(argv=None):
             if list(a) != list(b):
                 sys.exit("the two builds' ids differ: nothing to time")
         speeds, ratios = {k: [] for k in mods}, []
-        for r in range(args.rounds):
-            if args.mode == "unseen" and r:
+        for _ in range(args.rounds):
+            if args.mode == "unseen":           # the id check above taught the first ones every document
                 fns = load()
             cpu = {}
             for k in random.sample(list(mods), 2):
