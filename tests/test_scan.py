@@ -162,6 +162,23 @@ def test_runs_to_a_blocks_last_byte_split_the_same():
                 assert fast.pre_tokenize(text) == generic.pre_tokenize(text), (key, text)
 
 
+def test_runs_broken_at_every_offset_split_the_same():
+    """Runs of one class (punctuation, digits, one byte repeated or mixed) long enough
+    for run_end's 8-byte steps, ended or broken at each offset of a word by a byte of
+    another class, a space, a newline or a non-ASCII character."""
+    texts = []
+    for run in ("_", "=", "-=", "!?.,", "7", "12", "'"):
+        for n in range(1, 26):
+            body = (run * 26)[:n]
+            for stop in ("a", " ", "\n", "9", "\u00e9", "\u2014", ""):
+                texts += [body + stop + body, " " + body + stop, body + stop + "x" * n]
+    for key in KNOWN:
+        fasts, generic = _pairs(key)
+        for fast in fasts:
+            for text in texts:
+                assert fast.pre_tokenize(text) == generic.pre_tokenize(text), (key, text)
+
+
 def splits_alike(text):
     """Every known pattern's scanners (vector and word masks) split text as the generic matcher does."""
     for key in KNOWN:

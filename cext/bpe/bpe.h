@@ -65,6 +65,7 @@ enum {
 typedef struct {
     uint32_t serial;         /* unique per tokenizer: the key of its entries in per-thread memos */
     uint32_t n_ids;          /* ids are 0..n_ids-1 */
+    uint32_t max_len;        /* the longest WT_TOK_BPE token's byte length */
     uint32_t *tok_off;       /* n_ids + 1 offsets into tok_bytes: the bytes an id decodes to */
     uint8_t *tok_bytes;
     uint8_t *tok_flags;      /* WT_TOK_* */

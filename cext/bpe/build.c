@@ -61,6 +61,7 @@ static int pairs_alloc(wt_pair_map *m, size_t n)
 
 uint32_t wt_bpe_whole(const wt_bpe *b, const uint8_t *p, size_t n)
 {
+    if (n > b->max_len) return WT_NO_ID;       /* not hashed: a piece can be megabytes */
     uint32_t id = lookup(b, p, n);
     return id != WT_NO_ID && (b->tok_flags[id] & WT_TOK_WHOLE) ? id : WT_NO_ID;
 }
@@ -203,6 +204,7 @@ int wt_bpe_init(wt_bpe *b, uint32_t n_ids, const uint32_t *tok_off, const uint8_
         if (!(b->tok_flags[id] & WT_TOK_BPE)) continue;
         n_bpe++;
         n_short += tok_off[id + 1] - tok_off[id] <= WT_PT_SHORT;
+        if (tok_off[id + 1] - tok_off[id] > b->max_len) b->max_len = tok_off[id + 1] - tok_off[id];
     }
     b->vocab_mask = wt_pow2_at_least(n_bpe * 2 + 1) - 1;
     if (!(b->vocab = wt_malloc((b->vocab_mask + 1) * sizeof(uint64_t)))) goto fail;

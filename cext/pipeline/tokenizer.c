@@ -418,7 +418,7 @@ WT_INLINE void block_put(wt_block *bk, size_t i, const uint8_t *p, size_t n, con
         bk->k1[i] = key.k1;
         __builtin_prefetch(&slots[h & line_mask]);
     } else {
-        h = wt_hash_bytes(p, n);
+        h = n <= WT_PT_LONG ? wt_hash_bytes(p, n) : 0;   /* longer: never in the table */
         bk->k0[i] = 0;
         bk->k1[i] = WT_PT_NO_KEY;
         __builtin_prefetch(&table->long_slots[h & table->long_mask]);
