@@ -53,13 +53,15 @@ static int key_put(wt_bpe_cuts *c, uint64_t key)
     return 0;
 }
 
-WT_INLINE int key_has(const wt_bpe_cuts *c, uint64_t key)
+WT_INLINE int key_has_hashed(const wt_bpe_cuts *c, uint64_t key, uint64_t hash)
 {
-    for (size_t i = wt_hash_u64(key) & c->mask;; i = (i + 1) & c->mask) {
+    for (size_t i = hash & c->mask;; i = (i + 1) & c->mask) {
         if (c->keys[i] == key) return 1;
         if (!c->keys[i]) return 0;
     }
 }
+
+WT_INLINE int key_has(const wt_bpe_cuts *c, uint64_t key) { return key_has_hashed(c, key, wt_hash_u64(key)); }
 
 int wt_cuts_init(wt_bpe *b)
 {
@@ -111,58 +113,82 @@ typedef struct {
 
 WT_INLINE size_t memo_slot(uint64_t x) { return (size_t)(wt_hash_u64(x) >> 61); }
 
-/* May the piece be cut before p[i] (0 < i < n, p[i] not a continuation byte), the
- * character before it starting at s (char_start's answer, which the caller keeps)? */
-WT_INLINE int may_cut(const wt_bpe_cuts *c, const uint8_t *p, size_t n, size_t s, size_t i, cuts_memo *memo)
+/* The key of the character p[s..i) and the byte p[i] (0 < i < n, p[i] not a
+ * continuation byte, s where that character starts: at most four bytes back). */
+WT_INLINE uint64_t boundary_key(const uint8_t *p, size_t n, size_t s, size_t i)
 {
-    if (p[i] < 0x80 && p[i - 1] < 0x80) return !(c->ascii[p[i - 1]][p[i] >> 6] >> (p[i] & 63) & 1);
     int partial_s = s == 0 && is_cont(p[0]) && i < 4;
-    uint64_t key;
     if (s + 4 <= n) {                          /* one load, the bytes past the character masked off */
         uint32_t w;
         memcpy(&w, p + s, 4);
         if (i - s < 4) w &= (1u << (8 * (i - s))) - 1;
-        key = w | (uint64_t)p[i] << 32 | (uint64_t)(i - s) << 40 | (uint64_t)partial_s << 43;
-    } else {
-        key = cut_key(p + s, i - s, p[i], partial_s);
+        return w | (uint64_t)p[i] << 32 | (uint64_t)(i - s) << 40 | (uint64_t)partial_s << 43;
     }
-    uint64_t *seen = &memo->key[memo_slot(key)];
-    if ((*seen >> 1) == key) return *seen & 1;   /* keys use 44 bits */
-    int cut = !key_has(c, key);
+    return cut_key(p + s, i - s, p[i], partial_s);
+}
+
+/* May the piece be cut at the boundary of that key (hash: wt_hash_u64 of it), which
+ * the memo does not answer? */
+WT_INLINE int may_cut(const wt_bpe_cuts *c, const uint8_t *p, size_t s, size_t i, uint64_t key, uint64_t hash,
+                      cuts_memo *memo)
+{
+    int cut = !key_has_hashed(c, key, hash);
     if (cut && i - s > 1 && (c->partial[p[i - 1] & 0x3F][p[i] >> 6] >> (p[i] & 63) & 1))
         for (size_t j = s + 1; j < i && cut; j++)
             cut = !key_has(c, cut_key(p + j, i - j, p[i], 1));
-    *seen = key << 1 | (uint64_t)cut;
+    memo->key[hash >> 61] = key << 1 | (uint64_t)cut;
     return cut;
 }
 
-/* A part's ids: from the memo, or the piece table when it holds the part's merges,
- * else merged (and learned). The table holds what a whole piece encodes to, which
- * for a token the merges do not rebuild is the token, not the merges' result: such
- * a part is merged, and its merges are never learned. */
-static int64_t part_ids(const wt_bpe *b, const uint8_t *p, size_t n, const uint8_t *end, uint32_t *out,
-                        size_t room, wt_bpe_scratch *sc, wt_piece_table *table, cuts_memo *memo)
+/* A part of up to 8 bytes as a memo word (never 0; no two lengths alike). */
+WT_INLINE uint64_t part_word(const uint8_t *p, size_t n, const uint8_t *end)
 {
-    uint64_t word = 0, h = 0;
-    size_t slot = 0;
-    if (n <= 8) {
-        if (p + 8 <= end) {                    /* one load, the bytes past the part masked off */
-            memcpy(&word, p, 8);
-            if (n < 8) word &= (1ull << (8 * n)) - 1;
-        } else {
-            for (size_t q = 0; q < n; q++) word |= (uint64_t)p[q] << (8 * q);
-        }
-        word = word ^ (uint64_t)n << 60 ^ (n == 8 ? 0 : 1ull << 63);   /* never 0; no two lengths alike */
-        slot = memo_slot(word);
-        if (memo->part[slot] == word) {
-            if (room >= WT_PT_INLINE) memcpy(out, memo->ids[slot], sizeof memo->ids[slot]);
-            else memcpy(out, memo->ids[slot], memo->k[slot] * sizeof(uint32_t));   /* no more than out holds */
-            return memo->k[slot];
-        }
+    uint64_t word = 0;
+    if (p + 8 <= end) {                        /* one load, the bytes past the part masked off */
+        memcpy(&word, p, 8);
+        if (n < 8) word &= (1ull << (8 * n)) - 1;
+    } else {
+        for (size_t q = 0; q < n; q++) word |= (uint64_t)p[q] << (8 * q);
     }
+    return word ^ (uint64_t)n << 60 ^ (n == 8 ? 0 : 1ull << 63);
+}
+
+/* The token of a part that is one character of two or three bytes whose bytes
+ * merge into it (b->preformed), else WT_NO_ID: no memo or table needed. */
+WT_INLINE uint32_t one_char_token(const wt_bpe *b, const uint8_t *p, size_t n)
+{
+    uint32_t c = p[0];
+    if (n == 2 && c >= 0xC2 && c < 0xE0 && is_cont(p[1])) return b->preformed[(c & 0x1F) << 6 | (p[1] & 0x3Fu)];
+    if (n == 3 && (c & 0xF0) == 0xE0 && is_cont(p[1]) && is_cont(p[2])) {
+        uint32_t cp = (c & 0x0F) << 12 | (p[1] & 0x3Fu) << 6 | (p[2] & 0x3Fu);
+        if (cp >= 0x800) return b->preformed[cp];
+    }
+    return WT_NO_ID;
+}
+
+/* A part's ids from the memo when it holds them (word: part_word, or 0 for a part
+ * of over 8 bytes; slot: memo_slot of it): the count, or -1. */
+WT_INLINE int64_t from_memo(const cuts_memo *memo, uint64_t word, size_t slot, uint32_t *out, size_t room)
+{
+    if (!word || memo->part[slot] != word) return -1;
+    if (room >= WT_PT_INLINE) memcpy(out, memo->ids[slot], sizeof memo->ids[slot]);
+    else memcpy(out, memo->ids[slot], memo->k[slot] * sizeof(uint32_t));   /* no more than out holds */
+    return memo->k[slot];
+}
+
+/* The ids of a part the memo does not hold (word as for from_memo; hash: its
+ * wt_pt_hash_of, or NULL when not yet known): from the piece table when it holds
+ * the part's merges, else merged (and learned); then kept in the memo. The table
+ * holds what a whole piece encodes to, which for a token the merges do not rebuild
+ * is the token, not the merges' result: such a part is merged, and its merges are
+ * never learned. */
+static int64_t part_ids(const wt_bpe *b, const uint8_t *p, size_t n, uint64_t word, const uint64_t *hash,
+                        uint32_t *out, wt_bpe_scratch *sc, wt_piece_table *table, cuts_memo *memo)
+{
     int64_t k = -1;
+    uint64_t h = 0;
     if (table && n <= WT_PT_LONG) {
-        h = wt_pt_hash_of(p, n);
+        h = hash ? *hash : wt_pt_hash_of(p, n);
         k = wt_pt_find(table, p, n, h, out);
         if (k == 1 && !(b->tok_flags[out[0]] & WT_TOK_SELF_BUILT)) k = -1;
     }
@@ -171,7 +197,8 @@ static int64_t part_ids(const wt_bpe *b, const uint8_t *p, size_t n, const uint8
         if (table && n <= WT_PT_LONG && k > 0 && (k == 1 || wt_bpe_whole(b, p, n) == WT_NO_ID))
             wt_pt_add(table, p, n, h, out, (size_t)k);
     }
-    if (n <= 8 && k > 0 && k <= WT_PT_INLINE) {
+    if (word && k > 0 && k <= WT_PT_INLINE) {
+        size_t slot = memo_slot(word);
         memo->part[slot] = word;
         memo->k[slot] = (uint8_t)k;
         memcpy(memo->ids[slot], out, (size_t)k * sizeof(uint32_t));
@@ -179,26 +206,88 @@ static int64_t part_ids(const wt_bpe *b, const uint8_t *p, size_t n, const uint8
     return k;
 }
 
+/* Boundaries between characters taken a window at a time: each step of a window
+ * runs over all of it (keys, then cuts, then the parts' hashes, then their ids),
+ * so that the lookups of one step, in tables of megabytes, are prefetched by the
+ * step before and wait on memory together, not one after another. */
+#define WT_CUTS_WINDOW 32
+
 int64_t wt_cuts_merge(const wt_bpe *b, const uint8_t *p, size_t n, uint32_t *out, wt_bpe_scratch *sc,
                       wt_piece_table *table)
 {
-    size_t start = 0, k = 0;
+    const wt_bpe_cuts *c = &b->cuts;
+    size_t done = 0, k = 0, i = 1;             /* done: where the next part starts */
+    size_t lead = 0;                           /* the last byte before i that is not a continuation byte */
     cuts_memo memo;
     memset(memo.key, 0, sizeof memo.key);
     memset(memo.part, 0, sizeof memo.part);
-    size_t lead = 0;                           /* the last byte before i that is not a continuation byte */
-    for (size_t i = 1; i <= n; i++) {
-        if (i - start > WT_CUTS_GIVE_UP) i = n;   /* a run no cut splits ('a' * 10**6, emoji): as it was */
-        if (i < n) {
+    size_t at[WT_CUTS_WINDOW], from[WT_CUTS_WINDOW], ends[WT_CUTS_WINDOW + 1];
+    uint64_t keys[WT_CUTS_WINDOW], key_hash[WT_CUTS_WINDOW], part_hash[WT_CUTS_WINDOW + 1], words[WT_CUTS_WINDOW + 1];
+    uint32_t tokens[WT_CUTS_WINDOW + 1];
+    uint8_t cut[WT_CUTS_WINDOW], hashed[WT_CUTS_WINDOW + 1], memo_at[WT_CUTS_WINDOW + 1];
+    while (done < n) {
+        /* The window's boundaries: two ASCII characters answered at once, the
+         * others keyed and their slots prefetched. */
+        size_t w = 0;
+        for (; i < n && w < WT_CUTS_WINDOW; i++) {
             if (is_cont(p[i])) continue;
             size_t s = lead + 4 < i ? i - 4 : lead;   /* char_start(p, 0, i): at most four bytes back */
             lead = i;
-            if (!may_cut(&b->cuts, p, n, s, i, &memo)) continue;
+            at[w] = i;
+            from[w] = s;
+            if (p[i] < 0x80 && p[i - 1] < 0x80) {
+                cut[w++] = !(c->ascii[p[i - 1]][p[i] >> 6] >> (p[i] & 63) & 1);
+                continue;
+            }
+            uint64_t key = boundary_key(p, n, s, i), hash = wt_hash_u64(key), seen = memo.key[hash >> 61];
+            if ((seen >> 1) == key) {          /* keys use 44 bits */
+                cut[w++] = seen & 1;
+                continue;
+            }
+            __builtin_prefetch(&c->keys[hash & c->mask]);
+            keys[w] = key;
+            key_hash[w] = hash;
+            cut[w++] = 2;                      /* to be looked up */
         }
-        int64_t got = part_ids(b, p + start, i - start, p + n, out + k, n - k, sc, table, &memo);
-        if (got < 0) return got;
-        k += (size_t)got;
-        start = i;
+        /* The cuts: the ends of the window's parts (the last one's at the piece's end). */
+        size_t parts = 0, open = done;
+        for (size_t j = 0; j < w; j++) {
+            if (at[j] - open > WT_CUTS_GIVE_UP) {   /* a run no cut splits ('a' * 10**6, emoji): as it was */
+                i = n;
+                break;
+            }
+            if (cut[j] == 2) cut[j] = (uint8_t)may_cut(c, p, from[j], at[j], keys[j], key_hash[j], &memo);
+            if (cut[j]) ends[parts++] = open = at[j];
+        }
+        if (i >= n) ends[parts++] = n;
+        /* The parts' hashes, their homes in the piece table prefetched (but for
+         * parts the memo holds now); then their ids. */
+        for (size_t q = 0, lo = done; q < parts; lo = ends[q++]) {
+            size_t len = ends[q] - lo;
+            if ((tokens[q] = one_char_token(b, p + lo, len)) != WT_NO_ID) continue;
+            uint64_t word = len <= 8 ? part_word(p + lo, len, p + n) : 0;
+            words[q] = word;
+            memo_at[q] = (uint8_t)memo_slot(word);
+            hashed[q] = table && len <= WT_PT_LONG && !(word && memo.part[memo_at[q]] == word);
+            if (!hashed[q]) continue;
+            part_hash[q] = wt_pt_hash_of(p + lo, len);
+            if (len <= WT_PT_SHORT) __builtin_prefetch(wt_pt_home(table, part_hash[q]));
+            else __builtin_prefetch(&table->long_slots[part_hash[q] & table->long_mask]);
+        }
+        for (size_t q = 0; q < parts; q++) {
+            if (tokens[q] != WT_NO_ID) {
+                out[k++] = tokens[q];
+                done = ends[q];
+                continue;
+            }
+            int64_t got = from_memo(&memo, words[q], memo_at[q], out + k, n - k);
+            if (got < 0)
+                got = part_ids(b, p + done, ends[q] - done, words[q], hashed[q] ? &part_hash[q] : NULL, out + k, sc,
+                               table, &memo);
+            if (got < 0) return got;
+            k += (size_t)got;
+            done = ends[q];
+        }
     }
     return (int64_t)k;
 }
