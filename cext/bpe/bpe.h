@@ -77,6 +77,8 @@ typedef struct {
     uint32_t *byte_ranks;    /* 256 x 256: the rank of the pair of two bytes' tokens (UINT32_MAX: none) */
     uint32_t *preformed;     /* per code point below 0x10000: the token its bytes surely merge into
                               * before anything else touches them, or WT_NO_ID (build.c) */
+    uint64_t *char_ids;      /* per code point of 2 or 3 bytes: what its bytes alone merge into,
+                              * ids of 21 bits from the lowest, WT_CHAR_NONE after the last */
     uint32_t byte_id[256];
     int linear_status;       /* WT_LINEAR_*: ON when the tables below are built */
     uint32_t linear_bad_id;  /* with BROKEN: the first token found so */
@@ -86,6 +88,8 @@ typedef struct {
     wt_piece_table pieces;   /* the one mutable part: added to by any thread, without locks */
     int whole_seeded;        /* every WT_TOK_WHOLE token of up to WT_PT_LONG bytes is in pieces */
 } wt_bpe;
+
+#define WT_CHAR_NONE 0x1FFFFFu      /* no id (ids are below WT_PAIR_LIMIT - 1) */
 
 enum {
     WT_TOK_BPE = 1,          /* reachable by merging bytes: in the vocabulary lookup */

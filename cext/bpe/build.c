@@ -79,7 +79,8 @@ static int preformed_init(wt_bpe *b)
     size_t n_ids = b->n_ids;
     uint32_t *as_left = wt_malloc((n_ids + 1) * sizeof(uint32_t)), *as_right = wt_malloc((n_ids + 1) * sizeof(uint32_t));
     b->preformed = wt_malloc(0x10000 * sizeof(uint32_t));
-    if (!as_left || !as_right || !b->preformed) {
+    b->char_ids = wt_malloc(0x10000 * sizeof(uint64_t));
+    if (!as_left || !as_right || !b->preformed || !b->char_ids) {
         wt_free(as_left);
         wt_free(as_right);
         return WT_ENOMEM;
@@ -87,6 +88,7 @@ static int preformed_init(wt_bpe *b)
     memset(as_left, 0xff, (n_ids + 1) * sizeof(uint32_t));
     memset(as_right, 0xff, (n_ids + 1) * sizeof(uint32_t));
     memset(b->preformed, 0xff, 0x10000 * sizeof(uint32_t));
+    memset(b->char_ids, 0xff, 0x10000 * sizeof(uint64_t));
     /* The first merge of each token as the left part, and as the right part. */
     for (size_t i = 0; i <= b->pairs.mask; i++) {
         uint64_t slot = b->pairs.slots[i];
@@ -120,6 +122,9 @@ static int preformed_init(wt_bpe *b)
             if (best + 2 < m) part[best + 1] = part[best + 2];
             m--;
         }
+        uint64_t ids = UINT64_MAX;
+        for (size_t k = m; k-- > 0;) ids = ids << 21 | part[k];
+        b->char_ids[cp] = ids;
         if (m != 1) continue;
         int sure = 1;
         for (size_t e = 0; e < edges; e++)
@@ -350,6 +355,7 @@ void wt_bpe_free(wt_bpe *b)
     wt_free(b->pairs.filter);
     wt_free(b->byte_ranks);
     wt_free(b->preformed);
+    wt_free(b->char_ids);
     wt_free(b->pairs.rank_merged);
     wt_linear_free(&b->lin);
     wt_cuts_free(&b->cuts);

@@ -153,17 +153,29 @@ WT_INLINE uint64_t part_word(const uint8_t *p, size_t n, const uint8_t *end)
     return word ^ (uint64_t)n << 60 ^ (n == 8 ? 0 : 1ull << 63);
 }
 
-/* The token of a part that is one character of two or three bytes whose bytes
- * merge into it (b->preformed), else WT_NO_ID: no memo or table needed. */
-WT_INLINE uint32_t one_char_token(const wt_bpe *b, const uint8_t *p, size_t n)
+/* What a part that is one byte or one character of two or three bytes merges into
+ * alone, packed as b->char_ids holds it; else UINT64_MAX. No memo or table needed. */
+WT_INLINE uint64_t one_char_ids(const wt_bpe *b, const uint8_t *p, size_t n)
 {
     uint32_t c = p[0];
-    if (n == 2 && c >= 0xC2 && c < 0xE0 && is_cont(p[1])) return b->preformed[(c & 0x1F) << 6 | (p[1] & 0x3Fu)];
+    if (n == 1) return (UINT64_MAX << 21) | b->byte_id[c];
+    if (n == 2 && c >= 0xC2 && c < 0xE0 && is_cont(p[1])) return b->char_ids[(c & 0x1F) << 6 | (p[1] & 0x3Fu)];
     if (n == 3 && (c & 0xF0) == 0xE0 && is_cont(p[1]) && is_cont(p[2])) {
         uint32_t cp = (c & 0x0F) << 12 | (p[1] & 0x3Fu) << 6 | (p[2] & 0x3Fu);
-        if (cp >= 0x800) return b->preformed[cp];
+        if (cp >= 0x800) return b->char_ids[cp];
     }
-    return WT_NO_ID;
+    return UINT64_MAX;
+}
+
+/* The packed ids of one_char_ids to out (room for a byte's worth of ids a byte): their count. */
+WT_INLINE size_t unpack_ids(uint64_t x, uint32_t *out)
+{
+    out[0] = (uint32_t)x & WT_CHAR_NONE;
+    if ((x >> 21 & WT_CHAR_NONE) == WT_CHAR_NONE) return 1;
+    out[1] = (uint32_t)(x >> 21) & WT_CHAR_NONE;
+    if ((x >> 42 & WT_CHAR_NONE) == WT_CHAR_NONE) return 2;
+    out[2] = (uint32_t)(x >> 42) & WT_CHAR_NONE;
+    return 3;
 }
 
 /* A part's ids from the memo when it holds them (word: part_word, or 0 for a part
@@ -223,7 +235,7 @@ int64_t wt_cuts_merge(const wt_bpe *b, const uint8_t *p, size_t n, uint32_t *out
     memset(memo.part, 0, sizeof memo.part);
     size_t at[WT_CUTS_WINDOW], from[WT_CUTS_WINDOW], ends[WT_CUTS_WINDOW + 1];
     uint64_t keys[WT_CUTS_WINDOW], key_hash[WT_CUTS_WINDOW], part_hash[WT_CUTS_WINDOW + 1], words[WT_CUTS_WINDOW + 1];
-    uint32_t tokens[WT_CUTS_WINDOW + 1];
+    uint64_t packed[WT_CUTS_WINDOW + 1];
     uint8_t cut[WT_CUTS_WINDOW], hashed[WT_CUTS_WINDOW + 1], memo_at[WT_CUTS_WINDOW + 1];
     while (done < n) {
         /* The window's boundaries: two ASCII characters answered at once, the
@@ -264,7 +276,7 @@ int64_t wt_cuts_merge(const wt_bpe *b, const uint8_t *p, size_t n, uint32_t *out
          * parts the memo holds now); then their ids. */
         for (size_t q = 0, lo = done; q < parts; lo = ends[q++]) {
             size_t len = ends[q] - lo;
-            if ((tokens[q] = one_char_token(b, p + lo, len)) != WT_NO_ID) continue;
+            if (((packed[q] = one_char_ids(b, p + lo, len)) & WT_CHAR_NONE) != WT_CHAR_NONE) continue;
             uint64_t word = len <= 8 ? part_word(p + lo, len, p + n) : 0;
             words[q] = word;
             memo_at[q] = (uint8_t)memo_slot(word);
@@ -275,8 +287,8 @@ int64_t wt_cuts_merge(const wt_bpe *b, const uint8_t *p, size_t n, uint32_t *out
             else __builtin_prefetch(&table->long_slots[part_hash[q] & table->long_mask]);
         }
         for (size_t q = 0; q < parts; q++) {
-            if (tokens[q] != WT_NO_ID) {
-                out[k++] = tokens[q];
+            if ((packed[q] & WT_CHAR_NONE) != WT_CHAR_NONE) {
+                k += unpack_ids(packed[q], out + k);
                 done = ends[q];
                 continue;
             }
