@@ -141,17 +141,16 @@ WT_INLINE unsigned class_at(const wt_scanner *sc, const uint8_t *s, size_t n, si
     return classify(sc, wt_utf8_decode(s, n, pos, len));
 }
 
-/* The end of the run of code points with `bit` starting at pos. ASCII goes 8
- * bytes a step while all 8 have the bit (a line of '=' or '_', a run of digits
- * or spaces): one branch a word instead of one a byte. */
-WT_INLINE size_t run_end(const wt_scanner *sc, const uint8_t *s, size_t n, size_t pos, unsigned bit, uint64_t *w)
+/* Past ASCII of the class `bit` from pos, 8 bytes a step while all 8 are (a line
+ * of '=' or '_', a run of digits): one branch a word instead of one a byte. Out of
+ * line: few runs reach it, and run_end is inlined wherever a pattern has a run. */
+static WT_NOINLINE size_t ascii_words_end(const wt_scanner *sc, const uint8_t *s, size_t n, size_t pos, unsigned bit, uint64_t *w)
 {
-    size_t len;
+    const uint16_t *a = sc->ascii;
     while (pos + 8 <= n) {
         uint64_t x;
         memcpy(&x, s + pos, 8);
         if (x & 0x8080808080808080ull) break;
-        const uint16_t *a = sc->ascii;
         unsigned all = x == (x & 0x7F) * 0x0101010101010101ull   /* one byte repeated */
                            ? a[x & 0x7F]
                            : a[x & 0x7F] & a[x >> 8 & 0x7F] & a[x >> 16 & 0x7F] & a[x >> 24 & 0x7F]
@@ -160,7 +159,22 @@ WT_INLINE size_t run_end(const wt_scanner *sc, const uint8_t *s, size_t n, size_
         pos += 8;
         (*w)++;
     }
-    while (pos < n && (class_at(sc, s, n, pos, &len, w) & bit)) pos += len;
+    return pos;
+}
+
+/* The end of the run of code points with `bit` starting at pos; a run that reaches 8
+ * bytes goes on by words (short runs, most of them, never pay for a word's test). */
+WT_INLINE size_t run_end(const wt_scanner *sc, const uint8_t *s, size_t n, size_t pos, unsigned bit, uint64_t *w)
+{
+    size_t len, begin = pos;
+    int worded = 0;
+    while (pos < n && (class_at(sc, s, n, pos, &len, w) & bit)) {
+        pos += len;
+        if (!worded && pos - begin >= 8) {
+            worded = 1;
+            pos = ascii_words_end(sc, s, n, pos, bit, w);
+        }
+    }
     return pos;
 }
 
