@@ -79,6 +79,8 @@ typedef struct {
                               * before anything else touches them, or WT_NO_ID (build.c) */
     uint64_t *char_ids;      /* per code point of 2 or 3 bytes: what its bytes alone merge into,
                               * ids of 21 bits from the lowest, WT_CHAR_NONE after the last */
+    uint64_t *symbol_ids;    /* the same for U+1F000.. (WT_SYMBOL_COUNT: emoji, mahjong, cards),
+                              * UINT64_MAX where that is more than three ids */
     uint32_t byte_id[256];
     int linear_status;       /* WT_LINEAR_*: ON when the tables below are built */
     uint32_t linear_bad_id;  /* with BROKEN: the first token found so */
@@ -90,6 +92,8 @@ typedef struct {
 } wt_bpe;
 
 #define WT_CHAR_NONE 0x1FFFFFu      /* no id (ids are below WT_PAIR_LIMIT - 1) */
+#define WT_SYMBOL_FIRST 0x1F000u
+#define WT_SYMBOL_COUNT 0xB00u
 
 enum {
     WT_TOK_BPE = 1,          /* reachable by merging bytes: in the vocabulary lookup */

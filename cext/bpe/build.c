@@ -136,6 +136,26 @@ static int preformed_init(wt_bpe *b)
     return 0;
 }
 
+/* What the four bytes of each code point from WT_SYMBOL_FIRST merge into alone
+ * (b->symbol_ids): a long run of emoji is cut between characters, and a part of
+ * one then needs no lookup. */
+static int symbols_init(wt_bpe *b)
+{
+    if (!(b->symbol_ids = wt_malloc(WT_SYMBOL_COUNT * sizeof(uint64_t)))) return WT_ENOMEM;
+    uint64_t work = 0;
+    for (uint32_t k = 0; k < WT_SYMBOL_COUNT; k++) {
+        uint32_t cp = WT_SYMBOL_FIRST + k, part[4];
+        uint8_t u[4] = {(uint8_t)(0xF0 | cp >> 18), (uint8_t)(0x80 | ((cp >> 12) & 0x3F)),
+                        (uint8_t)(0x80 | ((cp >> 6) & 0x3F)), (uint8_t)(0x80 | (cp & 0x3F))};
+        size_t m = wt_merge_small(b, u, 4, part, NULL, &work);
+        uint64_t ids = UINT64_MAX;
+        if (m <= 3)
+            for (size_t i = m; i-- > 0;) ids = ids << 21 | part[i];
+        b->symbol_ids[k] = ids;
+    }
+    return 0;
+}
+
 /* The tokens to seed the piece table with: per token its id, the count k of
  * the ids of its bytes as a piece, the ids. */
 typedef struct {
@@ -283,6 +303,7 @@ int wt_bpe_init(wt_bpe *b, uint32_t n_ids, const uint32_t *tok_off, const uint8_
     if (!(b->byte_ranks = wt_malloc(65536 * sizeof(uint32_t)))) { rc = WT_ENOMEM; goto fail; }
     for (size_t x = 0; x < 65536; x++) b->byte_ranks[x] = pair_rank(b, b->byte_id[x >> 8], b->byte_id[x & 0xff]);
     if ((rc = preformed_init(b))) goto fail;
+    if ((rc = symbols_init(b))) goto fail;
     if ((rc = wt_cuts_init(b))) goto fail;
 
     /* Which tokens a piece may map to directly: all with ignore_merges (and
@@ -356,6 +377,7 @@ void wt_bpe_free(wt_bpe *b)
     wt_free(b->byte_ranks);
     wt_free(b->preformed);
     wt_free(b->char_ids);
+    wt_free(b->symbol_ids);
     wt_free(b->pairs.rank_merged);
     wt_linear_free(&b->lin);
     wt_cuts_free(&b->cuts);

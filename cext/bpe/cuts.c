@@ -153,8 +153,9 @@ WT_INLINE uint64_t part_word(const uint8_t *p, size_t n, const uint8_t *end)
     return word ^ (uint64_t)n << 60 ^ (n == 8 ? 0 : 1ull << 63);
 }
 
-/* What a part that is one byte or one character of two or three bytes merges into
- * alone, packed as b->char_ids holds it; else UINT64_MAX. No memo or table needed. */
+/* What a part that is one byte, one character of two or three bytes or one of
+ * b->symbol_ids' merges into alone, packed as b->char_ids holds it; else
+ * UINT64_MAX. No memo or table needed. */
 WT_INLINE uint64_t one_char_ids(const wt_bpe *b, const uint8_t *p, size_t n)
 {
     uint32_t c = p[0];
@@ -163,6 +164,10 @@ WT_INLINE uint64_t one_char_ids(const wt_bpe *b, const uint8_t *p, size_t n)
     if (n == 3 && (c & 0xF0) == 0xE0 && is_cont(p[1]) && is_cont(p[2])) {
         uint32_t cp = (c & 0x0F) << 12 | (p[1] & 0x3Fu) << 6 | (p[2] & 0x3Fu);
         if (cp >= 0x800) return b->char_ids[cp];
+    }
+    if (n == 4 && c == 0xF0 && p[1] == 0x9F && is_cont(p[2]) && is_cont(p[3])) {
+        uint32_t k = ((p[2] & 0x3Fu) << 6 | (p[3] & 0x3Fu)) - (WT_SYMBOL_FIRST & 0xFFF);
+        if (k < WT_SYMBOL_COUNT) return b->symbol_ids[k];
     }
     return UINT64_MAX;
 }
