@@ -10,11 +10,14 @@ of the rounds' ratios (CPU time): a slow spell slows both sides of a round alike
 
     python benchmarks/bench_ab.py --baseline ../base -t qwen3 -c multilingual
     python benchmarks/bench_ab.py --baseline ../base -t gpt2 -c code --mode seen --rounds 15
+    python benchmarks/bench_ab.py --baseline ../base -t llama3 --worst "CJK 3e5"
 
 Modes: `unseen` (each round loads both tokenizers afresh, warms them on 20 documents, then
 times one call per document on the rest: text the piece table has not learned) and `seen`
 (one tokenizer each, the same documents every round: the hit path). Calls go to arrays
 (`encode_to_numpy`), or to lists with --lists. Ids are checked equal before timing.
+--worst NAME times one of bench_worst.py's pathological inputs instead, as one document
+(no warm-up).
 
 Only compiled code is compared reliably: the baseline's extension imports warptok's own
 Python modules by absolute name, so both sides run the installed build's Python code.
@@ -51,6 +54,9 @@ def parse_args(argv=None):
     p.add_argument("--rounds", type=int, default=11)
     p.add_argument("--lists", action="store_true", help="encode to lists, not arrays")
     p.add_argument("--seed", type=int, default=0)
+    p.add_argument("--worst", metavar="NAME", help="one of bench_worst.py's inputs ('CJK 3e5', 'emoji 1e5', ...) "
+                   "as the only document, at --scale of its size")
+    p.add_argument("--scale", type=float, default=1.0, help="with --worst: the input's size (default: 1)")
     bt.add_source_args(p)
     return p.parse_args(argv)
 
@@ -88,11 +94,19 @@ def main(argv=None):
         json_text, source = bt.tokenizer_json(args.tokenizer, args)
         if json_text is None:
             sys.exit(source)
-    data, _ = bt.load_corpus(args.corpus, args.data, max_mb=0)
-    docs = bt.split_documents(data, args.size)
-    random.Random(args.seed).shuffle(docs)
-    docs = docs[:args.docs]
-    warm, timed = docs[:20], docs[20:]
+    if args.worst:
+        import bench_worst
+        inputs = bench_worst.cases(args.scale)
+        if args.worst not in inputs:
+            sys.exit(f"--worst: one of {', '.join(map(repr, inputs))}")
+        docs = [inputs[args.worst]]
+        warm, timed = [], docs
+    else:
+        data, _ = bt.load_corpus(args.corpus, args.data, max_mb=0)
+        docs = bt.split_documents(data, args.size)
+        random.Random(args.seed).shuffle(docs)
+        docs = docs[:args.docs]
+        warm, timed = docs[:20], docs[20:]
     if not timed:
         sys.exit(f"--docs {args.docs}: nothing left to time after 20 warm-up documents")
     nbytes = sum(len(d.encode()) for d in timed)
@@ -119,7 +133,8 @@ def main(argv=None):
                 cpu[k] = time.process_time() - t0
                 speeds[k].append(nbytes / cpu[k] / 1e6)
             ratios.append(cpu["baseline"] / cpu["this build"])
-    print(f"{args.tokenizer}, {args.corpus}, {bt.size_label(args.size)} documents, {args.mode}, "
+    what = f"{args.worst!r} x {args.scale:g}" if args.worst else f"{args.corpus}, {bt.size_label(args.size)} documents"
+    print(f"{args.tokenizer}, {what}, {args.mode}, "
           f"{'lists' if args.lists else 'arrays'}: {len(timed)} documents, {nbytes / 1e6:.2f} MB, {args.rounds} rounds")
     for k in mods:
         print(f"  {k:>10}: {statistics.median(speeds[k]):7.1f} MB per CPU-second (median)")
