@@ -122,9 +122,7 @@ static int preformed_init(wt_bpe *b)
             if (best + 2 < m) part[best + 1] = part[best + 2];
             m--;
         }
-        uint64_t ids = UINT64_MAX;
-        for (size_t k = m; k-- > 0;) ids = ids << 21 | part[k];
-        b->char_ids[cp] = ids;
+        b->char_ids[cp] = pack_ids(part, m);
         if (m != 1) continue;
         int sure = 1;
         for (size_t e = 0; e < edges; e++)
@@ -147,11 +145,7 @@ static int symbols_init(wt_bpe *b)
         uint32_t cp = WT_SYMBOL_FIRST + k, part[4];
         uint8_t u[4] = {(uint8_t)(0xF0 | cp >> 18), (uint8_t)(0x80 | ((cp >> 12) & 0x3F)),
                         (uint8_t)(0x80 | ((cp >> 6) & 0x3F)), (uint8_t)(0x80 | (cp & 0x3F))};
-        size_t m = wt_merge_small(b, u, 4, part, NULL, &work);
-        uint64_t ids = UINT64_MAX;
-        if (m <= 3)
-            for (size_t i = m; i-- > 0;) ids = ids << 21 | part[i];
-        b->symbol_ids[k] = ids;
+        b->symbol_ids[k] = pack_ids(part, wt_merge_small(b, u, 4, part, NULL, &work));
     }
     return 0;
 }

@@ -52,6 +52,16 @@ WT_INLINE size_t token_len(const wt_bpe *b, uint32_t id)
     return id == WT_NO_ID ? 0 : b->tok_off[id + 1] - b->tok_off[id];
 }
 
+/* Up to three ids packed as b->char_ids holds them: 21 bits each from the lowest,
+ * WT_CHAR_NONE after the last; UINT64_MAX for more than three. */
+WT_INLINE uint64_t pack_ids(const uint32_t *ids, size_t m)
+{
+    uint64_t x = UINT64_MAX;
+    if (m <= 3)
+        for (size_t k = m; k-- > 0;) x = x << 21 | ids[k];
+    return x;
+}
+
 /* ---- merge.c ---- */
 
 /* The merges of one piece of n <= WT_BPE_SHORT bytes in a small array (ids: room for n);
