@@ -140,6 +140,90 @@ def test_long_lists_hold_one_reference_an_item(batch):
     assert [sys.getrefcount(x) for x in held] == before
 
 
+# ---- text with no space: cut before ASCII punctuation after an ASCII letter ----
+
+BYTE_LEVEL = TIKTOKEN_NAMES + ["llama3", "qwen2.5", "qwen3", "qwen-3.5", "deepseek-v3", "glm-4", "minimax", "gpt2-hf"]
+O200K_FAMILY = {"o200k_base", "minimax"}         # letter runs take a contraction: no cut before an apostrophe
+NEVER_CUT = {"minimax"}                          # added tokens hold spaces (']<]start of speech[>[')
+
+
+def no_space_texts(name):
+    sp = special(name)
+    code = "self.x=foo.bar(baz)[qux];{a:b}<tag>path/to/file?q=v&r=w#frag;ÉCOLE.x\u0301=é-ß_x\u20ac\n7.x"
+    return {
+        "x=": "x=" * 150_000,
+        "code": (code * (LONG // len(code) + 1))[:LONG],
+        # the added token right after a letter, and ending before one (a cut never falls inside it)
+        "glued": (("abc" + sp + "def=ghi" + sp + ";") * LONG)[:LONG],
+        "apostrophes": ("don't'S'x's" * LONG)[:LONG],
+    }
+
+
+def test_each_split_family_is_cut_at_punctuation():
+    # the test below would pass with no cut at all: the cuts are there
+    assert len(parts(tokenizer("llama3"), "x=" * 150_000)) > 4
+
+
+@pytest.mark.parametrize("name", BYTE_LEVEL)
+def test_text_without_spaces_equals_reference(name):
+    tok = tokenizer(name)
+    for label, text in no_space_texts(name).items():
+        at = parts(tok, text)
+        if label == "apostrophes" and name in O200K_FAMILY or name in NEVER_CUT:
+            assert at == [0], label
+        elif label != "glued" or name != "deepseek-v3":    # its special token is not ASCII: fewer cuts, still some
+            assert len(at) > 1, label
+        assert encode(tok, name, text) == ref_encode(name, text), label
+
+
+def _variant(name, edit):
+    import json
+    j = json.loads(hf_json(name))
+    edit(j)
+    s = json.dumps(j)
+    from tokenizers import Tokenizer as HFTokenizer
+    return warptok.Tokenizer.from_str(s), HFTokenizer.from_str(s)
+
+
+def test_no_cut_where_a_split_would_see_another_text():
+    # Punctuation after a letter inside an added token (cl100k's <|endoftext|>: 't|'): not cut before '|'.
+    tok = ours("cl100k_base")
+    text = "a|b" * 100_000
+    assert parts(tok, text) == [0]
+    assert tok.encode(text, allowed_special="all") == reference("cl100k_base").encode(text, allowed_special="all")
+
+    # ByteLevel's add_prefix_space would give the part after the cut a space: no cut before punctuation.
+    def prefix_space(j):
+        j["pre_tokenizer"]["add_prefix_space"] = True
+    tok, hf = _variant("gpt2-hf", prefix_space)
+    text = "x=" * 150_000
+    assert parts(tok, text) == [0]
+    assert tok.encode(text) == hf.encode(text).ids
+
+    # A split by a class run with ASCII members ([ a-z]+) holds spaces and punctuation between
+    # letters: not cut at all.
+    def ascii_run(j):
+        j["pre_tokenizer"] = {"type": "Sequence", "pretokenizers": [
+            {"type": "Split", "pattern": {"Regex": "[ a-z=]+"}, "behavior": "Isolated", "invert": False},
+            {"type": "ByteLevel", "add_prefix_space": False, "trim_offsets": True, "use_regex": False}]}
+    tok, hf = _variant("llama3", ascii_run)
+    for text in ("Hello world foo bar Baz qux " * 20_000, "x=" * 150_000):
+        assert parts(tok, text) == [0]
+        assert tok.encode(text) == hf.encode(text).ids
+
+
+@pytest.mark.parametrize("name", ["llama3", "o200k_base"])
+def test_cut_texts_to_arrays_counts_and_batches(name):
+    # The parts' ids go straight from the pool's buffers into a list, an array or a count.
+    tok = tokenizer(name)
+    text = no_space_texts(name)["code"] + " " + long_texts(name)["english"]
+    want = ref_encode(name, text)
+    kw = {"allowed_special": "all"} if name in TIKTOKEN_NAMES else {}
+    assert tok.encode_to_numpy(text, **kw).tolist() == want
+    assert tok.count(text, **kw) == len(want)
+    assert encode(tok, name, text) == want
+
+
 # ---- SentencePiece BPE and Metaspace (Unigram) tokenizers: long texts of every script ----
 # Llama-2 and Gemma 3 are cut at a space between letters of any script that their map keeps
 # where the model cuts before U+2581; a Metaspace tokenizer at a space between letters that

@@ -157,9 +157,18 @@ static int meta_cut_mode(const wt_tokenizer *t)
     return CUT_META;
 }
 
+/* A split by one repeated class with ASCII members other than digits ([a-z ]+, say):
+ * its runs may hold a space or punctuation between letters. */
+static int ascii_run(const wt_scanner *sc)
+{
+    for (int k = 0; sc->family == WT_SCAN_RUN && k < sc->n_ranges; k++)
+        if (sc->ranges[k][0] < 0x80) return 1;
+    return 0;
+}
+
 /* How a text may be cut (see above): with CUT_SPACE every split is a scanner's that
- * keeps its matches (or, with a model, model_splittable); and no added token holds a
- * space or takes the spaces after it. */
+ * keeps its matches (or, with a model, model_splittable) and no class run of ASCII
+ * (ascii_run); and no added token holds a space or takes the spaces after it. */
 static int cut_mode(const wt_tokenizer *t)
 {
     int mode = t->model ? rep_cut_mode(t) : CUT_NONE;
@@ -173,7 +182,7 @@ static int cut_mode(const wt_tokenizer *t)
             for (uint32_t k = 0; k < t->n_stages; k++) {
                 const wt_stage *st = &t->stages[k];
                 int keeps_matches = st->behavior == WT_SPLIT_ISOLATED || (st->behavior == WT_SPLIT_REMOVED && st->invert);
-                if (!st->re || !st->scan.family || !keeps_matches) return CUT_NONE;
+                if (!st->re || !st->scan.family || !keeps_matches || ascii_run(&st->scan)) return CUT_NONE;
             }
         }
         mode = CUT_SPACE;
@@ -195,6 +204,7 @@ typedef struct {
     uint8_t ends_added[256];     /* CUT_REP_PREPENDED: the last bytes of pass 0's added tokens */
     int strict;                  /* CUT_META with Precompiled: ASCII neighbours, */
     uint8_t keep[128];           /* that every map and the charsmap keep (each alone) */
+    uint8_t punct[128];          /* CUT_SPACE: the ASCII punctuation a text may also be cut before (punct_cut_at) */
 } cut_plan;
 
 /* CUT_META: which ASCII characters every step keeps, the charsmap's on their own
@@ -218,12 +228,45 @@ static void meta_plan_init(cut_plan *cp, const wt_tokenizer *t)
     wt_free(buf.p);
 }
 
+WT_INLINE int ascii_letter(uint8_t c) { return (uint8_t)((c | 0x20) - 'a') < 26; }
+WT_INLINE int ascii_punct(uint8_t c) { return c > ' ' && c < 0x7F && !ascii_letter(c) && (uint8_t)(c - '0') >= 10; }
+
+/* CUT_SPACE: the punctuation punct_cut_at may cut before. None when a split adds a
+ * space to a piece that lacks one (ByteLevel's add_prefix_space: the part after the
+ * cut would get one); not '\'' for o200k's letter runs, which take a contraction after
+ * them; and not a byte that follows an ASCII letter inside an added token. */
+static void punct_plan_init(cut_plan *cp, const wt_tokenizer *t)
+{
+    for (int c = 0; c < 128; c++) cp->punct[c] = (uint8_t)ascii_punct((uint8_t)c);
+    for (uint32_t k = 0; k < t->n_stages; k++) {
+        if (t->stages[k].prefix_space) memset(cp->punct, 0, sizeof cp->punct);
+        if (t->stages[k].scan.family == WT_SCAN_O200K) cp->punct['\''] = 0;
+    }
+    for (int pass = 0; pass < 2; pass++) {
+        const wt_added *a = &t->added[pass];
+        if (a->n_nodes == 0) continue;
+        uint8_t *into = wt_calloc(a->n_nodes, 1);   /* the byte of the edge into each node (the root: 0) */
+        if (!into) {
+            memset(cp->punct, 0, sizeof cp->punct);   /* out of memory: no such cut */
+            return;
+        }
+        for (uint32_t e = 0; e < a->first_edge[a->n_nodes]; e++) into[a->edge_target[e]] = a->edge_byte[e];
+        for (uint32_t k = 0; k < a->n_nodes; k++)
+            for (uint32_t e = a->first_edge[k]; e < a->first_edge[k + 1]; e++)
+                if (ascii_letter(into[k]) && a->edge_byte[e] < 0x80) cp->punct[a->edge_byte[e]] = 0;
+        wt_free(into);
+    }
+}
+
 static void cut_plan_init(cut_plan *cp, const wt_tokenizer *t, int mode)
 {
     memset(cp, 0, sizeof *cp);
     cp->t = t;
     cp->mode = mode;
-    if (mode == CUT_SPACE) cp->dialect = t->stages[t->n_stages - 1].scan.dialect;
+    if (mode == CUT_SPACE) {
+        cp->dialect = t->stages[t->n_stages - 1].scan.dialect;
+        punct_plan_init(cp, t);
+    }
     if (mode == CUT_META) meta_plan_init(cp, t);
     if (mode != CUT_REP_PREPENDED) return;
     const wt_added *a = &t->added[0];
@@ -232,7 +275,6 @@ static void cut_plan_init(cut_plan *cp, const wt_tokenizer *t, int mode)
             if (a->node_added[a->edge_target[e]] >= 0) cp->ends_added[a->edge_byte[e]] = 1;
 }
 
-WT_INLINE int ascii_letter(uint8_t c) { return (uint8_t)((c | 0x20) - 'a') < 26; }
 
 /* \p{L}, or with digits \p{L} or \p{N}, in the tokenizer's Unicode tables. */
 static int letter(int dialect, uint32_t cp, int digits)
@@ -255,6 +297,20 @@ static int cut_at(int dialect, const uint8_t *s, size_t n, size_t i)
         return 0;
     if (before < 0x80) return ascii_letter(before) || (uint8_t)(before - '0') < 10;
     return letter(dialect, wt_utf8_decode(s, n, wt_utf8_prev(s, 0, i), &len), 1);
+}
+
+/* Whether text s can be cut before byte i (1 <= i): ASCII punctuation (cp->punct)
+ * after an ASCII letter. No piece of the scanner families holds both: letter runs end
+ * at punctuation (o200k's take a contraction after them: '\'' is not in cp->punct), and
+ * punctuation runs and the prefix character of a letter run begin after a letter; so
+ * every piece either ends by i or begins there, and matching from i looks only ahead.
+ * DeepSeek-V3's digit and CJK runs end there too, no added token holds the pair
+ * (punct_plan_init), and NFC composes neither with the punctuation (a starter that no
+ * composition ends with) nor across it. Text with no space (code, URLs, 'x=' * 10**6)
+ * is cut there. */
+WT_INLINE int punct_cut_at(const cut_plan *cp, const uint8_t *s, size_t i)
+{
+    return s[i] < 0x80 && cp->punct[s[i]] && ascii_letter(s[i - 1]);
 }
 
 /* Whether every map step of the normalizer keeps the code point c. */
@@ -318,19 +374,9 @@ static int meta_cut_at(const cut_plan *cp, const uint8_t *s, size_t n, size_t i)
            cp->keep[b] && cp->keep[a] && cp->keep[bb] && cp->keep[aa];
 }
 
-/* The first position in [from, to) where s can be cut, or 0 (1 <= from, to < n - 1). */
-static size_t find_cut(const cut_plan *cp, const uint8_t *s, size_t n, size_t from, size_t to)
+/* The first space in [from, to) that cut_at accepts, or 0. */
+static size_t space_cut_in(int dialect, const uint8_t *s, size_t n, size_t from, size_t to)
 {
-    if (cp->mode != CUT_SPACE) {
-        for (size_t i = from; i < to; i++) {
-            const uint8_t *hit = memchr(s + i, ' ', to - i);
-            if (!hit) return 0;
-            i = (size_t)(hit - s);
-            if (cp->mode == CUT_META ? meta_cut_at(cp, s, n, i) : rep_cut_at(cp, s, n, i)) return i;
-        }
-        return 0;
-    }
-    const int dialect = cp->dialect;
     size_t i = from;
 #ifdef __SSE2__
     /* 16 at a time, the spaces before an ASCII letter or a non-ASCII character
@@ -348,6 +394,31 @@ static size_t find_cut(const cut_plan *cp, const uint8_t *s, size_t n, size_t fr
 #endif
     for (; i < to; i++)
         if (cut_at(dialect, s, n, i)) return i;
+    return 0;
+}
+
+/* The first position in [from, to) where s can be cut, or 0 (1 <= from, to < n - 1).
+ * CUT_SPACE looks a stretch at a time for a space, then for punctuation (text
+ * without spaces is cut there too, and text with them pays nothing more). */
+static size_t find_cut(const cut_plan *cp, const uint8_t *s, size_t n, size_t from, size_t to)
+{
+    if (cp->mode != CUT_SPACE) {
+        for (size_t i = from; i < to; i++) {
+            const uint8_t *hit = memchr(s + i, ' ', to - i);
+            if (!hit) return 0;
+            i = (size_t)(hit - s);
+            if (cp->mode == CUT_META ? meta_cut_at(cp, s, n, i) : rep_cut_at(cp, s, n, i)) return i;
+        }
+        return 0;
+    }
+    enum { STRETCH = 4096 };
+    for (size_t lo = from, hi; lo < to; lo = hi) {
+        hi = to - lo > STRETCH ? lo + STRETCH : to;
+        size_t i = space_cut_in(cp->dialect, s, n, lo, hi);
+        if (i) return i;
+        for (i = lo; i < hi; i++)
+            if (punct_cut_at(cp, s, i)) return i;
+    }
     return 0;
 }
 
@@ -610,20 +681,48 @@ int wt_encode_batch(const wt_tokenizer *t, const wt_text *texts, size_t n_texts,
     return rc;
 }
 
-int wt_encode_long(const wt_tokenizer *t, const uint8_t *s, size_t n, const wt_encode_opts *o, int n_threads,
-                   wt_ids *out)
+int wt_encode_long_parts(const wt_tokenizer *t, const uint8_t *s, size_t n, const wt_encode_opts *o,
+                         int n_threads, wt_ids *out, wt_batch **parts)
 {
+    *parts = NULL;
     if (n < WT_SPLIT_MIN || o->max_body != SIZE_MAX || cut_mode(t) == CUT_NONE) return wt_encode(t, s, n, o, out);
     wt_text text = {s, n};
     int rc;
     wt_batch *b = wt_batch_begin(t, &text, 1, o, n_threads, &rc);
     if (!b) return rc;
-    if (!(rc = wt_batch_finish(b))) {
-        size_t total = 0;
-        for (size_t c = 0; c < b->n_chunks; c++) total += b->chunk_out[c].len;
-        rc = wt_ids_reserve(out, total);      /* at once: no copy of copies */
-        for (size_t c = 0; !rc && c < b->n_chunks; c++) rc = wt_ids_push(out, b->chunk_out[c].ids, b->chunk_out[c].len);
+    if ((rc = wt_batch_finish(b))) {
+        wt_batch_free(b);
+        return rc;
     }
+    if (b->n_chunks == 1 && out->len == 0) {  /* one part (no cut found): its buffer, not a copy */
+        wt_ids_free(out);
+        *out = b->chunk_out[0];
+        b->chunk_out[0] = (wt_ids){0};
+        wt_batch_free(b);
+        return 0;
+    }
+    *parts = b;
+    return 0;
+}
+
+size_t wt_batch_chunks(const wt_batch *b) { return b->n_chunks; }
+
+const uint32_t *wt_batch_chunk(const wt_batch *b, size_t c, size_t *n)
+{
+    *n = b->chunk_out[c].len;
+    return b->chunk_out[c].ids;
+}
+
+int wt_encode_long(const wt_tokenizer *t, const uint8_t *s, size_t n, const wt_encode_opts *o, int n_threads,
+                   wt_ids *out)
+{
+    wt_batch *b;
+    int rc = wt_encode_long_parts(t, s, n, o, n_threads, out, &b);
+    if (rc || !b) return rc;
+    size_t total = 0;
+    for (size_t c = 0; c < b->n_chunks; c++) total += b->chunk_out[c].len;
+    rc = wt_ids_reserve(out, total);          /* at once: no copy of copies */
+    for (size_t c = 0; !rc && c < b->n_chunks; c++) rc = wt_ids_push(out, b->chunk_out[c].ids, b->chunk_out[c].len);
     wt_batch_free(b);
     return rc;
 }

@@ -134,6 +134,15 @@ int wt_encode(const wt_tokenizer *t, const uint8_t *s, size_t n, const wt_encode
 int wt_encode_long(const wt_tokenizer *t, const uint8_t *s, size_t n, const wt_encode_opts *o, int n_threads,
                    wt_ids *out);
 
+/* wt_encode_long, the parts' ids left where the pool put them: *parts is NULL when
+ * the text's ids are in out, else a finished batch whose chunks (wt_batch_chunk, in
+ * order) hold them; the caller frees it (wt_batch_free). */
+typedef struct wt_batch wt_batch;
+int wt_encode_long_parts(const wt_tokenizer *t, const uint8_t *s, size_t n, const wt_encode_opts *o,
+                         int n_threads, wt_ids *out, wt_batch **parts);
+size_t wt_batch_chunks(const wt_batch *b);
+const uint32_t *wt_batch_chunk(const wt_batch *b, size_t c, size_t *n);
+
 /* For tests: where wt_encode_long starts each part of s (up to max into starts), the count. */
 size_t wt_long_parts(const wt_tokenizer *t, const uint8_t *s, size_t n, const wt_encode_opts *o, int n_threads,
                      size_t *starts, size_t max);
@@ -161,7 +170,6 @@ void wt_flat_free(wt_flat *f);
  * and wt_batch_doc gives their ids; finish: the caller encodes what is left
  * and waits for all, returning the first error; free: stops the batch if it
  * is still running. */
-typedef struct wt_batch wt_batch;
 wt_batch *wt_batch_begin(const wt_tokenizer *t, const wt_text *texts, size_t n_texts,
                          const wt_encode_opts *o, int n_threads, int *rc);
 int wt_batch_step(wt_batch *b);

@@ -1142,15 +1142,49 @@ cdef class Core:
         cdef const uint8_t *s = _call_utf8(text, &n)
         if refused != NULL and wt_find_added(&self.t, 0, s, n, 0, refused, &start, &end, &k):
             return None
+        cdef wt_batch *parts = NULL
         with nogil:
             out = wt_thread_ids()          # reused by this thread's next call
-            rc = wt_encode_long(&self.t, s, n, &o, 0, out) if out != NULL else WT_ENOMEM
+            rc = wt_encode_long_parts(&self.t, s, n, &o, 0, out, &parts) if out != NULL else WT_ENOMEM
         _check(rc)
+        if parts != NULL:
+            try:
+                return self._from_parts(parts, result)
+            finally:
+                wt_batch_free(parts)
         if result == RESULT_COUNT:
             return out.len
         if result == RESULT_ARRAY:
             return _as_array(out.ids, out.len)
         return self._as_list(out.ids, out.len)
+
+    cdef object _from_parts(self, const wt_batch *parts, int result):
+        """A long text's result from its parts' ids where the pool left them (joining
+        them first cost a copy of every id, into pages of its own)."""
+        cdef size_t c, m, at = 0, total = 0, n_chunks = wt_batch_chunks(parts)
+        cdef const uint32_t *ids
+        for c in range(n_chunks):
+            wt_batch_chunk(parts, c, &m)
+            total += m
+        if result == RESULT_COUNT:
+            return total
+        if result == RESULT_ARRAY:
+            if not wt_numpy_ready():
+                _numpy_init()
+            arr = wt_uint32_array(<Py_ssize_t>total)
+            for c in range(n_chunks):
+                ids = wt_batch_chunk(parts, c, &m)
+                if m:
+                    memcpy(<uint32_t *>wt_ndarray_data(arr) + at, ids, m * sizeof(uint32_t))
+                at += m
+            return arr
+        cdef list lst = PyList_New(total)
+        cdef PyObject **items = _list_items(lst)
+        for c in range(n_chunks):
+            ids = wt_batch_chunk(parts, c, &m)
+            _fill_ints(items + at, self._int_items, self.n_ids, ids, m)
+            at += m
+        return lst
 
     def encode_batch(self, texts, tuple active, Py_ssize_t max_body, bint add_special,
                      int num_threads, bint flat, int first_pass=0, bint mid_text=False):
