@@ -157,8 +157,8 @@ static int meta_cut_mode(const wt_tokenizer *t)
     return CUT_META;
 }
 
-/* A split by one repeated class with ASCII members other than digits ([a-z ]+, say):
- * its runs may hold a space or punctuation between letters. */
+/* A split by one repeated class of listed characters with ASCII members ([a-z ]+,
+ * say): its runs may hold a space or punctuation between letters. */
 static int ascii_run(const wt_scanner *sc)
 {
     for (int k = 0; sc->family == WT_SCAN_RUN && k < sc->n_ranges; k++)
@@ -274,7 +274,6 @@ static void cut_plan_init(cut_plan *cp, const wt_tokenizer *t, int mode)
         for (uint32_t e = a->first_edge[k]; e < a->first_edge[k + 1]; e++)
             if (a->node_added[a->edge_target[e]] >= 0) cp->ends_added[a->edge_byte[e]] = 1;
 }
-
 
 /* \p{L}, or with digits \p{L} or \p{N}, in the tokenizer's Unicode tables. */
 static int letter(int dialect, uint32_t cp, int digits)
@@ -681,8 +680,8 @@ int wt_encode_batch(const wt_tokenizer *t, const wt_text *texts, size_t n_texts,
     return rc;
 }
 
-int wt_encode_long_parts(const wt_tokenizer *t, const uint8_t *s, size_t n, const wt_encode_opts *o,
-                         int n_threads, wt_ids *out, wt_batch **parts)
+int wt_encode_long(const wt_tokenizer *t, const uint8_t *s, size_t n, const wt_encode_opts *o, int n_threads,
+                   wt_ids *out, wt_batch **parts)
 {
     *parts = NULL;
     if (n < WT_SPLIT_MIN || o->max_body != SIZE_MAX || cut_mode(t) == CUT_NONE) return wt_encode(t, s, n, o, out);
@@ -711,20 +710,6 @@ const uint32_t *wt_batch_chunk(const wt_batch *b, size_t c, size_t *n)
 {
     *n = b->chunk_out[c].len;
     return b->chunk_out[c].ids;
-}
-
-int wt_encode_long(const wt_tokenizer *t, const uint8_t *s, size_t n, const wt_encode_opts *o, int n_threads,
-                   wt_ids *out)
-{
-    wt_batch *b;
-    int rc = wt_encode_long_parts(t, s, n, o, n_threads, out, &b);
-    if (rc || !b) return rc;
-    size_t total = 0;
-    for (size_t c = 0; c < b->n_chunks; c++) total += b->chunk_out[c].len;
-    rc = wt_ids_reserve(out, total);          /* at once: no copy of copies */
-    for (size_t c = 0; !rc && c < b->n_chunks; c++) rc = wt_ids_push(out, b->chunk_out[c].ids, b->chunk_out[c].len);
-    wt_batch_free(b);
-    return rc;
 }
 
 /* For tests: where wt_encode_long would start each part of text s (up to max into

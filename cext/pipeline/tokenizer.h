@@ -129,17 +129,13 @@ void wt_tokenizer_fuse(wt_tokenizer *t);
 int wt_encode(const wt_tokenizer *t, const uint8_t *s, size_t n, const wt_encode_opts *o, wt_ids *out);
 
 /* The same, on up to n_threads threads of the pool for a long text that can be
- * cut where the pre-tokenizer starts afresh (the parts' ids, joined, are the
- * whole text's); other texts as wt_encode. */
-int wt_encode_long(const wt_tokenizer *t, const uint8_t *s, size_t n, const wt_encode_opts *o, int n_threads,
-                   wt_ids *out);
-
-/* wt_encode_long, the parts' ids left where the pool put them: *parts is NULL when
- * the text's ids are in out, else a finished batch whose chunks (wt_batch_chunk, in
- * order) hold them; the caller frees it (wt_batch_free). */
+ * cut where the pre-tokenizer starts afresh (the parts' ids, end to end, are the
+ * whole text's); other texts as wt_encode. *parts is NULL when the text's ids are
+ * in out, else a finished batch whose chunks (wt_batch_chunk, in order) hold them,
+ * left where the pool put them; the caller frees it (wt_batch_free). */
 typedef struct wt_batch wt_batch;
-int wt_encode_long_parts(const wt_tokenizer *t, const uint8_t *s, size_t n, const wt_encode_opts *o,
-                         int n_threads, wt_ids *out, wt_batch **parts);
+int wt_encode_long(const wt_tokenizer *t, const uint8_t *s, size_t n, const wt_encode_opts *o, int n_threads,
+                   wt_ids *out, wt_batch **parts);
 size_t wt_batch_chunks(const wt_batch *b);
 const uint32_t *wt_batch_chunk(const wt_batch *b, size_t c, size_t *n);
 

@@ -857,12 +857,17 @@ cdef int _numpy_init() except -1:
     return 0
 
 
+cdef object _new_array(size_t n):
+    """A new uint32 ndarray of n items, uninitialized."""
+    if not wt_numpy_ready():
+        _numpy_init()
+    return wt_uint32_array(<Py_ssize_t>n)
+
+
 cdef object _as_array(const uint32_t *ids, size_t n):
     """A uint32 ndarray of its own holding a copy of ids[0..n) (a view of our own
     buffer through numpy.frombuffer cost 3x the time)."""
-    if not wt_numpy_ready():
-        _numpy_init()
-    arr = wt_uint32_array(<Py_ssize_t>n)
+    arr = _new_array(n)
     if n:
         memcpy(wt_ndarray_data(arr), ids, n * sizeof(uint32_t))
     return arr
@@ -1145,7 +1150,7 @@ cdef class Core:
         cdef wt_batch *parts = NULL
         with nogil:
             out = wt_thread_ids()          # reused by this thread's next call
-            rc = wt_encode_long_parts(&self.t, s, n, &o, 0, out, &parts) if out != NULL else WT_ENOMEM
+            rc = wt_encode_long(&self.t, s, n, &o, 0, out, &parts) if out != NULL else WT_ENOMEM
         _check(rc)
         if parts != NULL:
             try:
@@ -1169,9 +1174,7 @@ cdef class Core:
         if result == RESULT_COUNT:
             return total
         if result == RESULT_ARRAY:
-            if not wt_numpy_ready():
-                _numpy_init()
-            arr = wt_uint32_array(<Py_ssize_t>total)
+            arr = _new_array(total)
             for c in range(n_chunks):
                 ids = wt_batch_chunk(parts, c, &m)
                 if m:

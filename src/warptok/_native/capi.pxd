@@ -253,8 +253,8 @@ cdef extern from "pipeline/tokenizer.h":
     wt_ids *wt_thread_ids() nogil
     const uint8_t *wt_thread_utf8(int kind, const void *units, size_t n, size_t *len, int *rc) nogil
     int wt_encode(const wt_tokenizer *t, const uint8_t *s, size_t n, const wt_encode_opts *o, wt_ids *out) nogil
-    int wt_encode_long_parts(const wt_tokenizer *t, const uint8_t *s, size_t n, const wt_encode_opts *o,
-                             int n_threads, wt_ids *out, wt_batch **parts) nogil
+    int wt_encode_long(const wt_tokenizer *t, const uint8_t *s, size_t n, const wt_encode_opts *o, int n_threads,
+                       wt_ids *out, wt_batch **parts) nogil
     size_t wt_batch_chunks(const wt_batch *b) nogil
     const uint32_t *wt_batch_chunk(const wt_batch *b, size_t c, size_t *n) nogil
     size_t wt_long_parts(const wt_tokenizer *t, const uint8_t *s, size_t n, const wt_encode_opts *o, int n_threads,
