@@ -1183,6 +1183,19 @@ cdef class Core:
             return arr
         cdef list lst = PyList_New(total)
         cdef PyObject **items = _list_items(lst)
+        cdef uint32_t *joined
+        if total >= 1 << 16:
+            # one fill over all ids: _fill_ints counts references per call, in a
+            # vocabulary-sized table, which per part cost more than a copy of the ids
+            joined = <uint32_t *>wt_malloc(total * sizeof(uint32_t))
+            if joined != NULL:
+                for c in range(n_chunks):
+                    ids = wt_batch_chunk(parts, c, &m)
+                    memcpy(joined + at, ids, m * sizeof(uint32_t))
+                    at += m
+                _fill_ints(items, self._int_items, self.n_ids, joined, total)
+                wt_free(joined)
+                return lst
         for c in range(n_chunks):
             ids = wt_batch_chunk(parts, c, &m)
             _fill_ints(items + at, self._int_items, self.n_ids, ids, m)
